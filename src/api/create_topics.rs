@@ -1,0 +1,134 @@
+//! CreateTopics (key 19): partitions (or manual assignments onto this broker), replication
+//! factor 1 only, per-topic configs, validate_only; v5+ answers with the effective configs.
+
+use std::collections::{BTreeMap, HashSet};
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::errors::topic_error;
+use super::message;
+use crate::broker::Broker;
+use crate::log::LogConfig;
+use crate::log::config::TOPIC_CONFIG_KEYS;
+
+/// Kafka's ConfigSource codes.
+const SOURCE_DYNAMIC_TOPIC: i8 = 1;
+const SOURCE_DEFAULT: i8 = 5;
+
+type Checked = Result<(i32, BTreeMap<String, String>), (ResponseError, String)>;
+
+/// Validates one topic of the request; returns its partition count and config overrides.
+fn check(broker: &Broker, t: &CreatableTopic) -> Checked {
+    let node = broker.node_id();
+    let mut partitions = t.num_partitions;
+    if !t.assignments.is_empty() {
+        if t.num_partitions != -1 || t.replication_factor != -1 {
+            return Err((ResponseError::InvalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into()));
+        }
+        let mut seen: Vec<i32> = t.assignments.iter().map(|a| a.partition_index).collect();
+        seen.sort_unstable();
+        if seen.iter().enumerate().any(|(i, p)| *p != i as i32) {
+            return Err((ResponseError::InvalidReplicaAssignment, "Partitions should be a consecutive 0-based integer sequence".into()));
+        }
+        for a in &t.assignments {
+            if a.broker_ids.len() != 1 || a.broker_ids[0].0 != node {
+                return Err((ResponseError::InvalidReplicaAssignment, format!("Replica assignment {:?} for partition {} is invalid: the only broker is {node}", a.broker_ids.iter().map(|b| b.0).collect::<Vec<_>>(), a.partition_index)));
+            }
+        }
+        partitions = t.assignments.len() as i32;
+    } else {
+        if partitions == -1 {
+            partitions = broker.config().num_partitions;
+        }
+        if partitions <= 0 {
+            return Err((ResponseError::InvalidPartitions, "Number of partitions must be larger than 0.".into()));
+        }
+        match t.replication_factor {
+            -1 | 1 => {}
+            rf if rf <= 0 => return Err((ResponseError::InvalidReplicationFactor, "Replication factor must be larger than 0.".into())),
+            rf => {
+                return Err((
+                    ResponseError::InvalidReplicationFactor,
+                    format!("Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."),
+                ));
+            }
+        }
+    }
+    let mut overrides = BTreeMap::new();
+    for c in &t.configs {
+        let Some(v) = &c.value else {
+            return Err((ResponseError::InvalidConfig, format!("Null value not supported for topic configs: {}", c.name.as_str())));
+        };
+        overrides.insert(c.name.as_str().to_string(), v.as_str().to_string());
+    }
+    broker.logs().check_new_topic(t.name.0.as_str(), partitions, &overrides).map_err(|e| (topic_error(&e), e.to_string()))?;
+    Ok((partitions, overrides))
+}
+
+/// The effective topic configs, as CreateTopics v5+ reports them.
+fn describe(cfg: &LogConfig, overrides: &BTreeMap<String, String>) -> Vec<CreatableTopicConfigs> {
+    TOPIC_CONFIG_KEYS
+        .iter()
+        .map(|(k, _)| {
+            let mut c = CreatableTopicConfigs::default();
+            c.name = StrBytes::from_static_str(k);
+            c.value = cfg.get(k).map(StrBytes::from_string);
+            c.config_source = if overrides.contains_key(*k) { SOURCE_DYNAMIC_TOPIC } else { SOURCE_DEFAULT };
+            c
+        })
+        .collect()
+}
+
+pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+    let mut resp = CreateTopicsResponse::default();
+    let mut names = HashSet::new();
+    let dups: HashSet<String> = req.topics.iter().filter(|t| !names.insert(t.name.0.as_str().to_string())).map(|t| t.name.0.as_str().to_string()).collect();
+    for t in &req.topics {
+        let mut r = CreatableTopicResult::default();
+        r.name = t.name.clone();
+        r.num_partitions = -1;
+        r.replication_factor = -1;
+        let outcome = if dups.contains(t.name.0.as_str()) {
+            Err((ResponseError::InvalidRequest, format!("Create topics request from client contains a duplicate topic {}", t.name.0.as_str())))
+        } else {
+            check(broker, t)
+        };
+        match outcome {
+            Err((code, msg)) => {
+                r.error_code = code.code();
+                r.error_message = message(msg);
+            }
+            Ok((partitions, overrides)) => {
+                let created = if req.validate_only {
+                    broker.logs().defaults().with_overrides(&overrides).map(|c| (c, uuid::Uuid::nil())).map_err(|e| (ResponseError::InvalidConfig, e))
+                } else {
+                    broker
+                        .create_topic(t.name.0.as_str(), partitions, overrides.clone())
+                        .await
+                        .map(|tl| ((*tl.config).clone(), tl.id))
+                        .map_err(|e| (topic_error(&e), e.to_string()))
+                };
+                match created {
+                    Ok((cfg, id)) => {
+                        r.topic_id = id;
+                        r.num_partitions = partitions;
+                        r.replication_factor = 1;
+                        if version >= 5 {
+                            r.configs = Some(describe(&cfg, &overrides));
+                        }
+                    }
+                    Err((code, msg)) => {
+                        r.error_code = code.code();
+                        r.error_message = message(msg);
+                    }
+                }
+            }
+        }
+        resp.topics.push(r);
+    }
+    resp
+}

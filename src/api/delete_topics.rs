@@ -1,0 +1,64 @@
+//! DeleteTopics (key 20): by name (v1-5) or by name or topic id (v6); the topic's data is
+//! removed from disk before the answer.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
+
+use super::errors::topic_error;
+use super::{message, topic_name};
+use crate::broker::Broker;
+
+async fn delete_one(broker: &Broker, name: Option<TopicName>, id: uuid::Uuid) -> DeletableTopicResult {
+    let mut r = DeletableTopicResult::default();
+    r.name = name.clone();
+    r.topic_id = id;
+    let resolved = match (&name, id.is_nil()) {
+        (Some(n), true) => Ok(n.0.as_str().to_string()),
+        (None, false) => broker.logs().topic_by_id(&id).map(|t| t.name.to_string()).ok_or(ResponseError::UnknownTopicId),
+        _ => Err(ResponseError::InvalidRequest),
+    };
+    let name = match resolved {
+        Ok(n) => n,
+        Err(e) => {
+            r.error_code = e.code();
+            return r;
+        }
+    };
+    if !broker.config().delete_topic_enable {
+        r.error_code = ResponseError::TopicDeletionDisabled.code();
+        return r;
+    }
+    let logs = broker.logs().clone();
+    let n = name.clone();
+    let result = tokio::task::spawn_blocking(move || logs.delete_topic(&n)).await;
+    match result {
+        Ok(Ok(t)) => {
+            r.name = Some(topic_name(&t.name));
+            r.topic_id = t.id;
+        }
+        Ok(Err(e)) => {
+            r.error_code = topic_error(&e).code();
+            r.error_message = message(e.to_string());
+        }
+        Err(e) => {
+            tracing::error!(topic = %name, error = %e, "delete task failed");
+            r.error_code = ResponseError::UnknownServerError.code();
+        }
+    }
+    r
+}
+
+pub async fn handle(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+    let mut resp = DeleteTopicsResponse::default();
+    if version >= 6 {
+        for t in req.topics {
+            resp.responses.push(delete_one(broker, t.name, t.topic_id).await);
+        }
+    } else {
+        for n in req.topic_names {
+            resp.responses.push(delete_one(broker, Some(n), uuid::Uuid::nil()).await);
+        }
+    }
+    resp
+}

@@ -1,0 +1,36 @@
+//! The one mapping from domain errors to Kafka error codes. No catch-all arms: a new
+//! error variant must be mapped here on purpose. Anything unexpected is
+//! UNKNOWN_SERVER_ERROR plus an `error!` log with context.
+
+use kafka_protocol::ResponseError;
+
+use crate::log::LogError;
+use crate::log::manager::TopicError;
+
+/// Kafka error code for a storage-layer error.
+pub fn log_error(e: &LogError) -> ResponseError {
+    match e {
+        LogError::Io { .. } | LogError::Fenced => ResponseError::KafkaStorageError,
+        LogError::CorruptBatch(b) if b.is_corruption() => ResponseError::CorruptMessage,
+        LogError::CorruptBatch(_) | LogError::NotOneBatch(_) => ResponseError::InvalidRecord,
+        LogError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+        LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        LogError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
+        LogError::Invalid(msg) => {
+            tracing::error!(error = %msg, "unexpected storage state");
+            ResponseError::UnknownServerError
+        }
+    }
+}
+
+/// Kafka error code for a topic administration error.
+pub fn topic_error(e: &TopicError) -> ResponseError {
+    match e {
+        TopicError::AlreadyExists(_) => ResponseError::TopicAlreadyExists,
+        TopicError::InvalidName(_) => ResponseError::InvalidTopicException,
+        TopicError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        TopicError::InvalidConfig(_) => ResponseError::InvalidConfig,
+        TopicError::Unknown(_) => ResponseError::UnknownTopicOrPartition,
+        TopicError::Log(l) => log_error(l),
+    }
+}

@@ -1,0 +1,57 @@
+//! ListOffsets (key 2): earliest (-2), latest (-1), max timestamp (-3), earliest local
+//! (-4), earliest pending upload (-5, no tiered storage: not found), and the first offset
+//! whose record timestamp is at or after a given time (through the time index).
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use crate::broker::Broker;
+use crate::log::Partition;
+
+pub const LATEST: i64 = -1;
+pub const EARLIEST: i64 = -2;
+pub const MAX_TIMESTAMP: i64 = -3;
+pub const EARLIEST_LOCAL: i64 = -4;
+pub const EARLIEST_PENDING_UPLOAD: i64 = -5;
+
+/// (offset, timestamp) for one lookup; (-1, -1) when no record qualifies.
+fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> (i64, i64) {
+    match timestamp {
+        LATEST => (if read_committed { p.last_stable_offset() } else { p.high_watermark() }, -1),
+        EARLIEST | EARLIEST_LOCAL => (p.log_start_offset(), -1),
+        MAX_TIMESTAMP => p.offset_of_max_timestamp().unwrap_or((-1, -1)),
+        EARLIEST_PENDING_UPLOAD => (-1, -1),
+        t if t >= 0 => p.offset_for_timestamp(t).unwrap_or((-1, -1)),
+        _ => (-1, -1),
+    }
+}
+
+pub async fn handle(broker: &Broker, req: ListOffsetsRequest, _version: i16) -> ListOffsetsResponse {
+    let read_committed = req.isolation_level == 1;
+    let mut resp = ListOffsetsResponse::default();
+    for t in req.topics {
+        let topic = broker.logs().topic(t.name.0.as_str());
+        let mut tr = ListOffsetsTopicResponse::default();
+        tr.name = t.name;
+        for rp in t.partitions {
+            let mut r = ListOffsetsPartitionResponse::default();
+            r.partition_index = rp.partition_index;
+            r.timestamp = -1;
+            r.offset = -1;
+            r.leader_epoch = -1;
+            match topic.as_ref().and_then(|t| usize::try_from(rp.partition_index).ok().and_then(|i| t.partitions.get(i))) {
+                None => r.error_code = ResponseError::UnknownTopicOrPartition.code(),
+                Some(p) => {
+                    let (offset, ts) = lookup(p, rp.timestamp, read_committed);
+                    r.offset = offset;
+                    r.timestamp = ts;
+                    r.leader_epoch = if offset >= 0 { 0 } else { -1 };
+                }
+            }
+            tr.partitions.push(r);
+        }
+        resp.topics.push(tr);
+    }
+    resp
+}

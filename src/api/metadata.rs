@@ -1,0 +1,103 @@
+//! Metadata (key 3): brokers, cluster id, controller, and topics with their partitions;
+//! auto-creates unknown topics when `auto.create.topics.enable` and the request allow it.
+//! brokk is every partition's leader and only replica.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::errors::topic_error;
+use super::topic_name;
+use crate::broker::Broker;
+use crate::log::manager::{TopicError, TopicLog, validate_topic_name};
+
+/// Kafka's "authorized operations not requested" sentinel.
+const OPS_NOT_REQUESTED: i32 = i32::MIN;
+/// Without ACLs every operation is allowed: READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE,
+/// DESCRIBE_CONFIGS, ALTER_CONFIGS (AclOperation codes 3-8, 10, 11).
+const TOPIC_OPS: i32 = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+/// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE,
+/// CREATE_TOKENS, DESCRIBE_TOKENS (codes 5, 7, 8, 9, 10, 11, 12, 13, 14).
+const CLUSTER_OPS: i32 = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14);
+
+fn topic_response(broker: &Broker, t: &TopicLog, include_ops: bool) -> MetadataResponseTopic {
+    let node = BrokerId(broker.node_id());
+    let mut r = MetadataResponseTopic::default();
+    r.name = Some(topic_name(&t.name));
+    r.topic_id = t.id;
+    r.is_internal = false;
+    r.topic_authorized_operations = if include_ops { TOPIC_OPS } else { OPS_NOT_REQUESTED };
+    r.partitions = t
+        .partitions
+        .iter()
+        .map(|p| {
+            let mut pr = MetadataResponsePartition::default();
+            pr.partition_index = p.index();
+            pr.leader_id = node;
+            pr.leader_epoch = 0;
+            pr.replica_nodes = vec![node];
+            pr.isr_nodes = vec![node];
+            pr
+        })
+        .collect();
+    r
+}
+
+fn error_topic(name: Option<&str>, id: uuid::Uuid, err: ResponseError) -> MetadataResponseTopic {
+    let mut r = MetadataResponseTopic::default();
+    r.error_code = err.code();
+    r.name = name.map(topic_name);
+    r.topic_id = id;
+    r.topic_authorized_operations = OPS_NOT_REQUESTED;
+    r
+}
+
+pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
+    let include_ops = req.include_topic_authorized_operations;
+    // v0: an empty list means all topics; v1+: null means all, empty means none.
+    let all = match &req.topics {
+        None => true,
+        Some(t) => version == 0 && t.is_empty(),
+    };
+    let allow_create = broker.config().auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+    let mut topics = vec![];
+    if all {
+        topics = broker.logs().topics().iter().map(|t| topic_response(broker, t, include_ops)).collect();
+    } else {
+        for rt in req.topics.unwrap_or_default() {
+            let Some(name) = rt.name.as_ref().map(|n| n.0.as_str().to_string()) else {
+                // Lookup by topic id (v10+).
+                topics.push(match broker.logs().topic_by_id(&rt.topic_id) {
+                    Some(t) => topic_response(broker, &t, include_ops),
+                    None => error_topic(None, rt.topic_id, ResponseError::UnknownTopicId),
+                });
+                continue;
+            };
+            let found = match broker.logs().topic(&name) {
+                Some(t) => Ok(t),
+                None => match validate_topic_name(&name) {
+                    Err(e) => Err(e),
+                    Ok(()) if allow_create => broker.get_or_create_topic(&name).await,
+                    Ok(()) => Err(TopicError::Unknown(name.clone())),
+                },
+            };
+            topics.push(match found {
+                Ok(t) => topic_response(broker, &t, include_ops),
+                Err(e) => error_topic(Some(&name), uuid::Uuid::nil(), topic_error(&e)),
+            });
+        }
+    }
+    let (host, port) = broker.advertised();
+    let mut b = MetadataResponseBroker::default();
+    b.node_id = BrokerId(broker.node_id());
+    b.host = StrBytes::from_string(host.to_string());
+    b.port = port;
+    let mut resp = MetadataResponse::default();
+    resp.brokers = vec![b];
+    resp.cluster_id = Some(StrBytes::from_string(broker.cluster_id().to_string()));
+    resp.controller_id = BrokerId(broker.node_id());
+    resp.topics = topics;
+    resp.cluster_authorized_operations = if req.include_cluster_authorized_operations { CLUSTER_OPS } else { OPS_NOT_REQUESTED };
+    resp
+}

@@ -1,0 +1,111 @@
+//! Produce (key 0): validates each partition's RecordBatch (v2 magic, framing, CRC32C, size,
+//! timestamps), appends it verbatim with offsets assigned, and answers per partition.
+//! acks=0 gets no response (and a closed connection if anything failed, as Kafka);
+//! acks=1/-1 are answered after the append, and after the fsync when the flush policy asks
+//! for one. Produce never auto-creates topics (Metadata does).
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+
+use super::errors::log_error;
+use super::message;
+use crate::broker::Broker;
+use crate::log::manager::flush_rolled_in_background;
+use crate::log::{Partition, now_ms};
+
+/// What the connection does with a produce.
+#[derive(Debug)]
+pub enum Outcome {
+    Respond(ProduceResponse),
+    /// acks=0 and every partition succeeded.
+    NoResponse,
+    /// acks=0 and a partition failed: Kafka closes the connection so the client notices.
+    CloseConnection(String),
+}
+
+fn partition_error(index: i32, err: ResponseError, msg: Option<String>) -> PartitionProduceResponse {
+    let mut r = PartitionProduceResponse::default();
+    r.index = index;
+    r.error_code = err.code();
+    r.base_offset = -1;
+    r.log_append_time_ms = -1;
+    r.log_start_offset = -1;
+    r.error_message = msg.and_then(message);
+    r
+}
+
+/// Appends one partition's records and waits for the flush the policy requires.
+async fn produce_partition(p: &Arc<Partition>, index: i32, records: &[u8], acks: i16) -> PartitionProduceResponse {
+    if acks == -1 && p.config().min_insync_replicas > 1 {
+        let msg = format!("min.insync.replicas={} but brokk has 1 in-sync replica", p.config().min_insync_replicas);
+        return partition_error(index, ResponseError::NotEnoughReplicas, Some(msg));
+    }
+    let now = now_ms();
+    let appended = p.validate(records, now).and_then(|()| p.append(records, now));
+    let info = match appended {
+        Ok(i) => i,
+        Err(e) => return partition_error(index, log_error(&e), Some(e.to_string())),
+    };
+    if info.rolled {
+        flush_rolled_in_background(p.clone());
+    }
+    if info.needs_flush && acks != 0 {
+        let pc = p.clone();
+        let flushed = tokio::task::spawn_blocking(move || pc.flush(info.last_offset + 1)).await;
+        match flushed {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return partition_error(index, log_error(&e), Some(e.to_string())),
+            Err(e) => return partition_error(index, ResponseError::KafkaStorageError, Some(format!("flush task failed: {e}"))),
+        }
+    } else if info.needs_flush {
+        let pc = p.clone();
+        tokio::task::spawn_blocking(move || pc.flush(info.last_offset + 1));
+    }
+    let mut r = PartitionProduceResponse::default();
+    r.index = index;
+    r.base_offset = info.base_offset;
+    r.log_append_time_ms = info.log_append_time;
+    r.log_start_offset = info.log_start_offset;
+    r
+}
+
+pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outcome {
+    let acks = req.acks;
+    let mut responses = Vec::with_capacity(req.topic_data.len());
+    let mut failed = None;
+    for td in req.topic_data {
+        let topic = if version >= 13 { broker.logs().topic_by_id(&td.topic_id) } else { broker.logs().topic(td.name.0.as_str()) };
+        let unknown = if version >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+        let mut tr = TopicProduceResponse::default();
+        tr.name = td.name.clone();
+        tr.topic_id = td.topic_id;
+        for pd in td.partition_data {
+            let r = if !matches!(acks, -1..=1) {
+                partition_error(pd.index, ResponseError::InvalidRequiredAcks, None)
+            } else {
+                match (topic.as_ref().and_then(|t| usize::try_from(pd.index).ok().and_then(|i| t.partitions.get(i))), &pd.records) {
+                    (None, _) => partition_error(pd.index, unknown, None),
+                    (Some(_), None) => partition_error(pd.index, ResponseError::InvalidRecord, Some("null records".into())),
+                    (Some(p), Some(records)) => produce_partition(p, pd.index, records, acks).await,
+                }
+            };
+            if r.error_code != 0 && failed.is_none() {
+                failed = Some(format!("produce to {}-{} failed with error {}", td.name.0.as_str(), pd.index, r.error_code));
+            }
+            tr.partition_responses.push(r);
+        }
+        responses.push(tr);
+    }
+    if acks == 0 {
+        return match failed {
+            Some(why) => Outcome::CloseConnection(why),
+            None => Outcome::NoResponse,
+        };
+    }
+    let mut resp = ProduceResponse::default();
+    resp.responses = responses;
+    Outcome::Respond(resp)
+}

@@ -1,0 +1,220 @@
+//! The broker handle that API handlers get, and the embeddable start/stop API.
+//!
+//! Owns: wiring config, storage and the server together; the shutdown signal; topic
+//! auto-creation. Handlers reach storage only through [`Broker`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), brokk::broker::StartError> {
+//! let running = brokk::Broker::builder().listen("127.0.0.1:0").ephemeral().start().await?;
+//! let addr = running.local_addr(); // give this to a Kafka client
+//! running.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, DataDir, parse_host_port};
+use crate::log::LogManager;
+use crate::log::manager::{TopicError, TopicLog};
+
+/// Why the broker could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create the temporary data directory: {0}")]
+    TempDir(#[source] std::io::Error),
+    #[error("storage: {0}")]
+    Log(#[from] crate::log::LogError),
+}
+
+/// Shared broker state handed to every handler.
+#[derive(Debug)]
+pub struct Broker {
+    config: Config,
+    logs: Arc<LogManager>,
+    advertised: (String, i32),
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Broker {
+    pub fn builder() -> BrokerBuilder {
+        BrokerBuilder::default()
+    }
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    pub fn logs(&self) -> &Arc<LogManager> {
+        &self.logs
+    }
+    pub fn node_id(&self) -> i32 {
+        self.config.node_id
+    }
+    pub fn cluster_id(&self) -> &str {
+        &self.logs.cluster_id
+    }
+    /// Host and port clients are told to connect to.
+    pub fn advertised(&self) -> (&str, i32) {
+        (&self.advertised.0, self.advertised.1)
+    }
+    /// Resolves when the broker starts shutting down (long-polls end early).
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+
+    /// Creates a topic on a blocking thread (file creation and fsync).
+    pub async fn create_topic(&self, name: &str, partitions: i32, overrides: BTreeMap<String, String>) -> Result<Arc<TopicLog>, TopicError> {
+        let logs = self.logs.clone();
+        let name = name.to_string();
+        tokio::task::spawn_blocking(move || logs.create_topic(&name, partitions, overrides))
+            .await
+            .unwrap_or_else(|e| Err(TopicError::Log(crate::log::LogError::Invalid(format!("create task failed: {e}")))))
+    }
+
+    /// Returns the topic, creating it with `num.partitions` if auto-creation is allowed
+    /// (a concurrent creation of the same topic counts as success).
+    pub async fn get_or_create_topic(&self, name: &str) -> Result<Arc<TopicLog>, TopicError> {
+        if let Some(t) = self.logs.topic(name) {
+            return Ok(t);
+        }
+        match self.create_topic(name, self.config.num_partitions, BTreeMap::new()).await {
+            Err(TopicError::AlreadyExists(_)) => self.logs.topic(name).ok_or_else(|| TopicError::Unknown(name.to_string())),
+            other => other,
+        }
+    }
+}
+
+/// Builds and starts a broker (the binary and embedding tests use the same path).
+#[derive(Debug, Default)]
+pub struct BrokerBuilder {
+    config: Config,
+    errors: Vec<String>,
+}
+
+impl BrokerBuilder {
+    /// Starts from a complete configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+    /// `host:port` to listen on; port 0 picks a free one.
+    pub fn listen(mut self, addr: &str) -> Self {
+        self.config.listen = addr.to_string();
+        self
+    }
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.data_dir = DataDir::Path(dir.into());
+        self
+    }
+    /// Uses a temporary data directory removed at shutdown.
+    pub fn ephemeral(mut self) -> Self {
+        self.config.data_dir = DataDir::Ephemeral;
+        self
+    }
+    /// Sets one Kafka `server.properties` key.
+    pub fn set(mut self, key: &str, value: &str) -> Self {
+        if let Err(e) = self.config.apply_override(&format!("{key}={value}")) {
+            self.errors.push(e);
+        }
+        self
+    }
+
+    /// Opens storage (recovering if needed), binds, and starts serving.
+    pub async fn start(self) -> Result<RunningBroker, StartError> {
+        if let Some(e) = self.errors.into_iter().next() {
+            return Err(StartError::Config(e));
+        }
+        let config = self.config;
+        config.validate().map_err(StartError::Config)?;
+        let (dir, tempdir) = match &config.data_dir {
+            DataDir::Path(p) => (p.clone(), None),
+            DataDir::Ephemeral => {
+                let t = tempfile::Builder::new().prefix("brokk-").tempdir().map_err(StartError::TempDir)?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        let listener = TcpListener::bind(&config.listen).await.map_err(|source| StartError::Bind { addr: config.listen.clone(), source })?;
+        let local = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen.clone(), source })?;
+        let (logs, report) = {
+            let (dir, defaults, node) = (dir.clone(), config.log.clone(), config.node_id);
+            tokio::task::spawn_blocking(move || LogManager::open(&dir, defaults, node))
+                .await
+                .map_err(|e| StartError::Config(format!("storage start-up task failed: {e}")))??
+        };
+        let advertised = match &config.advertised {
+            Some((h, p)) => (h.clone(), *p as i32),
+            None => {
+                let (h, _) = parse_host_port(&config.listen).map_err(StartError::Config)?;
+                let h = if h == "0.0.0.0" || h == "::" { "127.0.0.1".to_string() } else { h };
+                (h, local.port() as i32)
+            }
+        };
+        let (tx, rx) = watch::channel(false);
+        let logs = Arc::new(logs);
+        let broker = Arc::new(Broker { config, logs: logs.clone(), advertised, shutdown: rx.clone() });
+        tracing::info!(
+            clean_shutdown = report.clean_shutdown,
+            topics = report.topics,
+            partitions = report.partitions,
+            segments_scanned = report.recovery.segments_scanned,
+            torn_bytes = report.recovery.torn_bytes,
+            "storage opened"
+        );
+        if !broker.config.unimplemented_keys.is_empty() {
+            tracing::warn!(keys = ?broker.config.unimplemented_keys, "configuration keys brokk does not implement were ignored");
+        }
+        let maintenance = tokio::spawn(logs.clone().run_maintenance(Duration::from_millis(broker.config.retention_check_interval_ms), rx.clone()));
+        let server = tokio::spawn(crate::server::serve(listener, broker.clone(), rx));
+        tracing::info!("brokk listening on {local} (advertised {}:{}), data in {}", broker.advertised.0, broker.advertised.1, dir.display());
+        Ok(RunningBroker { local, broker, shutdown: tx, server, maintenance, _tempdir: tempdir })
+    }
+}
+
+/// A started broker: its address, and a clean shutdown.
+#[derive(Debug)]
+pub struct RunningBroker {
+    local: SocketAddr,
+    broker: Arc<Broker>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    maintenance: JoinHandle<()>,
+    _tempdir: Option<tempfile::TempDir>,
+}
+
+impl RunningBroker {
+    /// The bound listener address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Stops accepting, lets in-flight requests finish, flushes and trims every partition,
+    /// and writes the clean-shutdown marker.
+    pub async fn shutdown(self) -> Result<(), StartError> {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        let _ = self.maintenance.await;
+        let logs = self.broker.logs.clone();
+        tokio::task::spawn_blocking(move || logs.shutdown())
+            .await
+            .map_err(|e| StartError::Config(format!("shutdown task failed: {e}")))??;
+        tracing::info!("brokk stopped cleanly");
+        Ok(())
+    }
+}

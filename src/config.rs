@@ -1,0 +1,255 @@
+//! Broker configuration: one validated [`Config`] from command-line flags and an optional
+//! Kafka `server.properties` file (Kafka's own key names). Defaults are documented here only.
+//!
+//! Precedence: built-in defaults < `--config FILE` < `--override KEY=VALUE` < the named
+//! flags (`--listen`, `--data-dir`, ...). Keys brokk does not implement are collected in
+//! [`Config::unimplemented_keys`] and reported once at start, never silently dropped.
+//!
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `listeners` | `PLAINTEXT://127.0.0.1:9092` | where brokk listens (PLAINTEXT only) |
+//! | `advertised.listeners` | the listener | host:port returned in Metadata |
+//! | `log.dirs` / `log.dir` | `./brokk-data` | data directory (exactly one) |
+//! | `node.id` / `broker.id` | `0` | this broker's id (also the controller id) |
+//! | `num.partitions` | `1` | partitions of auto-created topics and CreateTopics with -1 |
+//! | `default.replication.factor` | `1` | must be 1: brokk is a single broker |
+//! | `auto.create.topics.enable` | `true` | Metadata/Produce may create unknown topics |
+//! | `delete.topic.enable` | `true` | DeleteTopics allowed |
+//! | `log.retention.check.interval.ms` | `300000` | period of the retention pass |
+//! | `socket.request.max.bytes` | `104857600` | largest request frame accepted |
+//! | `log.*` topic defaults | Kafka 4.0's | see `log::config::TOPIC_CONFIG_KEYS` |
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::log::LogConfig;
+use crate::log::config::TOPIC_CONFIG_KEYS;
+
+/// Default data directory (relative to the working directory).
+pub const DEFAULT_DATA_DIR: &str = "./brokk-data";
+/// Default listener.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
+
+/// Where partition data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataDir {
+    Path(PathBuf),
+    /// A temporary directory removed when the broker stops.
+    Ephemeral,
+}
+
+/// The validated broker configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `host:port` to bind (port 0 picks a free port).
+    pub listen: String,
+    /// `host:port` advertised to clients; `None` = the bound address.
+    pub advertised: Option<(String, u16)>,
+    pub data_dir: DataDir,
+    pub node_id: i32,
+    pub num_partitions: i32,
+    pub auto_create_topics: bool,
+    pub delete_topic_enable: bool,
+    pub retention_check_interval_ms: u64,
+    pub max_request_bytes: usize,
+    /// Topic defaults (`log.*` keys).
+    pub log: LogConfig,
+    /// Keys that were given but that brokk does not implement.
+    pub unimplemented_keys: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.to_string(),
+            advertised: None,
+            data_dir: DataDir::Path(PathBuf::from(DEFAULT_DATA_DIR)),
+            node_id: 0,
+            num_partitions: 1,
+            auto_create_topics: true,
+            delete_topic_enable: true,
+            retention_check_interval_ms: 300_000,
+            max_request_bytes: 104_857_600,
+            log: LogConfig::default(),
+            unimplemented_keys: vec![],
+        }
+    }
+}
+
+/// Splits `host:port` (IPv6 in brackets) and checks the port.
+pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
+    let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("expected HOST:PORT, got {s:?}"))?;
+    let port: u16 = port.parse().map_err(|_| format!("invalid port in {s:?}"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = if host.is_empty() { "0.0.0.0" } else { host };
+    Ok((host.to_string(), port))
+}
+
+/// Picks the PLAINTEXT entry of a Kafka listener list (`NAME://host:port,...`), skipping
+/// controller listeners.
+fn parse_listener_list(key: &str, v: &str, controller_names: &[String]) -> Result<(String, u16), String> {
+    let mut chosen = None;
+    for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, addr) = entry.split_once("://").ok_or_else(|| format!("{key}: expected NAME://HOST:PORT, got {entry:?}"))?;
+        if controller_names.iter().any(|c| c == name) {
+            continue;
+        }
+        if name != "PLAINTEXT" {
+            return Err(format!("{key}: listener {name} is not supported; brokk speaks PLAINTEXT only"));
+        }
+        if chosen.is_some() {
+            return Err(format!("{key}: brokk supports exactly one PLAINTEXT listener"));
+        }
+        chosen = Some(parse_host_port(addr).map_err(|e| format!("{key}: {e}"))?);
+    }
+    chosen.ok_or_else(|| format!("{key}: no PLAINTEXT listener in {v:?}"))
+}
+
+fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
+    v.trim().parse().map_err(|_| format!("invalid value {v:?} for {key}: not a number"))
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, String> {
+    match v.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("invalid value {v:?} for {key}: expected true or false")),
+    }
+}
+
+impl Config {
+    /// Applies a set of Kafka `server.properties` keys. Retention and roll keys follow
+    /// Kafka's precedence (`ms` over `minutes` over `hours`).
+    pub fn apply_properties(&mut self, props: &BTreeMap<String, String>) -> Result<(), String> {
+        let controller_names: Vec<String> =
+            props.get("controller.listener.names").map(|v| v.split(',').map(|s| s.trim().to_string()).collect()).unwrap_or_default();
+        for (key, v) in props {
+            match key.as_str() {
+                "listeners" => {
+                    let (h, p) = parse_listener_list(key, v, &controller_names)?;
+                    self.listen = format!("{h}:{p}");
+                }
+                "advertised.listeners" => self.advertised = Some(parse_listener_list(key, v, &controller_names)?),
+                "log.dirs" | "log.dir" => {
+                    let dirs: Vec<&str> = v.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
+                    if dirs.len() != 1 {
+                        return Err(format!("{key}: brokk uses exactly one data directory, got {v:?}"));
+                    }
+                    self.data_dir = DataDir::Path(PathBuf::from(dirs[0]));
+                }
+                "node.id" | "broker.id" => self.node_id = parse_num(key, v)?,
+                "num.partitions" => {
+                    self.num_partitions = parse_num(key, v)?;
+                    if self.num_partitions < 1 {
+                        return Err(format!("{key} must be at least 1"));
+                    }
+                }
+                "default.replication.factor" | "offsets.topic.replication.factor" | "transaction.state.log.replication.factor" => {
+                    if parse_num::<i32>(key, v)? != 1 {
+                        return Err(format!("{key}={v}: brokk is a single broker, the replication factor must be 1"));
+                    }
+                }
+                "auto.create.topics.enable" => self.auto_create_topics = parse_bool(key, v)?,
+                "delete.topic.enable" => self.delete_topic_enable = parse_bool(key, v)?,
+                "log.retention.check.interval.ms" => {
+                    self.retention_check_interval_ms = parse_num(key, v)?;
+                    if self.retention_check_interval_ms == 0 {
+                        return Err(format!("{key} must be at least 1"));
+                    }
+                }
+                "socket.request.max.bytes" => self.max_request_bytes = parse_num(key, v)?,
+                "log.retention.minutes" | "log.retention.hours" | "log.roll.hours" | "controller.listener.names" => {}
+                _ => {
+                    if let Some((topic_key, _)) = TOPIC_CONFIG_KEYS.iter().find(|(_, b)| *b == key) {
+                        self.log.set(topic_key, v)?;
+                    } else {
+                        self.unimplemented_keys.push(key.clone());
+                    }
+                }
+            }
+        }
+        // Kafka's precedence for the coarse retention/roll keys: only when `ms` is absent.
+        let hours = |k: &str| props.get(k).map(|v| parse_num::<i64>(k, v)).transpose();
+        if !props.contains_key("log.retention.ms") {
+            if let Some(m) = hours("log.retention.minutes")? {
+                self.log.set("retention.ms", &(if m < 0 { -1 } else { m * 60_000 }).to_string())?;
+            } else if let Some(h) = hours("log.retention.hours")? {
+                self.log.set("retention.ms", &(if h < 0 { -1 } else { h * 3_600_000 }).to_string())?;
+            }
+        }
+        if !props.contains_key("log.roll.ms")
+            && let Some(h) = hours("log.roll.hours")?
+        {
+            self.log.set("segment.ms", &(h * 3_600_000).to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Reads and applies a `server.properties` file.
+    pub fn apply_file(&mut self, path: &std::path::Path) -> Result<(), String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let props = crate::log::checkpoint::parse_properties(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        self.apply_properties(&props)
+    }
+
+    /// Applies one `KEY=VALUE` override.
+    pub fn apply_override(&mut self, kv: &str) -> Result<(), String> {
+        let (k, v) = kv.split_once('=').ok_or_else(|| format!("--override expects KEY=VALUE, got {kv:?}"))?;
+        let mut m = BTreeMap::new();
+        m.insert(k.trim().to_string(), v.trim().to_string());
+        self.apply_properties(&m)
+    }
+
+    /// Checks cross-field consistency once everything is applied.
+    pub fn validate(&self) -> Result<(), String> {
+        parse_host_port(&self.listen).map_err(|e| format!("listen address: {e}"))?;
+        if self.max_request_bytes < 1024 {
+            return Err("socket.request.max.bytes must be at least 1024".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn kafka_server_properties() {
+        let mut c = Config::default();
+        c.apply_properties(&props(&[
+            ("listeners", "PLAINTEXT://127.0.0.1:9999,CONTROLLER://:9093"),
+            ("controller.listener.names", "CONTROLLER"),
+            ("log.dirs", "/tmp/x"),
+            ("log.retention.hours", "1"),
+            ("log.segment.bytes", "2048"),
+            ("num.partitions", "3"),
+            ("process.roles", "broker,controller"),
+        ]))
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9999");
+        assert_eq!(c.data_dir, DataDir::Path("/tmp/x".into()));
+        assert_eq!(c.log.retention_ms, 3_600_000);
+        assert_eq!(c.log.segment_bytes, 2048);
+        assert_eq!(c.num_partitions, 3);
+        assert_eq!(c.unimplemented_keys, vec!["process.roles".to_string()]);
+    }
+
+    #[test]
+    fn retention_ms_wins_over_hours() {
+        let mut c = Config::default();
+        c.apply_properties(&props(&[("log.retention.hours", "1"), ("log.retention.ms", "5")])).unwrap();
+        assert_eq!(c.log.retention_ms, 5);
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        for (k, v) in [("num.partitions", "0"), ("listeners", "SSL://:9093"), ("default.replication.factor", "3"), ("log.segment.bytes", "x"), ("log.dirs", "a,b"), ("auto.create.topics.enable", "yes")] {
+            assert!(Config::default().apply_properties(&props(&[(k, v)])).is_err(), "{k}={v}");
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! Zero-copy view of a Kafka RecordBatch (magic v2) header.
+//!
+//! Owns: parsing and validating the fixed 61-byte header, the CRC32C check, patching the
+//! base offset and the LogAppendTime fields in place. Must not decode records on the hot
+//! path; [`first_record_at_or_after`] is the one off-hot-path decoder (ListOffsets).
+//!
+//! Byte layout (big-endian), offsets from the start of the batch:
+//!
+//! ```text
+//!  0 baseOffset            i64   <- patched by the broker (not covered by the CRC)
+//!  8 batchLength           i32   bytes after this field
+//! 12 partitionLeaderEpoch  i32
+//! 16 magic                 i8    must be 2
+//! 17 crc                   u32   CRC32C of bytes [21, end)
+//! 21 attributes            i16   bits 0-2 compression, 3 timestamp type, 4 transactional, 5 control
+//! 23 lastOffsetDelta       i32
+//! 27 baseTimestamp         i64
+//! 35 maxTimestamp          i64
+//! 43 producerId            i64
+//! 51 producerEpoch         i16
+//! 53 baseSequence          i32
+//! 57 recordsCount          i32
+//! 61 records...
+//! ```
+
+use bytes::Bytes;
+use kafka_protocol::records::RecordBatchDecoder;
+
+/// Size of the fixed v2 header.
+pub const HEADER_LEN: usize = 61;
+/// Bytes before `batchLength`'s payload starts (baseOffset + batchLength).
+pub const LOG_OVERHEAD: usize = 12;
+const MAGIC_OFFSET: usize = 16;
+const CRC_OFFSET: usize = 17;
+const ATTRIBUTES_OFFSET: usize = 21;
+const LAST_OFFSET_DELTA_OFFSET: usize = 23;
+const BASE_TIMESTAMP_OFFSET: usize = 27;
+const MAX_TIMESTAMP_OFFSET: usize = 35;
+const PRODUCER_ID_OFFSET: usize = 43;
+const RECORDS_COUNT_OFFSET: usize = 57;
+/// Attribute bit: timestamps are LogAppendTime.
+pub const TIMESTAMP_TYPE_BIT: i16 = 0x08;
+/// Attribute bit: control batch (transaction markers).
+pub const CONTROL_BIT: i16 = 0x20;
+
+/// Why a batch was rejected; maps to CORRUPT_MESSAGE or INVALID_RECORD at the API layer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("record batch is truncated: {0}")]
+    Truncated(&'static str),
+    #[error("unsupported record batch magic {0}; only magic 2 is accepted")]
+    BadMagic(i8),
+    #[error("record batch CRC mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    CrcMismatch { stored: u32, computed: u32 },
+    #[error("invalid record batch: {0}")]
+    Invalid(&'static str),
+}
+
+impl BatchError {
+    /// Corruption (bytes do not match their own framing or checksum) as opposed to a
+    /// well-formed batch that breaks a rule.
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, BatchError::Truncated(_) | BatchError::CrcMismatch { .. })
+    }
+}
+
+fn i16_at(b: &[u8], at: usize) -> i16 {
+    i16::from_be_bytes([b[at], b[at + 1]])
+}
+fn i32_at(b: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+fn i64_at(b: &[u8], at: usize) -> i64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    i64::from_be_bytes(a)
+}
+
+/// A validated view over one batch's bytes. `bytes.len()` is exactly the batch size.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchHeader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> BatchHeader<'a> {
+    /// Reads the size of the batch that starts at `buf[0]` from its `batchLength` field,
+    /// checking only framing. Returns `None` if fewer than 12 bytes are available.
+    pub fn frame_len(buf: &[u8]) -> Option<Result<usize, BatchError>> {
+        if buf.len() < LOG_OVERHEAD {
+            return None;
+        }
+        let batch_length = i32_at(buf, 8);
+        if batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
+            return Some(Err(BatchError::Invalid("batchLength smaller than the v2 header")));
+        }
+        Some(Ok(LOG_OVERHEAD + batch_length as usize))
+    }
+
+    /// Parses the batch at the start of `buf` without checking the CRC (used by readers
+    /// of data the broker already validated). `buf` may extend past the batch.
+    pub fn parse_unchecked(buf: &'a [u8]) -> Result<Self, BatchError> {
+        let len = match Self::frame_len(buf) {
+            None => return Err(BatchError::Truncated("fewer than 12 bytes")),
+            Some(r) => r?,
+        };
+        if buf.len() < len {
+            return Err(BatchError::Truncated("batchLength runs past the buffer"));
+        }
+        let bytes = &buf[..len];
+        if bytes[MAGIC_OFFSET] as i8 != 2 {
+            return Err(BatchError::BadMagic(bytes[MAGIC_OFFSET] as i8));
+        }
+        Ok(Self { bytes })
+    }
+
+    /// Parses and fully validates the batch at the start of `buf`: framing, magic, CRC32C,
+    /// and offset/record-count consistency.
+    pub fn parse_validated(buf: &'a [u8]) -> Result<Self, BatchError> {
+        let h = Self::parse_unchecked(buf)?;
+        let stored = h.crc();
+        let computed = crc32c::crc32c(&h.bytes[ATTRIBUTES_OFFSET..]);
+        if stored != computed {
+            return Err(BatchError::CrcMismatch { stored, computed });
+        }
+        if h.records_count() <= 0 && !h.is_control() {
+            return Err(BatchError::Invalid("record batch has no records"));
+        }
+        if h.last_offset_delta() < 0 {
+            return Err(BatchError::Invalid("negative lastOffsetDelta"));
+        }
+        if !h.is_compressed() && h.records_count() != h.last_offset_delta() + 1 {
+            return Err(BatchError::Invalid("recordsCount does not match lastOffsetDelta"));
+        }
+        Ok(h)
+    }
+
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+    pub fn base_offset(&self) -> i64 {
+        i64_at(self.bytes, 0)
+    }
+    pub fn crc(&self) -> u32 {
+        i32_at(self.bytes, CRC_OFFSET) as u32
+    }
+    pub fn attributes(&self) -> i16 {
+        i16_at(self.bytes, ATTRIBUTES_OFFSET)
+    }
+    pub fn is_compressed(&self) -> bool {
+        self.attributes() & 0x07 != 0
+    }
+    pub fn is_control(&self) -> bool {
+        self.attributes() & CONTROL_BIT != 0
+    }
+    pub fn last_offset_delta(&self) -> i32 {
+        i32_at(self.bytes, LAST_OFFSET_DELTA_OFFSET)
+    }
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset() + self.last_offset_delta() as i64
+    }
+    /// Offsets this batch occupies.
+    pub fn offset_count(&self) -> i64 {
+        self.last_offset_delta() as i64 + 1
+    }
+    pub fn base_timestamp(&self) -> i64 {
+        i64_at(self.bytes, BASE_TIMESTAMP_OFFSET)
+    }
+    pub fn max_timestamp(&self) -> i64 {
+        i64_at(self.bytes, MAX_TIMESTAMP_OFFSET)
+    }
+    pub fn producer_id(&self) -> i64 {
+        i64_at(self.bytes, PRODUCER_ID_OFFSET)
+    }
+    pub fn records_count(&self) -> i32 {
+        i32_at(self.bytes, RECORDS_COUNT_OFFSET)
+    }
+}
+
+/// Patches `baseOffset` of the batch at the start of `batch` (not covered by the CRC).
+pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
+    batch[..8].copy_from_slice(&base_offset.to_be_bytes());
+}
+
+/// Marks the batch as LogAppendTime with `now_ms` as its max timestamp and recomputes the
+/// CRC, as Kafka does when `message.timestamp.type=LogAppendTime`.
+pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
+    let attrs = i16_at(batch, ATTRIBUTES_OFFSET) | TIMESTAMP_TYPE_BIT;
+    batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attrs.to_be_bytes());
+    batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Iterates the batches in `buf` (stored, already validated data), stopping at the first
+/// incomplete or malformed one.
+pub fn iter_batches(buf: &[u8]) -> impl Iterator<Item = (usize, BatchHeader<'_>)> {
+    let mut pos = 0usize;
+    std::iter::from_fn(move || {
+        let h = BatchHeader::parse_unchecked(&buf[pos..]).ok()?;
+        let at = pos;
+        pos += h.len();
+        Some((at, h))
+    })
+}
+
+/// Finds the offset and timestamp of the first record in `batch` whose timestamp is
+/// `>= target` (`target = None`: the first record carrying the batch's max timestamp).
+/// Decodes (and decompresses) the batch: ListOffsets only, never on the produce/fetch path.
+pub fn first_record_at_or_after(batch: &[u8], target: Option<i64>) -> Option<(i64, i64)> {
+    let h = BatchHeader::parse_unchecked(batch).ok()?;
+    if h.attributes() & TIMESTAMP_TYPE_BIT != 0 {
+        // LogAppendTime: every record carries the batch's max timestamp.
+        let ts = h.max_timestamp();
+        return match target {
+            Some(t) if ts < t => None,
+            _ => Some((h.base_offset(), ts)),
+        };
+    }
+    let wanted = target.unwrap_or(h.max_timestamp());
+    let mut buf = Bytes::copy_from_slice(batch);
+    let set = RecordBatchDecoder::decode(&mut buf).ok()?;
+    set.records
+        .iter()
+        .find(|r| r.timestamp >= wanted && (target.is_some() || r.timestamp == wanted))
+        .map(|r| (r.offset, r.timestamp))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    /// Encodes `n` records (payload `v{i}`) with the given timestamps into one batch.
+    pub fn make_batch(n: usize, base_ts: i64, compression: Compression) -> Vec<u8> {
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: i as i32,
+                timestamp: base_ts + i as i64,
+                key: Some(Bytes::from(format!("k{i}"))),
+                value: Some(Bytes::from(format!("v{i}"))),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            records.iter(),
+            &RecordEncodeOptions { version: 2, compression },
+        )
+        .expect("encode");
+        let _ = StrBytes::from_static_str("");
+        buf.to_vec()
+    }
+
+    #[test]
+    fn validates_a_real_batch() {
+        let b = make_batch(3, 1000, Compression::None);
+        let h = BatchHeader::parse_validated(&b).expect("valid");
+        assert_eq!(h.len(), b.len());
+        assert_eq!(h.records_count(), 3);
+        assert_eq!(h.last_offset_delta(), 2);
+        assert_eq!(h.max_timestamp(), 1002);
+        assert!(!h.is_compressed());
+    }
+
+    #[test]
+    fn crc_mismatch_is_corruption() {
+        let mut b = make_batch(2, 0, Compression::None);
+        let last = b.len() - 1;
+        b[last] ^= 0xff;
+        let e = BatchHeader::parse_validated(&b).unwrap_err();
+        assert!(matches!(e, BatchError::CrcMismatch { .. }));
+        assert!(e.is_corruption());
+    }
+
+    #[test]
+    fn patching_base_offset_keeps_crc_valid() {
+        let mut b = make_batch(2, 0, Compression::None);
+        set_base_offset(&mut b, 42);
+        let h = BatchHeader::parse_validated(&b).expect("still valid");
+        assert_eq!(h.base_offset(), 42);
+        assert_eq!(h.last_offset(), 43);
+    }
+
+    #[test]
+    fn log_append_time_rewrites_crc() {
+        let mut b = make_batch(2, 5, Compression::None);
+        set_log_append_time(&mut b, 99);
+        let h = BatchHeader::parse_validated(&b).expect("valid after crc rewrite");
+        assert_eq!(h.max_timestamp(), 99);
+        assert_ne!(h.attributes() & TIMESTAMP_TYPE_BIT, 0);
+    }
+
+    #[test]
+    fn truncated_and_bad_magic() {
+        let b = make_batch(1, 0, Compression::None);
+        assert!(matches!(
+            BatchHeader::parse_validated(&b[..b.len() - 1]),
+            Err(BatchError::Truncated(_))
+        ));
+        let mut m = b.clone();
+        m[MAGIC_OFFSET] = 1;
+        assert!(matches!(BatchHeader::parse_validated(&m), Err(BatchError::BadMagic(1))));
+    }
+
+    #[test]
+    fn finds_record_by_timestamp_in_compressed_batch() {
+        let b = make_batch(5, 100, Compression::Gzip);
+        assert_eq!(first_record_at_or_after(&b, Some(102)), Some((2, 102)));
+        assert_eq!(first_record_at_or_after(&b, Some(200)), None);
+        assert_eq!(first_record_at_or_after(&b, None), Some((4, 104)));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let _ = BatchHeader::parse_validated(&data);
+            let _ = iter_batches(&data).count();
+        }
+    }
+}

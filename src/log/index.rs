@@ -1,0 +1,330 @@
+//! Sparse segment indexes on memmap2: the offset index (`.index`) and time index
+//! (`.timeindex`), in Kafka's layout.
+//!
+//! Owns: the index files' bytes and their lookups. Must not touch the `.log` file.
+//!
+//! ```text
+//! .index      8-byte entries:  relativeOffset u32 BE | position u32 BE
+//! .timeindex 12-byte entries:  timestamp i64 BE      | relativeOffset u32 BE
+//! ```
+//!
+//! An index being appended to is preallocated to `segment.index.bytes` and trimmed to its
+//! entries when the segment is sealed. Indexes are never checksummed: recovery rebuilds them
+//! when in doubt. One writer (under the partition's append lock) appends; readers binary
+//! search the published prefix without a lock.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+use super::LogError;
+
+/// A fixed-size-entry, memory-mapped index file.
+#[derive(Debug)]
+struct MmapIndex {
+    path: PathBuf,
+    file: File,
+    map: MmapRaw,
+    entry_size: usize,
+    capacity: usize,
+    entries: AtomicUsize,
+}
+
+impl MmapIndex {
+    /// Opens (creating if missing) an index whose file holds `existing` valid entries
+    /// (derived from the file length), mapped with room for `max_bytes` when `writable`.
+    fn open(path: &Path, entry_size: usize, max_bytes: usize, writable: bool) -> Result<Self, LogError> {
+        let io = |e| LogError::io(path, e);
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len() as usize;
+        let existing = len / entry_size;
+        let capacity = if writable { (max_bytes / entry_size).max(existing).max(1) } else { existing };
+        let map_len = capacity * entry_size;
+        if writable && len != map_len {
+            file.set_len(map_len as u64).map_err(io)?;
+        }
+        let map = MmapOptions::new().len(map_len.max(1)).map_raw(&file).map_err(io)?;
+        Ok(Self { path: path.to_path_buf(), file, map, entry_size, capacity, entries: AtomicUsize::new(existing) })
+    }
+
+    fn len(&self) -> usize {
+        self.entries.load(Ordering::Acquire)
+    }
+
+    fn is_full(&self) -> bool {
+        self.len() >= self.capacity
+    }
+
+    fn entry(&self, i: usize) -> &[u8] {
+        debug_assert!(i < self.len());
+        // SAFETY: `i` is below the published entry count, which never exceeds the mapped
+        // capacity; entries below the count are never written again while mapped, so this
+        // shared slice does not alias the writer's region.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(i * self.entry_size), self.entry_size) }
+    }
+
+    /// Appends one entry. Single writer only (the partition's append lock).
+    fn push(&self, entry: &[u8]) -> bool {
+        let n = self.len();
+        if n >= self.capacity {
+            return false;
+        }
+        // SAFETY: slot `n` lies inside the mapping (n < capacity) and above the published
+        // count, so no reader looks at it until the Release store below.
+        unsafe {
+            std::ptr::copy_nonoverlapping(entry.as_ptr(), self.map.as_mut_ptr().add(n * self.entry_size), self.entry_size);
+        }
+        self.entries.store(n + 1, Ordering::Release);
+        true
+    }
+
+    /// Forgets entries from `n` on (recovery / truncation; writer side only).
+    fn truncate_entries(&self, n: usize) {
+        self.entries.store(n.min(self.len()), Ordering::Release);
+    }
+
+    /// Shrinks the file to its entries (on seal and clean shutdown). The mapping stays
+    /// valid for the entries below the count.
+    fn trim(&self) -> Result<(), LogError> {
+        let bytes = (self.len() * self.entry_size) as u64;
+        self.map.flush().map_err(|e| LogError::io(&self.path, e))?;
+        self.file.set_len(bytes).map_err(|e| LogError::io(&self.path, e))
+    }
+
+    fn flush(&self) -> Result<(), LogError> {
+        self.map.flush().map_err(|e| LogError::io(&self.path, e))
+    }
+
+    /// Binary search for the last entry whose key (decoded by `key`) is `<= target`.
+    fn floor<K: Ord>(&self, target: K, key: impl Fn(&[u8]) -> K) -> Option<usize> {
+        let (mut lo, mut hi) = (0usize, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if key(self.entry(mid)) <= target {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo.checked_sub(1)
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// `.index`: relative offset -> byte position of the batch starting there.
+#[derive(Debug)]
+pub struct OffsetIndex {
+    base_offset: i64,
+    inner: MmapIndex,
+}
+
+impl OffsetIndex {
+    pub const ENTRY_SIZE: usize = 8;
+
+    pub fn open(path: &Path, base_offset: i64, max_bytes: usize, writable: bool) -> Result<Self, LogError> {
+        Ok(Self { base_offset, inner: MmapIndex::open(path, Self::ENTRY_SIZE, max_bytes, writable)? })
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn is_full(&self) -> bool {
+        self.inner.is_full()
+    }
+
+    /// Entry `i` as (absolute offset, position).
+    pub fn entry(&self, i: usize) -> (i64, u32) {
+        let e = self.inner.entry(i);
+        (self.base_offset + u32_at(e, 0) as i64, u32_at(e, 4))
+    }
+
+    /// Appends (offset, position); `false` when full (the caller rolls the segment).
+    pub fn append(&self, offset: i64, position: u32) -> bool {
+        let mut e = [0u8; 8];
+        e[..4].copy_from_slice(&((offset - self.base_offset) as u32).to_be_bytes());
+        e[4..].copy_from_slice(&position.to_be_bytes());
+        self.inner.push(&e)
+    }
+
+    /// The greatest indexed (offset, position) with offset `<= target`, or the segment start.
+    pub fn lookup(&self, target: i64) -> (i64, u32) {
+        let rel = (target - self.base_offset).clamp(0, u32::MAX as i64) as u32;
+        match self.inner.floor(rel, |e| u32_at(e, 0)) {
+            Some(i) => self.entry(i),
+            None => (self.base_offset, 0),
+        }
+    }
+
+    /// The greatest indexed position `<= position` (used by truncation).
+    pub fn truncate_to_position(&self, position: u32) {
+        let keep = self.inner.floor(position, |e| u32_at(e, 4)).map_or(0, |i| i + 1);
+        // Keep only entries strictly before `position` (an entry at `position` points at a
+        // batch that no longer exists).
+        let keep = if keep > 0 && self.entry(keep - 1).1 >= position { keep - 1 } else { keep };
+        self.inner.truncate_entries(keep);
+    }
+
+    pub fn truncate_entries(&self, n: usize) {
+        self.inner.truncate_entries(n)
+    }
+    pub fn trim(&self) -> Result<(), LogError> {
+        self.inner.trim()
+    }
+    pub fn flush(&self) -> Result<(), LogError> {
+        self.inner.flush()
+    }
+}
+
+/// `.timeindex`: max timestamp so far -> relative offset of the batch that reached it.
+#[derive(Debug)]
+pub struct TimeIndex {
+    base_offset: i64,
+    inner: MmapIndex,
+}
+
+impl TimeIndex {
+    pub const ENTRY_SIZE: usize = 12;
+
+    pub fn open(path: &Path, base_offset: i64, max_bytes: usize, writable: bool) -> Result<Self, LogError> {
+        Ok(Self { base_offset, inner: MmapIndex::open(path, Self::ENTRY_SIZE, max_bytes, writable)? })
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn is_full(&self) -> bool {
+        self.inner.is_full()
+    }
+
+    /// Entry `i` as (timestamp, absolute offset).
+    pub fn entry(&self, i: usize) -> (i64, i64) {
+        let e = self.inner.entry(i);
+        let mut ts = [0u8; 8];
+        ts.copy_from_slice(&e[..8]);
+        (i64::from_be_bytes(ts), self.base_offset + u32_at(e, 8) as i64)
+    }
+
+    pub fn last_entry(&self) -> Option<(i64, i64)> {
+        self.len().checked_sub(1).map(|i| self.entry(i))
+    }
+
+    /// Appends (timestamp, offset) if `timestamp` is greater than the last entry's, as Kafka.
+    pub fn maybe_append(&self, timestamp: i64, offset: i64) -> bool {
+        if let Some((last, _)) = self.last_entry()
+            && timestamp <= last
+        {
+            return true;
+        }
+        let mut e = [0u8; 12];
+        e[..8].copy_from_slice(&timestamp.to_be_bytes());
+        e[8..].copy_from_slice(&((offset - self.base_offset) as u32).to_be_bytes());
+        self.inner.push(&e)
+    }
+
+    /// Offset of the greatest entry with timestamp `<= target`, or the segment's base.
+    pub fn lookup(&self, target: i64) -> i64 {
+        match self.inner.floor(target, |e| {
+            let mut ts = [0u8; 8];
+            ts.copy_from_slice(&e[..8]);
+            i64::from_be_bytes(ts)
+        }) {
+            Some(i) => self.entry(i).1,
+            None => self.base_offset,
+        }
+    }
+
+    /// Drops entries whose offset is `>= offset` (truncation).
+    pub fn truncate_from_offset(&self, offset: i64) {
+        let mut keep = self.len();
+        while keep > 0 && self.entry(keep - 1).1 >= offset {
+            keep -= 1;
+        }
+        self.inner.truncate_entries(keep);
+    }
+
+    pub fn trim(&self) -> Result<(), LogError> {
+        self.inner.trim()
+    }
+    pub fn flush(&self) -> Result<(), LogError> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn offset_index_lookup_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("00000000000000000100.index");
+        let idx = OffsetIndex::open(&p, 100, 80, true).unwrap();
+        assert_eq!(idx.lookup(150), (100, 0));
+        assert!(idx.append(110, 4096));
+        assert!(idx.append(130, 8192));
+        assert_eq!(idx.lookup(105), (100, 0));
+        assert_eq!(idx.lookup(110), (110, 4096));
+        assert_eq!(idx.lookup(129), (110, 4096));
+        assert_eq!(idx.lookup(1000), (130, 8192));
+        idx.trim().unwrap();
+        drop(idx);
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), 16);
+        let idx = OffsetIndex::open(&p, 100, 80, false).unwrap();
+        assert_eq!(idx.len(), 2);
+        assert_eq!(idx.lookup(140), (130, 8192));
+    }
+
+    #[test]
+    fn offset_index_fills_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = OffsetIndex::open(&dir.path().join("a.index"), 0, 16, true).unwrap();
+        assert!(idx.append(1, 1));
+        assert!(idx.append(2, 2));
+        assert!(idx.is_full());
+        assert!(!idx.append(3, 3));
+    }
+
+    #[test]
+    fn time_index_only_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = TimeIndex::open(&dir.path().join("a.timeindex"), 0, 120, true).unwrap();
+        idx.maybe_append(1000, 5);
+        idx.maybe_append(900, 9);
+        idx.maybe_append(2000, 20);
+        assert_eq!(idx.len(), 2);
+        assert_eq!(idx.lookup(1500), 5);
+        assert_eq!(idx.lookup(10), 0);
+        assert_eq!(idx.lookup(5000), 20);
+        idx.truncate_from_offset(20);
+        assert_eq!(idx.last_entry(), Some((1000, 5)));
+    }
+
+    proptest! {
+        #[test]
+        fn lookup_matches_linear_scan(mut deltas in proptest::collection::vec(1u32..50, 1..200), target in 0i64..20_000) {
+            let dir = tempfile::tempdir().unwrap();
+            let idx = OffsetIndex::open(&dir.path().join("p.index"), 7, 8 * 256, true).unwrap();
+            let mut off = 7i64;
+            let mut entries = vec![];
+            for (i, d) in deltas.drain(..).enumerate() {
+                off += d as i64;
+                idx.append(off, i as u32 * 10);
+                entries.push((off, i as u32 * 10));
+            }
+            let expect = entries.iter().rev().find(|(o, _)| *o <= target).copied().unwrap_or((7, 0));
+            prop_assert_eq!(idx.lookup(target), expect);
+        }
+    }
+}

@@ -1,0 +1,465 @@
+//! LogManager: every topic's partitions under one data directory.
+//!
+//! Owns: the directory layout (see `log/mod.rs`), the data-dir lock, the clean-shutdown
+//! marker and recovery-point checkpoint, topic creation and deletion on disk, and the
+//! background retention and flush passes. Must not know wire types.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use uuid::Uuid;
+
+use super::checkpoint::{self, parse_properties, render_properties};
+use super::partition::Partition;
+use super::recovery::{self, RecoveryReport};
+use super::{LogConfig, LogError};
+
+const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+const RECOVERY_CHECKPOINT_FILE: &str = "recovery-point-offset-checkpoint";
+const TOPICS_DIR: &str = ".topics";
+const LOCK_FILE: &str = ".lock";
+const META_FILE: &str = "meta.properties";
+
+/// Topic-level failures of create/delete; mapped to Kafka codes in `api::errors`.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    #[error("Topic '{0}' already exists.")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("Number of partitions must be larger than 0 (got {0}).")]
+    InvalidPartitions(i32),
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error("This server does not host this topic: {0}")]
+    Unknown(String),
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// One topic: id, partitions and effective config.
+#[derive(Debug)]
+pub struct TopicLog {
+    pub name: Arc<str>,
+    pub id: Uuid,
+    /// Topic-level config overrides as given at creation.
+    pub overrides: BTreeMap<String, String>,
+    pub config: Arc<LogConfig>,
+    pub partitions: Vec<Arc<Partition>>,
+}
+
+/// What start-up found (logged by the broker).
+#[derive(Debug, Default)]
+pub struct StartupReport {
+    pub clean_shutdown: bool,
+    pub topics: usize,
+    pub partitions: usize,
+    pub recovery: RecoveryReport,
+}
+
+/// Validates a topic name as Kafka does (`Topic.validate`).
+pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
+    if name.is_empty() {
+        return Err(TopicError::InvalidName("Topic name is illegal, it can't be empty".into()));
+    }
+    if name == "." || name == ".." {
+        return Err(TopicError::InvalidName("Topic name cannot be \".\" or \"..\"".into()));
+    }
+    if name.len() > 249 {
+        return Err(TopicError::InvalidName(format!("Topic name is illegal, it can't be longer than 249 characters, topic name: {name}")));
+    }
+    if !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-') {
+        return Err(TopicError::InvalidName(format!(
+            "Topic name {name} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        )));
+    }
+    Ok(())
+}
+
+/// Kafka's textual Uuid form: URL-safe base64 without padding.
+pub fn uuid_to_kafka_string(id: Uuid) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = id.as_bytes();
+    let mut out = String::with_capacity(22);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// A random topic/cluster id, avoiding ids Kafka reserves or that render with a leading '-'.
+pub fn new_kafka_uuid() -> Uuid {
+    loop {
+        let id = Uuid::new_v4();
+        if !id.is_nil() && !uuid_to_kafka_string(id).starts_with('-') {
+            return id;
+        }
+    }
+}
+
+/// All topics under one data directory.
+#[derive(Debug)]
+pub struct LogManager {
+    dir: PathBuf,
+    defaults: LogConfig,
+    topics: DashMap<Arc<str>, Arc<TopicLog>>,
+    ids: DashMap<Uuid, Arc<str>>,
+    /// Serialises topic creation and deletion.
+    admin: Mutex<()>,
+    _lock: File,
+    pub cluster_id: String,
+}
+
+fn topic_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join(TOPICS_DIR).join(format!("{name}.properties"))
+}
+
+fn partition_dir(dir: &Path, name: &str, p: i32) -> PathBuf {
+    dir.join(format!("{name}-{p}"))
+}
+
+impl LogManager {
+    /// Opens (creating if needed) the data directory: takes its lock, reads metadata,
+    /// removes the clean-shutdown marker and opens every partition (recovering unless the
+    /// marker was present).
+    pub fn open(dir: &Path, defaults: LogConfig, node_id: i32) -> Result<(Self, StartupReport), LogError> {
+        std::fs::create_dir_all(dir.join(TOPICS_DIR)).map_err(|e| LogError::io(dir, e))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| LogError::io(&lock_path, e))?;
+        lock.try_lock().map_err(|_| LogError::Invalid(format!("data directory {} is in use by another brokk process", dir.display())))?;
+        let cluster_id = Self::load_meta(dir, node_id)?;
+        let marker = dir.join(CLEAN_SHUTDOWN_FILE);
+        let clean = marker.exists();
+        let mut report = StartupReport { clean_shutdown: clean, ..Default::default() };
+        let rps = checkpoint::read_offset_checkpoint(&dir.join(RECOVERY_CHECKPOINT_FILE));
+        let mgr = Self {
+            dir: dir.to_path_buf(),
+            defaults,
+            topics: DashMap::new(),
+            ids: DashMap::new(),
+            admin: Mutex::new(()),
+            _lock: lock,
+            cluster_id,
+        };
+        let mut known_dirs = std::collections::HashSet::new();
+        let tdir = dir.join(TOPICS_DIR);
+        for entry in std::fs::read_dir(&tdir).map_err(|e| LogError::io(&tdir, e))? {
+            let path = entry.map_err(|e| LogError::io(&tdir, e))?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".properties")) else {
+                if path.extension().is_some_and(|e| e == "tmp") {
+                    std::fs::remove_file(&path).map_err(|e| LogError::io(&path, e))?;
+                }
+                continue;
+            };
+            let (id, count, overrides) = Self::read_topic_file(&path)?;
+            let config = Arc::new(mgr.defaults.with_overrides(&overrides).map_err(LogError::Invalid)?);
+            let name: Arc<str> = Arc::from(name);
+            let mut partitions = Vec::with_capacity(count as usize);
+            for p in 0..count {
+                let pdir = partition_dir(dir, &name, p);
+                std::fs::create_dir_all(&pdir).map_err(|e| LogError::io(&pdir, e))?;
+                let rp = rps.get(&(name.to_string(), p)).copied();
+                let (segs, r) = recovery::open_segments(&pdir, &config, clean, rp)?;
+                report.recovery.segments_scanned += r.segments_scanned;
+                report.recovery.torn_bytes += r.torn_bytes;
+                report.recovery.segments_dropped += r.segments_dropped;
+                partitions.push(Arc::new(Partition::from_segments(name.clone(), p, pdir.clone(), config.clone(), segs, rp.unwrap_or(0))?));
+                known_dirs.insert(pdir);
+            }
+            report.topics += 1;
+            report.partitions += partitions.len();
+            mgr.ids.insert(id, name.clone());
+            mgr.topics.insert(name.clone(), Arc::new(TopicLog { name, id, overrides, config, partitions }));
+        }
+        mgr.remove_orphan_dirs(&known_dirs)?;
+        if clean {
+            std::fs::remove_file(&marker).map_err(|e| LogError::io(&marker, e))?;
+            checkpoint::sync_dir(dir)?;
+        }
+        Ok((mgr, report))
+    }
+
+    /// Reads or creates `meta.properties` (cluster.id, node.id) in Kafka's format.
+    fn load_meta(dir: &Path, node_id: i32) -> Result<String, LogError> {
+        let path = dir.join(META_FILE);
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let props = parse_properties(&text).map_err(|e| LogError::Invalid(format!("{}: {e}", path.display())))?;
+            if let Some(stored) = props.get("node.id")
+                && stored != &node_id.to_string()
+            {
+                return Err(LogError::Invalid(format!("{} belongs to node.id {stored}, but this broker is node.id {node_id}", path.display())));
+            }
+            if let Some(c) = props.get("cluster.id") {
+                return Ok(c.clone());
+            }
+        }
+        let cluster_id = uuid_to_kafka_string(new_kafka_uuid());
+        let mut m = BTreeMap::new();
+        m.insert("version".to_string(), "1".to_string());
+        m.insert("cluster.id".to_string(), cluster_id.clone());
+        m.insert("node.id".to_string(), node_id.to_string());
+        checkpoint::write_atomic(&path, &render_properties("brokk broker metadata", &m))?;
+        Ok(cluster_id)
+    }
+
+    fn read_topic_file(path: &Path) -> Result<(Uuid, i32, BTreeMap<String, String>), LogError> {
+        let text = std::fs::read_to_string(path).map_err(|e| LogError::io(path, e))?;
+        let props = parse_properties(&text).map_err(|e| LogError::Invalid(format!("{}: {e}", path.display())))?;
+        let bad = |what: &str| LogError::Invalid(format!("{}: missing or invalid {what}", path.display()));
+        let id = props.get("topic.id").and_then(|v| Uuid::parse_str(v).ok()).ok_or_else(|| bad("topic.id"))?;
+        let count = props.get("partitions").and_then(|v| v.parse::<i32>().ok()).filter(|n| *n > 0).ok_or_else(|| bad("partitions"))?;
+        let overrides = props.iter().filter_map(|(k, v)| k.strip_prefix("config.").map(|k| (k.to_string(), v.clone()))).collect();
+        Ok((id, count, overrides))
+    }
+
+    /// Removes partition directories no topic owns (a crash during create or delete).
+    fn remove_orphan_dirs(&self, known: &std::collections::HashSet<PathBuf>) -> Result<(), LogError> {
+        for entry in std::fs::read_dir(&self.dir).map_err(|e| LogError::io(&self.dir, e))? {
+            let entry = entry.map_err(|e| LogError::io(&self.dir, e))?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().to_string();
+            let is_partition_dir = name.rsplit_once('-').is_some_and(|(t, p)| p.parse::<i32>().is_ok() && validate_topic_name(t).is_ok());
+            let is_deleted = name.ends_with("-delete");
+            if path.is_dir() && (is_deleted || (is_partition_dir && !known.contains(&path) && path.join("partition.metadata").exists())) {
+                tracing::info!(dir = %path.display(), "removing orphaned partition directory");
+                std::fs::remove_dir_all(&path).map_err(|e| LogError::io(&path, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn defaults(&self) -> &LogConfig {
+        &self.defaults
+    }
+    pub fn topic(&self, name: &str) -> Option<Arc<TopicLog>> {
+        self.topics.get(name).map(|t| t.clone())
+    }
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<Arc<TopicLog>> {
+        let name = self.ids.get(id)?.clone();
+        self.topic(&name)
+    }
+    pub fn partition(&self, topic: &str, p: i32) -> Option<Arc<Partition>> {
+        let t = self.topics.get(topic)?;
+        usize::try_from(p).ok().and_then(|p| t.partitions.get(p).cloned())
+    }
+    /// All topics, sorted by name.
+    pub fn topics(&self) -> Vec<Arc<TopicLog>> {
+        let mut v: Vec<_> = self.topics.iter().map(|e| e.value().clone()).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+    fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        self.topics.iter().flat_map(|t| t.partitions.clone()).collect()
+    }
+
+    /// Validates a topic creation without doing it; returns the effective config.
+    pub fn check_new_topic(&self, name: &str, partitions: i32, overrides: &BTreeMap<String, String>) -> Result<LogConfig, TopicError> {
+        validate_topic_name(name)?;
+        if self.topics.contains_key(name) {
+            return Err(TopicError::AlreadyExists(name.to_string()));
+        }
+        if partitions <= 0 {
+            return Err(TopicError::InvalidPartitions(partitions));
+        }
+        self.defaults.with_overrides(overrides).map_err(TopicError::InvalidConfig)
+    }
+
+    /// Creates a topic durably: partition directories first, then the topic file (the
+    /// commit point), so a crash in between leaves only orphans that start-up removes.
+    /// Blocking (file creation): call from `spawn_blocking`.
+    pub fn create_topic(&self, name: &str, partitions: i32, overrides: BTreeMap<String, String>) -> Result<Arc<TopicLog>, TopicError> {
+        let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        let config = Arc::new(self.check_new_topic(name, partitions, &overrides)?);
+        let id = new_kafka_uuid();
+        let name: Arc<str> = Arc::from(name);
+        let mut parts = Vec::with_capacity(partitions as usize);
+        for p in 0..partitions {
+            let pdir = partition_dir(&self.dir, &name, p);
+            if pdir.exists() {
+                std::fs::remove_dir_all(&pdir).map_err(|e| LogError::io(&pdir, e))?;
+            }
+            std::fs::create_dir_all(&pdir).map_err(|e| LogError::io(&pdir, e))?;
+            let meta = format!("version: 0\ntopic_id: {}\n", uuid_to_kafka_string(id));
+            checkpoint::write_atomic(&pdir.join("partition.metadata"), &meta)?;
+            let (segs, _) = recovery::open_segments(&pdir, &config, true, None)?;
+            parts.push(Arc::new(Partition::from_segments(name.clone(), p, pdir, config.clone(), segs, 0)?));
+        }
+        let mut props = BTreeMap::new();
+        props.insert("topic.id".to_string(), id.to_string());
+        props.insert("partitions".to_string(), partitions.to_string());
+        for (k, v) in &overrides {
+            props.insert(format!("config.{k}"), v.clone());
+        }
+        checkpoint::write_atomic(&topic_file(&self.dir, &name), &render_properties("brokk topic metadata", &props))?;
+        let topic = Arc::new(TopicLog { name: name.clone(), id, overrides, config, partitions: parts });
+        self.ids.insert(id, name.clone());
+        self.topics.insert(name.clone(), topic.clone());
+        tracing::info!(topic = %name, partitions, topic_id = %uuid_to_kafka_string(id), "created topic");
+        Ok(topic)
+    }
+
+    /// Deletes a topic: the topic file first (the commit point), then its data.
+    /// Blocking: call from `spawn_blocking`.
+    pub fn delete_topic(&self, name: &str) -> Result<Arc<TopicLog>, TopicError> {
+        let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, topic) = self.topics.remove(name).ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        self.ids.remove(&topic.id);
+        let tf = topic_file(&self.dir, name);
+        std::fs::remove_file(&tf).map_err(|e| LogError::io(&tf, e))?;
+        checkpoint::sync_dir(&tf.with_file_name(""))?;
+        for p in &topic.partitions {
+            let doomed = self.dir.join(format!("{}-{}.{}-delete", name, p.index(), topic.id.simple()));
+            std::fs::rename(p.dir(), &doomed).map_err(|e| LogError::io(p.dir(), e))?;
+            std::fs::remove_dir_all(&doomed).map_err(|e| LogError::io(&doomed, e))?;
+        }
+        tracing::info!(topic = %name, "deleted topic");
+        Ok(topic)
+    }
+
+    /// One retention pass over every partition (files deleted here: blocking).
+    pub fn retention_pass(&self, now_ms: i64) {
+        for p in self.all_partitions() {
+            match p.apply_retention(now_ms) {
+                Ok(removed) => {
+                    for seg in removed {
+                        if let Err(e) = seg.delete_files(p.dir()) {
+                            tracing::error!(error = %e, "deleting a retained-out segment failed");
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(partition = ?p, error = %e, "retention failed"),
+            }
+        }
+    }
+
+    /// One `flush.ms` pass; returns whether any partition was flushed. Blocking.
+    pub fn flush_pass(&self, now_ms: i64) -> bool {
+        let mut any = false;
+        for p in self.all_partitions() {
+            if p.flush_due(now_ms) {
+                any |= p.flush(p.log_end_offset()).is_ok();
+            }
+        }
+        any
+    }
+
+    /// Smallest `flush.ms` of any topic (the flush pass's period), if any is set.
+    pub fn min_flush_ms(&self) -> Option<i64> {
+        self.topics.iter().map(|t| t.config.flush_ms).chain([self.defaults.flush_ms]).filter(|m| *m != i64::MAX).min()
+    }
+
+    /// Writes the recovery-point checkpoint.
+    pub fn write_recovery_checkpoint(&self) -> Result<(), LogError> {
+        let entries: Vec<_> = self.all_partitions().iter().map(|p| (p.topic().to_string(), p.index(), p.recovery_point())).collect();
+        checkpoint::write_offset_checkpoint(&self.dir.join(RECOVERY_CHECKPOINT_FILE), &entries)
+    }
+
+    /// Clean shutdown: flush and trim every partition, checkpoint, then the marker.
+    /// Blocking.
+    pub fn shutdown(&self) -> Result<(), LogError> {
+        for p in self.all_partitions() {
+            p.close()?;
+        }
+        self.write_recovery_checkpoint()?;
+        checkpoint::write_atomic(&self.dir.join(CLEAN_SHUTDOWN_FILE), "")
+    }
+
+    /// Background retention and flush, until `shutdown` fires.
+    pub async fn run_maintenance(self: Arc<Self>, retention_check: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut retention = tokio::time::interval(retention_check);
+        retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let flush_period = |m: &LogManager| Duration::from_millis(m.min_flush_ms().map_or(1000, |ms| ms.clamp(10, 1000)) as u64);
+        let mut flush = tokio::time::interval(flush_period(&self));
+        loop {
+            tokio::select! {
+                _ = retention.tick() => {
+                    let m = self.clone();
+                    let _ = tokio::task::spawn_blocking(move || m.retention_pass(super::now_ms())).await;
+                }
+                _ = flush.tick() => {
+                    if self.min_flush_ms().is_some() {
+                        let m = self.clone();
+                        let flushed = tokio::task::spawn_blocking(move || m.flush_pass(super::now_ms())).await.unwrap_or(false);
+                        if flushed && let Err(e) = self.write_recovery_checkpoint() {
+                            tracing::error!(error = %e, "writing the recovery checkpoint failed");
+                        }
+                    }
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// Flushes a partition whose segment just rolled, in the background.
+pub fn flush_rolled_in_background(p: Arc<Partition>) {
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = p.flush(p.log_end_offset()) {
+            tracing::error!(partition = ?p, error = %e, "background flush of a rolled segment failed");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_uuid_string_is_22_url_safe_chars() {
+        let s = uuid_to_kafka_string(Uuid::from_bytes([0xff; 16]));
+        assert_eq!(s.len(), 22);
+        assert_eq!(s, "_____________________w");
+        assert_eq!(uuid_to_kafka_string(Uuid::nil()), "AAAAAAAAAAAAAAAAAAAAAA");
+    }
+
+    #[test]
+    fn topic_names() {
+        assert!(validate_topic_name("orders.v1_x-y").is_ok());
+        assert!(validate_topic_name("").is_err());
+        assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name("a b").is_err());
+        assert!(validate_topic_name(&"x".repeat(250)).is_err());
+    }
+
+    #[test]
+    fn create_reopen_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m, r) = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+        assert!(!r.clean_shutdown);
+        let mut o = BTreeMap::new();
+        o.insert("retention.ms".to_string(), "5000".to_string());
+        let t = m.create_topic("t1", 3, o).unwrap();
+        assert!(matches!(m.create_topic("t1", 1, BTreeMap::new()), Err(TopicError::AlreadyExists(_))));
+        m.shutdown().unwrap();
+        let cluster = m.cluster_id.clone();
+        drop(m);
+        let (m, r) = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+        assert!(r.clean_shutdown);
+        assert_eq!(m.cluster_id, cluster);
+        let t2 = m.topic("t1").unwrap();
+        assert_eq!(t2.id, t.id);
+        assert_eq!(t2.partitions.len(), 3);
+        assert_eq!(t2.config.retention_ms, 5000);
+        m.delete_topic("t1").unwrap();
+        assert!(!dir.path().join("t1-0").exists());
+        assert!(m.topic("t1").is_none());
+    }
+
+    #[test]
+    fn second_open_of_a_locked_dir_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_m, _) = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+        assert!(LogManager::open(dir.path(), LogConfig::default(), 0).is_err());
+    }
+}

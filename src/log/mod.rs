@@ -1,0 +1,93 @@
+//! Storage: partitions as append-only logs of segment files in Kafka's on-disk layout.
+//!
+//! Owns: every byte under the data directory. Knows RecordBatch bytes, never
+//! kafka-protocol request/response types.
+//!
+//! ```text
+//! <data-dir>/meta.properties                    cluster.id, node.id (Kafka's format)
+//! <data-dir>/.kafka_cleanshutdown               present only after a clean shutdown
+//! <data-dir>/recovery-point-offset-checkpoint   Kafka's checkpoint format
+//! <data-dir>/.topics/<topic>.properties         topic id, partition count, config overrides
+//! <data-dir>/<topic>-<partition>/partition.metadata
+//! <data-dir>/<topic>-<partition>/<base_offset:020>.log | .index | .timeindex
+//! ```
+//!
+//! # Durability (the one place this promise is written)
+//!
+//! A produce is acknowledged once its batch is in the segment's shared memory mapping,
+//! which is the kernel's page cache. With the default flush policy
+//! (`log.flush.interval.messages` and `log.flush.interval.ms` unset, as in Kafka) the OS
+//! writes pages back on its own schedule: **acknowledged data survives a crash or SIGKILL
+//! of brokk**, but not a power loss or kernel crash. Sealed segments are fsynced in the
+//! background when they roll, and everything is fsynced on clean shutdown.
+//!
+//! With `log.flush.interval.messages=N` (or topic `flush.messages=N`), a produce that brings
+//! the unflushed count to `N` or more is fsynced (msync of the written range) *before* its
+//! acks=1/-1 response is sent; `N=1` means every acknowledged batch is on disk and survives a
+//! power loss. Concurrent producers share one fsync (group commit). With
+//! `log.flush.interval.ms=T`, a background task fsyncs partitions with data older than `T`.
+//! An fsync or write error fences the partition: later produces get KAFKA_STORAGE_ERROR.
+//!
+//! On start without the clean-shutdown marker, every segment at or after the recovery point
+//! is scanned from byte 0: length, magic, CRC32C and offset order are checked, the first bad
+//! byte and everything after it is truncated, and the indexes are rebuilt.
+
+pub mod batch;
+pub mod checkpoint;
+pub mod config;
+pub mod index;
+pub mod manager;
+pub mod partition;
+pub mod recovery;
+pub mod segment;
+pub mod waiters;
+
+use std::path::{Path, PathBuf};
+
+pub use config::{LogConfig, TimestampType};
+pub use manager::LogManager;
+pub use partition::{AppendInfo, FetchedData, Partition};
+
+/// Errors of the storage layer. Mapped to Kafka error codes in exactly one place
+/// (`api::errors`).
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("corrupt record batch: {0}")]
+    CorruptBatch(#[from] batch::BatchError),
+    #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
+    BatchTooLarge { size: usize, max: usize },
+    #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
+    #[error("record timestamp {timestamp} is outside the accepted range: {reason}")]
+    InvalidTimestamp { timestamp: i64, reason: &'static str },
+    #[error("produce request holds {0} record batches; magic v2 requires exactly one")]
+    NotOneBatch(usize),
+    #[error("partition storage is fenced after an earlier I/O error")]
+    Fenced,
+    #[error("invalid log state: {0}")]
+    Invalid(String),
+}
+
+impl LogError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        LogError::Io { path: path.to_path_buf(), source }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

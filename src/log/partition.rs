@@ -1,0 +1,395 @@
+//! One partition's log: its segments, appends, reads, offset lookups, roll, retention and
+//! flush.
+//!
+//! Owns: assigning offsets, the log_start_offset / high_watermark / recovery point, and
+//! waking long-polling fetches. Appends take a short `std::sync::Mutex` (never held across
+//! `.await`); readers clone an `Arc` of the segment list and read published bytes without it.
+//! brokk is the only replica, so the high watermark is the log end offset as soon as a batch
+//! is in the log.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use super::batch::{self, BatchHeader};
+use super::segment::Segment;
+use super::waiters::Waiters;
+use super::{LogConfig, LogError, TimestampType};
+
+/// Result of a successful append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The LogAppendTime given to the batch, or -1 under CreateTime.
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+    /// The configured flush policy wants an fsync before this append is acknowledged.
+    pub needs_flush: bool,
+    /// The append rolled a segment; the sealed one should be flushed in the background.
+    pub rolled: bool,
+}
+
+/// Bytes read for a fetch plus the partition's offsets at read time.
+#[derive(Debug, Clone)]
+pub struct FetchedData {
+    pub records: Option<Bytes>,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    pub log_start_offset: i64,
+}
+
+struct AppendState {
+    active: Arc<Segment>,
+    next_offset: i64,
+}
+
+/// A partition's log.
+pub struct Partition {
+    topic: Arc<str>,
+    index: i32,
+    dir: PathBuf,
+    config: RwLock<Arc<LogConfig>>,
+    append: Mutex<AppendState>,
+    segments: RwLock<Arc<Vec<Arc<Segment>>>>,
+    high_watermark: AtomicI64,
+    log_start_offset: AtomicI64,
+    /// Every offset below this is fsynced.
+    recovery_point: AtomicI64,
+    last_flush_ms: AtomicI64,
+    flush_lock: Mutex<()>,
+    fenced: AtomicBool,
+    waiters: Waiters,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl std::fmt::Debug for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Partition({}-{})", self.topic, self.index)
+    }
+}
+
+impl Partition {
+    /// Assembles a partition from opened (and, if needed, recovered) segments, oldest first.
+    /// The last segment is the active one.
+    pub(super) fn from_segments(
+        topic: Arc<str>,
+        index: i32,
+        dir: PathBuf,
+        config: Arc<LogConfig>,
+        segments: Vec<Arc<Segment>>,
+        recovery_point: i64,
+    ) -> Result<Self, LogError> {
+        let active = segments.last().cloned().ok_or_else(|| LogError::Invalid("partition without segments".into()))?;
+        let next_offset = active.end_offset();
+        let log_start = segments[0].base_offset();
+        Ok(Self {
+            topic,
+            index,
+            dir,
+            config: RwLock::new(config),
+            append: Mutex::new(AppendState { active, next_offset }),
+            segments: RwLock::new(Arc::new(segments)),
+            high_watermark: AtomicI64::new(next_offset),
+            log_start_offset: AtomicI64::new(log_start),
+            recovery_point: AtomicI64::new(recovery_point.min(next_offset)),
+            last_flush_ms: AtomicI64::new(super::now_ms()),
+            flush_lock: Mutex::new(()),
+            fenced: AtomicBool::new(false),
+            waiters: Waiters::default(),
+        })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+    pub fn index(&self) -> i32 {
+        self.index
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn config(&self) -> Arc<LogConfig> {
+        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+    /// brokk's only replica makes the log end offset the high watermark.
+    pub fn log_end_offset(&self) -> i64 {
+        self.high_watermark()
+    }
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset.load(Ordering::Acquire)
+    }
+    /// No transactions yet: the last stable offset is the high watermark.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.high_watermark()
+    }
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point.load(Ordering::Acquire)
+    }
+    pub fn is_fenced(&self) -> bool {
+        self.fenced.load(Ordering::Acquire)
+    }
+    fn segments(&self) -> Arc<Vec<Arc<Segment>>> {
+        self.segments.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    fn set_segments(&self, s: Vec<Arc<Segment>>) {
+        *self.segments.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
+    }
+    pub fn waiters(&self) -> &Waiters {
+        &self.waiters
+    }
+    /// Registers a long-polling fetch to be woken by the next append.
+    pub fn register_waiter(&self, n: &Arc<Notify>) {
+        self.waiters.register(n);
+    }
+    /// Total bytes of all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments().iter().map(|s| s.size() as u64).sum()
+    }
+    pub fn segment_count(&self) -> usize {
+        self.segments().len()
+    }
+
+    /// Validates one produce's records for this partition: exactly one v2 batch, CRC,
+    /// size and timestamp bounds. Runs outside the append lock.
+    pub fn validate(&self, records: &[u8], now_ms: i64) -> Result<(), LogError> {
+        let cfg = self.config();
+        let h = BatchHeader::parse_validated(records)?;
+        if h.len() != records.len() {
+            let n = 1 + batch::iter_batches(&records[h.len()..]).count();
+            return Err(LogError::NotOneBatch(n));
+        }
+        if h.len() > cfg.max_message_bytes {
+            return Err(LogError::BatchTooLarge { size: h.len(), max: cfg.max_message_bytes });
+        }
+        if cfg.timestamp_type == TimestampType::CreateTime && !h.is_control() {
+            let (lo, hi) = (h.base_timestamp(), h.max_timestamp());
+            if hi >= 0 && hi.saturating_sub(now_ms) > cfg.timestamp_after_max_ms {
+                return Err(LogError::InvalidTimestamp { timestamp: hi, reason: "later than message.timestamp.after.max.ms allows" });
+            }
+            if lo >= 0 && now_ms.saturating_sub(lo) > cfg.timestamp_before_max_ms {
+                return Err(LogError::InvalidTimestamp { timestamp: lo, reason: "earlier than message.timestamp.before.max.ms allows" });
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends one batch that passed [`Partition::validate`]: assigns its offsets (and
+    /// LogAppendTime) while copying it into the log, rolls the segment when needed,
+    /// publishes, and wakes waiting fetches.
+    pub fn append(&self, batch: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
+        let cfg = self.config();
+        let log_append = cfg.timestamp_type == TimestampType::LogAppendTime;
+        let mut st = lock(&self.append);
+        if self.is_fenced() {
+            return Err(LogError::Fenced);
+        }
+        let rolled = self.maybe_roll(&mut st, &cfg, batch.len(), now_ms)?;
+        let base = st.next_offset;
+        let (base_offset, last_offset) = st.active.append(batch, |dst| {
+            batch::set_base_offset(dst, base);
+            if log_append {
+                batch::set_log_append_time(dst, now_ms);
+            }
+        })?;
+        st.next_offset = last_offset + 1;
+        self.high_watermark.store(st.next_offset, Ordering::Release);
+        let needs_flush = st.next_offset - self.recovery_point() >= cfg.flush_messages;
+        drop(st);
+        self.waiters.wake_all();
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            log_append_time: if log_append { now_ms } else { -1 },
+            log_start_offset: self.log_start_offset(),
+            needs_flush,
+            rolled,
+        })
+    }
+
+    fn maybe_roll(&self, st: &mut AppendState, cfg: &LogConfig, len: usize, now_ms: i64) -> Result<bool, LogError> {
+        let a = &st.active;
+        let too_big = a.size() + len > cfg.segment_bytes as usize || a.size() + len > a.capacity();
+        let too_old = a.first_batch_timestamp().is_some_and(|t| now_ms.saturating_sub(t) > cfg.segment_ms);
+        if a.is_empty() && a.capacity() >= len {
+            return Ok(false);
+        }
+        if !(too_big || too_old || a.indexes_full()) {
+            return Ok(false);
+        }
+        self.roll_locked(st, cfg, len)?;
+        Ok(true)
+    }
+
+    /// Seals the active segment and starts a new one at the log end offset.
+    fn roll_locked(&self, st: &mut AppendState, cfg: &LogConfig, min_capacity: usize) -> Result<(), LogError> {
+        let fence = |e: LogError| {
+            self.fenced.store(true, Ordering::Release);
+            tracing::error!(topic = %self.topic, partition = self.index, error = %e, "segment roll failed; partition fenced");
+            e
+        };
+        if st.active.is_empty() {
+            // Reuse the empty segment's base offset: recreate it with enough room.
+            let seg = Arc::new(Segment::create(&self.dir, st.next_offset, cfg, min_capacity).map_err(fence)?);
+            let mut segs: Vec<_> = self.segments().iter().cloned().collect();
+            segs.pop();
+            segs.push(seg.clone());
+            self.set_segments(segs);
+            st.active = seg;
+            return Ok(());
+        }
+        st.active.seal().map_err(fence)?;
+        let seg = Arc::new(Segment::create(&self.dir, st.next_offset, cfg, min_capacity).map_err(fence)?);
+        let mut segs: Vec<_> = self.segments().iter().cloned().collect();
+        segs.push(seg.clone());
+        self.set_segments(segs);
+        st.active = seg;
+        tracing::debug!(topic = %self.topic, partition = self.index, base_offset = st.next_offset, "rolled segment");
+        Ok(())
+    }
+
+    /// fsyncs everything appended so far (group commit: a caller whose data another
+    /// caller's flush already covered returns at once). Blocking: call from
+    /// `spawn_blocking`. An error fences the partition.
+    pub fn flush(&self, up_to: i64) -> Result<(), LogError> {
+        let _g = lock(&self.flush_lock);
+        if self.is_fenced() {
+            return Err(LogError::Fenced);
+        }
+        if self.recovery_point() >= up_to {
+            return Ok(());
+        }
+        let end = self.log_end_offset();
+        let rp = self.recovery_point();
+        for seg in self.segments().iter().filter(|s| s.end_offset() > rp) {
+            if let Err(e) = seg.flush() {
+                self.fenced.store(true, Ordering::Release);
+                tracing::error!(topic = %self.topic, partition = self.index, error = %e, "fsync failed; partition fenced");
+                return Err(e);
+            }
+        }
+        self.recovery_point.fetch_max(end, Ordering::AcqRel);
+        self.last_flush_ms.store(super::now_ms(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether `flush.ms` has passed with unflushed data.
+    pub fn flush_due(&self, now_ms: i64) -> bool {
+        let cfg = self.config();
+        cfg.flush_ms != i64::MAX
+            && self.recovery_point() < self.log_end_offset()
+            && now_ms.saturating_sub(self.last_flush_ms.load(Ordering::Acquire)) >= cfg.flush_ms
+    }
+
+    /// Reads for a fetch starting at `offset`. `max_offset` bounds what is visible (the
+    /// high watermark, or the last stable offset for read_committed).
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool, read_committed: bool) -> Result<FetchedData, LogError> {
+        let hw = self.high_watermark();
+        let lso = self.last_stable_offset();
+        let log_start = self.log_start_offset();
+        let out_of_range = LogError::OffsetOutOfRange { offset, log_start_offset: log_start, log_end_offset: hw };
+        if offset < log_start || offset > hw {
+            return Err(out_of_range);
+        }
+        let upper = if read_committed { lso } else { hw };
+        let mut data = FetchedData { records: None, high_watermark: hw, last_stable_offset: lso, log_start_offset: log_start };
+        if offset >= upper {
+            return Ok(data);
+        }
+        let segs = self.segments();
+        let idx = segs.partition_point(|s| s.base_offset() <= offset);
+        if idx == 0 {
+            return Err(out_of_range);
+        }
+        for seg in &segs[idx - 1..] {
+            let from = offset.max(seg.base_offset());
+            if from >= upper {
+                break;
+            }
+            if let Some(b) = seg.read(from, upper, max_bytes, min_one) {
+                data.records = Some(b);
+                break;
+            }
+        }
+        Ok(data)
+    }
+
+    /// ListOffsets by timestamp: the first record with timestamp `>= target`.
+    pub fn offset_for_timestamp(&self, target: i64) -> Option<(i64, i64)> {
+        let log_start = self.log_start_offset();
+        self.segments()
+            .iter()
+            .find(|s| s.max_timestamp() >= target)
+            .and_then(|s| s.find_offset_by_timestamp(target, log_start))
+    }
+
+    /// ListOffsets -3: the first record carrying the log's largest timestamp.
+    pub fn offset_of_max_timestamp(&self) -> Option<(i64, i64)> {
+        let segs = self.segments();
+        let mut best: Option<&Arc<Segment>> = None;
+        for s in segs.iter() {
+            if s.max_timestamp() >= 0 && best.is_none_or(|b| s.max_timestamp() > b.max_timestamp()) {
+                best = Some(s);
+            }
+        }
+        best.and_then(|s| s.find_max_timestamp())
+    }
+
+    /// Applies `retention.ms` and `retention.bytes`: removes whole expired segments from the
+    /// front of the log (rolling the active one first if it is itself expired by time),
+    /// advances log_start_offset, and returns the removed segments for file deletion.
+    pub fn apply_retention(&self, now_ms: i64) -> Result<Vec<Arc<Segment>>, LogError> {
+        let cfg = self.config();
+        if cfg.retention_ms < 0 && cfg.retention_bytes < 0 {
+            return Ok(vec![]);
+        }
+        let mut st = lock(&self.append);
+        let expired = |s: &Segment| cfg.retention_ms >= 0 && !s.is_empty() && s.max_timestamp() >= 0 && now_ms.saturating_sub(s.max_timestamp()) > cfg.retention_ms;
+        if expired(&st.active) {
+            self.roll_locked(&mut st, &cfg, 0)?;
+        }
+        let segs = self.segments();
+        let mut size_excess = if cfg.retention_bytes >= 0 {
+            segs.iter().map(|s| s.size() as i64).sum::<i64>() - cfg.retention_bytes
+        } else {
+            i64::MIN
+        };
+        let mut n = 0;
+        for s in segs.iter().take(segs.len() - 1) {
+            let by_size = cfg.retention_bytes >= 0 && size_excess - s.size() as i64 >= 0;
+            if !(expired(s) || by_size) {
+                break;
+            }
+            if by_size {
+                size_excess -= s.size() as i64;
+            }
+            n += 1;
+        }
+        if n == 0 {
+            return Ok(vec![]);
+        }
+        let removed: Vec<_> = segs[..n].to_vec();
+        self.set_segments(segs[n..].to_vec());
+        self.log_start_offset.fetch_max(segs[n].base_offset(), Ordering::AcqRel);
+        drop(st);
+        tracing::info!(topic = %self.topic, partition = self.index, segments = n, log_start_offset = self.log_start_offset(), "retention deleted segments");
+        Ok(removed)
+    }
+
+    /// Clean shutdown: flush everything and trim the active segment's files to their data
+    /// (the next start reads the exact size from the file length).
+    pub fn close(&self) -> Result<(), LogError> {
+        self.flush(i64::MAX)?;
+        let st = lock(&self.append);
+        st.active.trim_files()
+    }
+}

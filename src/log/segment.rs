@@ -1,0 +1,387 @@
+//! One log segment: a memory-mapped `.log` file plus its `.index` and `.timeindex`.
+//!
+//! Owns: writing batch bytes into the mapping, publishing how far they reach, and reading
+//! published bytes back as zero-copy `Bytes`. Must not decide *when* to roll or delete
+//! (that is `partition.rs`).
+//!
+//! The active segment's `.log` is preallocated (sparse, `set_len`) to its capacity and
+//! mapped once. One writer (under the partition's append lock) copies a batch above the
+//! published size, then publishes the new size with a Release store; readers load the size
+//! with Acquire and only touch bytes below it, so the two never alias. Sealing trims the file
+//! to its data; a crash leaves the zero tail that recovery truncates.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use memmap2::{MmapOptions, MmapRaw};
+
+use super::batch::{self, BatchHeader};
+use super::index::{OffsetIndex, TimeIndex};
+use super::{LogConfig, LogError};
+
+/// `<base_offset:020>.<ext>` inside a partition directory.
+pub fn file_path(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{ext}"))
+}
+
+/// The mapped `.log` file, shared with every `Bytes` handed to fetchers.
+#[derive(Debug)]
+struct LogMap {
+    map: MmapRaw,
+    capacity: usize,
+}
+
+/// Owner of a `Bytes` slice of a segment's mapping.
+struct MapSlice {
+    map: Arc<LogMap>,
+    start: usize,
+    len: usize,
+}
+
+impl AsRef<[u8]> for MapSlice {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: the slice was cut below the segment's published size, which never exceeds
+        // the mapping's capacity, and published bytes are never written again while mapped.
+        unsafe { std::slice::from_raw_parts(self.map.map.as_ptr().add(self.start), self.len) }
+    }
+}
+
+/// A segment of a partition's log.
+#[derive(Debug)]
+pub struct Segment {
+    base_offset: i64,
+    log_path: PathBuf,
+    file: File,
+    map: Arc<LogMap>,
+    /// Published bytes: readers may read `[0, size)`.
+    size: AtomicUsize,
+    /// One past the last offset stored in this segment (`base_offset` when empty).
+    end_offset: AtomicI64,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    /// Largest batch max timestamp and the last offset of that batch (-1 when empty).
+    max_timestamp: AtomicI64,
+    offset_of_max_timestamp: AtomicI64,
+    /// Max timestamp of the first batch, for `segment.ms` (i64::MIN when empty).
+    first_batch_timestamp: AtomicI64,
+    bytes_since_index: AtomicUsize,
+    sealed: AtomicBool,
+    index_interval: usize,
+}
+
+impl Segment {
+    /// Creates a new, empty active segment.
+    pub fn create(dir: &Path, base_offset: i64, cfg: &LogConfig, min_capacity: usize) -> Result<Self, LogError> {
+        let log_path = file_path(dir, base_offset, "log");
+        for ext in ["log", "index", "timeindex"] {
+            let p = file_path(dir, base_offset, ext);
+            if p.exists() {
+                std::fs::remove_file(&p).map_err(|e| LogError::io(&p, e))?;
+            }
+        }
+        let capacity = (cfg.segment_bytes as usize).max(min_capacity);
+        Self::open_inner(dir, base_offset, cfg, &log_path, capacity, 0, true)
+    }
+
+    /// Opens an existing segment. `active` segments are remapped with room to grow; their
+    /// data size is `known_size` (clean shutdown: the trimmed file length) or must be
+    /// established by [`Segment::recover`].
+    pub fn open(dir: &Path, base_offset: i64, cfg: &LogConfig, active: bool) -> Result<Self, LogError> {
+        let log_path = file_path(dir, base_offset, "log");
+        let len = std::fs::metadata(&log_path).map_err(|e| LogError::io(&log_path, e))?.len() as usize;
+        let capacity = if active { (cfg.segment_bytes as usize).max(len) } else { len };
+        let seg = Self::open_inner(dir, base_offset, cfg, &log_path, capacity, len, active)?;
+        seg.sealed.store(!active, Ordering::Relaxed);
+        seg.load_tail_state();
+        Ok(seg)
+    }
+
+    fn open_inner(
+        dir: &Path,
+        base_offset: i64,
+        cfg: &LogConfig,
+        log_path: &Path,
+        capacity: usize,
+        size: usize,
+        writable: bool,
+    ) -> Result<Self, LogError> {
+        let io = |e| LogError::io(log_path, e);
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(log_path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len() as usize;
+        if len < capacity {
+            file.set_len(capacity as u64).map_err(io)?;
+        }
+        let map = MmapOptions::new().len(capacity.max(1)).map_raw(&file).map_err(io)?;
+        let offset_index = OffsetIndex::open(&file_path(dir, base_offset, "index"), base_offset, cfg.segment_index_bytes, writable)?;
+        let time_index = TimeIndex::open(&file_path(dir, base_offset, "timeindex"), base_offset, cfg.segment_index_bytes, writable)?;
+        Ok(Self {
+            base_offset,
+            log_path: log_path.to_path_buf(),
+            file,
+            map: Arc::new(LogMap { map, capacity }),
+            size: AtomicUsize::new(size.min(capacity)),
+            end_offset: AtomicI64::new(base_offset),
+            offset_index,
+            time_index,
+            max_timestamp: AtomicI64::new(-1),
+            offset_of_max_timestamp: AtomicI64::new(-1),
+            first_batch_timestamp: AtomicI64::new(i64::MIN),
+            bytes_since_index: AtomicUsize::new(0),
+            sealed: AtomicBool::new(false),
+            index_interval: cfg.index_interval_bytes,
+        })
+    }
+
+    /// After opening trusted data (clean shutdown or sealed): derives the end offset from
+    /// the last batch (found through the offset index) and the max timestamp from the time
+    /// index's last entry.
+    fn load_tail_state(&self) {
+        let data = self.published();
+        if let Some((_, first)) = batch::iter_batches(data).next() {
+            self.first_batch_timestamp.store(first.max_timestamp(), Ordering::Relaxed);
+        }
+        let from = self.offset_index.len().checked_sub(1).map_or(0, |i| self.offset_index.entry(i).1 as usize);
+        if let Some((_, last)) = batch::iter_batches(data.get(from..).unwrap_or(&[])).last() {
+            self.end_offset.store(last.last_offset() + 1, Ordering::Relaxed);
+        }
+        if let Some((ts, off)) = self.time_index.last_entry() {
+            self.max_timestamp.store(ts, Ordering::Relaxed);
+            self.offset_of_max_timestamp.store(off, Ordering::Relaxed);
+        }
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+    pub fn size(&self) -> usize {
+        self.size.load(Ordering::Acquire)
+    }
+    pub fn end_offset(&self) -> i64 {
+        self.end_offset.load(Ordering::Acquire)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.size() == 0
+    }
+    pub fn capacity(&self) -> usize {
+        self.map.capacity
+    }
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_timestamp.load(Ordering::Acquire)
+    }
+    pub fn offset_of_max_timestamp(&self) -> i64 {
+        self.offset_of_max_timestamp.load(Ordering::Acquire)
+    }
+    pub fn first_batch_timestamp(&self) -> Option<i64> {
+        let t = self.first_batch_timestamp.load(Ordering::Relaxed);
+        (t != i64::MIN).then_some(t)
+    }
+    pub fn indexes_full(&self) -> bool {
+        self.offset_index.is_full() || self.time_index.is_full()
+    }
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// The published bytes.
+    fn published(&self) -> &[u8] {
+        let size = self.size();
+        // SAFETY: `[0, size)` is published (Acquire above) and never rewritten while mapped.
+        unsafe { std::slice::from_raw_parts(self.map.map.as_ptr(), size) }
+    }
+
+    /// Zero-copy `Bytes` over published bytes `[start, start+len)`.
+    fn slice(&self, start: usize, len: usize) -> Bytes {
+        debug_assert!(start + len <= self.size());
+        Bytes::from_owner(MapSlice { map: self.map.clone(), start, len })
+    }
+
+    /// Appends one validated batch: copies it above the published size, lets `patch`
+    /// assign its base offset (and LogAppendTime) in place, indexes it, then publishes it.
+    /// The caller holds the partition's append lock and has checked that it fits.
+    pub fn append(&self, data: &[u8], patch: impl FnOnce(&mut [u8])) -> Result<(i64, i64), LogError> {
+        let pos = self.size.load(Ordering::Relaxed);
+        if pos + data.len() > self.map.capacity {
+            return Err(LogError::Invalid(format!("append of {} bytes past segment capacity {}", data.len(), self.map.capacity)));
+        }
+        // SAFETY: `[pos, pos+len)` lies inside the mapping and above the published size, so
+        // no reader can observe it until the Release store below; we are the only writer.
+        let dst = unsafe {
+            let dst = std::slice::from_raw_parts_mut(self.map.map.as_mut_ptr().add(pos), data.len());
+            dst.copy_from_slice(data);
+            dst
+        };
+        patch(dst);
+        let h = BatchHeader::parse_unchecked(dst)?;
+        let offsets = (h.base_offset(), h.last_offset());
+        self.note_appended(pos, &h);
+        self.size.store(pos + data.len(), Ordering::Release);
+        Ok(offsets)
+    }
+
+    /// Index and timestamp bookkeeping for a batch now at `pos` (append and recovery).
+    fn note_appended(&self, pos: usize, h: &BatchHeader<'_>) {
+        let ts = h.max_timestamp();
+        if ts > self.max_timestamp.load(Ordering::Relaxed) {
+            self.max_timestamp.store(ts, Ordering::Release);
+            self.offset_of_max_timestamp.store(h.last_offset(), Ordering::Release);
+        }
+        if self.first_batch_timestamp.load(Ordering::Relaxed) == i64::MIN {
+            self.first_batch_timestamp.store(ts, Ordering::Relaxed);
+        }
+        if self.bytes_since_index.load(Ordering::Relaxed) > self.index_interval {
+            self.offset_index.append(h.last_offset(), pos as u32);
+            self.time_index.maybe_append(self.max_timestamp(), self.offset_of_max_timestamp());
+            self.bytes_since_index.store(0, Ordering::Relaxed);
+        }
+        self.bytes_since_index.fetch_add(h.len(), Ordering::Relaxed);
+        self.end_offset.store(h.last_offset() + 1, Ordering::Release);
+    }
+
+    /// Position of the first batch whose last offset is `>= offset`, scanning from the
+    /// offset index's floor entry; `None` if no such batch is published.
+    fn position_of(&self, offset: i64, data: &[u8]) -> Option<usize> {
+        let (_, start) = self.offset_index.lookup(offset);
+        let start = start as usize;
+        batch::iter_batches(data.get(start..)?).find(|(_, h)| h.last_offset() >= offset).map(|(p, _)| start + p)
+    }
+
+    /// Reads whole batches starting with the one holding `offset`, stopping before any
+    /// batch at or above `max_offset` and once `max_bytes` is reached. With `min_one`, the
+    /// first batch is returned even if it is larger than `max_bytes` (KIP-74).
+    pub fn read(&self, offset: i64, max_offset: i64, max_bytes: usize, min_one: bool) -> Option<Bytes> {
+        let data = self.published();
+        let start = self.position_of(offset, data)?;
+        let mut end = start;
+        for (p, h) in batch::iter_batches(&data[start..]) {
+            if h.base_offset() >= max_offset {
+                break;
+            }
+            let next = start + p + h.len();
+            if next - start > max_bytes && !(min_one && end == start) {
+                break;
+            }
+            end = next;
+        }
+        (end > start).then(|| self.slice(start, end - start))
+    }
+
+    /// The first (offset, timestamp) of a record with timestamp `>= target` in this segment.
+    pub fn find_offset_by_timestamp(&self, target: i64, from_offset: i64) -> Option<(i64, i64)> {
+        let data = self.published();
+        let start_offset = self.time_index.lookup(target).max(from_offset);
+        let start = self.position_of(start_offset, data)?;
+        for (_, h) in batch::iter_batches(&data[start..]) {
+            if h.max_timestamp() >= target
+                && let Some(found) = batch::first_record_at_or_after(h.bytes(), Some(target))
+                && found.0 >= from_offset
+            {
+                return Some(found);
+            }
+        }
+        None
+    }
+
+    /// The (offset, timestamp) of the first record carrying this segment's max timestamp.
+    pub fn find_max_timestamp(&self) -> Option<(i64, i64)> {
+        let off = self.offset_of_max_timestamp();
+        if off < 0 {
+            return None;
+        }
+        let data = self.published();
+        let start = self.position_of(off, data)?;
+        let (_, h) = batch::iter_batches(&data[start..]).next()?;
+        batch::first_record_at_or_after(h.bytes(), None)
+    }
+
+    /// Rescans the mapped data from byte 0, rebuilding both indexes, and truncates at the
+    /// first batch that is torn, corrupt, or breaks offset order (`base_offset < expected`).
+    /// Runs before the segment is shared. Returns the size of the torn frame cut off, if any.
+    pub fn recover(&self, expected_base: i64) -> Result<Option<usize>, LogError> {
+        self.offset_index.truncate_entries(0);
+        self.time_index.truncate_from_offset(i64::MIN);
+        self.max_timestamp.store(-1, Ordering::Relaxed);
+        self.offset_of_max_timestamp.store(-1, Ordering::Relaxed);
+        self.first_batch_timestamp.store(i64::MIN, Ordering::Relaxed);
+        self.bytes_since_index.store(0, Ordering::Relaxed);
+        self.end_offset.store(self.base_offset, Ordering::Relaxed);
+        let io = |e| LogError::io(&self.log_path, e);
+        let file_len = self.file.metadata().map_err(io)?.len() as usize;
+        // SAFETY: recovery runs before the segment is shared; `file_len` bytes are mapped
+        // (the mapping covers the whole file: capacity >= file length).
+        let all = unsafe { std::slice::from_raw_parts(self.map.map.as_ptr(), file_len.min(self.map.capacity)) };
+        let mut pos = 0usize;
+        let mut next = expected_base;
+        while pos < all.len() {
+            let Ok(h) = BatchHeader::parse_validated(&all[pos..]) else { break };
+            if h.base_offset() < next {
+                break;
+            }
+            self.note_appended(pos, &h);
+            next = h.last_offset() + 1;
+            pos += h.len();
+        }
+        self.size.store(pos, Ordering::Release);
+        let tail = &all[pos..];
+        if tail.is_empty() || tail[..tail.len().min(batch::LOG_OVERHEAD)].iter().all(|b| *b == 0) {
+            return Ok(None);
+        }
+        let torn = match BatchHeader::frame_len(tail) {
+            Some(Ok(n)) => n.min(tail.len()),
+            _ => tail.len().min(batch::HEADER_LEN),
+        };
+        // Cut the torn bytes; an appendable segment regrows with zeros so that a later
+        // scan cannot resurrect them.
+        self.file.set_len(pos as u64).map_err(io)?;
+        if !self.sealed.load(Ordering::Relaxed) {
+            self.file.set_len(self.map.capacity as u64).map_err(io)?;
+        }
+        Ok(Some(torn))
+    }
+
+    /// Seals the segment: final time index entry, indexes and log file trimmed to their
+    /// data. Readers keep working (the mapping outlives the trim for published bytes).
+    pub fn seal(&self) -> Result<(), LogError> {
+        if self.sealed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.trim_files()
+    }
+
+    /// Trims files to their data (seal and clean shutdown); the segment stays appendable
+    /// only if reopened.
+    pub fn trim_files(&self) -> Result<(), LogError> {
+        if self.max_timestamp() >= 0 {
+            self.time_index.maybe_append(self.max_timestamp(), self.offset_of_max_timestamp());
+        }
+        self.offset_index.trim()?;
+        self.time_index.trim()?;
+        self.flush()?;
+        self.file.set_len(self.size() as u64).map_err(|e| LogError::io(&self.log_path, e))
+    }
+
+    /// fsyncs the published data range (msync) and the indexes.
+    pub fn flush(&self) -> Result<(), LogError> {
+        let size = self.size();
+        if size > 0 {
+            self.map.map.flush_range(0, size).map_err(|e| LogError::io(&self.log_path, e))?;
+        }
+        self.offset_index.flush()?;
+        self.time_index.flush()
+    }
+
+    /// Removes the segment's files (the mapping stays valid for readers holding `Bytes`).
+    pub fn delete_files(&self, dir: &Path) -> Result<(), LogError> {
+        for ext in ["log", "index", "timeindex"] {
+            let p = file_path(dir, self.base_offset, ext);
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io(&p, e)),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,116 @@
+//! The `brokk` binary: parse flags into a Config, init tracing, start the broker, serve
+//! until Ctrl-C / SIGTERM, then shut down cleanly (flush, clean-shutdown marker).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use brokk::config::{Config, DataDir, parse_host_port};
+use clap::Parser;
+
+/// A Kafka wire-protocol-compatible message broker.
+///
+/// Precedence: defaults < --config file < --override < the other flags.
+#[derive(Debug, Parser)]
+#[command(name = "brokk", version)]
+struct Args {
+    /// Address to listen on (PLAINTEXT). Port 0 picks a free port.
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+    /// Data directory (created if missing) [default: ./brokk-data].
+    #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]
+    data_dir: Option<PathBuf>,
+    /// Address clients are told to connect to (Metadata) [default: the listen address].
+    #[arg(long, value_name = "HOST:PORT")]
+    advertised_listener: Option<String>,
+    /// A Kafka server.properties file (Kafka's key names: listeners, advertised.listeners,
+    /// log.dirs, num.partitions, auto.create.topics.enable, log.retention.ms|hours|bytes,
+    /// log.segment.bytes, message.max.bytes, log.flush.interval.messages, ...).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Set one server.properties key (repeatable), e.g. --override log.flush.interval.messages=1
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Use a temporary data directory that is removed on exit (for integration tests).
+    #[arg(long)]
+    ephemeral: bool,
+}
+
+fn build_config(args: &Args) -> Result<Config, String> {
+    let mut c = Config::default();
+    if let Some(f) = &args.config {
+        c.apply_file(f)?;
+    }
+    for o in &args.overrides {
+        c.apply_override(o)?;
+    }
+    if let Some(l) = &args.listen {
+        parse_host_port(l).map_err(|e| format!("--listen: {e}"))?;
+        c.listen = l.clone();
+    }
+    if let Some(a) = &args.advertised_listener {
+        c.advertised = Some(parse_host_port(a).map_err(|e| format!("--advertised-listener: {e}"))?);
+    }
+    if let Some(d) = &args.data_dir {
+        c.data_dir = DataDir::Path(d.clone());
+    }
+    if args.ephemeral {
+        c.data_dir = DataDir::Ephemeral;
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match build_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("brokk: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("brokk: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let running = match brokk::Broker::builder().config(config).start().await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("brokk: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        match running.shutdown().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("brokk: unclean shutdown: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

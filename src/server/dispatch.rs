@@ -1,0 +1,73 @@
+//! The SUPPORTED table (api key, version range) and one flat match from a decoded request
+//! header to its handler. ApiVersions is generated from SUPPORTED.
+//!
+//! Adding an API = one SUPPORTED row + one match arm + a test with a real client.
+//! An unknown API key or an unsupported version (other than ApiVersions') closes the
+//! connection, as Kafka does.
+
+use bytes::BytesMut;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Message, VersionRange};
+
+use super::FrameError;
+use super::codec::{RequestFrame, decode_body, encode_response};
+use crate::api;
+use crate::broker::Broker;
+
+/// Implemented APIs and versions: from Kafka 4.0's floor (KIP-896) to the newest version
+/// kafka-protocol encodes.
+pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
+    (ApiKey::Produce, ProduceRequest::VERSIONS),
+    (ApiKey::Fetch, FetchRequest::VERSIONS),
+    (ApiKey::ListOffsets, ListOffsetsRequest::VERSIONS),
+    (ApiKey::Metadata, MetadataRequest::VERSIONS),
+    (ApiKey::ApiVersions, ApiVersionsRequest::VERSIONS),
+    (ApiKey::CreateTopics, CreateTopicsRequest::VERSIONS),
+    (ApiKey::DeleteTopics, DeleteTopicsRequest::VERSIONS),
+];
+
+/// The supported range of `key`, if implemented.
+pub fn supported(key: ApiKey) -> Option<VersionRange> {
+    SUPPORTED.iter().find(|(k, _)| *k == key).map(|(_, r)| *r)
+}
+
+/// Handles one request; `Ok(None)` means no response is sent (Produce with acks=0).
+pub async fn dispatch(broker: &Broker, mut req: RequestFrame) -> Result<Option<BytesMut>, FrameError> {
+    let (key, v, corr) = (req.api_key, req.version, req.header.correlation_id);
+    let range = supported(key).ok_or(FrameError::UnknownApiKey(key as i16))?;
+    if v < range.min || v > range.max {
+        if key == ApiKey::ApiVersions {
+            return encode_response(key, corr, 0, &api::api_versions::unsupported_version()).map(Some);
+        }
+        return Err(FrameError::UnsupportedVersion { api: format!("{key:?}"), version: v });
+    }
+    let resp = match key {
+        ApiKey::ApiVersions => encode_response(key, corr, v, &api::api_versions::handle(broker, decode_body(&mut req)?, v).await),
+        ApiKey::Metadata => encode_response(key, corr, v, &api::metadata::handle(broker, decode_body(&mut req)?, v).await),
+        ApiKey::Produce => match api::produce::handle(broker, decode_body(&mut req)?, v).await {
+            api::produce::Outcome::Respond(r) => encode_response(key, corr, v, &r),
+            api::produce::Outcome::NoResponse => return Ok(None),
+            api::produce::Outcome::CloseConnection(why) => return Err(FrameError::Malformed(why)),
+        },
+        ApiKey::Fetch => encode_response(key, corr, v, &api::fetch::handle(broker, decode_body(&mut req)?, v).await),
+        ApiKey::ListOffsets => encode_response(key, corr, v, &api::list_offsets::handle(broker, decode_body(&mut req)?, v).await),
+        ApiKey::CreateTopics => encode_response(key, corr, v, &api::create_topics::handle(broker, decode_body(&mut req)?, v).await),
+        ApiKey::DeleteTopics => encode_response(key, corr, v, &api::delete_topics::handle(broker, decode_body(&mut req)?, v).await),
+        other => return Err(FrameError::UnknownApiKey(other as i16)),
+    };
+    resp.map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn supported_ranges_are_sane() {
+        for (k, r) in SUPPORTED {
+            assert!(r.min <= r.max, "{k:?}");
+        }
+        assert_eq!(supported(ApiKey::ApiVersions).unwrap().max, 4);
+        assert!(supported(ApiKey::JoinGroup).is_none());
+    }
+}
