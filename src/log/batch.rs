@@ -235,7 +235,6 @@ pub fn first_record_at_or_after(batch: &[u8], target: Option<i64>) -> Option<(i6
 pub(crate) mod tests {
     use super::*;
     use bytes::BytesMut;
-    use kafka_protocol::protocol::StrBytes;
     use kafka_protocol::records::{
         Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
     };
@@ -246,6 +245,7 @@ pub(crate) mod tests {
             .map(|i| Record {
                 transactional: false,
                 control: false,
+                delete_horizon: false,
                 partition_leader_epoch: 0,
                 producer_id: -1,
                 producer_epoch: -1,
@@ -265,7 +265,6 @@ pub(crate) mod tests {
             &RecordEncodeOptions { version: 2, compression },
         )
         .expect("encode");
-        let _ = StrBytes::from_static_str("");
         buf.to_vec()
     }
 
