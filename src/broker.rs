@@ -77,12 +77,21 @@ impl Broker {
     }
 
     /// Creates a topic on a blocking thread (file creation and fsync).
-    pub async fn create_topic(&self, name: &str, partitions: i32, overrides: BTreeMap<String, String>) -> Result<Arc<TopicLog>, TopicError> {
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        overrides: BTreeMap<String, String>,
+    ) -> Result<Arc<TopicLog>, TopicError> {
         let logs = self.logs.clone();
         let name = name.to_string();
         tokio::task::spawn_blocking(move || logs.create_topic(&name, partitions, overrides))
             .await
-            .unwrap_or_else(|e| Err(TopicError::Log(crate::log::LogError::Invalid(format!("create task failed: {e}")))))
+            .unwrap_or_else(|e| {
+                Err(TopicError::Log(crate::log::LogError::Invalid(format!(
+                    "create task failed: {e}"
+                ))))
+            })
     }
 
     /// Returns the topic, creating it with `num.partitions` if auto-creation is allowed
@@ -91,8 +100,14 @@ impl Broker {
         if let Some(t) = self.logs.topic(name) {
             return Ok(t);
         }
-        match self.create_topic(name, self.config.num_partitions, BTreeMap::new()).await {
-            Err(TopicError::AlreadyExists(_)) => self.logs.topic(name).ok_or_else(|| TopicError::Unknown(name.to_string())),
+        match self
+            .create_topic(name, self.config.num_partitions, BTreeMap::new())
+            .await
+        {
+            Err(TopicError::AlreadyExists(_)) => self
+                .logs
+                .topic(name)
+                .ok_or_else(|| TopicError::Unknown(name.to_string())),
             other => other,
         }
     }
@@ -143,12 +158,23 @@ impl BrokerBuilder {
         let (dir, tempdir) = match &config.data_dir {
             DataDir::Path(p) => (p.clone(), None),
             DataDir::Ephemeral => {
-                let t = tempfile::Builder::new().prefix("brokk-").tempdir().map_err(StartError::TempDir)?;
+                let t = tempfile::Builder::new()
+                    .prefix("brokk-")
+                    .tempdir()
+                    .map_err(StartError::TempDir)?;
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        let listener = TcpListener::bind(&config.listen).await.map_err(|source| StartError::Bind { addr: config.listen.clone(), source })?;
-        let local = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen.clone(), source })?;
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.listen.clone(),
+                source,
+            })?;
+        let local = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen.clone(),
+            source,
+        })?;
         let (logs, report) = {
             let (dir, defaults, node) = (dir.clone(), config.log.clone(), config.node_id);
             tokio::task::spawn_blocking(move || LogManager::open(&dir, defaults, node))
@@ -159,13 +185,22 @@ impl BrokerBuilder {
             Some((h, p)) => (h.clone(), *p as i32),
             None => {
                 let (h, _) = parse_host_port(&config.listen).map_err(StartError::Config)?;
-                let h = if h == "0.0.0.0" || h == "::" { "127.0.0.1".to_string() } else { h };
+                let h = if h == "0.0.0.0" || h == "::" {
+                    "127.0.0.1".to_string()
+                } else {
+                    h
+                };
                 (h, local.port() as i32)
             }
         };
         let (tx, rx) = watch::channel(false);
         let logs = Arc::new(logs);
-        let broker = Arc::new(Broker { config, logs: logs.clone(), advertised, shutdown: rx.clone() });
+        let broker = Arc::new(Broker {
+            config,
+            logs: logs.clone(),
+            advertised,
+            shutdown: rx.clone(),
+        });
         tracing::info!(
             clean_shutdown = report.clean_shutdown,
             topics = report.topics,
@@ -177,10 +212,25 @@ impl BrokerBuilder {
         if !broker.config.unimplemented_keys.is_empty() {
             tracing::warn!(keys = ?broker.config.unimplemented_keys, "configuration keys brokk does not implement were ignored");
         }
-        let maintenance = tokio::spawn(logs.clone().run_maintenance(Duration::from_millis(broker.config.retention_check_interval_ms), rx.clone()));
+        let maintenance = tokio::spawn(logs.clone().run_maintenance(
+            Duration::from_millis(broker.config.retention_check_interval_ms),
+            rx.clone(),
+        ));
         let server = tokio::spawn(crate::server::serve(listener, broker.clone(), rx));
-        tracing::info!("brokk listening on {local} (advertised {}:{}), data in {}", broker.advertised.0, broker.advertised.1, dir.display());
-        Ok(RunningBroker { local, broker, shutdown: tx, server, maintenance, _tempdir: tempdir })
+        tracing::info!(
+            "brokk listening on {local} (advertised {}:{}), data in {}",
+            broker.advertised.0,
+            broker.advertised.1,
+            dir.display()
+        );
+        Ok(RunningBroker {
+            local,
+            broker,
+            shutdown: tx,
+            server,
+            maintenance,
+            _tempdir: tempdir,
+        })
     }
 }
 

@@ -78,7 +78,9 @@ impl Default for Config {
 
 /// Splits `host:port` (IPv6 in brackets) and checks the port.
 pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
-    let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("expected HOST:PORT, got {s:?}"))?;
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("expected HOST:PORT, got {s:?}"))?;
     let port: u16 = port.parse().map_err(|_| format!("invalid port in {s:?}"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let host = if host.is_empty() { "0.0.0.0" } else { host };
@@ -90,12 +92,16 @@ pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
 fn parse_listener_list(key: &str, v: &str, controller_names: &[String]) -> Result<(String, u16), String> {
     let mut chosen = None;
     for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (name, addr) = entry.split_once("://").ok_or_else(|| format!("{key}: expected NAME://HOST:PORT, got {entry:?}"))?;
+        let (name, addr) = entry
+            .split_once("://")
+            .ok_or_else(|| format!("{key}: expected NAME://HOST:PORT, got {entry:?}"))?;
         if controller_names.iter().any(|c| c == name) {
             continue;
         }
         if name != "PLAINTEXT" {
-            return Err(format!("{key}: listener {name} is not supported; brokk speaks PLAINTEXT only"));
+            return Err(format!(
+                "{key}: listener {name} is not supported; brokk speaks PLAINTEXT only"
+            ));
         }
         if chosen.is_some() {
             return Err(format!("{key}: brokk supports exactly one PLAINTEXT listener"));
@@ -106,7 +112,9 @@ fn parse_listener_list(key: &str, v: &str, controller_names: &[String]) -> Resul
 }
 
 fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
-    v.trim().parse().map_err(|_| format!("invalid value {v:?} for {key}: not a number"))
+    v.trim()
+        .parse()
+        .map_err(|_| format!("invalid value {v:?} for {key}: not a number"))
 }
 
 fn parse_bool(key: &str, v: &str) -> Result<bool, String> {
@@ -121,8 +129,10 @@ impl Config {
     /// Applies a set of Kafka `server.properties` keys. Retention and roll keys follow
     /// Kafka's precedence (`ms` over `minutes` over `hours`).
     pub fn apply_properties(&mut self, props: &BTreeMap<String, String>) -> Result<(), String> {
-        let controller_names: Vec<String> =
-            props.get("controller.listener.names").map(|v| v.split(',').map(|s| s.trim().to_string()).collect()).unwrap_or_default();
+        let controller_names: Vec<String> = props
+            .get("controller.listener.names")
+            .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+            .unwrap_or_default();
         for (key, v) in props {
             match key.as_str() {
                 "listeners" => {
@@ -144,9 +154,13 @@ impl Config {
                         return Err(format!("{key} must be at least 1"));
                     }
                 }
-                "default.replication.factor" | "offsets.topic.replication.factor" | "transaction.state.log.replication.factor" => {
+                "default.replication.factor"
+                | "offsets.topic.replication.factor"
+                | "transaction.state.log.replication.factor" => {
                     if parse_num::<i32>(key, v)? != 1 {
-                        return Err(format!("{key}={v}: brokk is a single broker, the replication factor must be 1"));
+                        return Err(format!(
+                            "{key}={v}: brokk is a single broker, the replication factor must be 1"
+                        ));
                     }
                 }
                 "auto.create.topics.enable" => self.auto_create_topics = parse_bool(key, v)?,
@@ -172,9 +186,11 @@ impl Config {
         let hours = |k: &str| props.get(k).map(|v| parse_num::<i64>(k, v)).transpose();
         if !props.contains_key("log.retention.ms") {
             if let Some(m) = hours("log.retention.minutes")? {
-                self.log.set("retention.ms", &(if m < 0 { -1 } else { m * 60_000 }).to_string())?;
+                self.log
+                    .set("retention.ms", &(if m < 0 { -1 } else { m * 60_000 }).to_string())?;
             } else if let Some(h) = hours("log.retention.hours")? {
-                self.log.set("retention.ms", &(if h < 0 { -1 } else { h * 3_600_000 }).to_string())?;
+                self.log
+                    .set("retention.ms", &(if h < 0 { -1 } else { h * 3_600_000 }).to_string())?;
             }
         }
         if !props.contains_key("log.roll.ms")
@@ -194,7 +210,9 @@ impl Config {
 
     /// Applies one `KEY=VALUE` override.
     pub fn apply_override(&mut self, kv: &str) -> Result<(), String> {
-        let (k, v) = kv.split_once('=').ok_or_else(|| format!("--override expects KEY=VALUE, got {kv:?}"))?;
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("--override expects KEY=VALUE, got {kv:?}"))?;
         let mut m = BTreeMap::new();
         m.insert(k.trim().to_string(), v.trim().to_string());
         self.apply_properties(&m)
@@ -242,14 +260,25 @@ mod tests {
     #[test]
     fn retention_ms_wins_over_hours() {
         let mut c = Config::default();
-        c.apply_properties(&props(&[("log.retention.hours", "1"), ("log.retention.ms", "5")])).unwrap();
+        c.apply_properties(&props(&[("log.retention.hours", "1"), ("log.retention.ms", "5")]))
+            .unwrap();
         assert_eq!(c.log.retention_ms, 5);
     }
 
     #[test]
     fn bad_values_are_errors() {
-        for (k, v) in [("num.partitions", "0"), ("listeners", "SSL://:9093"), ("default.replication.factor", "3"), ("log.segment.bytes", "x"), ("log.dirs", "a,b"), ("auto.create.topics.enable", "yes")] {
-            assert!(Config::default().apply_properties(&props(&[(k, v)])).is_err(), "{k}={v}");
+        for (k, v) in [
+            ("num.partitions", "0"),
+            ("listeners", "SSL://:9093"),
+            ("default.replication.factor", "3"),
+            ("log.segment.bytes", "x"),
+            ("log.dirs", "a,b"),
+            ("auto.create.topics.enable", "yes"),
+        ] {
+            assert!(
+                Config::default().apply_properties(&props(&[(k, v)])).is_err(),
+                "{k}={v}"
+            );
         }
     }
 }

@@ -9,7 +9,10 @@ use crate::broker::Broker;
 use crate::server::dispatch::SUPPORTED;
 
 fn api_version(key: ApiKey, min: i16, max: i16) -> ApiVersion {
-    ApiVersion::default().with_api_key(key as i16).with_min_version(min).with_max_version(max)
+    ApiVersion::default()
+        .with_api_key(key as i16)
+        .with_min_version(min)
+        .with_max_version(max)
 }
 
 pub async fn handle(_broker: &Broker, _req: ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
@@ -24,6 +27,10 @@ pub async fn handle(_broker: &Broker, _req: ApiVersionsRequest, _version: i16) -
 pub fn unsupported_version() -> ApiVersionsResponse {
     let mut resp = ApiVersionsResponse::default();
     resp.error_code = ResponseError::UnsupportedVersion.code();
-    resp.api_keys = SUPPORTED.iter().filter(|(k, _)| *k == ApiKey::ApiVersions).map(|(k, r)| api_version(*k, r.min, r.max)).collect();
+    resp.api_keys = SUPPORTED
+        .iter()
+        .filter(|(k, _)| *k == ApiKey::ApiVersions)
+        .map(|(k, r)| api_version(*k, r.min, r.max))
+        .collect();
     resp
 }

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
@@ -32,11 +32,21 @@ fn check(broker: &Broker, t: &CreatableTopic) -> Checked {
         let mut seen: Vec<i32> = t.assignments.iter().map(|a| a.partition_index).collect();
         seen.sort_unstable();
         if seen.iter().enumerate().any(|(i, p)| *p != i as i32) {
-            return Err((ResponseError::InvalidReplicaAssignment, "Partitions should be a consecutive 0-based integer sequence".into()));
+            return Err((
+                ResponseError::InvalidReplicaAssignment,
+                "Partitions should be a consecutive 0-based integer sequence".into(),
+            ));
         }
         for a in &t.assignments {
             if a.broker_ids.len() != 1 || a.broker_ids[0].0 != node {
-                return Err((ResponseError::InvalidReplicaAssignment, format!("Replica assignment {:?} for partition {} is invalid: the only broker is {node}", a.broker_ids.iter().map(|b| b.0).collect::<Vec<_>>(), a.partition_index)));
+                return Err((
+                    ResponseError::InvalidReplicaAssignment,
+                    format!(
+                        "Replica assignment {:?} for partition {} is invalid: the only broker is {node}",
+                        a.broker_ids.iter().map(|b| b.0).collect::<Vec<_>>(),
+                        a.partition_index
+                    ),
+                ));
             }
         }
         partitions = t.assignments.len() as i32;
@@ -45,15 +55,25 @@ fn check(broker: &Broker, t: &CreatableTopic) -> Checked {
             partitions = broker.config().num_partitions;
         }
         if partitions <= 0 {
-            return Err((ResponseError::InvalidPartitions, "Number of partitions must be larger than 0.".into()));
+            return Err((
+                ResponseError::InvalidPartitions,
+                "Number of partitions must be larger than 0.".into(),
+            ));
         }
         match t.replication_factor {
             -1 | 1 => {}
-            rf if rf <= 0 => return Err((ResponseError::InvalidReplicationFactor, "Replication factor must be larger than 0.".into())),
+            rf if rf <= 0 => {
+                return Err((
+                    ResponseError::InvalidReplicationFactor,
+                    "Replication factor must be larger than 0.".into(),
+                ));
+            }
             rf => {
                 return Err((
                     ResponseError::InvalidReplicationFactor,
-                    format!("Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."),
+                    format!(
+                        "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."
+                    ),
                 ));
             }
         }
@@ -61,11 +81,17 @@ fn check(broker: &Broker, t: &CreatableTopic) -> Checked {
     let mut overrides = BTreeMap::new();
     for c in &t.configs {
         let Some(v) = &c.value else {
-            return Err((ResponseError::InvalidConfig, format!("Null value not supported for topic configs: {}", c.name.as_str())));
+            return Err((
+                ResponseError::InvalidConfig,
+                format!("Null value not supported for topic configs: {}", c.name.as_str()),
+            ));
         };
         overrides.insert(c.name.as_str().to_string(), v.as_str().to_string());
     }
-    broker.logs().check_new_topic(t.name.0.as_str(), partitions, &overrides).map_err(|e| (topic_error(&e), e.to_string()))?;
+    broker
+        .logs()
+        .check_new_topic(t.name.0.as_str(), partitions, &overrides)
+        .map_err(|e| (topic_error(&e), e.to_string()))?;
     Ok((partitions, overrides))
 }
 
@@ -77,7 +103,11 @@ fn describe(cfg: &LogConfig, overrides: &BTreeMap<String, String>) -> Vec<Creata
             let mut c = CreatableTopicConfigs::default();
             c.name = StrBytes::from_static_str(k);
             c.value = cfg.get(k).map(StrBytes::from_string);
-            c.config_source = if overrides.contains_key(*k) { SOURCE_DYNAMIC_TOPIC } else { SOURCE_DEFAULT };
+            c.config_source = if overrides.contains_key(*k) {
+                SOURCE_DYNAMIC_TOPIC
+            } else {
+                SOURCE_DEFAULT
+            };
             c
         })
         .collect()
@@ -86,14 +116,25 @@ fn describe(cfg: &LogConfig, overrides: &BTreeMap<String, String>) -> Vec<Creata
 pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
     let mut resp = CreateTopicsResponse::default();
     let mut names = HashSet::new();
-    let dups: HashSet<String> = req.topics.iter().filter(|t| !names.insert(t.name.0.as_str().to_string())).map(|t| t.name.0.as_str().to_string()).collect();
+    let dups: HashSet<String> = req
+        .topics
+        .iter()
+        .filter(|t| !names.insert(t.name.0.as_str().to_string()))
+        .map(|t| t.name.0.as_str().to_string())
+        .collect();
     for t in &req.topics {
         let mut r = CreatableTopicResult::default();
         r.name = t.name.clone();
         r.num_partitions = -1;
         r.replication_factor = -1;
         let outcome = if dups.contains(t.name.0.as_str()) {
-            Err((ResponseError::InvalidRequest, format!("Create topics request from client contains a duplicate topic {}", t.name.0.as_str())))
+            Err((
+                ResponseError::InvalidRequest,
+                format!(
+                    "Create topics request from client contains a duplicate topic {}",
+                    t.name.0.as_str()
+                ),
+            ))
         } else {
             check(broker, t)
         };
@@ -104,7 +145,12 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
             }
             Ok((partitions, overrides)) => {
                 let created = if req.validate_only {
-                    broker.logs().defaults().with_overrides(&overrides).map(|c| (c, uuid::Uuid::nil())).map_err(|e| (ResponseError::InvalidConfig, e))
+                    broker
+                        .logs()
+                        .defaults()
+                        .with_overrides(&overrides)
+                        .map(|c| (c, uuid::Uuid::nil()))
+                        .map_err(|e| (ResponseError::InvalidConfig, e))
                 } else {
                     broker
                         .create_topic(t.name.0.as_str(), partitions, overrides.clone())
@@ -114,10 +160,12 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
                 };
                 match created {
                     Ok((cfg, id)) => {
-                        r.topic_id = id;
-                        r.num_partitions = partitions;
-                        r.replication_factor = 1;
+                        if version >= 7 {
+                            r.topic_id = id;
+                        }
                         if version >= 5 {
+                            r.num_partitions = partitions;
+                            r.replication_factor = 1;
                             r.configs = Some(describe(&cfg, &overrides));
                         }
                     }

@@ -9,13 +9,17 @@ use super::errors::topic_error;
 use super::{message, topic_name};
 use crate::broker::Broker;
 
-async fn delete_one(broker: &Broker, name: Option<TopicName>, id: uuid::Uuid) -> DeletableTopicResult {
+async fn delete_one(broker: &Broker, name: Option<TopicName>, id: uuid::Uuid, version: i16) -> DeletableTopicResult {
     let mut r = DeletableTopicResult::default();
     r.name = name.clone();
     r.topic_id = id;
     let resolved = match (&name, id.is_nil()) {
         (Some(n), true) => Ok(n.0.as_str().to_string()),
-        (None, false) => broker.logs().topic_by_id(&id).map(|t| t.name.to_string()).ok_or(ResponseError::UnknownTopicId),
+        (None, false) => broker
+            .logs()
+            .topic_by_id(&id)
+            .map(|t| t.name.to_string())
+            .ok_or(ResponseError::UnknownTopicId),
         _ => Err(ResponseError::InvalidRequest),
     };
     let name = match resolved {
@@ -35,11 +39,15 @@ async fn delete_one(broker: &Broker, name: Option<TopicName>, id: uuid::Uuid) ->
     match result {
         Ok(Ok(t)) => {
             r.name = Some(topic_name(&t.name));
-            r.topic_id = t.id;
+            if version >= 6 {
+                r.topic_id = t.id;
+            }
         }
         Ok(Err(e)) => {
             r.error_code = topic_error(&e).code();
-            r.error_message = message(e.to_string());
+            if version >= 5 {
+                r.error_message = message(e.to_string());
+            }
         }
         Err(e) => {
             tracing::error!(topic = %name, error = %e, "delete task failed");
@@ -53,11 +61,13 @@ pub async fn handle(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> 
     let mut resp = DeleteTopicsResponse::default();
     if version >= 6 {
         for t in req.topics {
-            resp.responses.push(delete_one(broker, t.name, t.topic_id).await);
+            resp.responses
+                .push(delete_one(broker, t.name, t.topic_id, version).await);
         }
     } else {
         for n in req.topic_names {
-            resp.responses.push(delete_one(broker, Some(n), uuid::Uuid::nil()).await);
+            resp.responses
+                .push(delete_one(broker, Some(n), uuid::Uuid::nil(), version).await);
         }
     }
     resp

@@ -31,10 +31,10 @@ struct Wanted {
     log: Result<Arc<Partition>, ResponseError>,
 }
 
-fn empty_partition(index: i32, err: ResponseError) -> PartitionData {
+fn empty_partition(index: i32, error_code: i16) -> PartitionData {
     let mut d = PartitionData::default();
     d.partition_index = index;
-    d.error_code = err.code();
+    d.error_code = error_code;
     d.high_watermark = -1;
     d.last_stable_offset = -1;
     d.log_start_offset = -1;
@@ -45,7 +45,12 @@ fn empty_partition(index: i32, err: ResponseError) -> PartitionData {
 
 /// One pass over all wanted partitions. Returns the partition data and whether the
 /// response should be sent now (enough bytes or an error).
-fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool) -> (Vec<PartitionData>, usize, bool) {
+fn read_all(
+    wanted: &[Wanted],
+    max_bytes: usize,
+    read_committed: bool,
+    version: i16,
+) -> (Vec<PartitionData>, usize, bool) {
     let mut out = Vec::with_capacity(wanted.len());
     let mut total = 0usize;
     let mut any_error = false;
@@ -54,15 +59,14 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool) -> (Vec<P
             Ok(p) => p,
             Err(e) => {
                 any_error = true;
-                out.push(empty_partition(w.partition, *e));
+                out.push(empty_partition(w.partition, e.code()));
                 continue;
             }
         };
         let remaining = max_bytes.saturating_sub(total);
         let limit = w.max_bytes.min(remaining);
         let min_one = total == 0;
-        let mut d = empty_partition(w.partition, ResponseError::UnknownServerError);
-        d.error_code = 0;
+        let mut d = empty_partition(w.partition, 0);
         match p.read(w.fetch_offset, limit, min_one, read_committed) {
             Ok(f) => {
                 d.high_watermark = f.high_watermark;
@@ -84,6 +88,9 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool) -> (Vec<P
         if read_committed {
             d.aborted_transactions = Some(vec![]);
         }
+        if version < 5 {
+            d.log_start_offset = -1;
+        }
         out.push(d);
     }
     (out, total, any_error)
@@ -103,7 +110,10 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
         let (topic, unknown) = if version >= 13 {
             (broker.logs().topic_by_id(&ft.topic_id), ResponseError::UnknownTopicId)
         } else {
-            (broker.logs().topic(ft.topic.0.as_str()), ResponseError::UnknownTopicOrPartition)
+            (
+                broker.logs().topic(ft.topic.0.as_str()),
+                ResponseError::UnknownTopicOrPartition,
+            )
         };
         topics.push((ft.topic.clone(), ft.topic_id));
         for fp in &ft.partitions {
@@ -135,8 +145,13 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
                 p.register_waiter(&notify);
             }
         }
-        let (parts, total, any_error) = read_all(&wanted, max_bytes, read_committed);
-        if total >= min_bytes || any_error || wanted.is_empty() || tokio::time::Instant::now() >= deadline || *shutdown.borrow() {
+        let (parts, total, any_error) = read_all(&wanted, max_bytes, read_committed, version);
+        if total >= min_bytes
+            || any_error
+            || wanted.is_empty()
+            || tokio::time::Instant::now() >= deadline
+            || *shutdown.borrow()
+        {
             break parts;
         }
         tokio::select! {

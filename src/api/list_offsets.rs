@@ -18,7 +18,14 @@ pub const EARLIEST_PENDING_UPLOAD: i64 = -5;
 /// (offset, timestamp) for one lookup; (-1, -1) when no record qualifies.
 fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> (i64, i64) {
     match timestamp {
-        LATEST => (if read_committed { p.last_stable_offset() } else { p.high_watermark() }, -1),
+        LATEST => (
+            if read_committed {
+                p.last_stable_offset()
+            } else {
+                p.high_watermark()
+            },
+            -1,
+        ),
         EARLIEST | EARLIEST_LOCAL => (p.log_start_offset(), -1),
         MAX_TIMESTAMP => p.offset_of_max_timestamp().unwrap_or((-1, -1)),
         EARLIEST_PENDING_UPLOAD => (-1, -1),
@@ -27,7 +34,7 @@ fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> (i64, i64) {
     }
 }
 
-pub async fn handle(broker: &Broker, req: ListOffsetsRequest, _version: i16) -> ListOffsetsResponse {
+pub async fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let read_committed = req.isolation_level == 1;
     let mut resp = ListOffsetsResponse::default();
     for t in req.topics {
@@ -40,13 +47,19 @@ pub async fn handle(broker: &Broker, req: ListOffsetsRequest, _version: i16) -> 
             r.timestamp = -1;
             r.offset = -1;
             r.leader_epoch = -1;
-            match topic.as_ref().and_then(|t| usize::try_from(rp.partition_index).ok().and_then(|i| t.partitions.get(i))) {
+            match topic.as_ref().and_then(|t| {
+                usize::try_from(rp.partition_index)
+                    .ok()
+                    .and_then(|i| t.partitions.get(i))
+            }) {
                 None => r.error_code = ResponseError::UnknownTopicOrPartition.code(),
                 Some(p) => {
                     let (offset, ts) = lookup(p, rp.timestamp, read_committed);
                     r.offset = offset;
                     r.timestamp = ts;
-                    r.leader_epoch = if offset >= 0 { 0 } else { -1 };
+                    if version >= 4 && offset >= 0 {
+                        r.leader_epoch = 0;
+                    }
                 }
             }
             tr.partitions.push(r);

@@ -3,7 +3,9 @@
 //! brokk is every partition's leader and only replica.
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 use kafka_protocol::protocol::StrBytes;
 
@@ -19,14 +21,16 @@ const OPS_NOT_REQUESTED: i32 = i32::MIN;
 const TOPIC_OPS: i32 = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 /// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE,
 /// CREATE_TOKENS, DESCRIBE_TOKENS (codes 5, 7, 8, 9, 10, 11, 12, 13, 14).
-const CLUSTER_OPS: i32 = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14);
+const CLUSTER_OPS: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14);
 
-fn topic_response(broker: &Broker, t: &TopicLog, include_ops: bool) -> MetadataResponseTopic {
+fn topic_response(broker: &Broker, t: &TopicLog, include_ops: bool, version: i16) -> MetadataResponseTopic {
     let node = BrokerId(broker.node_id());
     let mut r = MetadataResponseTopic::default();
     r.name = Some(topic_name(&t.name));
-    r.topic_id = t.id;
-    r.is_internal = false;
+    if version >= 10 {
+        r.topic_id = t.id;
+    }
     r.topic_authorized_operations = if include_ops { TOPIC_OPS } else { OPS_NOT_REQUESTED };
     r.partitions = t
         .partitions
@@ -35,7 +39,9 @@ fn topic_response(broker: &Broker, t: &TopicLog, include_ops: bool) -> MetadataR
             let mut pr = MetadataResponsePartition::default();
             pr.partition_index = p.index();
             pr.leader_id = node;
-            pr.leader_epoch = 0;
+            if version >= 7 {
+                pr.leader_epoch = 0;
+            }
             pr.replica_nodes = vec![node];
             pr.isr_nodes = vec![node];
             pr
@@ -63,13 +69,18 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
     let allow_create = broker.config().auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
     let mut topics = vec![];
     if all {
-        topics = broker.logs().topics().iter().map(|t| topic_response(broker, t, include_ops)).collect();
+        topics = broker
+            .logs()
+            .topics()
+            .iter()
+            .map(|t| topic_response(broker, t, include_ops, version))
+            .collect();
     } else {
         for rt in req.topics.unwrap_or_default() {
             let Some(name) = rt.name.as_ref().map(|n| n.0.as_str().to_string()) else {
                 // Lookup by topic id (v10+).
                 topics.push(match broker.logs().topic_by_id(&rt.topic_id) {
-                    Some(t) => topic_response(broker, &t, include_ops),
+                    Some(t) => topic_response(broker, &t, include_ops, version),
                     None => error_topic(None, rt.topic_id, ResponseError::UnknownTopicId),
                 });
                 continue;
@@ -83,7 +94,7 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
                 },
             };
             topics.push(match found {
-                Ok(t) => topic_response(broker, &t, include_ops),
+                Ok(t) => topic_response(broker, &t, include_ops, version),
                 Err(e) => error_topic(Some(&name), uuid::Uuid::nil(), topic_error(&e)),
             });
         }
@@ -95,9 +106,15 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
     b.port = port;
     let mut resp = MetadataResponse::default();
     resp.brokers = vec![b];
-    resp.cluster_id = Some(StrBytes::from_string(broker.cluster_id().to_string()));
-    resp.controller_id = BrokerId(broker.node_id());
+    if version >= 2 {
+        resp.cluster_id = Some(StrBytes::from_string(broker.cluster_id().to_string()));
+    }
+    if version >= 1 {
+        resp.controller_id = BrokerId(broker.node_id());
+    }
     resp.topics = topics;
-    resp.cluster_authorized_operations = if req.include_cluster_authorized_operations { CLUSTER_OPS } else { OPS_NOT_REQUESTED };
+    if req.include_cluster_authorized_operations && (8..=10).contains(&version) {
+        resp.cluster_authorized_operations = CLUSTER_OPS;
+    }
     resp
 }

@@ -40,7 +40,10 @@ fn partition_error(index: i32, err: ResponseError, msg: Option<String>) -> Parti
 /// Appends one partition's records and waits for the flush the policy requires.
 async fn produce_partition(p: &Arc<Partition>, index: i32, records: &[u8], acks: i16) -> PartitionProduceResponse {
     if acks == -1 && p.config().min_insync_replicas > 1 {
-        let msg = format!("min.insync.replicas={} but brokk has 1 in-sync replica", p.config().min_insync_replicas);
+        let msg = format!(
+            "min.insync.replicas={} but brokk has 1 in-sync replica",
+            p.config().min_insync_replicas
+        );
         return partition_error(index, ResponseError::NotEnoughReplicas, Some(msg));
     }
     let now = now_ms();
@@ -58,7 +61,13 @@ async fn produce_partition(p: &Arc<Partition>, index: i32, records: &[u8], acks:
         match flushed {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return partition_error(index, log_error(&e), Some(e.to_string())),
-            Err(e) => return partition_error(index, ResponseError::KafkaStorageError, Some(format!("flush task failed: {e}"))),
+            Err(e) => {
+                return partition_error(
+                    index,
+                    ResponseError::KafkaStorageError,
+                    Some(format!("flush task failed: {e}")),
+                );
+            }
         }
     } else if info.needs_flush {
         let pc = p.clone();
@@ -77,8 +86,16 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let mut failed = None;
     for td in req.topic_data {
-        let topic = if version >= 13 { broker.logs().topic_by_id(&td.topic_id) } else { broker.logs().topic(td.name.0.as_str()) };
-        let unknown = if version >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+        let topic = if version >= 13 {
+            broker.logs().topic_by_id(&td.topic_id)
+        } else {
+            broker.logs().topic(td.name.0.as_str())
+        };
+        let unknown = if version >= 13 {
+            ResponseError::UnknownTopicId
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        };
         let mut tr = TopicProduceResponse::default();
         tr.name = td.name.clone();
         tr.topic_id = td.topic_id;
@@ -86,14 +103,26 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
             let r = if !matches!(acks, -1..=1) {
                 partition_error(pd.index, ResponseError::InvalidRequiredAcks, None)
             } else {
-                match (topic.as_ref().and_then(|t| usize::try_from(pd.index).ok().and_then(|i| t.partitions.get(i))), &pd.records) {
+                match (
+                    topic
+                        .as_ref()
+                        .and_then(|t| usize::try_from(pd.index).ok().and_then(|i| t.partitions.get(i))),
+                    &pd.records,
+                ) {
                     (None, _) => partition_error(pd.index, unknown, None),
-                    (Some(_), None) => partition_error(pd.index, ResponseError::InvalidRecord, Some("null records".into())),
+                    (Some(_), None) => {
+                        partition_error(pd.index, ResponseError::InvalidRecord, Some("null records".into()))
+                    }
                     (Some(p), Some(records)) => produce_partition(p, pd.index, records, acks).await,
                 }
             };
             if r.error_code != 0 && failed.is_none() {
-                failed = Some(format!("produce to {}-{} failed with error {}", td.name.0.as_str(), pd.index, r.error_code));
+                failed = Some(format!(
+                    "produce to {}-{} failed with error {}",
+                    td.name.0.as_str(),
+                    pd.index,
+                    r.error_code
+                ));
             }
             tr.partition_responses.push(r);
         }

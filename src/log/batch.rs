@@ -235,9 +235,7 @@ pub fn first_record_at_or_after(batch: &[u8], target: Option<i64>) -> Option<(i6
 pub(crate) mod tests {
     use super::*;
     use bytes::BytesMut;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 
     /// Encodes `n` records (payload `v{i}`) with the given timestamps into one batch.
     pub fn make_batch(n: usize, base_ts: i64, compression: Compression) -> Vec<u8> {
@@ -262,7 +260,10 @@ pub(crate) mod tests {
         RecordBatchEncoder::encode(
             &mut buf,
             records.iter(),
-            &RecordEncodeOptions { version: 2, compression },
+            &RecordEncodeOptions {
+                version: 2,
+                compression,
+            },
         )
         .expect("encode");
         buf.to_vec()

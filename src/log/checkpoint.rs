@@ -26,7 +26,9 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<(), LogError> {
 
 /// fsyncs a directory so that creates/renames/deletes in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<(), LogError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| LogError::io(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| LogError::io(dir, e))
 }
 
 /// Parses Java-properties-style `key=value` lines (`#`/`!` comments, blank lines).
@@ -68,18 +70,24 @@ pub fn write_offset_checkpoint(path: &Path, entries: &[(String, i32, i64)]) -> R
 /// then recovers everything, which is always safe).
 pub fn read_offset_checkpoint(path: &Path) -> BTreeMap<(String, i32), i64> {
     let mut out = BTreeMap::new();
-    let Ok(text) = std::fs::read_to_string(path) else { return out };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return out;
+    };
     let mut lines = text.lines();
     if lines.next() != Some("0") {
         return out;
     }
-    let Some(Ok(n)) = lines.next().map(|l| l.trim().parse::<usize>()) else { return out };
+    let Some(Ok(n)) = lines.next().map(|l| l.trim().parse::<usize>()) else {
+        return out;
+    };
     for line in lines.take(n) {
         let mut parts = line.split(' ');
         let (Some(t), Some(p), Some(o), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return BTreeMap::new();
         };
-        let (Ok(p), Ok(o)) = (p.parse(), o.parse()) else { return BTreeMap::new() };
+        let (Ok(p), Ok(o)) = (p.parse(), o.parse()) else {
+            return BTreeMap::new();
+        };
         out.insert((t.to_string(), p), o);
     }
     out

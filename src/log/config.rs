@@ -94,9 +94,14 @@ pub const TOPIC_CONFIG_KEYS: &[(&str, &str)] = &[
 ];
 
 fn parse_i64(key: &str, v: &str, min: i64) -> Result<i64, String> {
-    let n: i64 = v.trim().parse().map_err(|_| format!("Invalid value {v} for configuration {key}: Not a number of type LONG"))?;
+    let n: i64 = v
+        .trim()
+        .parse()
+        .map_err(|_| format!("Invalid value {v} for configuration {key}: Not a number of type LONG"))?;
     if n < min {
-        return Err(format!("Invalid value {v} for configuration {key}: Value must be at least {min}"));
+        return Err(format!(
+            "Invalid value {v} for configuration {key}: Value must be at least {min}"
+        ));
     }
     Ok(n)
 }
@@ -104,7 +109,9 @@ fn parse_i64(key: &str, v: &str, min: i64) -> Result<i64, String> {
 fn parse_i32(key: &str, v: &str, min: i64) -> Result<i64, String> {
     let n = parse_i64(key, v, min)?;
     if n > i32::MAX as i64 {
-        return Err(format!("Invalid value {v} for configuration {key}: Not a number of type INT"));
+        return Err(format!(
+            "Invalid value {v} for configuration {key}: Not a number of type INT"
+        ));
     }
     Ok(n)
 }
@@ -123,7 +130,11 @@ impl LogConfig {
                 self.timestamp_type = match value.trim() {
                     "CreateTime" => TimestampType::CreateTime,
                     "LogAppendTime" => TimestampType::LogAppendTime,
-                    _ => return Err(format!("Invalid value {value} for configuration {key}: String must be one of: CreateTime, LogAppendTime")),
+                    _ => {
+                        return Err(format!(
+                            "Invalid value {value} for configuration {key}: String must be one of: CreateTime, LogAppendTime"
+                        ));
+                    }
                 }
             }
             "flush.messages" => self.flush_messages = parse_i64(key, value, 1)?,
@@ -135,7 +146,9 @@ impl LogConfig {
             "min.insync.replicas" => self.min_insync_replicas = parse_i32(key, value, 1)? as i32,
             "cleanup.policy" => {
                 if value.trim() != "delete" {
-                    return Err(format!("Invalid value {value} for configuration {key}: brokk supports only cleanup.policy=delete (log compaction is not implemented yet)"));
+                    return Err(format!(
+                        "Invalid value {value} for configuration {key}: brokk supports only cleanup.policy=delete (log compaction is not implemented yet)"
+                    ));
                 }
             }
             _ => return Err(format!("Unknown topic config name: {key}")),

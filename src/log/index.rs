@@ -37,16 +37,33 @@ impl MmapIndex {
     /// (derived from the file length), mapped with room for `max_bytes` when `writable`.
     fn open(path: &Path, entry_size: usize, max_bytes: usize, writable: bool) -> Result<Self, LogError> {
         let io = |e| LogError::io(path, e);
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io)?;
         let len = file.metadata().map_err(io)?.len() as usize;
         let existing = len / entry_size;
-        let capacity = if writable { (max_bytes / entry_size).max(existing).max(1) } else { existing };
+        let capacity = if writable {
+            (max_bytes / entry_size).max(existing).max(1)
+        } else {
+            existing
+        };
         let map_len = capacity * entry_size;
         if writable && len != map_len {
             file.set_len(map_len as u64).map_err(io)?;
         }
         let map = MmapOptions::new().len(map_len.max(1)).map_raw(&file).map_err(io)?;
-        Ok(Self { path: path.to_path_buf(), file, map, entry_size, capacity, entries: AtomicUsize::new(existing) })
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            map,
+            entry_size,
+            capacity,
+            entries: AtomicUsize::new(existing),
+        })
     }
 
     fn len(&self) -> usize {
@@ -74,7 +91,11 @@ impl MmapIndex {
         // SAFETY: slot `n` lies inside the mapping (n < capacity) and above the published
         // count, so no reader looks at it until the Release store below.
         unsafe {
-            std::ptr::copy_nonoverlapping(entry.as_ptr(), self.map.as_mut_ptr().add(n * self.entry_size), self.entry_size);
+            std::ptr::copy_nonoverlapping(
+                entry.as_ptr(),
+                self.map.as_mut_ptr().add(n * self.entry_size),
+                self.entry_size,
+            );
         }
         self.entries.store(n + 1, Ordering::Release);
         true
@@ -127,7 +148,10 @@ impl OffsetIndex {
     pub const ENTRY_SIZE: usize = 8;
 
     pub fn open(path: &Path, base_offset: i64, max_bytes: usize, writable: bool) -> Result<Self, LogError> {
-        Ok(Self { base_offset, inner: MmapIndex::open(path, Self::ENTRY_SIZE, max_bytes, writable)? })
+        Ok(Self {
+            base_offset,
+            inner: MmapIndex::open(path, Self::ENTRY_SIZE, max_bytes, writable)?,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -168,7 +192,11 @@ impl OffsetIndex {
         let keep = self.inner.floor(position, |e| u32_at(e, 4)).map_or(0, |i| i + 1);
         // Keep only entries strictly before `position` (an entry at `position` points at a
         // batch that no longer exists).
-        let keep = if keep > 0 && self.entry(keep - 1).1 >= position { keep - 1 } else { keep };
+        let keep = if keep > 0 && self.entry(keep - 1).1 >= position {
+            keep - 1
+        } else {
+            keep
+        };
         self.inner.truncate_entries(keep);
     }
 
@@ -194,7 +222,10 @@ impl TimeIndex {
     pub const ENTRY_SIZE: usize = 12;
 
     pub fn open(path: &Path, base_offset: i64, max_bytes: usize, writable: bool) -> Result<Self, LogError> {
-        Ok(Self { base_offset, inner: MmapIndex::open(path, Self::ENTRY_SIZE, max_bytes, writable)? })
+        Ok(Self {
+            base_offset,
+            inner: MmapIndex::open(path, Self::ENTRY_SIZE, max_bytes, writable)?,
+        })
     }
 
     pub fn len(&self) -> usize {

@@ -64,15 +64,22 @@ pub struct StartupReport {
 /// Validates a topic name as Kafka does (`Topic.validate`).
 pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
     if name.is_empty() {
-        return Err(TopicError::InvalidName("Topic name is illegal, it can't be empty".into()));
+        return Err(TopicError::InvalidName(
+            "Topic name is illegal, it can't be empty".into(),
+        ));
     }
     if name == "." || name == ".." {
         return Err(TopicError::InvalidName("Topic name cannot be \".\" or \"..\"".into()));
     }
     if name.len() > 249 {
-        return Err(TopicError::InvalidName(format!("Topic name is illegal, it can't be longer than 249 characters, topic name: {name}")));
+        return Err(TopicError::InvalidName(format!(
+            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
+        )));
     }
-    if !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-') {
+    if !name
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-')
+    {
         return Err(TopicError::InvalidName(format!(
             "Topic name {name} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
         )));
@@ -86,7 +93,10 @@ pub fn uuid_to_kafka_string(id: Uuid) -> String {
     let bytes = id.as_bytes();
     let mut out = String::with_capacity(22);
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
         let chars = chunk.len() + 1;
         for i in 0..chars {
             out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -133,12 +143,25 @@ impl LogManager {
     pub fn open(dir: &Path, defaults: LogConfig, node_id: i32) -> Result<(Self, StartupReport), LogError> {
         std::fs::create_dir_all(dir.join(TOPICS_DIR)).map_err(|e| LogError::io(dir, e))?;
         let lock_path = dir.join(LOCK_FILE);
-        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| LogError::io(&lock_path, e))?;
-        lock.try_lock().map_err(|_| LogError::Invalid(format!("data directory {} is in use by another brokk process", dir.display())))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| LogError::io(&lock_path, e))?;
+        lock.try_lock().map_err(|_| {
+            LogError::Invalid(format!(
+                "data directory {} is in use by another brokk process",
+                dir.display()
+            ))
+        })?;
         let cluster_id = Self::load_meta(dir, node_id)?;
         let marker = dir.join(CLEAN_SHUTDOWN_FILE);
         let clean = marker.exists();
-        let mut report = StartupReport { clean_shutdown: clean, ..Default::default() };
+        let mut report = StartupReport {
+            clean_shutdown: clean,
+            ..Default::default()
+        };
         let rps = checkpoint::read_offset_checkpoint(&dir.join(RECOVERY_CHECKPOINT_FILE));
         let mgr = Self {
             dir: dir.to_path_buf(),
@@ -153,7 +176,11 @@ impl LogManager {
         let tdir = dir.join(TOPICS_DIR);
         for entry in std::fs::read_dir(&tdir).map_err(|e| LogError::io(&tdir, e))? {
             let path = entry.map_err(|e| LogError::io(&tdir, e))?.path();
-            let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".properties")) else {
+            let Some(name) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".properties"))
+            else {
                 if path.extension().is_some_and(|e| e == "tmp") {
                     std::fs::remove_file(&path).map_err(|e| LogError::io(&path, e))?;
                 }
@@ -171,13 +198,29 @@ impl LogManager {
                 report.recovery.segments_scanned += r.segments_scanned;
                 report.recovery.torn_bytes += r.torn_bytes;
                 report.recovery.segments_dropped += r.segments_dropped;
-                partitions.push(Arc::new(Partition::from_segments(name.clone(), p, pdir.clone(), config.clone(), segs, rp.unwrap_or(0))?));
+                partitions.push(Arc::new(Partition::from_segments(
+                    name.clone(),
+                    p,
+                    pdir.clone(),
+                    config.clone(),
+                    segs,
+                    rp.unwrap_or(0),
+                )?));
                 known_dirs.insert(pdir);
             }
             report.topics += 1;
             report.partitions += partitions.len();
             mgr.ids.insert(id, name.clone());
-            mgr.topics.insert(name.clone(), Arc::new(TopicLog { name, id, overrides, config, partitions }));
+            mgr.topics.insert(
+                name.clone(),
+                Arc::new(TopicLog {
+                    name,
+                    id,
+                    overrides,
+                    config,
+                    partitions,
+                }),
+            );
         }
         mgr.remove_orphan_dirs(&known_dirs)?;
         if clean {
@@ -195,7 +238,10 @@ impl LogManager {
             if let Some(stored) = props.get("node.id")
                 && stored != &node_id.to_string()
             {
-                return Err(LogError::Invalid(format!("{} belongs to node.id {stored}, but this broker is node.id {node_id}", path.display())));
+                return Err(LogError::Invalid(format!(
+                    "{} belongs to node.id {stored}, but this broker is node.id {node_id}",
+                    path.display()
+                )));
             }
             if let Some(c) = props.get("cluster.id") {
                 return Ok(c.clone());
@@ -214,9 +260,19 @@ impl LogManager {
         let text = std::fs::read_to_string(path).map_err(|e| LogError::io(path, e))?;
         let props = parse_properties(&text).map_err(|e| LogError::Invalid(format!("{}: {e}", path.display())))?;
         let bad = |what: &str| LogError::Invalid(format!("{}: missing or invalid {what}", path.display()));
-        let id = props.get("topic.id").and_then(|v| Uuid::parse_str(v).ok()).ok_or_else(|| bad("topic.id"))?;
-        let count = props.get("partitions").and_then(|v| v.parse::<i32>().ok()).filter(|n| *n > 0).ok_or_else(|| bad("partitions"))?;
-        let overrides = props.iter().filter_map(|(k, v)| k.strip_prefix("config.").map(|k| (k.to_string(), v.clone()))).collect();
+        let id = props
+            .get("topic.id")
+            .and_then(|v| Uuid::parse_str(v).ok())
+            .ok_or_else(|| bad("topic.id"))?;
+        let count = props
+            .get("partitions")
+            .and_then(|v| v.parse::<i32>().ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| bad("partitions"))?;
+        let overrides = props
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("config.").map(|k| (k.to_string(), v.clone())))
+            .collect();
         Ok((id, count, overrides))
     }
 
@@ -226,9 +282,14 @@ impl LogManager {
             let entry = entry.map_err(|e| LogError::io(&self.dir, e))?;
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().to_string();
-            let is_partition_dir = name.rsplit_once('-').is_some_and(|(t, p)| p.parse::<i32>().is_ok() && validate_topic_name(t).is_ok());
+            let is_partition_dir = name
+                .rsplit_once('-')
+                .is_some_and(|(t, p)| p.parse::<i32>().is_ok() && validate_topic_name(t).is_ok());
             let is_deleted = name.ends_with("-delete");
-            if path.is_dir() && (is_deleted || (is_partition_dir && !known.contains(&path) && path.join("partition.metadata").exists())) {
+            if path.is_dir()
+                && (is_deleted
+                    || (is_partition_dir && !known.contains(&path) && path.join("partition.metadata").exists()))
+            {
                 tracing::info!(dir = %path.display(), "removing orphaned partition directory");
                 std::fs::remove_dir_all(&path).map_err(|e| LogError::io(&path, e))?;
             }
@@ -264,7 +325,12 @@ impl LogManager {
     }
 
     /// Validates a topic creation without doing it; returns the effective config.
-    pub fn check_new_topic(&self, name: &str, partitions: i32, overrides: &BTreeMap<String, String>) -> Result<LogConfig, TopicError> {
+    pub fn check_new_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<LogConfig, TopicError> {
         validate_topic_name(name)?;
         if self.topics.contains_key(name) {
             return Err(TopicError::AlreadyExists(name.to_string()));
@@ -272,13 +338,20 @@ impl LogManager {
         if partitions <= 0 {
             return Err(TopicError::InvalidPartitions(partitions));
         }
-        self.defaults.with_overrides(overrides).map_err(TopicError::InvalidConfig)
+        self.defaults
+            .with_overrides(overrides)
+            .map_err(TopicError::InvalidConfig)
     }
 
     /// Creates a topic durably: partition directories first, then the topic file (the
     /// commit point), so a crash in between leaves only orphans that start-up removes.
     /// Blocking (file creation): call from `spawn_blocking`.
-    pub fn create_topic(&self, name: &str, partitions: i32, overrides: BTreeMap<String, String>) -> Result<Arc<TopicLog>, TopicError> {
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        overrides: BTreeMap<String, String>,
+    ) -> Result<Arc<TopicLog>, TopicError> {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         let config = Arc::new(self.check_new_topic(name, partitions, &overrides)?);
         let id = new_kafka_uuid();
@@ -293,7 +366,14 @@ impl LogManager {
             let meta = format!("version: 0\ntopic_id: {}\n", uuid_to_kafka_string(id));
             checkpoint::write_atomic(&pdir.join("partition.metadata"), &meta)?;
             let (segs, _) = recovery::open_segments(&pdir, &config, true, None)?;
-            parts.push(Arc::new(Partition::from_segments(name.clone(), p, pdir, config.clone(), segs, 0)?));
+            parts.push(Arc::new(Partition::from_segments(
+                name.clone(),
+                p,
+                pdir,
+                config.clone(),
+                segs,
+                0,
+            )?));
         }
         let mut props = BTreeMap::new();
         props.insert("topic.id".to_string(), id.to_string());
@@ -301,8 +381,17 @@ impl LogManager {
         for (k, v) in &overrides {
             props.insert(format!("config.{k}"), v.clone());
         }
-        checkpoint::write_atomic(&topic_file(&self.dir, &name), &render_properties("brokk topic metadata", &props))?;
-        let topic = Arc::new(TopicLog { name: name.clone(), id, overrides, config, partitions: parts });
+        checkpoint::write_atomic(
+            &topic_file(&self.dir, &name),
+            &render_properties("brokk topic metadata", &props),
+        )?;
+        let topic = Arc::new(TopicLog {
+            name: name.clone(),
+            id,
+            overrides,
+            config,
+            partitions: parts,
+        });
         self.ids.insert(id, name.clone());
         self.topics.insert(name.clone(), topic.clone());
         tracing::info!(topic = %name, partitions, topic_id = %uuid_to_kafka_string(id), "created topic");
@@ -313,13 +402,18 @@ impl LogManager {
     /// Blocking: call from `spawn_blocking`.
     pub fn delete_topic(&self, name: &str) -> Result<Arc<TopicLog>, TopicError> {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
-        let (_, topic) = self.topics.remove(name).ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let (_, topic) = self
+            .topics
+            .remove(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         self.ids.remove(&topic.id);
         let tf = topic_file(&self.dir, name);
         std::fs::remove_file(&tf).map_err(|e| LogError::io(&tf, e))?;
         checkpoint::sync_dir(&tf.with_file_name(""))?;
         for p in &topic.partitions {
-            let doomed = self.dir.join(format!("{}-{}.{}-delete", name, p.index(), topic.id.simple()));
+            let doomed = self
+                .dir
+                .join(format!("{}-{}.{}-delete", name, p.index(), topic.id.simple()));
             std::fs::rename(p.dir(), &doomed).map_err(|e| LogError::io(p.dir(), e))?;
             std::fs::remove_dir_all(&doomed).map_err(|e| LogError::io(&doomed, e))?;
         }
@@ -356,12 +450,21 @@ impl LogManager {
 
     /// Smallest `flush.ms` of any topic (the flush pass's period), if any is set.
     pub fn min_flush_ms(&self) -> Option<i64> {
-        self.topics.iter().map(|t| t.config.flush_ms).chain([self.defaults.flush_ms]).filter(|m| *m != i64::MAX).min()
+        self.topics
+            .iter()
+            .map(|t| t.config.flush_ms)
+            .chain([self.defaults.flush_ms])
+            .filter(|m| *m != i64::MAX)
+            .min()
     }
 
     /// Writes the recovery-point checkpoint.
     pub fn write_recovery_checkpoint(&self) -> Result<(), LogError> {
-        let entries: Vec<_> = self.all_partitions().iter().map(|p| (p.topic().to_string(), p.index(), p.recovery_point())).collect();
+        let entries: Vec<_> = self
+            .all_partitions()
+            .iter()
+            .map(|p| (p.topic().to_string(), p.index(), p.recovery_point()))
+            .collect();
         checkpoint::write_offset_checkpoint(&self.dir.join(RECOVERY_CHECKPOINT_FILE), &entries)
     }
 
@@ -376,10 +479,15 @@ impl LogManager {
     }
 
     /// Background retention and flush, until `shutdown` fires.
-    pub async fn run_maintenance(self: Arc<Self>, retention_check: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run_maintenance(
+        self: Arc<Self>,
+        retention_check: Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
         let mut retention = tokio::time::interval(retention_check);
         retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let flush_period = |m: &LogManager| Duration::from_millis(m.min_flush_ms().map_or(1000, |ms| ms.clamp(10, 1000)) as u64);
+        let flush_period =
+            |m: &LogManager| Duration::from_millis(m.min_flush_ms().map_or(1000, |ms| ms.clamp(10, 1000)) as u64);
         let mut flush = tokio::time::interval(flush_period(&self));
         loop {
             tokio::select! {
@@ -440,7 +548,10 @@ mod tests {
         let mut o = BTreeMap::new();
         o.insert("retention.ms".to_string(), "5000".to_string());
         let t = m.create_topic("t1", 3, o).unwrap();
-        assert!(matches!(m.create_topic("t1", 1, BTreeMap::new()), Err(TopicError::AlreadyExists(_))));
+        assert!(matches!(
+            m.create_topic("t1", 1, BTreeMap::new()),
+            Err(TopicError::AlreadyExists(_))
+        ));
         m.shutdown().unwrap();
         let cluster = m.cluster_id.clone();
         drop(m);

@@ -80,7 +80,10 @@ pub enum LogError {
 
 impl LogError {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        LogError::Io { path: path.to_path_buf(), source }
+        LogError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 

@@ -86,7 +86,10 @@ impl Partition {
         segments: Vec<Arc<Segment>>,
         recovery_point: i64,
     ) -> Result<Self, LogError> {
-        let active = segments.last().cloned().ok_or_else(|| LogError::Invalid("partition without segments".into()))?;
+        let active = segments
+            .last()
+            .cloned()
+            .ok_or_else(|| LogError::Invalid("partition without segments".into()))?;
         let next_offset = active.end_offset();
         let log_start = segments[0].base_offset();
         Ok(Self {
@@ -169,15 +172,24 @@ impl Partition {
             return Err(LogError::NotOneBatch(n));
         }
         if h.len() > cfg.max_message_bytes {
-            return Err(LogError::BatchTooLarge { size: h.len(), max: cfg.max_message_bytes });
+            return Err(LogError::BatchTooLarge {
+                size: h.len(),
+                max: cfg.max_message_bytes,
+            });
         }
         if cfg.timestamp_type == TimestampType::CreateTime && !h.is_control() {
             let (lo, hi) = (h.base_timestamp(), h.max_timestamp());
             if hi >= 0 && hi.saturating_sub(now_ms) > cfg.timestamp_after_max_ms {
-                return Err(LogError::InvalidTimestamp { timestamp: hi, reason: "later than message.timestamp.after.max.ms allows" });
+                return Err(LogError::InvalidTimestamp {
+                    timestamp: hi,
+                    reason: "later than message.timestamp.after.max.ms allows",
+                });
             }
             if lo >= 0 && now_ms.saturating_sub(lo) > cfg.timestamp_before_max_ms {
-                return Err(LogError::InvalidTimestamp { timestamp: lo, reason: "earlier than message.timestamp.before.max.ms allows" });
+                return Err(LogError::InvalidTimestamp {
+                    timestamp: lo,
+                    reason: "earlier than message.timestamp.before.max.ms allows",
+                });
             }
         }
         Ok(())
@@ -219,7 +231,9 @@ impl Partition {
     fn maybe_roll(&self, st: &mut AppendState, cfg: &LogConfig, len: usize, now_ms: i64) -> Result<bool, LogError> {
         let a = &st.active;
         let too_big = a.size() + len > cfg.segment_bytes as usize || a.size() + len > a.capacity();
-        let too_old = a.first_batch_timestamp().is_some_and(|t| now_ms.saturating_sub(t) > cfg.segment_ms);
+        let too_old = a
+            .first_batch_timestamp()
+            .is_some_and(|t| now_ms.saturating_sub(t) > cfg.segment_ms);
         if a.is_empty() && a.capacity() >= len {
             return Ok(false);
         }
@@ -292,16 +306,31 @@ impl Partition {
 
     /// Reads for a fetch starting at `offset`. `max_offset` bounds what is visible (the
     /// high watermark, or the last stable offset for read_committed).
-    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool, read_committed: bool) -> Result<FetchedData, LogError> {
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        read_committed: bool,
+    ) -> Result<FetchedData, LogError> {
         let hw = self.high_watermark();
         let lso = self.last_stable_offset();
         let log_start = self.log_start_offset();
-        let out_of_range = LogError::OffsetOutOfRange { offset, log_start_offset: log_start, log_end_offset: hw };
+        let out_of_range = LogError::OffsetOutOfRange {
+            offset,
+            log_start_offset: log_start,
+            log_end_offset: hw,
+        };
         if offset < log_start || offset > hw {
             return Err(out_of_range);
         }
         let upper = if read_committed { lso } else { hw };
-        let mut data = FetchedData { records: None, high_watermark: hw, last_stable_offset: lso, log_start_offset: log_start };
+        let mut data = FetchedData {
+            records: None,
+            high_watermark: hw,
+            last_stable_offset: lso,
+            log_start_offset: log_start,
+        };
         if offset >= upper {
             return Ok(data);
         }
@@ -353,7 +382,12 @@ impl Partition {
             return Ok(vec![]);
         }
         let mut st = lock(&self.append);
-        let expired = |s: &Segment| cfg.retention_ms >= 0 && !s.is_empty() && s.max_timestamp() >= 0 && now_ms.saturating_sub(s.max_timestamp()) > cfg.retention_ms;
+        let expired = |s: &Segment| {
+            cfg.retention_ms >= 0
+                && !s.is_empty()
+                && s.max_timestamp() >= 0
+                && now_ms.saturating_sub(s.max_timestamp()) > cfg.retention_ms
+        };
         if expired(&st.active) {
             self.roll_locked(&mut st, &cfg, 0)?;
         }

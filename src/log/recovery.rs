@@ -29,7 +29,9 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
     for entry in rd {
         let entry = entry.map_err(|e| LogError::io(dir, e))?;
         let name = entry.file_name().to_string_lossy().to_string();
-        let Some((stem, ext)) = name.split_once('.') else { continue };
+        let Some((stem, ext)) = name.split_once('.') else {
+            continue;
+        };
         let Ok(base) = stem.parse::<i64>() else { continue };
         match ext {
             "log" => bases.push(base),
@@ -111,7 +113,12 @@ mod tests {
     }
 
     fn small_cfg() -> LogConfig {
-        LogConfig { segment_bytes: 64 * 1024, segment_index_bytes: 4096, index_interval_bytes: 100, ..LogConfig::default() }
+        LogConfig {
+            segment_bytes: 64 * 1024,
+            segment_index_bytes: 4096,
+            index_interval_bytes: 100,
+            ..LogConfig::default()
+        }
     }
 
     #[test]
@@ -130,7 +137,10 @@ mod tests {
         drop(seg);
         {
             use std::io::{Seek, SeekFrom, Write};
-            let mut f = std::fs::OpenOptions::new().write(true).open(dir.path().join("00000000000000000000.log")).unwrap();
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.path().join("00000000000000000000.log"))
+                .unwrap();
             f.seek(SeekFrom::Start(good as u64)).unwrap();
             f.write_all(&torn[..torn.len() / 2]).unwrap();
         }

@@ -91,8 +91,14 @@ impl Segment {
     /// established by [`Segment::recover`].
     pub fn open(dir: &Path, base_offset: i64, cfg: &LogConfig, active: bool) -> Result<Self, LogError> {
         let log_path = file_path(dir, base_offset, "log");
-        let len = std::fs::metadata(&log_path).map_err(|e| LogError::io(&log_path, e))?.len() as usize;
-        let capacity = if active { (cfg.segment_bytes as usize).max(len) } else { len };
+        let len = std::fs::metadata(&log_path)
+            .map_err(|e| LogError::io(&log_path, e))?
+            .len() as usize;
+        let capacity = if active {
+            (cfg.segment_bytes as usize).max(len)
+        } else {
+            len
+        };
         let seg = Self::open_inner(dir, base_offset, cfg, &log_path, capacity, len, active)?;
         seg.sealed.store(!active, Ordering::Relaxed);
         seg.load_tail_state();
@@ -109,14 +115,30 @@ impl Segment {
         writable: bool,
     ) -> Result<Self, LogError> {
         let io = |e| LogError::io(log_path, e);
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(log_path).map_err(io)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(log_path)
+            .map_err(io)?;
         let len = file.metadata().map_err(io)?.len() as usize;
         if len < capacity {
             file.set_len(capacity as u64).map_err(io)?;
         }
         let map = MmapOptions::new().len(capacity.max(1)).map_raw(&file).map_err(io)?;
-        let offset_index = OffsetIndex::open(&file_path(dir, base_offset, "index"), base_offset, cfg.segment_index_bytes, writable)?;
-        let time_index = TimeIndex::open(&file_path(dir, base_offset, "timeindex"), base_offset, cfg.segment_index_bytes, writable)?;
+        let offset_index = OffsetIndex::open(
+            &file_path(dir, base_offset, "index"),
+            base_offset,
+            cfg.segment_index_bytes,
+            writable,
+        )?;
+        let time_index = TimeIndex::open(
+            &file_path(dir, base_offset, "timeindex"),
+            base_offset,
+            cfg.segment_index_bytes,
+            writable,
+        )?;
         Ok(Self {
             base_offset,
             log_path: log_path.to_path_buf(),
@@ -141,9 +163,14 @@ impl Segment {
     fn load_tail_state(&self) {
         let data = self.published();
         if let Some((_, first)) = batch::iter_batches(data).next() {
-            self.first_batch_timestamp.store(first.max_timestamp(), Ordering::Relaxed);
+            self.first_batch_timestamp
+                .store(first.max_timestamp(), Ordering::Relaxed);
         }
-        let from = self.offset_index.len().checked_sub(1).map_or(0, |i| self.offset_index.entry(i).1 as usize);
+        let from = self
+            .offset_index
+            .len()
+            .checked_sub(1)
+            .map_or(0, |i| self.offset_index.entry(i).1 as usize);
         if let Some((_, last)) = batch::iter_batches(data.get(from..).unwrap_or(&[])).last() {
             self.end_offset.store(last.last_offset() + 1, Ordering::Relaxed);
         }
@@ -195,7 +222,11 @@ impl Segment {
     /// Zero-copy `Bytes` over published bytes `[start, start+len)`.
     fn slice(&self, start: usize, len: usize) -> Bytes {
         debug_assert!(start + len <= self.size());
-        Bytes::from_owner(MapSlice { map: self.map.clone(), start, len })
+        Bytes::from_owner(MapSlice {
+            map: self.map.clone(),
+            start,
+            len,
+        })
     }
 
     /// Appends one validated batch: copies it above the published size, lets `patch`
@@ -204,7 +235,11 @@ impl Segment {
     pub fn append(&self, data: &[u8], patch: impl FnOnce(&mut [u8])) -> Result<(i64, i64), LogError> {
         let pos = self.size.load(Ordering::Relaxed);
         if pos + data.len() > self.map.capacity {
-            return Err(LogError::Invalid(format!("append of {} bytes past segment capacity {}", data.len(), self.map.capacity)));
+            return Err(LogError::Invalid(format!(
+                "append of {} bytes past segment capacity {}",
+                data.len(),
+                self.map.capacity
+            )));
         }
         // SAFETY: `[pos, pos+len)` lies inside the mapping and above the published size, so
         // no reader can observe it until the Release store below; we are the only writer.
@@ -233,7 +268,8 @@ impl Segment {
         }
         if self.bytes_since_index.load(Ordering::Relaxed) > self.index_interval {
             self.offset_index.append(h.last_offset(), pos as u32);
-            self.time_index.maybe_append(self.max_timestamp(), self.offset_of_max_timestamp());
+            self.time_index
+                .maybe_append(self.max_timestamp(), self.offset_of_max_timestamp());
             self.bytes_since_index.store(0, Ordering::Relaxed);
         }
         self.bytes_since_index.fetch_add(h.len(), Ordering::Relaxed);
@@ -245,7 +281,9 @@ impl Segment {
     fn position_of(&self, offset: i64, data: &[u8]) -> Option<usize> {
         let (_, start) = self.offset_index.lookup(offset);
         let start = start as usize;
-        batch::iter_batches(data.get(start..)?).find(|(_, h)| h.last_offset() >= offset).map(|(p, _)| start + p)
+        batch::iter_batches(data.get(start..)?)
+            .find(|(_, h)| h.last_offset() >= offset)
+            .map(|(p, _)| start + p)
     }
 
     /// Reads whole batches starting with the one holding `offset`, stopping before any
@@ -315,7 +353,9 @@ impl Segment {
         let mut pos = 0usize;
         let mut next = expected_base;
         while pos < all.len() {
-            let Ok(h) = BatchHeader::parse_validated(&all[pos..]) else { break };
+            let Ok(h) = BatchHeader::parse_validated(&all[pos..]) else {
+                break;
+            };
             if h.base_offset() < next {
                 break;
             }
@@ -354,19 +394,25 @@ impl Segment {
     /// only if reopened.
     pub fn trim_files(&self) -> Result<(), LogError> {
         if self.max_timestamp() >= 0 {
-            self.time_index.maybe_append(self.max_timestamp(), self.offset_of_max_timestamp());
+            self.time_index
+                .maybe_append(self.max_timestamp(), self.offset_of_max_timestamp());
         }
         self.offset_index.trim()?;
         self.time_index.trim()?;
         self.flush()?;
-        self.file.set_len(self.size() as u64).map_err(|e| LogError::io(&self.log_path, e))
+        self.file
+            .set_len(self.size() as u64)
+            .map_err(|e| LogError::io(&self.log_path, e))
     }
 
     /// fsyncs the published data range (msync) and the indexes.
     pub fn flush(&self) -> Result<(), LogError> {
         let size = self.size();
         if size > 0 {
-            self.map.map.flush_range(0, size).map_err(|e| LogError::io(&self.log_path, e))?;
+            self.map
+                .map
+                .flush_range(0, size)
+                .map_err(|e| LogError::io(&self.log_path, e))?;
         }
         self.offset_index.flush()?;
         self.time_index.flush()

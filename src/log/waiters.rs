@@ -46,6 +46,8 @@ mod tests {
         w.register(&n);
         w.wake_all();
         // The permit is stored: this completes at once.
-        tokio::time::timeout(std::time::Duration::from_secs(5), n.notified()).await.unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), n.notified())
+            .await
+            .unwrap();
     }
 }

@@ -28,8 +28,14 @@ pub fn decode_header(mut frame: Bytes) -> Result<RequestFrame, FrameError> {
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let api_key = ApiKey::try_from(key).map_err(|_| FrameError::UnknownApiKey(key))?;
     let header_version = api_key.request_header_version(version);
-    let header = RequestHeader::decode(&mut frame, header_version).map_err(|e| FrameError::Malformed(format!("request header: {e}")))?;
-    Ok(RequestFrame { api_key, version, header, body: frame })
+    let header = RequestHeader::decode(&mut frame, header_version)
+        .map_err(|e| FrameError::Malformed(format!("request header: {e}")))?;
+    Ok(RequestFrame {
+        api_key,
+        version,
+        header,
+        body: frame,
+    })
 }
 
 /// Decodes a request body of type `T` at `version`. Trailing bytes are rejected, as
@@ -41,14 +47,28 @@ pub fn decode_body<T: Decodable>(frame: &mut RequestFrame) -> Result<T, FrameErr
 }
 
 /// Encodes a full response frame: length prefix, response header, body.
-pub fn encode_response<R: Encodable + HeaderVersion>(api_key: ApiKey, correlation_id: i32, version: i16, resp: &R) -> Result<BytesMut, FrameError> {
-    let header_version = if api_key == ApiKey::ApiVersions { 0 } else { R::header_version(version) };
+pub fn encode_response<R: Encodable + HeaderVersion>(
+    api_key: ApiKey,
+    correlation_id: i32,
+    version: i16,
+    resp: &R,
+) -> Result<BytesMut, FrameError> {
+    let header_version = if api_key == ApiKey::ApiVersions {
+        0
+    } else {
+        R::header_version(version)
+    };
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let size = header.compute_size(header_version).and_then(|h| Ok(h + resp.compute_size(version)?));
+    let size = header
+        .compute_size(header_version)
+        .and_then(|h| Ok(h + resp.compute_size(version)?));
     let size = size.map_err(|e| FrameError::Encode(format!("{api_key:?} v{version}: {e}")))?;
     let mut buf = BytesMut::with_capacity(4 + size);
     buf.put_i32(size as i32);
-    header.encode(&mut buf, header_version).map_err(|e| FrameError::Encode(format!("{api_key:?} header: {e}")))?;
-    resp.encode(&mut buf, version).map_err(|e| FrameError::Encode(format!("{api_key:?} v{version}: {e}")))?;
+    header
+        .encode(&mut buf, header_version)
+        .map_err(|e| FrameError::Encode(format!("{api_key:?} header: {e}")))?;
+    resp.encode(&mut buf, version)
+        .map_err(|e| FrameError::Encode(format!("{api_key:?} v{version}: {e}")))?;
     Ok(buf)
 }

@@ -39,20 +39,53 @@ pub async fn dispatch(broker: &Broker, mut req: RequestFrame) -> Result<Option<B
         if key == ApiKey::ApiVersions {
             return encode_response(key, corr, 0, &api::api_versions::unsupported_version()).map(Some);
         }
-        return Err(FrameError::UnsupportedVersion { api: format!("{key:?}"), version: v });
+        return Err(FrameError::UnsupportedVersion {
+            api: format!("{key:?}"),
+            version: v,
+        });
     }
     let resp = match key {
-        ApiKey::ApiVersions => encode_response(key, corr, v, &api::api_versions::handle(broker, decode_body(&mut req)?, v).await),
-        ApiKey::Metadata => encode_response(key, corr, v, &api::metadata::handle(broker, decode_body(&mut req)?, v).await),
+        ApiKey::ApiVersions => encode_response(
+            key,
+            corr,
+            v,
+            &api::api_versions::handle(broker, decode_body(&mut req)?, v).await,
+        ),
+        ApiKey::Metadata => encode_response(
+            key,
+            corr,
+            v,
+            &api::metadata::handle(broker, decode_body(&mut req)?, v).await,
+        ),
         ApiKey::Produce => match api::produce::handle(broker, decode_body(&mut req)?, v).await {
             api::produce::Outcome::Respond(r) => encode_response(key, corr, v, &r),
             api::produce::Outcome::NoResponse => return Ok(None),
             api::produce::Outcome::CloseConnection(why) => return Err(FrameError::Malformed(why)),
         },
-        ApiKey::Fetch => encode_response(key, corr, v, &api::fetch::handle(broker, decode_body(&mut req)?, v).await),
-        ApiKey::ListOffsets => encode_response(key, corr, v, &api::list_offsets::handle(broker, decode_body(&mut req)?, v).await),
-        ApiKey::CreateTopics => encode_response(key, corr, v, &api::create_topics::handle(broker, decode_body(&mut req)?, v).await),
-        ApiKey::DeleteTopics => encode_response(key, corr, v, &api::delete_topics::handle(broker, decode_body(&mut req)?, v).await),
+        ApiKey::Fetch => encode_response(
+            key,
+            corr,
+            v,
+            &api::fetch::handle(broker, decode_body(&mut req)?, v).await,
+        ),
+        ApiKey::ListOffsets => encode_response(
+            key,
+            corr,
+            v,
+            &api::list_offsets::handle(broker, decode_body(&mut req)?, v).await,
+        ),
+        ApiKey::CreateTopics => encode_response(
+            key,
+            corr,
+            v,
+            &api::create_topics::handle(broker, decode_body(&mut req)?, v).await,
+        ),
+        ApiKey::DeleteTopics => encode_response(
+            key,
+            corr,
+            v,
+            &api::delete_topics::handle(broker, decode_body(&mut req)?, v).await,
+        ),
         other => return Err(FrameError::UnknownApiKey(other as i16)),
     };
     resp.map(Some)
