@@ -15,6 +15,7 @@
 //! `Broker::builder().listen("127.0.0.1:0").ephemeral().start().await?` returns a
 //! [`broker::RunningBroker`] whose `local_addr()` goes to any Kafka client.
 
+pub mod alloc;
 pub mod api;
 pub mod broker;
 pub mod config;
@@ -22,4 +23,7 @@ pub mod log;
 pub mod server;
 
 pub use broker::{Broker, BrokerBuilder, RunningBroker};
+
+#[global_allocator]
+static GLOBAL: alloc::GuardedAlloc = alloc::GuardedAlloc;
 pub use config::Config;
