@@ -1,0 +1,220 @@
+//! Storage behaviour over TCP: segment roll, retention, clean restart, and crash recovery
+//! after the tail of the log is cut or corrupted on disk.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use kafka_protocol::ResponseError;
+use kafka_protocol::records::Compression;
+
+fn log_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".log"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Fetches everything from `offset` to the high watermark, batch by batch.
+async fn read_all(raw: &mut Raw, topic: &str, mut offset: i64) -> Vec<(i64, Option<bytes::Bytes>)> {
+    let mut out = vec![];
+    for _ in 0..10_000 {
+        let r = raw.call(&fetch_req(topic, 0, offset, 0, 1), 12).await;
+        let p = &r.responses[0].partitions[0];
+        assert_eq!(p.error_code, 0, "fetch at {offset}");
+        let recs = decode_records(p.records.as_ref().unwrap());
+        let before = out.len();
+        for (o, _, v, _) in recs.into_iter().filter(|r| r.0 >= offset) {
+            out.push((o, v));
+        }
+        if out.len() == before {
+            return out;
+        }
+        offset = out.last().unwrap().0 + 1;
+    }
+    panic!("fetch loop did not terminate");
+}
+
+#[tokio::test]
+async fn segments_roll_and_reads_cross_them() {
+    let b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    create_topic(
+        &mut raw,
+        "roll",
+        1,
+        &[("segment.bytes", "1024"), ("index.interval.bytes", "100")],
+    )
+    .await;
+    for _ in 0..40 {
+        assert_eq!(
+            produce(&mut raw, "roll", 0, batch(5, now_ms(), Compression::None))
+                .await
+                .0,
+            0
+        );
+    }
+    let files = log_files(&b.data_dir().join("roll-0"));
+    assert!(files.len() > 5, "rolled into many segments: {files:?}");
+    assert_eq!(files[0], "00000000000000000000.log");
+    let all = read_all(&mut raw, "roll", 0).await;
+    assert_eq!(all.len(), 200);
+    assert!(
+        all.iter().enumerate().all(|(i, (o, _))| *o == i as i64),
+        "contiguous offsets across segments"
+    );
+    // Mid-log fetch through the sparse index.
+    let some = read_all(&mut raw, "roll", 123).await;
+    assert_eq!(some.first().unwrap().0, 123);
+}
+
+#[tokio::test]
+async fn retention_by_bytes_deletes_old_segments_and_advances_log_start() {
+    let b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    create_topic(
+        &mut raw,
+        "ret",
+        1,
+        &[("segment.bytes", "1024"), ("retention.bytes", "2048")],
+    )
+    .await;
+    for _ in 0..40 {
+        produce(&mut raw, "ret", 0, batch(5, now_ms(), Compression::None)).await;
+    }
+    let dir = b.data_dir().join("ret-0");
+    let before = log_files(&dir).len();
+    b.broker().logs().retention_pass(now_ms());
+    let after = log_files(&dir);
+    assert!(after.len() < before && after.len() <= 4, "{before} -> {after:?}");
+    assert_ne!(after[0], "00000000000000000000.log");
+    let start = b.broker().logs().partition("ret", 0).unwrap().log_start_offset();
+    assert!(start > 0);
+    assert_eq!(
+        format!("{start:020}.log"),
+        after[0],
+        "log start is the first segment's base offset"
+    );
+    let r = raw.call(&fetch_req("ret", 0, 0, 0, 1), 12).await;
+    assert_eq!(
+        r.responses[0].partitions[0].error_code,
+        ResponseError::OffsetOutOfRange.code()
+    );
+    assert_eq!(r.responses[0].partitions[0].log_start_offset, start);
+    assert_eq!(read_all(&mut raw, "ret", start).await.len() as i64, 200 - start);
+}
+
+#[tokio::test]
+async fn retention_by_time_removes_expired_data_even_in_the_active_segment() {
+    let b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    create_topic(&mut raw, "old", 1, &[("retention.ms", "60000")]).await;
+    let hour_ago = now_ms() - 3_600_000;
+    for _ in 0..3 {
+        produce(&mut raw, "old", 0, batch(5, hour_ago, Compression::None)).await;
+    }
+    b.broker().logs().retention_pass(now_ms());
+    let p = b.broker().logs().partition("old", 0).unwrap();
+    assert_eq!((p.log_start_offset(), p.log_end_offset()), (15, 15));
+    assert_eq!(log_files(&b.data_dir().join("old-0")), vec![format!("{:020}.log", 15)]);
+    // New data is kept and offsets continue.
+    assert_eq!(
+        produce(&mut raw, "old", 0, batch(1, now_ms(), Compression::None)).await,
+        (0, 15)
+    );
+    b.broker().logs().retention_pass(now_ms());
+    assert_eq!(p.log_start_offset(), 15);
+}
+
+#[tokio::test]
+async fn clean_restart_keeps_data_topics_and_ids() {
+    let mut b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    let id = create_topic(&mut raw, "keep", 2, &[("retention.ms", "-1")]).await;
+    produce(&mut raw, "keep", 1, batch(7, now_ms(), Compression::Snappy)).await;
+    drop(raw);
+    b.restart().await;
+    let mut raw = Raw::connect(b.addr).await;
+    let t = b.broker().logs().topic("keep").unwrap();
+    assert_eq!((t.id, t.partitions.len(), t.config.retention_ms), (id, 2, -1));
+    let r = raw.call(&fetch_req("keep", 1, 0, 0, 1), 12).await;
+    assert_eq!(
+        decode_records(r.responses[0].partitions[0].records.as_ref().unwrap()).len(),
+        7
+    );
+    assert_eq!(
+        produce(&mut raw, "keep", 1, batch(1, now_ms(), Compression::None)).await,
+        (0, 7)
+    );
+}
+
+/// Stops cleanly, then makes the stop look like a crash and damages the tail with `damage`.
+async fn crash_and_damage(b: &mut TestBroker, topic: &str, damage: impl FnOnce(&Path)) {
+    b.stop().await;
+    std::fs::remove_file(b.data_dir().join(".kafka_cleanshutdown")).unwrap();
+    damage(&b.data_dir().join(format!("{topic}-0")).join("00000000000000000000.log"));
+    b.restart().await;
+}
+
+#[tokio::test]
+async fn recovery_truncates_a_cut_tail_and_offsets_continue() {
+    let mut b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    create_topic(&mut raw, "cut", 1, &[]).await;
+    for _ in 0..10 {
+        produce(&mut raw, "cut", 0, batch(3, now_ms(), Compression::None)).await;
+    }
+    drop(raw);
+    // Cut the last batch in half.
+    crash_and_damage(&mut b, "cut", |log| {
+        let len = std::fs::metadata(log).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(log).unwrap();
+        f.set_len(len - 20).unwrap();
+    })
+    .await;
+    let mut raw = Raw::connect(b.addr).await;
+    let all = read_all(&mut raw, "cut", 0).await;
+    assert_eq!(all.len(), 27, "the torn batch is gone, the rest intact");
+    assert_eq!(
+        produce(&mut raw, "cut", 0, batch(1, now_ms(), Compression::None)).await,
+        (0, 27)
+    );
+    assert_eq!(read_all(&mut raw, "cut", 0).await.len(), 28);
+}
+
+#[tokio::test]
+async fn recovery_truncates_at_a_corrupt_batch() {
+    let mut b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    create_topic(&mut raw, "rot", 1, &[]).await;
+    let mut sizes = vec![];
+    for i in 0..6 {
+        let bt = batch(2 + i, now_ms(), Compression::None);
+        sizes.push(bt.len());
+        produce(&mut raw, "rot", 0, bt).await;
+    }
+    drop(raw);
+    // Flip a byte inside the 4th batch: it and everything after it must go.
+    let pos: usize = sizes[..3].iter().sum::<usize>() + 70;
+    crash_and_damage(&mut b, "rot", |log| {
+        let mut data = std::fs::read(log).unwrap();
+        data[pos] ^= 0xff;
+        std::fs::write(log, data).unwrap();
+    })
+    .await;
+    let mut raw = Raw::connect(b.addr).await;
+    let all = read_all(&mut raw, "rot", 0).await;
+    assert_eq!(all.len(), 2 + 3 + 4);
+    assert_eq!(
+        produce(&mut raw, "rot", 0, batch(1, now_ms(), Compression::None)).await,
+        (0, 9)
+    );
+    // Garbage after the truncation point never comes back on a second crash.
+    crash_and_damage(&mut b, "rot", |_| {}).await;
+    let mut raw = Raw::connect(b.addr).await;
+    assert_eq!(read_all(&mut raw, "rot", 0).await.len(), 10);
+}
