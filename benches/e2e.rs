@@ -1,0 +1,148 @@
+//! End-to-end throughput through a real client (librdkafka via the `rdkafka` crate), with
+//! the machine's loopback TCP throughput measured in the same run as the ceiling.
+//!
+//! Run: `cargo bench --bench e2e` (starts an in-process brokk on an ephemeral data dir), or
+//! `BROKK_BENCH_BOOTSTRAP=host:port cargo bench --bench e2e` to drive any broker.
+//! `BROKK_BENCH_MB` sets the volume per run (default 256 MB). Prints a table of MB/s,
+//! msgs/s and the ratio to loopback.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Loopback TCP ceiling: one connection, 1 MiB writes, the reader discards.
+async fn loopback_mb_s(total: usize) -> f64 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let reader = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut n = 0usize;
+        while n < total {
+            let r = s.read(&mut buf).await.unwrap();
+            if r == 0 {
+                break;
+            }
+            n += r;
+        }
+    });
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let chunk = vec![7u8; 1 << 20];
+    let t = Instant::now();
+    let mut sent = 0;
+    while sent < total {
+        s.write_all(&chunk).await.unwrap();
+        sent += chunk.len();
+    }
+    reader.await.unwrap();
+    total as f64 / 1e6 / t.elapsed().as_secs_f64()
+}
+
+fn produce(bootstrap: &str, topic: &str, size: usize, count: usize, acks: &str) -> f64 {
+    let p: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", acks)
+        .set("enable.idempotence", "false")
+        .set("linger.ms", "5")
+        .set("batch.size", "1048576")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("compression.type", "none")
+        .create()
+        .expect("producer");
+    let payload = vec![b'p'; size];
+    let t = Instant::now();
+    for _ in 0..count {
+        loop {
+            match p.send(BaseRecord::<(), [u8]>::to(topic).payload(&payload)) {
+                Ok(()) => break,
+                Err((_, _)) => {
+                    p.poll(Duration::from_millis(1));
+                }
+            }
+        }
+        p.poll(Duration::ZERO);
+    }
+    p.flush(Duration::from_secs(120)).expect("flush");
+    t.elapsed().as_secs_f64()
+}
+
+fn consume(bootstrap: &str, topic: &str, count: usize) -> f64 {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "brokk-bench")
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "52428800")
+        .set("max.partition.fetch.bytes", "10485760")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
+    c.assign(&tpl).unwrap();
+    let t = Instant::now();
+    let mut n = 0;
+    while n < count && t.elapsed() < Duration::from_secs(300) {
+        if let Some(m) = c.poll(Duration::from_millis(100)) {
+            m.expect("message");
+            n += 1;
+        }
+    }
+    assert_eq!(n, count, "consumed everything");
+    t.elapsed().as_secs_f64()
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; ignore arguments.
+    let mb: usize = std::env::var("BROKK_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (bootstrap, running) = match std::env::var("BROKK_BENCH_BOOTSTRAP") {
+        Ok(b) => (b, None),
+        Err(_) => {
+            let r = rt
+                .block_on(brokk::Broker::builder().listen("127.0.0.1:0").ephemeral().start())
+                .expect("broker");
+            (r.local_addr().to_string(), Some(r))
+        }
+    };
+    let loopback = rt.block_on(loopback_mb_s(mb << 20));
+    println!("loopback TCP ceiling: {loopback:.0} MB/s ({mb} MB, 1 MiB writes)");
+    println!("{:<28} {:>10} {:>12} {:>12}", "run", "MB/s", "msgs/s", "/ loopback");
+    for (size, acks) in [(100usize, "1"), (1024, "1"), (1024, "all")] {
+        let count = (mb << 20) / size;
+        let topic = format!("bench-{size}-{acks}-{}", std::process::id());
+        let secs = produce(&bootstrap, &topic, size, count, acks);
+        let mbs = (count * size) as f64 / 1e6 / secs;
+        println!(
+            "{:<28} {:>10.1} {:>12.0} {:>12.3}",
+            format!("produce {size} B acks={acks}"),
+            mbs,
+            count as f64 / secs,
+            mbs / loopback
+        );
+        if acks == "1" {
+            let secs = consume(&bootstrap, &topic, count);
+            let mbs = (count * size) as f64 / 1e6 / secs;
+            println!(
+                "{:<28} {:>10.1} {:>12.0} {:>12.3}",
+                format!("consume {size} B"),
+                mbs,
+                count as f64 / secs,
+                mbs / loopback
+            );
+        }
+    }
+    if let Some(r) = running {
+        rt.block_on(r.shutdown()).expect("shutdown");
+    }
+}
