@@ -218,3 +218,22 @@ async fn recovery_truncates_at_a_corrupt_batch() {
     let mut raw = Raw::connect(b.addr).await;
     assert_eq!(read_all(&mut raw, "rot", 0).await.len(), 10);
 }
+
+#[tokio::test]
+async fn segment_ms_rolls_by_record_time_as_kafka() {
+    let b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    create_topic(&mut raw, "age", 1, &[("segment.ms", "1000")]).await;
+    let old = now_ms() - 3_600_000;
+    // Old but close-together timestamps: no roll per batch.
+    for i in 0..3 {
+        produce(&mut raw, "age", 0, batch(2, old + i * 10, Compression::None)).await;
+    }
+    assert_eq!(log_files(&b.data_dir().join("age-0")).len(), 1);
+    // A batch more than segment.ms after the segment's first one rolls.
+    produce(&mut raw, "age", 0, batch(2, old + 5_000, Compression::None)).await;
+    assert_eq!(
+        log_files(&b.data_dir().join("age-0")),
+        vec![format!("{:020}.log", 0), format!("{:020}.log", 6)]
+    );
+}

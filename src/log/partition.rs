@@ -205,12 +205,18 @@ impl Partition {
         if self.is_fenced() {
             return Err(LogError::Fenced);
         }
-        let rolled = self.maybe_roll(&mut st, &cfg, batch.len(), now_ms)?;
+        let rolled = self.maybe_roll(&mut st, &cfg, batch, now_ms)?;
         let base = st.next_offset;
-        let (base_offset, last_offset) = st.active.append(batch, |dst| {
+        let appended = st.active.append(batch, |dst| {
             batch::set_base_offset(dst, base);
             if log_append {
                 batch::set_log_append_time(dst, now_ms);
+            }
+        });
+        let (base_offset, last_offset) = appended.inspect_err(|e| {
+            if matches!(e, LogError::Io { .. }) {
+                self.fenced.store(true, Ordering::Release);
+                tracing::error!(topic = %self.topic, partition = self.index, error = %e, "append failed; partition fenced");
             }
         })?;
         st.next_offset = last_offset + 1;
@@ -228,12 +234,22 @@ impl Partition {
         })
     }
 
-    fn maybe_roll(&self, st: &mut AppendState, cfg: &LogConfig, len: usize, now_ms: i64) -> Result<bool, LogError> {
+    /// Kafka's roll rule: the batch would overflow `segment.bytes`, an index is full, or the
+    /// segment is older than `segment.ms` (measured, as Kafka, from its first batch's max
+    /// timestamp to the incoming batch's, or by wall clock since creation when there is no
+    /// timestamp).
+    fn maybe_roll(&self, st: &mut AppendState, cfg: &LogConfig, batch: &[u8], now_ms: i64) -> Result<bool, LogError> {
         let a = &st.active;
+        let len = batch.len();
         let too_big = a.size() + len > cfg.segment_bytes as usize || a.size() + len > a.capacity();
-        let too_old = a
-            .first_batch_timestamp()
-            .is_some_and(|t| now_ms.saturating_sub(t) > cfg.segment_ms);
+        let incoming_ts = BatchHeader::parse_unchecked(batch)
+            .map(|h| h.max_timestamp())
+            .unwrap_or(-1);
+        let age = match a.first_batch_timestamp() {
+            Some(first) if first >= 0 && incoming_ts >= 0 => incoming_ts.saturating_sub(first),
+            _ => now_ms.saturating_sub(a.created_ms()),
+        };
+        let too_old = !a.is_empty() && age > cfg.segment_ms;
         if a.is_empty() && a.capacity() >= len {
             return Ok(false);
         }
@@ -424,6 +440,8 @@ impl Partition {
     pub fn close(&self) -> Result<(), LogError> {
         self.flush(i64::MAX)?;
         let st = lock(&self.append);
+        // No append may follow the trim (it would write past the end of the file).
+        self.fenced.store(true, Ordering::Release);
         st.active.trim_files()
     }
 }

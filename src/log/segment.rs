@@ -67,6 +67,11 @@ pub struct Segment {
     offset_of_max_timestamp: AtomicI64,
     /// Max timestamp of the first batch, for `segment.ms` (i64::MIN when empty).
     first_batch_timestamp: AtomicI64,
+    /// Wall-clock creation (or open) time, for `segment.ms` without timestamps.
+    created_ms: i64,
+    /// Bytes of the file backed by allocated blocks (writer side): appends allocate ahead
+    /// with `posix_fallocate`, so a full disk is an I/O error, never a SIGBUS in the mapping.
+    allocated: AtomicUsize,
     bytes_since_index: AtomicUsize,
     sealed: AtomicBool,
     index_interval: usize,
@@ -151,6 +156,8 @@ impl Segment {
             max_timestamp: AtomicI64::new(-1),
             offset_of_max_timestamp: AtomicI64::new(-1),
             first_batch_timestamp: AtomicI64::new(i64::MIN),
+            created_ms: super::now_ms(),
+            allocated: AtomicUsize::new(size.min(capacity)),
             bytes_since_index: AtomicUsize::new(0),
             sealed: AtomicBool::new(false),
             index_interval: cfg.index_interval_bytes,
@@ -201,6 +208,9 @@ impl Segment {
     pub fn offset_of_max_timestamp(&self) -> i64 {
         self.offset_of_max_timestamp.load(Ordering::Acquire)
     }
+    pub fn created_ms(&self) -> i64 {
+        self.created_ms
+    }
     pub fn first_batch_timestamp(&self) -> Option<i64> {
         let t = self.first_batch_timestamp.load(Ordering::Relaxed);
         (t != i64::MIN).then_some(t)
@@ -241,6 +251,7 @@ impl Segment {
                 self.map.capacity
             )));
         }
+        self.ensure_allocated(pos + data.len())?;
         // SAFETY: `[pos, pos+len)` lies inside the mapping and above the published size, so
         // no reader can observe it until the Release store below; we are the only writer.
         let dst = unsafe {
@@ -254,6 +265,26 @@ impl Segment {
         self.note_appended(pos, &h);
         self.size.store(pos + data.len(), Ordering::Release);
         Ok(offsets)
+    }
+
+    /// Allocates disk blocks ahead of the write position (in chunks of up to 4 MiB) so that
+    /// writing through the mapping cannot hit ENOSPC.
+    fn ensure_allocated(&self, end: usize) -> Result<(), LogError> {
+        const CHUNK: usize = 4 << 20;
+        let have = self.allocated.load(Ordering::Relaxed);
+        if end <= have {
+            return Ok(());
+        }
+        let want = (end.max(have + CHUNK)).min(self.map.capacity);
+        use std::os::fd::AsRawFd;
+        // SAFETY: plain syscall on our open file descriptor with in-range arguments.
+        let rc =
+            unsafe { libc::posix_fallocate(self.file.as_raw_fd(), have as libc::off_t, (want - have) as libc::off_t) };
+        if rc != 0 {
+            return Err(LogError::io(&self.log_path, std::io::Error::from_raw_os_error(rc)));
+        }
+        self.allocated.store(want, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Index and timestamp bookkeeping for a batch now at `pos` (append and recovery).
@@ -364,8 +395,14 @@ impl Segment {
             pos += h.len();
         }
         self.size.store(pos, Ordering::Release);
+        self.allocated.store(pos, Ordering::Relaxed);
+        let sealed = self.sealed.load(Ordering::Relaxed);
         let tail = &all[pos..];
         if tail.is_empty() || tail[..tail.len().min(batch::LOG_OVERHEAD)].iter().all(|b| *b == 0) {
+            if sealed && !tail.is_empty() {
+                // A segment sealed but not yet trimmed when the broker died.
+                self.file.set_len(pos as u64).map_err(io)?;
+            }
             return Ok(None);
         }
         let torn = match BatchHeader::frame_len(tail) {
@@ -375,7 +412,7 @@ impl Segment {
         // Cut the torn bytes; an appendable segment regrows with zeros so that a later
         // scan cannot resurrect them.
         self.file.set_len(pos as u64).map_err(io)?;
-        if !self.sealed.load(Ordering::Relaxed) {
+        if !sealed {
             self.file.set_len(self.map.capacity as u64).map_err(io)?;
         }
         Ok(Some(torn))

@@ -18,10 +18,14 @@ impl Waiters {
     /// Registers `n` to be woken by the next [`Waiters::wake_all`].
     pub fn register(&self, n: &Arc<Notify>) {
         let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
-        if list.len() >= 64 {
-            list.retain(|w| w.strong_count() > 0);
+        let w = Arc::downgrade(n);
+        if list.iter().any(|x| x.ptr_eq(&w)) {
+            return;
         }
-        list.push(Arc::downgrade(n));
+        if list.len() >= 64 {
+            list.retain(|x| x.strong_count() > 0);
+        }
+        list.push(w);
     }
 
     /// Wakes every registered waiter and forgets them (they re-register if still waiting).
