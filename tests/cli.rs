@@ -1,0 +1,126 @@
+//! The `brokk` binary's command line: help, bad values rejected before anything is
+//! written, server.properties with unimplemented keys reported, clean stop on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_brokk");
+
+#[test]
+fn help_documents_every_flag() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--listen",
+        "--data-dir",
+        "--advertised-listener",
+        "--config",
+        "--ephemeral",
+        "--override",
+    ] {
+        assert!(text.contains(flag), "{flag} missing from --help");
+    }
+}
+
+#[test]
+fn bad_values_exit_non_zero_before_writing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for args in [
+        vec!["--override", "num.partitions=0"],
+        vec!["--listen", "nonsense"],
+        vec!["--override", "log.segment.bytes=lots"],
+        vec!["--override", "listeners=SSL://127.0.0.1:9093"],
+        vec!["--no-such-flag"],
+    ] {
+        let out = Command::new(BIN)
+            .args(&args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?} explains itself");
+        assert!(!data.exists(), "{args:?} wrote nothing");
+    }
+    let props = dir.path().join("server.properties");
+    std::fs::write(&props, "num.partitions=abc\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&props)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("num.partitions"));
+}
+
+/// Reads stderr lines until one contains `needle` (bounded by the child's output).
+fn wait_for_line(lines: &mut impl Iterator<Item = String>, needle: &str) -> Vec<String> {
+    let mut seen = vec![];
+    for l in lines.by_ref() {
+        let hit = l.contains(needle);
+        seen.push(l);
+        if hit {
+            return seen;
+        }
+    }
+    panic!("never logged {needle:?}: {seen:#?}");
+}
+
+#[test]
+fn server_properties_unknown_keys_reported_and_sigterm_is_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let props = dir.path().join("server.properties");
+    std::fs::write(
+        &props,
+        format!(
+            "# a Kafka KRaft file\nprocess.roles=broker,controller\nnode.id=1\nlisteners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0\ncontroller.listener.names=CONTROLLER\nlog.dirs={}\nnum.network.threads=3\nlog.retention.hours=1\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&props)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok);
+    let seen = wait_for_line(&mut lines, "brokk listening on 127.0.0.1:");
+    let all = seen.join("\n");
+    assert!(
+        all.contains("process.roles") && all.contains("num.network.threads"),
+        "unimplemented keys reported: {all}"
+    );
+    assert!(
+        seen.last().unwrap().contains(&data.display().to_string()),
+        "says where the data is"
+    );
+    assert!(data.join("meta.properties").exists());
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "stopped in time");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    assert!(
+        data.join(".kafka_cleanshutdown").exists(),
+        "clean-shutdown marker written"
+    );
+    let meta = std::fs::read_to_string(data.join("meta.properties")).unwrap();
+    assert!(meta.contains("node.id=1"));
+}
