@@ -126,6 +126,13 @@ async fn produce_errors_per_partition() {
             .0,
         code(ResponseError::UnknownTopicOrPartition)
     );
+    // Invalid topic name.
+    assert_eq!(
+        produce(&mut raw, "bad name", 0, batch(1, now_ms(), Compression::None))
+            .await
+            .0,
+        code(ResponseError::InvalidTopicException)
+    );
     // Unknown partition.
     assert_eq!(
         produce(&mut raw, "p", 7, batch(1, now_ms(), Compression::None)).await.0,
@@ -515,4 +522,13 @@ async fn log_append_time_topics_stamp_the_batch() {
     let mut buf = bytes.clone();
     let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf).unwrap();
     assert_eq!(sets[0].records.len(), 3, "CRC still valid after the rewrite");
+}
+
+#[tokio::test]
+async fn advertised_listener_is_what_metadata_returns() {
+    let b = TestBroker::start_with(&[("advertised.listeners", "PLAINTEXT://kafka.example.test:19092")]).await;
+    let mut raw = Raw::connect(b.addr).await;
+    let r = raw.call(&MetadataRequest::default(), 12).await;
+    assert_eq!(r.brokers[0].host.as_str(), "kafka.example.test");
+    assert_eq!(r.brokers[0].port, 19092);
 }

@@ -13,7 +13,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use super::errors::log_error;
 use super::message;
 use crate::broker::Broker;
-use crate::log::manager::flush_rolled_in_background;
+use crate::log::manager::{flush_rolled_in_background, validate_topic_name};
 use crate::log::{Partition, now_ms};
 
 /// What the connection does with a produce.
@@ -93,6 +93,8 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
         };
         let unknown = if version >= 13 {
             ResponseError::UnknownTopicId
+        } else if validate_topic_name(td.name.0.as_str()).is_err() {
+            ResponseError::InvalidTopicException
         } else {
             ResponseError::UnknownTopicOrPartition
         };
