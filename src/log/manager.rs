@@ -489,8 +489,19 @@ impl LogManager {
         let flush_period =
             |m: &LogManager| Duration::from_millis(m.min_flush_ms().map_or(1000, |ms| ms.clamp(10, 1000)) as u64);
         let mut flush = tokio::time::interval(flush_period(&self));
+        // Kafka's log.flush.offset.checkpoint.interval.ms default: bounds how much a crash
+        // recovery has to rescan.
+        let mut checkpoint = tokio::time::interval(Duration::from_secs(60));
+        checkpoint.tick().await;
         loop {
             tokio::select! {
+                _ = checkpoint.tick() => {
+                    let m = self.clone();
+                    let r = tokio::task::spawn_blocking(move || m.write_recovery_checkpoint()).await;
+                    if let Ok(Err(e)) = r {
+                        tracing::error!(error = %e, "writing the recovery checkpoint failed");
+                    }
+                }
                 _ = retention.tick() => {
                     let m = self.clone();
                     let _ = tokio::task::spawn_blocking(move || m.retention_pass(super::now_ms())).await;
