@@ -242,9 +242,10 @@ impl Partition {
         let a = &st.active;
         let len = batch.len();
         let too_big = a.size() + len > cfg.segment_bytes as usize || a.size() + len > a.capacity();
-        let incoming_ts = BatchHeader::parse_unchecked(batch)
-            .map(|h| h.max_timestamp())
-            .unwrap_or(-1);
+        let header = BatchHeader::parse_unchecked(batch)?;
+        let incoming_ts = header.max_timestamp();
+        // Index entries hold offsets relative to the base as u32 (Kafka rolls at Int.MAX).
+        let offset_overflow = st.next_offset + header.offset_count() - a.base_offset() > i32::MAX as i64;
         let age = match a.first_batch_timestamp() {
             Some(first) if first >= 0 && incoming_ts >= 0 => incoming_ts.saturating_sub(first),
             _ => now_ms.saturating_sub(a.created_ms()),
@@ -253,7 +254,7 @@ impl Partition {
         if a.is_empty() && a.capacity() >= len {
             return Ok(false);
         }
-        if !(too_big || too_old || a.indexes_full()) {
+        if !(too_big || too_old || offset_overflow || a.indexes_full()) {
             return Ok(false);
         }
         self.roll_locked(st, cfg, len)?;
