@@ -94,6 +94,38 @@ pub async fn dispatch(broker: &Broker, mut req: RequestFrame) -> Result<Option<B
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kafka_protocol::protocol::Decodable;
+
+    /// Decodes `body` as the request type of `key` (all decoders the broker uses).
+    fn decode_as(key: ApiKey, version: i16, body: &[u8]) {
+        let mut b = bytes::Bytes::copy_from_slice(body);
+        let _ = match key {
+            ApiKey::Produce => ProduceRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::Fetch => FetchRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::ListOffsets => ListOffsetsRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::Metadata => MetadataRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::ApiVersions => ApiVersionsRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::CreateTopics => CreateTopicsRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::DeleteTopics => DeleteTopicsRequest::decode(&mut b, version).map(|_| ()),
+            other => panic!("{other:?} is in SUPPORTED but not in this test"),
+        };
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Random request bytes never panic the decoders or the header parser.
+        #[test]
+        fn decoders_survive_random_bytes(idx in 0usize..SUPPORTED.len(), v in 0i16..20, body in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let (key, range) = SUPPORTED[idx];
+            let version = range.min + v % (range.max - range.min + 1);
+            decode_as(key, version, &body);
+            let mut frame = vec![];
+            frame.extend_from_slice(&(key as i16).to_be_bytes());
+            frame.extend_from_slice(&version.to_be_bytes());
+            frame.extend_from_slice(&body);
+            let _ = crate::server::codec::decode_header(bytes::Bytes::from(frame));
+        }
+    }
 
     #[test]
     fn supported_ranges_are_sane() {
