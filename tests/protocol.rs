@@ -29,7 +29,8 @@ async fn api_versions_advertises_exactly_what_is_implemented() {
                 .map(|a| (a.min_version, a.max_version))
         };
         assert_eq!(find(ApiKey::ApiVersions), Some((0, 4)));
-        assert_eq!(find(ApiKey::Produce), Some((3, 13)));
+        // Advertised from v0 for librdkafka's codec detection (as Kafka 4.0); v0-2 rejected.
+        assert_eq!(find(ApiKey::Produce), Some((0, 13)));
         assert_eq!(find(ApiKey::Fetch), Some((4, 18)));
         assert_eq!(find(ApiKey::JoinGroup), None, "not implemented, not advertised");
     }
@@ -91,6 +92,14 @@ async fn bad_frames_close_only_that_connection() {
     let mut r = Raw::connect(b.addr).await;
     let mut f = r.frame(&MetadataRequest::default(), 1).to_vec();
     f[6..8].copy_from_slice(&99i16.to_be_bytes());
+    r.send_bytes(&f).await;
+    assert!(r.is_closed().await);
+    // Produce v2: advertised (as Kafka 4.0 does) but rejected.
+    let mut r = Raw::connect(b.addr).await;
+    let mut f = r
+        .frame(&produce_req("x", 0, batch(1, 0, Compression::None), 1), 3)
+        .to_vec();
+    f[6..8].copy_from_slice(&2i16.to_be_bytes());
     r.send_bytes(&f).await;
     assert!(r.is_closed().await);
     // Truncated body: a Produce header followed by garbage.

@@ -3,6 +3,9 @@
 values, headers, timestamps, and per-partition offset order.
 
 usage: roundtrip.py BOOTSTRAP CODEC [N] [PARTITIONS]
+       roundtrip.py --verify-only BOOTSTRAP CODEC [N] [PARTITIONS]
+           (re-read an existing topic, e.g. after a broker restart: same checks,
+            the expected per-partition layout is derived from production order)
 """
 import sys
 import time
@@ -16,7 +19,7 @@ PAD = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 def value_of(codec, i):
     head = f"{codec}-{i}|"
-    # deterministic, distinct, ~100 bytes; padding varies with i so batches are not trivially compressible
+    # deterministic, distinct, 100 bytes; the padding rotates with i
     pad = (PAD[i % len(PAD):] + PAD) * 3
     return (head + pad)[:100].encode()
 
@@ -30,18 +33,12 @@ def headers_of(codec, i):
         return None  # no headers at all
     h = [("idx", str(i).encode()), ("codec", codec.encode())]
     if i % 10 == 0:
+        # repeated keys, empty value, binary value: order and duplicates must survive
         h += [("dup", b"1"), ("dup", b"2"), ("empty", b""), ("bin", bytes([0, 255, i % 256]))]
     return h
 
 
-def run():
-    bootstrap, codec = sys.argv[1], sys.argv[2]
-    n = int(sys.argv[3]) if len(sys.argv) > 3 else 100_000
-    nparts = int(sys.argv[4]) if len(sys.argv) > 4 else 3
-    topic = f"roundtrip-{codec}"
-    create_topic(bootstrap, topic, nparts)
-
-    # ---------------- produce ----------------
+def produce(bootstrap, topic, codec, n, nparts):
     dr_part = [-1] * n
     dr_off = [-1] * n
     dr_ts = [None] * n
@@ -59,18 +56,16 @@ def run():
         dr_ts[i] = msg.timestamp()
         acked += 1
 
-    p = Producer(producer_conf(
-        bootstrap,
-        **{
-            "compression.codec": codec,
-            "linger.ms": 5,
-            "batch.size": 1_000_000,
-            "batch.num.messages": 10_000,
-            "queue.buffering.max.messages": 200_000,
-            "queue.buffering.max.kbytes": 256 * 1024,
-            "message.timeout.ms": 60_000,
-            "on_delivery": on_delivery,
-        }))
+    p = Producer(producer_conf(bootstrap, **{
+        "compression.codec": codec,
+        "linger.ms": 5,
+        "batch.size": 1_000_000,
+        "batch.num.messages": 10_000,
+        "queue.buffering.max.messages": 200_000,
+        "queue.buffering.max.kbytes": 256 * 1024,
+        "message.timeout.ms": 60_000,
+        "on_delivery": on_delivery,
+    }))
     t0 = time.time()
     for i in range(n):
         while True:
@@ -103,20 +98,32 @@ def run():
         ts_type, ts = dr_ts[i]
         if ts_type != TIMESTAMP_CREATE_TIME or ts <= 0:
             raise Failure(f"DR timestamp of {i}: {dr_ts[i]}")
-    log(f"  {codec}: produced {n} in {t_prod:.1f}s ({n / t_prod:,.0f} msg/s), "
+    log(f"  {codec}: produced {n} (acks=all) in {t_prod:.1f}s ({n / t_prod:,.0f} msg/s), "
         f"per partition {[len(by_part[k]) for k in sorted(by_part)]}")
+    return by_part, dr_ts
 
-    # ---------------- consume ----------------
+
+def consume_and_verify(bootstrap, topic, codec, n, nparts, by_part=None, dr_ts=None):
+    """by_part: {partition: [message index in offset order]} from delivery reports, or
+    None to derive it: then each partition must hold an increasing run of indexes."""
     c = Consumer(consumer_conf(bootstrap, **{"fetch.wait.max.ms": 100, "enable.partition.eof": False}))
+    md = c.list_topics(topic, timeout=10).topics[topic]
+    check(md.error is None and len(md.partitions) == nparts, f"metadata for {topic}: {md.error} {md.partitions}")
     c.assign([TopicPartition(topic, part, OFFSET_BEGINNING) for part in range(nparts)])
+    total_hi = 0
     for part in range(nparts):
         lo, hi = c.get_watermark_offsets(TopicPartition(topic, part), timeout=10)
-        check((lo, hi) == (0, len(by_part[part])),
-              f"partition {part} watermarks {(lo, hi)} != (0, {len(by_part[part])})")
+        if by_part is not None:
+            check((lo, hi) == (0, len(by_part[part])),
+                  f"partition {part} watermarks {(lo, hi)} != (0, {len(by_part[part])})")
+        check(lo == 0, f"partition {part} log start offset {lo} != 0")
+        total_hi += hi
+    check(total_hi == n, f"sum of high watermarks {total_hi} != {n}")
 
     seen = bytearray(n)
     got = 0
     next_off = {part: 0 for part in range(nparts)}
+    last_i = {part: -1 for part in range(nparts)}
     t0 = time.time()
     deadline = t0 + 120
     while got < n:
@@ -129,12 +136,22 @@ def run():
             if off != next_off[part]:
                 raise Failure(f"partition {part}: got offset {off}, expected {next_off[part]}")
             next_off[part] = off + 1
-            if off >= len(by_part[part]):
-                raise Failure(f"partition {part}: unexpected message at offset {off} (produced {len(by_part[part])})")
-            i = by_part[part][off]  # which message the delivery reports put here
             k, v, h = m.key(), m.value(), m.headers()
-            if k != key_of(i):
-                raise Failure(f"p{part}@{off}: key {k!r} != {key_of(i)!r}")
+            if by_part is not None:
+                if off >= len(by_part[part]):
+                    raise Failure(f"partition {part}: unexpected message at offset {off} "
+                                  f"(produced {len(by_part[part])})")
+                i = by_part[part][off]  # which message the delivery reports put here
+                if k != key_of(i):
+                    raise Failure(f"p{part}@{off}: key {k!r} != {key_of(i)!r}")
+            else:
+                if k is None or not k.startswith(b"k") or not k[1:].isdigit() or int(k[1:]) >= n:
+                    raise Failure(f"p{part}@{off}: unexpected key {k!r}")
+                i = int(k[1:])
+                # per-partition order must be production order
+                if i <= last_i[part]:
+                    raise Failure(f"p{part}@{off}: message {i} after message {last_i[part]}")
+                last_i[part] = i
             if seen[i]:
                 raise Failure(f"message {i} consumed twice")
             seen[i] = 1
@@ -142,8 +159,11 @@ def run():
                 raise Failure(f"p{part}@{off}: value {v!r} != {value_of(codec, i)!r}")
             if h != headers_of(codec, i):
                 raise Failure(f"p{part}@{off}: headers {h!r} != {headers_of(codec, i)!r}")
-            if m.timestamp() != dr_ts[i]:
-                raise Failure(f"p{part}@{off}: timestamp {m.timestamp()} != DR {dr_ts[i]}")
+            ts_type, ts = m.timestamp()
+            if dr_ts is not None and (ts_type, ts) != dr_ts[i]:
+                raise Failure(f"p{part}@{off}: timestamp {(ts_type, ts)} != delivery report {dr_ts[i]}")
+            if ts_type != TIMESTAMP_CREATE_TIME or ts <= 0:
+                raise Failure(f"p{part}@{off}: timestamp {(ts_type, ts)}")
             got += 1
     t_cons = time.time() - t0
     # nothing beyond what we produced
@@ -152,6 +172,24 @@ def run():
         raise Failure(f"{len(extra)} unexpected extra messages, first at p{extra[0].partition()}@{extra[0].offset()}")
     c.close()
     log(f"  {codec}: consumed+verified {n} in {t_cons:.1f}s ({n / t_cons:,.0f} msg/s)")
+
+
+def run():
+    args = sys.argv[1:]
+    verify_only = bool(args) and args[0] == "--verify-only"
+    if verify_only:
+        args = args[1:]
+    bootstrap, codec = args[0], args[1]
+    n = int(args[2]) if len(args) > 2 else 100_000
+    nparts = int(args[3]) if len(args) > 3 else 3
+    topic = f"roundtrip-{codec}"
+    if verify_only:
+        consume_and_verify(bootstrap, topic, codec, n, nparts)
+        log(f"OK re-verify {codec} n={n} partitions={nparts}")
+        return
+    create_topic(bootstrap, topic, nparts)
+    by_part, dr_ts = produce(bootstrap, topic, codec, n, nparts)
+    consume_and_verify(bootstrap, topic, codec, n, nparts, by_part, dr_ts)
     log(f"OK roundtrip {codec} n={n} partitions={nparts}")
 
 

@@ -3,6 +3,7 @@
 #
 # Usage: compat/kcat/run.sh            (BROKK_BIN=/path/to/brokk to override the binary)
 #        KEEP_WORK=1 compat/kcat/run.sh  keeps the temp dir (data + broker logs) for inspection
+#        STRICT_CODECS=1 compat/kcat/run.sh  fail when kcat sends lz4 uncompressed too
 #
 # Starts its own broker on a free 127.0.0.1 port with its own data dir, runs the
 # scenarios below and exits non-zero on the first failure. See FINDINGS.md.
@@ -59,8 +60,7 @@ start_broker() {
     LOG=$WORK/broker.$LOGN.log
     NO_COLOR=1 "$BROKK_BIN" --listen "$BROKER" --data-dir "$DATA" "$@" 2>"$LOG" >/dev/null &
     BROKER_PID=$!
-    local i
-    for i in $(seq 1 100); do   # up to ~10 s
+    for _ in $(seq 1 100); do   # up to ~10 s
         if grep -q "brokk listening on" "$LOG" 2>/dev/null; then return 0; fi
         kill -0 "$BROKER_PID" 2>/dev/null || { cat "$LOG" >&2; fail "broker exited during startup"; }
         sleep 0.1
@@ -70,9 +70,9 @@ start_broker() {
 
 # stop_broker SIGNAL  -- sends the signal, waits (bounded) for exit
 stop_broker() {
-    local sig=$1 i
+    local sig=$1
     kill "-$sig" "$BROKER_PID"
-    for i in $(seq 1 100); do   # up to ~10 s
+    for _ in $(seq 1 100); do   # up to ~10 s
         kill -0 "$BROKER_PID" 2>/dev/null || break
         sleep 0.1
     done
@@ -218,12 +218,21 @@ grep -Eq 'tstopic \[0\] offset 0$' <<<"$out" || fail "-Q -2 (earliest) expected 
 ok "-Q ts4->4, future->-1, latest->$M, earliest->0"
 
 # ---------------------------------------------------------------------------
-scenario "producer compression codecs (kcat -z)"
+scenario "producer compression codecs (-X compression.codec=...)"
+# kcat 1.7.1 bundles librdkafka 2.0.2, which only compresses gzip/snappy/lz4 if the broker
+# advertises Produce v0 (brokk does, as Kafka 4.0) and lz4 only if FindCoordinator is
+# advertised (not yet: consumer groups are a later issue); see FINDINGS.md. The on-disk check
+# makes that visible: gzip, snappy and zstd must really be compressed; lz4 may arrive
+# uncompressed (NOTE) unless STRICT_CODECS=1.
 for codec in gzip snappy lz4 zstd; do
     seq 1 500 | sed "s/^/$codec-payload-/" | kc -P -t "comp-$codec" -X compression.codec=$codec -X linger.ms=50
     got=$(kc -C -t "comp-$codec" -o beginning -e -q -f '%o|%s\n')
     exp=$(seq 1 500 | awk -v c="$codec" '{print NR-1 "|" c "-payload-" $1}')
     expect_eq "codec $codec" "$exp" "$got"
+    allow=
+    [[ $codec == lz4 && ${STRICT_CODECS:-0} != 1 ]] && allow=--allow-none
+    timeout 30 python3 "$HERE/../lib/disk_codecs.py" "$DATA" "comp-$codec" "$codec" $allow ||
+        fail "on-disk codec check for $codec"
     ok "$codec: 500 messages round-trip"
 done
 
@@ -320,5 +329,6 @@ stop_broker TERM
 plainlog "$LOG" | grep -q "stopped cleanly" || fail "SIGTERM: broker log lacks 'stopped cleanly'"
 ok "SIGTERM also shuts down cleanly"
 
-CURRENT=done
-echo "kcat compat: $PASSED passed, 0 failed (${SECONDS}s)"
+CURRENT="finished"
+echo "kcat compat suite finished in ${SECONDS}s"
+echo "kcat: $PASSED passed, 0 failed"

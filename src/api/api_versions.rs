@@ -6,7 +6,7 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 
 use crate::broker::Broker;
-use crate::server::dispatch::SUPPORTED;
+use crate::server::dispatch::{SUPPORTED, advertised};
 
 fn api_version(key: ApiKey, min: i16, max: i16) -> ApiVersion {
     ApiVersion::default()
@@ -17,7 +17,13 @@ fn api_version(key: ApiKey, min: i16, max: i16) -> ApiVersion {
 
 pub async fn handle(_broker: &Broker, _req: ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
     let mut resp = ApiVersionsResponse::default();
-    resp.api_keys = SUPPORTED.iter().map(|(k, r)| api_version(*k, r.min, r.max)).collect();
+    resp.api_keys = SUPPORTED
+        .iter()
+        .map(|(k, r)| {
+            let a = advertised(*k, *r);
+            api_version(*k, a.min, a.max)
+        })
+        .collect();
     resp.finalized_features_epoch = -1;
     resp
 }

@@ -31,6 +31,16 @@ pub fn supported(key: ApiKey) -> Option<VersionRange> {
     SUPPORTED.iter().find(|(k, _)| *k == key).map(|(_, r)| *r)
 }
 
+/// The range ApiVersions advertises for `range`'s API. Produce is advertised from v0 although
+/// v0-v2 are rejected: librdkafka < 2.10 enables gzip/snappy/lz4 only when the broker's
+/// Produce range includes v0, and Kafka 4.0 advertises it for the same reason (KAFKA-18659).
+pub fn advertised(key: ApiKey, range: VersionRange) -> VersionRange {
+    match key {
+        ApiKey::Produce => VersionRange { min: 0, max: range.max },
+        _ => range,
+    }
+}
+
 /// Handles one request; `Ok(None)` means no response is sent (Produce with acks=0).
 pub async fn dispatch(broker: &Broker, mut req: RequestFrame) -> Result<Option<BytesMut>, FrameError> {
     let (key, v, corr) = (req.api_key, req.version, req.header.correlation_id);
