@@ -114,8 +114,13 @@ impl MmapIndex {
         self.file.set_len(bytes).map_err(|e| LogError::io(&self.path, e))
     }
 
+    /// Syncs the entries (not the unused preallocated tail).
     fn flush(&self) -> Result<(), LogError> {
-        self.map.flush().map_err(|e| LogError::io(&self.path, e))
+        let bytes = self.len() * self.entry_size;
+        if bytes == 0 {
+            return Ok(());
+        }
+        self.map.flush_range(0, bytes).map_err(|e| LogError::io(&self.path, e))
     }
 
     /// Binary search for the last entry whose key (decoded by `key`) is `<= target`.

@@ -72,6 +72,8 @@ pub struct Segment {
     /// Bytes of the file backed by allocated blocks (writer side): appends allocate ahead
     /// with `posix_fallocate`, so a full disk is an I/O error, never a SIGBUS in the mapping.
     allocated: AtomicUsize,
+    /// Bytes already fsynced.
+    flushed: AtomicUsize,
     bytes_since_index: AtomicUsize,
     sealed: AtomicBool,
     index_interval: usize,
@@ -158,6 +160,7 @@ impl Segment {
             first_batch_timestamp: AtomicI64::new(i64::MIN),
             created_ms: super::now_ms(),
             allocated: AtomicUsize::new(size.min(capacity)),
+            flushed: AtomicUsize::new(0),
             bytes_since_index: AtomicUsize::new(0),
             sealed: AtomicBool::new(false),
             index_interval: cfg.index_interval_bytes,
@@ -443,16 +446,22 @@ impl Segment {
     }
 
     /// fsyncs the published data range (msync) and the indexes.
+    /// Only the bytes published since the previous flush are synced (callers serialise
+    /// flushes through the partition's flush lock).
     pub fn flush(&self) -> Result<(), LogError> {
         let size = self.size();
-        if size > 0 {
+        let from = self.flushed.load(Ordering::Acquire).min(size);
+        if size > from {
+            let start = from & !4095;
             self.map
                 .map
-                .flush_range(0, size)
+                .flush_range(start, size - start)
                 .map_err(|e| LogError::io(&self.log_path, e))?;
         }
         self.offset_index.flush()?;
-        self.time_index.flush()
+        self.time_index.flush()?;
+        self.flushed.store(size, Ordering::Release);
+        Ok(())
     }
 
     /// Removes the segment's files (the mapping stays valid for readers holding `Bytes`).
