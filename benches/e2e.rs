@@ -78,6 +78,7 @@ fn consume(bootstrap: &str, topic: &str, count: usize) -> f64 {
         .set("enable.auto.commit", "false")
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "10485760")
+        .set("queued.min.messages", "1000000")
         .create()
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
