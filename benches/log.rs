@@ -83,7 +83,7 @@ fn storage(c: &mut Criterion) {
     let idx_dir = tempfile::tempdir().unwrap();
     let idx = OffsetIndex::open(&idx_dir.path().join("0.index"), 0, 8 * 200_000, true).unwrap();
     for n in 0..200_000i64 {
-        idx.append(n * 10, (n * 4096) as u32);
+        idx.append(n * 10, (n * 4096) as u32).unwrap();
     }
     let mut k = 0i64;
     c.bench_function("offset index lookup (200k entries)", |bench| {

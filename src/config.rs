@@ -17,6 +17,7 @@
 //! | `delete.topic.enable` | `true` | DeleteTopics allowed |
 //! | `log.retention.check.interval.ms` | `300000` | period of the retention pass |
 //! | `socket.request.max.bytes` | `104857600` | largest request frame accepted |
+//! | `fetch.max.bytes` | `57671680` | cap on one Fetch response's record bytes |
 //! | `log.*` topic defaults | Kafka 4.0's | see `log::config::TOPIC_CONFIG_KEYS` |
 
 use std::collections::BTreeMap;
@@ -52,6 +53,8 @@ pub struct Config {
     pub delete_topic_enable: bool,
     pub retention_check_interval_ms: u64,
     pub max_request_bytes: usize,
+    /// `fetch.max.bytes`: cap on a Fetch response's record bytes, whatever the client asks.
+    pub fetch_max_bytes: usize,
     /// Topic defaults (`log.*` keys).
     pub log: LogConfig,
     /// Keys that were given but that brokk does not implement.
@@ -70,6 +73,7 @@ impl Default for Config {
             delete_topic_enable: true,
             retention_check_interval_ms: 300_000,
             max_request_bytes: 104_857_600,
+            fetch_max_bytes: 57_671_680,
             log: LogConfig::default(),
             unimplemented_keys: vec![],
         }
@@ -172,6 +176,12 @@ impl Config {
                     }
                 }
                 "socket.request.max.bytes" => self.max_request_bytes = parse_num(key, v)?,
+                "fetch.max.bytes" => {
+                    self.fetch_max_bytes = parse_num(key, v)?;
+                    if self.fetch_max_bytes < 1024 {
+                        return Err(format!("{key} must be at least 1024"));
+                    }
+                }
                 "log.retention.minutes" | "log.retention.hours" | "log.roll.hours" | "controller.listener.names" => {}
                 _ => {
                     if let Some((topic_key, _)) = TOPIC_CONFIG_KEYS.iter().find(|(_, b)| *b == key) {

@@ -60,19 +60,35 @@ fn build_config(args: &Args) -> Result<Config, String> {
     Ok(c)
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+/// Installs the SIGINT/SIGTERM handlers *before* the broker announces itself (a signal
+/// sent right after the "listening" line must still mean a clean stop) and returns a
+/// future that resolves on the first of them.
+fn shutdown_signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
+}
+
+/// Raises the open-file soft limit to the hard limit (each segment holds file handles), as
+/// Kafka deployments do with `ulimit -n`.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn main() -> ExitCode {
@@ -89,6 +105,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    raise_fd_limit();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -97,6 +114,13 @@ fn main() -> ExitCode {
         }
     };
     rt.block_on(async move {
+        let signals = match shutdown_signals() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("brokk: cannot install signal handlers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let running = match brokk::Broker::builder().config(config).start().await {
             Ok(r) => r,
             Err(e) => {
@@ -104,7 +128,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        wait_for_signal().await;
+        signals.await;
         tracing::info!("shutting down");
         match running.shutdown().await {
             Ok(()) => ExitCode::SUCCESS,

@@ -15,6 +15,7 @@ pub fn log_error(e: &LogError) -> ResponseError {
         LogError::CorruptBatch(_) | LogError::NotOneBatch(_) => ResponseError::InvalidRecord,
         LogError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        LogError::PartitionDeleted => ResponseError::UnknownTopicOrPartition,
         LogError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
         LogError::Invalid(msg) => {
             tracing::error!(error = %msg, "unexpected storage state");

@@ -133,7 +133,12 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
             });
         }
     }
-    let max_bytes = req.max_bytes.max(0) as usize;
+    // Kafka clamps the client's limits to the broker's fetch.max.bytes.
+    let cap = broker.config().fetch_max_bytes;
+    let max_bytes = (req.max_bytes.max(0) as usize).min(cap);
+    for w in &mut wanted {
+        w.max_bytes = w.max_bytes.min(cap);
+    }
     let min_bytes = req.min_bytes.max(0) as usize;
     let deadline = tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let mut shutdown = broker.shutdown_signal();

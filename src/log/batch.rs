@@ -187,6 +187,11 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     batch[..8].copy_from_slice(&base_offset.to_be_bytes());
 }
 
+/// Stamps `partitionLeaderEpoch` (not covered by the CRC), as the leader does on append.
+pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
+    batch[12..16].copy_from_slice(&epoch.to_be_bytes());
+}
+
 /// Marks the batch as LogAppendTime with `now_ms` as its max timestamp and recomputes the
 /// CRC, as Kafka does when `message.timestamp.type=LogAppendTime`.
 pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {

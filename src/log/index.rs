@@ -30,6 +30,8 @@ struct MmapIndex {
     entry_size: usize,
     capacity: usize,
     entries: AtomicUsize,
+    /// Bytes backed by allocated blocks (writer side), grown in chunks ahead of `push`.
+    allocated: AtomicUsize,
 }
 
 impl MmapIndex {
@@ -63,6 +65,7 @@ impl MmapIndex {
             entry_size,
             capacity,
             entries: AtomicUsize::new(existing),
+            allocated: AtomicUsize::new(existing * entry_size),
         })
     }
 
@@ -82,11 +85,19 @@ impl MmapIndex {
         unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(i * self.entry_size), self.entry_size) }
     }
 
-    /// Appends one entry. Single writer only (the partition's append lock).
-    fn push(&self, entry: &[u8]) -> bool {
+    /// Appends one entry; `Ok(false)` when full. Single writer only (the partition's
+    /// append lock). Blocks are allocated ahead so a full disk is an error, not a SIGBUS.
+    fn push(&self, entry: &[u8]) -> Result<bool, LogError> {
         let n = self.len();
         if n >= self.capacity {
-            return false;
+            return Ok(false);
+        }
+        let end = (n + 1) * self.entry_size;
+        let have = self.allocated.load(Ordering::Relaxed);
+        if end > have {
+            let want = (have + 64 * 1024).max(end).min(self.capacity * self.entry_size);
+            super::allocate(&self.file, &self.path, have, want)?;
+            self.allocated.store(want, Ordering::Relaxed);
         }
         // SAFETY: slot `n` lies inside the mapping (n < capacity) and above the published
         // count, so no reader looks at it until the Release store below.
@@ -98,20 +109,29 @@ impl MmapIndex {
             );
         }
         self.entries.store(n + 1, Ordering::Release);
-        true
+        Ok(true)
     }
 
     /// Forgets entries from `n` on (recovery / truncation; writer side only).
     fn truncate_entries(&self, n: usize) {
         self.entries.store(n.min(self.len()), Ordering::Release);
+        self.allocated
+            .fetch_min(n.min(self.len()) * self.entry_size, Ordering::Relaxed);
     }
 
     /// Shrinks the file to its entries (on seal and clean shutdown). The mapping stays
     /// valid for the entries below the count.
-    fn trim(&self) -> Result<(), LogError> {
+    fn trim(&self, sync: bool) -> Result<(), LogError> {
         let bytes = (self.len() * self.entry_size) as u64;
-        self.map.flush().map_err(|e| LogError::io(&self.path, e))?;
-        self.file.set_len(bytes).map_err(|e| LogError::io(&self.path, e))
+        let io = |e| LogError::io(&self.path, e);
+        if sync {
+            self.flush()?;
+        }
+        self.file.set_len(bytes).map_err(io)?;
+        if sync {
+            self.file.sync_all().map_err(io)?;
+        }
+        Ok(())
     }
 
     /// Syncs the entries (not the unused preallocated tail).
@@ -176,7 +196,7 @@ impl OffsetIndex {
     }
 
     /// Appends (offset, position); `false` when full (the caller rolls the segment).
-    pub fn append(&self, offset: i64, position: u32) -> bool {
+    pub fn append(&self, offset: i64, position: u32) -> Result<bool, LogError> {
         let mut e = [0u8; 8];
         e[..4].copy_from_slice(&((offset - self.base_offset) as u32).to_be_bytes());
         e[4..].copy_from_slice(&position.to_be_bytes());
@@ -208,8 +228,8 @@ impl OffsetIndex {
     pub fn truncate_entries(&self, n: usize) {
         self.inner.truncate_entries(n)
     }
-    pub fn trim(&self) -> Result<(), LogError> {
-        self.inner.trim()
+    pub fn trim(&self, sync: bool) -> Result<(), LogError> {
+        self.inner.trim(sync)
     }
     pub fn flush(&self) -> Result<(), LogError> {
         self.inner.flush()
@@ -256,11 +276,15 @@ impl TimeIndex {
     }
 
     /// Appends (timestamp, offset) if `timestamp` is greater than the last entry's, as Kafka.
-    pub fn maybe_append(&self, timestamp: i64, offset: i64) -> bool {
+    /// Records without a timestamp (-1) are never indexed, as in Kafka.
+    pub fn maybe_append(&self, timestamp: i64, offset: i64) -> Result<bool, LogError> {
+        if timestamp < 0 || offset < self.base_offset {
+            return Ok(true);
+        }
         if let Some((last, _)) = self.last_entry()
             && timestamp <= last
         {
-            return true;
+            return Ok(true);
         }
         let mut e = [0u8; 12];
         e[..8].copy_from_slice(&timestamp.to_be_bytes());
@@ -289,8 +313,8 @@ impl TimeIndex {
         self.inner.truncate_entries(keep);
     }
 
-    pub fn trim(&self) -> Result<(), LogError> {
-        self.inner.trim()
+    pub fn trim(&self, sync: bool) -> Result<(), LogError> {
+        self.inner.trim(sync)
     }
     pub fn flush(&self) -> Result<(), LogError> {
         self.inner.flush()
@@ -308,13 +332,13 @@ mod tests {
         let p = dir.path().join("00000000000000000100.index");
         let idx = OffsetIndex::open(&p, 100, 80, true).unwrap();
         assert_eq!(idx.lookup(150), (100, 0));
-        assert!(idx.append(110, 4096));
-        assert!(idx.append(130, 8192));
+        assert!(idx.append(110, 4096).unwrap());
+        assert!(idx.append(130, 8192).unwrap());
         assert_eq!(idx.lookup(105), (100, 0));
         assert_eq!(idx.lookup(110), (110, 4096));
         assert_eq!(idx.lookup(129), (110, 4096));
         assert_eq!(idx.lookup(1000), (130, 8192));
-        idx.trim().unwrap();
+        idx.trim(true).unwrap();
         drop(idx);
         assert_eq!(std::fs::metadata(&p).unwrap().len(), 16);
         let idx = OffsetIndex::open(&p, 100, 80, false).unwrap();
@@ -326,19 +350,19 @@ mod tests {
     fn offset_index_fills_up() {
         let dir = tempfile::tempdir().unwrap();
         let idx = OffsetIndex::open(&dir.path().join("a.index"), 0, 16, true).unwrap();
-        assert!(idx.append(1, 1));
-        assert!(idx.append(2, 2));
+        assert!(idx.append(1, 1).unwrap());
+        assert!(idx.append(2, 2).unwrap());
         assert!(idx.is_full());
-        assert!(!idx.append(3, 3));
+        assert!(!idx.append(3, 3).unwrap());
     }
 
     #[test]
     fn time_index_only_grows() {
         let dir = tempfile::tempdir().unwrap();
         let idx = TimeIndex::open(&dir.path().join("a.timeindex"), 0, 120, true).unwrap();
-        idx.maybe_append(1000, 5);
-        idx.maybe_append(900, 9);
-        idx.maybe_append(2000, 20);
+        idx.maybe_append(1000, 5).unwrap();
+        idx.maybe_append(900, 9).unwrap();
+        idx.maybe_append(2000, 20).unwrap();
         assert_eq!(idx.len(), 2);
         assert_eq!(idx.lookup(1500), 5);
         assert_eq!(idx.lookup(10), 0);
@@ -356,7 +380,7 @@ mod tests {
             let mut entries = vec![];
             for (i, d) in deltas.drain(..).enumerate() {
                 off += d as i64;
-                idx.append(off, i as u32 * 10);
+                idx.append(off, i as u32 * 10).unwrap();
                 entries.push((off, i as u32 * 10));
             }
             let expect = entries.iter().rev().find(|(o, _)| *o <= target).copied().unwrap_or((7, 0));

@@ -23,6 +23,8 @@ const RECOVERY_CHECKPOINT_FILE: &str = "recovery-point-offset-checkpoint";
 const TOPICS_DIR: &str = ".topics";
 const LOCK_FILE: &str = ".lock";
 const META_FILE: &str = "meta.properties";
+/// Partition directories being deleted: `.delete-<topic id>-<partition>`.
+const DELETE_PREFIX: &str = ".delete-";
 
 /// Topic-level failures of create/delete; mapped to Kafka codes in `api::errors`.
 #[derive(Debug, thiserror::Error)]
@@ -128,8 +130,9 @@ pub struct LogManager {
     pub cluster_id: String,
 }
 
-fn topic_file(dir: &Path, name: &str) -> PathBuf {
-    dir.join(TOPICS_DIR).join(format!("{name}.properties"))
+/// `.topics/<topic id>.properties` (named by id: topic names may be 249 characters).
+fn topic_file(dir: &Path, id: Uuid) -> PathBuf {
+    dir.join(TOPICS_DIR).join(format!("{}.properties", id.simple()))
 }
 
 fn partition_dir(dir: &Path, name: &str, p: i32) -> PathBuf {
@@ -176,17 +179,13 @@ impl LogManager {
         let tdir = dir.join(TOPICS_DIR);
         for entry in std::fs::read_dir(&tdir).map_err(|e| LogError::io(&tdir, e))? {
             let path = entry.map_err(|e| LogError::io(&tdir, e))?.path();
-            let Some(name) = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".properties"))
-            else {
+            if path.extension().is_none_or(|e| e != "properties") {
                 if path.extension().is_some_and(|e| e == "tmp") {
                     std::fs::remove_file(&path).map_err(|e| LogError::io(&path, e))?;
                 }
                 continue;
-            };
-            let (id, count, overrides) = Self::read_topic_file(&path)?;
+            }
+            let (name, id, count, overrides) = Self::read_topic_file(&path)?;
             let config = Arc::new(mgr.defaults.with_overrides(&overrides).map_err(LogError::Invalid)?);
             let name: Arc<str> = Arc::from(name);
             let mut partitions = Vec::with_capacity(count as usize);
@@ -256,7 +255,8 @@ impl LogManager {
         Ok(cluster_id)
     }
 
-    fn read_topic_file(path: &Path) -> Result<(Uuid, i32, BTreeMap<String, String>), LogError> {
+    /// (name, id, partition count, config overrides) from a topic file.
+    fn read_topic_file(path: &Path) -> Result<(String, Uuid, i32, BTreeMap<String, String>), LogError> {
         let text = std::fs::read_to_string(path).map_err(|e| LogError::io(path, e))?;
         let props = parse_properties(&text).map_err(|e| LogError::Invalid(format!("{}: {e}", path.display())))?;
         let bad = |what: &str| LogError::Invalid(format!("{}: missing or invalid {what}", path.display()));
@@ -273,7 +273,11 @@ impl LogManager {
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("config.").map(|k| (k.to_string(), v.clone())))
             .collect();
-        Ok((id, count, overrides))
+        let name = props
+            .get("name")
+            .filter(|n| validate_topic_name(n).is_ok())
+            .ok_or_else(|| bad("name"))?;
+        Ok((name.clone(), id, count, overrides))
     }
 
     /// Removes partition directories no topic owns (a crash during create or delete).
@@ -285,7 +289,7 @@ impl LogManager {
             let is_partition_dir = name
                 .rsplit_once('-')
                 .is_some_and(|(t, p)| p.parse::<i32>().is_ok() && validate_topic_name(t).is_ok());
-            let is_deleted = name.ends_with("-delete");
+            let is_deleted = name.starts_with(DELETE_PREFIX);
             if path.is_dir()
                 && (is_deleted
                     || (is_partition_dir && !known.contains(&path) && path.join("partition.metadata").exists()))
@@ -375,14 +379,17 @@ impl LogManager {
                 0,
             )?));
         }
+        // The partition directories must be durable before the commit point.
+        checkpoint::sync_dir(&self.dir)?;
         let mut props = BTreeMap::new();
+        props.insert("name".to_string(), name.to_string());
         props.insert("topic.id".to_string(), id.to_string());
         props.insert("partitions".to_string(), partitions.to_string());
         for (k, v) in &overrides {
             props.insert(format!("config.{k}"), v.clone());
         }
         checkpoint::write_atomic(
-            &topic_file(&self.dir, &name),
+            &topic_file(&self.dir, id),
             &render_properties("brokk topic metadata", &props),
         )?;
         let topic = Arc::new(TopicLog {
@@ -407,15 +414,23 @@ impl LogManager {
             .remove(name)
             .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         self.ids.remove(&topic.id);
-        let tf = topic_file(&self.dir, name);
-        std::fs::remove_file(&tf).map_err(|e| LogError::io(&tf, e))?;
-        checkpoint::sync_dir(&tf.with_file_name(""))?;
         for p in &topic.partitions {
+            p.mark_deleted();
+        }
+        let tf = topic_file(&self.dir, topic.id);
+        std::fs::remove_file(&tf).map_err(|e| LogError::io(&tf, e))?;
+        checkpoint::sync_dir(&self.dir.join(TOPICS_DIR))?;
+        for p in &topic.partitions {
+            // Kafka renames to `<name>-<p>.<id>-delete`; the topic name is left out here so
+            // that 249-character names stay within the file-name limit.
             let doomed = self
                 .dir
-                .join(format!("{}-{}.{}-delete", name, p.index(), topic.id.simple()));
+                .join(format!("{DELETE_PREFIX}{}-{}", topic.id.simple(), p.index()));
             std::fs::rename(p.dir(), &doomed).map_err(|e| LogError::io(p.dir(), e))?;
             std::fs::remove_dir_all(&doomed).map_err(|e| LogError::io(&doomed, e))?;
+        }
+        if let Err(e) = self.write_recovery_checkpoint() {
+            tracing::warn!(error = %e, "rewriting the recovery checkpoint after a topic deletion failed");
         }
         tracing::info!(topic = %name, "deleted topic");
         Ok(topic)
@@ -424,15 +439,8 @@ impl LogManager {
     /// One retention pass over every partition (files deleted here: blocking).
     pub fn retention_pass(&self, now_ms: i64) {
         for p in self.all_partitions() {
-            match p.apply_retention(now_ms) {
-                Ok(removed) => {
-                    for seg in removed {
-                        if let Err(e) = seg.delete_files(p.dir()) {
-                            tracing::error!(error = %e, "deleting a retained-out segment failed");
-                        }
-                    }
-                }
-                Err(e) => tracing::error!(partition = ?p, error = %e, "retention failed"),
+            if let Err(e) = p.apply_retention(now_ms) {
+                tracing::error!(partition = ?p, error = %e, "retention failed");
             }
         }
     }
@@ -488,7 +496,8 @@ impl LogManager {
         retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let flush_period =
             |m: &LogManager| Duration::from_millis(m.min_flush_ms().map_or(1000, |ms| ms.clamp(10, 1000)) as u64);
-        let mut flush = tokio::time::interval(flush_period(&self));
+        // Re-evaluated every round: topics created later may ask for a shorter flush.ms.
+        let mut next_flush = tokio::time::Instant::now() + flush_period(&self);
         // Kafka's log.flush.offset.checkpoint.interval.ms default: bounds how much a crash
         // recovery has to rescan.
         let mut checkpoint = tokio::time::interval(Duration::from_secs(60));
@@ -506,7 +515,8 @@ impl LogManager {
                     let m = self.clone();
                     let _ = tokio::task::spawn_blocking(move || m.retention_pass(super::now_ms())).await;
                 }
-                _ = flush.tick() => {
+                _ = tokio::time::sleep_until(next_flush) => {
+                    next_flush = tokio::time::Instant::now() + flush_period(&self);
                     if self.min_flush_ms().is_some() {
                         let m = self.clone();
                         let flushed = tokio::task::spawn_blocking(move || m.flush_pass(super::now_ms())).await.unwrap_or(false);

@@ -74,6 +74,8 @@ pub enum LogError {
     NotOneBatch(usize),
     #[error("partition storage is fenced after an earlier I/O error")]
     Fenced,
+    #[error("the partition's topic was deleted")]
+    PartitionDeleted,
     #[error("invalid log state: {0}")]
     Invalid(String),
 }
@@ -85,6 +87,21 @@ impl LogError {
             source,
         }
     }
+}
+
+/// Allocates disk blocks for `[from, to)` of `file` (`posix_fallocate`), so that later
+/// writes through a mapping cannot hit ENOSPC (which would be a SIGBUS, not an error).
+pub(crate) fn allocate(file: &std::fs::File, path: &Path, from: usize, to: usize) -> Result<(), LogError> {
+    use std::os::fd::AsRawFd;
+    if to <= from {
+        return Ok(());
+    }
+    // SAFETY: plain syscall on an open file descriptor with in-range arguments.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), from as libc::off_t, (to - from) as libc::off_t) };
+    if rc != 0 {
+        return Err(LogError::io(path, std::io::Error::from_raw_os_error(rc)));
+    }
+    Ok(())
 }
 
 /// Milliseconds since the Unix epoch.

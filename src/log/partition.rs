@@ -62,6 +62,10 @@ pub struct Partition {
     last_flush_ms: AtomicI64,
     flush_lock: Mutex<()>,
     fenced: AtomicBool,
+    /// A segment file was created since the last directory fsync.
+    dir_dirty: AtomicBool,
+    /// The topic was deleted; see [`Partition::mark_deleted`].
+    deleted: AtomicBool,
     waiters: Waiters,
 }
 
@@ -105,6 +109,8 @@ impl Partition {
             last_flush_ms: AtomicI64::new(super::now_ms()),
             flush_lock: Mutex::new(()),
             fenced: AtomicBool::new(false),
+            dir_dirty: AtomicBool::new(false),
+            deleted: AtomicBool::new(false),
             waiters: Waiters::default(),
         })
     }
@@ -171,6 +177,11 @@ impl Partition {
             let n = 1 + batch::iter_batches(&records[h.len()..]).count();
             return Err(LogError::NotOneBatch(n));
         }
+        if h.is_control() {
+            return Err(LogError::CorruptBatch(batch::BatchError::Invalid(
+                "control batches cannot be produced by clients",
+            )));
+        }
         if h.len() > cfg.max_message_bytes {
             return Err(LogError::BatchTooLarge {
                 size: h.len(),
@@ -202,6 +213,9 @@ impl Partition {
         let cfg = self.config();
         let log_append = cfg.timestamp_type == TimestampType::LogAppendTime;
         let mut st = lock(&self.append);
+        if self.deleted.load(Ordering::Acquire) {
+            return Err(LogError::PartitionDeleted);
+        }
         if self.is_fenced() {
             return Err(LogError::Fenced);
         }
@@ -209,6 +223,7 @@ impl Partition {
         let base = st.next_offset;
         let appended = st.active.append(batch, |dst| {
             batch::set_base_offset(dst, base);
+            batch::set_partition_leader_epoch(dst, 0);
             if log_append {
                 batch::set_log_append_time(dst, now_ms);
             }
@@ -276,6 +291,7 @@ impl Partition {
             segs.push(seg.clone());
             self.set_segments(segs);
             st.active = seg;
+            self.dir_dirty.store(true, Ordering::Release);
             return Ok(());
         }
         st.active.seal().map_err(fence)?;
@@ -284,6 +300,7 @@ impl Partition {
         segs.push(seg.clone());
         self.set_segments(segs);
         st.active = seg;
+        self.dir_dirty.store(true, Ordering::Release);
         tracing::debug!(topic = %self.topic, partition = self.index, base_offset = st.next_offset, "rolled segment");
         Ok(())
     }
@@ -301,8 +318,20 @@ impl Partition {
         }
         let end = self.log_end_offset();
         let rp = self.recovery_point();
-        for seg in self.segments().iter().filter(|s| s.end_offset() > rp) {
-            if let Err(e) = seg.flush() {
+        // A roll created a segment file: make its directory entry durable too.
+        let dir_sync = if self.dir_dirty.swap(false, Ordering::AcqRel) {
+            super::checkpoint::sync_dir(&self.dir)
+        } else {
+            Ok(())
+        };
+        let flushed = dir_sync.and_then(|()| {
+            self.segments()
+                .iter()
+                .filter(|s| s.end_offset() > rp)
+                .try_for_each(|seg| seg.flush())
+        });
+        {
+            if let Err(e) = flushed {
                 self.fenced.store(true, Ordering::Release);
                 tracing::error!(topic = %self.topic, partition = self.index, error = %e, "fsync failed; partition fenced");
                 return Err(e);
@@ -392,13 +421,19 @@ impl Partition {
 
     /// Applies `retention.ms` and `retention.bytes`: removes whole expired segments from the
     /// front of the log (rolling the active one first if it is itself expired by time),
-    /// advances log_start_offset, and returns the removed segments for file deletion.
-    pub fn apply_retention(&self, now_ms: i64) -> Result<Vec<Arc<Segment>>, LogError> {
+    /// advances log_start_offset, and unlinks their files (under the append lock, so a
+    /// concurrent topic deletion cannot make this touch a successor topic's files).
+    /// Readers holding `Bytes` of a removed segment keep their mapping. Returns the number
+    /// of segments removed.
+    pub fn apply_retention(&self, now_ms: i64) -> Result<usize, LogError> {
         let cfg = self.config();
         if cfg.retention_ms < 0 && cfg.retention_bytes < 0 {
-            return Ok(vec![]);
+            return Ok(0);
         }
         let mut st = lock(&self.append);
+        if self.deleted.load(Ordering::Acquire) {
+            return Ok(0);
+        }
         let expired = |s: &Segment| {
             cfg.retention_ms >= 0
                 && !s.is_empty()
@@ -426,14 +461,24 @@ impl Partition {
             n += 1;
         }
         if n == 0 {
-            return Ok(vec![]);
+            return Ok(0);
         }
-        let removed: Vec<_> = segs[..n].to_vec();
         self.set_segments(segs[n..].to_vec());
         self.log_start_offset.fetch_max(segs[n].base_offset(), Ordering::AcqRel);
+        for seg in &segs[..n] {
+            seg.delete_files(&self.dir)?;
+        }
         drop(st);
         tracing::info!(topic = %self.topic, partition = self.index, segments = n, log_start_offset = self.log_start_offset(), "retention deleted segments");
-        Ok(removed)
+        Ok(n)
+    }
+
+    /// Marks the partition deleted (its topic is being removed): waits for an in-flight
+    /// append, then refuses appends, rolls and retention, so nothing touches the directory
+    /// after it is renamed (a new topic of the same name may reuse the path).
+    pub fn mark_deleted(&self) {
+        let _st = lock(&self.append);
+        self.deleted.store(true, Ordering::Release);
     }
 
     /// Clean shutdown: flush everything and trim the active segment's files to their data
@@ -443,6 +488,6 @@ impl Partition {
         let st = lock(&self.append);
         // No append may follow the trim (it would write past the end of the file).
         self.fenced.store(true, Ordering::Release);
-        st.active.trim_files()
+        st.active.trim_files(true)
     }
 }

@@ -71,29 +71,33 @@ pub fn open_segments(
         (false, None) => 0,
     };
     let mut segs: Vec<Arc<Segment>> = Vec::with_capacity(bases.len());
-    let mut expected = bases[0];
     for (i, &base) in bases.iter().enumerate() {
         let seg = Segment::open(dir, base, cfg, i == last)?;
         if i >= scan_from {
             report.segments_scanned += 1;
-            if let Some(torn) = seg.recover(expected.max(base))? {
-                report.torn_bytes += torn;
-                tracing::warn!(dir = %dir.display(), base_offset = base, torn_bytes = torn, valid_bytes = seg.size(), "truncated torn log tail");
-                if i != last {
-                    // Everything after a truncation point goes, as in Kafka.
-                    for &later in &bases[i + 1..] {
-                        Segment::open(dir, later, cfg, false)?.delete_files(dir)?;
-                        report.segments_dropped += 1;
-                    }
-                    drop(seg);
-                    let seg = Segment::open(dir, base, cfg, true)?;
-                    seg.recover(expected.max(base))?;
-                    segs.push(Arc::new(seg));
-                    return Ok((segs, report));
+            let torn = seg.recover(base)?;
+            if let Some(t) = torn {
+                report.torn_bytes += t;
+                tracing::warn!(dir = %dir.display(), base_offset = base, torn_bytes = t, valid_bytes = seg.size(), "truncated torn log tail");
+            }
+            // A torn segment, or one that does not end where the next begins, ends the log:
+            // everything after it goes, as in Kafka.
+            let gap = i != last && seg.end_offset() != bases[i + 1];
+            if i != last && (torn.is_some() || gap) {
+                if gap && torn.is_none() {
+                    tracing::warn!(dir = %dir.display(), base_offset = base, end_offset = seg.end_offset(), next_base = bases[i + 1], "segment does not reach the next one; truncating the log there");
                 }
+                for &later in &bases[i + 1..] {
+                    Segment::open(dir, later, cfg, false)?.delete_files(dir)?;
+                    report.segments_dropped += 1;
+                }
+                drop(seg);
+                let seg = Segment::open(dir, base, cfg, true)?;
+                seg.recover(base)?;
+                segs.push(Arc::new(seg));
+                return Ok((segs, report));
             }
         }
-        expected = seg.end_offset();
         segs.push(Arc::new(seg));
     }
     Ok((segs, report))
@@ -161,7 +165,7 @@ mod tests {
         let cfg = small_cfg();
         let seg = Segment::create(dir.path(), 0, &cfg, 0).unwrap();
         append(&seg, 0, 3);
-        seg.trim_files().unwrap();
+        seg.trim_files(true).unwrap();
         drop(seg);
         let (segs, report) = open_segments(dir.path(), &cfg, true, None).unwrap();
         assert_eq!(report.segments_scanned, 0);

@@ -265,7 +265,7 @@ impl Segment {
         patch(dst);
         let h = BatchHeader::parse_unchecked(dst)?;
         let offsets = (h.base_offset(), h.last_offset());
-        self.note_appended(pos, &h);
+        self.note_appended(pos, &h)?;
         self.size.store(pos + data.len(), Ordering::Release);
         Ok(offsets)
     }
@@ -279,35 +279,36 @@ impl Segment {
             return Ok(());
         }
         let want = (end.max(have + CHUNK)).min(self.map.capacity);
-        use std::os::fd::AsRawFd;
-        // SAFETY: plain syscall on our open file descriptor with in-range arguments.
-        let rc =
-            unsafe { libc::posix_fallocate(self.file.as_raw_fd(), have as libc::off_t, (want - have) as libc::off_t) };
-        if rc != 0 {
-            return Err(LogError::io(&self.log_path, std::io::Error::from_raw_os_error(rc)));
-        }
+        super::allocate(&self.file, &self.log_path, have, want)?;
         self.allocated.store(want, Ordering::Relaxed);
         Ok(())
     }
 
     /// Index and timestamp bookkeeping for a batch now at `pos` (append and recovery).
-    fn note_appended(&self, pos: usize, h: &BatchHeader<'_>) {
+    /// Index entries are written first, so a failure (disk full) leaves no bookkeeping
+    /// half-updated.
+    fn note_appended(&self, pos: usize, h: &BatchHeader<'_>) -> Result<(), LogError> {
         let ts = h.max_timestamp();
-        if ts > self.max_timestamp.load(Ordering::Relaxed) {
-            self.max_timestamp.store(ts, Ordering::Release);
-            self.offset_of_max_timestamp.store(h.last_offset(), Ordering::Release);
+        let (mut max_ts, mut max_off) = (self.max_timestamp(), self.offset_of_max_timestamp());
+        if ts > max_ts {
+            (max_ts, max_off) = (ts, h.last_offset());
         }
+        let index_now = self.bytes_since_index.load(Ordering::Relaxed) > self.index_interval;
+        if index_now {
+            self.offset_index.append(h.last_offset(), pos as u32)?;
+            self.time_index.maybe_append(max_ts, max_off)?;
+        }
+        self.max_timestamp.store(max_ts, Ordering::Release);
+        self.offset_of_max_timestamp.store(max_off, Ordering::Release);
         if self.first_batch_timestamp.load(Ordering::Relaxed) == i64::MIN {
             self.first_batch_timestamp.store(ts, Ordering::Relaxed);
         }
-        if self.bytes_since_index.load(Ordering::Relaxed) > self.index_interval {
-            self.offset_index.append(h.last_offset(), pos as u32);
-            self.time_index
-                .maybe_append(self.max_timestamp(), self.offset_of_max_timestamp());
+        if index_now {
             self.bytes_since_index.store(0, Ordering::Relaxed);
         }
         self.bytes_since_index.fetch_add(h.len(), Ordering::Relaxed);
         self.end_offset.store(h.last_offset() + 1, Ordering::Release);
+        Ok(())
     }
 
     /// Position of the first batch whose last offset is `>= offset`, scanning from the
@@ -369,7 +370,7 @@ impl Segment {
     }
 
     /// Rescans the mapped data from byte 0, rebuilding both indexes, and truncates at the
-    /// first batch that is torn, corrupt, or breaks offset order (`base_offset < expected`).
+    /// first batch that is torn, corrupt, or breaks offset order (`base_offset != expected`).
     /// Runs before the segment is shared. Returns the size of the torn frame cut off, if any.
     pub fn recover(&self, expected_base: i64) -> Result<Option<usize>, LogError> {
         self.offset_index.truncate_entries(0);
@@ -390,10 +391,12 @@ impl Segment {
             let Ok(h) = BatchHeader::parse_validated(&all[pos..]) else {
                 break;
             };
-            if h.base_offset() < next {
+            // brokk never leaves gaps inside a segment: anything else is a torn or stale
+            // batch (e.g. one whose base offset was not yet assigned).
+            if h.base_offset() != next {
                 break;
             }
-            self.note_appended(pos, &h);
+            self.note_appended(pos, &h)?;
             next = h.last_offset() + 1;
             pos += h.len();
         }
@@ -401,24 +404,24 @@ impl Segment {
         self.allocated.store(pos, Ordering::Relaxed);
         let sealed = self.sealed.load(Ordering::Relaxed);
         let tail = &all[pos..];
-        if tail.is_empty() || tail[..tail.len().min(batch::LOG_OVERHEAD)].iter().all(|b| *b == 0) {
-            if sealed && !tail.is_empty() {
-                // A segment sealed but not yet trimmed when the broker died.
-                self.file.set_len(pos as u64).map_err(io)?;
-            }
-            return Ok(None);
-        }
-        let torn = match BatchHeader::frame_len(tail) {
-            Some(Ok(n)) => n.min(tail.len()),
-            _ => tail.len().min(batch::HEADER_LEN),
+        let torn = if tail.iter().take(batch::LOG_OVERHEAD).all(|b| *b == 0) {
+            None
+        } else {
+            Some(match BatchHeader::frame_len(tail) {
+                Some(Ok(n)) => n.min(tail.len()),
+                _ => tail.len().min(batch::HEADER_LEN),
+            })
         };
-        // Cut the torn bytes; an appendable segment regrows with zeros so that a later
-        // scan cannot resurrect them.
-        self.file.set_len(pos as u64).map_err(io)?;
-        if !sealed {
-            self.file.set_len(self.map.capacity as u64).map_err(io)?;
+        if pos < file_len {
+            // Cut everything after the last valid batch (torn bytes, or the zero tail of a
+            // preallocated file); an appendable segment regrows with zeros, so no stale
+            // byte can be resurrected by a later scan.
+            self.file.set_len(pos as u64).map_err(io)?;
+            if !sealed {
+                self.file.set_len(self.map.capacity as u64).map_err(io)?;
+            }
         }
-        Ok(Some(torn))
+        Ok(torn)
     }
 
     /// Seals the segment: final time index entry, indexes and log file trimmed to their
@@ -427,22 +430,26 @@ impl Segment {
         if self.sealed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        self.trim_files()
+        self.trim_files(false)
     }
 
     /// Trims files to their data (seal and clean shutdown); the segment stays appendable
-    /// only if reopened.
-    pub fn trim_files(&self) -> Result<(), LogError> {
+    /// only if reopened. Without `sync` nothing is fsynced here (a roll must not fsync under
+    /// the append lock; the background flush does it), with `sync` (clean shutdown) the new
+    /// lengths are made durable.
+    pub fn trim_files(&self, sync: bool) -> Result<(), LogError> {
         if self.max_timestamp() >= 0 {
             self.time_index
-                .maybe_append(self.max_timestamp(), self.offset_of_max_timestamp());
+                .maybe_append(self.max_timestamp(), self.offset_of_max_timestamp())?;
         }
-        self.offset_index.trim()?;
-        self.time_index.trim()?;
-        self.flush()?;
-        self.file
-            .set_len(self.size() as u64)
-            .map_err(|e| LogError::io(&self.log_path, e))
+        self.offset_index.trim(sync)?;
+        self.time_index.trim(sync)?;
+        let io = |e| LogError::io(&self.log_path, e);
+        self.file.set_len(self.size() as u64).map_err(io)?;
+        if sync {
+            self.file.sync_all().map_err(io)?;
+        }
+        Ok(())
     }
 
     /// fsyncs the published data range (msync) and the indexes.

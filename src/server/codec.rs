@@ -63,6 +63,11 @@ pub fn encode_response<R: Encodable + HeaderVersion>(
         .compute_size(header_version)
         .and_then(|h| Ok(h + resp.compute_size(version)?));
     let size = size.map_err(|e| FrameError::Encode(format!("{api_key:?} v{version}: {e}")))?;
+    if size > i32::MAX as usize {
+        return Err(FrameError::Encode(format!(
+            "{api_key:?} v{version}: response of {size} bytes exceeds a frame"
+        )));
+    }
     let mut buf = BytesMut::with_capacity(4 + size);
     buf.put_i32(size as i32);
     header
