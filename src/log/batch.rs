@@ -1,8 +1,8 @@
 //! Zero-copy view of a Kafka RecordBatch (magic v2) header.
 //!
 //! Owns: parsing and validating the fixed 61-byte header, the CRC32C check, patching the
-//! base offset and the LogAppendTime fields in place. Must not decode records on the hot
-//! path; [`first_record_at_or_after`] is the one off-hot-path decoder (ListOffsets).
+//! base offset and the LogAppendTime fields in place. Never decodes records (that is
+//! `records.rs`, for ListOffsets only).
 //!
 //! Byte layout (big-endian), offsets from the start of the batch:
 //!
@@ -22,9 +22,6 @@
 //! 57 recordsCount          i32
 //! 61 records...
 //! ```
-
-use bytes::Bytes;
-use kafka_protocol::records::RecordBatchDecoder;
 
 /// Size of the fixed v2 header.
 pub const HEADER_LEN: usize = 61;
@@ -214,32 +211,10 @@ pub fn iter_batches(buf: &[u8]) -> impl Iterator<Item = (usize, BatchHeader<'_>)
     })
 }
 
-/// Finds the offset and timestamp of the first record in `batch` whose timestamp is
-/// `>= target` (`target = None`: the first record carrying the batch's max timestamp).
-/// Decodes (and decompresses) the batch: ListOffsets only, never on the produce/fetch path.
-pub fn first_record_at_or_after(batch: &[u8], target: Option<i64>) -> Option<(i64, i64)> {
-    let h = BatchHeader::parse_unchecked(batch).ok()?;
-    if h.attributes() & TIMESTAMP_TYPE_BIT != 0 {
-        // LogAppendTime: every record carries the batch's max timestamp.
-        let ts = h.max_timestamp();
-        return match target {
-            Some(t) if ts < t => None,
-            _ => Some((h.base_offset(), ts)),
-        };
-    }
-    let wanted = target.unwrap_or(h.max_timestamp());
-    let mut buf = Bytes::copy_from_slice(batch);
-    let set = RecordBatchDecoder::decode(&mut buf).ok()?;
-    set.records
-        .iter()
-        .find(|r| r.timestamp >= wanted && (target.is_some() || r.timestamp == wanted))
-        .map(|r| (r.offset, r.timestamp))
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use bytes::BytesMut;
+    use bytes::{Bytes, BytesMut};
     use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 
     /// Encodes `n` records (payload `v{i}`) with the given timestamps into one batch.
@@ -323,14 +298,6 @@ pub(crate) mod tests {
         let mut m = b.clone();
         m[MAGIC_OFFSET] = 1;
         assert!(matches!(BatchHeader::parse_validated(&m), Err(BatchError::BadMagic(1))));
-    }
-
-    #[test]
-    fn finds_record_by_timestamp_in_compressed_batch() {
-        let b = make_batch(5, 100, Compression::Gzip);
-        assert_eq!(first_record_at_or_after(&b, Some(102)), Some((2, 102)));
-        assert_eq!(first_record_at_or_after(&b, Some(200)), None);
-        assert_eq!(first_record_at_or_after(&b, None), Some((4, 104)));
     }
 
     proptest::proptest! {

@@ -38,6 +38,7 @@ pub mod config;
 pub mod index;
 pub mod manager;
 pub mod partition;
+pub mod records;
 pub mod recovery;
 pub mod segment;
 pub mod waiters;

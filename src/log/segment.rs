@@ -348,7 +348,7 @@ impl Segment {
         let start = self.position_of(start_offset, data)?;
         for (_, h) in batch::iter_batches(&data[start..]) {
             if h.max_timestamp() >= target
-                && let Some(found) = batch::first_record_at_or_after(h.bytes(), Some(target))
+                && let Some(found) = super::records::find_record(h.bytes(), Some(target))
                 && found.0 >= from_offset
             {
                 return Some(found);
@@ -366,7 +366,7 @@ impl Segment {
         let data = self.published();
         let start = self.position_of(off, data)?;
         let (_, h) = batch::iter_batches(&data[start..]).next()?;
-        batch::first_record_at_or_after(h.bytes(), None)
+        super::records::find_record(h.bytes(), None)
     }
 
     /// Rescans the mapped data from byte 0, rebuilding both indexes, and truncates at the
