@@ -198,7 +198,7 @@ mod tests {
         // One record claiming 200 MiB, followed by 1 GiB of zeros, compressed to a few
         // hundred KiB. The walk skips through it with O(1) memory and stops at the cap.
         let mut plain = vec![];
-        let mut z = ((200u64 << 20) << 1) as u64;
+        let mut z = (200u64 << 20) << 1;
         while z >= 0x80 {
             plain.push((z as u8) | 0x80);
             z >>= 7;
