@@ -11,38 +11,14 @@ use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kafka_protocol::messages::{ProduceRequest, TopicName, produce_request};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::Compression;
+
+#[path = "../tests/common/records.rs"]
+mod records;
 
 /// One uncompressed batch of `n` records of `size` bytes each.
 fn batch(n: usize, size: usize) -> Bytes {
-    let records: Vec<Record> = (0..n)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32,
-            timestamp: brokk::log::now_ms(),
-            key: None,
-            value: Some(Bytes::from(vec![b'x'; size])),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode");
-    buf.freeze()
+    records::batch_of(n, brokk::log::now_ms(), Compression::None, |_| vec![b'x'; size])
 }
 
 fn storage(c: &mut Criterion) {

@@ -214,39 +214,12 @@ pub fn iter_batches(buf: &[u8]) -> impl Iterator<Item = (usize, BatchHeader<'_>)
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use bytes::{Bytes, BytesMut};
-    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    use crate::log::test_fixture as fixture;
+    use kafka_protocol::records::Compression;
 
-    /// Encodes `n` records (payload `v{i}`) with the given timestamps into one batch.
+    /// Encodes `n` records (payload `v{i}`) with timestamps `base_ts + i` into one batch.
     pub fn make_batch(n: usize, base_ts: i64, compression: Compression) -> Vec<u8> {
-        let records: Vec<Record> = (0..n)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: i as i32,
-                timestamp: base_ts + i as i64,
-                key: Some(Bytes::from(format!("k{i}"))),
-                value: Some(Bytes::from(format!("v{i}"))),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            records.iter(),
-            &RecordEncodeOptions {
-                version: 2,
-                compression,
-            },
-        )
-        .expect("encode");
-        buf.to_vec()
+        fixture::batch_of(n, base_ts, compression, |i| format!("v{i}").into_bytes()).to_vec()
     }
 
     #[test]

@@ -21,9 +21,10 @@ use memmap2::{MmapOptions, MmapRaw};
 
 use super::LogError;
 
-/// A fixed-size-entry, memory-mapped index file.
+/// A fixed-size-entry, memory-mapped index file: the part both index kinds share (they
+/// deref to it for `len`, `is_full`, `trim`, `flush`, ...).
 #[derive(Debug)]
-struct MmapIndex {
+pub struct MmapIndex {
     path: PathBuf,
     file: File,
     map: MmapRaw,
@@ -69,12 +70,16 @@ impl MmapIndex {
         })
     }
 
-    fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.entries.load(Ordering::Acquire)
     }
 
-    fn is_full(&self) -> bool {
+    pub fn is_full(&self) -> bool {
         self.len() >= self.capacity
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     fn entry(&self, i: usize) -> &[u8] {
@@ -113,7 +118,7 @@ impl MmapIndex {
     }
 
     /// Forgets entries from `n` on (recovery / truncation; writer side only).
-    fn truncate_entries(&self, n: usize) {
+    pub fn truncate_entries(&self, n: usize) {
         self.entries.store(n.min(self.len()), Ordering::Release);
         self.allocated
             .fetch_min(n.min(self.len()) * self.entry_size, Ordering::Relaxed);
@@ -121,7 +126,7 @@ impl MmapIndex {
 
     /// Shrinks the file to its entries (on seal and clean shutdown). The mapping stays
     /// valid for the entries below the count.
-    fn trim(&self, sync: bool) -> Result<(), LogError> {
+    pub fn trim(&self, sync: bool) -> Result<(), LogError> {
         let bytes = (self.len() * self.entry_size) as u64;
         let io = |e| LogError::io(&self.path, e);
         if sync {
@@ -135,7 +140,7 @@ impl MmapIndex {
     }
 
     /// Syncs the entries (not the unused preallocated tail).
-    fn flush(&self) -> Result<(), LogError> {
+    pub fn flush(&self) -> Result<(), LogError> {
         let bytes = self.len() * self.entry_size;
         if bytes == 0 {
             return Ok(());
@@ -162,6 +167,19 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+macro_rules! deref_to_mmap_index {
+    ($t:ty) => {
+        impl std::ops::Deref for $t {
+            type Target = MmapIndex;
+            fn deref(&self) -> &MmapIndex {
+                &self.inner
+            }
+        }
+    };
+}
+deref_to_mmap_index!(OffsetIndex);
+deref_to_mmap_index!(TimeIndex);
+
 /// `.index`: relative offset -> byte position of the batch starting there.
 #[derive(Debug)]
 pub struct OffsetIndex {
@@ -177,16 +195,6 @@ impl OffsetIndex {
             base_offset,
             inner: MmapIndex::open(path, Self::ENTRY_SIZE, max_bytes, writable)?,
         })
-    }
-
-    pub fn len(&self) -> usize {
-        self.inner.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    pub fn is_full(&self) -> bool {
-        self.inner.is_full()
     }
 
     /// Entry `i` as (absolute offset, position).
@@ -211,29 +219,6 @@ impl OffsetIndex {
             None => (self.base_offset, 0),
         }
     }
-
-    /// The greatest indexed position `<= position` (used by truncation).
-    pub fn truncate_to_position(&self, position: u32) {
-        let keep = self.inner.floor(position, |e| u32_at(e, 4)).map_or(0, |i| i + 1);
-        // Keep only entries strictly before `position` (an entry at `position` points at a
-        // batch that no longer exists).
-        let keep = if keep > 0 && self.entry(keep - 1).1 >= position {
-            keep - 1
-        } else {
-            keep
-        };
-        self.inner.truncate_entries(keep);
-    }
-
-    pub fn truncate_entries(&self, n: usize) {
-        self.inner.truncate_entries(n)
-    }
-    pub fn trim(&self, sync: bool) -> Result<(), LogError> {
-        self.inner.trim(sync)
-    }
-    pub fn flush(&self) -> Result<(), LogError> {
-        self.inner.flush()
-    }
 }
 
 /// `.timeindex`: max timestamp so far -> relative offset of the batch that reached it.
@@ -251,16 +236,6 @@ impl TimeIndex {
             base_offset,
             inner: MmapIndex::open(path, Self::ENTRY_SIZE, max_bytes, writable)?,
         })
-    }
-
-    pub fn len(&self) -> usize {
-        self.inner.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    pub fn is_full(&self) -> bool {
-        self.inner.is_full()
     }
 
     /// Entry `i` as (timestamp, absolute offset).
@@ -311,13 +286,6 @@ impl TimeIndex {
             keep -= 1;
         }
         self.inner.truncate_entries(keep);
-    }
-
-    pub fn trim(&self, sync: bool) -> Result<(), LogError> {
-        self.inner.trim(sync)
-    }
-    pub fn flush(&self) -> Result<(), LogError> {
-        self.inner.flush()
     }
 }
 

@@ -43,6 +43,11 @@ pub mod recovery;
 pub mod segment;
 pub mod waiters;
 
+/// Record-batch fixtures shared with the TCP tests and benches.
+#[cfg(test)]
+#[path = "../../tests/common/records.rs"]
+pub(crate) mod test_fixture;
+
 use std::path::{Path, PathBuf};
 
 pub use config::{LogConfig, TimestampType};
