@@ -13,16 +13,14 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(git -C "$HERE" rev-parse --show-toplevel)
-BROKK_BIN=${BROKK_BIN:-$ROOT/target/release/brokk}
+# shellcheck source-path=SCRIPTDIR source=../lib/harness.sh
+. "$HERE/../lib/harness.sh"   # sets BROKK_BIN, checks it; fail/scenario/ok/start_broker/...
 N=${N:-100000}
 CODECS=${CODECS:-none gzip snappy lz4 zstd}
 CK_VERSION=2.12.0
 VENV=$HERE/.venv
 PY=$VENV/bin/python
 MIN_ACKED=3000
-
-[[ -x $BROKK_BIN ]] || { echo "FAIL: broker binary not found/executable: $BROKK_BIN" >&2; exit 1; }
 
 # ---------------------------------------------------------------------------- venv
 if ! { [[ -x $PY ]] && timeout 60 "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('confluent-kafka') != '$CK_VERSION')" 2>/dev/null; }; then
@@ -33,78 +31,7 @@ if ! { [[ -x $PY ]] && timeout 60 "$PY" -c "import importlib.metadata as m, sys;
         { echo "FAIL: confluent-kafka $CK_VERSION not importable from $VENV" >&2; exit 1; }
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/brokk-compat-ck.XXXXXX")
-PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-BOOT=127.0.0.1:$PORT
-BROKER_PID=
-PRODUCER_PID=
-LOG=
-LOGN=0
-PASSED=0
-CURRENT=setup
-
-cleanup() {
-    local rc=$?
-    local pid
-    for pid in "$PRODUCER_PID" "$BROKER_PID"; do
-        if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
-            kill -9 "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
-    done
-    if [[ $rc -ne 0 ]]; then
-        echo "confluent-kafka compat: FAILED in scenario '$CURRENT' (rc=$rc); work dir $WORK" >&2
-        if [[ -n $LOG && -f $LOG ]]; then
-            echo "---- tail of broker log $LOG ----" >&2
-            tail -n 40 "$LOG" >&2 || true
-        fi
-    fi
-    if [[ ${KEEP_WORK:-0} != 1 ]]; then rm -rf "$WORK"; else echo "work dir kept: $WORK" >&2; fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-fail() { echo "FAIL [$CURRENT]: $*" >&2; exit 1; }
-scenario() { CURRENT=$1; echo "== $1"; }
-ok() { PASSED=$((PASSED + 1)); echo "   ok: $*"; }
-plainlog() { sed -e 's/\x1b\[[0-9;]*m//g' "$1"; }
-opened_line() { plainlog "$LOG" | grep -o 'storage opened.*' | head -1; }
-
-# start_broker DATA_DIR [brokk args...]
-start_broker() {
-    local data=$1
-    shift
-    LOGN=$((LOGN + 1))
-    LOG=$WORK/broker.$LOGN.log
-    NO_COLOR=1 "$BROKK_BIN" --listen "$BOOT" --data-dir "$data" "$@" 2>"$LOG" >/dev/null &
-    BROKER_PID=$!
-    for _ in $(seq 1 100); do   # up to ~10 s
-        if grep -q "brokk listening on" "$LOG" 2>/dev/null; then return 0; fi
-        kill -0 "$BROKER_PID" 2>/dev/null || { cat "$LOG" >&2; fail "broker exited during startup"; }
-        sleep 0.1
-    done
-    fail "broker did not log 'brokk listening on' within 10s"
-}
-
-# stop_broker SIGNAL: send it, wait (bounded) for the process to exit
-stop_broker() {
-    local sig=$1
-    kill "-$sig" "$BROKER_PID"
-    for _ in $(seq 1 100); do   # up to ~10 s
-        kill -0 "$BROKER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$BROKER_PID" 2>/dev/null; then
-        kill -9 "$BROKER_PID" 2>/dev/null || true
-        wait "$BROKER_PID" 2>/dev/null || true
-        BROKER_PID=
-        fail "broker did not exit within 10s of SIG$sig"
-    fi
-    wait "$BROKER_PID" 2>/dev/null || true
-    BROKER_PID=
-}
+harness_init confluent-kafka ck   # WORK, BROKER, traps
 
 # py TIMEOUT SCRIPT ARGS...: run a client script with a hard time limit
 py() {
@@ -114,7 +41,7 @@ py() {
 }
 
 SECONDS=0
-echo "confluent-kafka compat: $("$PY" -c 'import confluent_kafka as c;f=lambda v: v[0] if isinstance(v, tuple) else v;print("confluent-kafka", f(c.version()), "/ librdkafka", f(c.libversion()))') / $("$BROKK_BIN" --version 2>&1 | head -1) on $BOOT, work dir $WORK"
+echo "confluent-kafka compat: $("$PY" -c 'import confluent_kafka as c;f=lambda v: v[0] if isinstance(v, tuple) else v;print("confluent-kafka", f(c.version()), "/ librdkafka", f(c.libversion()))') / $("$BROKK_BIN" --version 2>&1 | head -1) on $BROKER, work dir $WORK"
 
 # ============================================================================ a + c
 MAIN_DATA=$WORK/data-main
@@ -123,7 +50,7 @@ start_broker "$MAIN_DATA"
 for codec in $CODECS; do
     scenario "a: $codec round trip, $N messages, 3 partitions, acks=all"
     t0=$SECONDS
-    py 300 roundtrip.py "$BOOT" "$codec" "$N" 3 || fail "roundtrip $codec"
+    py 300 roundtrip.py "$BROKER" "$codec" "$N" 3 || fail "roundtrip $codec"
     # librdkafka 2.12 sends lz4 uncompressed to a broker without FindCoordinator (see
     # FINDINGS.md): tolerated with a NOTE unless STRICT_CODECS=1. Other codecs must arrive
     # compressed with the requested codec.
@@ -135,7 +62,7 @@ for codec in $CODECS; do
 done
 
 scenario "c: Fetch long-poll (fetch.wait.max.ms=5000)"
-py 60 longpoll.py "$BOOT" || fail "long-poll"
+py 60 longpoll.py "$BROKER" || fail "long-poll"
 ok "parked fetch completes as soon as data arrives (< 2s); idle consumer does not spin"
 
 scenario "a': clean restart keeps all round-trip data"
@@ -144,7 +71,7 @@ start_broker "$MAIN_DATA"
 opened_line | grep -q "clean_shutdown=true" || fail "expected clean_shutdown=true: $(opened_line)"
 opened_line | grep -q "segments_scanned=0 " || fail "expected segments_scanned=0: $(opened_line)"
 for codec in $CODECS; do
-    py 300 roundtrip.py --verify-only "$BOOT" "$codec" "$N" 3 || fail "re-verify $codec after restart"
+    py 300 roundtrip.py --verify-only "$BROKER" "$codec" "$N" 3 || fail "re-verify $codec after restart"
 done
 ok "log: $(opened_line); all $(wc -w <<<"$CODECS") topics re-verified"
 stop_broker INT
@@ -158,29 +85,29 @@ crash_test() {
     local plog=$WORK/crash-$label.producer.log n_acked
     : >"$acks"
     start_broker "$data" "$@"
-    (cd "$HERE" && exec timeout 120 "$PY" crash_producer.py "$BOOT" "$topic" "$acks") >"$plog" 2>&1 &
-    PRODUCER_PID=$!
+    (cd "$HERE" && exec timeout 120 "$PY" crash_producer.py "$BROKER" "$topic" "$acks") >"$plog" 2>&1 &
+    CLIENT_PID=$!
     for _ in $(seq 1 300); do   # up to ~30 s for the first $MIN_ACKED acks
         n_acked=$(wc -l <"$acks")
         ((n_acked >= MIN_ACKED)) && break
-        kill -0 "$PRODUCER_PID" 2>/dev/null || { cat "$plog" >&2; fail "producer exited early"; }
+        kill -0 "$CLIENT_PID" 2>/dev/null || { cat "$plog" >&2; fail "producer exited early"; }
         sleep 0.1
     done
     ((n_acked >= MIN_ACKED)) || fail "producer acked only $n_acked messages in 30s"
-    kill -0 "$PRODUCER_PID" 2>/dev/null || fail "producer no longer running at kill time (not mid-stream)"
+    kill -0 "$CLIENT_PID" 2>/dev/null || fail "producer no longer running at kill time (not mid-stream)"
     kill -9 "$BROKER_PID"
     wait "$BROKER_PID" 2>/dev/null || true
     BROKER_PID=
     local at_kill=$n_acked
     sleep 0.3
-    kill -TERM "$PRODUCER_PID" 2>/dev/null || true
+    kill -TERM "$CLIENT_PID" 2>/dev/null || true
     for _ in $(seq 1 100); do
-        kill -0 "$PRODUCER_PID" 2>/dev/null || break
+        kill -0 "$CLIENT_PID" 2>/dev/null || break
         sleep 0.1
     done
-    if kill -0 "$PRODUCER_PID" 2>/dev/null; then kill -9 "$PRODUCER_PID" 2>/dev/null || true; fi
-    wait "$PRODUCER_PID" 2>/dev/null || true
-    PRODUCER_PID=
+    if kill -0 "$CLIENT_PID" 2>/dev/null; then kill -9 "$CLIENT_PID" 2>/dev/null || true; fi
+    wait "$CLIENT_PID" 2>/dev/null || true
+    CLIENT_PID=
     n_acked=$(wc -l <"$acks")
     echo "   broker SIGKILLed with >= $at_kill acks recorded; $n_acked acked in total; $(grep -h 'crash_producer:' "$plog" || echo 'producer summary missing')"
 
@@ -188,7 +115,7 @@ crash_test() {
     opened_line | grep -q "clean_shutdown=false" || fail "expected clean_shutdown=false after SIGKILL: $(opened_line)"
     opened_line | grep -Eq "segments_scanned=[1-9]" || fail "expected segments_scanned>0 after SIGKILL: $(opened_line)"
     echo "   restart log: $(opened_line)"
-    py 120 crash_verify.py "$BOOT" "$topic" "$acks" "$MIN_ACKED" || fail "crash verify ($label)"
+    py 120 crash_verify.py "$BROKER" "$topic" "$acks" "$MIN_ACKED" || fail "crash verify ($label)"
     stop_broker INT
     ok "$label: all $n_acked acked messages at their offsets, contiguous log, next offset exact"
 }

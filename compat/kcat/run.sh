@@ -10,81 +10,15 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(git -C "$HERE" rev-parse --show-toplevel)
-BROKK_BIN=${BROKK_BIN:-$ROOT/target/release/brokk}
+# shellcheck source-path=SCRIPTDIR source=../lib/harness.sh
+. "$HERE/../lib/harness.sh"   # sets BROKK_BIN, checks it; fail/scenario/ok/start_broker/...
 KCAT=${KCAT:-kcat}
 T=${KCAT_TIMEOUT:-20}   # per kcat invocation, seconds
 
-[[ -x $BROKK_BIN ]] || { echo "FAIL: broker binary not found/executable: $BROKK_BIN" >&2; exit 1; }
 command -v "$KCAT" >/dev/null || { echo "FAIL: kcat not installed" >&2; exit 1; }
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/brokk-compat-kcat.XXXXXX")
+harness_init kcat kcat   # WORK, BROKER, traps
 DATA=$WORK/data
-PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-BROKER=127.0.0.1:$PORT
-BROKER_PID=
-LOG=
-LOGN=0
-PASSED=0
-CURRENT=setup
-
-cleanup() {
-    local rc=$?
-    if [[ -n $BROKER_PID ]] && kill -0 "$BROKER_PID" 2>/dev/null; then
-        kill -9 "$BROKER_PID" 2>/dev/null || true
-        wait "$BROKER_PID" 2>/dev/null || true
-    fi
-    if [[ $rc -ne 0 ]]; then
-        echo "kcat compat: FAILED in scenario '$CURRENT' (rc=$rc); work dir $WORK" >&2
-        if [[ -n $LOG && -f $LOG ]]; then
-            echo "---- tail of broker log $LOG ----" >&2
-            tail -n 40 "$LOG" >&2 || true
-        fi
-    fi
-    if [[ ${KEEP_WORK:-0} != 1 ]]; then rm -rf "$WORK"; else echo "work dir kept: $WORK" >&2; fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-fail() { echo "FAIL [$CURRENT]: $*" >&2; exit 1; }
-scenario() { CURRENT=$1; echo "== $1"; }
-ok() { PASSED=$((PASSED + 1)); echo "   ok: $*"; }
-
-# Strip ANSI colour codes (NO_COLOR is set, but be robust).
-plainlog() { sed -e 's/\x1b\[[0-9;]*m//g' "$1"; }
-
-start_broker() {
-    LOGN=$((LOGN + 1))
-    LOG=$WORK/broker.$LOGN.log
-    NO_COLOR=1 "$BROKK_BIN" --listen "$BROKER" --data-dir "$DATA" "$@" 2>"$LOG" >/dev/null &
-    BROKER_PID=$!
-    for _ in $(seq 1 100); do   # up to ~10 s
-        if grep -q "brokk listening on" "$LOG" 2>/dev/null; then return 0; fi
-        kill -0 "$BROKER_PID" 2>/dev/null || { cat "$LOG" >&2; fail "broker exited during startup"; }
-        sleep 0.1
-    done
-    fail "broker did not log 'brokk listening on' within 10s"
-}
-
-# stop_broker SIGNAL  -- sends the signal, waits (bounded) for exit
-stop_broker() {
-    local sig=$1
-    kill "-$sig" "$BROKER_PID"
-    for _ in $(seq 1 100); do   # up to ~10 s
-        kill -0 "$BROKER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$BROKER_PID" 2>/dev/null; then
-        kill -9 "$BROKER_PID" 2>/dev/null || true
-        wait "$BROKER_PID" 2>/dev/null || true
-        BROKER_PID=
-        fail "broker did not exit within 10s of SIG$sig"
-    fi
-    wait "$BROKER_PID" 2>/dev/null || true
-    BROKER_PID=
-}
 
 kc() { timeout "$T" "$KCAT" -b "$BROKER" -X api.version.request=true "$@"; }
 
@@ -100,7 +34,7 @@ SECONDS=0
 echo "kcat compat: kcat $($KCAT -V 2>&1 | grep -o 'Version [^ ]*.*librdkafka [^ ]*' | sed 's/ (.*librdkafka/, librdkafka/') / $("$BROKK_BIN" --version 2>&1 | head -1) on $BROKER, work dir $WORK"
 
 # ---------------------------------------------------------------------------
-start_broker
+start_broker "$DATA"
 
 scenario "metadata: kcat -L lists the broker"
 out=$(kc -L)
@@ -241,10 +175,10 @@ scenario "restart 1: SIGINT, restart with same data dir (+ num.partitions=3)"
 stop_broker INT
 [[ -e $DATA/.kafka_cleanshutdown ]] || fail "no $DATA/.kafka_cleanshutdown after SIGINT"
 plainlog "$LOG" | grep -q "stopped cleanly" || fail "broker log lacks 'stopped cleanly'"
-start_broker --override num.partitions=3
-plainlog "$LOG" | grep -E "storage opened" | grep -q "clean_shutdown=true" || { plainlog "$LOG" >&2; fail "expected clean_shutdown=true"; }
-plainlog "$LOG" | grep -E "storage opened" | grep -q "segments_scanned=0 " || { plainlog "$LOG" >&2; fail "expected segments_scanned=0"; }
-ok "log: $(plainlog "$LOG" | grep -o 'storage opened.*')"
+start_broker "$DATA" --override num.partitions=3
+opened_line | grep -q "clean_shutdown=true" || { plainlog "$LOG" >&2; fail "expected clean_shutdown=true"; }
+opened_line | grep -q "segments_scanned=0 " || { plainlog "$LOG" >&2; fail "expected segments_scanned=0"; }
+ok "log: $(opened_line)"
 raw=$(kc -C -t orders -o beginning -e -q -f '%k|%s|%h|%o\n')
 got=$(head -n $((N - 2)) <<<"$raw")
 expect_eq "orders after restart" "${expected%$'\n'}" "$got"
@@ -313,9 +247,9 @@ ok "same key -> same partition; per-partition offsets contiguous; >1 partition u
 # ---------------------------------------------------------------------------
 scenario "restart 2: SIGINT, restart, multi-partition data intact"
 stop_broker INT
-start_broker
-plainlog "$LOG" | grep -E "storage opened" | grep -q "clean_shutdown=true" || fail "expected clean_shutdown=true on 2nd restart"
-plainlog "$LOG" | grep -E "storage opened" | grep -q "segments_scanned=0 " || fail "expected segments_scanned=0 on 2nd restart"
+start_broker "$DATA"
+opened_line | grep -q "clean_shutdown=true" || fail "expected clean_shutdown=true on 2nd restart"
+opened_line | grep -q "segments_scanned=0 " || fail "expected segments_scanned=0 on 2nd restart"
 for p in 0 1 2; do
     got=$(kc -C -t multi -p "$p" -o beginning -e -q -f '%p|%o|%s\n')
     exp=$(seq 0 9 | awk -v p="$p" '{print p "|" NR-1 "|p" p "-m" $1}')
@@ -323,7 +257,7 @@ for p in 0 1 2; do
 done
 got=$(kc -C -t orders -o -1 -e -q -f '%k|%s|%o\n')
 expect_eq "orders tail after 2nd restart" "after|restart|$((N - 1))" "$got"
-ok "log: $(plainlog "$LOG" | grep -o 'storage opened.*')"
+ok "log: $(opened_line)"
 
 stop_broker TERM
 plainlog "$LOG" | grep -q "stopped cleanly" || fail "SIGTERM: broker log lacks 'stopped cleanly'"
