@@ -124,3 +124,66 @@ fn server_properties_unknown_keys_reported_and_sigterm_is_clean() {
     let meta = std::fs::read_to_string(data.join("meta.properties")).unwrap();
     assert!(meta.contains("node.id=1"));
 }
+
+/// Starts the binary with `args`, waits for its "listening" line, sends SIGTERM, and
+/// returns (all stderr lines up to the listening line, exit success).
+fn run_and_stop(args: &[&str]) -> (Vec<String>, bool) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok);
+    let seen = wait_for_line(&mut lines, "brokk listening on");
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let rest: Vec<String> = lines.collect(); // ends when the child closes stderr
+    let ok = child.wait().unwrap().success();
+    assert!(rest.iter().any(|l| l.contains("stopped cleanly")), "{rest:?}");
+    (seen, ok)
+}
+
+#[test]
+fn flags_override_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let props = dir.path().join("server.properties");
+    std::fs::write(
+        &props,
+        format!(
+            "listeners=PLAINTEXT://127.0.0.1:1\nlog.dirs={}\n",
+            dir.path().join("from-file").display()
+        ),
+    )
+    .unwrap();
+    let flag_dir = dir.path().join("from-flag");
+    let (seen, ok) = run_and_stop(&[
+        "--config",
+        props.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        flag_dir.to_str().unwrap(),
+    ]);
+    assert!(ok);
+    let line = seen.last().unwrap();
+    assert!(!line.contains("127.0.0.1:1 "), "--listen wins over listeners: {line}");
+    assert!(
+        line.contains(&flag_dir.display().to_string()),
+        "--data-dir wins over log.dirs: {line}"
+    );
+    assert!(flag_dir.join("meta.properties").exists());
+    assert!(!dir.path().join("from-file").exists());
+}
+
+#[test]
+fn ephemeral_data_dir_is_removed_on_exit() {
+    let (seen, ok) = run_and_stop(&["--listen", "127.0.0.1:0", "--ephemeral"]);
+    assert!(ok);
+    let line = seen.last().unwrap();
+    let data = line.rsplit("data in ").next().unwrap().trim();
+    assert!(data.contains("brokk-"), "{line}");
+    assert!(!std::path::Path::new(data).exists(), "{data} removed at shutdown");
+}
