@@ -60,6 +60,14 @@ async fn segments_roll_and_reads_cross_them() {
     }
     let files = log_files(&b.data_dir().join("roll-0"));
     assert!(files.len() > 5, "rolled into many segments: {files:?}");
+    // Sealed segments live on their mappings: only the active segment holds descriptors.
+    let pdir = b.data_dir().join("roll-0");
+    let open_here = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|t| t.starts_with(&pdir))
+        .count();
+    assert!(open_here <= 3, "{open_here} descriptors open in {}", pdir.display());
     assert_eq!(files[0], "00000000000000000000.log");
     let all = read_all(&mut raw, "roll", 0).await;
     assert_eq!(all.len(), 200);

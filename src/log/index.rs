@@ -15,6 +15,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use memmap2::{MmapOptions, MmapRaw};
@@ -26,7 +27,8 @@ use super::LogError;
 #[derive(Debug)]
 pub struct MmapIndex {
     path: PathBuf,
-    file: File,
+    /// Open only while the index can still change (see `release_file`).
+    file: Mutex<Option<File>>,
     map: MmapRaw,
     entry_size: usize,
     capacity: usize,
@@ -61,7 +63,7 @@ impl MmapIndex {
         let map = MmapOptions::new().len(map_len.max(1)).map_raw(&file).map_err(io)?;
         Ok(Self {
             path: path.to_path_buf(),
-            file,
+            file: Mutex::new(Some(file)),
             map,
             entry_size,
             capacity,
@@ -101,7 +103,7 @@ impl MmapIndex {
         let have = self.allocated.load(Ordering::Relaxed);
         if end > have {
             let want = (have + 64 * 1024).max(end).min(self.capacity * self.entry_size);
-            super::allocate(&self.file, &self.path, have, want)?;
+            self.with_file(|f| super::allocate(f, &self.path, have, want))?;
             self.allocated.store(want, Ordering::Relaxed);
         }
         // SAFETY: slot `n` lies inside the mapping (n < capacity) and above the published
@@ -132,11 +134,27 @@ impl MmapIndex {
         if sync {
             self.flush()?;
         }
-        self.file.set_len(bytes).map_err(io)?;
-        if sync {
-            self.file.sync_all().map_err(io)?;
-        }
+        self.with_file(|f| {
+            f.set_len(bytes).map_err(io)?;
+            if sync { f.sync_all().map_err(io) } else { Ok(()) }
+        })?;
         Ok(())
+    }
+
+    fn with_file<R>(&self, op: impl FnOnce(&File) -> Result<R, LogError>) -> Result<R, LogError> {
+        let guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(f) => op(f),
+            None => Err(LogError::Invalid(format!(
+                "{} is sealed and its file closed",
+                self.path.display()
+            ))),
+        }
+    }
+
+    /// Closes the file descriptor; the mapping keeps serving lookups.
+    pub fn release_file(&self) {
+        *self.file.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Syncs the entries (not the unused preallocated tail).

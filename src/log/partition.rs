@@ -295,6 +295,7 @@ impl Partition {
             return Ok(());
         }
         st.active.seal().map_err(fence)?;
+        st.active.release_files();
         let seg = Arc::new(Segment::create(&self.dir, st.next_offset, cfg, min_capacity).map_err(fence)?);
         let mut segs: Vec<_> = self.segments().iter().cloned().collect();
         segs.push(seg.clone());

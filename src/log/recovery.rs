@@ -98,6 +98,9 @@ pub fn open_segments(
                 return Ok((segs, report));
             }
         }
+        if i != last {
+            seg.release_files();
+        }
         segs.push(Arc::new(seg));
     }
     Ok((segs, report))

@@ -12,8 +12,8 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use memmap2::{MmapOptions, MmapRaw};
@@ -54,7 +54,9 @@ impl AsRef<[u8]> for MapSlice {
 pub struct Segment {
     base_offset: i64,
     log_path: PathBuf,
-    file: File,
+    /// Open only while needed (appending, recovery, trimming): sealed segments live on
+    /// their mapping alone, so they cost no file descriptor.
+    file: Mutex<Option<File>>,
     map: Arc<LogMap>,
     /// Published bytes: readers may read `[0, size)`.
     size: AtomicUsize,
@@ -149,7 +151,7 @@ impl Segment {
         Ok(Self {
             base_offset,
             log_path: log_path.to_path_buf(),
-            file,
+            file: Mutex::new(Some(file)),
             map: Arc::new(LogMap { map, capacity }),
             size: AtomicUsize::new(size.min(capacity)),
             end_offset: AtomicI64::new(base_offset),
@@ -279,7 +281,7 @@ impl Segment {
             return Ok(());
         }
         let want = (end.max(have + CHUNK)).min(self.map.capacity);
-        super::allocate(&self.file, &self.log_path, have, want)?;
+        self.with_file(|f| super::allocate(f, &self.log_path, have, want))?;
         self.allocated.store(want, Ordering::Relaxed);
         Ok(())
     }
@@ -381,7 +383,7 @@ impl Segment {
         self.bytes_since_index.store(0, Ordering::Relaxed);
         self.end_offset.store(self.base_offset, Ordering::Relaxed);
         let io = |e| LogError::io(&self.log_path, e);
-        let file_len = self.file.metadata().map_err(io)?.len() as usize;
+        let file_len = self.with_file(|f| f.metadata().map_err(io))?.len() as usize;
         // SAFETY: recovery runs before the segment is shared; `file_len` bytes are mapped
         // (the mapping covers the whole file: capacity >= file length).
         let all = unsafe { std::slice::from_raw_parts(self.map.map.as_ptr(), file_len.min(self.map.capacity)) };
@@ -416,10 +418,13 @@ impl Segment {
             // Cut everything after the last valid batch (torn bytes, or the zero tail of a
             // preallocated file); an appendable segment regrows with zeros, so no stale
             // byte can be resurrected by a later scan.
-            self.file.set_len(pos as u64).map_err(io)?;
-            if !sealed {
-                self.file.set_len(self.map.capacity as u64).map_err(io)?;
-            }
+            self.with_file(|f| {
+                f.set_len(pos as u64).map_err(io)?;
+                if !sealed {
+                    f.set_len(self.map.capacity as u64).map_err(io)?;
+                }
+                Ok(())
+            })?;
         }
         Ok(torn)
     }
@@ -445,10 +450,10 @@ impl Segment {
         self.offset_index.trim(sync)?;
         self.time_index.trim(sync)?;
         let io = |e| LogError::io(&self.log_path, e);
-        self.file.set_len(self.size() as u64).map_err(io)?;
-        if sync {
-            self.file.sync_all().map_err(io)?;
-        }
+        self.with_file(|f| {
+            f.set_len(self.size() as u64).map_err(io)?;
+            if sync { f.sync_all().map_err(io) } else { Ok(()) }
+        })?;
         Ok(())
     }
 
@@ -469,6 +474,25 @@ impl Segment {
         self.time_index.flush()?;
         self.flushed.store(size, Ordering::Release);
         Ok(())
+    }
+
+    /// Runs `op` on the open `.log` file; an error if the file was released.
+    fn with_file<R>(&self, op: impl FnOnce(&File) -> Result<R, LogError>) -> Result<R, LogError> {
+        let guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(f) => op(f),
+            None => Err(LogError::Invalid(format!(
+                "{} is sealed and its file closed",
+                self.log_path.display()
+            ))),
+        }
+    }
+
+    /// Closes the file descriptors of a sealed segment (the mappings stay).
+    pub fn release_files(&self) {
+        *self.file.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.offset_index.release_file();
+        self.time_index.release_file();
     }
 
     /// Removes the segment's files (the mapping stays valid for readers holding `Bytes`).
