@@ -541,3 +541,37 @@ async fn advertised_listener_is_what_metadata_returns() {
     assert_eq!(r.brokers[0].host.as_str(), "kafka.example.test");
     assert_eq!(r.brokers[0].port, 19092);
 }
+
+#[tokio::test]
+async fn broker_switches_min_insync_deletion_and_auto_create() {
+    let b = TestBroker::start_with(&[("delete.topic.enable", "false"), ("auto.create.topics.enable", "false")]).await;
+    let mut raw = Raw::connect(b.addr).await;
+    // min.insync.replicas=2 on a single broker: acks=-1 is refused, acks=1 is not (Kafka).
+    create_topic(&mut raw, "isr", 1, &[("min.insync.replicas", "2")]).await;
+    let r = raw
+        .call(&produce_req("isr", 0, batch(1, now_ms(), Compression::None), -1), 9)
+        .await;
+    assert_eq!(
+        r.responses[0].partition_responses[0].error_code,
+        code(ResponseError::NotEnoughReplicas)
+    );
+    let r = raw
+        .call(&produce_req("isr", 0, batch(1, now_ms(), Compression::None), 1), 9)
+        .await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    // delete.topic.enable=false.
+    let mut d = DeleteTopicsRequest::default();
+    d.topic_names = vec![topic("isr")];
+    let r = raw.call(&d, 5).await;
+    assert_eq!(r.responses[0].error_code, code(ResponseError::TopicDeletionDisabled));
+    assert!(b.broker().logs().topic("isr").is_some());
+    // auto.create.topics.enable=false wins over the request's allow flag.
+    let mut m = MetadataRequest::default();
+    let mut t = metadata_request::MetadataRequestTopic::default();
+    t.name = Some(topic("never"));
+    m.topics = Some(vec![t]);
+    m.allow_auto_topic_creation = true;
+    let r = raw.call(&m, 12).await;
+    assert_eq!(r.topics[0].error_code, code(ResponseError::UnknownTopicOrPartition));
+    assert!(b.broker().logs().topic("never").is_none());
+}
