@@ -23,6 +23,9 @@ const RECOVERY_CHECKPOINT_FILE: &str = "recovery-point-offset-checkpoint";
 const TOPICS_DIR: &str = ".topics";
 const LOCK_FILE: &str = ".lock";
 const META_FILE: &str = "meta.properties";
+/// Upper bound on one topic's partitions: each costs a directory, three files and three
+/// mappings, so a typo like 2^31 must be an error, not an attempt.
+pub const MAX_PARTITIONS_PER_TOPIC: i32 = 100_000;
 /// Partition directories being deleted: `.delete-<topic id>-<partition>`.
 const DELETE_PREFIX: &str = ".delete-";
 
@@ -33,8 +36,8 @@ pub enum TopicError {
     AlreadyExists(String),
     #[error("{0}")]
     InvalidName(String),
-    #[error("Number of partitions must be larger than 0 (got {0}).")]
-    InvalidPartitions(i32),
+    #[error("{0}")]
+    InvalidPartitions(String),
     #[error("{0}")]
     InvalidConfig(String),
     #[error("This server does not host this topic: {0}")]
@@ -340,7 +343,14 @@ impl LogManager {
             return Err(TopicError::AlreadyExists(name.to_string()));
         }
         if partitions <= 0 {
-            return Err(TopicError::InvalidPartitions(partitions));
+            return Err(TopicError::InvalidPartitions(format!(
+                "Number of partitions must be larger than 0 (got {partitions})."
+            )));
+        }
+        if partitions > MAX_PARTITIONS_PER_TOPIC {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Number of partitions {partitions} exceeds this broker's limit of {MAX_PARTITIONS_PER_TOPIC} per topic."
+            )));
         }
         self.defaults
             .with_overrides(overrides)
