@@ -61,18 +61,28 @@ fn build_config(args: &Args) -> Result<Config, String> {
 }
 
 /// Installs the SIGINT/SIGTERM handlers *before* the broker announces itself (a signal
-/// sent right after the "listening" line must still mean a clean stop) and returns a
-/// future that resolves on the first of them.
-fn shutdown_signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
+/// sent right after the "listening" line must still mean a clean stop). The returned
+/// receiver flips on the first signal; a second signal exits at once (a stuck shutdown can
+/// still be interrupted), as does a signal during start-up (recovery is idempotent).
+fn shutdown_signals() -> std::io::Result<tokio::sync::watch::Receiver<bool>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    Ok(async move {
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        for n in 0.. {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            if n > 0 {
+                eprintln!("brokk: second signal, exiting without a clean shutdown");
+                std::process::exit(130);
+            }
+            let _ = tx.send(true);
         }
-    })
+    });
+    Ok(rx)
 }
 
 /// Raises the open-file soft limit to the hard limit (each segment holds file handles), as
@@ -114,21 +124,28 @@ fn main() -> ExitCode {
         }
     };
     rt.block_on(async move {
-        let signals = match shutdown_signals() {
+        let mut signals = match shutdown_signals() {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("brokk: cannot install signal handlers: {e}");
                 return ExitCode::FAILURE;
             }
         };
-        let running = match brokk::Broker::builder().config(config).start().await {
+        let started = tokio::select! {
+            r = brokk::Broker::builder().config(config).start() => r,
+            _ = signals.changed() => {
+                eprintln!("brokk: interrupted during start-up");
+                std::process::exit(130);
+            }
+        };
+        let running = match started {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("brokk: {e}");
                 return ExitCode::FAILURE;
             }
         };
-        signals.await;
+        let _ = signals.changed().await;
         tracing::info!("shutting down");
         match running.shutdown().await {
             Ok(()) => ExitCode::SUCCESS,

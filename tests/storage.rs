@@ -60,7 +60,9 @@ async fn segments_roll_and_reads_cross_them() {
     }
     let files = log_files(&b.data_dir().join("roll-0"));
     assert!(files.len() > 5, "rolled into many segments: {files:?}");
-    // Sealed segments live on their mappings: only the active segment holds descriptors.
+    // Sealed segments live on their mappings once flushed (the roll's background flush;
+    // flushed here to be deterministic): only the active segment holds descriptors.
+    b.broker().logs().partition("roll", 0).unwrap().flush(i64::MAX).unwrap();
     let pdir = b.data_dir().join("roll-0");
     let open_here = std::fs::read_dir("/proc/self/fd")
         .unwrap()

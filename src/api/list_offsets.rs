@@ -54,7 +54,15 @@ pub async fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> L
             }) {
                 None => r.error_code = ResponseError::UnknownTopicOrPartition.code(),
                 Some(p) => {
-                    let (offset, ts) = lookup(p, rp.timestamp, read_committed);
+                    let (offset, ts) = if rp.timestamp >= 0 || rp.timestamp == MAX_TIMESTAMP {
+                        // Decodes (and may decompress) one batch: off the async workers.
+                        let (p, t) = (p.clone(), rp.timestamp);
+                        tokio::task::spawn_blocking(move || lookup(&p, t, read_committed))
+                            .await
+                            .unwrap_or((-1, -1))
+                    } else {
+                        lookup(p, rp.timestamp, read_committed)
+                    };
                     r.offset = offset;
                     r.timestamp = ts;
                     if version >= 4 && offset >= 0 {

@@ -152,6 +152,14 @@ impl MmapIndex {
         }
     }
 
+    /// fsyncs the file (data and length), if it is still open.
+    pub fn sync_file(&self) -> Result<(), LogError> {
+        match self.file.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(f) => f.sync_all().map_err(|e| LogError::io(&self.path, e)),
+            None => Ok(()),
+        }
+    }
+
     /// Closes the file descriptor; the mapping keeps serving lookups.
     pub fn release_file(&self) {
         *self.file.lock().unwrap_or_else(|e| e.into_inner()) = None;

@@ -294,8 +294,8 @@ impl Partition {
             self.dir_dirty.store(true, Ordering::Release);
             return Ok(());
         }
+        // The sealed segment's files are fsynced and closed by the background flush.
         st.active.seal().map_err(fence)?;
-        st.active.release_files();
         let seg = Arc::new(Segment::create(&self.dir, st.next_offset, cfg, min_capacity).map_err(fence)?);
         let mut segs: Vec<_> = self.segments().iter().cloned().collect();
         segs.push(seg.clone());
@@ -314,29 +314,27 @@ impl Partition {
         if self.is_fenced() {
             return Err(LogError::Fenced);
         }
-        if self.recovery_point() >= up_to {
-            return Ok(());
-        }
         let end = self.log_end_offset();
         let rp = self.recovery_point();
+        // Unflushed data, or a sealed segment whose trimmed files still need their fsync.
+        let segs = self.segments();
+        let todo: Vec<&Arc<Segment>> = segs
+            .iter()
+            .filter(|s| s.end_offset() > rp || s.awaits_seal_sync())
+            .collect();
+        if rp >= up_to && todo.is_empty() {
+            return Ok(());
+        }
         // A roll created a segment file: make its directory entry durable too.
         let dir_sync = if self.dir_dirty.swap(false, Ordering::AcqRel) {
             super::checkpoint::sync_dir(&self.dir)
         } else {
             Ok(())
         };
-        let flushed = dir_sync.and_then(|()| {
-            self.segments()
-                .iter()
-                .filter(|s| s.end_offset() > rp)
-                .try_for_each(|seg| seg.flush())
-        });
-        {
-            if let Err(e) = flushed {
-                self.fenced.store(true, Ordering::Release);
-                tracing::error!(topic = %self.topic, partition = self.index, error = %e, "fsync failed; partition fenced");
-                return Err(e);
-            }
+        if let Err(e) = dir_sync.and_then(|()| todo.iter().try_for_each(|seg| seg.flush())) {
+            self.fenced.store(true, Ordering::Release);
+            tracing::error!(topic = %self.topic, partition = self.index, error = %e, "fsync failed; partition fenced");
+            return Err(e);
         }
         self.recovery_point.fetch_max(end, Ordering::AcqRel);
         self.last_flush_ms.store(super::now_ms(), Ordering::Release);
@@ -466,10 +464,18 @@ impl Partition {
         }
         self.set_segments(segs[n..].to_vec());
         self.log_start_offset.fetch_max(segs[n].base_offset(), Ordering::AcqRel);
+        // Try every segment; report the first failure.
+        let mut first_err = None;
         for seg in &segs[..n] {
-            seg.delete_files(&self.dir)?;
+            if let Err(e) = seg.delete_files(&self.dir) {
+                tracing::error!(topic = %self.topic, partition = self.index, error = %e, "deleting a retained-out segment failed");
+                first_err.get_or_insert(e);
+            }
         }
         drop(st);
+        if let Some(e) = first_err {
+            return Err(e);
+        }
         tracing::info!(topic = %self.topic, partition = self.index, segments = n, log_start_offset = self.log_start_offset(), "retention deleted segments");
         Ok(n)
     }

@@ -15,7 +15,7 @@ use std::io::{self, Read};
 use super::batch::{BatchHeader, HEADER_LEN, TIMESTAMP_TYPE_BIT};
 
 /// Most decompressed bytes one lookup will walk.
-pub const MAX_DECOMPRESSED: u64 = 256 << 20;
+pub const MAX_DECOMPRESSED: u64 = 128 << 20;
 
 /// Kafka's "xerial" snappy framing: magic, version, compatible version, then
 /// `u32 length | raw snappy block` chunks.
@@ -64,8 +64,9 @@ impl<'a> SnappyReader<'a> {
             return Ok(false);
         }
         let len = snap::raw::decompress_len(compressed).map_err(|e| bad(&e.to_string()))?;
-        if len as u64 > MAX_DECOMPRESSED {
-            return Err(bad("snappy block larger than the lookup cap"));
+        // Snappy expands at most ~21x: a larger claim is a lie; check before allocating.
+        if len as u64 > MAX_DECOMPRESSED || len > 22 * compressed.len() + 32 {
+            return Err(bad("snappy block claims an impossible size"));
         }
         self.block.resize(len, 0);
         snap::raw::Decoder::new()
@@ -150,6 +151,10 @@ pub fn find_record(batch: &[u8], target: Option<i64>) -> Option<(i64, i64)> {
         let (off_delta, b) = read_varlong(&mut r).ok()?;
         let ts = h.base_timestamp().saturating_add(ts_delta);
         if wanted(ts) {
+            // The delta is client-written: it must lie inside the batch's offset range.
+            if !(0..=h.last_offset_delta() as i64).contains(&off_delta) {
+                return None;
+            }
             return Some((h.base_offset() + off_delta, ts));
         }
         let rest = (len as u64).checked_sub((1 + a + b) as u64)?;
@@ -219,6 +224,25 @@ mod tests {
         b[21..23].copy_from_slice(&4i16.to_be_bytes());
         b[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
         assert_eq!(find_record(&b, Some(5000)), None);
+    }
+
+    #[test]
+    fn offset_deltas_outside_the_batch_are_rejected() {
+        let mut b = make_batch(3, 1000, Compression::None);
+        // The header now says the batch spans one offset; records claim deltas 0..=2.
+        b[23..27].copy_from_slice(&0i32.to_be_bytes());
+        assert_eq!(find_record(&b, Some(1000)), Some((0, 1000)));
+        assert_eq!(find_record(&b, Some(1002)), None);
+    }
+
+    #[test]
+    fn an_impossible_snappy_size_claim_is_refused_before_allocating() {
+        let mut b = make_batch(1, 1000, Compression::None)[..HEADER_LEN].to_vec();
+        b.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x01]); // raw snappy: "2^28 bytes follow"
+        let len = (b.len() - 12) as i32;
+        b[8..12].copy_from_slice(&len.to_be_bytes());
+        b[21..23].copy_from_slice(&2i16.to_be_bytes());
+        assert_eq!(find_record(&b, Some(0)), None);
     }
 
     proptest::proptest! {

@@ -99,6 +99,11 @@ pub fn open_segments(
             }
         }
         if i != last {
+            if i >= scan_from {
+                // Recovery rebuilt the indexes in memory; cut their files to the valid
+                // entries too (Kafka's trimToValidSize), durably.
+                seg.trim_files(true)?;
+            }
             seg.release_files();
         }
         segs.push(Arc::new(seg));

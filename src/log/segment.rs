@@ -348,15 +348,10 @@ impl Segment {
         let data = self.published();
         let start_offset = self.time_index.lookup(target).max(from_offset);
         let start = self.position_of(start_offset, data)?;
-        for (_, h) in batch::iter_batches(&data[start..]) {
-            if h.max_timestamp() >= target
-                && let Some(found) = super::records::find_record(h.bytes(), Some(target))
-                && found.0 >= from_offset
-            {
-                return Some(found);
-            }
-        }
-        None
+        // As Kafka: the answer is in the first batch whose max timestamp qualifies; only that
+        // one batch is decoded (bounded work per lookup, whatever the stored bytes say).
+        let (_, h) = batch::iter_batches(&data[start..]).find(|(_, h)| h.max_timestamp() >= target)?;
+        super::records::find_record(h.bytes(), Some(target)).filter(|found| found.0 >= from_offset)
     }
 
     /// The (offset, timestamp) of the first record carrying this segment's max timestamp.
@@ -431,11 +426,15 @@ impl Segment {
 
     /// Seals the segment: final time index entry, indexes and log file trimmed to their
     /// data. Readers keep working (the mapping outlives the trim for published bytes).
+    /// Called under the partition's append lock. The flag is set only after the trim, so a
+    /// concurrent flush never sees "sealed" (and closes the files) before the trim is done.
     pub fn seal(&self) -> Result<(), LogError> {
-        if self.sealed.swap(true, Ordering::AcqRel) {
+        if self.sealed.load(Ordering::Acquire) {
             return Ok(());
         }
-        self.trim_files(false)
+        self.trim_files(false)?;
+        self.sealed.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Trims files to their data (seal and clean shutdown); the segment stays appendable
@@ -473,7 +472,20 @@ impl Segment {
         self.offset_index.flush()?;
         self.time_index.flush()?;
         self.flushed.store(size, Ordering::Release);
+        if self.awaits_seal_sync() {
+            // A sealed segment's trimmed lengths become durable here, off the append path;
+            // after that it needs no descriptors.
+            self.with_file(|f| f.sync_all().map_err(|e| LogError::io(&self.log_path, e)))?;
+            self.offset_index.sync_file()?;
+            self.time_index.sync_file()?;
+            self.release_files();
+        }
         Ok(())
+    }
+
+    /// Sealed but not yet fsynced and closed (see [`Segment::flush`]).
+    pub fn awaits_seal_sync(&self) -> bool {
+        self.sealed.load(Ordering::Acquire) && self.file.lock().unwrap_or_else(|e| e.into_inner()).is_some()
     }
 
     /// Runs `op` on the open `.log` file; an error if the file was released.
