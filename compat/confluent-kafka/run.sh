@@ -35,9 +35,15 @@ harness_init confluent-kafka ck   # WORK, BROKER, traps
 
 # py TIMEOUT SCRIPT ARGS...: run a client script with a hard time limit
 py() {
-    local t=$1
+    # In the background and waited for, so a TERM to this suite runs the cleanup trap at once
+    # (bash defers traps while a foreground child runs) and the cleanup can kill the client.
+    local t=$1 rc=0
     shift
-    (cd "$HERE" && timeout "$t" "$PY" "$@")
+    (cd "$HERE" && exec timeout "$t" "$PY" "$@") &
+    CLIENT_PID=$!
+    wait "$CLIENT_PID" || rc=$?
+    CLIENT_PID=
+    return $rc
 }
 
 SECONDS=0
