@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_brokk");
 
@@ -84,18 +84,7 @@ fn server_properties_unknown_keys_reported_and_sigterm_is_clean() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&props)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap())
-        .lines()
-        .map_while(Result::ok);
-    let seen = wait_for_line(&mut lines, "brokk listening on 127.0.0.1:");
+    let (seen, ok) = run_and_stop(&["--config", props.to_str().unwrap()]);
     let all = seen.join("\n");
     assert!(
         all.contains("process.roles") && all.contains("num.network.threads"),
@@ -105,18 +94,7 @@ fn server_properties_unknown_keys_reported_and_sigterm_is_clean() {
         seen.last().unwrap().contains(&data.display().to_string()),
         "says where the data is"
     );
-    assert!(data.join("meta.properties").exists());
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "stopped in time");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success());
+    assert!(ok, "SIGTERM is a clean stop");
     assert!(
         data.join(".kafka_cleanshutdown").exists(),
         "clean-shutdown marker written"
@@ -134,14 +112,25 @@ fn run_and_stop(args: &[&str]) -> (Vec<String>, bool) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let pid = child.id() as i32;
+    // Bounded: a broker that never starts or never stops is killed after 30 s (the test
+    // then fails on the missing line or on `ok`).
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if done_rx.recv_timeout(Duration::from_secs(30)).is_err() {
+            // SAFETY: signalling our own child, which is not reaped before `done` is sent.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    });
     let mut lines = BufReader::new(child.stderr.take().unwrap())
         .lines()
         .map_while(Result::ok);
     let seen = wait_for_line(&mut lines, "brokk listening on");
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
     let rest: Vec<String> = lines.collect(); // ends when the child closes stderr
     let ok = child.wait().unwrap().success();
+    let _ = done_tx.send(());
     assert!(rest.iter().any(|l| l.contains("stopped cleanly")), "{rest:?}");
     (seen, ok)
 }

@@ -15,12 +15,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use memmap2::{MmapOptions, MmapRaw};
 
 use super::LogError;
+use super::file::ReleasableFile;
 
 /// A fixed-size-entry, memory-mapped index file: the part both index kinds share (they
 /// deref to it for `len`, `is_full`, `trim`, `flush`, ...).
@@ -28,7 +28,7 @@ use super::LogError;
 pub struct MmapIndex {
     path: PathBuf,
     /// Open only while the index can still change (see `release_file`).
-    file: Mutex<Option<File>>,
+    file: ReleasableFile,
     map: MmapRaw,
     entry_size: usize,
     capacity: usize,
@@ -63,7 +63,7 @@ impl MmapIndex {
         let map = MmapOptions::new().len(map_len.max(1)).map_raw(&file).map_err(io)?;
         Ok(Self {
             path: path.to_path_buf(),
-            file: Mutex::new(Some(file)),
+            file: ReleasableFile::new(path, file),
             map,
             entry_size,
             capacity,
@@ -142,27 +142,17 @@ impl MmapIndex {
     }
 
     fn with_file<R>(&self, op: impl FnOnce(&File) -> Result<R, LogError>) -> Result<R, LogError> {
-        let guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        match guard.as_ref() {
-            Some(f) => op(f),
-            None => Err(LogError::Invalid(format!(
-                "{} is sealed and its file closed",
-                self.path.display()
-            ))),
-        }
+        self.file.with(op)
     }
 
     /// fsyncs the file (data and length), if it is still open.
     pub fn sync_file(&self) -> Result<(), LogError> {
-        match self.file.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            Some(f) => f.sync_all().map_err(|e| LogError::io(&self.path, e)),
-            None => Ok(()),
-        }
+        self.file.sync_if_open()
     }
 
     /// Closes the file descriptor; the mapping keeps serving lookups.
     pub fn release_file(&self) {
-        *self.file.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.file.release();
     }
 
     /// Syncs the entries (not the unused preallocated tail).

@@ -35,6 +35,7 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod file;
 pub mod index;
 pub mod manager;
 pub mod partition;

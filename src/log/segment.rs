@@ -12,13 +12,14 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use memmap2::{MmapOptions, MmapRaw};
 
 use super::batch::{self, BatchHeader};
+use super::file::ReleasableFile;
 use super::index::{OffsetIndex, TimeIndex};
 use super::{LogConfig, LogError};
 
@@ -56,7 +57,7 @@ pub struct Segment {
     log_path: PathBuf,
     /// Open only while needed (appending, recovery, trimming): sealed segments live on
     /// their mapping alone, so they cost no file descriptor.
-    file: Mutex<Option<File>>,
+    file: ReleasableFile,
     map: Arc<LogMap>,
     /// Published bytes: readers may read `[0, size)`.
     size: AtomicUsize,
@@ -151,7 +152,7 @@ impl Segment {
         Ok(Self {
             base_offset,
             log_path: log_path.to_path_buf(),
-            file: Mutex::new(Some(file)),
+            file: ReleasableFile::new(log_path, file),
             map: Arc::new(LogMap { map, capacity }),
             size: AtomicUsize::new(size.min(capacity)),
             end_offset: AtomicI64::new(base_offset),
@@ -485,24 +486,17 @@ impl Segment {
 
     /// Sealed but not yet fsynced and closed (see [`Segment::flush`]).
     pub fn awaits_seal_sync(&self) -> bool {
-        self.sealed.load(Ordering::Acquire) && self.file.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+        self.sealed.load(Ordering::Acquire) && self.file.is_open()
     }
 
     /// Runs `op` on the open `.log` file; an error if the file was released.
     fn with_file<R>(&self, op: impl FnOnce(&File) -> Result<R, LogError>) -> Result<R, LogError> {
-        let guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        match guard.as_ref() {
-            Some(f) => op(f),
-            None => Err(LogError::Invalid(format!(
-                "{} is sealed and its file closed",
-                self.log_path.display()
-            ))),
-        }
+        self.file.with(op)
     }
 
     /// Closes the file descriptors of a sealed segment (the mappings stay).
     pub fn release_files(&self) {
-        *self.file.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.file.release();
         self.offset_index.release_file();
         self.time_index.release_file();
     }

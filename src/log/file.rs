@@ -1,0 +1,54 @@
+//! A file handle that can be closed while its memory mappings stay in use.
+//!
+//! Owns: the descriptor of one segment or index file. Sealed segments release theirs (the
+//! mapping keeps serving reads), so descriptors scale with partitions, not segments.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::LogError;
+
+#[derive(Debug)]
+pub struct ReleasableFile {
+    path: PathBuf,
+    file: Mutex<Option<File>>,
+}
+
+impl ReleasableFile {
+    pub fn new(path: &Path, file: File) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            file: Mutex::new(Some(file)),
+        }
+    }
+
+    /// Runs `op` on the open file; an error if it was released.
+    pub fn with<R>(&self, op: impl FnOnce(&File) -> Result<R, LogError>) -> Result<R, LogError> {
+        let guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(f) => op(f),
+            None => Err(LogError::Invalid(format!(
+                "{} is sealed and its file closed",
+                self.path.display()
+            ))),
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.file.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    /// fsyncs data and length, if still open.
+    pub fn sync_if_open(&self) -> Result<(), LogError> {
+        match self.file.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(f) => f.sync_all().map_err(|e| LogError::io(&self.path, e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Closes the descriptor.
+    pub fn release(&self) {
+        *self.file.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
