@@ -166,6 +166,11 @@ impl Config {
                             "{key}={v}: brokk is a single broker, the replication factor must be 1"
                         ));
                     }
+                    // No internal topics exist yet: their key is accepted (1 is the only
+                    // possible value) but reported, so it is never silently ignored.
+                    if key != "default.replication.factor" {
+                        self.unimplemented_keys.push(key.clone());
+                    }
                 }
                 "auto.create.topics.enable" => self.auto_create_topics = parse_bool(key, v)?,
                 "delete.topic.enable" => self.delete_topic_enable = parse_bool(key, v)?,

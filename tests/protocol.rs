@@ -228,8 +228,16 @@ async fn long_poll_wakes_when_data_lands() {
         let mut c = Raw::connect(addr).await;
         c.call(&fetch_req("lp", 0, 0, 15_000, 1), 12).await
     });
-    // Produce from another connection; whether it lands before or after the fetch parks,
-    // the fetch must return the record long before max_wait.
+    // Produce only once the fetch is parked, so this exercises the wake-up, not an
+    // immediate answer (bounded: the fetch parks within milliseconds).
+    let p = b.broker().logs().partition("lp", 0).unwrap();
+    for _ in 0..2000 {
+        if p.waiting_fetches() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(p.waiting_fetches(), 1, "the fetch is parked");
     assert_eq!(
         produce(&mut raw, "lp", 0, batch(1, now_ms(), Compression::None))
             .await

@@ -153,19 +153,14 @@ impl Partition {
     fn set_segments(&self, s: Vec<Arc<Segment>>) {
         *self.segments.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
     }
-    pub fn waiters(&self) -> &Waiters {
-        &self.waiters
-    }
     /// Registers a long-polling fetch to be woken by the next append.
     pub fn register_waiter(&self, n: &Arc<Notify>) {
         self.waiters.register(n);
     }
     /// Total bytes of all segments.
-    pub fn size_bytes(&self) -> u64 {
-        self.segments().iter().map(|s| s.size() as u64).sum()
-    }
-    pub fn segment_count(&self) -> usize {
-        self.segments().len()
+    /// Long-polling fetches currently parked on this partition.
+    pub fn waiting_fetches(&self) -> usize {
+        self.waiters.live()
     }
 
     /// Validates one produce's records for this partition: exactly one v2 batch, CRC,

@@ -224,9 +224,6 @@ impl Segment {
     pub fn indexes_full(&self) -> bool {
         self.offset_index.is_full() || self.time_index.is_full()
     }
-    pub fn log_path(&self) -> &Path {
-        &self.log_path
-    }
 
     /// The published bytes.
     fn published(&self) -> &[u8] {

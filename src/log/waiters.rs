@@ -28,6 +28,16 @@ impl Waiters {
         list.push(w);
     }
 
+    /// Registered waiters whose fetch is still waiting.
+    pub fn live(&self) -> usize {
+        self.list
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|w| w.strong_count() > 0)
+            .count()
+    }
+
     /// Wakes every registered waiter and forgets them (they re-register if still waiting).
     pub fn wake_all(&self) {
         let woken = std::mem::take(&mut *self.list.lock().unwrap_or_else(|e| e.into_inner()));
