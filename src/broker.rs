@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, DataDir, parse_host_port};
+use crate::group::GroupCoordinator;
 use crate::log::LogManager;
 use crate::log::manager::{TopicError, TopicLog};
 
@@ -47,6 +48,7 @@ pub enum StartError {
 pub struct Broker {
     config: Config,
     logs: Arc<LogManager>,
+    groups: Arc<GroupCoordinator>,
     advertised: (String, i32),
     shutdown: watch::Receiver<bool>,
 }
@@ -60,6 +62,9 @@ impl Broker {
     }
     pub fn logs(&self) -> &Arc<LogManager> {
         &self.logs
+    }
+    pub fn groups(&self) -> &Arc<GroupCoordinator> {
+        &self.groups
     }
     pub fn node_id(&self) -> i32 {
         self.config.node_id
@@ -195,9 +200,15 @@ impl BrokerBuilder {
         };
         let (tx, rx) = watch::channel(false);
         let logs = Arc::new(logs);
+        let groups = Arc::new(GroupCoordinator::new(logs.clone(), config.group.clone(), rx.clone()));
+        let loaded = groups
+            .load()
+            .await
+            .map_err(|e| StartError::Config(format!("loading consumer groups failed: {e}")))?;
         let broker = Arc::new(Broker {
             config,
             logs: logs.clone(),
+            groups: groups.clone(),
             advertised,
             shutdown: rx.clone(),
         });
@@ -207,6 +218,7 @@ impl BrokerBuilder {
             partitions = report.partitions,
             segments_scanned = report.recovery.segments_scanned,
             torn_bytes = report.recovery.torn_bytes,
+            groups = loaded,
             "storage opened"
         );
         if !broker.config.unimplemented_keys.is_empty() {
@@ -216,6 +228,7 @@ impl BrokerBuilder {
             Duration::from_millis(broker.config.retention_check_interval_ms),
             rx.clone(),
         ));
+        tokio::spawn(groups.run_expiration(rx.clone()));
         let server = tokio::spawn(crate::server::serve(listener, broker.clone(), rx));
         tracing::info!(
             "brokk listening on {local} (advertised {}:{}), data in {}",

@@ -19,10 +19,27 @@
 //! | `socket.request.max.bytes` | `104857600` | largest request frame accepted |
 //! | `fetch.max.bytes` | `57671680` | cap on one Fetch response's record bytes |
 //! | `log.*` topic defaults | Kafka 4.0's | see `log::config::TOPIC_CONFIG_KEYS` |
+//! | `group.min.session.timeout.ms` | `6000` | smallest session timeout a member may ask for |
+//! | `group.max.session.timeout.ms` | `1800000` | largest session timeout a member may ask for |
+//! | `group.initial.rebalance.delay.ms` | `0` | wait for more members before an empty group's first rebalance (see below) |
+//! | `group.max.size` | `2147483647` | members per group (GROUP_MAX_SIZE_REACHED beyond) |
+//! | `offsets.topic.num.partitions` | `50` | partitions of `__consumer_offsets` (fixed once created) |
+//! | `offsets.topic.segment.bytes` | `104857600` | segment size of `__consumer_offsets` |
+//! | `offsets.topic.replication.factor` | `1` | must be 1 |
+//! | `offset.metadata.max.bytes` | `4096` | largest commit metadata (OFFSET_METADATA_TOO_LARGE) |
+//! | `offsets.retention.minutes` | `10080` | how long an empty group's offsets are kept |
+//! | `offsets.retention.check.interval.ms` | `600000` | period of the offset-expiration pass |
+//!
+//! `group.initial.rebalance.delay.ms` defaults to 0, the value Kafka's own shipped
+//! `config/server.properties` sets "for a better out-of-the-box experience for development
+//! and testing" (Kafka's built-in default is 3000). brokk is mostly run for development and
+//! tests, where a 3-second pause before every new group's first assignment is pure cost;
+//! production-like setups can set 3000 to let a starting fleet join in one rebalance.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::group::GroupConfig;
 use crate::log::LogConfig;
 use crate::log::config::TOPIC_CONFIG_KEYS;
 
@@ -57,6 +74,8 @@ pub struct Config {
     pub fetch_max_bytes: usize,
     /// Topic defaults (`log.*` keys).
     pub log: LogConfig,
+    /// Group coordinator settings (`group.*`, `offsets.*`).
+    pub group: GroupConfig,
     /// Keys that were given but that brokk does not implement.
     pub unimplemented_keys: Vec<String>,
 }
@@ -75,6 +94,7 @@ impl Default for Config {
             max_request_bytes: 104_857_600,
             fetch_max_bytes: 57_671_680,
             log: LogConfig::default(),
+            group: GroupConfig::default(),
             unimplemented_keys: vec![],
         }
     }
@@ -166,9 +186,9 @@ impl Config {
                             "{key}={v}: brokk is a single broker, the replication factor must be 1"
                         ));
                     }
-                    // No internal topics exist yet: their key is accepted (1 is the only
+                    // No transaction log exists yet: its key is accepted (1 is the only
                     // possible value) but reported, so it is never silently ignored.
-                    if key != "default.replication.factor" {
+                    if key == "transaction.state.log.replication.factor" {
                         self.unimplemented_keys.push(key.clone());
                     }
                 }
@@ -185,6 +205,41 @@ impl Config {
                     self.fetch_max_bytes = parse_num(key, v)?;
                     if self.fetch_max_bytes < 1024 {
                         return Err(format!("{key} must be at least 1024"));
+                    }
+                }
+                "group.min.session.timeout.ms" => self.group.limits.min_session_timeout_ms = parse_num(key, v)?,
+                "group.max.session.timeout.ms" => self.group.limits.max_session_timeout_ms = parse_num(key, v)?,
+                "group.initial.rebalance.delay.ms" => self.group.limits.initial_rebalance_delay_ms = parse_num(key, v)?,
+                "group.max.size" => {
+                    self.group.limits.max_size = parse_num(key, v)?;
+                    if self.group.limits.max_size < 1 {
+                        return Err(format!("{key} must be at least 1"));
+                    }
+                }
+                "offsets.topic.num.partitions" => {
+                    self.group.offsets_topic_partitions = parse_num(key, v)?;
+                    if !(1..=10_000).contains(&self.group.offsets_topic_partitions) {
+                        return Err(format!("{key} must be between 1 and 10000"));
+                    }
+                }
+                "offsets.topic.segment.bytes" => {
+                    self.group.offsets_topic_segment_bytes = parse_num(key, v)?;
+                    if self.group.offsets_topic_segment_bytes < 1 << 20 {
+                        return Err(format!("{key} must be at least 1048576"));
+                    }
+                }
+                "offset.metadata.max.bytes" => self.group.offset_metadata_max_bytes = parse_num(key, v)?,
+                "offsets.retention.minutes" => {
+                    let m: i64 = parse_num(key, v)?;
+                    if m < 1 {
+                        return Err(format!("{key} must be at least 1"));
+                    }
+                    self.group.offsets_retention_ms = m.saturating_mul(60_000);
+                }
+                "offsets.retention.check.interval.ms" => {
+                    self.group.offsets_retention_check_interval_ms = parse_num(key, v)?;
+                    if self.group.offsets_retention_check_interval_ms == 0 {
+                        return Err(format!("{key} must be at least 1"));
                     }
                 }
                 "log.retention.minutes" | "log.retention.hours" | "log.roll.hours" | "controller.listener.names" => {}
@@ -238,6 +293,10 @@ impl Config {
         parse_host_port(&self.listen).map_err(|e| format!("listen address: {e}"))?;
         if self.max_request_bytes < 1024 {
             return Err("socket.request.max.bytes must be at least 1024".into());
+        }
+        let l = &self.group.limits;
+        if l.min_session_timeout_ms < 0 || l.min_session_timeout_ms > l.max_session_timeout_ms {
+            return Err("group.min.session.timeout.ms must be between 0 and group.max.session.timeout.ms".into());
         }
         Ok(())
     }

@@ -32,7 +32,9 @@ async fn api_versions_advertises_exactly_what_is_implemented() {
         // Advertised from v0 for librdkafka's codec detection (as Kafka 4.0); v0-2 rejected.
         assert_eq!(find(ApiKey::Produce), Some((0, 13)));
         assert_eq!(find(ApiKey::Fetch), Some((4, 18)));
-        assert_eq!(find(ApiKey::JoinGroup), None, "not implemented, not advertised");
+        assert_eq!(find(ApiKey::JoinGroup), Some((2, 9)), "Kafka 4.0's floor");
+        assert_eq!(find(ApiKey::OffsetCommit), Some((2, 9)));
+        assert_eq!(find(ApiKey::InitProducerId), None, "not implemented, not advertised");
     }
 }
 

@@ -29,6 +29,13 @@ async fn delete_one(broker: &Broker, name: Option<TopicName>, id: uuid::Uuid, ve
             return r;
         }
     };
+    if name == crate::group::OFFSETS_TOPIC {
+        r.error_code = ResponseError::InvalidRequest.code();
+        if version >= 5 {
+            r.error_message = message(format!("{name} holds committed offsets and cannot be deleted"));
+        }
+        return r;
+    }
     if !broker.config().delete_topic_enable {
         r.error_code = ResponseError::TopicDeletionDisabled.code();
         return r;
@@ -38,6 +45,7 @@ async fn delete_one(broker: &Broker, name: Option<TopicName>, id: uuid::Uuid, ve
     let result = tokio::task::spawn_blocking(move || logs.delete_topic(&n)).await;
     match result {
         Ok(Ok(t)) => {
+            broker.groups().topic_deleted(&t.name);
             r.name = Some(topic_name(&t.name));
             if version >= 6 {
                 r.topic_id = t.id;

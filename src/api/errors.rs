@@ -35,3 +35,36 @@ pub fn topic_error(e: &TopicError) -> ResponseError {
         TopicError::Log(l) => log_error(l),
     }
 }
+
+/// Kafka error code for a group coordinator error.
+pub fn group_error(e: &crate::group::GroupError) -> ResponseError {
+    use crate::group::GroupError as G;
+    match e {
+        G::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+        G::InvalidGroupId => ResponseError::InvalidGroupId,
+        G::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
+        G::UnknownMemberId => ResponseError::UnknownMemberId,
+        G::MemberIdRequired => ResponseError::MemberIdRequired,
+        G::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+        G::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
+        G::FencedInstanceId => ResponseError::FencedInstanceId,
+        G::RebalanceInProgress => ResponseError::RebalanceInProgress,
+        G::IllegalGeneration => ResponseError::IllegalGeneration,
+        G::NonEmptyGroup => ResponseError::NonEmptyGroup,
+        G::GroupIdNotFound => ResponseError::GroupIdNotFound,
+        G::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
+        G::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
+        G::NotCoordinator => ResponseError::NotCoordinator,
+        G::CommitTooLarge => ResponseError::InvalidCommitOffsetSize,
+        // Kafka answers a failed __consumer_offsets append with NOT_COORDINATOR (retriable).
+        G::Storage(msg) => {
+            tracing::error!(error = %msg, "__consumer_offsets write failed");
+            ResponseError::NotCoordinator
+        }
+    }
+}
+
+/// The error code for an optional group error (0 for none).
+pub fn group_code(e: Option<&crate::group::GroupError>) -> i16 {
+    e.map(|e| group_error(e).code()).unwrap_or(0)
+}

@@ -4,12 +4,23 @@
 
 pub mod api_versions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
+pub mod describe_groups;
 pub mod errors;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
@@ -22,4 +33,22 @@ pub fn topic_name(s: &str) -> TopicName {
 /// An optional error message for a response.
 pub fn message(s: impl Into<String>) -> Option<StrBytes> {
     Some(StrBytes::from_string(s.into()))
+}
+
+/// A `StrBytes` from an owned string.
+pub fn str_of(s: String) -> StrBytes {
+    StrBytes::from_string(s)
+}
+
+/// An optional `StrBytes` from an optional owned string.
+pub fn opt_str(s: Option<String>) -> Option<StrBytes> {
+    s.map(StrBytes::from_string)
+}
+
+/// Who sent a request (for group membership: Kafka records client id and host).
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub client_id: String,
+    /// As Kafka shows it: `/` + the peer IP.
+    pub client_host: String,
 }

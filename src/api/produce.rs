@@ -13,7 +13,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use super::errors::log_error;
 use super::message;
 use crate::broker::Broker;
-use crate::log::manager::{flush_rolled_in_background, validate_topic_name};
+use crate::log::manager::{append_durably, validate_topic_name};
 use crate::log::{Partition, now_ms};
 
 /// What the connection does with a produce.
@@ -46,33 +46,10 @@ async fn produce_partition(p: &Arc<Partition>, index: i32, records: &[u8], acks:
         );
         return partition_error(index, ResponseError::NotEnoughReplicas, Some(msg));
     }
-    let now = now_ms();
-    let appended = p.validate(records, now).and_then(|()| p.append(records, now));
-    let info = match appended {
+    let info = match append_durably(p, records, now_ms(), acks != 0).await {
         Ok(i) => i,
         Err(e) => return partition_error(index, log_error(&e), Some(e.to_string())),
     };
-    if info.rolled {
-        flush_rolled_in_background(p.clone());
-    }
-    if info.needs_flush && acks != 0 {
-        let pc = p.clone();
-        let flushed = tokio::task::spawn_blocking(move || pc.flush(info.last_offset + 1)).await;
-        match flushed {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return partition_error(index, log_error(&e), Some(e.to_string())),
-            Err(e) => {
-                return partition_error(
-                    index,
-                    ResponseError::KafkaStorageError,
-                    Some(format!("flush task failed: {e}")),
-                );
-            }
-        }
-    } else if info.needs_flush {
-        let pc = p.clone();
-        tokio::task::spawn_blocking(move || pc.flush(info.last_offset + 1));
-    }
     let mut r = PartitionProduceResponse::default();
     r.index = index;
     r.base_offset = info.base_offset;
@@ -112,6 +89,11 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
                     &pd.records,
                 ) {
                     (None, _) => partition_error(pd.index, unknown, None),
+                    (Some(p), _) if p.topic() == crate::group::OFFSETS_TOPIC => partition_error(
+                        pd.index,
+                        ResponseError::InvalidTopicException,
+                        Some(format!("Cannot append to internal topic {}", p.topic())),
+                    ),
                     (Some(_), None) => {
                         partition_error(pd.index, ResponseError::InvalidRecord, Some("null records".into()))
                     }

@@ -541,6 +541,31 @@ impl LogManager {
     }
 }
 
+/// Validates and appends one batch, then waits for the fsync the flush policy requires
+/// (`wait_for_flush`; acks=0 only starts it). The path every durable write takes: Produce
+/// and the group coordinator's `__consumer_offsets` records.
+pub async fn append_durably(
+    p: &Arc<Partition>,
+    batch: &[u8],
+    now_ms: i64,
+    wait_for_flush: bool,
+) -> Result<super::partition::AppendInfo, LogError> {
+    p.validate(batch, now_ms)?;
+    let info = p.append(batch, now_ms)?;
+    if info.rolled {
+        flush_rolled_in_background(p.clone());
+    }
+    if info.needs_flush {
+        let pc = p.clone();
+        let task = tokio::task::spawn_blocking(move || pc.flush(info.last_offset + 1));
+        if wait_for_flush {
+            task.await
+                .map_err(|e| LogError::Invalid(format!("flush task failed: {e}")))??;
+        }
+    }
+    Ok(info)
+}
+
 /// Flushes a partition whose segment just rolled, in the background.
 pub fn flush_rolled_in_background(p: Arc<Partition>) {
     tokio::task::spawn_blocking(move || {

@@ -34,7 +34,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut s
             }
         };
         let result = match codec::decode_header(frame.freeze()) {
-            Ok(req) => dispatch::dispatch(&broker, req).await,
+            Ok(req) => dispatch::dispatch(&broker, req, peer).await,
             Err(e) => Err(e),
         };
         match result {

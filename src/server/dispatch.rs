@@ -5,6 +5,8 @@
 //! An unknown API key or an unsupported version (other than ApiVersions') closes the
 //! connection, as Kafka does.
 
+use std::net::SocketAddr;
+
 use bytes::BytesMut;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Message, VersionRange};
@@ -24,6 +26,18 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::ApiVersions, ApiVersionsRequest::VERSIONS),
     (ApiKey::CreateTopics, CreateTopicsRequest::VERSIONS),
     (ApiKey::DeleteTopics, DeleteTopicsRequest::VERSIONS),
+    (ApiKey::FindCoordinator, FindCoordinatorRequest::VERSIONS),
+    // Kafka 4.0 removed JoinGroup v0-v1 (KIP-896).
+    (ApiKey::JoinGroup, VersionRange { min: 2, max: 9 }),
+    (ApiKey::SyncGroup, SyncGroupRequest::VERSIONS),
+    (ApiKey::Heartbeat, HeartbeatRequest::VERSIONS),
+    (ApiKey::LeaveGroup, LeaveGroupRequest::VERSIONS),
+    (ApiKey::OffsetCommit, OffsetCommitRequest::VERSIONS),
+    (ApiKey::OffsetFetch, OffsetFetchRequest::VERSIONS),
+    (ApiKey::ListGroups, ListGroupsRequest::VERSIONS),
+    (ApiKey::DescribeGroups, DescribeGroupsRequest::VERSIONS),
+    (ApiKey::DeleteGroups, DeleteGroupsRequest::VERSIONS),
+    (ApiKey::OffsetDelete, OffsetDeleteRequest::VERSIONS),
 ];
 
 /// The supported range of `key`, if implemented.
@@ -42,7 +56,23 @@ pub fn advertised(key: ApiKey, range: VersionRange) -> VersionRange {
 }
 
 /// Handles one request; `Ok(None)` means no response is sent (Produce with acks=0).
-pub async fn dispatch(broker: &Broker, mut req: RequestFrame) -> Result<Option<BytesMut>, FrameError> {
+/// A handler call: decode the body as the request type, run `api::$module::handle`, encode.
+macro_rules! call {
+    ($module:ident, $broker:expr, $req:expr, $key:expr, $corr:expr, $v:expr $(, $extra:expr)*) => {
+        encode_response(
+            $key,
+            $corr,
+            $v,
+            &api::$module::handle($broker, decode_body(&mut $req)?, $v $(, $extra)*).await,
+        )
+    };
+}
+
+pub async fn dispatch(
+    broker: &Broker,
+    mut req: RequestFrame,
+    peer: SocketAddr,
+) -> Result<Option<BytesMut>, FrameError> {
     let (key, v, corr) = (req.api_key, req.version, req.header.correlation_id);
     let range = supported(key).ok_or(FrameError::UnknownApiKey(key as i16))?;
     if v < range.min || v > range.max {
@@ -96,6 +126,23 @@ pub async fn dispatch(broker: &Broker, mut req: RequestFrame) -> Result<Option<B
             v,
             &api::delete_topics::handle(broker, decode_body(&mut req)?, v).await,
         ),
+        ApiKey::FindCoordinator => call!(find_coordinator, broker, req, key, corr, v),
+        ApiKey::JoinGroup => {
+            let ctx = api::RequestContext {
+                client_id: req.header.client_id.as_deref().unwrap_or_default().to_string(),
+                client_host: format!("/{}", peer.ip()),
+            };
+            call!(join_group, broker, req, key, corr, v, &ctx)
+        }
+        ApiKey::SyncGroup => call!(sync_group, broker, req, key, corr, v),
+        ApiKey::Heartbeat => call!(heartbeat, broker, req, key, corr, v),
+        ApiKey::LeaveGroup => call!(leave_group, broker, req, key, corr, v),
+        ApiKey::OffsetCommit => call!(offset_commit, broker, req, key, corr, v),
+        ApiKey::OffsetFetch => call!(offset_fetch, broker, req, key, corr, v),
+        ApiKey::ListGroups => call!(list_groups, broker, req, key, corr, v),
+        ApiKey::DescribeGroups => call!(describe_groups, broker, req, key, corr, v),
+        ApiKey::DeleteGroups => call!(delete_groups, broker, req, key, corr, v),
+        ApiKey::OffsetDelete => call!(offset_delete, broker, req, key, corr, v),
         other => return Err(FrameError::UnknownApiKey(other as i16)),
     };
     resp.map(Some)
@@ -117,6 +164,17 @@ mod tests {
             ApiKey::ApiVersions => ApiVersionsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::CreateTopics => CreateTopicsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::DeleteTopics => DeleteTopicsRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::FindCoordinator => FindCoordinatorRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::JoinGroup => JoinGroupRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::SyncGroup => SyncGroupRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::Heartbeat => HeartbeatRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::LeaveGroup => LeaveGroupRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::OffsetCommit => OffsetCommitRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::OffsetFetch => OffsetFetchRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::ListGroups => ListGroupsRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::DescribeGroups => DescribeGroupsRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::DeleteGroups => DeleteGroupsRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::OffsetDelete => OffsetDeleteRequest::decode(&mut b, version).map(|_| ()),
             other => panic!("{other:?} is in SUPPORTED but not in this test"),
         };
     }
@@ -143,6 +201,6 @@ mod tests {
             assert!(r.min <= r.max, "{k:?}");
         }
         assert_eq!(supported(ApiKey::ApiVersions).unwrap().max, 4);
-        assert!(supported(ApiKey::JoinGroup).is_none());
+        assert!(supported(ApiKey::InitProducerId).is_none());
     }
 }

@@ -1,0 +1,81 @@
+//! FindCoordinator: brokk is the coordinator of every group. v0-v3 ask for one key, v4+
+//! for a batch (KIP-699). The first group lookup creates `__consumer_offsets`, as in Kafka.
+//! Transaction coordinators arrive with exactly-once support; until then key type 1 is
+//! answered INVALID_REQUEST, like any key type brokk does not serve.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::errors::group_error;
+use super::message;
+use crate::broker::Broker;
+
+const GROUP: i8 = 0;
+
+/// Where `key_type`'s coordinator is, or why not.
+async fn locate(broker: &Broker, key_type: i8) -> Result<(), (ResponseError, String)> {
+    if key_type != GROUP {
+        return Err((
+            ResponseError::InvalidRequest,
+            format!("coordinator key type {key_type} is not supported (0 = group)"),
+        ));
+    }
+    broker
+        .groups()
+        .ensure_offsets_topic()
+        .await
+        .map_err(|e| (group_error(&e), e.to_string()))
+}
+
+pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+    let (host, port) = broker.advertised();
+    let node = BrokerId(broker.node_id());
+    let located = locate(broker, req.key_type).await;
+    let mut resp = FindCoordinatorResponse::default();
+    if version >= 4 {
+        resp.coordinators = req
+            .coordinator_keys
+            .into_iter()
+            .map(|key| {
+                let mut c = Coordinator::default();
+                c.key = key;
+                match &located {
+                    Ok(()) => {
+                        c.node_id = node;
+                        c.host = StrBytes::from_string(host.to_string());
+                        c.port = port;
+                    }
+                    Err((e, msg)) => {
+                        c.node_id = BrokerId(-1);
+                        c.port = -1;
+                        c.error_code = e.code();
+                        c.error_message = message(msg.clone());
+                    }
+                }
+                c
+            })
+            .collect();
+        return resp;
+    }
+    match located {
+        Ok(()) => {
+            resp.node_id = node;
+            resp.host = StrBytes::from_string(host.to_string());
+            resp.port = port;
+            if version >= 1 {
+                resp.error_message = message("NONE");
+            }
+        }
+        Err((e, msg)) => {
+            resp.error_code = e.code();
+            resp.node_id = BrokerId(-1);
+            resp.port = -1;
+            if version >= 1 {
+                resp.error_message = message(msg);
+            }
+        }
+    }
+    resp
+}

@@ -1,0 +1,291 @@
+//! One task per group: it owns the group's [`Group`] state machine, takes commands from a
+//! channel in order, and otherwise sleeps until the group's earliest deadline (session,
+//! rebalance, initial delay, pending sync). No polling: the only waits are the channel and
+//! that one timer.
+//!
+//! Durable effects happen here, in command order: offset commits are appended to
+//! `__consumer_offsets` before they are applied and acknowledged, and membership changes
+//! the state machine flags are written after the command that made them.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use super::coordinator::{OffsetsLog, Registry};
+use super::records;
+use super::state::{CommittedOffset, Group, Now};
+use super::{GroupError, GroupState};
+
+/// What ListGroups needs, kept current by the actor so listing never queues behind it.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub state: GroupState,
+    pub protocol_type: String,
+}
+
+/// One result per partition.
+pub type PartitionResults = Vec<((String, i32), Result<(), GroupError>)>;
+
+/// A synchronous step on the group's state machine.
+pub type Step = Box<dyn FnOnce(&mut Group, Now) + Send>;
+
+/// A change to the group's committed offsets, to be made durable first.
+#[derive(Debug)]
+pub enum OffsetWrite {
+    /// OffsetCommit: validated against the member and generation, then appended.
+    Commit {
+        member_id: String,
+        group_instance_id: Option<String>,
+        generation_id: i32,
+        offsets: Vec<((String, i32), CommittedOffset)>,
+        reply: oneshot::Sender<Result<(), GroupError>>,
+    },
+    /// OffsetDelete: partitions whose offsets go (the caller checked subscriptions).
+    Delete {
+        partitions: Vec<(String, i32)>,
+        reply: oneshot::Sender<Result<PartitionResults, GroupError>>,
+    },
+    /// DeleteGroups: the group must be Empty; its offsets and metadata are tombstoned.
+    DeleteGroup {
+        reply: oneshot::Sender<Result<(), GroupError>>,
+    },
+    /// The offset-expiration pass, or a deleted topic (`topic` set): drop offsets.
+    Expire {
+        now_wall_ms: i64,
+        retention_ms: i64,
+        deleted_topic: Option<String>,
+    },
+}
+
+/// A command for the actor: a synchronous step on the state machine, or an offset write.
+pub enum Command {
+    Step(Step),
+    Write(OffsetWrite),
+}
+
+/// The running actor's context.
+pub struct Actor {
+    pub group: Group,
+    pub rx: mpsc::UnboundedReceiver<Command>,
+    pub log: Arc<OffsetsLog>,
+    pub registry: Arc<Registry>,
+    pub summary: Arc<Mutex<Summary>>,
+    pub actor_id: u64,
+    pub clock_base: Instant,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Actor {
+    fn now(&self) -> Now {
+        Now {
+            mono_ms: self.clock_base.elapsed().as_millis() as u64,
+            wall_ms: crate::log::now_ms(),
+        }
+    }
+
+    /// Runs until the group is deleted or expires, or the broker shuts down.
+    pub async fn run(mut self) {
+        loop {
+            if *self.shutdown.borrow() {
+                return self.stop().await;
+            }
+            let deadline = self
+                .group
+                .next_deadline()
+                .map(|ms| self.clock_base + std::time::Duration::from_millis(ms));
+            tokio::select! {
+                cmd = self.rx.recv() => match cmd {
+                    Some(cmd) => self.handle(cmd).await,
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    let now = self.now();
+                    self.group.tick(now);
+                }
+                _ = self.shutdown.changed() => continue,
+            }
+            self.after_step().await;
+            if self.group.state() == GroupState::Dead {
+                break;
+            }
+        }
+        self.retire().await;
+    }
+
+    async fn handle(&mut self, cmd: Command) {
+        let now = self.now();
+        match cmd {
+            Command::Step(f) => f(&mut self.group, now),
+            Command::Write(w) => self.write(w, now).await,
+        }
+    }
+
+    /// Persists flagged membership changes and publishes the summary.
+    async fn after_step(&mut self) {
+        if self.group.take_metadata_dirty() && self.group.state() != GroupState::Dead {
+            let value = records::group_value(&self.group.stored());
+            let recs = vec![(records::group_key(&self.group.id), Some(value))];
+            if let Err(e) = self.log.append(&self.group.id, recs).await {
+                tracing::error!(group = %self.group.id, error = %e, "storing group metadata failed");
+            }
+        }
+        let mut s = self.summary.lock().unwrap_or_else(|p| p.into_inner());
+        s.state = self.group.state();
+        s.protocol_type = self.group.protocol_type().unwrap_or_default().to_string();
+    }
+
+    async fn write(&mut self, w: OffsetWrite, now: Now) {
+        let gid = self.group.id.clone();
+        match w {
+            OffsetWrite::Commit {
+                member_id,
+                group_instance_id,
+                generation_id,
+                offsets,
+                reply,
+            } => {
+                let valid = self
+                    .group
+                    .validate_commit(&member_id, group_instance_id.as_deref(), generation_id);
+                if let Err(e) = valid {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+                let recs = offsets
+                    .iter()
+                    .map(|((t, p), o)| (records::offset_key(&gid, t, *p), Some(records::offset_value(o))))
+                    .collect();
+                let written = self.log.append(&gid, recs).await;
+                if written.is_ok() {
+                    for (tp, o) in offsets {
+                        self.group.apply_commit(&member_id, tp, o, now);
+                    }
+                }
+                let _ = reply.send(written);
+            }
+            OffsetWrite::Delete { partitions, reply } => {
+                if self.group.state() == GroupState::Dead {
+                    let _ = reply.send(Err(GroupError::GroupIdNotFound));
+                    return;
+                }
+                let present: Vec<(String, i32)> = partitions
+                    .iter()
+                    .filter(|tp| self.group.offsets.contains_key(*tp))
+                    .cloned()
+                    .collect();
+                let result = self.tombstone_offsets(&present).await;
+                let _ = reply.send(result.map(|()| partitions.into_iter().map(|tp| (tp, Ok(()))).collect()));
+            }
+            OffsetWrite::DeleteGroup { reply } => {
+                let result = match self.group.delete(now) {
+                    Ok(()) => self.tombstone_group().await,
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            OffsetWrite::Expire {
+                now_wall_ms,
+                retention_ms,
+                deleted_topic,
+            } => {
+                let gone: Vec<(String, i32)> = match &deleted_topic {
+                    Some(t) => self.group.offsets.keys().filter(|(x, _)| x == t).cloned().collect(),
+                    None => self.group.expired_offsets(now_wall_ms, retention_ms),
+                };
+                if !gone.is_empty() {
+                    tracing::info!(group = %gid, offsets = gone.len(), "removing expired or orphaned offsets");
+                }
+                if let Err(e) = self.tombstone_offsets(&gone).await {
+                    tracing::error!(group = %gid, error = %e, "removing offsets failed");
+                    return;
+                }
+                if deleted_topic.is_none() && self.group.is_removable() {
+                    tracing::info!(group = %gid, "removing empty group with no offsets");
+                    self.group.mark_dead(now);
+                    if let Err(e) = self.tombstone_group().await {
+                        tracing::error!(group = %gid, error = %e, "removing the group failed");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn tombstone_offsets(&mut self, tps: &[(String, i32)]) -> Result<(), GroupError> {
+        if tps.is_empty() {
+            return Ok(());
+        }
+        let gid = self.group.id.clone();
+        let recs = tps
+            .iter()
+            .map(|(t, p)| (records::offset_key(&gid, t, *p), None))
+            .collect();
+        self.log.append(&gid, recs).await?;
+        for tp in tps {
+            self.group.offsets.remove(tp);
+        }
+        Ok(())
+    }
+
+    /// Writes tombstones for every offset and the group metadata of a Dead group.
+    async fn tombstone_group(&mut self) -> Result<(), GroupError> {
+        let gid = self.group.id.clone();
+        let mut recs: Vec<(Bytes, Option<Bytes>)> = self
+            .group
+            .offsets
+            .keys()
+            .map(|(t, p)| (records::offset_key(&gid, t, *p), None))
+            .collect();
+        recs.push((records::group_key(&gid), None));
+        self.log.append(&gid, recs).await?;
+        self.group.offsets.clear();
+        Ok(())
+    }
+
+    /// Broker shutdown: parked and queued requests get NOT_COORDINATOR (clients look for the
+    /// coordinator again); the group stays as stored.
+    async fn stop(mut self) {
+        self.rx.close();
+        self.group.fail_parked(GroupError::NotCoordinator);
+        let now = self.now();
+        while let Some(cmd) = self.rx.recv().await {
+            match cmd {
+                Command::Step(f) => {
+                    self.group.mark_dead(now);
+                    f(&mut self.group, now)
+                }
+                Command::Write(w) => reject(w, GroupError::NotCoordinator),
+            }
+        }
+    }
+
+    /// Leaves the registry, then answers whatever is still queued as a Dead group does
+    /// (clients retry and find a fresh group).
+    async fn retire(mut self) {
+        self.registry.remove(&self.group.id, self.actor_id);
+        self.rx.close();
+        let now = self.now();
+        self.group.mark_dead(now);
+        while let Some(cmd) = self.rx.recv().await {
+            match cmd {
+                Command::Step(f) => f(&mut self.group, now),
+                Command::Write(w) => reject(w, GroupError::CoordinatorNotAvailable),
+            }
+        }
+        let mut s = self.summary.lock().unwrap_or_else(|p| p.into_inner());
+        s.state = GroupState::Dead;
+    }
+}
+
+fn reject(w: OffsetWrite, e: GroupError) {
+    match w {
+        OffsetWrite::Commit { reply, .. } | OffsetWrite::DeleteGroup { reply } => {
+            let _ = reply.send(Err(e));
+        }
+        OffsetWrite::Delete { reply, .. } => {
+            let _ = reply.send(Err(e));
+        }
+        OffsetWrite::Expire { .. } => {}
+    }
+}

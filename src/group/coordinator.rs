@@ -1,0 +1,581 @@
+//! The group coordinator: the registry of group actors, request routing, the durable
+//! `__consumer_offsets` writer, start-up load and the offset-expiration pass.
+//!
+//! Owns: which groups exist and their actors. A group's actor is created on its first
+//! JoinGroup (without member id) or its first commit with generation -1, as in Kafka; other
+//! requests for an unknown group are answered here without creating one.
+//!
+//! Committed offsets live in the internal topic `__consumer_offsets` (Kafka's record
+//! formats, see [`super::records`]); a group's records go to partition
+//! `abs(hash(group)) % partitions` as in Kafka. At start-up every partition is read from
+//! its log start and the groups rebuilt (Stable with their members, or Empty); offsets of
+//! topics that no longer exist are dropped. Until log compaction exists the topic keeps
+//! everything (`retention.ms=-1`): a tombstone hides a key, later records override earlier.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use super::actor::{Actor, Command, OffsetWrite, Summary};
+use super::records::{self, OffsetsRecord};
+use super::state::{
+    CommittedOffset, Group, GroupDescription, JoinRequest, JoinResponse, Limits, Now, StoredGroup, SyncRequest,
+    SyncResult,
+};
+use super::{GroupError, GroupState, OFFSETS_TOPIC, partition_for};
+use crate::log::LogManager;
+use crate::log::manager::{TopicError, TopicLog, append_durably};
+
+/// Coordinator settings (Kafka's `group.*` and `offsets.*` keys; defaults in `config.rs`).
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    pub limits: Limits,
+    pub offsets_topic_partitions: i32,
+    pub offsets_topic_segment_bytes: i64,
+    pub offset_metadata_max_bytes: usize,
+    pub offsets_retention_ms: i64,
+    pub offsets_retention_check_interval_ms: u64,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            limits: Limits {
+                min_session_timeout_ms: 6_000,
+                max_session_timeout_ms: 1_800_000,
+                initial_rebalance_delay_ms: 0,
+                max_size: i32::MAX as usize,
+                new_member_join_timeout_ms: 300_000,
+            },
+            offsets_topic_partitions: 50,
+            offsets_topic_segment_bytes: 104_857_600,
+            offset_metadata_max_bytes: 4096,
+            offsets_retention_ms: 7 * 24 * 3_600_000,
+            offsets_retention_check_interval_ms: 600_000,
+        }
+    }
+}
+
+/// Appends records to the group's `__consumer_offsets` partition, creating the topic on
+/// first use; answered after the flush policy is satisfied.
+#[derive(Debug)]
+pub struct OffsetsLog {
+    logs: Arc<LogManager>,
+    config: GroupConfig,
+    create: tokio::sync::Mutex<()>,
+}
+
+impl OffsetsLog {
+    /// The topic, created with the coordinator's settings if missing.
+    pub async fn topic(&self) -> Result<Arc<TopicLog>, GroupError> {
+        if let Some(t) = self.logs.topic(OFFSETS_TOPIC) {
+            return Ok(t);
+        }
+        let _g = self.create.lock().await;
+        if let Some(t) = self.logs.topic(OFFSETS_TOPIC) {
+            return Ok(t);
+        }
+        let logs = self.logs.clone();
+        let mut overrides = BTreeMap::new();
+        // No compaction yet: keep every record (a tombstone or a later commit overrides).
+        overrides.insert("retention.ms".to_string(), "-1".to_string());
+        overrides.insert("retention.bytes".to_string(), "-1".to_string());
+        overrides.insert(
+            "segment.bytes".to_string(),
+            self.config.offsets_topic_segment_bytes.to_string(),
+        );
+        let n = self.config.offsets_topic_partitions;
+        let created = tokio::task::spawn_blocking(move || logs.create_topic(OFFSETS_TOPIC, n, overrides))
+            .await
+            .map_err(|e| GroupError::Storage(format!("creating {OFFSETS_TOPIC} failed: {e}")))?;
+        match created {
+            Ok(t) => Ok(t),
+            Err(TopicError::AlreadyExists(_)) => self
+                .logs
+                .topic(OFFSETS_TOPIC)
+                .ok_or(GroupError::CoordinatorNotAvailable),
+            Err(e) => Err(GroupError::Storage(e.to_string())),
+        }
+    }
+
+    pub async fn append(&self, group: &str, recs: Vec<(Bytes, Option<Bytes>)>) -> Result<(), GroupError> {
+        let topic = self.topic().await?;
+        let p = partition_for(group, topic.partitions.len() as i32);
+        let partition = topic.partitions[p as usize].clone();
+        let now = crate::log::now_ms();
+        let batch = records::encode_batch(&recs, now);
+        match append_durably(&partition, &batch, now, true).await {
+            Ok(_) => Ok(()),
+            Err(crate::log::LogError::BatchTooLarge { .. }) => Err(GroupError::CommitTooLarge),
+            Err(e) => Err(GroupError::Storage(e.to_string())),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Handle {
+    tx: mpsc::UnboundedSender<Command>,
+    summary: Arc<Mutex<Summary>>,
+    actor_id: u64,
+}
+
+/// Live groups by id.
+#[derive(Default)]
+pub struct Registry {
+    groups: DashMap<String, Handle>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Registry({} groups)", self.groups.len())
+    }
+}
+
+impl Registry {
+    /// Removes `group` if it is still the actor `actor_id` (a newer one stays).
+    pub fn remove(&self, group: &str, actor_id: u64) {
+        self.groups.remove_if(group, |_, h| h.actor_id == actor_id);
+    }
+}
+
+/// The coordinator shared by all handlers.
+#[derive(Debug)]
+pub struct GroupCoordinator {
+    config: GroupConfig,
+    log: Arc<OffsetsLog>,
+    registry: Arc<Registry>,
+    next_actor: AtomicU64,
+    clock_base: Instant,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl GroupCoordinator {
+    /// A coordinator whose actors stop (failing parked requests with NOT_COORDINATOR) when
+    /// `shutdown` turns true.
+    pub fn new(logs: Arc<LogManager>, config: GroupConfig, shutdown: watch::Receiver<bool>) -> Self {
+        GroupCoordinator {
+            log: Arc::new(OffsetsLog {
+                logs,
+                config: config.clone(),
+                create: tokio::sync::Mutex::new(()),
+            }),
+            config,
+            registry: Arc::new(Registry::default()),
+            next_actor: AtomicU64::new(0),
+            clock_base: Instant::now(),
+            shutdown,
+        }
+    }
+
+    pub fn config(&self) -> &GroupConfig {
+        &self.config
+    }
+
+    fn now(&self) -> Now {
+        Now {
+            mono_ms: self.clock_base.elapsed().as_millis() as u64,
+            wall_ms: crate::log::now_ms(),
+        }
+    }
+
+    /// Makes sure `__consumer_offsets` exists (FindCoordinator does this, as in Kafka).
+    pub async fn ensure_offsets_topic(&self) -> Result<(), GroupError> {
+        self.log.topic().await.map(|_| ())
+    }
+
+    fn spawn(&self, group: Group) -> Handle {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let summary = Arc::new(Mutex::new(Summary {
+            state: group.state(),
+            protocol_type: group.protocol_type().unwrap_or_default().to_string(),
+        }));
+        let actor_id = self.next_actor.fetch_add(1, Ordering::Relaxed);
+        let actor = Actor {
+            group,
+            rx,
+            log: self.log.clone(),
+            registry: self.registry.clone(),
+            summary: summary.clone(),
+            actor_id,
+            clock_base: self.clock_base,
+            shutdown: self.shutdown.clone(),
+        };
+        tokio::spawn(actor.run());
+        Handle { tx, summary, actor_id }
+    }
+
+    fn handle(&self, group_id: &str, create: bool) -> Option<Handle> {
+        if let Some(h) = self.registry.groups.get(group_id) {
+            return Some(h.clone());
+        }
+        if !create {
+            return None;
+        }
+        let entry = self.registry.groups.entry(group_id.to_string()).or_insert_with(|| {
+            let g = Group::new(group_id, self.config.limits.clone(), self.now());
+            self.spawn(g)
+        });
+        Some(entry.clone())
+    }
+
+    /// Sends a command built by `make` to the group's actor; `None` if the group does not
+    /// exist (and `create` is false). A retiring actor's closed channel means "look again".
+    async fn call<T>(
+        &self,
+        group_id: &str,
+        create: bool,
+        make: impl Fn(oneshot::Sender<T>) -> Command,
+    ) -> Option<Result<T, GroupError>> {
+        for _ in 0..3 {
+            let h = self.handle(group_id, create)?;
+            let (tx, rx) = oneshot::channel();
+            if h.tx.send(make(tx)).is_err() {
+                self.registry.remove(group_id, h.actor_id);
+                continue;
+            }
+            return Some(rx.await.map_err(|_| GroupError::CoordinatorNotAvailable));
+        }
+        Some(Err(GroupError::CoordinatorNotAvailable))
+    }
+
+    fn step<T: Send + 'static>(
+        f: impl FnOnce(&mut Group, Now) -> T + Send + Clone + 'static,
+    ) -> impl Fn(oneshot::Sender<T>) -> Command {
+        move |tx| {
+            let f = f.clone();
+            Command::Step(Box::new(move |g, now| {
+                let _ = tx.send(f(g, now));
+            }))
+        }
+    }
+
+    /// JoinGroup, after the handler validated group id and session timeout.
+    pub async fn join(&self, group_id: &str, req: JoinRequest) -> JoinResponse {
+        let member = req.member_id.clone();
+        if req.session_timeout_ms < self.config.limits.min_session_timeout_ms
+            || req.session_timeout_ms > self.config.limits.max_session_timeout_ms
+        {
+            return JoinResponse::error(GroupError::InvalidSessionTimeout, &member);
+        }
+        let create = req.member_id.is_empty();
+        let r = self
+            .call(group_id, create, |tx| {
+                let req = req.clone();
+                Command::Step(Box::new(move |g, now| g.join(req, now, tx)))
+            })
+            .await;
+        match r {
+            None => JoinResponse::error(GroupError::UnknownMemberId, &member),
+            Some(Ok(resp)) => resp,
+            Some(Err(e)) => JoinResponse::error(e, &member),
+        }
+    }
+
+    pub async fn sync(&self, group_id: &str, req: SyncRequest) -> SyncResult {
+        let r = self
+            .call(group_id, false, |tx| {
+                let req = req.clone();
+                Command::Step(Box::new(move |g, now| g.sync(req, now, tx)))
+            })
+            .await;
+        match r {
+            None => Err(GroupError::UnknownMemberId),
+            Some(r) => r.and_then(|x| x),
+        }
+    }
+
+    pub async fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance: Option<&str>,
+        generation: i32,
+    ) -> Result<(), GroupError> {
+        let (m, i) = (member_id.to_string(), instance.map(str::to_string));
+        let f = Self::step(move |g, now| g.heartbeat(&m, i.as_deref(), generation, now));
+        match self.call(group_id, false, f).await {
+            None => Err(GroupError::UnknownMemberId),
+            Some(r) => r.and_then(|x| x),
+        }
+    }
+
+    /// LeaveGroup for a batch of (member id, group.instance.id); one result per member.
+    pub async fn leave(
+        &self,
+        group_id: &str,
+        members: Vec<(String, Option<String>)>,
+    ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
+        let n = members.len();
+        let f = Self::step(move |g, now| {
+            members
+                .iter()
+                .map(|(m, i)| g.leave(m, i.as_deref(), now))
+                .collect::<Vec<_>>()
+        });
+        match self.call(group_id, false, f).await {
+            None => Ok(vec![Err(GroupError::UnknownMemberId); n]),
+            Some(r) => r,
+        }
+    }
+
+    /// OffsetCommit: validated by the group, durable before it is answered.
+    pub async fn commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance: Option<&str>,
+        generation_id: i32,
+        offsets: Vec<((String, i32), CommittedOffset)>,
+    ) -> Result<(), GroupError> {
+        // Kafka creates a group only for a commit that does not claim membership.
+        let create = generation_id < 0;
+        let r = self
+            .call(group_id, create, |tx| {
+                Command::Write(OffsetWrite::Commit {
+                    member_id: member_id.to_string(),
+                    group_instance_id: instance.map(str::to_string),
+                    generation_id,
+                    offsets: offsets.clone(),
+                    reply: tx,
+                })
+            })
+            .await;
+        match r {
+            None => Err(GroupError::GroupIdNotFound),
+            Some(r) => r.and_then(|x| x),
+        }
+    }
+
+    /// Committed offsets: of `partitions`, or all of them (`None`). An unknown group has none.
+    pub async fn committed(
+        &self,
+        group_id: &str,
+        partitions: Option<Vec<(String, i32)>>,
+    ) -> Result<Vec<((String, i32), Option<CommittedOffset>)>, GroupError> {
+        let asked = partitions.clone();
+        let f = Self::step(move |g, _| match &partitions {
+            Some(ps) => ps.iter().map(|tp| (tp.clone(), g.offsets.get(tp).cloned())).collect(),
+            None => g
+                .offsets
+                .iter()
+                .map(|(tp, o)| (tp.clone(), Some(o.clone())))
+                .collect::<Vec<_>>(),
+        });
+        match self.call(group_id, false, f).await {
+            None => Ok(asked.unwrap_or_default().into_iter().map(|tp| (tp, None)).collect()),
+            Some(r) => r,
+        }
+    }
+
+    pub async fn describe(&self, group_id: &str) -> Result<Option<GroupDescription>, GroupError> {
+        let f = Self::step(|g, _| g.describe());
+        match self.call(group_id, false, f).await {
+            None => Ok(None),
+            Some(r) => r.map(Some),
+        }
+    }
+
+    /// Every live group: (id, protocol type, state).
+    pub fn list(&self) -> Vec<(String, String, GroupState)> {
+        let mut out: Vec<_> = self
+            .registry
+            .groups
+            .iter()
+            .map(|e| {
+                let s = e.summary.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                (e.key().clone(), s.protocol_type, s.state)
+            })
+            .filter(|(_, _, s)| *s != GroupState::Dead)
+            .collect();
+        out.sort();
+        out
+    }
+
+    pub async fn delete_group(&self, group_id: &str) -> Result<(), GroupError> {
+        let r = self
+            .call(group_id, false, |tx| {
+                Command::Write(OffsetWrite::DeleteGroup { reply: tx })
+            })
+            .await;
+        match r {
+            None => Err(GroupError::GroupIdNotFound),
+            Some(r) => r.and_then(|x| x),
+        }
+    }
+
+    /// The group's state and subscribed topics (for OffsetDelete's checks).
+    pub async fn subscriptions(
+        &self,
+        group_id: &str,
+    ) -> Result<Option<(GroupState, Option<String>, Option<std::collections::BTreeSet<String>>)>, GroupError> {
+        let f = Self::step(|g, _| (g.state(), g.protocol_type().map(str::to_string), g.subscribed_topics()));
+        match self.call(group_id, false, f).await {
+            None => Ok(None),
+            Some(r) => r.map(Some),
+        }
+    }
+
+    /// OffsetDelete after the handler's subscription checks.
+    pub async fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: Vec<(String, i32)>,
+    ) -> Result<Vec<((String, i32), Result<(), GroupError>)>, GroupError> {
+        let r = self
+            .call(group_id, false, |tx| {
+                Command::Write(OffsetWrite::Delete {
+                    partitions: partitions.clone(),
+                    reply: tx,
+                })
+            })
+            .await;
+        match r {
+            None => Err(GroupError::GroupIdNotFound),
+            Some(r) => r.and_then(|x| x),
+        }
+    }
+
+    /// Drops every group's offsets of a deleted topic.
+    pub fn topic_deleted(&self, topic: &str) {
+        self.broadcast_expire(Some(topic.to_string()));
+    }
+
+    fn broadcast_expire(&self, deleted_topic: Option<String>) {
+        for e in self.registry.groups.iter() {
+            let _ = e.tx.send(Command::Write(OffsetWrite::Expire {
+                now_wall_ms: crate::log::now_ms(),
+                retention_ms: self.config.offsets_retention_ms,
+                deleted_topic: deleted_topic.clone(),
+            }));
+        }
+    }
+
+    /// Runs the offset-expiration pass every `offsets.retention.check.interval.ms` until
+    /// shutdown.
+    pub async fn run_expiration(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let period = Duration::from_millis(self.config.offsets_retention_check_interval_ms.max(1));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(period) => self.broadcast_expire(None),
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Rebuilds every group from `__consumer_offsets` (blocking reads of the log: call
+    /// before serving). Offsets of topics that no longer exist are tombstoned.
+    pub async fn load(&self) -> Result<usize, GroupError> {
+        let Some(topic) = self.log.logs.topic(OFFSETS_TOPIC) else {
+            return Ok(0);
+        };
+        let mut offsets: HashMap<String, BTreeMap<(String, i32), CommittedOffset>> = HashMap::new();
+        let mut groups: HashMap<String, Option<StoredGroup>> = HashMap::new();
+        for p in &topic.partitions {
+            let p = p.clone();
+            let recs = tokio::task::spawn_blocking(move || read_all(&p))
+                .await
+                .map_err(|e| GroupError::Storage(format!("loading {OFFSETS_TOPIC} failed: {e}")))??;
+            for r in recs {
+                match r {
+                    OffsetsRecord::Offset {
+                        group,
+                        topic,
+                        partition,
+                        value,
+                    } => {
+                        let g = offsets.entry(group).or_default();
+                        match value {
+                            Some(v) => g.insert((topic, partition), v),
+                            None => g.remove(&(topic, partition)),
+                        };
+                    }
+                    OffsetsRecord::Group { group, value } => {
+                        groups.insert(group, value);
+                    }
+                }
+            }
+        }
+        let now = self.now();
+        let mut ids: Vec<String> = offsets.keys().chain(groups.keys()).cloned().collect();
+        ids.sort();
+        ids.dedup();
+        let mut loaded = 0;
+        for id in ids {
+            let stored = groups.remove(&id).flatten();
+            let offs = offsets.remove(&id).unwrap_or_default();
+            if stored.is_none() && offs.is_empty() {
+                continue;
+            }
+            let mut g = match stored {
+                Some(s) => Group::restore(&id, self.config.limits.clone(), s, now),
+                None => Group::new(&id, self.config.limits.clone(), now),
+            };
+            let mut orphaned = vec![];
+            for (tp, o) in offs {
+                if self.log.logs.topic(&tp.0).is_some() {
+                    g.offsets.insert(tp, o);
+                } else {
+                    orphaned.push(tp);
+                }
+            }
+            if !orphaned.is_empty() {
+                let recs = orphaned
+                    .iter()
+                    .map(|(t, p)| (records::offset_key(&id, t, *p), None))
+                    .collect();
+                self.log.append(&id, recs).await?;
+            }
+            self.registry.groups.insert(id, self.spawn(g));
+            loaded += 1;
+        }
+        Ok(loaded)
+    }
+}
+
+/// Reads and decodes every record of one `__consumer_offsets` partition.
+fn read_all(p: &crate::log::Partition) -> Result<Vec<OffsetsRecord>, GroupError> {
+    use kafka_protocol::records::RecordBatchDecoder;
+    let mut out = vec![];
+    let mut offset = p.log_start_offset();
+    let end = p.high_watermark();
+    while offset < end {
+        let data = p
+            .read(offset, 8 << 20, true, false)
+            .map_err(|e| GroupError::Storage(e.to_string()))?;
+        let Some(bytes) = data.records.filter(|b| !b.is_empty()) else {
+            break;
+        };
+        let mut next = offset;
+        for (at, h) in crate::log::batch::iter_batches(&bytes) {
+            next = h.last_offset() + 1;
+            let mut b = bytes.slice(at..at + h.len());
+            match RecordBatchDecoder::decode(&mut b) {
+                Ok(set) => {
+                    for r in set.records {
+                        let (Some(k), v) = (r.key, r.value) else { continue };
+                        match records::decode(&k, v.as_deref()) {
+                            Some(rec) => out.push(rec),
+                            None => {
+                                tracing::warn!(offset = r.offset, "skipping an unreadable __consumer_offsets record")
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(offset = h.base_offset(), error = %e, "skipping an unreadable __consumer_offsets batch")
+                }
+            }
+        }
+        if next <= offset {
+            break;
+        }
+        offset = next;
+    }
+    Ok(out)
+}
