@@ -45,7 +45,7 @@ async fn delete_one(broker: &Broker, name: Option<TopicName>, id: uuid::Uuid, ve
     let result = tokio::task::spawn_blocking(move || logs.delete_topic(&n)).await;
     match result {
         Ok(Ok(t)) => {
-            broker.groups().topic_deleted(&t.name);
+            broker.groups().topic_deleted(&t.name).await;
             r.name = Some(topic_name(&t.name));
             if version >= 6 {
                 r.topic_id = t.id;

@@ -52,10 +52,12 @@ pub enum OffsetWrite {
         reply: oneshot::Sender<Result<(), GroupError>>,
     },
     /// The offset-expiration pass, or a deleted topic (`topic` set): drop offsets.
+    /// `done` is answered once the tombstones are written.
     Expire {
         now_wall_ms: i64,
         retention_ms: i64,
         deleted_topic: Option<String>,
+        done: Option<oneshot::Sender<()>>,
     },
 }
 
@@ -189,6 +191,7 @@ impl Actor {
                 now_wall_ms,
                 retention_ms,
                 deleted_topic,
+                done: _done,
             } => {
                 let gone: Vec<(String, i32)> = match &deleted_topic {
                     Some(t) => self.group.offsets.keys().filter(|(x, _)| x == t).cloned().collect(),

@@ -441,19 +441,30 @@ impl GroupCoordinator {
         }
     }
 
-    /// Drops every group's offsets of a deleted topic.
-    pub fn topic_deleted(&self, topic: &str) {
-        self.broadcast_expire(Some(topic.to_string()));
+    /// Drops every group's offsets of a deleted topic; returns once they are tombstoned.
+    pub async fn topic_deleted(&self, topic: &str) {
+        for done in self.broadcast_expire(Some(topic.to_string())) {
+            let _ = done.await;
+        }
     }
 
-    fn broadcast_expire(&self, deleted_topic: Option<String>) {
-        for e in self.registry.groups.iter() {
-            let _ = e.tx.send(Command::Write(OffsetWrite::Expire {
-                now_wall_ms: crate::log::now_ms(),
-                retention_ms: self.config.offsets_retention_ms,
-                deleted_topic: deleted_topic.clone(),
-            }));
-        }
+    /// Sends an expiration (or deleted-topic) pass to every group; one receiver per group
+    /// resolves when that group is done.
+    fn broadcast_expire(&self, deleted_topic: Option<String>) -> Vec<oneshot::Receiver<()>> {
+        let handles: Vec<Handle> = self.registry.groups.iter().map(|e| e.value().clone()).collect();
+        handles
+            .into_iter()
+            .filter_map(|h| {
+                let (tx, rx) = oneshot::channel();
+                let cmd = Command::Write(OffsetWrite::Expire {
+                    now_wall_ms: crate::log::now_ms(),
+                    retention_ms: self.config.offsets_retention_ms,
+                    deleted_topic: deleted_topic.clone(),
+                    done: Some(tx),
+                });
+                h.tx.send(cmd).ok().map(|()| rx)
+            })
+            .collect()
     }
 
     /// Runs the offset-expiration pass every `offsets.retention.check.interval.ms` until
@@ -462,7 +473,7 @@ impl GroupCoordinator {
         let period = Duration::from_millis(self.config.offsets_retention_check_interval_ms.max(1));
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(period) => self.broadcast_expire(None),
+                _ = tokio::time::sleep(period) => drop(self.broadcast_expire(None)),
                 _ = shutdown.changed() => return,
             }
         }

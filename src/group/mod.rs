@@ -111,6 +111,9 @@ pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
 }
 
 #[cfg(test)]
+mod timing_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -710,7 +710,11 @@ impl Group {
         if self.state == GroupState::CompletingRebalance {
             for m in self.members.values_mut() {
                 m.assignment = Bytes::new();
-                send(m.sync_waiter.take(), Err(GroupError::RebalanceInProgress));
+                if let Some(tx) = m.sync_waiter.take() {
+                    // The released member gets a full session to rejoin.
+                    m.expires_at = now.mono_ms + m.session_timeout_ms.max(0) as u64;
+                    let _ = tx.send(Err(GroupError::RebalanceInProgress));
+                }
             }
         }
         self.pending_sync.clear();
