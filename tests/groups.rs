@@ -631,3 +631,44 @@ async fn deleting_a_topic_drops_its_committed_offsets() {
         code(ResponseError::InvalidRequest)
     );
 }
+
+#[tokio::test]
+async fn consumer_offsets_compaction_keeps_the_latest_state_only() {
+    let mut b = TestBroker::start_with(&[
+        ("offsets.topic.num.partitions", "1"),
+        ("offsets.topic.segment.bytes", "1048576"),
+    ])
+    .await;
+    let mut raw = Raw::connect(b.addr).await;
+    common::create_topic(&mut raw, "wide", 1000, &[]).await;
+    // 25 commits of 1000 partitions (~60 KB each) roll the 1 MiB segments.
+    for round in 0..25i64 {
+        let mut r = commit_req("compacted", "", -1, &[]);
+        let mut t = offset_commit_request::OffsetCommitRequestTopic::default();
+        t.name = topic("wide");
+        t.partitions = (0..1000)
+            .map(|p| {
+                let mut x = offset_commit_request::OffsetCommitRequestPartition::default();
+                x.partition_index = p;
+                x.committed_offset = round * 10 + p as i64;
+                x.committed_metadata = Some(s(&format!("r{round}")));
+                x
+            })
+            .collect();
+        r.topics = vec![t];
+        assert!(commit_codes(&raw.call(&r, 9).await).iter().all(|c| *c == 0));
+    }
+    let p = b.broker().logs().partition("__consumer_offsets", 0).expect("partition");
+    let segments_before = p.segment_count();
+    assert!(segments_before >= 2, "the log rolled");
+    let removed = b.broker().groups().compact_offsets().await;
+    assert!(removed >= segments_before - 1, "every sealed segment was superseded");
+    assert!(p.log_start_offset() > 0);
+    drop(p);
+    b.restart().await;
+    let mut raw = Raw::connect(b.addr).await;
+    for part in [0, 999] {
+        let got = fetch_offsets(&mut raw, &["compacted"], "wide", part).await;
+        assert_eq!(got, vec![(240 + part as i64, "r24".to_string())]);
+    }
+}

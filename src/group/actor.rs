@@ -47,6 +47,9 @@ pub enum OffsetWrite {
         partitions: Vec<(String, i32)>,
         reply: oneshot::Sender<Result<PartitionResults, GroupError>>,
     },
+    /// Compaction of `__consumer_offsets`: append the group's whole live state again (its
+    /// metadata and every offset) so older records can be dropped; answers whether it did.
+    Rewrite { done: oneshot::Sender<bool> },
     /// DeleteGroups: the group must be Empty; its offsets and metadata are tombstoned.
     DeleteGroup {
         reply: oneshot::Sender<Result<(), GroupError>>,
@@ -180,6 +183,9 @@ impl Actor {
                 let result = self.tombstone_offsets(&present).await;
                 let _ = reply.send(result.map(|()| partitions.into_iter().map(|tp| (tp, Ok(()))).collect()));
             }
+            OffsetWrite::Rewrite { done } => {
+                let _ = done.send(self.rewrite().await.is_ok());
+            }
             OffsetWrite::DeleteGroup { reply } => {
                 let result = match self.group.delete(now) {
                     Ok(()) => self.tombstone_group().await,
@@ -213,6 +219,30 @@ impl Actor {
                 }
             }
         }
+    }
+
+    /// Appends the group's live state (metadata of a group with a protocol, then every
+    /// offset) in batches of bounded size.
+    async fn rewrite(&mut self) -> Result<(), GroupError> {
+        const PER_BATCH: usize = 1000;
+        let gid = self.group.id.clone();
+        let mut recs: Vec<(Bytes, Option<Bytes>)> = vec![];
+        if self.group.protocol_type().is_some() {
+            recs.push((
+                records::group_key(&gid),
+                Some(records::group_value(&self.group.stored())),
+            ));
+        }
+        recs.extend(
+            self.group
+                .offsets
+                .iter()
+                .map(|((t, p), o)| (records::offset_key(&gid, t, *p), Some(records::offset_value(o)))),
+        );
+        for chunk in recs.chunks(PER_BATCH) {
+            self.log.append(&gid, chunk.to_vec()).await?;
+        }
+        Ok(())
     }
 
     async fn tombstone_offsets(&mut self, tps: &[(String, i32)]) -> Result<(), GroupError> {
@@ -290,5 +320,8 @@ fn reject(w: OffsetWrite, e: GroupError) {
             let _ = reply.send(Err(e));
         }
         OffsetWrite::Expire { .. } => {}
+        OffsetWrite::Rewrite { done } => {
+            let _ = done.send(false);
+        }
     }
 }

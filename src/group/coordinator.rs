@@ -467,13 +467,77 @@ impl GroupCoordinator {
             .collect()
     }
 
-    /// Runs the offset-expiration pass every `offsets.retention.check.interval.ms` until
-    /// shutdown.
+    /// Compacts `__consumer_offsets` (the equivalent of Kafka's log cleaner for this topic,
+    /// until brokk has one): for each partition that has rolled a segment, every group
+    /// stored there appends its live state again, in order with its own writes; once all
+    /// have, every record below the partition's previous end is superseded, so the sealed
+    /// segments ending there are fsynced away. Returns the number of segments removed.
+    pub async fn compact_offsets(&self) -> usize {
+        let Some(topic) = self.log.logs.topic(OFFSETS_TOPIC) else {
+            return 0;
+        };
+        let n = topic.partitions.len() as i32;
+        let mut removed = 0;
+        for p in &topic.partitions {
+            if p.segment_count() < 2 {
+                continue;
+            }
+            let cut = p.log_end_offset();
+            // Read the registry after the cut: a group whose records lie below the cut
+            // registered before writing them.
+            let handles: Vec<Handle> = self
+                .registry
+                .groups
+                .iter()
+                .filter(|e| partition_for(e.key(), n) == p.index())
+                .map(|e| e.value().clone())
+                .collect();
+            let mut all_done = true;
+            for h in handles {
+                let (tx, rx) = oneshot::channel();
+                // A retired actor's group is gone: its tombstones need no copy.
+                if h.tx.send(Command::Write(OffsetWrite::Rewrite { done: tx })).is_ok() {
+                    all_done &= rx.await.unwrap_or(true);
+                }
+            }
+            if !all_done {
+                tracing::warn!(
+                    partition = p.index(),
+                    "__consumer_offsets compaction skipped: a rewrite failed"
+                );
+                continue;
+            }
+            let pc = p.clone();
+            let deleted = tokio::task::spawn_blocking(move || {
+                pc.flush(i64::MAX)?;
+                pc.delete_segments_before(cut)
+            })
+            .await;
+            match deleted {
+                Ok(Ok(k)) => removed += k,
+                Ok(Err(e)) => {
+                    tracing::error!(partition = p.index(), error = %e, "__consumer_offsets compaction failed")
+                }
+                Err(e) => {
+                    tracing::error!(partition = p.index(), error = %e, "__consumer_offsets compaction task failed")
+                }
+            }
+        }
+        removed
+    }
+
+    /// Runs the offset-expiration pass (then compaction) every
+    /// `offsets.retention.check.interval.ms` until shutdown.
     pub async fn run_expiration(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let period = Duration::from_millis(self.config.offsets_retention_check_interval_ms.max(1));
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(period) => drop(self.broadcast_expire(None)),
+                _ = tokio::time::sleep(period) => {
+                    for done in self.broadcast_expire(None) {
+                        let _ = done.await;
+                    }
+                    self.compact_offsets().await;
+                }
                 _ = shutdown.changed() => return,
             }
         }

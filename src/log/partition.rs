@@ -147,6 +147,10 @@ impl Partition {
     pub fn is_fenced(&self) -> bool {
         self.fenced.load(Ordering::Acquire)
     }
+    /// Number of segments (sealed ones plus the active one).
+    pub fn segment_count(&self) -> usize {
+        self.segments().len()
+    }
     fn segments(&self) -> Arc<Vec<Arc<Segment>>> {
         self.segments.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -454,6 +458,36 @@ impl Partition {
             }
             n += 1;
         }
+        self.remove_front(st, &segs, n, "retention deleted segments")
+    }
+
+    /// Removes the sealed segments that end at or before `offset` (every record in them is
+    /// below it) and advances log_start_offset: how `__consumer_offsets` drops what a newer
+    /// snapshot of its state supersedes. The active segment stays. Returns the number of
+    /// segments removed.
+    pub fn delete_segments_before(&self, offset: i64) -> Result<usize, LogError> {
+        let st = lock(&self.append);
+        if self.deleted.load(Ordering::Acquire) {
+            return Ok(0);
+        }
+        let segs = self.segments();
+        let n = segs
+            .iter()
+            .take(segs.len() - 1)
+            .take_while(|s| s.end_offset() <= offset)
+            .count();
+        self.remove_front(st, &segs, n, "deleted segments superseded by a snapshot")
+    }
+
+    /// Drops the first `n` segments (never the last), advances log_start_offset and unlinks
+    /// their files while the append lock `st` is held.
+    fn remove_front(
+        &self,
+        st: std::sync::MutexGuard<'_, AppendState>,
+        segs: &Arc<Vec<Arc<Segment>>>,
+        n: usize,
+        what: &str,
+    ) -> Result<usize, LogError> {
         if n == 0 {
             return Ok(0);
         }
@@ -471,7 +505,7 @@ impl Partition {
         if let Some(e) = first_err {
             return Err(e);
         }
-        tracing::info!(topic = %self.topic, partition = self.index, segments = n, log_start_offset = self.log_start_offset(), "retention deleted segments");
+        tracing::info!(topic = %self.topic, partition = self.index, segments = n, log_start_offset = self.log_start_offset(), "{what}");
         Ok(n)
     }
 
