@@ -585,3 +585,31 @@ async fn broker_switches_min_insync_deletion_and_auto_create() {
     assert_eq!(r.topics[0].error_code, code(ResponseError::UnknownTopicOrPartition));
     assert!(b.broker().logs().topic("never").is_none());
 }
+
+#[tokio::test]
+async fn group_requests_at_removed_versions_or_truncated_close_the_connection() {
+    let b = TestBroker::start().await;
+    let mut good = Raw::connect(b.addr).await;
+    // JoinGroup v0/v1 were removed in Kafka 4.0 (KIP-896): not advertised, connection closed.
+    for v in [0i16, 1] {
+        let mut r = Raw::connect(b.addr).await;
+        let mut f = r.frame(&JoinGroupRequest::default(), 2).to_vec();
+        f[6..8].copy_from_slice(&v.to_be_bytes());
+        r.send_bytes(&f).await;
+        assert!(r.is_closed().await, "JoinGroup v{v}");
+    }
+    // A SyncGroup whose assignment array claims more entries than the frame holds.
+    let mut r = Raw::connect(b.addr).await;
+    let mut req = SyncGroupRequest::default();
+    req.group_id = GroupId(kafka_protocol::protocol::StrBytes::from_static_str("g"));
+    let f = r.frame(&req, 3);
+    let mut f = f.to_vec();
+    let n = f.len();
+    f[n - 4..].copy_from_slice(&0x7fff_ffffi32.to_be_bytes());
+    r.send_bytes(&f).await;
+    assert!(r.is_closed().await);
+    // The other connection is unaffected and the coordinator answers.
+    let mut fc = FindCoordinatorRequest::default();
+    fc.key = kafka_protocol::protocol::StrBytes::from_static_str("g");
+    assert_eq!(good.call(&fc, 3).await.error_code, 0);
+}
