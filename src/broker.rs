@@ -105,6 +105,17 @@ impl Broker {
         if let Some(t) = self.logs.topic(name) {
             return Ok(t);
         }
+        if name == crate::group::OFFSETS_TOPIC {
+            // Created with the coordinator's partition count and settings, never defaults.
+            self.groups
+                .ensure_offsets_topic()
+                .await
+                .map_err(|e| TopicError::Log(crate::log::LogError::Invalid(format!("creating {name} failed: {e}"))))?;
+            return self
+                .logs
+                .topic(name)
+                .ok_or_else(|| TopicError::Unknown(name.to_string()));
+        }
         match self
             .create_topic(name, self.config.num_partitions, BTreeMap::new())
             .await

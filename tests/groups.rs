@@ -153,6 +153,25 @@ async fn fetch_offsets(raw: &mut Raw, groups: &[&str], t: &str, p: i32) -> Vec<(
 async fn find_coordinator_single_batched_and_invalid_key_type() {
     let b = TestBroker::start().await;
     let mut raw = Raw::connect(b.addr).await;
+    // The internal topic cannot be created by hand (nor auto-created with defaults).
+    let mut ct = CreateTopicsRequest::default();
+    let mut t = create_topics_request::CreatableTopic::default();
+    t.name = topic("__consumer_offsets");
+    t.num_partitions = 1;
+    t.replication_factor = 1;
+    ct.topics = vec![t];
+    assert_eq!(
+        raw.call(&ct, 7).await.topics[0].error_code,
+        code(ResponseError::InvalidRequest)
+    );
+    // Metadata auto-creation of it goes through the coordinator: 50 partitions, internal.
+    let mut m = MetadataRequest::default();
+    let mut mt = metadata_request::MetadataRequestTopic::default();
+    mt.name = Some(topic("__consumer_offsets"));
+    m.topics = Some(vec![mt]);
+    m.allow_auto_topic_creation = true;
+    let meta = raw.call(&m, 12).await;
+    assert_eq!((meta.topics[0].error_code, meta.topics[0].partitions.len()), (0, 50));
     for v in [0, 3] {
         let mut r = FindCoordinatorRequest::default();
         r.key = s("g1");

@@ -88,6 +88,15 @@ fn check(broker: &Broker, t: &CreatableTopic) -> Checked {
         };
         overrides.insert(c.name.as_str().to_string(), v.as_str().to_string());
     }
+    if t.name.0.as_str() == crate::group::OFFSETS_TOPIC && broker.logs().topic(crate::group::OFFSETS_TOPIC).is_none() {
+        return Err((
+            ResponseError::InvalidRequest,
+            format!(
+                "{} is internal: the group coordinator creates it",
+                crate::group::OFFSETS_TOPIC
+            ),
+        ));
+    }
     broker
         .logs()
         .check_new_topic(t.name.0.as_str(), partitions, &overrides)
