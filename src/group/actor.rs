@@ -109,7 +109,13 @@ impl Actor {
                     let now = self.now();
                     self.group.tick(now);
                 }
-                _ = self.shutdown.changed() => continue,
+                // A dropped sender (the broker handle is gone) also means stop.
+                changed = self.shutdown.changed() => {
+                    if changed.is_err() {
+                        return self.stop().await;
+                    }
+                    continue;
+                }
             }
             self.after_step().await;
             if self.group.state() == GroupState::Dead {
