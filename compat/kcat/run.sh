@@ -3,10 +3,11 @@
 #
 # Usage: compat/kcat/run.sh            (BROKK_BIN=/path/to/brokk to override the binary)
 #        KEEP_WORK=1 compat/kcat/run.sh  keeps the temp dir (data + broker logs) for inspection
-#        STRICT_CODECS=1 compat/kcat/run.sh  fail when kcat sends lz4 uncompressed too
+#        STRICT_CODECS=0 compat/kcat/run.sh  tolerate lz4 arriving uncompressed (a NOTE)
 #
 # Starts its own broker on a free 127.0.0.1 port with its own data dir, runs the
-# scenarios below and exits non-zero on the first failure. See FINDINGS.md.
+# scenarios below and exits non-zero on the first failure. The last part, consumer groups
+# (kcat -G), runs against a second broker with its own data dir. See FINDINGS.md.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,6 +20,16 @@ command -v "$KCAT" >/dev/null || { echo "FAIL: kcat not installed" >&2; exit 1; 
 
 harness_init kcat kcat   # WORK, BROKER, traps
 DATA=$WORK/data
+
+declare -A GPID=()   # kcat -G members still running: name -> pid (see gstart)
+kcat_cleanup() {     # kill the kcat -G members, then the harness cleanup (it keeps $?)
+    local rc=$? pid
+    set +e
+    for pid in "${GPID[@]}"; do kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+    (exit "$rc")
+    harness_cleanup
+}
+trap kcat_cleanup EXIT
 
 kc() { timeout "$T" "$KCAT" -b "$BROKER" -X api.version.request=true "$@"; }
 
@@ -155,16 +166,16 @@ ok "-Q ts4->4, future->-1, latest->$M, earliest->0"
 scenario "producer compression codecs (-X compression.codec=...)"
 # kcat 1.7.1 bundles librdkafka 2.0.2, which only compresses gzip/snappy/lz4 if the broker
 # advertises Produce v0 (brokk does, as Kafka 4.0) and lz4 only if FindCoordinator is
-# advertised (not yet: consumer groups are a later issue); see FINDINGS.md. The on-disk check
-# makes that visible: gzip, snappy and zstd must really be compressed; lz4 may arrive
-# uncompressed (NOTE) unless STRICT_CODECS=1.
+# advertised (it is, since consumer groups); see FINDINGS.md. The on-disk check makes that
+# visible: all four must really be compressed (STRICT_CODECS=0 lets lz4 through uncompressed
+# with a NOTE).
 for codec in gzip snappy lz4 zstd; do
     seq 1 500 | sed "s/^/$codec-payload-/" | kc -P -t "comp-$codec" -X compression.codec=$codec -X linger.ms=50
     got=$(kc -C -t "comp-$codec" -o beginning -e -q -f '%o|%s\n')
     exp=$(seq 1 500 | awk -v c="$codec" '{print NR-1 "|" c "-payload-" $1}')
     expect_eq "codec $codec" "$exp" "$got"
     allow=
-    [[ $codec == lz4 && ${STRICT_CODECS:-0} != 1 ]] && allow=--allow-none
+    [[ $codec == lz4 && ${STRICT_CODECS:-1} != 1 ]] && allow=--allow-none
     timeout 30 python3 "$HERE/../lib/disk_codecs.py" "$DATA" "comp-$codec" "$codec" $allow ||
         fail "on-disk codec check for $codec"
     ok "$codec: 500 messages round-trip"
@@ -262,6 +273,320 @@ ok "log: $(opened_line)"
 stop_broker TERM
 plainlog "$LOG" | grep -q "stopped cleanly" || fail "SIGTERM: broker log lacks 'stopped cleanly'"
 ok "SIGTERM also shuts down cleanly"
+
+# ---------------------------------------------------------------------------
+# Consumer groups: kcat -G is librdkafka's balanced consumer (classic group protocol, eager
+# "range,roundrobin" assignment, auto-commit). A second broker with its own data dir:
+# auto-created topics get 6 partitions, and session timeouts below Kafka's 6 s minimum need
+# group.min.session.timeout.ms.
+GDATA=$WORK/data-groups
+GROUP_ARGS=(--override num.partitions=6 --override group.min.session.timeout.ms=1000)
+GT=gtopic
+GRP=kcat-grp
+SESSION_MS=2000        # session.timeout.ms of the members (a kill -9 is noticed after this)
+LONG_SESSION_MS=10000  # the member that leaves: a rebalance well before this shows LeaveGroup worked
+# One consumed message as kcat -G prints it: "partition offset value", value PREFIX-NNNNNN.
+# The members write unbuffered, piece by piece: the full-line match skips a half-written line.
+MSG_RE='^[0-9]+ [0-9]+ [a-z0-9]+-[0-9][0-9][0-9][0-9][0-9][0-9]$'   # no {6}: mawk
+
+# gstart NAME [SESSION_MS]: start kcat -G member NAME of $GRP on $GT in the background. Its
+# stdout (one "partition offset value" line per message) goes to $WORK/g-NAME.out, its stderr
+# (the "% Group ... rebalanced ...: assigned: ..." lines) to $WORK/g-NAME.err.
+# librdkafka 2.0.2 heartbeats at most every 500 ms whatever heartbeat.interval.ms says, and
+# kcat's -X auto.commit.interval.ms sets the legacy topic-level property, not the consumer's:
+# offsets are auto-committed every 5 s (the default) and on revoke and close (FINDINGS.md).
+gstart() {
+    local name=$1 session=${2:-$SESSION_MS}
+    "$KCAT" -b "$BROKER" -X api.version.request=true -G "$GRP" -u -f '%p %o %s\n' \
+        -X session.timeout.ms="$session" -X heartbeat.interval.ms=500 -X auto.offset.reset=earliest \
+        "$GT" >"$WORK/g-$name.out" 2>"$WORK/g-$name.err" &
+    GPID[$name]=$!
+}
+
+# gwait NAME: wait (bounded) until member NAME exits; GSTOP_RC = its exit status
+gwait() {
+    local name=$1 pid=${GPID[$1]} alive=0
+    GSTOP_RC=0
+    {   # stderr off: no "Killed" job notice from bash after a kill -9
+        for _ in $(seq 1 150); do   # up to ~15 s
+            kill -0 "$pid" || break
+            sleep 0.1
+        done
+        if kill -0 "$pid"; then alive=1; else wait "$pid" || GSTOP_RC=$?; fi
+    } 2>/dev/null
+    ((alive == 0)) || fail "kcat member $name still running 15s after it was signalled"
+    unset "GPID[$name]"
+}
+gstop() { kill "-$2" "${GPID[$1]}"; gwait "$1"; }   # gstop NAME SIGNAL
+
+# gassigned NAME: member NAME's current partitions ("0 1 "), from its last rebalance line
+# (nothing if that line is a revoke)
+gassigned() {
+    local last
+    last=$(sed -n 's/.*rebalanced (memberid [^)]*): //p' "$WORK/g-$1.err" | tail -n 1)
+    [[ $last == assigned:* ]] || return 0
+    { grep -o '\[[0-9]*\]' <<<"$last" || true; } | tr -d '[]' | sort -n | tr '\n' ' '
+}
+
+gdump() { # gdump NAMES...: assignment and stderr tail of each member, for failure messages
+    local n
+    for n; do
+        echo "---- member $n (pid ${GPID[$n]:-exited}): assigned [$(gassigned "$n")]; tail of stderr:"
+        tail -n 6 "$WORK/g-$n.err"
+    done >&2
+}
+
+# wait_balanced EACH NAMES...: wait (bounded) until each member holds EACH partitions and
+# together they hold 0..5 exactly once (disjoint and covering)
+wait_balanced() {
+    local each=$1 n a all good deadline=$((SECONDS + 30))
+    shift
+    while :; do
+        all='' good=1
+        for n; do
+            kill -0 "${GPID[$n]}" 2>/dev/null || { gdump "$@"; fail "member $n exited"; }
+            a=$(gassigned "$n")
+            (($(wc -w <<<"$a") == each)) || good=0
+            all+=$a
+        done
+        if ((good)) && [[ $(tr ' ' '\n' <<<"$all" | { grep . || true; } | sort -n | tr '\n' ' ') == "0 1 2 3 4 5 " ]]; then
+            return 0
+        fi
+        if ((SECONDS >= deadline)); then
+            gdump "$@"
+            fail "members $* did not settle on $each partitions each (disjoint, covering 0..5) within 30s"
+        fi
+        sleep 0.05
+    done
+}
+
+# nconsumed PREFIX NAMES...: how many distinct PREFIX- values the members consumed together
+nconsumed() {
+    local prefix=$1 n files=()
+    shift
+    for n; do files+=("$WORK/g-$n.out"); done
+    cat "${files[@]}" | awk -v re="$MSG_RE" -v p="$prefix-" '$0 ~ re && index($3, p) == 1 {print $3}' | sort -u | wc -l
+}
+
+# wait_consumed PREFIX COUNT NAMES...: wait (bounded) until the members together consumed all
+# COUNT values PREFIX-000000..
+wait_consumed() {
+    local prefix=$1 count=$2 deadline=$((SECONDS + 30))
+    shift 2
+    while (($(nconsumed "$prefix" "$@") < count)); do
+        if ((SECONDS >= deadline)); then
+            gdump "$@"
+            fail "only $(nconsumed "$prefix" "$@") of $count '$prefix' messages consumed by $* within 30s"
+        fi
+        sleep 0.05
+    done
+}
+
+# wait_each_consumed PREFIX NAMES...: wait (bounded) until every member consumed a PREFIX value
+wait_each_consumed() {
+    local prefix=$1 n deadline=$((SECONDS + 30))
+    shift
+    for n; do
+        while (($(nconsumed "$prefix" "$n") == 0)); do
+            ((SECONDS < deadline)) || { gdump "$@"; fail "member $n consumed no '$prefix' message within 30s"; }
+            sleep 0.05
+        done
+    done
+}
+
+# wait_moved T0_NS "PARTS" NAME:SKIP...: wait (bounded) until one of the members consumes,
+# after its first SKIP lines, a message from one of PARTS; LATENCY_MS = ms since T0_NS
+wait_moved() {
+    local t0=$1 parts=" $2" spec deadline=$((SECONDS + 30))
+    shift 2
+    while :; do
+        for spec in "$@"; do
+            if awk -v skip="${spec#*:}" -v parts="$parts" -v re="$MSG_RE" \
+                'NR > skip && $0 ~ re && index(parts, " " $1 " ") {f = 1; exit} END {exit !f}' "$WORK/g-${spec%%:*}.out"; then
+                LATENCY_MS=$((($(date +%s%N) - t0) / 1000000))
+                return 0
+            fi
+        done
+        ((SECONDS < deadline)) || { gdump "${@%%:*}"; fail "no survivor consumed from partitions [$parts ] within 30s"; }
+        sleep 0.02
+    done
+}
+
+# stream PREFIX COUNT RATE: produce COUNT messages (key k<i>, value PREFIX-<i:06>) at about
+# RATE/s in the background, murmur2-partitioned over all partitions; CLIENT_PID is the producer
+stream() {
+    python3 -c '
+import sys, time
+prefix, n, rate = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+t0 = time.monotonic()
+for i in range(n):
+    d = t0 + i / rate - time.monotonic()
+    if d > 0:
+        time.sleep(d)
+    sys.stdout.write("k%d:%s-%06d\n" % (i, prefix, i))
+    sys.stdout.flush()
+' "$@" | timeout 60 "$KCAT" -b "$BROKER" -P -t "$GT" -K: -X partitioner=murmur2 -X linger.ms=5 &
+    CLIENT_PID=$!
+}
+stream_wait() { # stream_wait: wait for the background producer to finish, check its status
+    local rc=0
+    wait "$CLIENT_PID" || rc=$?
+    CLIENT_PID=
+    ((rc == 0)) || fail "background producer exited with $rc"
+}
+
+# produce PREFIX COUNT: the same messages as stream, at once
+produce() {
+    python3 -c 'import sys; [print("k%d:%s-%06d" % (i, sys.argv[1], i)) for i in range(int(sys.argv[2]))]' "$1" "$2" |
+        kc -P -t "$GT" -K: -X partitioner=murmur2
+}
+
+# gaccount PREFIX COUNT MODE NAMES...: check the members' PREFIX messages (python, stdlib):
+# every value 0..COUNT-1 consumed, each (partition, offset) always with the same value, and
+# MODE=exact: each exactly once, each member only from its current partitions, all 6 used;
+# MODE=atleast=P1,P2..: duplicates (reported) only in partitions P1,P2.. (those of a member
+# that died or left: what it consumed after its last commit is delivered again), never twice
+# to the same member;
+# MODE=only: the single member consumed exactly these messages and nothing else.
+gaccount() {
+    local prefix=$1 count=$2 mode=$3 n args=()
+    shift 3
+    for n; do args+=("$n" "$WORK/g-$n.out" "$(gassigned "$n")"); done
+    python3 - "$prefix" "$count" "$mode" "$MSG_RE" "${args[@]}" <<'PY'
+import re, sys
+prefix, count, mode, msg_re = sys.argv[1], int(sys.argv[2]), sys.argv[3], re.compile(sys.argv[4])
+mode, _, allowed = mode.partition("=")
+allowed = set(allowed.split(","))
+members = [sys.argv[i:i + 3] for i in range(5, len(sys.argv), 3)]
+by_value, at, other = {}, {}, []
+for name, path, assigned in members:
+    mine = set(assigned.split())
+    # the last piece has no newline: empty, or a line a running member is still writing
+    for line in open(path).read().split("\n")[:-1]:
+        if not msg_re.match(line):
+            sys.exit(f"{name}: malformed line {line!r}")
+        p, o, v = line.split()
+        if at.setdefault((p, int(o)), v) != v:
+            sys.exit(f"partition {p} offset {o} read as {at[(p, int(o))]} and as {v}")
+        if not v.startswith(prefix + "-"):
+            other.append((name, line))
+            continue
+        by_value.setdefault(v, []).append((name, p))
+        if mode == "exact" and p not in mine:
+            sys.exit(f"{name} consumed {line!r} from partition {p}, not one of its partitions [{assigned}]")
+want = {"%s-%06d" % (prefix, i) for i in range(count)}
+missing = sorted(want - by_value.keys())
+if missing:
+    sys.exit(f"{len(missing)} of {count} '{prefix}' messages never consumed (lost), e.g. {missing[:5]}")
+if len(by_value) != count:
+    sys.exit(f"unexpected '{prefix}' values: {sorted(by_value.keys() - want)[:5]}")
+dups = {v: ns for v, ns in by_value.items() if len(ns) > 1}
+twice = {v: ns for v, ns in dups.items() if len(set(ns)) != len(ns)}
+moved = {v: ns for v, ns in dups.items() if ns[0][1] not in allowed}
+parts = sorted({p for (p, _), v in at.items() if v.startswith(prefix + "-")})
+if mode in ("exact", "only") and dups:
+    sys.exit(f"{len(dups)} '{prefix}' messages consumed more than once, e.g. {list(dups.items())[:5]}")
+if mode == "atleast" and moved:
+    sys.exit(f"{len(moved)} '{prefix}' messages consumed more than once outside partitions {sorted(allowed)}, e.g. {list(moved.items())[:5]}")
+if twice:
+    sys.exit(f"{len(twice)} '{prefix}' messages consumed twice by the same member, e.g. {list(twice.items())[:5]}")
+if mode in ("exact", "only") and parts != [str(i) for i in range(6)]:
+    sys.exit(f"'{prefix}' messages landed only in partitions {parts}")
+if mode == "only" and other:
+    sys.exit(f"{len(other)} other messages consumed too (re-delivered: commits not used?), e.g. {other[:5]}")
+dp = sorted({ns[0][1] for ns in dups.values()})
+print(f"{count} consumed, partitions {','.join(parts)}, {len(dups)} delivered twice" + (f" (partitions {','.join(dp)})" if dups else ""))
+PY
+}
+
+scenario "groups 1: three kcat -G members split a 6-partition topic"
+start_broker "$GDATA" "${GROUP_ARGS[@]}"
+out=$(kc -L -t "$GT")   # Metadata auto-creates it (consumers never auto-create)
+grep -q "topic \"$GT\" with 6 partitions" <<<"$out" || fail "$GT not created with 6 partitions: $out"
+gstart m1
+gstart m2
+gstart m3
+wait_balanced 2 m1 m2 m3
+ok "assignment m1=[$(gassigned m1)] m2=[$(gassigned m2)] m3=[$(gassigned m3)]: 2 each, disjoint, all 6"
+produce s1 120
+wait_consumed s1 120 m1 m2 m3
+res=$(gaccount s1 120 exact m1 m2 m3) || fail "s1: $res"
+ok "s1: $res; each message exactly once, by the owner of its partition"
+
+scenario "groups 2: kill -9 a member; its partitions move to the other two"
+dead=$(gassigned m1)
+stream s2 600 150   # ~4 s, spanning the kill and the rebalance
+wait_each_consumed s2 m1 m2 m3
+skip2=$(wc -l <"$WORK/g-m2.out")
+skip3=$(wc -l <"$WORK/g-m3.out")
+t0=$(date +%s%N)
+gstop m1 KILL
+wait_moved "$t0" "$dead" "m2:$skip2" "m3:$skip3"
+echo "REBALANCE_LATENCY kcat kill9 ms=$LATENCY_MS (session.timeout.ms=$SESSION_MS)"
+((LATENCY_MS < SESSION_MS + 5000)) || fail "partitions [$dead] moved only after ${LATENCY_MS}ms (session timeout ${SESSION_MS}ms)"
+wait_balanced 3 m2 m3
+ok "m1 [${dead% }] killed; a survivor consumed from its partitions after ${LATENCY_MS}ms; now m2=[$(gassigned m2)] m3=[$(gassigned m3)]"
+stream_wait
+wait_consumed s2 600 m1 m2 m3
+res=$(gaccount s2 600 "atleast=$(tr ' ' ',' <<<"${dead% }")" m1 m2 m3) || fail "s2: $res"
+ok "s2 (streamed across the kill): $res; nothing lost"
+
+scenario "groups 3: the killed member restarts and gets 2 partitions again"
+gstart m1b "$LONG_SESSION_MS"
+wait_balanced 2 m1b m2 m3
+ok "m1b=[$(gassigned m1b)] m2=[$(gassigned m2)] m3=[$(gassigned m3)]"
+produce s3 120
+wait_consumed s3 120 m1b m2 m3
+res=$(gaccount s3 120 exact m1b m2 m3) || fail "s3: $res"
+ok "s3: $res; each message exactly once, by the owner of its partition"
+
+scenario "groups 4: graceful leave (SIGTERM: kcat closes the consumer, LeaveGroup)"
+gone=$(gassigned m1b)
+stream s4 450 150   # ~3 s
+wait_each_consumed s4 m1b m2 m3
+skip2=$(wc -l <"$WORK/g-m2.out")
+skip3=$(wc -l <"$WORK/g-m3.out")
+t0=$(date +%s%N)
+kill -TERM "${GPID[m1b]}"
+wait_moved "$t0" "$gone" "m2:$skip2" "m3:$skip3"
+echo "REBALANCE_LATENCY kcat leave ms=$LATENCY_MS (leaver's session.timeout.ms=$LONG_SESSION_MS)"
+gwait m1b
+((GSTOP_RC == 0)) || fail "kcat exited with $GSTOP_RC after SIGTERM"
+((LATENCY_MS < LONG_SESSION_MS / 2)) ||
+    fail "partitions [$gone] moved only after ${LATENCY_MS}ms: the leave did not trigger the rebalance (session ${LONG_SESSION_MS}ms)"
+wait_balanced 3 m2 m3
+ok "m1b [${gone% }] left; a survivor consumed from its partitions after ${LATENCY_MS}ms; now m2=[$(gassigned m2)] m3=[$(gassigned m3)]"
+stream_wait
+wait_consumed s4 450 m1b m2 m3
+res=$(gaccount s4 450 "atleast=$(tr ' ' ',' <<<"${gone% }")" m1b m2 m3) || fail "s4: $res"
+ok "s4 (streamed across the leave): $res; nothing lost"
+
+scenario "groups 5: all members stop; a new member resumes after the committed offsets"
+kill -TERM "${GPID[m2]}" "${GPID[m3]}"
+gwait m2
+((GSTOP_RC == 0)) || fail "kcat m2 exited with $GSTOP_RC after SIGTERM"
+gwait m3
+((GSTOP_RC == 0)) || fail "kcat m3 exited with $GSTOP_RC after SIGTERM"
+produce s5 90
+gstart m4
+wait_consumed s5 90 m4
+res=$(gaccount s5 90 only m4) || fail "s5: $res"
+ok "m4=[$(gassigned m4)]: $res; nothing produced before the stop re-delivered"
+
+scenario "groups 5b: committed offsets survive a broker kill -9"
+gstop m4 TERM
+((GSTOP_RC == 0)) || fail "kcat m4 exited with $GSTOP_RC after SIGTERM"
+produce s6 90
+stop_broker KILL
+start_broker "$GDATA" "${GROUP_ARGS[@]}"
+opened_line | grep -q "clean_shutdown=false" || fail "expected clean_shutdown=false: $(opened_line)"
+gstart m5
+wait_consumed s6 90 m5
+res=$(gaccount s6 90 only m5) || fail "s6: $res"
+ok "restart log: $(opened_line); m5: $res"
+gstop m5 TERM
+((GSTOP_RC == 0)) || fail "kcat m5 exited with $GSTOP_RC after SIGTERM"
+stop_broker INT
 
 CURRENT="finished"
 echo "kcat compat suite finished in ${SECONDS}s"

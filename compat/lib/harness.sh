@@ -91,18 +91,19 @@ start_broker() {
 
 # stop_broker SIGNAL: send it, wait (bounded) for the process to exit
 stop_broker() {
-    local sig=$1
+    local sig=$1 alive=0
     kill "-$sig" "$BROKER_PID"
-    for _ in $(seq 1 100); do   # up to ~10 s
-        kill -0 "$BROKER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$BROKER_PID" 2>/dev/null; then
-        kill -9 "$BROKER_PID" 2>/dev/null || true
-        wait "$BROKER_PID" 2>/dev/null || true
-        BROKER_PID=
-        fail "broker did not exit within 10s of SIG$sig"
-    fi
-    wait "$BROKER_PID" 2>/dev/null || true
+    {   # stderr off: no "Killed" job notice from bash after SIGKILL
+        for _ in $(seq 1 100); do   # up to ~10 s
+            kill -0 "$BROKER_PID" || break
+            sleep 0.1
+        done
+        if kill -0 "$BROKER_PID"; then
+            alive=1
+            kill -9 "$BROKER_PID" || true
+        fi
+        wait "$BROKER_PID" || true
+    } 2>/dev/null
     BROKER_PID=
+    ((alive == 0)) || fail "broker did not exit within 10s of SIG$sig"
 }

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# kafka-python (pure-Python client) compatibility suite for brokk: consumer groups.
+#
+# Usage: compat/kafka-python/run.sh
+#   BROKK_BIN=/path/to/brokk   broker binary (default: <repo>/target/release/brokk)
+#   N=5000                     messages in the split scenario
+#   KEEP_WORK=1                keep the temp dir (data dir, broker logs, state file)
+#
+# Creates .venv here with kafka-python==$KP_VERSION if missing. Starts its own broker on a
+# free 127.0.0.1 port with its own data dir. Exits non-zero on the first failure. See
+# FINDINGS.md.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib/harness.sh
+. "$HERE/../lib/harness.sh"   # sets BROKK_BIN, checks it; fail/scenario/ok/start_broker/...
+N=${N:-5000}
+KP_VERSION=3.0.12
+VENV=$HERE/.venv
+PY=$VENV/bin/python
+
+# ---------------------------------------------------------------------------- venv
+if ! { [[ -x $PY ]] && timeout 60 "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('kafka-python') != '$KP_VERSION')" 2>/dev/null; }; then
+    echo "setting up $VENV with kafka-python==$KP_VERSION"
+    timeout 120 python3 -m venv "$VENV"
+    timeout 600 "$VENV/bin/pip" install -q "kafka-python==$KP_VERSION"
+    timeout 60 "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('kafka-python') != '$KP_VERSION')" ||
+        { echo "FAIL: kafka-python $KP_VERSION not importable from $VENV" >&2; exit 1; }
+fi
+
+harness_init kafka-python kp   # WORK, BROKER, traps
+
+# py TIMEOUT SCRIPT ARGS...: run a client script with a hard time limit
+py() {
+    # In the background and waited for, so a TERM to this suite runs the cleanup trap at once
+    # (bash defers traps while a foreground child runs) and the cleanup can kill the client.
+    local t=$1 rc=0
+    shift
+    (cd "$HERE" && exec timeout "$t" "$PY" "$@") &
+    CLIENT_PID=$!
+    wait "$CLIENT_PID" || rc=$?
+    CLIENT_PID=
+    return $rc
+}
+
+SECONDS=0
+echo "kafka-python compat: kafka-python $("$PY" -c 'import kafka; print(kafka.__version__)') / $("$BROKK_BIN" --version 2>&1 | head -1) on $BROKER, work dir $WORK"
+
+DATA=$WORK/data
+# session timeouts of a few seconds need a lower group.min.session.timeout.ms (Kafka: 6000)
+BROKER_ARGS=(--override group.min.session.timeout.ms=1000)
+start_broker "$DATA" "${BROKER_ARGS[@]}"
+
+scenario "split: two KafkaConsumers in one group share a 4-partition topic; LeaveGroup"
+py 120 groups.py split "$BROKER" "$N" || fail "split"
+ok "2 partitions each; $N messages exactly once; after B's close() A resumes B's partitions at B's commit"
+
+scenario "commit: commit(), commit(OffsetAndMetadata), committed(); a new member resumes there"
+py 120 groups.py commit "$BROKER" "$WORK/commit-state.json" || fail "commit"
+ok "commits and metadata read back; resume exactly at the committed offsets"
+
+scenario "restart: kill -9 the broker, restart on the same data dir, resume after the last commit"
+stop_broker KILL
+start_broker "$DATA" "${BROKER_ARGS[@]}"
+opened_line | grep -q "clean_shutdown=false" || fail "expected clean_shutdown=false after SIGKILL: $(opened_line)"
+opened_line | grep -Eq "groups=[1-9]" || fail "expected the groups to be reloaded: $(opened_line)"
+echo "   restart log: $(opened_line)"
+py 120 groups.py resume "$BROKER" "$WORK/commit-state.json" || fail "resume after restart"
+ok "committed offsets + metadata survive kill -9; a new member resumes exactly after the last commit"
+
+scenario "admin: KafkaAdminClient group APIs"
+py 120 groups.py admin "$BROKER" || fail "admin"
+ok "list_groups (+states_filter), describe_groups, remove_group_members, list/alter/delete_group_offsets, delete_groups"
+
+stop_broker INT
+plainlog "$LOG" | grep -q "stopped cleanly" || fail "broker log lacks 'stopped cleanly'"
+
+CURRENT="finished"
+echo "kafka-python compat suite finished in ${SECONDS}s"
+echo "kafka-python: $PASSED passed, 0 failed"
