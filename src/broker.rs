@@ -239,7 +239,7 @@ impl BrokerBuilder {
             Duration::from_millis(broker.config.retention_check_interval_ms),
             rx.clone(),
         ));
-        tokio::spawn(groups.run_expiration(rx.clone()));
+        let expiration = tokio::spawn(groups.clone().run_expiration(rx.clone()));
         let server = tokio::spawn(crate::server::serve(listener, broker.clone(), rx));
         tracing::info!(
             "brokk listening on {local} (advertised {}:{}), data in {}",
@@ -253,6 +253,7 @@ impl BrokerBuilder {
             shutdown: tx,
             server,
             maintenance,
+            expiration,
             _tempdir: tempdir,
         })
     }
@@ -266,6 +267,7 @@ pub struct RunningBroker {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     maintenance: JoinHandle<()>,
+    expiration: JoinHandle<()>,
     _tempdir: Option<tempfile::TempDir>,
 }
 
@@ -284,6 +286,8 @@ impl RunningBroker {
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
         let _ = self.maintenance.await;
+        let _ = self.expiration.await;
+        self.broker.groups.stopped().await;
         let logs = self.broker.logs.clone();
         tokio::task::spawn_blocking(move || logs.shutdown())
             .await

@@ -8,7 +8,6 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::group_error;
 use super::message;
 use crate::broker::Broker;
 
@@ -26,7 +25,8 @@ async fn locate(broker: &Broker, key_type: i8) -> Result<(), (ResponseError, Str
         .groups()
         .ensure_offsets_topic()
         .await
-        .map_err(|e| (group_error(&e), e.to_string()))
+        // Kafka answers COORDINATOR_NOT_AVAILABLE while it cannot create the topic.
+        .map_err(|e| (ResponseError::CoordinatorNotAvailable, e.to_string()))
 }
 
 pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {

@@ -9,58 +9,61 @@ use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use super::errors::group_error;
 use crate::broker::Broker;
-use crate::group::{GroupError, GroupState};
+use crate::group::GroupError;
 
 async fn delete(broker: &Broker, req: &OffsetDeleteRequest) -> Result<Vec<(String, Vec<(i32, i16)>)>, GroupError> {
     let group_id = req.group_id.0.to_string();
     if group_id.is_empty() {
         return Err(GroupError::InvalidGroupId);
     }
-    let groups = broker.groups();
-    let (state, protocol_type, subscribed) = groups
-        .subscriptions(&group_id)
-        .await?
-        .ok_or(GroupError::GroupIdNotFound)?;
-    if state == GroupState::Dead {
-        return Err(GroupError::GroupIdNotFound);
-    }
-    let consumer = protocol_type.as_deref() == Some("consumer");
-    if state != GroupState::Empty && !consumer {
-        return Err(GroupError::NonEmptyGroup);
-    }
-    // An unparseable subscription counts every topic as subscribed, as in Kafka.
-    let is_subscribed =
-        |t: &str| state != GroupState::Empty && consumer && subscribed.as_ref().is_none_or(|s| s.contains(t));
-    let mut answers = vec![];
-    let mut doomed = vec![];
+    // Topic checks here; the group's checks and the deletion in one step of its actor.
+    let mut known = vec![];
+    let mut unknown = std::collections::HashSet::new();
     for t in &req.topics {
         let name = t.name.0.to_string();
         let topic = broker.logs().topic(&name);
-        let parts = t
-            .partitions
-            .iter()
-            .map(|p| {
-                let i = p.partition_index;
-                let code = if !topic
-                    .as_ref()
-                    .is_some_and(|t| i >= 0 && (i as usize) < t.partitions.len())
-                {
-                    ResponseError::UnknownTopicOrPartition.code()
-                } else if is_subscribed(&name) {
-                    ResponseError::GroupSubscribedToTopic.code()
-                } else {
-                    doomed.push((name.clone(), i));
-                    0
-                };
-                (i, code)
-            })
-            .collect();
-        answers.push((name, parts));
+        for p in &t.partitions {
+            let i = p.partition_index;
+            if topic
+                .as_ref()
+                .is_some_and(|t| i >= 0 && (i as usize) < t.partitions.len())
+            {
+                known.push((name.clone(), i));
+            } else {
+                unknown.insert((name.clone(), i));
+            }
+        }
     }
-    if !doomed.is_empty() {
-        groups.delete_offsets(&group_id, doomed).await?;
-    }
-    Ok(answers)
+    let results: std::collections::HashMap<(String, i32), Result<(), GroupError>> = broker
+        .groups()
+        .delete_offsets(&group_id, known)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(req
+        .topics
+        .iter()
+        .map(|t| {
+            let name = t.name.0.to_string();
+            let parts = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let tp = (name.clone(), p.partition_index);
+                    let code = if unknown.contains(&tp) {
+                        ResponseError::UnknownTopicOrPartition.code()
+                    } else {
+                        match results.get(&tp) {
+                            Some(Err(e)) => group_error(e).code(),
+                            _ => 0,
+                        }
+                    };
+                    (p.partition_index, code)
+                })
+                .collect();
+            (name, parts)
+        })
+        .collect())
 }
 
 pub async fn handle(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> OffsetDeleteResponse {

@@ -40,14 +40,29 @@ async fn fetch_group(
         .committed(group, wanted)
         .await
         .map_err(|e| group_error(&e).code())?;
-    let mut out: Vec<(String, Vec<(i32, Answer)>)> = vec![];
-    for ((t, p), o) in got {
-        match out.last_mut() {
-            Some((name, parts)) if *name == t => parts.push((p, answer(o))),
-            _ => out.push((t, vec![(p, answer(o))])),
+    let Some(topics) = topics else {
+        // All committed partitions, grouped by topic (they come sorted).
+        let mut out: Vec<(String, Vec<(i32, Answer)>)> = vec![];
+        for ((t, p), o) in got {
+            match out.last_mut() {
+                Some((name, parts)) if *name == t => parts.push((p, answer(o))),
+                _ => out.push((t, vec![(p, answer(o))])),
+            }
         }
-    }
-    Ok(out)
+        return Ok(out);
+    };
+    // As asked, topic by topic (a topic with no partitions listed comes back empty).
+    let mut got = got.into_iter();
+    Ok(topics
+        .into_iter()
+        .map(|(t, ps)| {
+            let parts = ps
+                .into_iter()
+                .map(|p| (p, got.next().map(|(_, o)| answer(o)).unwrap_or_else(|| answer(None))))
+                .collect();
+            (t, parts)
+        })
+        .collect())
 }
 
 pub async fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {

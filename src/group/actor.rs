@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::coordinator::{OffsetsLog, Registry};
 use super::records;
-use super::state::{CommittedOffset, Group, Now};
+use super::state::{CommittedOffset, Group, Now, PartitionResults, StoredGroup};
 use super::{GroupError, GroupState};
 
 /// What ListGroups needs, kept current by the actor so listing never queues behind it.
@@ -24,9 +24,6 @@ pub struct Summary {
     pub state: GroupState,
     pub protocol_type: String,
 }
-
-/// One result per partition.
-pub type PartitionResults = Vec<((String, i32), Result<(), GroupError>)>;
 
 /// A synchronous step on the group's state machine.
 pub type Step = Box<dyn FnOnce(&mut Group, Now) + Send>;
@@ -80,6 +77,9 @@ pub struct Actor {
     pub actor_id: u64,
     pub clock_base: Instant,
     pub shutdown: watch::Receiver<bool>,
+    /// The membership last written to `__consumer_offsets` (what compaction copies: the
+    /// in-memory state may be mid-rebalance).
+    pub last_stored: Option<StoredGroup>,
 }
 
 impl Actor {
@@ -136,10 +136,11 @@ impl Actor {
     /// Persists flagged membership changes and publishes the summary.
     async fn after_step(&mut self) {
         if self.group.take_metadata_dirty() && self.group.state() != GroupState::Dead {
-            let value = records::group_value(&self.group.stored());
-            let recs = vec![(records::group_key(&self.group.id), Some(value))];
-            if let Err(e) = self.log.append(&self.group.id, recs).await {
-                tracing::error!(group = %self.group.id, error = %e, "storing group metadata failed");
+            let stored = self.group.stored();
+            let recs = vec![(records::group_key(&self.group.id), Some(records::group_value(&stored)))];
+            match self.log.append(&self.group.id, recs).await {
+                Ok(()) => self.last_stored = Some(stored),
+                Err(e) => tracing::error!(group = %self.group.id, error = %e, "storing group metadata failed"),
             }
         }
         let mut s = self.summary.lock().unwrap_or_else(|p| p.into_inner());
@@ -177,24 +178,27 @@ impl Actor {
                 let _ = reply.send(written);
             }
             OffsetWrite::Delete { partitions, reply } => {
-                if self.group.state() == GroupState::Dead {
-                    let _ = reply.send(Err(GroupError::GroupIdNotFound));
-                    return;
-                }
-                let present: Vec<(String, i32)> = partitions
-                    .iter()
-                    .filter(|tp| self.group.offsets.contains_key(*tp))
-                    .cloned()
-                    .collect();
-                let result = self.tombstone_offsets(&present).await;
-                let _ = reply.send(result.map(|()| partitions.into_iter().map(|tp| (tp, Ok(()))).collect()));
+                let checked = self.group.check_offset_delete(&partitions);
+                let result = match checked {
+                    Ok(results) => {
+                        let doomed: Vec<(String, i32)> = results
+                            .iter()
+                            .filter(|(tp, r)| r.is_ok() && self.group.offsets.contains_key(tp))
+                            .map(|(tp, _)| tp.clone())
+                            .collect();
+                        self.tombstone_offsets(&doomed).await.map(|()| results)
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
             }
             OffsetWrite::Rewrite { done } => {
                 let _ = done.send(self.rewrite().await.is_ok());
             }
             OffsetWrite::DeleteGroup { reply } => {
-                let result = match self.group.delete(now) {
-                    Ok(()) => self.tombstone_group().await,
+                // Tombstones first: the group is Dead only once they are durable.
+                let result = match self.group.check_deletable() {
+                    Ok(()) => self.tombstone_group().await.map(|()| self.group.mark_dead(now)),
                     Err(e) => Err(e),
                 };
                 let _ = reply.send(result);
@@ -218,26 +222,23 @@ impl Actor {
                 }
                 if deleted_topic.is_none() && self.group.is_removable() {
                     tracing::info!(group = %gid, "removing empty group with no offsets");
-                    self.group.mark_dead(now);
-                    if let Err(e) = self.tombstone_group().await {
-                        tracing::error!(group = %gid, error = %e, "removing the group failed");
+                    match self.tombstone_group().await {
+                        Ok(()) => self.group.mark_dead(now),
+                        Err(e) => tracing::error!(group = %gid, error = %e, "removing the group failed"),
                     }
                 }
             }
         }
     }
 
-    /// Appends the group's live state (metadata of a group with a protocol, then every
-    /// offset) in batches of bounded size.
+    /// Appends the group's live state (the membership last stored, then every offset) in
+    /// batches well under `max.message.bytes`.
     async fn rewrite(&mut self) -> Result<(), GroupError> {
-        const PER_BATCH: usize = 1000;
+        const BATCH_BYTES: usize = 256 << 10;
         let gid = self.group.id.clone();
         let mut recs: Vec<(Bytes, Option<Bytes>)> = vec![];
-        if self.group.protocol_type().is_some() {
-            recs.push((
-                records::group_key(&gid),
-                Some(records::group_value(&self.group.stored())),
-            ));
+        if let Some(stored) = &self.last_stored {
+            recs.push((records::group_key(&gid), Some(records::group_value(stored))));
         }
         recs.extend(
             self.group
@@ -245,8 +246,19 @@ impl Actor {
                 .iter()
                 .map(|((t, p), o)| (records::offset_key(&gid, t, *p), Some(records::offset_value(o)))),
         );
-        for chunk in recs.chunks(PER_BATCH) {
-            self.log.append(&gid, chunk.to_vec()).await?;
+        let mut batch = vec![];
+        let mut size = 0;
+        for r in recs {
+            let len = r.0.len() + r.1.as_ref().map_or(0, |v| v.len()) + 32;
+            if !batch.is_empty() && size + len > BATCH_BYTES {
+                self.log.append(&gid, std::mem::take(&mut batch)).await?;
+                size = 0;
+            }
+            size += len;
+            batch.push(r);
+        }
+        if !batch.is_empty() {
+            self.log.append(&gid, batch).await?;
         }
         Ok(())
     }

@@ -153,6 +153,8 @@ pub struct GroupCoordinator {
     next_actor: AtomicU64,
     clock_base: Instant,
     shutdown: watch::Receiver<bool>,
+    /// The actor tasks, awaited at shutdown so no write races the clean-shutdown marker.
+    actors: Mutex<tokio::task::JoinSet<()>>,
 }
 
 impl GroupCoordinator {
@@ -170,6 +172,7 @@ impl GroupCoordinator {
             next_actor: AtomicU64::new(0),
             clock_base: Instant::now(),
             shutdown,
+            actors: Mutex::new(tokio::task::JoinSet::new()),
         }
     }
 
@@ -184,6 +187,12 @@ impl GroupCoordinator {
         }
     }
 
+    /// Waits for every group actor to finish (they stop on the shutdown signal).
+    pub async fn stopped(&self) {
+        let mut actors = std::mem::take(&mut *self.actors.lock().unwrap_or_else(|p| p.into_inner()));
+        while actors.join_next().await.is_some() {}
+    }
+
     /// Makes sure `__consumer_offsets` exists (FindCoordinator does this, as in Kafka).
     pub async fn ensure_offsets_topic(&self) -> Result<(), GroupError> {
         self.log.topic().await.map(|_| ())
@@ -196,7 +205,9 @@ impl GroupCoordinator {
             protocol_type: group.protocol_type().unwrap_or_default().to_string(),
         }));
         let actor_id = self.next_actor.fetch_add(1, Ordering::Relaxed);
+        let last_stored = group.protocol_type().is_some().then(|| group.stored());
         let actor = Actor {
+            last_stored,
             group,
             rx,
             log: self.log.clone(),
@@ -206,7 +217,9 @@ impl GroupCoordinator {
             clock_base: self.clock_base,
             shutdown: self.shutdown.clone(),
         };
-        tokio::spawn(actor.run());
+        let mut actors = self.actors.lock().unwrap_or_else(|p| p.into_inner());
+        while actors.try_join_next().is_some() {}
+        actors.spawn(actor.run());
         Handle { tx, summary, actor_id }
     }
 
@@ -233,6 +246,10 @@ impl GroupCoordinator {
         make: impl Fn(oneshot::Sender<T>) -> Command,
     ) -> Option<Result<T, GroupError>> {
         for _ in 0..3 {
+            // While shutting down, groups are not "unknown": clients must look elsewhere.
+            if *self.shutdown.borrow() {
+                return Some(Err(GroupError::NotCoordinator));
+            }
             let h = self.handle(group_id, create)?;
             let (tx, rx) = oneshot::channel();
             if h.tx.send(make(tx)).is_err() {
@@ -313,14 +330,17 @@ impl GroupCoordinator {
     ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
         let n = members.len();
         let f = Self::step(move |g, now| {
-            members
+            if g.state() == GroupState::Dead {
+                return Err(GroupError::CoordinatorNotAvailable);
+            }
+            Ok(members
                 .iter()
                 .map(|(m, i)| g.leave(m, i.as_deref(), now))
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>())
         });
         match self.call(group_id, false, f).await {
             None => Ok(vec![Err(GroupError::UnknownMemberId); n]),
-            Some(r) => r,
+            Some(r) => r.and_then(|x| x),
         }
     }
 
@@ -409,24 +429,13 @@ impl GroupCoordinator {
         }
     }
 
-    /// The group's state and subscribed topics (for OffsetDelete's checks).
-    pub async fn subscriptions(
-        &self,
-        group_id: &str,
-    ) -> Result<Option<(GroupState, Option<String>, Option<std::collections::BTreeSet<String>>)>, GroupError> {
-        let f = Self::step(|g, _| (g.state(), g.protocol_type().map(str::to_string), g.subscribed_topics()));
-        match self.call(group_id, false, f).await {
-            None => Ok(None),
-            Some(r) => r.map(Some),
-        }
-    }
-
-    /// OffsetDelete after the handler's subscription checks.
+    /// OffsetDelete: the group checks its state and subscriptions and tombstones the
+    /// offsets it may drop, in one step.
     pub async fn delete_offsets(
         &self,
         group_id: &str,
         partitions: Vec<(String, i32)>,
-    ) -> Result<Vec<((String, i32), Result<(), GroupError>)>, GroupError> {
+    ) -> Result<super::state::PartitionResults, GroupError> {
         let r = self
             .call(group_id, false, |tx| {
                 Command::Write(OffsetWrite::Delete {
@@ -495,9 +504,10 @@ impl GroupCoordinator {
             let mut all_done = true;
             for h in handles {
                 let (tx, rx) = oneshot::channel();
-                // A retired actor's group is gone: its tombstones need no copy.
+                // A retired actor's group is gone: its tombstones need no copy. An actor
+                // that dies without answering blocks the compaction.
                 if h.tx.send(Command::Write(OffsetWrite::Rewrite { done: tx })).is_ok() {
-                    all_done &= rx.await.unwrap_or(true);
+                    all_done &= rx.await.unwrap_or(false);
                 }
             }
             if !all_done {

@@ -36,8 +36,14 @@ pub enum OffsetsRecord {
     },
 }
 
+/// Writes a Kafka string; one longer than 32767 bytes (never produced from wire input,
+/// whose strings have the same limit) is cut on a character boundary.
 fn put_str(b: &mut BytesMut, s: &str) {
-    let s = &s.as_bytes()[..s.len().min(i16::MAX as usize)];
+    let mut end = s.len().min(i16::MAX as usize);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let s = &s.as_bytes()[..end];
     b.put_i16(s.len() as i16);
     b.put_slice(s);
 }

@@ -110,6 +110,9 @@ pub struct SyncResponse {
 
 pub type SyncResult = Result<SyncResponse, GroupError>;
 
+/// One result per partition.
+pub type PartitionResults = Vec<((String, i32), Result<(), GroupError>)>;
+
 /// A committed offset and what came with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedOffset {
@@ -412,9 +415,15 @@ impl Group {
             .map(str::to_string)
     }
 
+    /// Kafka's member id: `group.instance.id` (or client id) + "-" + a UUID, with the prefix
+    /// cut on a character boundary so the id stays a valid Kafka string (< 32 KiB).
     fn new_member_id(req: &JoinRequest) -> String {
         let prefix = req.group_instance_id.as_deref().unwrap_or(&req.client_id);
-        format!("{prefix}-{}", uuid::Uuid::new_v4())
+        let mut end = prefix.len().min(30_000);
+        while !prefix.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}-{}", &prefix[..end], uuid::Uuid::new_v4())
     }
 
     /// Kafka's static-member check: a request naming a `group.instance.id` must carry the
@@ -668,7 +677,7 @@ impl Group {
             self.static_members.insert(i, member_id.clone());
         }
         self.members.insert(member_id, member);
-        if self.state == GroupState::PreparingRebalance && self.generation_id == 0 {
+        if matches!(self.join_timer, Some(JoinTimer::InitialDelay { .. })) {
             self.new_member_added = true;
         }
         self.maybe_prepare_rebalance(now);
@@ -775,8 +784,9 @@ impl Group {
         if joined.is_empty() && !self.members.is_empty() {
             // Only static members that have not rejoined: wait another rebalance timeout
             // (their sessions expire meanwhile if they are gone).
+            // (At least a second apart, whatever rebalance timeout the client asked for.)
             self.join_timer = Some(JoinTimer::Rebalance {
-                at: now.mono_ms + self.rebalance_timeout(),
+                at: now.mono_ms + self.rebalance_timeout().max(1_000),
             });
             return;
         }
@@ -803,6 +813,10 @@ impl Group {
             m.is_new = false;
             m.expires_at = now.mono_ms + m.session_timeout_ms.max(0) as u64;
             send(m.join_waiter.take(), resp);
+        }
+        // Every member's session restarts, including static members that have not rejoined.
+        for m in self.members.values_mut() {
+            m.expires_at = now.mono_ms + m.session_timeout_ms.max(0) as u64;
         }
         self.pending_sync = self.members.keys().cloned().collect();
         self.pending_sync_deadline = Some(now.mono_ms + self.rebalance_timeout());
@@ -1145,16 +1159,42 @@ impl Group {
         self.state == GroupState::Empty && self.offsets.is_empty() && self.pending_members.is_empty()
     }
 
-    /// DeleteGroups: only an Empty group may go; it becomes Dead.
-    pub fn delete(&mut self, now: Now) -> Result<(), GroupError> {
+    /// DeleteGroups' check: only an Empty group may go.
+    pub fn check_deletable(&self) -> Result<(), GroupError> {
         match self.state {
-            GroupState::Empty => {
-                self.transition(GroupState::Dead, now);
-                Ok(())
-            }
+            GroupState::Empty => Ok(()),
             GroupState::Dead => Err(GroupError::GroupIdNotFound),
             _ => Err(GroupError::NonEmptyGroup),
         }
+    }
+
+    /// OffsetDelete's checks (Kafka's `validateOffsetDelete` and `isSubscribedToTopic`):
+    /// a group with members must use the consumer protocol, and offsets of topics it
+    /// subscribes to stay (an unreadable subscription counts as subscribed to everything).
+    pub fn check_offset_delete(&self, partitions: &[(String, i32)]) -> Result<PartitionResults, GroupError> {
+        match self.state {
+            GroupState::Dead => return Err(GroupError::GroupIdNotFound),
+            GroupState::Empty => {}
+            _ if self.protocol_type.as_deref() != Some("consumer") => return Err(GroupError::NonEmptyGroup),
+            _ => {}
+        }
+        let subscribed = (self.state != GroupState::Empty).then(|| self.subscribed_topics());
+        Ok(partitions
+            .iter()
+            .map(|tp| {
+                let protected = match &subscribed {
+                    None => false,
+                    Some(None) => true,
+                    Some(Some(topics)) => topics.contains(&tp.0),
+                };
+                let r = if protected {
+                    Err(GroupError::GroupSubscribedToTopic)
+                } else {
+                    Ok(())
+                };
+                (tp.clone(), r)
+            })
+            .collect())
     }
 
     /// Marks the group Dead (it was removed), failing every parked request.

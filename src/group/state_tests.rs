@@ -419,3 +419,23 @@ fn stored_group_restores_as_stable() {
     assert_eq!(r.leader(), Some(ids[0].as_str()));
     assert_eq!(r.stored(), stored);
 }
+
+#[test]
+fn static_members_that_have_not_rejoined_get_a_fresh_session_when_the_join_completes() {
+    let mut g = Group::new("g", limits(0, usize::MAX), at(0));
+    let mut r1 = join(&mut g, join_req("", Some("i1"), &["range"]), at(0));
+    advance(&mut g, at(0));
+    let m1 = r1.try_recv().unwrap().member_id;
+    sync(&mut g, &m1, 1, &[], at(0)).try_recv().unwrap().unwrap();
+    // A second static member joins at 9 s; i1 (offline, session 10 s) does not rejoin.
+    let mut r2 = join(&mut g, join_req("", Some("i2"), &["range"]), at(9_000));
+    advance(&mut g, at(9_000 + REBALANCE as u64));
+    assert_eq!(r2.try_recv().unwrap().generation_id, 2);
+    // i1 was kept (static) and its session restarted at the join's completion.
+    assert!(g.member_ids().contains(&m1));
+    let completed = 9_000 + REBALANCE as u64;
+    assert_eq!(
+        g.heartbeat(&m1, Some("i1"), 2, at(completed + SESSION as u64 - 1)),
+        Ok(())
+    );
+}
