@@ -20,7 +20,8 @@ def log(*a):
 
 
 def consumer_conf(bootstrap, **extra):
-    # brokk has no consumer groups: manual assign(), dummy group.id, no commits.
+    # The data scenarios (a-d) use manual assign() with a dummy group.id and no commits, so
+    # they exercise produce/fetch only; the group scenarios use grouplib.group_conf().
     conf = {
         "bootstrap.servers": bootstrap,
         "group.id": "brokk-compat-dummy",
