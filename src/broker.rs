@@ -25,6 +25,7 @@ use crate::config::{Config, DataDir, parse_host_port};
 use crate::group::GroupCoordinator;
 use crate::log::LogManager;
 use crate::log::manager::{TopicError, TopicLog};
+use crate::txn::ProducerIdManager;
 
 /// Why the broker could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,7 @@ pub struct Broker {
     config: Config,
     logs: Arc<LogManager>,
     groups: Arc<GroupCoordinator>,
+    producer_ids: Arc<ProducerIdManager>,
     advertised: (String, i32),
     shutdown: watch::Receiver<bool>,
 }
@@ -65,6 +67,9 @@ impl Broker {
     }
     pub fn groups(&self) -> &Arc<GroupCoordinator> {
         &self.groups
+    }
+    pub fn producer_ids(&self) -> &Arc<ProducerIdManager> {
+        &self.producer_ids
     }
     pub fn node_id(&self) -> i32 {
         self.config.node_id
@@ -216,10 +221,12 @@ impl BrokerBuilder {
             .load()
             .await
             .map_err(|e| StartError::Config(format!("loading consumer groups failed: {e}")))?;
+        let producer_ids = Arc::new(ProducerIdManager::open(&dir)?);
         let broker = Arc::new(Broker {
             config,
             logs: logs.clone(),
             groups: groups.clone(),
+            producer_ids,
             advertised,
             shutdown: rx.clone(),
         });

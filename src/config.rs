@@ -29,6 +29,7 @@
 //! | `offset.metadata.max.bytes` | `4096` | largest commit metadata (OFFSET_METADATA_TOO_LARGE) |
 //! | `offsets.retention.minutes` | `10080` | how long an empty group's offsets are kept |
 //! | `offsets.retention.check.interval.ms` | `600000` | period of the offset-expiration pass |
+//! | `producer.id.expiration.ms` | `86400000` | idle idempotent producers are forgotten after this |
 //!
 //! `group.initial.rebalance.delay.ms` defaults to 0, the value Kafka's own shipped
 //! `config/server.properties` sets "for a better out-of-the-box experience for development
@@ -226,6 +227,12 @@ impl Config {
                     self.group.offsets_topic_segment_bytes = parse_num(key, v)?;
                     if self.group.offsets_topic_segment_bytes < 1 << 20 {
                         return Err(format!("{key} must be at least 1048576"));
+                    }
+                }
+                "producer.id.expiration.ms" => {
+                    self.log.producer_id_expiration_ms = parse_num(key, v)?;
+                    if self.log.producer_id_expiration_ms < 1 {
+                        return Err(format!("{key} must be at least 1"));
                     }
                 }
                 "offset.metadata.max.bytes" => self.group.offset_metadata_max_bytes = parse_num(key, v)?,

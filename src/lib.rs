@@ -22,6 +22,7 @@ pub mod config;
 pub mod group;
 pub mod log;
 pub mod server;
+pub mod txn;
 
 pub use broker::{Broker, BrokerBuilder, RunningBroker};
 

@@ -215,7 +215,9 @@ async fn find_coordinator_single_batched_and_invalid_key_type() {
 
 #[tokio::test]
 async fn concurrent_joins_sync_and_heartbeat() {
-    let b = TestBroker::start().await;
+    // A short initial delay gathers the concurrent first joins into one generation (each
+    // arrival extends it), as a starting consumer fleet would be.
+    let b = TestBroker::start_with(&[("group.initial.rebalance.delay.ms", "500")]).await;
     let addr = b.addr;
     let joins: Vec<_> = (0..3)
         .map(|_| tokio::spawn(async move { join(addr, "cg", 10_000, 10_000).await }))
@@ -235,11 +237,15 @@ async fn concurrent_joins_sync_and_heartbeat() {
         if resps.iter().all(|r| r.generation_id == generation && r.error_code == 0) {
             break;
         }
+        // Stragglers rejoin (a removed member starts over with a new member id).
         let rejoin: Vec<_> = resps
             .iter()
             .map(|r| {
-                let m = r.member_id.to_string();
+                let (m, ok) = (r.member_id.to_string(), r.error_code == 0);
                 tokio::spawn(async move {
+                    if !ok {
+                        return join(addr, "cg", 10_000, 10_000).await;
+                    }
                     let mut raw = Raw::connect(addr).await;
                     raw.call(&join_req("cg", &m, None, 10_000, 10_000), 9).await
                 })
@@ -430,7 +436,11 @@ async fn static_member_replacement_fences_the_old_instance() {
 
 #[tokio::test]
 async fn leader_dying_mid_rebalance_releases_parked_followers() {
-    let b = TestBroker::start_with(&[("group.min.session.timeout.ms", "500")]).await;
+    let b = TestBroker::start_with(&[
+        ("group.min.session.timeout.ms", "500"),
+        ("group.initial.rebalance.delay.ms", "300"),
+    ])
+    .await;
     let addr = b.addr;
     let j1 = tokio::spawn(async move { join(addr, "ld", 1_000, 5_000).await });
     let j2 = tokio::spawn(async move { join(addr, "ld", 1_000, 5_000).await });

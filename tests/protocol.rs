@@ -34,7 +34,12 @@ async fn api_versions_advertises_exactly_what_is_implemented() {
         assert_eq!(find(ApiKey::Fetch), Some((4, 18)));
         assert_eq!(find(ApiKey::JoinGroup), Some((2, 9)), "Kafka 4.0's floor");
         assert_eq!(find(ApiKey::OffsetCommit), Some((2, 9)));
-        assert_eq!(find(ApiKey::InitProducerId), None, "not implemented, not advertised");
+        assert_eq!(find(ApiKey::InitProducerId), Some((0, 5)));
+        assert_eq!(
+            find(ApiKey::AddPartitionsToTxn),
+            None,
+            "not implemented, not advertised"
+        );
     }
 }
 

@@ -16,6 +16,8 @@ pub fn log_error(e: &LogError) -> ResponseError {
         LogError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         LogError::PartitionDeleted => ResponseError::UnknownTopicOrPartition,
+        LogError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
+        LogError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
         LogError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
         LogError::Invalid(msg) => {
             tracing::error!(error = %msg, "unexpected storage state");

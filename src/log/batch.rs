@@ -34,7 +34,11 @@ const LAST_OFFSET_DELTA_OFFSET: usize = 23;
 const BASE_TIMESTAMP_OFFSET: usize = 27;
 const MAX_TIMESTAMP_OFFSET: usize = 35;
 const PRODUCER_ID_OFFSET: usize = 43;
+const PRODUCER_EPOCH_OFFSET: usize = 51;
+const BASE_SEQUENCE_OFFSET: usize = 53;
 const RECORDS_COUNT_OFFSET: usize = 57;
+/// Attribute bit: the batch belongs to a transaction.
+pub const TRANSACTIONAL_BIT: i16 = 0x10;
 /// Attribute bit: timestamps are LogAppendTime.
 pub const TIMESTAMP_TYPE_BIT: i16 = 0x08;
 /// Attribute bit: control batch (transaction markers).
@@ -110,6 +114,20 @@ impl<'a> BatchHeader<'a> {
         Ok(Self { bytes })
     }
 
+    /// Views a bare 61-byte header (no records behind it): for reading the fields of a
+    /// batch whose bytes went elsewhere.
+    pub fn parse_unchecked_header(buf: &'a [u8]) -> Result<Self, BatchError> {
+        if buf.len() < HEADER_LEN {
+            return Err(BatchError::Truncated("fewer than 61 bytes"));
+        }
+        if buf[MAGIC_OFFSET] as i8 != 2 {
+            return Err(BatchError::BadMagic(buf[MAGIC_OFFSET] as i8));
+        }
+        Ok(Self {
+            bytes: &buf[..HEADER_LEN],
+        })
+    }
+
     /// Parses and fully validates the batch at the start of `buf`: framing, magic, CRC32C,
     /// and offset/record-count consistency.
     pub fn parse_validated(buf: &'a [u8]) -> Result<Self, BatchError> {
@@ -176,6 +194,28 @@ impl<'a> BatchHeader<'a> {
     }
     pub fn records_count(&self) -> i32 {
         i32_at(self.bytes, RECORDS_COUNT_OFFSET)
+    }
+    pub fn producer_epoch(&self) -> i16 {
+        i16_at(self.bytes, PRODUCER_EPOCH_OFFSET)
+    }
+    pub fn base_sequence(&self) -> i32 {
+        i32_at(self.bytes, BASE_SEQUENCE_OFFSET)
+    }
+    pub fn is_transactional(&self) -> bool {
+        self.attributes() & TRANSACTIONAL_BIT != 0
+    }
+    /// The sequence of the batch's last record (sequences wrap from i32::MAX to 0).
+    pub fn last_sequence(&self) -> i32 {
+        add_sequence(self.base_sequence(), self.last_offset_delta())
+    }
+}
+
+/// `seq + n` in Kafka's sequence space, which wraps from i32::MAX to 0.
+pub fn add_sequence(seq: i32, n: i32) -> i32 {
+    if seq > i32::MAX - n {
+        seq - (i32::MAX - n) - 1
+    } else {
+        seq + n
     }
 }
 

@@ -51,6 +51,9 @@ pub struct LogConfig {
     pub timestamp_after_max_ms: i64,
     /// `min.insync.replicas`: acks=-1 needs this many in-sync replicas (brokk has one).
     pub min_insync_replicas: i32,
+    /// Broker key `producer.id.expiration.ms`: an idempotent producer idle this long is
+    /// forgotten (its next batch may start at any sequence). Not a topic key.
+    pub producer_id_expiration_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -70,6 +73,7 @@ impl Default for LogConfig {
             timestamp_before_max_ms: i64::MAX,
             timestamp_after_max_ms: 3_600_000,
             min_insync_replicas: 1,
+            producer_id_expiration_ms: 86_400_000,
         }
     }
 }

@@ -452,6 +452,10 @@ impl LogManager {
             if let Err(e) = p.apply_retention(now_ms) {
                 tracing::error!(partition = ?p, error = %e, "retention failed");
             }
+            let expired = p.expire_producers(now_ms);
+            if expired > 0 {
+                tracing::debug!(partition = ?p, expired, "expired idle producers");
+            }
         }
     }
 

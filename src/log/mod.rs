@@ -39,6 +39,7 @@ pub mod file;
 pub mod index;
 pub mod manager;
 pub mod partition;
+pub mod producer_state;
 pub mod records;
 pub mod recovery;
 pub mod segment;
@@ -83,6 +84,12 @@ pub enum LogError {
     Fenced,
     #[error("the partition's topic was deleted")]
     PartitionDeleted,
+    /// An idempotent batch from an older producer epoch (INVALID_PRODUCER_EPOCH).
+    #[error("{0}")]
+    InvalidProducerEpoch(String),
+    /// An idempotent batch that does not follow its producer's last sequence.
+    #[error("{0}")]
+    OutOfOrderSequence(String),
     #[error("invalid log state: {0}")]
     Invalid(String),
 }

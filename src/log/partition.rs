@@ -15,6 +15,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::batch::{self, BatchHeader};
+use super::producer_state::{ProducerState, list_snapshots, snapshot_path};
 use super::segment::Segment;
 use super::waiters::Waiters;
 use super::{LogConfig, LogError, TimestampType};
@@ -45,6 +46,8 @@ pub struct FetchedData {
 struct AppendState {
     active: Arc<Segment>,
     next_offset: i64,
+    /// Idempotent producers' epochs and recent sequences (checked and updated here).
+    producers: ProducerState,
 }
 
 /// A partition's log.
@@ -96,12 +99,17 @@ impl Partition {
             .ok_or_else(|| LogError::Invalid("partition without segments".into()))?;
         let next_offset = active.end_offset();
         let log_start = segments[0].base_offset();
+        let producers = rebuild_producers(&dir, &segments, log_start, next_offset);
         Ok(Self {
             topic,
             index,
             dir,
             config: RwLock::new(config),
-            append: Mutex::new(AppendState { active, next_offset }),
+            append: Mutex::new(AppendState {
+                active,
+                next_offset,
+                producers,
+            }),
             segments: RwLock::new(Arc::new(segments)),
             high_watermark: AtomicI64::new(next_offset),
             log_start_offset: AtomicI64::new(log_start),
@@ -181,6 +189,11 @@ impl Partition {
                 "control batches cannot be produced by clients",
             )));
         }
+        if h.producer_id() >= 0 && h.base_sequence() < 0 {
+            return Err(LogError::CorruptBatch(batch::BatchError::Invalid(
+                "Invalid sequence number: a batch with a producer id needs a base sequence",
+            )));
+        }
         if h.len() > cfg.max_message_bytes {
             return Err(LogError::BatchTooLarge {
                 size: h.len(),
@@ -218,6 +231,20 @@ impl Partition {
         if self.is_fenced() {
             return Err(LogError::Fenced);
         }
+        let header = BatchHeader::parse_unchecked(batch)?;
+        if let Some(dup) = st.producers.check(&header)? {
+            // A retried idempotent batch: answer with where it already is.
+            return Ok(AppendInfo {
+                base_offset: dup.first_offset,
+                last_offset: dup.last_offset,
+                // Kafka answers a duplicate with the stored batch's timestamp, whatever the
+                // timestamp type.
+                log_append_time: dup.timestamp,
+                log_start_offset: self.log_start_offset(),
+                needs_flush: false,
+                rolled: false,
+            });
+        }
         let rolled = self.maybe_roll(&mut st, &cfg, batch, now_ms)?;
         let base = st.next_offset;
         let appended = st.active.append(batch, |dst| {
@@ -234,6 +261,15 @@ impl Partition {
             }
         })?;
         st.next_offset = last_offset + 1;
+        if header.producer_id() >= 0 {
+            let ts = if log_append { now_ms } else { header.max_timestamp() };
+            // The state records the assigned offsets, as stored.
+            let mut stored = batch[..batch::HEADER_LEN].to_vec();
+            batch::set_base_offset(&mut stored, base_offset);
+            if let Ok(h) = BatchHeader::parse_unchecked_header(&stored) {
+                st.producers.update(&h, ts);
+            }
+        }
         self.high_watermark.store(st.next_offset, Ordering::Release);
         let needs_flush = st.next_offset - self.recovery_point() >= cfg.flush_messages;
         drop(st);
@@ -295,6 +331,7 @@ impl Partition {
         }
         // The sealed segment's files are fsynced and closed by the background flush.
         st.active.seal().map_err(fence)?;
+        self.write_producer_snapshot(st);
         let seg = Arc::new(Segment::create(&self.dir, st.next_offset, cfg, min_capacity).map_err(fence)?);
         let mut segs: Vec<_> = self.segments().iter().cloned().collect();
         segs.push(seg.clone());
@@ -493,6 +530,12 @@ impl Partition {
         }
         self.set_segments(segs[n..].to_vec());
         self.log_start_offset.fetch_max(segs[n].base_offset(), Ordering::AcqRel);
+        for stale in list_snapshots(&self.dir)
+            .into_iter()
+            .filter(|o| *o < segs[n].base_offset())
+        {
+            let _ = std::fs::remove_file(snapshot_path(&self.dir, stale));
+        }
         // Try every segment; report the first failure.
         let mut first_err = None;
         for seg in &segs[..n] {
@@ -507,6 +550,30 @@ impl Partition {
         }
         tracing::info!(topic = %self.topic, partition = self.index, segments = n, log_start_offset = self.log_start_offset(), "{what}");
         Ok(n)
+    }
+
+    /// Writes `<log end>.snapshot` of the producer state (Kafka does at every roll and at
+    /// clean shutdown). Not fsynced: a torn snapshot fails its CRC and start-up falls
+    /// back to an older one or to the log.
+    fn write_producer_snapshot(&self, st: &AppendState) {
+        if st.producers.is_empty() && list_snapshots(&self.dir).is_empty() {
+            return;
+        }
+        let path = snapshot_path(&self.dir, st.next_offset);
+        if let Err(e) = std::fs::write(&path, st.producers.snapshot()) {
+            tracing::warn!(path = %path.display(), error = %e, "writing a producer snapshot failed");
+        }
+    }
+
+    /// Forgets idempotent producers idle longer than `producer.id.expiration.ms`.
+    pub fn expire_producers(&self, now_ms: i64) -> usize {
+        let expiration = self.config().producer_id_expiration_ms;
+        lock(&self.append).producers.expire(now_ms, expiration)
+    }
+
+    /// Idempotent producers currently tracked.
+    pub fn producer_count(&self) -> usize {
+        lock(&self.append).producers.len()
     }
 
     /// Marks the partition deleted (its topic is being removed): waits for an in-flight
@@ -524,6 +591,43 @@ impl Partition {
         let st = lock(&self.append);
         // No append may follow the trim (it would write past the end of the file).
         self.fenced.store(true, Ordering::Release);
+        self.write_producer_snapshot(&st);
         st.active.trim_files(true)
     }
+}
+
+/// Rebuilds the producer state at open: the newest valid snapshot at or below the log end
+/// (and not below the log start), then every batch after it. Snapshots above the log end
+/// (a truncated tail) are deleted.
+fn rebuild_producers(dir: &Path, segments: &[Arc<Segment>], log_start: i64, log_end: i64) -> ProducerState {
+    let mut from = log_start;
+    let mut state = ProducerState::default();
+    for offset in list_snapshots(dir).into_iter().rev() {
+        if offset > log_end {
+            let _ = std::fs::remove_file(snapshot_path(dir, offset));
+            continue;
+        }
+        if offset < log_start {
+            break;
+        }
+        match std::fs::read(snapshot_path(dir, offset))
+            .map_err(|e| e.to_string())
+            .and_then(|b| ProducerState::from_snapshot(&b))
+        {
+            Ok(s) => {
+                state = s;
+                from = offset;
+                break;
+            }
+            Err(e) => tracing::warn!(dir = %dir.display(), offset, error = %e, "ignoring a producer snapshot"),
+        }
+    }
+    for seg in segments.iter().filter(|s| s.end_offset() > from) {
+        seg.for_each_batch(from.max(seg.base_offset()), |h| {
+            if h.producer_id() >= 0 && !h.is_control() {
+                state.update(h, h.max_timestamp());
+            }
+        });
+    }
+    state
 }

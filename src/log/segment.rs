@@ -321,6 +321,20 @@ impl Segment {
             .map(|(p, _)| start + p)
     }
 
+    /// Calls `f` with the header of every batch from the one holding `from_offset` on
+    /// (start-up's producer-state rebuild).
+    pub fn for_each_batch(&self, from_offset: i64, mut f: impl FnMut(&BatchHeader<'_>)) {
+        let data = self.published();
+        let Some(start) = self.position_of(from_offset, data) else {
+            return;
+        };
+        for (_, h) in batch::iter_batches(&data[start..]) {
+            if h.last_offset() >= from_offset {
+                f(&h);
+            }
+        }
+    }
+
     /// Reads whole batches starting with the one holding `offset`, stopping before any
     /// batch at or above `max_offset` and once `max_bytes` is reached. With `min_one`, the
     /// first batch is returned even if it is larger than `max_bytes` (KIP-74).

@@ -38,6 +38,7 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DescribeGroups, DescribeGroupsRequest::VERSIONS),
     (ApiKey::DeleteGroups, DeleteGroupsRequest::VERSIONS),
     (ApiKey::OffsetDelete, OffsetDeleteRequest::VERSIONS),
+    (ApiKey::InitProducerId, InitProducerIdRequest::VERSIONS),
 ];
 
 /// The supported range of `key`, if implemented.
@@ -143,6 +144,7 @@ pub async fn dispatch(
         ApiKey::DescribeGroups => call!(describe_groups, broker, req, key, corr, v),
         ApiKey::DeleteGroups => call!(delete_groups, broker, req, key, corr, v),
         ApiKey::OffsetDelete => call!(offset_delete, broker, req, key, corr, v),
+        ApiKey::InitProducerId => call!(init_producer_id, broker, req, key, corr, v),
         other => return Err(FrameError::UnknownApiKey(other as i16)),
     };
     resp.map(Some)
@@ -175,6 +177,7 @@ mod tests {
             ApiKey::DescribeGroups => DescribeGroupsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::DeleteGroups => DeleteGroupsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::OffsetDelete => OffsetDeleteRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::InitProducerId => InitProducerIdRequest::decode(&mut b, version).map(|_| ()),
             other => panic!("{other:?} is in SUPPORTED but not in this test"),
         };
     }
@@ -201,6 +204,6 @@ mod tests {
             assert!(r.min <= r.max, "{k:?}");
         }
         assert_eq!(supported(ApiKey::ApiVersions).unwrap().max, 4);
-        assert!(supported(ApiKey::InitProducerId).is_none());
+        assert!(supported(ApiKey::AddPartitionsToTxn).is_none());
     }
 }
