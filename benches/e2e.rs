@@ -42,11 +42,11 @@ async fn loopback_mb_s(total: usize) -> f64 {
     total as f64 / 1e6 / t.elapsed().as_secs_f64()
 }
 
-fn produce(bootstrap: &str, topic: &str, size: usize, count: usize, acks: &str) -> f64 {
+fn produce(bootstrap: &str, topic: &str, size: usize, count: usize, acks: &str, idempotent: bool) -> f64 {
     let p: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("acks", acks)
-        .set("enable.idempotence", "false")
+        .set("enable.idempotence", if idempotent { "true" } else { "false" })
         .set("linger.ms", "5")
         .set("batch.size", "1048576")
         .set("queue.buffering.max.kbytes", "1048576")
@@ -119,19 +119,28 @@ fn main() {
     let loopback = rt.block_on(loopback_mb_s(mb << 20));
     println!("loopback TCP ceiling: {loopback:.0} MB/s ({mb} MB, 1 MiB writes)");
     println!("{:<28} {:>10} {:>12} {:>12}", "run", "MB/s", "msgs/s", "/ loopback");
-    for (size, acks) in [(100usize, "1"), (1024, "1"), (1024, "all")] {
+    // The last two rows give the cost of idempotence against plain acks=all, same run.
+    for (size, acks, idem) in [
+        (100usize, "1", false),
+        (1024, "1", false),
+        (1024, "all", false),
+        (1024, "all", true),
+        (100, "all", false),
+        (100, "all", true),
+    ] {
         let count = (mb << 20) / size;
-        let topic = format!("bench-{size}-{acks}-{}", std::process::id());
-        let secs = produce(&bootstrap, &topic, size, count, acks);
+        let topic = format!("bench-{size}-{acks}-{idem}-{}", std::process::id());
+        let secs = produce(&bootstrap, &topic, size, count, acks, idem);
         let mbs = (count * size) as f64 / 1e6 / secs;
+        let label = if idem { " idempotent" } else { "" };
         println!(
             "{:<28} {:>10.1} {:>12.0} {:>12.3}",
-            format!("produce {size} B acks={acks}"),
+            format!("produce {size} B acks={acks}{label}"),
             mbs,
             count as f64 / secs,
             mbs / loopback
         );
-        if acks == "1" {
+        if acks == "1" && !idem {
             let secs = consume(&bootstrap, &topic, count);
             let mbs = (count * size) as f64 / 1e6 / secs;
             println!(
