@@ -90,6 +90,13 @@ async fn duplicates_gaps_epochs_and_restarts() {
     // Producer ids are never reused after a restart.
     let (pid3, _) = init_producer_id(&mut raw).await;
     assert!(pid3 > pid2);
+    // A transactional batch cannot be written outside a transaction.
+    let mut t = idem_batch(pid3, 0, 0, 1).to_vec();
+    t[22] |= 0x10;
+    let crc = crc32c::crc32c(&t[21..]);
+    t[17..21].copy_from_slice(&crc.to_be_bytes());
+    let (err, _) = produce(&mut raw, "idem", 0, Bytes::from(t)).await;
+    assert_eq!(err, ResponseError::InvalidTxnState.code());
     // Transactional ids wait for the transaction coordinator.
     let mut r = InitProducerIdRequest::default();
     r.transactional_id = Some(TransactionalId(kafka_protocol::protocol::StrBytes::from_static_str(

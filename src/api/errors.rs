@@ -18,6 +18,7 @@ pub fn log_error(e: &LogError) -> ResponseError {
         LogError::PartitionDeleted => ResponseError::UnknownTopicOrPartition,
         LogError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
         LogError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
+        LogError::InvalidTxnState(_) => ResponseError::InvalidTxnState,
         LogError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
         LogError::Invalid(msg) => {
             tracing::error!(error = %msg, "unexpected storage state");

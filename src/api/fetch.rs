@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -86,7 +86,7 @@ fn read_all(
             }
         }
         if read_committed {
-            d.aborted_transactions = Some(vec![]);
+            d.aborted_transactions = Some(aborted(p, w.fetch_offset, d.records.as_ref()));
         }
         if version < 5 {
             d.log_start_offset = -1;
@@ -94,6 +94,27 @@ fn read_all(
         out.push(d);
     }
     (out, total, any_error)
+}
+
+/// The aborted transactions a read_committed consumer needs for the records returned:
+/// those overlapping `[fetch_offset, end of the last batch)`.
+fn aborted(p: &Partition, fetch_offset: i64, records: Option<&Bytes>) -> Vec<AbortedTransaction> {
+    let Some(records) = records else { return vec![] };
+    let Some(upper) = crate::log::batch::iter_batches(records)
+        .last()
+        .map(|(_, h)| h.last_offset() + 1)
+    else {
+        return vec![];
+    };
+    p.aborted_txns(fetch_offset, upper)
+        .into_iter()
+        .map(|t| {
+            let mut a = AbortedTransaction::default();
+            a.producer_id = ProducerId(t.producer_id);
+            a.first_offset = t.first_offset;
+            a
+        })
+        .collect()
 }
 
 pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchResponse {

@@ -46,6 +46,11 @@ async fn produce_partition(p: &Arc<Partition>, index: i32, records: &[u8], acks:
         );
         return partition_error(index, ResponseError::NotEnoughReplicas, Some(msg));
     }
+    // Until the transaction coordinator exists no partition can be in a transaction.
+    if crate::log::batch::BatchHeader::parse_unchecked(records).is_ok_and(|h| h.is_transactional()) {
+        let msg = "transactional writes need a transaction coordinator, which brokk does not have yet";
+        return partition_error(index, ResponseError::InvalidTxnState, Some(msg.into()));
+    }
     let info = match append_durably(p, records, now_ms(), acks != 0).await {
         Ok(i) => i,
         Err(e) => return partition_error(index, log_error(&e), Some(e.to_string())),

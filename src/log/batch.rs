@@ -210,6 +210,93 @@ impl<'a> BatchHeader<'a> {
     }
 }
 
+/// Appends `v` as a zigzag varint (Kafka's record encoding).
+fn put_varint(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+/// Reads a zigzag varint; `None` on truncation or more than 10 bytes.
+fn get_varint(buf: &mut &[u8]) -> Option<i64> {
+    let mut z: u64 = 0;
+    for i in 0..10 {
+        let (&b, rest) = buf.split_first()?;
+        *buf = rest;
+        z |= ((b & 0x7f) as u64) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some(((z >> 1) as i64) ^ -((z & 1) as i64));
+        }
+    }
+    None
+}
+
+/// A transaction marker as Kafka writes it: a control batch (transactional and control
+/// attribute bits) from the producer, holding one control record with key
+/// `version: i16 = 0, type: i16 (0 abort, 1 commit)` and value
+/// `version: i16 = 0, coordinator_epoch: i32`. Its base offset is assigned on append.
+pub fn control_batch(producer_id: i64, epoch: i16, commit: bool, coordinator_epoch: i32, timestamp: i64) -> Vec<u8> {
+    let mut rec = vec![0u8]; // record attributes
+    put_varint(&mut rec, 0); // timestamp delta
+    put_varint(&mut rec, 0); // offset delta
+    put_varint(&mut rec, 4);
+    rec.extend_from_slice(&[0, 0, 0, commit as u8]);
+    put_varint(&mut rec, 6);
+    rec.extend_from_slice(&[0, 0]);
+    rec.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    put_varint(&mut rec, 0); // headers
+    let mut records = vec![];
+    put_varint(&mut records, rec.len() as i64);
+    records.extend_from_slice(&rec);
+    let mut b = Vec::with_capacity(HEADER_LEN + records.len());
+    b.extend_from_slice(&0i64.to_be_bytes());
+    b.extend_from_slice(&((HEADER_LEN - LOG_OVERHEAD + records.len()) as i32).to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes()); // partition leader epoch
+    b.push(2); // magic
+    b.extend_from_slice(&0u32.to_be_bytes()); // crc, below
+    b.extend_from_slice(&(CONTROL_BIT | TRANSACTIONAL_BIT).to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes()); // last offset delta
+    b.extend_from_slice(&timestamp.to_be_bytes());
+    b.extend_from_slice(&timestamp.to_be_bytes());
+    b.extend_from_slice(&producer_id.to_be_bytes());
+    b.extend_from_slice(&epoch.to_be_bytes());
+    b.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+    b.extend_from_slice(&1i32.to_be_bytes()); // records count
+    b.extend_from_slice(&records);
+    let crc = crc32c::crc32c(&b[ATTRIBUTES_OFFSET..]);
+    b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+/// For a control batch holding a transaction marker: `Some(true)` for commit,
+/// `Some(false)` for abort; `None` if it is not a readable marker.
+pub fn marker_is_commit(h: &BatchHeader) -> Option<bool> {
+    if !h.is_control() || h.is_compressed() {
+        return None;
+    }
+    let mut r = h.bytes().get(HEADER_LEN..)?;
+    get_varint(&mut r)?; // record length
+    let (_, rest) = r.split_first()?; // attributes
+    r = rest;
+    get_varint(&mut r)?; // timestamp delta
+    get_varint(&mut r)?; // offset delta
+    if get_varint(&mut r)? != 4 {
+        return None;
+    }
+    let key = r.get(..4)?;
+    match (
+        i16::from_be_bytes([key[0], key[1]]),
+        i16::from_be_bytes([key[2], key[3]]),
+    ) {
+        (0, 0) => Some(false),
+        (0, 1) => Some(true),
+        _ => None,
+    }
+}
+
 /// `seq + n` in Kafka's sequence space, which wraps from i32::MAX to 0.
 pub fn add_sequence(seq: i32, n: i32) -> i32 {
     if seq > i32::MAX - n {
@@ -271,6 +358,26 @@ pub(crate) mod tests {
         assert_eq!(h.last_offset_delta(), 2);
         assert_eq!(h.max_timestamp(), 1002);
         assert!(!h.is_compressed());
+    }
+
+    #[test]
+    fn control_batches_are_valid_and_readable() {
+        for commit in [true, false] {
+            let b = control_batch(42, 3, commit, 7, 1_000);
+            let h = BatchHeader::parse_validated(&b).expect("valid control batch");
+            assert!(h.is_control() && h.is_transactional());
+            assert_eq!((h.producer_id(), h.producer_epoch(), h.records_count()), (42, 3, 1));
+            assert_eq!(marker_is_commit(&h), Some(commit));
+            // kafka-protocol decodes it as one control record.
+            let mut bytes = bytes::Bytes::from(b.clone());
+            let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes).expect("decodes");
+            assert_eq!(set.records.len(), 1);
+            assert!(set.records[0].control);
+        }
+        assert_eq!(
+            marker_is_commit(&BatchHeader::parse_validated(&make_batch(1, 0, Compression::None)).unwrap()),
+            None
+        );
     }
 
     #[test]

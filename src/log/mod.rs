@@ -43,12 +43,15 @@ pub mod producer_state;
 pub mod records;
 pub mod recovery;
 pub mod segment;
+pub mod txn_index;
 pub mod waiters;
 
 /// Record-batch fixtures shared with the TCP tests and benches.
 #[cfg(test)]
 #[path = "../../tests/common/records.rs"]
 pub(crate) mod test_fixture;
+#[cfg(test)]
+mod txn_tests;
 
 use std::path::{Path, PathBuf};
 
@@ -90,6 +93,9 @@ pub enum LogError {
     /// An idempotent batch that does not follow its producer's last sequence.
     #[error("{0}")]
     OutOfOrderSequence(String),
+    /// A write that does not fit the producer's transaction state (INVALID_TXN_STATE).
+    #[error("{0}")]
+    InvalidTxnState(String),
     #[error("invalid log state: {0}")]
     Invalid(String),
 }

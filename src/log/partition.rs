@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use super::batch::{self, BatchHeader};
 use super::producer_state::{ProducerState, list_snapshots, snapshot_path};
 use super::segment::Segment;
+use super::txn_index::AbortedTxn;
 use super::waiters::Waiters;
 use super::{LogConfig, LogError, TimestampType};
 
@@ -70,6 +71,8 @@ pub struct Partition {
     /// The topic was deleted; see [`Partition::mark_deleted`].
     deleted: AtomicBool,
     waiters: Waiters,
+    /// First offset of the oldest open transaction (-1: none), published for readers.
+    first_unstable: AtomicI64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -100,7 +103,9 @@ impl Partition {
         let next_offset = active.end_offset();
         let log_start = segments[0].base_offset();
         let producers = rebuild_producers(&dir, &segments, log_start, next_offset);
+        let first_unstable = producers.first_unstable_offset().unwrap_or(-1);
         Ok(Self {
+            first_unstable: AtomicI64::new(first_unstable),
             topic,
             index,
             dir,
@@ -145,9 +150,16 @@ impl Partition {
     pub fn log_start_offset(&self) -> i64 {
         self.log_start_offset.load(Ordering::Acquire)
     }
-    /// No transactions yet: the last stable offset is the high watermark.
+    /// The last stable offset: the first offset of the oldest open transaction, or the
+    /// high watermark when none is open. read_committed fetches stop here.
     pub fn last_stable_offset(&self) -> i64 {
-        self.high_watermark()
+        let hw = self.high_watermark();
+        let first_unstable = self.first_unstable.load(Ordering::Acquire);
+        if first_unstable >= 0 {
+            first_unstable.min(hw)
+        } else {
+            hw
+        }
     }
     pub fn recovery_point(&self) -> i64 {
         self.recovery_point.load(Ordering::Acquire)
@@ -269,6 +281,8 @@ impl Partition {
             if let Ok(h) = BatchHeader::parse_unchecked_header(&stored) {
                 st.producers.update(&h, ts);
             }
+            let fu = st.producers.first_unstable_offset().unwrap_or(-1);
+            self.first_unstable.store(fu, Ordering::Release);
         }
         self.high_watermark.store(st.next_offset, Ordering::Release);
         let needs_flush = st.next_offset - self.recovery_point() >= cfg.flush_messages;
@@ -565,6 +579,66 @@ impl Partition {
         }
     }
 
+    /// Appends a transaction marker (commit or abort) for producer `pid` at `epoch`: the
+    /// producer's open transaction here ends, an abort is recorded in the active segment's
+    /// `.txnindex`, and the last stable offset moves on. Returns the marker's offset.
+    pub fn append_marker(
+        self: &Arc<Self>,
+        pid: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+        now_ms: i64,
+    ) -> Result<i64, LogError> {
+        let marker = batch::control_batch(pid, epoch, commit, coordinator_epoch, now_ms);
+        let cfg = self.config();
+        let mut st = lock(&self.append);
+        if self.deleted.load(Ordering::Acquire) {
+            return Err(LogError::PartitionDeleted);
+        }
+        if self.is_fenced() {
+            return Err(LogError::Fenced);
+        }
+        st.producers.check_marker(pid, epoch)?;
+        let rolled = self.maybe_roll(&mut st, &cfg, &marker, now_ms)?;
+        let base = st.next_offset;
+        let (offset, last) = st.active.append(&marker, |dst| {
+            batch::set_base_offset(dst, base);
+            batch::set_partition_leader_epoch(dst, 0);
+        })?;
+        st.next_offset = last + 1;
+        let done = st
+            .producers
+            .complete_txn(pid, epoch, coordinator_epoch, offset, commit, now_ms);
+        let fu = st.producers.first_unstable_offset().unwrap_or(-1);
+        self.first_unstable.store(fu, Ordering::Release);
+        self.high_watermark.store(st.next_offset, Ordering::Release);
+        if let Some(t) = done.filter(|t| !t.committed) {
+            let lso = if fu >= 0 { fu } else { st.next_offset };
+            st.active.txn_index().append(AbortedTxn {
+                producer_id: t.producer_id,
+                first_offset: t.first_offset,
+                last_offset: t.last_offset,
+                last_stable_offset: lso,
+            })?;
+        }
+        drop(st);
+        if rolled {
+            super::manager::flush_rolled_in_background(self.clone());
+        }
+        self.waiters.wake_all();
+        Ok(offset)
+    }
+
+    /// Aborted transactions overlapping `[from, upper)`, for a read_committed fetch.
+    pub fn aborted_txns(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
+        let mut out = vec![];
+        for seg in self.segments().iter() {
+            seg.txn_index().overlapping(from, upper, &mut out);
+        }
+        out
+    }
+
     /// Forgets idempotent producers idle longer than `producer.id.expiration.ms`.
     pub fn expire_producers(&self, now_ms: i64) -> usize {
         let expiration = self.config().producer_id_expiration_ms;
@@ -622,10 +696,45 @@ fn rebuild_producers(dir: &Path, segments: &[Arc<Segment>], log_start: i64, log_
             Err(e) => tracing::warn!(dir = %dir.display(), offset, error = %e, "ignoring a producer snapshot"),
         }
     }
+    for seg in segments {
+        // Entries for markers past the (possibly truncated) log end are stale.
+        if let Err(e) = seg.txn_index().truncate_from(log_end) {
+            tracing::warn!(dir = %dir.display(), error = %e, "trimming a .txnindex failed");
+        }
+    }
     for seg in segments.iter().filter(|s| s.end_offset() > from) {
         seg.for_each_batch(from.max(seg.base_offset()), |h| {
-            if h.producer_id() >= 0 && !h.is_control() {
+            if h.producer_id() < 0 {
+                return;
+            }
+            if !h.is_control() {
                 state.update(h, h.max_timestamp());
+                return;
+            }
+            let Some(commit) = batch::marker_is_commit(h) else {
+                return;
+            };
+            let coordinator_epoch = -1;
+            let done = state.complete_txn(
+                h.producer_id(),
+                h.producer_epoch(),
+                coordinator_epoch,
+                h.base_offset(),
+                commit,
+                h.max_timestamp(),
+            );
+            // An abort whose index entry was lost in a crash is indexed again.
+            if let Some(t) = done.filter(|t| !t.committed) {
+                let lso = state.first_unstable_offset().unwrap_or(h.base_offset() + 1);
+                let entry = AbortedTxn {
+                    producer_id: t.producer_id,
+                    first_offset: t.first_offset,
+                    last_offset: t.last_offset,
+                    last_stable_offset: lso,
+                };
+                if let Err(e) = seg.txn_index().append(entry) {
+                    tracing::warn!(dir = %dir.display(), error = %e, "re-indexing an aborted transaction failed");
+                }
             }
         });
     }

@@ -13,7 +13,7 @@
 //! coordinator_epoch: i32, current_txn_first_offset: i64`. Only the last batch of each
 //! producer is kept across a snapshot, as in Kafka.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use super::LogError;
@@ -57,6 +57,19 @@ impl ProducerEntry {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ProducerState {
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions as (first offset, producer id): the smallest bounds the last
+    /// stable offset.
+    ongoing: BTreeSet<(i64, i64)>,
+}
+
+/// A transaction ended by a marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// The marker's offset.
+    pub last_offset: i64,
+    pub committed: bool,
 }
 
 /// `seq - n` in sequence space (the inverse of `add_sequence`).
@@ -94,6 +107,11 @@ impl ProducerState {
             // start at any sequence, as in Kafka since KIP-360.
             return Ok(None);
         };
+        if !h.is_transactional() && entry.current_txn_first_offset >= 0 && epoch == entry.epoch {
+            return Err(LogError::InvalidTxnState(format!(
+                "producer {pid} has an open transaction: expected a transactional write"
+            )));
+        }
         if epoch < entry.epoch {
             return Err(LogError::InvalidProducerEpoch(format!(
                 "producer {pid} epoch {epoch} is older than the current epoch {}",
@@ -155,12 +173,70 @@ impl ProducerState {
         }
         entry.batches.push_back(meta);
         entry.last_timestamp = timestamp;
+        if h.is_transactional() && entry.current_txn_first_offset < 0 {
+            entry.current_txn_first_offset = meta.first_offset;
+            self.ongoing.insert((meta.first_offset, pid));
+        }
+    }
+
+    /// Checks a transaction marker of `pid` at `epoch` (an older epoch is fenced).
+    pub fn check_marker(&self, pid: i64, epoch: i16) -> Result<(), LogError> {
+        match self.producers.get(&pid) {
+            Some(e) if epoch < e.epoch => Err(LogError::InvalidProducerEpoch(format!(
+                "marker for producer {pid} has epoch {epoch}, older than {}",
+                e.epoch
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a transaction marker appended at `offset`: the producer's open
+    /// transaction (if any) ends. Returns it.
+    pub fn complete_txn(
+        &mut self,
+        pid: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
+        offset: i64,
+        committed: bool,
+        timestamp: i64,
+    ) -> Option<CompletedTxn> {
+        let entry = self.producers.entry(pid).or_insert_with(|| ProducerEntry {
+            epoch,
+            batches: VecDeque::new(),
+            last_timestamp: timestamp,
+            coordinator_epoch,
+            current_txn_first_offset: -1,
+        });
+        if epoch != entry.epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+        entry.coordinator_epoch = coordinator_epoch;
+        entry.last_timestamp = timestamp;
+        let first = std::mem::replace(&mut entry.current_txn_first_offset, -1);
+        if first < 0 {
+            return None;
+        }
+        self.ongoing.remove(&(first, pid));
+        Some(CompletedTxn {
+            producer_id: pid,
+            first_offset: first,
+            last_offset: offset,
+            committed,
+        })
+    }
+
+    /// The first offset of the oldest open transaction: the last stable offset's bound.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.first().map(|(o, _)| *o)
     }
 
     /// Drops producers whose last batch is `expiration_ms` old (`producer.id.expiration.ms`);
     /// a producer with an open transaction stays.
     pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
+        // (A producer with an open transaction stays, so `ongoing` is unaffected.)
         self.producers
             .retain(|_, e| e.current_txn_first_offset >= 0 || now_ms.saturating_sub(e.last_timestamp) < expiration_ms);
         before - self.producers.len()
@@ -174,13 +250,22 @@ impl ProducerState {
         ids.sort();
         for id in ids {
             let e = &self.producers[id];
-            let Some(last) = e.batches.back() else { continue };
+            // A producer known only from a marker has no batch: sequence and offset -1.
+            let (seq, offset, delta, ts) = match e.batches.back() {
+                Some(b) => (
+                    b.last_seq,
+                    b.last_offset,
+                    (b.last_offset - b.first_offset) as i32,
+                    b.timestamp,
+                ),
+                None => (-1, -1, 0, e.last_timestamp),
+            };
             body.extend_from_slice(&id.to_be_bytes());
             body.extend_from_slice(&e.epoch.to_be_bytes());
-            body.extend_from_slice(&last.last_seq.to_be_bytes());
-            body.extend_from_slice(&last.last_offset.to_be_bytes());
-            body.extend_from_slice(&((last.last_offset - last.first_offset) as i32).to_be_bytes());
-            body.extend_from_slice(&last.timestamp.to_be_bytes());
+            body.extend_from_slice(&seq.to_be_bytes());
+            body.extend_from_slice(&offset.to_be_bytes());
+            body.extend_from_slice(&delta.to_be_bytes());
+            body.extend_from_slice(&ts.to_be_bytes());
             body.extend_from_slice(&e.coordinator_epoch.to_be_bytes());
             body.extend_from_slice(&e.current_txn_first_offset.to_be_bytes());
         }
@@ -211,6 +296,7 @@ impl ProducerState {
             return Err("snapshot entry count does not match its size".into());
         }
         let mut producers = HashMap::new();
+        let mut ongoing = BTreeSet::new();
         for e in entries.chunks_exact(ENTRY_LEN) {
             let i64_at = |o: usize| i64::from_be_bytes(e[o..o + 8].try_into().unwrap_or([0; 8]));
             let i32_at = |o: usize| i32::from_be_bytes(e[o..o + 4].try_into().unwrap_or([0; 4]));
@@ -226,18 +312,27 @@ impl ProducerState {
                 last_offset,
                 timestamp: i64_at(26),
             };
+            let txn_first = i64_at(38);
+            if txn_first >= 0 {
+                ongoing.insert((txn_first, pid));
+            }
+            let batches = if last_seq < 0 && last_offset < 0 {
+                VecDeque::new()
+            } else {
+                VecDeque::from([meta])
+            };
             producers.insert(
                 pid,
                 ProducerEntry {
                     epoch,
-                    batches: VecDeque::from([meta]),
+                    batches,
                     last_timestamp: meta.timestamp,
                     coordinator_epoch: i32_at(34),
                     current_txn_first_offset: i64_at(38),
                 },
             );
         }
-        Ok(Self { producers })
+        Ok(Self { producers, ongoing })
     }
 }
 

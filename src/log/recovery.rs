@@ -35,7 +35,7 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
         let Ok(base) = stem.parse::<i64>() else { continue };
         match ext {
             "log" => bases.push(base),
-            "index" | "timeindex" => orphans.push((base, entry.path())),
+            "index" | "timeindex" | "txnindex" => orphans.push((base, entry.path())),
             "tmp" | "log.tmp" => orphans.push((-1, entry.path())),
             _ => {}
         }

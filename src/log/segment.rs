@@ -21,6 +21,7 @@ use memmap2::{MmapOptions, MmapRaw};
 use super::batch::{self, BatchHeader};
 use super::file::ReleasableFile;
 use super::index::{OffsetIndex, TimeIndex};
+use super::txn_index::TxnIndex;
 use super::{LogConfig, LogError};
 
 /// `<base_offset:020>.<ext>` inside a partition directory.
@@ -80,13 +81,15 @@ pub struct Segment {
     bytes_since_index: AtomicUsize,
     sealed: AtomicBool,
     index_interval: usize,
+    /// Transactions aborted by markers in this segment.
+    txn_index: TxnIndex,
 }
 
 impl Segment {
     /// Creates a new, empty active segment.
     pub fn create(dir: &Path, base_offset: i64, cfg: &LogConfig, min_capacity: usize) -> Result<Self, LogError> {
         let log_path = file_path(dir, base_offset, "log");
-        for ext in ["log", "index", "timeindex"] {
+        for ext in ["log", "index", "timeindex", "txnindex"] {
             let p = file_path(dir, base_offset, ext);
             if p.exists() {
                 std::fs::remove_file(&p).map_err(|e| LogError::io(&p, e))?;
@@ -149,8 +152,10 @@ impl Segment {
             cfg.segment_index_bytes,
             writable,
         )?;
+        let txn_index = TxnIndex::open(file_path(dir, base_offset, "txnindex"))?;
         Ok(Self {
             base_offset,
+            txn_index,
             log_path: log_path.to_path_buf(),
             file: ReleasableFile::new(log_path, file),
             map: Arc::new(LogMap { map, capacity }),
@@ -513,8 +518,13 @@ impl Segment {
     }
 
     /// Removes the segment's files (the mapping stays valid for readers holding `Bytes`).
+    /// This segment's aborted-transaction index.
+    pub fn txn_index(&self) -> &TxnIndex {
+        &self.txn_index
+    }
+
     pub fn delete_files(&self, dir: &Path) -> Result<(), LogError> {
-        for ext in ["log", "index", "timeindex"] {
+        for ext in ["log", "index", "timeindex", "txnindex"] {
             let p = file_path(dir, self.base_offset, ext);
             match std::fs::remove_file(&p) {
                 Ok(()) => {}
