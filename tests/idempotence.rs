@@ -90,6 +90,25 @@ async fn duplicates_gaps_epochs_and_restarts() {
     // Producer ids are never reused after a restart.
     let (pid3, _) = init_producer_id(&mut raw).await;
     assert!(pid3 > pid2);
+    // DescribeProducers shows the producer's epoch and last sequence.
+    let mut dp = DescribeProducersRequest::default();
+    let mut tr = describe_producers_request::TopicRequest::default();
+    tr.name = topic("idem");
+    tr.partition_indexes = vec![0, 5];
+    dp.topics = vec![tr];
+    let d = raw.call(&dp, 0).await;
+    let parts = &d.topics[0].partitions;
+    assert_eq!(parts[0].error_code, 0);
+    let me = parts[0]
+        .active_producers
+        .iter()
+        .find(|x| x.producer_id.0 == pid)
+        .expect("tracked");
+    assert_eq!(
+        (me.producer_epoch, me.last_sequence, me.current_txn_start_offset),
+        (0, 6, -1)
+    );
+    assert_eq!(parts[1].error_code, ResponseError::UnknownTopicOrPartition.code());
     // A transactional batch cannot be written outside a transaction.
     let mut t = idem_batch(pid3, 0, 0, 1).to_vec();
     t[22] |= 0x10;

@@ -7,6 +7,7 @@ pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_groups;
+pub mod describe_producers;
 pub mod errors;
 pub mod fetch;
 pub mod find_coordinator;

@@ -650,6 +650,11 @@ impl Partition {
         lock(&self.append).producers.len()
     }
 
+    /// The producers this partition tracks (DescribeProducers).
+    pub fn describe_producers(&self) -> Vec<super::producer_state::ProducerSummary> {
+        lock(&self.append).producers.describe()
+    }
+
     /// Marks the partition deleted (its topic is being removed): waits for an in-flight
     /// append, then refuses appends, rolls and retention, so nothing touches the directory
     /// after it is renamed (a new topic of the same name may reuse the path).

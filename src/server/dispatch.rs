@@ -39,6 +39,7 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DeleteGroups, DeleteGroupsRequest::VERSIONS),
     (ApiKey::OffsetDelete, OffsetDeleteRequest::VERSIONS),
     (ApiKey::InitProducerId, InitProducerIdRequest::VERSIONS),
+    (ApiKey::DescribeProducers, DescribeProducersRequest::VERSIONS),
 ];
 
 /// The supported range of `key`, if implemented.
@@ -145,6 +146,7 @@ pub async fn dispatch(
         ApiKey::DeleteGroups => call!(delete_groups, broker, req, key, corr, v),
         ApiKey::OffsetDelete => call!(offset_delete, broker, req, key, corr, v),
         ApiKey::InitProducerId => call!(init_producer_id, broker, req, key, corr, v),
+        ApiKey::DescribeProducers => call!(describe_producers, broker, req, key, corr, v),
         other => return Err(FrameError::UnknownApiKey(other as i16)),
     };
     resp.map(Some)
@@ -178,6 +180,7 @@ mod tests {
             ApiKey::DeleteGroups => DeleteGroupsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::OffsetDelete => OffsetDeleteRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::InitProducerId => InitProducerIdRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::DescribeProducers => DescribeProducersRequest::decode(&mut b, version).map(|_| ()),
             other => panic!("{other:?} is in SUPPORTED but not in this test"),
         };
     }
