@@ -25,11 +25,12 @@ pub async fn handle(broker: &Broker, req: InitProducerIdRequest, _version: i16) 
         }
         Ok(Err(e)) => {
             tracing::error!(error = %e, "allocating a producer id failed");
-            resp.error_code = ResponseError::KafkaStorageError.code();
+            // Retriable for every client, as Kafka answers while it cannot allocate ids.
+            resp.error_code = ResponseError::CoordinatorLoadInProgress.code();
         }
         Err(e) => {
             tracing::error!(error = %e, "producer id task failed");
-            resp.error_code = ResponseError::UnknownServerError.code();
+            resp.error_code = ResponseError::CoordinatorLoadInProgress.code();
         }
     }
     resp

@@ -153,7 +153,11 @@ impl Partition {
     /// The last stable offset: the first offset of the oldest open transaction, or the
     /// high watermark when none is open. read_committed fetches stop here.
     pub fn last_stable_offset(&self) -> i64 {
-        let hw = self.high_watermark();
+        self.stable_offset_below(self.high_watermark())
+    }
+
+    /// The LSO given an already loaded high watermark (so the two stay consistent).
+    fn stable_offset_below(&self, hw: i64) -> i64 {
         let first_unstable = self.first_unstable.load(Ordering::Acquire);
         if first_unstable >= 0 {
             first_unstable.min(hw)
@@ -253,7 +257,8 @@ impl Partition {
                 // timestamp type.
                 log_append_time: dup.timestamp,
                 log_start_offset: self.log_start_offset(),
-                needs_flush: false,
+                // The original may still be on its way to disk: the retry waits for it too.
+                needs_flush: cfg.flush_messages != i64::MAX && self.recovery_point() <= dup.last_offset,
                 rolled: false,
             });
         }
@@ -409,7 +414,7 @@ impl Partition {
         read_committed: bool,
     ) -> Result<FetchedData, LogError> {
         let hw = self.high_watermark();
-        let lso = self.last_stable_offset();
+        let lso = self.stable_offset_below(hw);
         let log_start = self.log_start_offset();
         let out_of_range = LogError::OffsetOutOfRange {
             offset,
@@ -570,9 +575,7 @@ impl Partition {
     /// clean shutdown). Not fsynced: a torn snapshot fails its CRC and start-up falls
     /// back to an older one or to the log.
     fn write_producer_snapshot(&self, st: &AppendState) {
-        if st.producers.is_empty() && list_snapshots(&self.dir).is_empty() {
-            return;
-        }
+        // Written even when empty: a clean start then never scans the log.
         let path = snapshot_path(&self.dir, st.next_offset);
         if let Err(e) = std::fs::write(&path, st.producers.snapshot()) {
             tracing::warn!(path = %path.display(), error = %e, "writing a producer snapshot failed");
@@ -611,17 +614,24 @@ impl Partition {
             .producers
             .complete_txn(pid, epoch, coordinator_epoch, offset, commit, now_ms);
         let fu = st.producers.first_unstable_offset().unwrap_or(-1);
-        self.first_unstable.store(fu, Ordering::Release);
-        self.high_watermark.store(st.next_offset, Ordering::Release);
+        // The abort is indexed before the marker and the new LSO are published, so no
+        // read_committed fetch can see the aborted records without the entry.
         if let Some(t) = done.filter(|t| !t.committed) {
             let lso = if fu >= 0 { fu } else { st.next_offset };
-            st.active.txn_index().append(AbortedTxn {
+            let indexed = st.active.txn_index().append(AbortedTxn {
                 producer_id: t.producer_id,
                 first_offset: t.first_offset,
                 last_offset: t.last_offset,
                 last_stable_offset: lso,
-            })?;
+            });
+            if let Err(e) = indexed {
+                self.fenced.store(true, Ordering::Release);
+                tracing::error!(topic = %self.topic, partition = self.index, error = %e, "indexing an aborted transaction failed; partition fenced");
+                return Err(e);
+            }
         }
+        self.first_unstable.store(fu, Ordering::Release);
+        self.high_watermark.store(st.next_offset, Ordering::Release);
         drop(st);
         if rolled {
             super::manager::flush_rolled_in_background(self.clone());

@@ -136,7 +136,7 @@ impl ProducerState {
             // start at any sequence, as in Kafka since KIP-360.
             return Ok(None);
         };
-        if !h.is_transactional() && entry.current_txn_first_offset >= 0 && epoch == entry.epoch {
+        if !h.is_transactional() && entry.current_txn_first_offset >= 0 {
             return Err(LogError::InvalidTxnState(format!(
                 "producer {pid} has an open transaction: expected a transactional write"
             )));
@@ -148,8 +148,8 @@ impl ProducerState {
             )));
         }
         if epoch > entry.epoch {
-            // A bumped epoch restarts the sequence at 0.
-            if first != 0 {
+            // A bumped epoch restarts the sequence at 0 (unless the epoch was unknown).
+            if first != 0 && entry.epoch != -1 {
                 return Err(LogError::OutOfOrderSequence(format!(
                     "producer {pid}: new epoch {epoch} must start at sequence 0, got {first}"
                 )));
@@ -163,13 +163,15 @@ impl ProducerState {
         {
             return Ok(Some(*dup));
         }
-        match entry.last_seq() {
-            Some(prev) if !in_sequence(prev, first) => Err(LogError::OutOfOrderSequence(format!(
+        // With no batch remembered at this epoch the next one must be sequence 0.
+        let prev = entry.last_seq().unwrap_or(-1);
+        if entry.epoch != -1 && !in_sequence(prev, first) {
+            return Err(LogError::OutOfOrderSequence(format!(
                 "producer {pid} epoch {epoch}: expected sequence {}, got {first}",
                 add_sequence(prev, 1)
-            ))),
-            _ => Ok(None),
+            )));
         }
+        Ok(None)
     }
 
     /// Records an appended batch of a producer (`h` carries its assigned base offset;
@@ -285,7 +287,7 @@ impl ProducerState {
                     b.last_seq,
                     b.last_offset,
                     (b.last_offset - b.first_offset) as i32,
-                    b.timestamp,
+                    e.last_timestamp,
                 ),
                 None => (-1, -1, 0, e.last_timestamp),
             };
@@ -449,6 +451,28 @@ mod tests {
         assert_eq!(s.get(7).unwrap().batches.len(), MAX_BATCHES);
         // An unknown producer may start anywhere.
         assert_eq!(check(&s, &idem_batch(8, 3, 42, 1, 0)).unwrap(), None);
+    }
+
+    #[test]
+    fn a_producer_known_only_from_a_marker_starts_at_sequence_zero() {
+        let mut s = ProducerState::default();
+        assert_eq!(s.complete_txn(4, 2, 0, 10, false, 0), None);
+        assert!(matches!(
+            check(&s, &idem_batch(4, 2, 5, 1, 11)),
+            Err(LogError::OutOfOrderSequence(_))
+        ));
+        assert_eq!(check(&s, &idem_batch(4, 2, 0, 1, 11)).unwrap(), None);
+        // A non-transactional write while a transaction is open is refused, at any epoch.
+        let mut t = idem_batch(4, 2, 0, 1, 11);
+        t[22] |= 0x10;
+        let crc = crc32c::crc32c(&t[21..]);
+        t[17..21].copy_from_slice(&crc.to_be_bytes());
+        append(&mut s, &t);
+        assert_eq!(s.first_unstable_offset(), Some(11));
+        assert!(matches!(
+            check(&s, &idem_batch(4, 3, 0, 1, 12)),
+            Err(LogError::InvalidTxnState(_))
+        ));
     }
 
     #[test]

@@ -470,6 +470,9 @@ impl Segment {
             f.set_len(self.size() as u64).map_err(io)?;
             if sync { f.sync_all().map_err(io) } else { Ok(()) }
         })?;
+        if sync {
+            self.txn_index.sync()?;
+        }
         Ok(())
     }
 
@@ -488,6 +491,7 @@ impl Segment {
         }
         self.offset_index.flush()?;
         self.time_index.flush()?;
+        self.txn_index.sync()?;
         self.flushed.store(size, Ordering::Release);
         if self.awaits_seal_sync() {
             // A sealed segment's trimmed lengths become durable here, off the append path;

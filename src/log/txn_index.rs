@@ -111,7 +111,9 @@ impl TxnIndex {
             b.extend_from_slice(&t.last_offset.to_be_bytes());
             b.extend_from_slice(&t.last_stable_offset.to_be_bytes());
         }
-        std::fs::write(&self.path, b).map_err(|e| LogError::io(&self.path, e))
+        let tmp = self.path.with_extension("txnindex.tmp");
+        std::fs::write(&tmp, b).map_err(|e| LogError::io(&tmp, e))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| LogError::io(&self.path, e))
     }
 
     /// fsyncs the file if it exists.
