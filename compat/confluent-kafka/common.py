@@ -34,7 +34,8 @@ def consumer_conf(bootstrap, **extra):
 
 
 def producer_conf(bootstrap, **extra):
-    # brokk has no idempotent producer (InitProducerId): it must be off.
+    # Idempotence off: the data and group scenarios test plain produce (acks=all); the
+    # idempotent producer has its own scenarios (idem_*.py).
     conf = {
         "bootstrap.servers": bootstrap,
         "enable.idempotence": False,
@@ -44,9 +45,9 @@ def producer_conf(bootstrap, **extra):
     return conf
 
 
-def create_topic(bootstrap, topic, partitions, timeout=20):
+def create_topic(bootstrap, topic, partitions, timeout=20, config=None):
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    fs = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)],
+    fs = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1, config=config or {})],
                              operation_timeout=10, request_timeout=timeout)
     try:
         fs[topic].result(timeout=timeout)

@@ -7,9 +7,16 @@
 #   CODECS="none gzip snappy lz4 zstd"
 #   STRICT_CODECS=0            tolerate (with a NOTE) lz4 arriving uncompressed (default: fail)
 #   KEEP_WORK=1                keep the temp dir (data dirs, broker + client logs)
-#   PARTS="data groups"        which halves to run: data (a-d) and/or groups (g1-g7)
+#   PARTS="data groups idem"   which parts to run: data (a-d), groups (g1-g7), idem (i1-i2)
+#   IDEM_N=100000              messages in i1 (idempotent producer through a connection-killing proxy)
+#   IDEM_KILL_KB=100-1000      i1: the proxy kills each connection after this many KB (random)
+#   IDEM_SEED=1                i1: the proxy's random seed
+#   IDEM_CONTRAST_N=20000      i1: the same with enable.idempotence=false (reported, not checked; 0: skip)
+#   IDEM_RESTART_N=60000       messages in each i2 run (broker SIGTERM / SIGKILL while producing)
+#   IDEM_FREEZE_TERM=freeze    i2: what the proxy swallows before the SIGTERM / SIGKILL stop:
+#   IDEM_FREEZE_KILL="blackhole 5"   "freeze" (the last Produce answer) or "blackhole K" (see idem_proxy.py)
 #   STRATEGIES="range roundrobin cooperative-sticky"   assignors for g1
-#   CK_DEBUG=cgrp              librdkafka debug contexts for the group clients (stderr)
+#   CK_DEBUG=cgrp              librdkafka debug contexts for the group and idem clients (stderr)
 #
 # Creates .venv here with confluent-kafka==2.12.0 if missing. Starts its own brokers
 # on a free 127.0.0.1 port, each with its own data dir. Exits non-zero on any failure.
@@ -24,7 +31,14 @@ CK_VERSION=2.12.0
 VENV=$HERE/.venv
 PY=$VENV/bin/python
 MIN_ACKED=3000
-PARTS=${PARTS:-data groups}
+PARTS=${PARTS:-data groups idem}
+IDEM_N=${IDEM_N:-100000}
+IDEM_KILL_KB=${IDEM_KILL_KB:-100-1000}
+IDEM_SEED=${IDEM_SEED:-1}
+IDEM_CONTRAST_N=${IDEM_CONTRAST_N:-20000}
+IDEM_RESTART_N=${IDEM_RESTART_N:-60000}
+IDEM_FREEZE_TERM=${IDEM_FREEZE_TERM:-freeze}
+IDEM_FREEZE_KILL=${IDEM_FREEZE_KILL:-blackhole 5}
 STRATEGIES=${STRATEGIES:-range roundrobin cooperative-sticky}
 
 # ---------------------------------------------------------------------------- venv
@@ -215,6 +229,89 @@ ok "after kill -9 and after SIGTERM: same offsets and metadata, first message at
 
 printf '   %s\n' "${LATENCIES[@]}"
 echo "   consumer-group part: $((SECONDS - GSTART))s"
+fi
+
+if [[ " $PARTS " == *" idem "* ]]; then
+# ============================================================================ i: idempotent producer
+# The broker advertises a proxy port (../lib/idem_proxy.py, started by the client script), so every
+# producer connection goes through the proxy; verification reads straight from brokk after a
+# restart without the advertised proxy.
+ISTART=$SECONDS
+IDEM_DATA=$WORK/data-idem
+PROXY_PORT=$(free_port)
+
+scenario "i1: idempotent producer, $IDEM_N keyed messages, proxy kills connections every $IDEM_KILL_KB KB"
+start_broker "$IDEM_DATA" --advertised-listener "127.0.0.1:$PROXY_PORT"
+py 120 idem_chaos.py produce "$BROKER" "$PROXY_PORT" idem-chaos "$IDEM_N" 1 "$WORK/idem-chaos.json" \
+    --kill-kb "$IDEM_KILL_KB" --seed "$IDEM_SEED" || fail "idempotent produce through the proxy"
+if ((IDEM_CONTRAST_N > 0)); then
+    echo "   contrast: the same with enable.idempotence=false, $IDEM_CONTRAST_N messages (reported, not checked)"
+    py 120 idem_chaos.py produce "$BROKER" "$PROXY_PORT" idem-contrast "$IDEM_CONTRAST_N" 0 "$WORK/idem-contrast.json" \
+        --kill-kb "$IDEM_KILL_KB" --seed "$IDEM_SEED" || fail "non-idempotent produce through the proxy"
+fi
+stop_broker TERM
+start_broker "$IDEM_DATA"
+py 60 idem_chaos.py verify "$BROKER" idem-chaos "$WORK/idem-chaos.json" "$IDEM_DATA" || fail "idempotent read-back"
+if ((IDEM_CONTRAST_N > 0)); then
+    py 60 idem_chaos.py verify "$BROKER" idem-contrast "$WORK/idem-contrast.json" "$IDEM_DATA" ||
+        fail "non-idempotent read-back"
+fi
+stop_broker INT
+ok "every message exactly once, in production order per partition, every lost answer answered as a duplicate"
+
+# idem_restart SIGNAL FREEZE: broker stopped with SIGNAL while the producer is mid-stream, after
+# the proxy swallowed the answers to appended batches: FREEZE "freeze" (the last Produce answer:
+# one batch in one partition, its last) or "blackhole K" (every answer until K, up to
+# max.in.flight=5 batches; several per partition)
+idem_restart() {
+    local sig=$1 freeze=$2 n=$IDEM_RESTART_N
+    local data=$WORK/data-idem-$sig topic=idem-restart-$sig out=$WORK/idem-restart-$sig.json
+    local plog=$WORK/idem-restart-$sig.producer.log snap=() rc=0
+    start_broker "$data" --advertised-listener "127.0.0.1:$PROXY_PORT"
+    (cd "$HERE" && exec timeout 120 "$PY" idem_restart.py produce "$BROKER" "$PROXY_PORT" "$topic" "$n" "$out" \
+        --freeze "$freeze") \
+        >"$plog" 2>&1 &
+    CLIENT_PID=$!
+    for _ in $(seq 1 300); do   # up to ~30 s until the proxy swallowed an answer
+        grep -q '^FROZEN' "$plog" && break
+        kill -0 "$CLIENT_PID" 2>/dev/null || { cat "$plog" >&2; fail "producer exited before the freeze"; }
+        sleep 0.1
+    done
+    grep -q '^FROZEN' "$plog" || { cat "$plog" >&2; fail "the proxy did not freeze within 30s"; }
+    kill -0 "$CLIENT_PID" 2>/dev/null || fail "producer no longer running at the stop (not mid-stream)"
+    echo "   $(grep '^FROZEN' "$plog")"
+    stop_broker "$sig"
+    if [[ $sig == TERM && $freeze == freeze ]]; then
+        snap=("$WORK/idem-restart-$sig.snapshots.json")
+        timeout 30 "$PY" "$HERE/idem_restart.py" snapshots "$data" "$topic" "${snap[0]}" || fail "reading the snapshots"
+    fi
+    start_broker "$data" --advertised-listener "127.0.0.1:$PROXY_PORT"
+    echo "   restart log: $(opened_line)"
+    if [[ $sig == TERM ]]; then
+        opened_line | grep -q "clean_shutdown=true" || fail "expected clean_shutdown=true after SIGTERM: $(opened_line)"
+        opened_line | grep -q "segments_scanned=0 " || fail "expected segments_scanned=0 after SIGTERM: $(opened_line)"
+    else
+        opened_line | grep -q "clean_shutdown=false" || fail "expected clean_shutdown=false after SIGKILL: $(opened_line)"
+        opened_line | grep -Eq "segments_scanned=[1-9]" || fail "expected segments_scanned>0 after SIGKILL: $(opened_line)"
+    fi
+    wait "$CLIENT_PID" || rc=$?
+    CLIENT_PID=
+    grep -v '^FROZEN\|^%' "$plog" || true
+    ((rc == 0)) || { cat "$plog" >&2; fail "idempotent producer across the $sig restart (rc=$rc)"; }
+    stop_broker INT
+    start_broker "$data"
+    py 60 idem_restart.py verify "$BROKER" "$topic" "$out" "$data" "${snap[@]}" || fail "read-back after the $sig restart"
+    stop_broker INT
+}
+
+scenario "i2: idempotent producer across a broker SIGTERM + restart (producer state from the snapshot)"
+idem_restart TERM "$IDEM_FREEZE_TERM"
+ok "SIGTERM: exactly once, in order; the swallowed batch recognised as a duplicate after the restart"
+
+scenario "i2: idempotent producer across a broker SIGKILL + restart (producer state rebuilt from the log)"
+idem_restart KILL "$IDEM_FREEZE_KILL"
+ok "SIGKILL: exactly once, in order; the swallowed batch recognised as a duplicate after the restart"
+echo "   idempotence part: $((SECONDS - ISTART))s"
 fi
 
 CURRENT="finished"

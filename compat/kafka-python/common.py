@@ -54,10 +54,8 @@ def consumer_conf(bootstrap, group, **extra):
 
 
 def producer(bootstrap, **extra):
-    # kafka-python 3.x enables idempotence by default (KIP-679); brokk has no
-    # InitProducerId yet, so it must be off.
-    conf = dict(bootstrap_servers=bootstrap, enable_idempotence=False, acks="all",
-                linger_ms=5, bootstrap_timeout_ms=10000)
+    # kafka-python 3.x's default: idempotent (KIP-679; InitProducerId, acks=all).
+    conf = dict(bootstrap_servers=bootstrap, acks="all", linger_ms=5, bootstrap_timeout_ms=10000)
     conf.update(extra)
     return KafkaProducer(**conf)
 

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# kafka-python (pure-Python client) compatibility suite for brokk: consumer groups.
+# kafka-python (pure-Python client) compatibility suite for brokk: consumer groups and the
+# idempotent producer (kafka-python 3.x's default).
 #
 # Usage: compat/kafka-python/run.sh
 #   BROKK_BIN=/path/to/brokk   broker binary (default: <repo>/target/release/brokk)
 #   N=5000                     messages in the split scenario
+#   IDEM_N=20000               messages in the idempotent scenario
+#   IDEM_CHAOS_N=30000         messages in idempotent-chaos (0: skip it)
+#   IDEM_KILL_KB=100-1000      idempotent-chaos: the proxy kills each connection after this many KB
 #   KEEP_WORK=1                keep the temp dir (data dir, broker logs, state file)
 #
 # Creates .venv here with kafka-python==$KP_VERSION if missing. Starts its own broker on a
@@ -15,6 +19,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/harness.sh
 . "$HERE/../lib/harness.sh"   # sets BROKK_BIN, checks it; fail/scenario/ok/start_broker/...
 N=${N:-5000}
+IDEM_N=${IDEM_N:-20000}
+IDEM_CHAOS_N=${IDEM_CHAOS_N:-30000}
+IDEM_KILL_KB=${IDEM_KILL_KB:-100-1000}
 KP_VERSION=3.0.12
 VENV=$HERE/.venv
 PY=$VENV/bin/python
@@ -72,8 +79,29 @@ scenario "admin: KafkaAdminClient group APIs"
 py 120 groups.py admin "$BROKER" || fail "admin"
 ok "list_groups (+states_filter), describe_groups, remove_group_members, list/alter/delete_group_offsets, delete_groups"
 
+scenario "idempotent: default KafkaProducer (enable_idempotence=True), $IDEM_N keyed messages, 3 partitions"
+py 120 idempotent.py plain "$BROKER" "$IDEM_N" "$DATA" || fail "idempotent"
+ok "InitProducerId, every message exactly once in production order, contiguous sequences on disk"
+
 stop_broker INT
 plainlog "$LOG" | grep -q "stopped cleanly" || fail "broker log lacks 'stopped cleanly'"
+
+if ((IDEM_CHAOS_N > 0)); then
+    # The broker advertises the proxy's port (../lib/idem_proxy.py, started by the client), so
+    # every producer connection goes through it; the read-back goes straight to brokk after a
+    # restart without the advertised proxy.
+    scenario "idempotent-chaos: default KafkaProducer, $IDEM_CHAOS_N messages through a proxy killing connections every $IDEM_KILL_KB KB"
+    CHAOS_DATA=$WORK/data-chaos
+    PROXY_PORT=$(free_port)
+    start_broker "$CHAOS_DATA" --advertised-listener "127.0.0.1:$PROXY_PORT"
+    py 120 idempotent.py chaos-produce "$BROKER" "$PROXY_PORT" "$IDEM_CHAOS_N" "$WORK/chaos.json" "$IDEM_KILL_KB" ||
+        fail "idempotent produce through the proxy"
+    stop_broker TERM
+    start_broker "$CHAOS_DATA"
+    py 60 idempotent.py chaos-verify "$BROKER" "$WORK/chaos.json" "$CHAOS_DATA" || fail "read-back after the chaos"
+    stop_broker INT
+    ok "every lost answer retried and answered as a duplicate; every message exactly once, in order"
+fi
 
 CURRENT="finished"
 echo "kafka-python compat suite finished in ${SECONDS}s"
