@@ -136,6 +136,27 @@ def verify(bootstrap, topic, where, pid, epoch, data_dir):
         f"with base sequence == base offset")
 
 
+def describe_producers(bootstrap, topic, where, pid, epoch):
+    """DescribeProducers (KafkaAdminClient.describe_producers): each partition reports the
+    producer with its epoch, no open transaction, and the last sequence it wrote (its
+    record count there minus one, as sequences start at 0 and the run had no epoch bump)."""
+    from kafka import KafkaAdminClient
+    layout = layout_of(where)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    try:
+        states = admin.describe_producers([TopicPartition(topic, p) for p in range(P)])
+    finally:
+        admin.close()
+    for p, idx in layout.items():
+        active = states[TopicPartition(topic, p)].active_producers
+        mine = [s for s in active if s.producer_id == pid]
+        check(len(mine) == 1, f"partition {p}: describe_producers lists {active}, not producer {pid}")
+        s = mine[0]
+        check((s.producer_epoch, s.last_sequence, s.current_transaction_start_offset) == (epoch, len(idx) - 1, -1),
+              f"partition {p}: {s}, expected epoch {epoch}, last sequence {len(idx) - 1}, no transaction")
+    log(f"   describe_producers: producer {pid} epoch {epoch} on all {P} partitions, last sequences match")
+
+
 def chaos_produce(broker, proxy_port, n, out, kill_kb):
     proxy = ProxyProc(proxy_port, broker, "--kill-kb", kill_kb, error=Failure)
     try:
@@ -163,6 +184,7 @@ def main():
         bootstrap, n, data_dir = sys.argv[2], int(sys.argv[3]), sys.argv[4]
         where, pid, epoch = produce(bootstrap, "kp-idem", n)
         verify(bootstrap, "kp-idem", where, pid, epoch, data_dir)
+        describe_producers(bootstrap, "kp-idem", where, pid, epoch)
     elif cmd == "chaos-produce":
         chaos_produce(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5],
                       sys.argv[6] if len(sys.argv) > 6 else "100-1000")
