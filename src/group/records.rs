@@ -17,6 +17,8 @@
 //!   subscription: bytes(i32 len), assignment: bytes(i32 len))`; v0-v2 are read too.
 
 use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::log::structs::{Reader, put_bytes, put_nullable_str, put_str};
 use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 
 use super::state::{CommittedOffset, StoredGroup, StoredMember};
@@ -34,30 +36,6 @@ pub enum OffsetsRecord {
         group: String,
         value: Option<StoredGroup>,
     },
-}
-
-/// Writes a Kafka string; one longer than 32767 bytes (never produced from wire input,
-/// whose strings have the same limit) is cut on a character boundary.
-fn put_str(b: &mut BytesMut, s: &str) {
-    let mut end = s.len().min(i16::MAX as usize);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    let s = &s.as_bytes()[..end];
-    b.put_i16(s.len() as i16);
-    b.put_slice(s);
-}
-
-fn put_nullable_str(b: &mut BytesMut, s: Option<&str>) {
-    match s {
-        Some(s) => put_str(b, s),
-        None => b.put_i16(-1),
-    }
-}
-
-fn put_bytes(b: &mut BytesMut, v: &[u8]) {
-    b.put_i32(v.len() as i32);
-    b.put_slice(v);
 }
 
 pub fn offset_key(group: &str, topic: &str, partition: i32) -> Bytes {
@@ -119,51 +97,10 @@ pub fn group_value(g: &StoredGroup) -> Bytes {
     b.freeze()
 }
 
-/// A bounds-checked big-endian reader; every read fails cleanly on short input.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (h, t) = self.0.split_at(n);
-        self.0 = t;
-        Some(h)
-    }
-    fn i16(&mut self) -> Option<i16> {
-        self.take(2).map(|b| i16::from_be_bytes([b[0], b[1]]))
-    }
-    fn i32(&mut self) -> Option<i32> {
-        self.take(4).and_then(|b| b.try_into().ok()).map(i32::from_be_bytes)
-    }
-    fn i64(&mut self) -> Option<i64> {
-        self.take(8).and_then(|b| b.try_into().ok()).map(i64::from_be_bytes)
-    }
-    fn nullable_str(&mut self) -> Option<Option<String>> {
-        let len = self.i16()?;
-        if len < 0 {
-            return Some(None);
-        }
-        let b = self.take(len as usize)?;
-        Some(Some(String::from_utf8(b.to_vec()).ok()?))
-    }
-    fn str(&mut self) -> Option<String> {
-        self.nullable_str()?
-    }
-    fn bytes(&mut self) -> Option<Bytes> {
-        let len = self.i32()?;
-        if len < 0 {
-            return Some(Bytes::new());
-        }
-        Some(Bytes::copy_from_slice(self.take(len as usize)?))
-    }
-}
-
 /// Decodes one record; `None` for keys of unknown versions or malformed bytes (skipped
 /// with a warning by the loader).
 pub fn decode(key: &[u8], value: Option<&[u8]>) -> Option<OffsetsRecord> {
-    let mut k = Reader(key);
+    let mut k = Reader::new(key);
     match k.i16()? {
         0 | 1 => {
             let (group, topic, partition) = (k.str()?, k.str()?, k.i32()?);
@@ -191,7 +128,7 @@ pub fn decode(key: &[u8], value: Option<&[u8]>) -> Option<OffsetsRecord> {
 }
 
 fn decode_offset_value(v: &[u8]) -> Option<CommittedOffset> {
-    let mut r = Reader(v);
+    let mut r = Reader::new(v);
     let version = r.i16()?;
     let offset = r.i64()?;
     let leader_epoch = if version >= 3 { r.i32()? } else { -1 };
@@ -212,7 +149,7 @@ fn decode_offset_value(v: &[u8]) -> Option<CommittedOffset> {
 }
 
 fn decode_group_value(v: &[u8]) -> Option<StoredGroup> {
-    let mut r = Reader(v);
+    let mut r = Reader::new(v);
     let version = r.i16()?;
     if !(0..=3).contains(&version) {
         return None;

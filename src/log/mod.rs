@@ -43,6 +43,7 @@ pub mod producer_state;
 pub mod records;
 pub mod recovery;
 pub mod segment;
+pub mod structs;
 pub mod txn_index;
 pub mod waiters;
 

@@ -12,16 +12,9 @@ use std::collections::BTreeSet;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::state::{TransactionMetadata, TxnState};
+use crate::log::structs::{Reader, put_str};
 
-fn put_str(b: &mut BytesMut, s: &str) {
-    let mut end = s.len().min(i16::MAX as usize);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    b.put_i16(end as i16);
-    b.put_slice(&s.as_bytes()[..end]);
-}
+use super::state::{TransactionMetadata, TxnState};
 
 pub fn key(transactional_id: &str) -> Bytes {
     let mut b = BytesMut::new();
@@ -58,46 +51,16 @@ pub fn value(m: &TransactionMetadata) -> Bytes {
     b.freeze()
 }
 
-/// A bounds-checked big-endian reader.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (h, t) = self.0.split_at(n);
-        self.0 = t;
-        Some(h)
-    }
-    fn i8(&mut self) -> Option<i8> {
-        self.take(1).map(|b| b[0] as i8)
-    }
-    fn i16(&mut self) -> Option<i16> {
-        self.take(2).map(|b| i16::from_be_bytes([b[0], b[1]]))
-    }
-    fn i32(&mut self) -> Option<i32> {
-        self.take(4).and_then(|b| b.try_into().ok()).map(i32::from_be_bytes)
-    }
-    fn i64(&mut self) -> Option<i64> {
-        self.take(8).and_then(|b| b.try_into().ok()).map(i64::from_be_bytes)
-    }
-    fn str(&mut self) -> Option<String> {
-        let len = usize::try_from(self.i16()?).ok()?;
-        String::from_utf8(self.take(len)?.to_vec()).ok()
-    }
-}
-
 /// Decodes a key; `None` for other versions or malformed bytes.
 pub fn decode_key(k: &[u8]) -> Option<String> {
-    let mut r = Reader(k);
+    let mut r = Reader::new(k);
     (r.i16()? == 0).then_some(())?;
     r.str()
 }
 
 /// Decodes a v0 value for `transactional_id`; `None` if malformed.
 pub fn decode_value(transactional_id: &str, v: &[u8]) -> Option<TransactionMetadata> {
-    let mut r = Reader(v);
+    let mut r = Reader::new(v);
     (r.i16()? == 0).then_some(())?;
     let producer_id = r.i64()?;
     let producer_epoch = r.i16()?;
@@ -106,13 +69,13 @@ pub fn decode_value(transactional_id: &str, v: &[u8]) -> Option<TransactionMetad
     let topics = r.i32()?;
     let mut partitions = BTreeSet::new();
     // Each topic takes at least 6 bytes: a count beyond that is a lie.
-    if topics > 0 && topics as usize > r.0.len() / 6 {
+    if topics > 0 && topics as usize > r.remaining() / 6 {
         return None;
     }
     for _ in 0..topics.max(0) {
         let t = r.str()?;
         let n = r.i32()?;
-        if n < 0 || n as usize > r.0.len() / 4 {
+        if n < 0 || n as usize > r.remaining() / 4 {
             return None;
         }
         for _ in 0..n {
