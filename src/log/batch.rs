@@ -114,20 +114,6 @@ impl<'a> BatchHeader<'a> {
         Ok(Self { bytes })
     }
 
-    /// Views a bare 61-byte header (no records behind it): for reading the fields of a
-    /// batch whose bytes went elsewhere.
-    pub fn parse_unchecked_header(buf: &'a [u8]) -> Result<Self, BatchError> {
-        if buf.len() < HEADER_LEN {
-            return Err(BatchError::Truncated("fewer than 61 bytes"));
-        }
-        if buf[MAGIC_OFFSET] as i8 != 2 {
-            return Err(BatchError::BadMagic(buf[MAGIC_OFFSET] as i8));
-        }
-        Ok(Self {
-            bytes: &buf[..HEADER_LEN],
-        })
-    }
-
     /// Parses and fully validates the batch at the start of `buf`: framing, magic, CRC32C,
     /// and offset/record-count consistency.
     pub fn parse_validated(buf: &'a [u8]) -> Result<Self, BatchError> {

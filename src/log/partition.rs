@@ -280,12 +280,7 @@ impl Partition {
         st.next_offset = last_offset + 1;
         if header.producer_id() >= 0 {
             let ts = if log_append { now_ms } else { header.max_timestamp() };
-            // The state records the assigned offsets, as stored.
-            let mut stored = batch[..batch::HEADER_LEN].to_vec();
-            batch::set_base_offset(&mut stored, base_offset);
-            if let Ok(h) = BatchHeader::parse_unchecked_header(&stored) {
-                st.producers.update(&h, ts);
-            }
+            st.producers.update(&header, base_offset, ts);
             let fu = st.producers.first_unstable_offset().unwrap_or(-1);
             self.first_unstable.store(fu, Ordering::Release);
         }
@@ -723,7 +718,7 @@ fn rebuild_producers(dir: &Path, segments: &[Arc<Segment>], log_start: i64, log_
                 return;
             }
             if !h.is_control() {
-                state.update(h, h.max_timestamp());
+                state.update(h, h.base_offset(), h.max_timestamp());
                 return;
             }
             let Some(commit) = batch::marker_is_commit(h) else {

@@ -174,9 +174,9 @@ impl ProducerState {
         Ok(None)
     }
 
-    /// Records an appended batch of a producer (`h` carries its assigned base offset;
-    /// `timestamp` is its max timestamp, or its LogAppendTime).
-    pub fn update(&mut self, h: &BatchHeader, timestamp: i64) {
+    /// Records a batch of a producer appended at `base_offset` (`timestamp` is its max
+    /// timestamp, or its LogAppendTime).
+    pub fn update(&mut self, h: &BatchHeader, base_offset: i64, timestamp: i64) {
         let pid = h.producer_id();
         if pid < 0 {
             return;
@@ -184,8 +184,8 @@ impl ProducerState {
         let meta = BatchMetadata {
             first_seq: h.base_sequence(),
             last_seq: h.last_sequence(),
-            first_offset: h.base_offset(),
-            last_offset: h.last_offset(),
+            first_offset: base_offset,
+            last_offset: base_offset + h.last_offset_delta() as i64,
             timestamp,
         };
         let entry = self.producers.entry(pid).or_insert_with(|| ProducerEntry {
@@ -413,7 +413,8 @@ mod tests {
     }
 
     fn append(s: &mut ProducerState, b: &[u8]) {
-        s.update(&BatchHeader::parse_validated(b).unwrap(), 0);
+        let h = BatchHeader::parse_validated(b).unwrap();
+        s.update(&h, h.base_offset(), 0);
     }
 
     #[test]
@@ -513,10 +514,12 @@ mod tests {
         let mut s = ProducerState::default();
         s.update(
             &BatchHeader::parse_validated(&idem_batch(1, 0, 0, 1, 0)).unwrap(),
+            0,
             1_000,
         );
         s.update(
             &BatchHeader::parse_validated(&idem_batch(2, 0, 0, 1, 1)).unwrap(),
+            1,
             5_000,
         );
         assert_eq!(s.expire(6_000, 4_000), 1);
