@@ -42,28 +42,11 @@ IDEM_FREEZE_KILL=${IDEM_FREEZE_KILL:-blackhole 5}
 STRATEGIES=${STRATEGIES:-range roundrobin cooperative-sticky}
 
 # ---------------------------------------------------------------------------- venv
-if ! { [[ -x $PY ]] && timeout 60 "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('confluent-kafka') != '$CK_VERSION')" 2>/dev/null; }; then
-    echo "setting up $VENV with confluent-kafka==$CK_VERSION"
-    timeout 120 python3 -m venv "$VENV"
-    timeout 600 "$VENV/bin/pip" install -q "confluent-kafka==$CK_VERSION"
-    timeout 60 "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('confluent-kafka') != '$CK_VERSION')" ||
-        { echo "FAIL: confluent-kafka $CK_VERSION not importable from $VENV" >&2; exit 1; }
-fi
+ensure_venv "$VENV" confluent-kafka "$CK_VERSION"
 
 harness_init confluent-kafka ck   # WORK, BROKER, traps
 
-# py TIMEOUT SCRIPT ARGS...: run a client script with a hard time limit
-py() {
-    # In the background and waited for, so a TERM to this suite runs the cleanup trap at once
-    # (bash defers traps while a foreground child runs) and the cleanup can kill the client.
-    local t=$1 rc=0
-    shift
-    (cd "$HERE" && exec timeout "$t" "$PY" "$@") &
-    CLIENT_PID=$!
-    wait "$CLIENT_PID" || rc=$?
-    CLIENT_PID=
-    return $rc
-}
+# py TIMEOUT SCRIPT ARGS...: see ../lib/harness.sh
 
 SECONDS=0
 echo "confluent-kafka compat: $("$PY" -c 'import confluent_kafka as c;f=lambda v: v[0] if isinstance(v, tuple) else v;print("confluent-kafka", f(c.version()), "/ librdkafka", f(c.libversion()))') / $("$BROKK_BIN" --version 2>&1 | head -1) on $BROKER, work dir $WORK"

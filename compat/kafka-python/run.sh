@@ -27,28 +27,11 @@ VENV=$HERE/.venv
 PY=$VENV/bin/python
 
 # ---------------------------------------------------------------------------- venv
-if ! { [[ -x $PY ]] && timeout 60 "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('kafka-python') != '$KP_VERSION')" 2>/dev/null; }; then
-    echo "setting up $VENV with kafka-python==$KP_VERSION"
-    timeout 120 python3 -m venv "$VENV"
-    timeout 600 "$VENV/bin/pip" install -q "kafka-python==$KP_VERSION"
-    timeout 60 "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('kafka-python') != '$KP_VERSION')" ||
-        { echo "FAIL: kafka-python $KP_VERSION not importable from $VENV" >&2; exit 1; }
-fi
+ensure_venv "$VENV" kafka-python "$KP_VERSION"
 
 harness_init kafka-python kp   # WORK, BROKER, traps
 
-# py TIMEOUT SCRIPT ARGS...: run a client script with a hard time limit
-py() {
-    # In the background and waited for, so a TERM to this suite runs the cleanup trap at once
-    # (bash defers traps while a foreground child runs) and the cleanup can kill the client.
-    local t=$1 rc=0
-    shift
-    (cd "$HERE" && exec timeout "$t" "$PY" "$@") &
-    CLIENT_PID=$!
-    wait "$CLIENT_PID" || rc=$?
-    CLIENT_PID=
-    return $rc
-}
+# py TIMEOUT SCRIPT ARGS...: see ../lib/harness.sh
 
 SECONDS=0
 echo "kafka-python compat: kafka-python $("$PY" -c 'import kafka; print(kafka.__version__)') / $("$BROKK_BIN" --version 2>&1 | head -1) on $BROKER, work dir $WORK"

@@ -17,7 +17,8 @@
 # kill (clear it once reaped); CURRENT="finished" at the end (optional).
 #
 # Functions: fail MSG, scenario NAME, ok MSG, plainlog FILE, opened_line,
-#            start_broker DATA_DIR [brokk args...], stop_broker SIGNAL, free_port.
+#            start_broker DATA_DIR [brokk args...], stop_broker SIGNAL, free_port,
+#            ensure_venv VENV PACKAGE VERSION, py TIMEOUT SCRIPT ARGS... (needs HERE, PY).
 
 ROOT=$(git -C "$(dirname "${BASH_SOURCE[0]}")" rev-parse --show-toplevel)
 BROKK_BIN=${BROKK_BIN:-$ROOT/target/release/brokk}
@@ -106,4 +107,32 @@ stop_broker() {
     } 2>/dev/null
     BROKER_PID=
     ((alive == 0)) || fail "broker did not exit within 10s of SIG$sig"
+}
+
+# ensure_venv VENV PACKAGE VERSION: creates VENV (if needed) with PACKAGE==VERSION pinned and
+# checks it imports; exits 1 if it cannot.
+ensure_venv() {
+    local venv=$1 pkg=$2 version=$3
+    local check="import importlib.metadata as m, sys; sys.exit(m.version('$pkg') != '$version')"
+    if [[ -x $venv/bin/python ]] && timeout 60 "$venv/bin/python" -c "$check" 2>/dev/null; then
+        return 0
+    fi
+    echo "setting up $venv with $pkg==$version"
+    timeout 120 python3 -m venv "$venv"
+    timeout 600 "$venv/bin/pip" install -q "$pkg==$version"
+    timeout 60 "$venv/bin/python" -c "$check" ||
+        { echo "FAIL: $pkg $version not importable from $venv" >&2; exit 1; }
+}
+
+# py TIMEOUT SCRIPT ARGS...: runs a client script of the suite (from HERE, with PY) under a
+# hard time limit, in the background and waited for, so a TERM to the suite runs the cleanup
+# trap at once (bash defers traps while a foreground child runs) and the cleanup can kill it.
+py() {
+    local t=$1 rc=0
+    shift
+    (cd "$HERE" && exec timeout "$t" "$PY" "$@") &
+    CLIENT_PID=$!
+    wait "$CLIENT_PID" || rc=$?
+    CLIENT_PID=
+    return $rc
 }
