@@ -625,23 +625,34 @@ impl Group {
                     };
                     send(Some(reply), resp);
                 } else {
-                    self.members.get_mut(&new_id).expect("just inserted").join_waiter = Some(reply);
+                    self.park_join(&new_id, reply);
                     self.prepare_rebalance(now);
                 }
             }
             GroupState::CompletingRebalance => {
                 // The leader may already be assigning to the old id: rebalance again.
-                self.members.get_mut(&new_id).expect("just inserted").join_waiter = Some(reply);
+                self.park_join(&new_id, reply);
                 self.prepare_rebalance(now);
             }
             GroupState::PreparingRebalance | GroupState::Empty | GroupState::Dead => {
-                self.members.get_mut(&new_id).expect("just inserted").join_waiter = Some(reply);
+                self.park_join(&new_id, reply);
                 if self.state == GroupState::Empty {
                     self.prepare_rebalance(now);
                 } else {
                     self.try_complete_join(now);
                 }
             }
+        }
+    }
+
+    /// Parks `reply` as the member's pending JoinGroup answer.
+    fn park_join(&mut self, id: &str, reply: oneshot::Sender<JoinResponse>) {
+        match self.members.get_mut(id) {
+            Some(m) => send(
+                m.join_waiter.replace(reply),
+                JoinResponse::error(GroupError::RebalanceInProgress, id),
+            ),
+            None => send(Some(reply), JoinResponse::error(GroupError::UnknownMemberId, id)),
         }
     }
 
@@ -809,7 +820,7 @@ impl Group {
                 members: if is_leader { self.member_list() } else { vec![] },
                 ..self.current_join_response(id, false)
             };
-            let m = self.members.get_mut(id).expect("joined member");
+            let Some(m) = self.members.get_mut(id) else { continue };
             m.is_new = false;
             m.expires_at = now.mono_ms + m.session_timeout_ms.max(0) as u64;
             send(m.join_waiter.take(), resp);
@@ -884,7 +895,9 @@ impl Group {
             GroupState::PreparingRebalance => send(Some(reply), Err(GroupError::RebalanceInProgress)),
             GroupState::CompletingRebalance => {
                 self.synced(&id);
-                let m = self.members.get_mut(&id).expect("checked member");
+                let Some(m) = self.members.get_mut(&id) else {
+                    return send(Some(reply), Err(GroupError::UnknownMemberId));
+                };
                 m.expires_at = now.mono_ms + m.session_timeout_ms.max(0) as u64;
                 send(m.sync_waiter.replace(reply), Err(GroupError::RebalanceInProgress));
                 if self.leader.as_deref() == Some(id.as_str()) {
