@@ -25,7 +25,7 @@ use crate::config::{Config, DataDir, parse_host_port};
 use crate::group::GroupCoordinator;
 use crate::log::LogManager;
 use crate::log::manager::{TopicError, TopicLog};
-use crate::txn::ProducerIdManager;
+use crate::txn::{ProducerIdManager, TransactionCoordinator};
 
 /// Why the broker could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +51,7 @@ pub struct Broker {
     logs: Arc<LogManager>,
     groups: Arc<GroupCoordinator>,
     producer_ids: Arc<ProducerIdManager>,
+    txns: Arc<TransactionCoordinator>,
     advertised: (String, i32),
     shutdown: watch::Receiver<bool>,
 }
@@ -70,6 +71,9 @@ impl Broker {
     }
     pub fn producer_ids(&self) -> &Arc<ProducerIdManager> {
         &self.producer_ids
+    }
+    pub fn txns(&self) -> &Arc<TransactionCoordinator> {
+        &self.txns
     }
     pub fn node_id(&self) -> i32 {
         self.config.node_id
@@ -222,11 +226,22 @@ impl BrokerBuilder {
             .await
             .map_err(|e| StartError::Config(format!("loading consumer groups failed: {e}")))?;
         let producer_ids = Arc::new(ProducerIdManager::open(&dir)?);
+        let txns = Arc::new(TransactionCoordinator::new(
+            logs.clone(),
+            config.txn.clone(),
+            groups.clone(),
+            producer_ids.clone(),
+        ));
+        let transactional_ids = txns
+            .load()
+            .await
+            .map_err(|e| StartError::Config(format!("loading transactions failed: {e}")))?;
         let broker = Arc::new(Broker {
             config,
             logs: logs.clone(),
             groups: groups.clone(),
             producer_ids,
+            txns: txns.clone(),
             advertised,
             shutdown: rx.clone(),
         });
@@ -237,6 +252,7 @@ impl BrokerBuilder {
             segments_scanned = report.recovery.segments_scanned,
             torn_bytes = report.recovery.torn_bytes,
             groups = loaded,
+            transactional_ids,
             "storage opened"
         );
         if !broker.config.unimplemented_keys.is_empty() {
@@ -247,6 +263,7 @@ impl BrokerBuilder {
             rx.clone(),
         ));
         let expiration = tokio::spawn(groups.clone().run_expiration(rx.clone()));
+        let txn_maintenance = tokio::spawn(txns.run_maintenance(rx.clone()));
         let server = tokio::spawn(crate::server::serve(listener, broker.clone(), rx));
         tracing::info!(
             "brokk listening on {local} (advertised {}:{}), data in {}",
@@ -261,6 +278,7 @@ impl BrokerBuilder {
             server,
             maintenance,
             expiration,
+            txn_maintenance,
             _tempdir: tempdir,
         })
     }
@@ -275,6 +293,7 @@ pub struct RunningBroker {
     server: JoinHandle<()>,
     maintenance: JoinHandle<()>,
     expiration: JoinHandle<()>,
+    txn_maintenance: JoinHandle<()>,
     _tempdir: Option<tempfile::TempDir>,
 }
 
@@ -294,6 +313,7 @@ impl RunningBroker {
         let _ = self.server.await;
         let _ = self.maintenance.await;
         let _ = self.expiration.await;
+        let _ = self.txn_maintenance.await;
         self.broker.groups.stopped().await;
         let logs = self.broker.logs.clone();
         tokio::task::spawn_blocking(move || logs.shutdown())

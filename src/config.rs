@@ -30,6 +30,13 @@
 //! | `offsets.retention.minutes` | `10080` | how long an empty group's offsets are kept |
 //! | `offsets.retention.check.interval.ms` | `600000` | period of the offset-expiration pass |
 //! | `producer.id.expiration.ms` | `86400000` | idle idempotent producers are forgotten after this |
+//! | `transaction.max.timeout.ms` | `900000` | largest `transaction.timeout.ms` (INVALID_TRANSACTION_TIMEOUT beyond) |
+//! | `transaction.state.log.num.partitions` | `50` | partitions of `__transaction_state` (fixed once created) |
+//! | `transaction.state.log.segment.bytes` | `104857600` | segment size of `__transaction_state` |
+//! | `transaction.state.log.replication.factor` | `1` | must be 1 |
+//! | `transaction.abort.timed.out.transaction.cleanup.interval.ms` | `10000` | how often open transactions are checked against their timeout |
+//! | `transactional.id.expiration.ms` | `604800000` | idle transactional ids are forgotten after this |
+//! | `transaction.remove.expired.transaction.cleanup.interval.ms` | `3600000` | how often idle transactional ids are looked for |
 //!
 //! `group.initial.rebalance.delay.ms` defaults to 0, the value Kafka's own shipped
 //! `config/server.properties` sets "for a better out-of-the-box experience for development
@@ -41,6 +48,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::group::GroupConfig;
+use crate::txn::TxnConfig;
 use crate::log::LogConfig;
 use crate::log::config::TOPIC_CONFIG_KEYS;
 
@@ -77,6 +85,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Group coordinator settings (`group.*`, `offsets.*`).
     pub group: GroupConfig,
+    /// Transaction coordinator settings (`transaction.*`, `transactional.id.*`).
+    pub txn: TxnConfig,
     /// Keys that were given but that brokk does not implement.
     pub unimplemented_keys: Vec<String>,
 }
@@ -96,6 +106,7 @@ impl Default for Config {
             fetch_max_bytes: 57_671_680,
             log: LogConfig::default(),
             group: GroupConfig::default(),
+            txn: TxnConfig::default(),
             unimplemented_keys: vec![],
         }
     }
@@ -187,11 +198,6 @@ impl Config {
                             "{key}={v}: brokk is a single broker, the replication factor must be 1"
                         ));
                     }
-                    // No transaction log exists yet: its key is accepted (1 is the only
-                    // possible value) but reported, so it is never silently ignored.
-                    if key == "transaction.state.log.replication.factor" {
-                        self.unimplemented_keys.push(key.clone());
-                    }
                 }
                 "auto.create.topics.enable" => self.auto_create_topics = parse_bool(key, v)?,
                 "delete.topic.enable" => self.delete_topic_enable = parse_bool(key, v)?,
@@ -246,6 +252,42 @@ impl Config {
                 "offsets.retention.check.interval.ms" => {
                     self.group.offsets_retention_check_interval_ms = parse_num(key, v)?;
                     if self.group.offsets_retention_check_interval_ms == 0 {
+                        return Err(format!("{key} must be at least 1"));
+                    }
+                }
+                "transaction.max.timeout.ms" => {
+                    self.txn.max_timeout_ms = parse_num(key, v)?;
+                    if self.txn.max_timeout_ms < 1 {
+                        return Err(format!("{key} must be at least 1"));
+                    }
+                }
+                "transaction.state.log.num.partitions" => {
+                    self.txn.state_log_partitions = parse_num(key, v)?;
+                    if !(1..=10_000).contains(&self.txn.state_log_partitions) {
+                        return Err(format!("{key} must be between 1 and 10000"));
+                    }
+                }
+                "transaction.state.log.segment.bytes" => {
+                    self.txn.state_log_segment_bytes = parse_num(key, v)?;
+                    if self.txn.state_log_segment_bytes < 1 << 20 {
+                        return Err(format!("{key} must be at least 1048576"));
+                    }
+                }
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
+                    self.txn.abort_interval_ms = parse_num(key, v)?;
+                    if self.txn.abort_interval_ms == 0 {
+                        return Err(format!("{key} must be at least 1"));
+                    }
+                }
+                "transactional.id.expiration.ms" => {
+                    self.txn.id_expiration_ms = parse_num(key, v)?;
+                    if self.txn.id_expiration_ms < 1 {
+                        return Err(format!("{key} must be at least 1"));
+                    }
+                }
+                "transaction.remove.expired.transaction.cleanup.interval.ms" => {
+                    self.txn.remove_interval_ms = parse_num(key, v)?;
+                    if self.txn.remove_interval_ms == 0 {
                         return Err(format!("{key} must be at least 1"));
                     }
                 }

@@ -19,6 +19,7 @@ pub mod alloc;
 pub mod api;
 pub mod broker;
 pub mod config;
+pub mod failpoint;
 pub mod group;
 pub mod log;
 pub mod server;

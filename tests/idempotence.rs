@@ -114,12 +114,20 @@ async fn duplicates_gaps_epochs_and_restarts() {
     t[22] |= 0x10;
     let crc = crc32c::crc32c(&t[21..]);
     t[17..21].copy_from_slice(&crc.to_be_bytes());
-    let (err, _) = produce(&mut raw, "idem", 0, Bytes::from(t)).await;
-    assert_eq!(err, ResponseError::InvalidTxnState.code());
-    // Transactional ids wait for the transaction coordinator.
-    let mut r = InitProducerIdRequest::default();
-    r.transactional_id = Some(TransactionalId(kafka_protocol::protocol::StrBytes::from_static_str(
+    let (err, _) = produce(&mut raw, "idem", 0, Bytes::from(t.clone())).await;
+    assert_eq!(
+        err,
+        ResponseError::TransactionalIdAuthorizationFailed.code(),
+        "no transactional_id in the request"
+    );
+    let mut req = produce_req("idem", 0, Bytes::from(t), -1);
+    req.transactional_id = Some(TransactionalId(kafka_protocol::protocol::StrBytes::from_static_str(
         "t",
     )));
-    assert_eq!(raw.call(&r, 4).await.error_code, ResponseError::InvalidRequest.code());
+    let r = raw.call(&req, 9).await;
+    assert_eq!(
+        r.responses[0].partition_responses[0].error_code,
+        ResponseError::InvalidProducerIdMapping.code(),
+        "the producer id belongs to no transactional id"
+    );
 }

@@ -35,10 +35,13 @@ async fn api_versions_advertises_exactly_what_is_implemented() {
         assert_eq!(find(ApiKey::JoinGroup), Some((2, 9)), "Kafka 4.0's floor");
         assert_eq!(find(ApiKey::OffsetCommit), Some((2, 9)));
         assert_eq!(find(ApiKey::InitProducerId), Some((0, 5)));
+        assert_eq!(find(ApiKey::AddPartitionsToTxn), Some((0, 5)));
+        assert_eq!(find(ApiKey::EndTxn), Some((0, 4)), "v5 is transaction version 2");
+        assert_eq!(find(ApiKey::TxnOffsetCommit), Some((0, 4)));
         assert_eq!(
-            find(ApiKey::AddPartitionsToTxn),
+            find(ApiKey::WriteTxnMarkers),
             None,
-            "not implemented, not advertised"
+            "broker-to-broker, not implemented, not advertised"
         );
     }
 }

@@ -59,6 +59,7 @@ pub fn group_error(e: &crate::group::GroupError) -> ResponseError {
         G::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
         G::NotCoordinator => ResponseError::NotCoordinator,
         G::CommitTooLarge => ResponseError::InvalidCommitOffsetSize,
+        G::ProducerFenced => ResponseError::ProducerFenced,
         // Kafka answers a failed __consumer_offsets append with NOT_COORDINATOR (retriable).
         G::Storage(msg) => {
             tracing::error!(error = %msg, "__consumer_offsets write failed");
@@ -70,4 +71,24 @@ pub fn group_error(e: &crate::group::GroupError) -> ResponseError {
 /// The error code for an optional group error (0 for none).
 pub fn group_code(e: Option<&crate::group::GroupError>) -> i16 {
     e.map(|e| group_error(e).code()).unwrap_or(0)
+}
+
+/// Kafka error code for a transaction coordinator error. PRODUCER_FENCED exists for the
+/// client only from a version on (`fenced_known`); before it Kafka sends
+/// INVALID_PRODUCER_EPOCH.
+pub fn txn_error(e: &crate::txn::state::TxnError, fenced_known: bool) -> ResponseError {
+    use crate::txn::state::TxnError as T;
+    match e {
+        T::ConcurrentTransactions => ResponseError::ConcurrentTransactions,
+        T::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
+        T::ProducerFenced if fenced_known => ResponseError::ProducerFenced,
+        T::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        T::InvalidTxnState => ResponseError::InvalidTxnState,
+        T::InvalidTransactionTimeout => ResponseError::InvalidTransactionTimeout,
+        // Kafka answers a failed transaction-log append with COORDINATOR_NOT_AVAILABLE.
+        T::Storage(msg) => {
+            tracing::error!(error = %msg, "transaction state write failed");
+            ResponseError::CoordinatorNotAvailable
+        }
+    }
 }

@@ -1,7 +1,7 @@
-//! FindCoordinator: brokk is the coordinator of every group. v0-v3 ask for one key, v4+
-//! for a batch (KIP-699). The first group lookup creates `__consumer_offsets`, as in Kafka.
-//! Transaction coordinators arrive with exactly-once support; until then key type 1 is
-//! answered INVALID_REQUEST, like any key type brokk does not serve.
+//! FindCoordinator: brokk is the coordinator of every group (key type 0) and transactional
+//! id (key type 1). v0-v3 ask for one key, v4+ for a batch (KIP-699). The first lookup
+//! creates `__consumer_offsets` or `__transaction_state`, as in Kafka. Other key types
+//! (2 = share groups) are INVALID_REQUEST.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -12,21 +12,27 @@ use super::message;
 use crate::broker::Broker;
 
 const GROUP: i8 = 0;
+const TRANSACTION: i8 = 1;
 
 /// Where `key_type`'s coordinator is, or why not.
 async fn locate(broker: &Broker, key_type: i8) -> Result<(), (ResponseError, String)> {
-    if key_type != GROUP {
-        return Err((
+    // Kafka answers COORDINATOR_NOT_AVAILABLE while it cannot create the topic.
+    match key_type {
+        GROUP => broker
+            .groups()
+            .ensure_offsets_topic()
+            .await
+            .map_err(|e| (ResponseError::CoordinatorNotAvailable, e.to_string())),
+        TRANSACTION => broker
+            .txns()
+            .ensure_topic()
+            .await
+            .map_err(|e| (ResponseError::CoordinatorNotAvailable, e.to_string())),
+        _ => Err((
             ResponseError::InvalidRequest,
-            format!("coordinator key type {key_type} is not supported (0 = group)"),
-        ));
+            format!("coordinator key type {key_type} is not supported (0 = group, 1 = transaction)"),
+        )),
     }
-    broker
-        .groups()
-        .ensure_offsets_topic()
-        .await
-        // Kafka answers COORDINATOR_NOT_AVAILABLE while it cannot create the topic.
-        .map_err(|e| (ResponseError::CoordinatorNotAvailable, e.to_string()))
 }
 
 pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {

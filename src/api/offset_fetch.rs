@@ -1,27 +1,37 @@
 //! OffsetFetch: committed offsets of one group (v1-v7; all partitions when `topics` is
 //! null, v2+) or of several groups (v8+). An unknown group, or a partition without a
-//! commit, gives offset -1 and metadata "" with no error, as in Kafka. `require_stable`
-//! has nothing to wait for until transactional offset commits exist.
+//! commit, gives offset -1 and metadata "" with no error, as in Kafka. A partition with a
+//! transactional commit pending answers UNSTABLE_OFFSET_COMMIT when `require_stable` (v7+)
+//! is set, and its last stable offset otherwise.
 
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
     OffsetFetchResponseTopics,
 };
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::errors::group_error;
 use crate::broker::Broker;
+use crate::group::coordinator::Committed;
 use crate::group::state::CommittedOffset;
 
-/// One partition's answer: (offset, leader epoch, metadata).
-type Answer = (i64, i32, String);
+/// One partition's answer: (offset, leader epoch, metadata, error code).
+type Answer = (i64, i32, String, i16);
 
 fn answer(o: Option<CommittedOffset>) -> Answer {
     match o {
-        Some(o) => (o.offset, o.leader_epoch, o.metadata),
-        None => (-1, -1, String::new()),
+        Some(o) => (o.offset, o.leader_epoch, o.metadata, 0),
+        None => (-1, -1, String::new(), 0),
     }
+}
+
+fn stable_answer((_, o, pending): Committed, require_stable: bool) -> Answer {
+    if pending && require_stable {
+        return (-1, -1, String::new(), ResponseError::UnstableOffsetCommit.code());
+    }
+    answer(o)
 }
 
 /// Fetches one group's offsets grouped by topic, in request order (or sorted for "all").
@@ -29,6 +39,7 @@ async fn fetch_group(
     broker: &Broker,
     group: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> Result<Vec<(String, Vec<(i32, Answer)>)>, i16> {
     let wanted = topics.as_ref().map(|ts| {
         ts.iter()
@@ -43,10 +54,12 @@ async fn fetch_group(
     let Some(topics) = topics else {
         // All committed partitions, grouped by topic (they come sorted).
         let mut out: Vec<(String, Vec<(i32, Answer)>)> = vec![];
-        for ((t, p), o) in got {
+        for c in got {
+            let (t, p) = c.0.clone();
+            let a = stable_answer(c, require_stable);
             match out.last_mut() {
-                Some((name, parts)) if *name == t => parts.push((p, answer(o))),
-                _ => out.push((t, vec![(p, answer(o))])),
+                Some((name, parts)) if *name == t => parts.push((p, a)),
+                _ => out.push((t, vec![(p, a)])),
             }
         }
         return Ok(out);
@@ -58,7 +71,10 @@ async fn fetch_group(
         .map(|(t, ps)| {
             let parts = ps
                 .into_iter()
-                .map(|p| (p, got.next().map(|(_, o)| answer(o)).unwrap_or_else(|| answer(None))))
+                .map(|p| {
+                    let a = got.next().map(|c| stable_answer(c, require_stable));
+                    (p, a.unwrap_or_else(|| answer(None)))
+                })
                 .collect();
             (t, parts)
         })
@@ -76,7 +92,7 @@ pub async fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> O
             });
             let mut out = OffsetFetchResponseGroup::default();
             out.group_id = g.group_id.clone();
-            match fetch_group(broker, &g.group_id, topics).await {
+            match fetch_group(broker, &g.group_id, topics, req.require_stable).await {
                 Ok(ts) => {
                     out.topics = ts
                         .into_iter()
@@ -85,8 +101,9 @@ pub async fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> O
                             t.name = super::topic_name(&name);
                             t.partitions = parts
                                 .into_iter()
-                                .map(|(i, (offset, epoch, meta))| {
+                                .map(|(i, (offset, epoch, meta, code))| {
                                     let mut p = OffsetFetchResponsePartitions::default();
+                                    p.error_code = code;
                                     p.partition_index = i;
                                     p.committed_offset = offset;
                                     p.committed_leader_epoch = epoch;
@@ -111,7 +128,8 @@ pub async fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> O
             .collect::<Vec<_>>()
     });
     let asked = topics.clone();
-    let (found, err) = match fetch_group(broker, &group, topics).await {
+    let require_stable = version >= 7 && req.require_stable;
+    let (found, err) = match fetch_group(broker, &group, topics, require_stable).await {
         Ok(ts) => (ts, 0),
         // v1 has no top-level error: every asked partition carries it.
         Err(code) => (
@@ -130,8 +148,9 @@ pub async fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> O
             t.name = super::topic_name(&name);
             t.partitions = parts
                 .into_iter()
-                .map(|(i, (offset, epoch, meta))| {
+                .map(|(i, (offset, epoch, meta, code))| {
                     let mut p = OffsetFetchResponsePartition::default();
+                    p.error_code = code;
                     p.partition_index = i;
                     p.committed_offset = offset;
                     if version >= 5 {

@@ -2,7 +2,8 @@
 //! timestamps), appends it verbatim with offsets assigned, and answers per partition.
 //! acks=0 gets no response (and a closed connection if anything failed, as Kafka);
 //! acks=1/-1 are answered after the append, and after the fsync when the flush policy asks
-//! for one. Produce never auto-creates topics (Metadata does).
+//! for one. Produce never auto-creates topics (Metadata does). Transactional batches are
+//! admitted only to partitions of the producer's ongoing transaction.
 
 use std::sync::Arc;
 
@@ -13,8 +14,16 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use super::errors::log_error;
 use super::message;
 use crate::broker::Broker;
+use crate::txn::TransactionCoordinator;
+use crate::txn::state::TxnError;
 use crate::log::manager::{append_durably, validate_topic_name};
+use crate::log::batch::BatchHeader;
+use crate::log::partition::Origin;
 use crate::log::{Partition, now_ms};
+
+fn is_transactional(records: &[u8]) -> bool {
+    BatchHeader::parse_unchecked(records).is_ok_and(|h| h.is_transactional())
+}
 
 /// What the connection does with a produce.
 #[derive(Debug)]
@@ -37,8 +46,31 @@ fn partition_error(index: i32, err: ResponseError, msg: Option<String>) -> Parti
     r
 }
 
+/// The produce error for a failed transaction verification, as Kafka's ReplicaManager
+/// maps it: a partition not in the transaction is INVALID_TXN_STATE (TRANSACTION_ABORTABLE
+/// from v11), a fenced producer INVALID_PRODUCER_EPOCH, and a transaction still completing
+/// the retriable NOT_ENOUGH_REPLICAS.
+fn verification_error(e: &TxnError, version: i16) -> ResponseError {
+    match e {
+        TxnError::InvalidTxnState if version >= 11 => ResponseError::TransactionAbortable,
+        TxnError::InvalidTxnState => ResponseError::InvalidTxnState,
+        TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        TxnError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
+        TxnError::ConcurrentTransactions | TxnError::Storage(_) | TxnError::InvalidTransactionTimeout => {
+            ResponseError::NotEnoughReplicas
+        }
+    }
+}
+
 /// Appends one partition's records and waits for the flush the policy requires.
-async fn produce_partition(p: &Arc<Partition>, index: i32, records: &[u8], acks: i16) -> PartitionProduceResponse {
+async fn produce_partition(
+    txns: &TransactionCoordinator,
+    p: &Arc<Partition>,
+    index: i32,
+    records: &[u8],
+    acks: i16,
+    version: i16,
+) -> PartitionProduceResponse {
     if acks == -1 && p.config().min_insync_replicas > 1 {
         let msg = format!(
             "min.insync.replicas={} but brokk has 1 in-sync replica",
@@ -46,12 +78,26 @@ async fn produce_partition(p: &Arc<Partition>, index: i32, records: &[u8], acks:
         );
         return partition_error(index, ResponseError::NotEnoughReplicas, Some(msg));
     }
-    // Until the transaction coordinator exists no partition can be in a transaction.
-    if crate::log::batch::BatchHeader::parse_unchecked(records).is_ok_and(|h| h.is_transactional()) {
-        let msg = "transactional writes need a transaction coordinator, which brokk does not have yet";
-        return partition_error(index, ResponseError::InvalidTxnState, Some(msg.into()));
+    // A transactional batch must go to a partition of the producer's ongoing transaction
+    // (KIP-890 verification); the guard keeps its marker out until the batch is in.
+    let mut guard = None;
+    if let Ok(h) = BatchHeader::parse_unchecked(records)
+        && h.is_transactional()
+    {
+        match txns
+            .begin_append(h.producer_id(), h.producer_epoch(), p.topic(), index)
+            .await
+        {
+            Ok(g) => guard = Some(g),
+            Err(e) => {
+                let msg = format!("transactional write refused: {e}");
+                return partition_error(index, verification_error(&e, version), Some(msg));
+            }
+        }
     }
-    let info = match append_durably(p, records, now_ms(), acks != 0).await {
+    let appended = append_durably(p, records, now_ms(), acks != 0, Origin::Client).await;
+    drop(guard);
+    let info = match appended {
         Ok(i) => i,
         Err(e) => return partition_error(index, log_error(&e), Some(e.to_string())),
     };
@@ -65,6 +111,7 @@ async fn produce_partition(p: &Arc<Partition>, index: i32, records: &[u8], acks:
 
 pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outcome {
     let acks = req.acks;
+    let transactional_without_id = req.transactional_id.is_none();
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let mut failed = None;
     for td in req.topic_data {
@@ -102,7 +149,16 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
                     (Some(_), None) => {
                         partition_error(pd.index, ResponseError::InvalidRecord, Some("null records".into()))
                     }
-                    (Some(p), Some(records)) => produce_partition(p, pd.index, records, acks).await,
+                    (Some(_), Some(records)) if transactional_without_id && is_transactional(records) => {
+                        partition_error(
+                            pd.index,
+                            ResponseError::TransactionalIdAuthorizationFailed,
+                            Some("transactional records need the request's transactional_id".into()),
+                        )
+                    }
+                    (Some(p), Some(records)) => {
+                        produce_partition(broker.txns(), p, pd.index, records, acks, version).await
+                    }
                 }
             };
             if r.error_code != 0 && failed.is_none() {

@@ -44,6 +44,17 @@ pub enum OffsetWrite {
         partitions: Vec<(String, i32)>,
         reply: oneshot::Sender<Result<PartitionResults, GroupError>>,
     },
+    /// TxnOffsetCommit: validated like a commit, written inside the producer's
+    /// transaction, and pending until its marker.
+    TxnCommit {
+        producer_id: i64,
+        producer_epoch: i16,
+        member_id: String,
+        group_instance_id: Option<String>,
+        generation_id: i32,
+        offsets: Vec<((String, i32), CommittedOffset)>,
+        reply: oneshot::Sender<Result<(), GroupError>>,
+    },
     /// Compaction of `__consumer_offsets`: append the group's whole live state again (its
     /// metadata and every offset) so older records can be dropped; answers whether it did.
     Rewrite { done: oneshot::Sender<bool> },
@@ -139,7 +150,7 @@ impl Actor {
             let stored = self.group.stored();
             let recs = vec![(records::group_key(&self.group.id), Some(records::group_value(&stored)))];
             match self.log.append(&self.group.id, recs).await {
-                Ok(()) => self.last_stored = Some(stored),
+                Ok(_) => self.last_stored = Some(stored),
                 Err(e) => tracing::error!(group = %self.group.id, error = %e, "storing group metadata failed"),
             }
         }
@@ -170,12 +181,41 @@ impl Actor {
                     .map(|((t, p), o)| (records::offset_key(&gid, t, *p), Some(records::offset_value(o))))
                     .collect();
                 let written = self.log.append(&gid, recs).await;
-                if written.is_ok() {
+                if let Ok(at) = written {
                     for (tp, o) in offsets {
+                        self.group.txn.record_commit(tp.clone(), at);
                         self.group.apply_commit(&member_id, tp, o, now);
                     }
                 }
-                let _ = reply.send(written);
+                let _ = reply.send(written.map(|_| ()));
+            }
+            OffsetWrite::TxnCommit {
+                producer_id,
+                producer_epoch,
+                member_id,
+                group_instance_id,
+                generation_id,
+                offsets,
+                reply,
+            } => {
+                let valid =
+                    self.group
+                        .validate_txn_commit(&member_id, group_instance_id.as_deref(), generation_id);
+                if let Err(e) = valid {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+                let recs = offsets
+                    .iter()
+                    .map(|((t, p), o)| (records::offset_key(&gid, t, *p), Some(records::offset_value(o))))
+                    .collect();
+                let written = self.log.append_txn(&gid, recs, producer_id, producer_epoch).await;
+                if let Ok(at) = written {
+                    for (tp, o) in offsets {
+                        self.group.txn.add_pending(producer_id, tp, o, at);
+                    }
+                }
+                let _ = reply.send(written.map(|_| ()));
             }
             OffsetWrite::Delete { partitions, reply } => {
                 let checked = self.group.check_offset_delete(&partitions);
@@ -275,6 +315,7 @@ impl Actor {
         self.log.append(&gid, recs).await?;
         for tp in tps {
             self.group.offsets.remove(tp);
+            self.group.txn.forget(tp);
         }
         Ok(())
     }
@@ -331,7 +372,9 @@ impl Actor {
 
 fn reject(w: OffsetWrite, e: GroupError) {
     match w {
-        OffsetWrite::Commit { reply, .. } | OffsetWrite::DeleteGroup { reply } => {
+        OffsetWrite::Commit { reply, .. }
+        | OffsetWrite::TxnCommit { reply, .. }
+        | OffsetWrite::DeleteGroup { reply } => {
             let _ = reply.send(Err(e));
         }
         OffsetWrite::Delete { reply, .. } => {

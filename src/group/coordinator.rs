@@ -24,13 +24,15 @@ use tokio::time::Instant;
 
 use super::actor::{Actor, Command, OffsetWrite, Summary};
 use super::records::{self, OffsetsRecord};
+use super::txn_offsets::TxnOffsets;
 use super::state::{
     CommittedOffset, Group, GroupDescription, JoinRequest, JoinResponse, Limits, Now, StoredGroup, SyncRequest,
     SyncResult,
 };
 use super::{GroupError, GroupState, OFFSETS_TOPIC, partition_for};
-use crate::log::LogManager;
-use crate::log::manager::{TopicError, TopicLog, append_durably};
+use crate::log::internal::{InternalTopic, Item, read_all};
+use crate::log::manager::{TopicError, TopicLog, append_marker_durably};
+use crate::log::{LogError, LogManager};
 
 /// Coordinator settings (Kafka's `group.*` and `offsets.*` keys; defaults in `config.rs`).
 #[derive(Debug, Clone)]
@@ -66,57 +68,69 @@ impl Default for GroupConfig {
 /// first use; answered after the flush policy is satisfied.
 #[derive(Debug)]
 pub struct OffsetsLog {
-    logs: Arc<LogManager>,
-    config: GroupConfig,
-    create: tokio::sync::Mutex<()>,
+    topic: InternalTopic,
+}
+
+fn storage_error(e: TopicError) -> GroupError {
+    match e {
+        TopicError::Log(LogError::BatchTooLarge { .. }) => GroupError::CommitTooLarge,
+        TopicError::Log(LogError::InvalidProducerEpoch(_)) => GroupError::ProducerFenced,
+        e => GroupError::Storage(e.to_string()),
+    }
 }
 
 impl OffsetsLog {
-    /// The topic, created with the coordinator's settings if missing.
-    pub async fn topic(&self) -> Result<Arc<TopicLog>, GroupError> {
-        if let Some(t) = self.logs.topic(OFFSETS_TOPIC) {
-            return Ok(t);
-        }
-        let _g = self.create.lock().await;
-        if let Some(t) = self.logs.topic(OFFSETS_TOPIC) {
-            return Ok(t);
-        }
-        let logs = self.logs.clone();
+    fn new(logs: Arc<LogManager>, config: &GroupConfig) -> Self {
         let mut overrides = BTreeMap::new();
         // No compaction yet: keep every record (a tombstone or a later commit overrides).
         overrides.insert("retention.ms".to_string(), "-1".to_string());
         overrides.insert("retention.bytes".to_string(), "-1".to_string());
         overrides.insert(
             "segment.bytes".to_string(),
-            self.config.offsets_topic_segment_bytes.to_string(),
+            config.offsets_topic_segment_bytes.to_string(),
         );
-        let n = self.config.offsets_topic_partitions;
-        let created = tokio::task::spawn_blocking(move || logs.create_topic(OFFSETS_TOPIC, n, overrides))
-            .await
-            .map_err(|e| GroupError::Storage(format!("creating {OFFSETS_TOPIC} failed: {e}")))?;
-        match created {
-            Ok(t) => Ok(t),
-            Err(TopicError::AlreadyExists(_)) => self
-                .logs
-                .topic(OFFSETS_TOPIC)
-                .ok_or(GroupError::CoordinatorNotAvailable),
-            Err(e) => Err(GroupError::Storage(e.to_string())),
+        OffsetsLog {
+            topic: InternalTopic::new(logs, OFFSETS_TOPIC, config.offsets_topic_partitions, overrides),
         }
     }
 
-    pub async fn append(&self, group: &str, recs: Vec<(Bytes, Option<Bytes>)>) -> Result<(), GroupError> {
-        let topic = self.topic().await?;
-        let p = partition_for(group, topic.partitions.len() as i32);
-        let partition = topic.partitions[p as usize].clone();
-        let now = crate::log::now_ms();
-        let batch = records::encode_batch(&recs, now);
-        match append_durably(&partition, &batch, now, true).await {
-            Ok(_) => Ok(()),
-            Err(crate::log::LogError::BatchTooLarge { .. }) => Err(GroupError::CommitTooLarge),
-            Err(e) => Err(GroupError::Storage(e.to_string())),
-        }
+    fn logs(&self) -> &Arc<LogManager> {
+        self.topic.logs()
+    }
+
+    /// The topic, created with the coordinator's settings if missing.
+    pub async fn topic(&self) -> Result<Arc<TopicLog>, GroupError> {
+        self.topic.topic().await.map_err(storage_error)
+    }
+
+    /// Appends the group's records; returns the batch's base offset.
+    pub async fn append(&self, group: &str, recs: Vec<(Bytes, Option<Bytes>)>) -> Result<i64, GroupError> {
+        let info = self.topic.append(group, &recs, None).await.map_err(storage_error)?;
+        Ok(info.base_offset)
+    }
+
+    /// Appends the group's records inside producer `pid`'s transaction at `epoch`.
+    pub async fn append_txn(
+        &self,
+        group: &str,
+        recs: Vec<(Bytes, Option<Bytes>)>,
+        pid: i64,
+        epoch: i16,
+    ) -> Result<i64, GroupError> {
+        let info = self
+            .topic
+            .append(group, &recs, Some((pid, epoch)))
+            .await
+            .map_err(storage_error)?;
+        Ok(info.base_offset)
     }
 }
+
+/// One partition's committed offset (if any) and whether a transaction has one pending.
+pub type Committed = ((String, i32), Option<CommittedOffset>, bool);
+
+/// The coordinator epoch brokk's transaction markers carry (one broker, never re-elected).
+pub const TXN_COORDINATOR_EPOCH: i32 = 0;
 
 #[derive(Clone)]
 struct Handle {
@@ -162,11 +176,7 @@ impl GroupCoordinator {
     /// `shutdown` turns true.
     pub fn new(logs: Arc<LogManager>, config: GroupConfig, shutdown: watch::Receiver<bool>) -> Self {
         GroupCoordinator {
-            log: Arc::new(OffsetsLog {
-                logs,
-                config: config.clone(),
-                create: tokio::sync::Mutex::new(()),
-            }),
+            log: Arc::new(OffsetsLog::new(logs, &config)),
             config,
             registry: Arc::new(Registry::default()),
             next_actor: AtomicU64::new(0),
@@ -373,24 +383,101 @@ impl GroupCoordinator {
     }
 
     /// Committed offsets: of `partitions`, or all of them (`None`). An unknown group has none.
+    /// Each comes with whether an open transaction has an offset pending for the partition.
     pub async fn committed(
         &self,
         group_id: &str,
         partitions: Option<Vec<(String, i32)>>,
-    ) -> Result<Vec<((String, i32), Option<CommittedOffset>)>, GroupError> {
+    ) -> Result<Vec<Committed>, GroupError> {
         let asked = partitions.clone();
         let f = Self::step(move |g, _| match &partitions {
-            Some(ps) => ps.iter().map(|tp| (tp.clone(), g.offsets.get(tp).cloned())).collect(),
+            Some(ps) => ps
+                .iter()
+                .map(|tp| (tp.clone(), g.offsets.get(tp).cloned(), g.txn.is_pending(tp)))
+                .collect(),
             None => g
                 .offsets
                 .iter()
-                .map(|(tp, o)| (tp.clone(), Some(o.clone())))
+                .map(|(tp, o)| (tp.clone(), Some(o.clone()), g.txn.is_pending(tp)))
                 .collect::<Vec<_>>(),
         });
         match self.call(group_id, false, f).await {
-            None => Ok(asked.unwrap_or_default().into_iter().map(|tp| (tp, None)).collect()),
+            None => Ok(asked
+                .unwrap_or_default()
+                .into_iter()
+                .map(|tp| (tp, None, false))
+                .collect()),
             Some(r) => r,
         }
+    }
+
+    /// TxnOffsetCommit for producer `pid` at `epoch` (the caller checked that the group's
+    /// `__consumer_offsets` partition is in the producer's transaction): durable, pending
+    /// until the transaction ends. An unknown group is created only by a commit without a
+    /// generation, as for OffsetCommit.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn txn_commit(
+        &self,
+        group_id: &str,
+        pid: i64,
+        epoch: i16,
+        member_id: &str,
+        instance: Option<&str>,
+        generation_id: i32,
+        offsets: Vec<((String, i32), CommittedOffset)>,
+    ) -> Result<(), GroupError> {
+        let create = generation_id < 0;
+        let r = self
+            .call(group_id, create, |tx| {
+                Command::Write(OffsetWrite::TxnCommit {
+                    producer_id: pid,
+                    producer_epoch: epoch,
+                    member_id: member_id.to_string(),
+                    group_instance_id: instance.map(str::to_string),
+                    generation_id,
+                    offsets: offsets.clone(),
+                    reply: tx,
+                })
+            })
+            .await;
+        match r {
+            None => Err(GroupError::IllegalGeneration),
+            Some(r) => r.and_then(|x| x),
+        }
+    }
+
+    /// The `__consumer_offsets` partition holding `group_id`.
+    pub fn offsets_partition(&self, group_id: &str) -> i32 {
+        partition_for(group_id, self.config.offsets_topic_partitions)
+    }
+
+    /// Writes producer `pid`'s transaction marker to `__consumer_offsets` partition
+    /// `partition`, then settles the pending offsets of the groups stored there.
+    pub async fn write_txn_marker(&self, partition: i32, pid: i64, epoch: i16, commit: bool) -> Result<(), LogError> {
+        let Some(p) = self.log.logs().partition(OFFSETS_TOPIC, partition) else {
+            return Ok(());
+        };
+        append_marker_durably(&p, pid, epoch, TXN_COORDINATOR_EPOCH, commit).await?;
+        let n = self.config.offsets_topic_partitions;
+        let handles: Vec<Handle> = self
+            .registry
+            .groups
+            .iter()
+            .filter(|e| partition_for(e.key(), n) == partition)
+            .map(|e| e.value().clone())
+            .collect();
+        for h in handles {
+            let (tx, rx) = oneshot::channel();
+            let step = Command::Step(Box::new(move |g: &mut Group, _| {
+                let offsets = &mut g.offsets;
+                g.txn.complete(pid, commit, offsets);
+                let _ = tx.send(());
+            }));
+            if h.tx.send(step).is_ok() {
+                let _ = rx.await;
+            }
+        }
+        Ok(())
     }
 
     pub async fn describe(&self, group_id: &str) -> Result<Option<GroupDescription>, GroupError> {
@@ -482,7 +569,7 @@ impl GroupCoordinator {
     /// have, every record below the partition's previous end is superseded, so the sealed
     /// segments ending there are fsynced away. Returns the number of segments removed.
     pub async fn compact_offsets(&self) -> usize {
-        let Some(topic) = self.log.logs.topic(OFFSETS_TOPIC) else {
+        let Some(topic) = self.log.logs().topic(OFFSETS_TOPIC) else {
             return 0;
         };
         let n = topic.partitions.len() as i32;
@@ -554,60 +641,96 @@ impl GroupCoordinator {
     }
 
     /// Rebuilds every group from `__consumer_offsets` (blocking reads of the log: call
-    /// before serving). Offsets of topics that no longer exist are tombstoned.
+    /// before serving). Offsets of topics that no longer exist are tombstoned. A
+    /// transactional offset commit is applied when its commit marker follows it, dropped
+    /// on an abort marker, and left pending when its transaction is still open.
     pub async fn load(&self) -> Result<usize, GroupError> {
-        let Some(topic) = self.log.logs.topic(OFFSETS_TOPIC) else {
+        let Some(topic) = self.log.logs().topic(OFFSETS_TOPIC) else {
             return Ok(0);
         };
-        let mut offsets: HashMap<String, BTreeMap<(String, i32), CommittedOffset>> = HashMap::new();
-        let mut groups: HashMap<String, Option<StoredGroup>> = HashMap::new();
+        let mut loading: HashMap<String, Loading> = HashMap::new();
         for p in &topic.partitions {
-            let p = p.clone();
-            let recs = tokio::task::spawn_blocking(move || read_all(&p))
+            let pc = p.clone();
+            let items = tokio::task::spawn_blocking(move || read_all(&pc))
                 .await
-                .map_err(|e| GroupError::Storage(format!("loading {OFFSETS_TOPIC} failed: {e}")))??;
-            for r in recs {
-                match r {
+                .map_err(|e| GroupError::Storage(format!("loading {OFFSETS_TOPIC} failed: {e}")))?
+                .map_err(|e| GroupError::Storage(e.to_string()))?;
+            // Groups of this partition with offsets in each open transaction.
+            let mut open: HashMap<i64, Vec<String>> = HashMap::new();
+            for item in items {
+                let (batch, key, value) = match item {
+                    Item::Record { batch, key, value } => (batch, key, value),
+                    Item::Marker(m) => {
+                        for g in open.remove(&m.producer_id).unwrap_or_default() {
+                            if let Some(l) = loading.get_mut(&g) {
+                                l.txn.complete(m.producer_id, m.marker == Some(true), &mut l.offsets);
+                            }
+                        }
+                        continue;
+                    }
+                };
+                let Some(rec) = records::decode(&key, value.as_deref()) else {
+                    tracing::warn!(offset = batch.base_offset, "skipping an unreadable __consumer_offsets record");
+                    continue;
+                };
+                match rec {
                     OffsetsRecord::Offset {
                         group,
                         topic,
                         partition,
                         value,
                     } => {
-                        let g = offsets.entry(group).or_default();
+                        let l = loading.entry(group.clone()).or_default();
+                        let tp = (topic, partition);
                         match value {
-                            Some(v) => g.insert((topic, partition), v),
-                            None => g.remove(&(topic, partition)),
-                        };
+                            Some(v) if batch.transactional => {
+                                l.txn.add_pending(batch.producer_id, tp, v, batch.base_offset);
+                                let gs = open.entry(batch.producer_id).or_default();
+                                if !gs.contains(&group) {
+                                    gs.push(group);
+                                }
+                            }
+                            Some(v) => {
+                                l.txn.record_commit(tp.clone(), batch.base_offset);
+                                l.offsets.insert(tp, v);
+                            }
+                            None => {
+                                l.txn.forget(&tp);
+                                l.offsets.remove(&tp);
+                            }
+                        }
                     }
                     OffsetsRecord::Group { group, value } => {
-                        groups.insert(group, value);
+                        loading.entry(group).or_default().stored = Some(value);
                     }
                 }
             }
         }
         let now = self.now();
-        let mut ids: Vec<String> = offsets.keys().chain(groups.keys()).cloned().collect();
+        let mut ids: Vec<String> = loading.keys().cloned().collect();
         ids.sort();
-        ids.dedup();
         let mut loaded = 0;
         for id in ids {
-            let stored = groups.remove(&id).flatten();
-            let offs = offsets.remove(&id).unwrap_or_default();
-            if stored.is_none() && offs.is_empty() {
+            let Some(l) = loading.remove(&id) else { continue };
+            let stored = l.stored.flatten();
+            if stored.is_none() && l.offsets.is_empty() && !l.txn.any_pending() {
                 continue;
             }
             let mut g = match stored {
                 Some(s) => Group::restore(&id, self.config.limits.clone(), s, now),
                 None => Group::new(&id, self.config.limits.clone(), now),
             };
+            g.txn = l.txn;
             let mut orphaned = vec![];
-            for (tp, o) in offs {
-                if self.log.logs.topic(&tp.0).is_some() {
+            for (tp, o) in l.offsets {
+                if self.log.logs().topic(&tp.0).is_some() {
                     g.offsets.insert(tp, o);
                 } else {
                     orphaned.push(tp);
                 }
+            }
+            for (t, _) in &orphaned {
+                g.txn.drop_topic(t);
             }
             if !orphaned.is_empty() {
                 let recs = orphaned
@@ -623,44 +746,11 @@ impl GroupCoordinator {
     }
 }
 
-/// Reads and decodes every record of one `__consumer_offsets` partition.
-fn read_all(p: &crate::log::Partition) -> Result<Vec<OffsetsRecord>, GroupError> {
-    use kafka_protocol::records::RecordBatchDecoder;
-    let mut out = vec![];
-    let mut offset = p.log_start_offset();
-    let end = p.high_watermark();
-    while offset < end {
-        let data = p
-            .read(offset, 8 << 20, true, false)
-            .map_err(|e| GroupError::Storage(e.to_string()))?;
-        let Some(bytes) = data.records.filter(|b| !b.is_empty()) else {
-            break;
-        };
-        let mut next = offset;
-        for (at, h) in crate::log::batch::iter_batches(&bytes) {
-            next = h.last_offset() + 1;
-            let mut b = bytes.slice(at..at + h.len());
-            match RecordBatchDecoder::decode(&mut b) {
-                Ok(set) => {
-                    for r in set.records {
-                        let (Some(k), v) = (r.key, r.value) else { continue };
-                        match records::decode(&k, v.as_deref()) {
-                            Some(rec) => out.push(rec),
-                            None => {
-                                tracing::warn!(offset = r.offset, "skipping an unreadable __consumer_offsets record")
-                            }
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(offset = h.base_offset(), error = %e, "skipping an unreadable __consumer_offsets batch")
-                }
-            }
-        }
-        if next <= offset {
-            break;
-        }
-        offset = next;
-    }
-    Ok(out)
+/// One group's state while `__consumer_offsets` is read.
+#[derive(Default)]
+struct Loading {
+    /// The last GroupMetadata record (`Some(None)`: a tombstone).
+    stored: Option<Option<StoredGroup>>,
+    offsets: BTreeMap<(String, i32), CommittedOffset>,
+    txn: TxnOffsets,
 }

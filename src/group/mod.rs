@@ -21,6 +21,7 @@ pub mod coordinator;
 pub mod records;
 pub mod state;
 pub mod subscription;
+pub mod txn_offsets;
 
 pub use coordinator::{GroupConfig, GroupCoordinator};
 
@@ -59,6 +60,8 @@ pub enum GroupError {
     NotCoordinator,
     #[error("the commit is larger than a __consumer_offsets batch may be")]
     CommitTooLarge,
+    #[error("a newer producer with the same transactional id fenced this one")]
+    ProducerFenced,
     #[error("writing to __consumer_offsets failed: {0}")]
     Storage(String),
 }
@@ -96,19 +99,7 @@ impl GroupState {
 /// The internal topic holding committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
-/// Kafka's `String.hashCode` of `s` (UTF-16 code units), used to place a group on a
-/// `__consumer_offsets` partition exactly as Kafka does.
-pub fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
-}
-
-/// The `__consumer_offsets` partition of `group_id` (Kafka's `Utils.abs(hash) % n`).
-pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
-    let h = java_string_hash(group_id);
-    let abs = if h == i32::MIN { 0 } else { h.abs() };
-    abs % partitions.max(1)
-}
+pub use crate::log::internal::{java_string_hash, partition_for};
 
 #[cfg(test)]
 mod timing_tests;

@@ -19,7 +19,6 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::log::structs::{Reader, put_bytes, put_nullable_str, put_str};
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 
 use super::state::{CommittedOffset, StoredGroup, StoredMember};
 
@@ -189,41 +188,6 @@ fn decode_group_value(v: &[u8]) -> Option<StoredGroup> {
     })
 }
 
-/// Encodes key/value pairs as one uncompressed v2 batch (no producer id), timestamped `now_ms`.
-pub fn encode_batch(records: &[(Bytes, Option<Bytes>)], now_ms: i64) -> Bytes {
-    let records: Vec<Record> = records
-        .iter()
-        .enumerate()
-        .map(|(i, (k, v))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // kafka-protocol keeps records in one batch while sequence - offset is constant;
-            // -1 + i gives the batch Kafka's "no sequence" base of -1.
-            sequence: i as i32 - 1,
-            timestamp: now_ms,
-            key: Some(k.clone()),
-            value: v.clone(),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let opts = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    // Encoding uncompressed records into memory cannot fail.
-    if let Err(e) = RecordBatchEncoder::encode(&mut buf, records.iter(), &opts) {
-        tracing::error!(error = %e, "encoding __consumer_offsets records failed");
-    }
-    buf.freeze()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,17 +262,5 @@ mod tests {
         assert!(decode(&[0, 9], None).is_none());
         assert!(decode(&offset_key("g", "t", 1), Some(&[0, 3, 1])).is_none());
         assert!(decode(&group_key("g"), Some(&[0, 3, 0, 1])).is_none());
-    }
-
-    #[test]
-    fn batch_holds_all_records() {
-        let recs = vec![
-            (offset_key("g", "t", 0), Some(Bytes::from_static(b"x"))),
-            (offset_key("g", "t", 1), None),
-        ];
-        let b = encode_batch(&recs, 7);
-        let h = crate::log::batch::BatchHeader::parse_validated(&b).unwrap();
-        assert_eq!(h.records_count(), 2);
-        assert_eq!(h.producer_id(), -1);
     }
 }

@@ -233,6 +233,8 @@ pub struct Group {
     new_member_added: bool,
     state_timestamp_ms: i64,
     pub(crate) offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// TxnOffsetCommits waiting for their transaction's marker.
+    pub(crate) txn: super::txn_offsets::TxnOffsets,
     metadata_dirty: bool,
     limits: Limits,
 }
@@ -261,6 +263,7 @@ impl Group {
             new_member_added: false,
             state_timestamp_ms: now.wall_ms,
             offsets: BTreeMap::new(),
+            txn: Default::default(),
             metadata_dirty: false,
             limits,
         }
@@ -1079,6 +1082,27 @@ impl Group {
 
     /// Kafka's classic `validateOffsetCommit`: may this member commit in this generation?
     pub fn validate_commit(&self, member_id: &str, instance: Option<&str>, generation: i32) -> Result<(), GroupError> {
+        self.validate_commit_as(member_id, instance, generation, false)
+    }
+
+    /// The same check for TxnOffsetCommit: a commit without member id or generation is
+    /// accepted into a group with members, and a rebalance does not block it.
+    pub fn validate_txn_commit(
+        &self,
+        member_id: &str,
+        instance: Option<&str>,
+        generation: i32,
+    ) -> Result<(), GroupError> {
+        self.validate_commit_as(member_id, instance, generation, true)
+    }
+
+    fn validate_commit_as(
+        &self,
+        member_id: &str,
+        instance: Option<&str>,
+        generation: i32,
+        transactional: bool,
+    ) -> Result<(), GroupError> {
         if self.state == GroupState::Dead {
             return Err(GroupError::CoordinatorNotAvailable);
         }
@@ -1093,11 +1117,11 @@ impl Group {
             if generation != self.generation_id {
                 return Err(GroupError::IllegalGeneration);
             }
-        } else {
+        } else if !transactional {
             // An anonymous commit into a group with members.
             return Err(GroupError::UnknownMemberId);
         }
-        if self.state == GroupState::CompletingRebalance {
+        if !transactional && self.state == GroupState::CompletingRebalance {
             return Err(GroupError::RebalanceInProgress);
         }
         Ok(())
@@ -1150,8 +1174,9 @@ impl Group {
         };
         self.offsets
             .iter()
-            .filter(|((topic, _), o)| {
-                if skip.contains(topic) {
+            .filter(|((topic, p), o)| {
+                // An offset a transaction is about to replace is not expired under it.
+                if skip.contains(topic) || self.txn.is_pending(&(topic.clone(), *p)) {
                     return false;
                 }
                 if let Some(at) = o.expire_timestamp_ms {
@@ -1169,7 +1194,10 @@ impl Group {
 
     /// Whether the group is Empty with no offsets left (Kafka then removes it).
     pub fn is_removable(&self) -> bool {
-        self.state == GroupState::Empty && self.offsets.is_empty() && self.pending_members.is_empty()
+        self.state == GroupState::Empty
+            && self.offsets.is_empty()
+            && self.pending_members.is_empty()
+            && !self.txn.any_pending()
     }
 
     /// DeleteGroups' check: only an Empty group may go.

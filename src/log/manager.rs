@@ -14,7 +14,7 @@ use dashmap::DashMap;
 use uuid::Uuid;
 
 use super::checkpoint::{self, parse_properties, render_properties};
-use super::partition::Partition;
+use super::partition::{AppendInfo, Origin, Partition};
 use super::recovery::{self, RecoveryReport};
 use super::{LogConfig, LogError};
 
@@ -553,9 +553,29 @@ pub async fn append_durably(
     batch: &[u8],
     now_ms: i64,
     wait_for_flush: bool,
-) -> Result<super::partition::AppendInfo, LogError> {
+    origin: Origin,
+) -> Result<AppendInfo, LogError> {
     p.validate(batch, now_ms)?;
-    let info = p.append(batch, now_ms)?;
+    let info = p.append_as(batch, now_ms, origin)?;
+    finish_append(p, info, wait_for_flush).await
+}
+
+/// Writes a transaction marker for producer `pid` (see [`Partition::append_marker`]) and
+/// waits for the fsync the flush policy requires, like a produce with acks=-1.
+pub async fn append_marker_durably(
+    p: &Arc<Partition>,
+    pid: i64,
+    epoch: i16,
+    coordinator_epoch: i32,
+    commit: bool,
+) -> Result<AppendInfo, LogError> {
+    let info = p.append_marker(pid, epoch, coordinator_epoch, commit, super::now_ms())?;
+    finish_append(p, info, true).await
+}
+
+/// After an append: flushes a rolled segment in the background and, when the policy asks
+/// for it, fsyncs the append (waiting for it if `wait_for_flush`).
+async fn finish_append(p: &Arc<Partition>, info: AppendInfo, wait_for_flush: bool) -> Result<AppendInfo, LogError> {
     if info.rolled {
         flush_rolled_in_background(p.clone());
     }

@@ -37,6 +37,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod file;
 pub mod index;
+pub mod internal;
 pub mod manager;
 pub mod partition;
 pub mod producer_state;

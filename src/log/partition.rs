@@ -35,6 +35,15 @@ pub struct AppendInfo {
     pub rolled: bool,
 }
 
+/// Who wrote a batch: Kafka's `AppendOrigin` (replication does not exist here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A producer's Produce request: epochs and sequences are checked.
+    Client,
+    /// A coordinator writing for a producer: epochs are checked, sequences are not.
+    Coordinator,
+}
+
 /// Bytes read for a fetch plus the partition's offsets at read time.
 #[derive(Debug, Clone)]
 pub struct FetchedData {
@@ -238,6 +247,13 @@ impl Partition {
     /// LogAppendTime) while copying it into the log, rolls the segment when needed,
     /// publishes, and wakes waiting fetches.
     pub fn append(&self, batch: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
+        self.append_as(batch, now_ms, Origin::Client)
+    }
+
+    /// [`Partition::append`] for a batch from `origin`: a coordinator's own transactional
+    /// writes (TxnOffsetCommit into `__consumer_offsets`) are checked for the producer's
+    /// epoch but not for sequence numbers, as in Kafka (`AppendOrigin.COORDINATOR`).
+    pub fn append_as(&self, batch: &[u8], now_ms: i64, origin: Origin) -> Result<AppendInfo, LogError> {
         let cfg = self.config();
         let log_append = cfg.timestamp_type == TimestampType::LogAppendTime;
         let mut st = lock(&self.append);
@@ -248,7 +264,7 @@ impl Partition {
             return Err(LogError::Fenced);
         }
         let header = BatchHeader::parse_unchecked(batch)?;
-        if let Some(dup) = st.producers.check(&header)? {
+        if let Some(dup) = st.producers.check(&header, origin)? {
             // A retried idempotent batch: answer with where it already is.
             return Ok(AppendInfo {
                 base_offset: dup.first_offset,
@@ -579,7 +595,8 @@ impl Partition {
 
     /// Appends a transaction marker (commit or abort) for producer `pid` at `epoch`: the
     /// producer's open transaction here ends, an abort is recorded in the active segment's
-    /// `.txnindex`, and the last stable offset moves on. Returns the marker's offset.
+    /// `.txnindex`, and the last stable offset moves on. Blocking only when it rolls a
+    /// segment; the caller flushes per [`AppendInfo`] (see `manager::append_marker_durably`).
     pub fn append_marker(
         self: &Arc<Self>,
         pid: i64,
@@ -587,7 +604,7 @@ impl Partition {
         coordinator_epoch: i32,
         commit: bool,
         now_ms: i64,
-    ) -> Result<i64, LogError> {
+    ) -> Result<AppendInfo, LogError> {
         let marker = batch::control_batch(pid, epoch, commit, coordinator_epoch, now_ms);
         let cfg = self.config();
         let mut st = lock(&self.append);
@@ -627,12 +644,17 @@ impl Partition {
         }
         self.first_unstable.store(fu, Ordering::Release);
         self.high_watermark.store(st.next_offset, Ordering::Release);
+        let needs_flush = st.next_offset - self.recovery_point() >= cfg.flush_messages;
         drop(st);
-        if rolled {
-            super::manager::flush_rolled_in_background(self.clone());
-        }
         self.waiters.wake_all();
-        Ok(offset)
+        Ok(AppendInfo {
+            base_offset: offset,
+            last_offset: offset,
+            log_append_time: -1,
+            log_start_offset: self.log_start_offset(),
+            needs_flush,
+            rolled,
+        })
     }
 
     /// Aborted transactions overlapping `[from, upper)`, for a read_committed fetch.

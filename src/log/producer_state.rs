@@ -17,6 +17,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use super::LogError;
+use super::partition::Origin;
 use super::batch::{BatchHeader, add_sequence};
 
 /// Batches remembered per producer (Kafka's limit, matching max.in.flight = 5).
@@ -125,7 +126,7 @@ impl ProducerState {
     /// Checks an idempotent batch before it is appended. `Ok(Some(b))`: a retry of the
     /// already appended batch `b` (answer with its offsets, append nothing); `Ok(None)`:
     /// append it. Batches without a producer id pass.
-    pub fn check(&self, h: &BatchHeader) -> Result<Option<BatchMetadata>, LogError> {
+    pub fn check(&self, h: &BatchHeader, origin: Origin) -> Result<Option<BatchMetadata>, LogError> {
         let pid = h.producer_id();
         if pid < 0 {
             return Ok(None);
@@ -146,6 +147,10 @@ impl ProducerState {
                 "producer {pid} epoch {epoch} is older than the current epoch {}",
                 entry.epoch
             )));
+        }
+        if origin == Origin::Coordinator {
+            // A coordinator's writes carry no meaningful sequence.
+            return Ok(None);
         }
         if epoch > entry.epoch {
             // A bumped epoch restarts the sequence at 0 (unless the epoch was unknown).
@@ -409,7 +414,7 @@ mod tests {
     }
 
     fn check(s: &ProducerState, b: &[u8]) -> Result<Option<BatchMetadata>, LogError> {
-        s.check(&BatchHeader::parse_validated(b).unwrap())
+        s.check(&BatchHeader::parse_validated(b).unwrap(), Origin::Client)
     }
 
     fn append(s: &mut ProducerState, b: &[u8]) {

@@ -46,14 +46,14 @@ fn open_transactions_bound_the_lso_and_aborts_are_indexed() {
         Err(LogError::InvalidTxnState(_))
     ));
     // 7 aborts: the LSO moves to 8's transaction; the abort is indexed.
-    assert_eq!(p.append_marker(7, 0, 0, false, now).unwrap(), 6);
+    assert_eq!(p.append_marker(7, 0, 0, false, now).unwrap().base_offset, 6);
     assert_eq!(p.last_stable_offset(), 5);
     // A stale epoch cannot end a transaction.
     assert!(matches!(
         p.append_marker(8, -1, 0, true, now),
         Err(LogError::InvalidProducerEpoch(_))
     ));
-    assert_eq!(p.append_marker(8, 0, 0, true, now).unwrap(), 7);
+    assert_eq!(p.append_marker(8, 0, 0, true, now).unwrap().base_offset, 7);
     assert_eq!(p.last_stable_offset(), 8);
     let aborted = p.aborted_txns(0, 8);
     assert_eq!(aborted.len(), 1);
@@ -84,7 +84,7 @@ fn open_transactions_bound_the_lso_and_aborts_are_indexed() {
     let p = logs.partition("t", 0).unwrap();
     assert_eq!((p.high_watermark(), p.last_stable_offset()), (9, 8));
     assert_eq!(p.aborted_txns(0, 9).len(), 1);
-    assert_eq!(p.append_marker(9, 0, 0, false, now).unwrap(), 9);
+    assert_eq!(p.append_marker(9, 0, 0, false, now).unwrap().base_offset, 9);
     assert_eq!(p.last_stable_offset(), 10);
     drop(p);
     drop(logs); // a crash: no snapshot at the log end, no clean marker

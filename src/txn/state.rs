@@ -91,6 +91,8 @@ pub enum TxnError {
     InvalidTxnState,
     #[error("transaction.timeout.ms is larger than transaction.max.timeout.ms")]
     InvalidTransactionTimeout,
+    #[error("the transaction state could not be written: {0}")]
+    Storage(String),
 }
 
 /// One transactional id's metadata.
@@ -155,7 +157,9 @@ impl TransactionMetadata {
             }
             TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort | TxnState::Dead => {}
         }
-        if let Some((pid, epoch)) = expected {
+        // A caller's expectation is checked only once the id has had a producer (an id
+        // created just now accepts any, as Kafka's `isValidProducerId`).
+        if let Some((pid, epoch)) = expected.filter(|_| self.producer_epoch >= 0) {
             let current = pid == self.producer_id && epoch == self.producer_epoch;
             // A retry of a bump that already happened is answered with its result.
             let retried = pid == self.last_producer_id && epoch == self.last_producer_epoch;
@@ -249,7 +253,7 @@ impl TransactionMetadata {
         let mut next = self.clone();
         next.state = state;
         next.partitions.clear();
-        next.start_ms = -1;
+        // The start time stays (DescribeTransactions shows the last one).
         next.last_update_ms = now_ms;
         Some(next)
     }
@@ -262,7 +266,9 @@ impl TransactionMetadata {
         }
         let mut next = self.clone();
         next.last_producer_id = self.producer_id;
-        next.last_producer_epoch = self.producer_epoch;
+        // Kafka forgets the last epoch here: the fenced producer's InitProducerId with its
+        // old epoch is not a "retry" and gets PRODUCER_FENCED.
+        next.last_producer_epoch = -1;
         next.producer_epoch = self.producer_epoch.saturating_add(1);
         next.state = TxnState::PrepareAbort;
         next.last_update_ms = now_ms;

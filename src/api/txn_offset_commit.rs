@@ -1,0 +1,131 @@
+//! TxnOffsetCommit: a transactional producer commits a consumer group's offsets inside its
+//! transaction (`send_offsets_to_transaction`). The group's `__consumer_offsets` partition
+//! must be in the transaction (AddOffsetsToTxn; otherwise INVALID_TXN_STATE, or
+//! TRANSACTION_ABORTABLE from v4), the producer current (else INVALID_PRODUCER_EPOCH or
+//! INVALID_PRODUCER_ID_MAPPING), and the member and generation valid when given (v3+).
+//! The offsets are written inside the transaction and become the group's committed offsets
+//! only when it commits (see `group::txn_offsets`).
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+
+use super::errors::{group_error, txn_error};
+use crate::broker::Broker;
+use crate::group::state::CommittedOffset;
+use crate::log::now_ms;
+use crate::txn::state::TxnError;
+
+type PartitionErrors = Vec<(i32, Option<ResponseError>)>;
+
+pub async fn handle(broker: &Broker, req: TxnOffsetCommitRequest, version: i16) -> TxnOffsetCommitResponse {
+    let group_id = req.group_id.0.to_string();
+    let now = now_ms();
+    let max_meta = broker.groups().config().offset_metadata_max_bytes;
+    let mut decided: Vec<(String, PartitionErrors)> = vec![];
+    let mut to_commit = vec![];
+    for t in &req.topics {
+        let name = t.name.0.to_string();
+        let topic = broker.logs().topic(&name);
+        let mut parts = vec![];
+        for p in &t.partitions {
+            let i = p.partition_index;
+            let exists = topic
+                .as_ref()
+                .is_some_and(|t| i >= 0 && (i as usize) < t.partitions.len());
+            let metadata = p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default();
+            let err = if !exists {
+                Some(ResponseError::UnknownTopicOrPartition)
+            } else if metadata.encode_utf16().count() > max_meta {
+                Some(ResponseError::OffsetMetadataTooLarge)
+            } else {
+                to_commit.push((
+                    (name.clone(), i),
+                    CommittedOffset {
+                        offset: p.committed_offset,
+                        leader_epoch: if version >= 2 { p.committed_leader_epoch } else { -1 },
+                        metadata,
+                        commit_timestamp_ms: now,
+                        expire_timestamp_ms: None,
+                    },
+                ));
+                None
+            };
+            parts.push((i, err));
+        }
+        decided.push((name, parts));
+    }
+    let common = if group_id.is_empty() {
+        Some(ResponseError::InvalidGroupId)
+    } else if to_commit.is_empty() {
+        None
+    } else {
+        commit(broker, &req, &group_id, to_commit, version).await.err()
+    };
+    let mut resp = TxnOffsetCommitResponse::default();
+    resp.topics = decided
+        .into_iter()
+        .map(|(name, parts)| {
+            let mut t = TxnOffsetCommitResponseTopic::default();
+            t.name = super::topic_name(&name);
+            t.partitions = parts
+                .into_iter()
+                .map(|(i, err)| {
+                    let mut p = TxnOffsetCommitResponsePartition::default();
+                    p.partition_index = i;
+                    p.error_code = err.or(common).map(|e| e.code()).unwrap_or(0);
+                    p
+                })
+                .collect();
+            t
+        })
+        .collect();
+    resp
+}
+
+/// Verifies the transaction, then hands the offsets to the group while holding the
+/// transaction's append guard (no marker can pass the write).
+async fn commit(
+    broker: &Broker,
+    req: &TxnOffsetCommitRequest,
+    group_id: &str,
+    offsets: Vec<((String, i32), CommittedOffset)>,
+    version: i16,
+) -> Result<(), ResponseError> {
+    if let Err(e) = broker.groups().ensure_offsets_topic().await {
+        tracing::error!(error = %e, "creating __consumer_offsets failed");
+        return Err(ResponseError::CoordinatorNotAvailable);
+    }
+    let partition = broker.groups().offsets_partition(group_id);
+    let guard = broker
+        .txns()
+        .begin_offset_commit(&req.transactional_id, req.producer_id.0, req.producer_epoch, partition)
+        .await
+        .map_err(|e| match e {
+            TxnError::InvalidTxnState if version >= 4 => ResponseError::TransactionAbortable,
+            // The brokers' verification reports a fenced producer as INVALID_PRODUCER_EPOCH.
+            e => txn_error(&e, false),
+        })?;
+    let (member, instance) = if version >= 3 {
+        (req.member_id.to_string(), req.group_instance_id.as_deref().map(str::to_string))
+    } else {
+        (String::new(), None)
+    };
+    let generation = if version >= 3 { req.generation_id } else { -1 };
+    let done = broker
+        .groups()
+        .txn_commit(
+            group_id,
+            req.producer_id.0,
+            req.producer_epoch,
+            &member,
+            instance.as_deref(),
+            generation,
+            offsets,
+        )
+        .await;
+    drop(guard);
+    done.map_err(|e| group_error(&e))
+}

@@ -1,0 +1,19 @@
+//! Crash points for tests: with `BROKK_FAILPOINT=<name>` in the environment, the process
+//! aborts (as a kill -9 would end it) when it reaches the point of that name. Unset, a
+//! point costs one relaxed load. Points:
+//!
+//! - `txn-before-markers`: a transaction's PrepareCommit/PrepareAbort is durable and no
+//!   marker is written yet (the crash test for issue 4's "mid-commit" recovery).
+
+use std::sync::OnceLock;
+
+static ARMED: OnceLock<Option<String>> = OnceLock::new();
+
+/// Aborts the process if the failpoint `name` is armed.
+pub fn hit(name: &str) {
+    let armed = ARMED.get_or_init(|| std::env::var("BROKK_FAILPOINT").ok().filter(|v| !v.is_empty()));
+    if armed.as_deref() == Some(name) {
+        tracing::error!(failpoint = name, "failpoint reached: aborting");
+        std::process::abort();
+    }
+}

@@ -1,0 +1,572 @@
+//! The transaction coordinator: Kafka's `TransactionCoordinator` and
+//! `TransactionStateManager` for one broker.
+//!
+//! Owns: every transactional id's [`TransactionMetadata`], made durable in
+//! `__transaction_state` (Kafka's record formats, partition `abs(hash(id)) % n`) before it
+//! is applied or answered; writing the transaction markers; aborting transactions that
+//! outlive their timeout; forgetting idle transactional ids; and the check that a
+//! transactional write goes to a partition of the producer's ongoing transaction
+//! (KIP-890's partition verification, answered locally).
+//!
+//! Ending a transaction: PrepareCommit/PrepareAbort is stored, then the markers are
+//! written to every partition of the transaction (`__consumer_offsets` ones through the
+//! group coordinator, which settles pending TxnOffsetCommits), then
+//! CompleteCommit/CompleteAbort is stored. EndTxn is answered after the markers, so a
+//! client's next transaction never waits on CONCURRENT_TRANSACTIONS. If the broker dies in
+//! between, start-up finds the Prepare state and finishes the markers before serving.
+//!
+//! Concurrency: one async lock per transactional id serialises its operations; a
+//! transactional append holds the id's `appends` lock shared from verification to append,
+//! and markers are written holding it exclusively, so no write can land after its
+//! transaction's marker.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use tokio::sync::{OwnedRwLockReadGuard, RwLock, watch};
+
+use super::records;
+use super::state::{TransactionMetadata, TxnError, TxnState};
+use super::ProducerIdManager;
+use crate::group::coordinator::TXN_COORDINATOR_EPOCH;
+use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
+use crate::log::internal::{InternalTopic, Item, read_all};
+use crate::log::manager::append_marker_durably;
+use crate::log::{LogError, LogManager, now_ms};
+
+/// The internal topic holding transaction state.
+pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
+
+/// Coordinator settings (Kafka's `transaction.*` keys; defaults in `config.rs`).
+#[derive(Debug, Clone)]
+pub struct TxnConfig {
+    /// `transaction.max.timeout.ms`: the largest `transaction.timeout.ms` a producer may ask.
+    pub max_timeout_ms: i32,
+    /// `transaction.state.log.num.partitions`.
+    pub state_log_partitions: i32,
+    /// `transaction.state.log.segment.bytes`.
+    pub state_log_segment_bytes: i64,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+    pub abort_interval_ms: u64,
+    /// `transactional.id.expiration.ms`: idle ids (no open transaction) are forgotten.
+    pub id_expiration_ms: i64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
+    pub remove_interval_ms: u64,
+}
+
+impl Default for TxnConfig {
+    fn default() -> Self {
+        TxnConfig {
+            max_timeout_ms: 900_000,
+            state_log_partitions: 50,
+            state_log_segment_bytes: 104_857_600,
+            abort_interval_ms: 10_000,
+            id_expiration_ms: 604_800_000,
+            remove_interval_ms: 3_600_000,
+        }
+    }
+}
+
+/// One transactional id.
+#[derive(Debug)]
+struct Entry {
+    /// Serialises the coordinator's operations on this id (held across log writes).
+    op: tokio::sync::Mutex<()>,
+    /// The current, durable metadata (replaced only under `op`).
+    meta: Mutex<TransactionMetadata>,
+    /// Shared by transactional appends, exclusive while markers are written.
+    appends: Arc<RwLock<()>>,
+}
+
+impl Entry {
+    fn new(meta: TransactionMetadata) -> Arc<Self> {
+        Arc::new(Entry {
+            op: tokio::sync::Mutex::new(()),
+            meta: Mutex::new(meta),
+            appends: Arc::new(RwLock::new(())),
+        })
+    }
+    fn meta(&self) -> TransactionMetadata {
+        self.meta.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Held by a transactional append from its verification until it is in the log.
+#[derive(Debug)]
+pub struct AppendGuard {
+    _guard: OwnedRwLockReadGuard<()>,
+}
+
+/// The transaction coordinator shared by all handlers.
+#[derive(Debug)]
+pub struct TransactionCoordinator {
+    config: TxnConfig,
+    log: InternalTopic,
+    groups: Arc<GroupCoordinator>,
+    producer_ids: Arc<ProducerIdManager>,
+    entries: DashMap<String, Arc<Entry>>,
+    /// Producer id → its transactional id's entry (for verifying transactional appends).
+    by_pid: DashMap<i64, Arc<Entry>>,
+}
+
+/// A failure writing the transaction state log or a marker.
+fn storage(e: impl std::fmt::Display) -> TxnError {
+    TxnError::Storage(e.to_string())
+}
+
+impl TransactionCoordinator {
+    pub fn new(
+        logs: Arc<LogManager>,
+        config: TxnConfig,
+        groups: Arc<GroupCoordinator>,
+        producer_ids: Arc<ProducerIdManager>,
+    ) -> Self {
+        let mut overrides = BTreeMap::new();
+        // No compaction yet: keep every record; the newest per id wins on load.
+        overrides.insert("retention.ms".to_string(), "-1".to_string());
+        overrides.insert("retention.bytes".to_string(), "-1".to_string());
+        overrides.insert("segment.bytes".to_string(), config.state_log_segment_bytes.to_string());
+        let log = InternalTopic::new(logs, TRANSACTION_STATE_TOPIC, config.state_log_partitions, overrides);
+        TransactionCoordinator {
+            config,
+            log,
+            groups,
+            producer_ids,
+            entries: DashMap::new(),
+            by_pid: DashMap::new(),
+        }
+    }
+
+    pub fn config(&self) -> &TxnConfig {
+        &self.config
+    }
+
+    /// Makes sure `__transaction_state` exists (FindCoordinator does, as in Kafka).
+    pub async fn ensure_topic(&self) -> Result<(), TxnError> {
+        self.log.topic().await.map(|_| ()).map_err(storage)
+    }
+
+    async fn fresh_producer_id(&self) -> Result<i64, TxnError> {
+        let ids = self.producer_ids.clone();
+        tokio::task::spawn_blocking(move || ids.next_id())
+            .await
+            .map_err(storage)?
+            .map_err(storage)
+    }
+
+    /// Stores `next` in `__transaction_state`, then makes it current.
+    async fn store(&self, entry: &Arc<Entry>, next: TransactionMetadata) -> Result<(), TxnError> {
+        let id = next.transactional_id.clone();
+        let recs = [(records::key(&id), Some(records::value(&next)))];
+        self.log.append(&id, &recs, None).await.map_err(storage)?;
+        self.publish(entry, next);
+        Ok(())
+    }
+
+    fn publish(&self, entry: &Arc<Entry>, next: TransactionMetadata) {
+        let pid = next.producer_id;
+        let old = std::mem::replace(&mut *entry.meta.lock().unwrap_or_else(|p| p.into_inner()), next);
+        if old.producer_id != pid {
+            self.by_pid.remove_if(&old.producer_id, |_, e| Arc::ptr_eq(e, entry));
+        }
+        self.by_pid.insert(pid, entry.clone());
+    }
+
+    /// InitProducerId with a transactional id: the producer id and the bumped epoch. An
+    /// open transaction is aborted first (its producer is fenced); one completing is
+    /// finished first. `expected` is KIP-360's (producer id, epoch) of the caller.
+    pub async fn init_producer_id(
+        &self,
+        transactional_id: &str,
+        timeout_ms: i32,
+        expected: Option<(i64, i16)>,
+    ) -> Result<(i64, i16), TxnError> {
+        if timeout_ms <= 0 || timeout_ms > self.config.max_timeout_ms {
+            return Err(TxnError::InvalidTransactionTimeout);
+        }
+        let entry = match self.entries.get(transactional_id).map(|e| e.clone()) {
+            Some(e) => e,
+            None => {
+                let pid = self.fresh_producer_id().await?;
+                let created = Entry::new(TransactionMetadata::new(transactional_id, pid, timeout_ms, now_ms()));
+                self.entries
+                    .entry(transactional_id.to_string())
+                    .or_insert(created)
+                    .clone()
+            }
+        };
+        let _op = entry.op.lock().await;
+        let mut meta = entry.meta();
+        if matches!(meta.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
+            // Markers that failed earlier: finish them now.
+            self.write_markers_and_complete(&entry, meta.clone()).await?;
+            meta = entry.meta();
+        }
+        if meta.state == TxnState::Ongoing {
+            if let Some((pid, epoch)) = expected
+                && (pid != meta.producer_id || epoch != meta.producer_epoch)
+            {
+                return Err(TxnError::ProducerFenced);
+            }
+            self.abort(&entry, &meta).await?;
+            meta = entry.meta();
+            // The fence already moved the epoch on; the caller's is now the previous one.
+            let next = meta.init(timeout_ms, None, || -1, now_ms())?;
+            let next = self.renew_if_exhausted(next).await?;
+            let answer = (next.producer_id, next.producer_epoch);
+            self.store(&entry, next).await?;
+            return Ok(answer);
+        }
+        let next = meta.init(timeout_ms, expected, || -1, now_ms())?;
+        if next == meta {
+            // A retried InitProducerId: the same answer again.
+            return Ok((meta.producer_id, meta.producer_epoch));
+        }
+        let next = self.renew_if_exhausted(next).await?;
+        let answer = (next.producer_id, next.producer_epoch);
+        self.store(&entry, next).await?;
+        Ok(answer)
+    }
+
+    /// `init` signals an exhausted epoch with producer id -1: a fresh id replaces it.
+    async fn renew_if_exhausted(&self, mut next: TransactionMetadata) -> Result<TransactionMetadata, TxnError> {
+        if next.producer_id == -1 {
+            next.producer_id = self.fresh_producer_id().await?;
+        }
+        Ok(next)
+    }
+
+    fn entry(&self, transactional_id: &str) -> Result<Arc<Entry>, TxnError> {
+        self.entries
+            .get(transactional_id)
+            .map(|e| e.clone())
+            .ok_or(TxnError::InvalidProducerIdMapping)
+    }
+
+    /// AddPartitionsToTxn (and AddOffsetsToTxn's `__consumer_offsets` partition); the
+    /// caller checked the partitions exist. Nothing is written when all are already in.
+    pub async fn add_partitions(
+        &self,
+        transactional_id: &str,
+        pid: i64,
+        epoch: i16,
+        partitions: Vec<(String, i32)>,
+    ) -> Result<(), TxnError> {
+        let entry = self.entry(transactional_id)?;
+        let _op = entry.op.lock().await;
+        let meta = entry.meta();
+        let next = meta.add_partitions(pid, epoch, partitions, now_ms())?;
+        if meta.state == TxnState::Ongoing && next.partitions == meta.partitions {
+            return Ok(());
+        }
+        self.store(&entry, next).await
+    }
+
+    /// AddPartitionsToTxn v4+ `verify_only`: whether every partition is in the producer's
+    /// ongoing transaction (no change is made).
+    pub fn verify_partitions(
+        &self,
+        transactional_id: &str,
+        pid: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<bool>, TxnError> {
+        let meta = self.entry(transactional_id)?.meta();
+        check_producer(&meta, pid, epoch)?;
+        Ok(partitions
+            .iter()
+            .map(|tp| meta.state == TxnState::Ongoing && meta.partitions.contains(tp))
+            .collect())
+    }
+
+    /// Admits a transactional append of producer `pid` at `epoch` to `topic`-`partition`:
+    /// the partition must be in the producer's ongoing transaction. Hold the guard until
+    /// the batch is in the log.
+    pub async fn begin_append(&self, pid: i64, epoch: i16, topic: &str, partition: i32) -> Result<AppendGuard, TxnError> {
+        let entry = self
+            .by_pid
+            .get(&pid)
+            .map(|e| e.clone())
+            .ok_or(TxnError::InvalidProducerIdMapping)?;
+        let guard = entry.appends.clone().read_owned().await;
+        let meta = entry.meta();
+        check_producer(&meta, pid, epoch)?;
+        match meta.state {
+            TxnState::PrepareCommit | TxnState::PrepareAbort => Err(TxnError::ConcurrentTransactions),
+            TxnState::Ongoing if meta.partitions.contains(&(topic.to_string(), partition)) => {
+                Ok(AppendGuard { _guard: guard })
+            }
+            _ => Err(TxnError::InvalidTxnState),
+        }
+    }
+
+    /// Admits a TxnOffsetCommit of `transactional_id`'s producer for the group stored in
+    /// `__consumer_offsets` partition `partition` (added by AddOffsetsToTxn).
+    pub async fn begin_offset_commit(
+        &self,
+        transactional_id: &str,
+        pid: i64,
+        epoch: i16,
+        partition: i32,
+    ) -> Result<AppendGuard, TxnError> {
+        let entry = self.entry(transactional_id)?;
+        let guard = entry.appends.clone().read_owned().await;
+        let meta = entry.meta();
+        check_producer(&meta, pid, epoch)?;
+        match meta.state {
+            TxnState::PrepareCommit | TxnState::PrepareAbort => Err(TxnError::ConcurrentTransactions),
+            TxnState::Ongoing if meta.partitions.contains(&(OFFSETS_TOPIC.to_string(), partition)) => {
+                Ok(AppendGuard { _guard: guard })
+            }
+            _ => Err(TxnError::InvalidTxnState),
+        }
+    }
+
+    /// EndTxn: commits or aborts the producer's transaction; answered once the markers are
+    /// written. A retry of a completed end succeeds.
+    pub async fn end_txn(&self, transactional_id: &str, pid: i64, epoch: i16, commit: bool) -> Result<(), TxnError> {
+        let entry = self.entry(transactional_id)?;
+        let _op = entry.op.lock().await;
+        let meta = entry.meta();
+        let Some(prepared) = meta.prepare_end(pid, epoch, commit, now_ms())? else {
+            return Ok(());
+        };
+        self.store(&entry, prepared.clone()).await?;
+        self.write_markers_and_complete(&entry, prepared).await
+    }
+
+    /// The coordinator's abort of `meta`'s open transaction: the epoch is bumped (fencing
+    /// the producer), then it ends like an EndTxn abort. Call holding `op`.
+    async fn abort(&self, entry: &Arc<Entry>, meta: &TransactionMetadata) -> Result<(), TxnError> {
+        let Some(fenced) = meta.fence_and_abort(now_ms()) else {
+            return Ok(());
+        };
+        self.store(entry, fenced.clone()).await?;
+        self.write_markers_and_complete(entry, fenced).await
+    }
+
+    /// Writes the markers of `prepared` (a durable PrepareCommit/PrepareAbort), then stores
+    /// the Complete state. Partitions of deleted topics get no marker (as in Kafka). Call
+    /// holding `op`.
+    async fn write_markers_and_complete(&self, entry: &Arc<Entry>, prepared: TransactionMetadata) -> Result<(), TxnError> {
+        let commit = prepared.state == TxnState::PrepareCommit;
+        crate::failpoint::hit("txn-before-markers");
+        {
+            let _exclusive = entry.appends.write().await;
+            for (topic, partition) in &prepared.partitions {
+                write_marker(
+                    &self.log,
+                    &self.groups,
+                    topic,
+                    *partition,
+                    prepared.producer_id,
+                    prepared.producer_epoch,
+                    commit,
+                )
+                .await?;
+            }
+        }
+        let Some(done) = prepared.complete(now_ms()) else {
+            return Err(TxnError::InvalidTxnState);
+        };
+        self.store(entry, done).await
+    }
+
+    /// DescribeTransactions: the id's current metadata.
+    pub fn describe(&self, transactional_id: &str) -> Option<TransactionMetadata> {
+        self.entries.get(transactional_id).map(|e| e.meta())
+    }
+
+    /// ListTransactions: every id's current metadata.
+    pub fn list(&self) -> Vec<TransactionMetadata> {
+        let mut all: Vec<_> = self.entries.iter().map(|e| e.meta()).collect();
+        all.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
+        all
+    }
+
+    /// One pass of the background work: aborts transactions past their timeout, retries
+    /// markers that failed, and forgets ids idle longer than `transactional.id.expiration.ms`.
+    pub async fn maintain(&self, expire_ids: bool) {
+        let now = now_ms();
+        let entries: Vec<Arc<Entry>> = self.entries.iter().map(|e| e.value().clone()).collect();
+        for entry in entries {
+            let meta = entry.meta();
+            let stuck = matches!(meta.state, TxnState::PrepareCommit | TxnState::PrepareAbort);
+            if meta.timed_out(now) || stuck {
+                let _op = entry.op.lock().await;
+                let meta = entry.meta();
+                let result = if meta.timed_out(now_ms()) {
+                    tracing::info!(transactional_id = %meta.transactional_id, producer_id = meta.producer_id,
+                        timeout_ms = meta.timeout_ms, "aborting a transaction that timed out");
+                    self.abort(&entry, &meta).await
+                } else if matches!(meta.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
+                    self.write_markers_and_complete(&entry, meta.clone()).await
+                } else {
+                    Ok(())
+                };
+                if let Err(e) = result {
+                    tracing::error!(transactional_id = %meta.transactional_id, error = %e, "ending a transaction failed; retrying later");
+                }
+            } else if expire_ids && self.idle_expired(&meta, now) {
+                self.expire(&entry).await;
+            }
+        }
+    }
+
+    fn idle_expired(&self, meta: &TransactionMetadata, now: i64) -> bool {
+        matches!(
+            meta.state,
+            TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
+        ) && now.saturating_sub(meta.last_update_ms) >= self.config.id_expiration_ms
+    }
+
+    /// Forgets an idle transactional id: a tombstone, then it leaves the maps.
+    async fn expire(&self, entry: &Arc<Entry>) {
+        let _op = entry.op.lock().await;
+        let meta = entry.meta();
+        if !self.idle_expired(&meta, now_ms()) {
+            return;
+        }
+        let id = meta.transactional_id.clone();
+        let recs = [(records::key(&id), None::<Bytes>)];
+        if let Err(e) = self.log.append(&id, &recs, None).await {
+            tracing::error!(transactional_id = %id, error = %e, "removing an expired transactional id failed");
+            return;
+        }
+        tracing::info!(transactional_id = %id, "removed an expired transactional id");
+        self.entries.remove_if(&id, |_, e| Arc::ptr_eq(e, entry));
+        self.by_pid.remove_if(&meta.producer_id, |_, e| Arc::ptr_eq(e, entry));
+        let mut dead = meta;
+        dead.state = TxnState::Dead;
+        *entry.meta.lock().unwrap_or_else(|p| p.into_inner()) = dead;
+    }
+
+    /// Runs [`Self::maintain`] every `transaction.abort.timed.out.transaction.cleanup.interval.ms`
+    /// (expiring ids every `transaction.remove.expired.transaction.cleanup.interval.ms`)
+    /// until shutdown.
+    pub async fn run_maintenance(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let period = Duration::from_millis(self.config.abort_interval_ms.max(1));
+        let expire_every = Duration::from_millis(self.config.remove_interval_ms.max(1));
+        let mut last_expiry = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {
+                    let expire = last_expiry.elapsed() >= expire_every;
+                    if expire {
+                        last_expiry = tokio::time::Instant::now();
+                    }
+                    self.maintain(expire).await;
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Rebuilds every transactional id from `__transaction_state` and finishes the
+    /// transactions that were ending when the broker stopped (their markers are written
+    /// again; a partition that already has one gets a harmless second). Call before serving,
+    /// after the group coordinator loaded.
+    pub async fn load(&self) -> Result<usize, TxnError> {
+        let Some(topic) = self.log.existing() else {
+            return Ok(0);
+        };
+        let mut latest: HashMap<String, Option<TransactionMetadata>> = HashMap::new();
+        for p in &topic.partitions {
+            let pc = p.clone();
+            let items = tokio::task::spawn_blocking(move || read_all(&pc))
+                .await
+                .map_err(storage)?
+                .map_err(storage)?;
+            for item in items {
+                let Item::Record { key, value, .. } = item else { continue };
+                let Some(id) = records::decode_key(&key) else {
+                    tracing::warn!("skipping an unreadable __transaction_state key");
+                    continue;
+                };
+                match value {
+                    None => {
+                        latest.insert(id, None);
+                    }
+                    Some(v) => match records::decode_value(&id, &v) {
+                        Some(m) => {
+                            latest.insert(id, Some(m));
+                        }
+                        None => tracing::warn!(transactional_id = %id, "skipping an unreadable __transaction_state value"),
+                    },
+                }
+            }
+        }
+        let mut pending = vec![];
+        for (id, meta) in latest {
+            let Some(mut meta) = meta else { continue };
+            if meta.state == TxnState::Dead {
+                continue;
+            }
+            if meta.state == TxnState::PrepareEpochFence {
+                // Never written by brokk; Kafka's meaning is "abort this open transaction".
+                meta.state = TxnState::Ongoing;
+            }
+            let entry = Entry::new(meta.clone());
+            self.by_pid.insert(meta.producer_id, entry.clone());
+            self.entries.insert(id, entry.clone());
+            if matches!(meta.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
+                pending.push((entry, meta));
+            }
+        }
+        for (entry, meta) in pending {
+            tracing::info!(transactional_id = %meta.transactional_id, state = meta.state.name(),
+                "finishing a transaction that was ending at shutdown");
+            let _op = entry.op.lock().await;
+            if let Err(e) = self.write_markers_and_complete(&entry, meta).await {
+                tracing::error!(error = %e, "finishing a transaction failed; retrying later");
+            }
+        }
+        Ok(self.entries.len())
+    }
+}
+
+/// Checks that `pid`/`epoch` is the id's current producer.
+fn check_producer(meta: &TransactionMetadata, pid: i64, epoch: i16) -> Result<(), TxnError> {
+    if pid != meta.producer_id {
+        return Err(TxnError::InvalidProducerIdMapping);
+    }
+    if epoch != meta.producer_epoch {
+        return Err(TxnError::ProducerFenced);
+    }
+    Ok(())
+}
+
+/// Writes one transaction marker to `topic`-`partition` (nothing if it no longer exists).
+async fn write_marker(
+    log: &InternalTopic,
+    groups: &GroupCoordinator,
+    topic: &str,
+    partition: i32,
+    pid: i64,
+    epoch: i16,
+    commit: bool,
+) -> Result<(), TxnError> {
+    let written = if topic == OFFSETS_TOPIC {
+        groups.write_txn_marker(partition, pid, epoch, commit).await
+    } else {
+        match log.logs().partition(topic, partition) {
+            Some(p) => append_marker_durably(&p, pid, epoch, TXN_COORDINATOR_EPOCH, commit)
+                .await
+                .map(|_| ()),
+            None => Ok(()),
+        }
+    };
+    match written {
+        Ok(()) | Err(LogError::PartitionDeleted) => Ok(()),
+        Err(LogError::InvalidProducerEpoch(msg)) => {
+            // The partition saw a newer epoch of this producer: its transaction there was
+            // already ended by a later marker.
+            tracing::warn!(topic, partition, producer_id = pid, %msg, "transaction marker not needed");
+            Ok(())
+        }
+        Err(e) => Err(storage(format!("writing the marker to {topic}-{partition}: {e}"))),
+    }
+}
