@@ -48,9 +48,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::group::GroupConfig;
-use crate::txn::TxnConfig;
 use crate::log::LogConfig;
 use crate::log::config::TOPIC_CONFIG_KEYS;
+use crate::txn::TxnConfig;
 
 /// Default data directory (relative to the working directory).
 pub const DEFAULT_DATA_DIR: &str = "./brokk-data";

@@ -16,6 +16,12 @@ use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResp
 use super::errors::txn_error;
 use crate::broker::Broker;
 
+/// Each partition of a topic with the error found before the coordinator is asked.
+type PartitionErrors = Vec<(i32, Option<ResponseError>)>;
+
+/// Each topic's partitions with their codes.
+type Codes = Vec<(String, Vec<(i32, i16)>)>;
+
 /// One transaction to add (or verify).
 struct Txn {
     id: String,
@@ -30,13 +36,13 @@ fn is_internal(topic: &str) -> bool {
 }
 
 /// The code of every requested partition, by topic, in request order.
-async fn run(broker: &Broker, t: Txn, version: i16) -> Vec<(String, Vec<(i32, i16)>)> {
+async fn run(broker: &Broker, t: Txn, version: i16) -> Codes {
     let requested: Vec<(String, Vec<i32>)> = t
         .topics
         .iter()
         .map(|tp| (tp.name.0.to_string(), tp.partitions.clone()))
         .collect();
-    let all = |code: i16| -> Vec<(String, Vec<(i32, i16)>)> {
+    let all = |code: i16| -> Codes {
         requested
             .iter()
             .map(|(n, ps)| (n.clone(), ps.iter().map(|p| (*p, code)).collect()))
@@ -47,7 +53,7 @@ async fn run(broker: &Broker, t: Txn, version: i16) -> Vec<(String, Vec<(i32, i1
     }
     // Per partition: an error found before the coordinator is asked.
     let mut failed = false;
-    let checked: Vec<(String, Vec<(i32, Option<ResponseError>)>)> = requested
+    let checked: Vec<(String, PartitionErrors)> = requested
         .iter()
         .map(|(name, ps)| {
             let topic = broker.logs().topic(name);
@@ -56,7 +62,10 @@ async fn run(broker: &Broker, t: Txn, version: i16) -> Vec<(String, Vec<(i32, i1
                 .map(|&p| {
                     let err = if version < 4 && is_internal(name) {
                         Some(ResponseError::TopicAuthorizationFailed)
-                    } else if !topic.as_ref().is_some_and(|t| p >= 0 && (p as usize) < t.partitions.len()) {
+                    } else if !topic
+                        .as_ref()
+                        .is_some_and(|t| p >= 0 && (p as usize) < t.partitions.len())
+                    {
                         Some(ResponseError::UnknownTopicOrPartition)
                     } else {
                         None
@@ -96,7 +105,14 @@ async fn run(broker: &Broker, t: Txn, version: i16) -> Vec<(String, Vec<(i32, i1
                             .iter()
                             .map(|p| {
                                 let ok = ins.next().unwrap_or(false);
-                                (*p, if ok { 0 } else { ResponseError::TransactionAbortable.code() })
+                                (
+                                    *p,
+                                    if ok {
+                                        0
+                                    } else {
+                                        ResponseError::TransactionAbortable.code()
+                                    },
+                                )
                             })
                             .collect();
                         (n.clone(), codes)
@@ -112,7 +128,7 @@ async fn run(broker: &Broker, t: Txn, version: i16) -> Vec<(String, Vec<(i32, i1
     }
 }
 
-fn topic_results(codes: Vec<(String, Vec<(i32, i16)>)>) -> Vec<AddPartitionsToTxnTopicResult> {
+fn topic_results(codes: Codes) -> Vec<AddPartitionsToTxnTopicResult> {
     codes
         .into_iter()
         .map(|(name, ps)| {

@@ -8,11 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 
-pub async fn handle(
-    broker: &Broker,
-    req: DescribeTransactionsRequest,
-    _version: i16,
-) -> DescribeTransactionsResponse {
+pub async fn handle(broker: &Broker, req: DescribeTransactionsRequest, _version: i16) -> DescribeTransactionsResponse {
     let mut resp = DescribeTransactionsResponse::default();
     for id in req.transactional_ids {
         let mut s = TransactionState::default();

@@ -20,7 +20,12 @@ pub async fn handle(broker: &Broker, req: EndTxnRequest, version: i16) -> EndTxn
     }
     let ended = broker
         .txns()
-        .end_txn(&req.transactional_id, req.producer_id.0, req.producer_epoch, req.committed)
+        .end_txn(
+            &req.transactional_id,
+            req.producer_id.0,
+            req.producer_epoch,
+            req.committed,
+        )
         .await;
     if let Err(e) = ended {
         resp.error_code = txn_error(&e, version >= 2).code();

@@ -14,12 +14,12 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use super::errors::log_error;
 use super::message;
 use crate::broker::Broker;
-use crate::txn::TransactionCoordinator;
-use crate::txn::state::TxnError;
-use crate::log::manager::{append_durably, validate_topic_name};
 use crate::log::batch::BatchHeader;
+use crate::log::manager::{append_durably, validate_topic_name};
 use crate::log::partition::Origin;
 use crate::log::{Partition, now_ms};
+use crate::txn::TransactionCoordinator;
+use crate::txn::state::TxnError;
 
 fn is_transactional(records: &[u8]) -> bool {
     BatchHeader::parse_unchecked(records).is_ok_and(|h| h.is_transactional())

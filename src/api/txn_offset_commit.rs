@@ -109,7 +109,10 @@ async fn commit(
             e => txn_error(&e, false),
         })?;
     let (member, instance) = if version >= 3 {
-        (req.member_id.to_string(), req.group_instance_id.as_deref().map(str::to_string))
+        (
+            req.member_id.to_string(),
+            req.group_instance_id.as_deref().map(str::to_string),
+        )
     } else {
         (String::new(), None)
     };

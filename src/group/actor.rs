@@ -198,9 +198,9 @@ impl Actor {
                 offsets,
                 reply,
             } => {
-                let valid =
-                    self.group
-                        .validate_txn_commit(&member_id, group_instance_id.as_deref(), generation_id);
+                let valid = self
+                    .group
+                    .validate_txn_commit(&member_id, group_instance_id.as_deref(), generation_id);
                 if let Err(e) = valid {
                     let _ = reply.send(Err(e));
                     return;

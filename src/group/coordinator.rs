@@ -24,11 +24,11 @@ use tokio::time::Instant;
 
 use super::actor::{Actor, Command, OffsetWrite, Summary};
 use super::records::{self, OffsetsRecord};
-use super::txn_offsets::TxnOffsets;
 use super::state::{
     CommittedOffset, Group, GroupDescription, JoinRequest, JoinResponse, Limits, Now, StoredGroup, SyncRequest,
     SyncResult,
 };
+use super::txn_offsets::TxnOffsets;
 use super::{GroupError, GroupState, OFFSETS_TOPIC, partition_for};
 use crate::log::internal::{InternalTopic, Item, read_all};
 use crate::log::manager::{TopicError, TopicLog, append_marker_durably};
@@ -670,7 +670,10 @@ impl GroupCoordinator {
                     }
                 };
                 let Some(rec) = records::decode(&key, value.as_deref()) else {
-                    tracing::warn!(offset = batch.base_offset, "skipping an unreadable __consumer_offsets record");
+                    tracing::warn!(
+                        offset = batch.base_offset,
+                        "skipping an unreadable __consumer_offsets record"
+                    );
                     continue;
                 };
                 match rec {

@@ -84,9 +84,14 @@ impl InternalTopic {
             .await
             .map_err(|e| TopicError::Log(LogError::Invalid(format!("creating {name} failed: {e}"))))?;
         match created {
-            Err(TopicError::AlreadyExists(_)) => self.logs.topic(self.name).ok_or(TopicError::Log(
-                LogError::Invalid(format!("{} vanished while being created", self.name)),
-            )),
+            Err(TopicError::AlreadyExists(_)) => {
+                self.logs
+                    .topic(self.name)
+                    .ok_or(TopicError::Log(LogError::Invalid(format!(
+                        "{} vanished while being created",
+                        self.name
+                    ))))
+            }
             other => other,
         }
     }
@@ -202,7 +207,11 @@ pub fn read_all(p: &Partition) -> Result<Vec<Item>, LogError> {
                 producer_id: h.producer_id(),
                 producer_epoch: h.producer_epoch(),
                 transactional: h.is_transactional(),
-                marker: if h.is_control() { batch::marker_is_commit(&h) } else { None },
+                marker: if h.is_control() {
+                    batch::marker_is_commit(&h)
+                } else {
+                    None
+                },
             };
             if h.is_control() {
                 if kind.marker.is_some() {

@@ -17,8 +17,8 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use super::LogError;
-use super::partition::Origin;
 use super::batch::{BatchHeader, add_sequence};
+use super::partition::Origin;
 
 /// Batches remembered per producer (Kafka's limit, matching max.in.flight = 5).
 pub const MAX_BATCHES: usize = 5;

@@ -28,9 +28,9 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::sync::{OwnedRwLockReadGuard, RwLock, watch};
 
+use super::ProducerIdManager;
 use super::records;
 use super::state::{TransactionMetadata, TxnError, TxnState};
-use super::ProducerIdManager;
 use crate::group::coordinator::TXN_COORDINATOR_EPOCH;
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::internal::{InternalTopic, Item, read_all};
@@ -285,7 +285,13 @@ impl TransactionCoordinator {
     /// Admits a transactional append of producer `pid` at `epoch` to `topic`-`partition`:
     /// the partition must be in the producer's ongoing transaction. Hold the guard until
     /// the batch is in the log.
-    pub async fn begin_append(&self, pid: i64, epoch: i16, topic: &str, partition: i32) -> Result<AppendGuard, TxnError> {
+    pub async fn begin_append(
+        &self,
+        pid: i64,
+        epoch: i16,
+        topic: &str,
+        partition: i32,
+    ) -> Result<AppendGuard, TxnError> {
         let entry = self
             .by_pid
             .get(&pid)
@@ -351,7 +357,11 @@ impl TransactionCoordinator {
     /// Writes the markers of `prepared` (a durable PrepareCommit/PrepareAbort), then stores
     /// the Complete state. Partitions of deleted topics get no marker (as in Kafka). Call
     /// holding `op`.
-    async fn write_markers_and_complete(&self, entry: &Arc<Entry>, prepared: TransactionMetadata) -> Result<(), TxnError> {
+    async fn write_markers_and_complete(
+        &self,
+        entry: &Arc<Entry>,
+        prepared: TransactionMetadata,
+    ) -> Result<(), TxnError> {
         let commit = prepared.state == TxnState::PrepareCommit;
         crate::failpoint::hit("txn-before-markers");
         {
@@ -481,7 +491,9 @@ impl TransactionCoordinator {
                 .map_err(storage)?
                 .map_err(storage)?;
             for item in items {
-                let Item::Record { key, value, .. } = item else { continue };
+                let Item::Record { key, value, .. } = item else {
+                    continue;
+                };
                 let Some(id) = records::decode_key(&key) else {
                     tracing::warn!("skipping an unreadable __transaction_state key");
                     continue;
@@ -494,7 +506,9 @@ impl TransactionCoordinator {
                         Some(m) => {
                             latest.insert(id, Some(m));
                         }
-                        None => tracing::warn!(transactional_id = %id, "skipping an unreadable __transaction_state value"),
+                        None => {
+                            tracing::warn!(transactional_id = %id, "skipping an unreadable __transaction_state value")
+                        }
                     },
                 }
             }
