@@ -45,17 +45,20 @@ async fn loopback_mb_s(total: usize) -> f64 {
 /// Producer variants: plain, idempotent, or plain with idempotence's in-flight limit (5
 /// requests per connection), which separates the client's pipelining limit from the
 /// broker's cost of the sequence checks.
+/// `Transactional(n)`: a transactional producer committing every `n` messages.
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
     Plain,
     Idempotent,
     FiveInFlight,
+    Transactional(usize),
 }
 
 fn produce(bootstrap: &str, topic: &str, size: usize, count: usize, acks: &str, mode: Mode) -> f64 {
-    let idempotent = mode == Mode::Idempotent;
+    let idempotent = mode != Mode::Plain && mode != Mode::FiveInFlight;
     let in_flight = if mode == Mode::Plain { "1000000" } else { "5" };
-    let p: BaseProducer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
         .set("max.in.flight.requests.per.connection", in_flight)
         .set("acks", acks)
@@ -64,12 +67,31 @@ fn produce(bootstrap: &str, topic: &str, size: usize, count: usize, acks: &str, 
         .set("batch.size", "1048576")
         .set("queue.buffering.max.kbytes", "1048576")
         .set("queue.buffering.max.messages", "1000000")
-        .set("compression.type", "none")
-        .create()
-        .expect("producer");
-    let payload = vec![b'p'; size];
+        .set("compression.type", "none");
+    let per_txn = match mode {
+        Mode::Transactional(n) => {
+            config.set("transactional.id", format!("{topic}-txn"));
+            Some(n)
+        }
+        _ => None,
+    };
+    let p: BaseProducer = config.create().expect("producer");
+    let txn_timeout = Duration::from_secs(60);
     let t = Instant::now();
-    for _ in 0..count {
+    if per_txn.is_some() {
+        p.init_transactions(txn_timeout).expect("init_transactions");
+        p.begin_transaction().expect("begin");
+    }
+    let payload = vec![b'p'; size];
+    for i in 0..count {
+        if let Some(n) = per_txn
+            && i > 0
+            && i % n == 0
+        {
+            drain(&p);
+            p.commit_transaction(txn_timeout).expect("commit");
+            p.begin_transaction().expect("begin");
+        }
         loop {
             match p.send(BaseRecord::<(), [u8]>::to(topic).payload(&payload)) {
                 Ok(()) => break,
@@ -80,8 +102,22 @@ fn produce(bootstrap: &str, topic: &str, size: usize, count: usize, acks: &str, 
         }
         p.poll(Duration::ZERO);
     }
+    if per_txn.is_some() {
+        drain(&p);
+        p.commit_transaction(txn_timeout).expect("commit");
+    }
     p.flush(Duration::from_secs(120)).expect("flush");
     t.elapsed().as_secs_f64()
+}
+
+/// Waits until every sent message is acknowledged. The `rdkafka` crate's
+/// `commit_transaction` flushes first, polling in 100 ms steps (measured: every commit then
+/// costs 100 ms whatever the broker does); this serves delivery reports as they come.
+fn drain(p: &BaseProducer) {
+    let t = Instant::now();
+    while p.in_flight_count() > 0 && t.elapsed() < Duration::from_secs(120) {
+        p.poll(Duration::from_millis(1));
+    }
 }
 
 fn consume(bootstrap: &str, topic: &str, count: usize) -> f64 {
@@ -132,26 +168,36 @@ fn main() {
     let loopback = rt.block_on(loopback_mb_s(mb << 20));
     println!("loopback TCP ceiling: {loopback:.0} MB/s ({mb} MB, 1 MiB writes)");
     println!("{:<36} {:>10} {:>12} {:>12}", "run", "MB/s", "msgs/s", "/ loopback");
-    // The last two rows give the cost of idempotence against plain acks=all, same run.
+    // Per message size, the acks=all rows give the cost of idempotence and of transactions
+    // (committing every 1 MiB or every 100 KiB of payload) against plain acks=all, same run.
     for (size, acks, mode) in [
         (100usize, "1", Mode::Plain),
         (1024, "1", Mode::Plain),
         (1024, "all", Mode::Plain),
         (1024, "all", Mode::FiveInFlight),
         (1024, "all", Mode::Idempotent),
+        (1024, "all", Mode::Transactional(1024)),
+        (1024, "all", Mode::Transactional(100)),
         (100, "all", Mode::Plain),
         (100, "all", Mode::FiveInFlight),
         (100, "all", Mode::Idempotent),
+        (100, "all", Mode::Transactional(10_240)),
+        (100, "all", Mode::Transactional(1024)),
     ] {
         let count = (mb << 20) / size;
-        let topic = format!("bench-{size}-{acks}-{}-{}", mode as u8, std::process::id());
+        let label = match mode {
+            Mode::Plain => String::new(),
+            Mode::Idempotent => " idempotent".to_string(),
+            Mode::FiveInFlight => " 5 in flight".to_string(),
+            Mode::Transactional(n) => format!(" txn/{n} msgs"),
+        };
+        let topic = format!(
+            "bench-{size}-{acks}{}-{}",
+            label.replace([' ', '/'], "-"),
+            std::process::id()
+        );
         let secs = produce(&bootstrap, &topic, size, count, acks, mode);
         let mbs = (count * size) as f64 / 1e6 / secs;
-        let label = match mode {
-            Mode::Plain => "",
-            Mode::Idempotent => " idempotent",
-            Mode::FiveInFlight => " 5 in flight",
-        };
         println!(
             "{:<36} {:>10.1} {:>12.0} {:>12.3}",
             format!("produce {size} B acks={acks}{label}"),
