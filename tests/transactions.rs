@@ -664,3 +664,62 @@ async fn a_commit_interrupted_before_its_markers_completes_at_restart() {
     let _ = p.child.kill();
     let _ = p.child.wait();
 }
+
+#[tokio::test]
+async fn the_state_log_is_compacted_and_idle_ids_expire() {
+    let mut b = TestBroker::start_with(&[
+        ("transaction.state.log.num.partitions", "1"),
+        ("transaction.state.log.segment.bytes", "1048576"),
+    ])
+    .await;
+    let mut raw = Raw::connect(b.addr).await;
+    // ~2 KB per record: 600 epoch bumps roll the 1 MiB segment.
+    let id = "x".repeat(2000);
+    let mut last = (0, 0);
+    for _ in 0..600 {
+        last = init_ok(&mut raw, &id).await;
+    }
+    assert_eq!(last.1, 599);
+    let p = b.broker().logs().partition("__transaction_state", 0).unwrap();
+    assert!(p.segment_count() >= 2);
+    assert!(b.broker().txns().compact_log().await >= 1, "sealed segments removed");
+    assert_eq!(p.segment_count(), 1);
+    drop(raw);
+    b.restart().await;
+    let mut raw = Raw::connect(b.addr).await;
+    let d = describe(&mut raw, &id).await;
+    assert_eq!((d.error_code, d.producer_id.0, d.producer_epoch), (0, last.0, 599));
+
+    let mut b = TestBroker::start_with(&[("transactional.id.expiration.ms", "1")]).await;
+    let mut raw = Raw::connect(b.addr).await;
+    create_topic(&mut raw, "t", 1, &[]).await;
+    init_ok(&mut raw, "idle").await;
+    let (pid, epoch) = init_ok(&mut raw, "busy").await;
+    assert_eq!(
+        add_partitions(&mut raw, "busy", pid, epoch, &[("t", 0)], 3).await,
+        vec![0]
+    );
+    // Wait out the 1 ms expiration, measured by the broker's own clock.
+    let start = now_ms();
+    while now_ms() < start + 2 {
+        tokio::task::yield_now().await;
+    }
+    b.broker().txns().maintain(true).await;
+    assert_eq!(
+        describe(&mut raw, "idle").await.error_code,
+        code(ResponseError::TransactionalIdNotFound)
+    );
+    assert_eq!(
+        describe(&mut raw, "busy").await.transaction_state.as_str(),
+        "Ongoing",
+        "an open transaction never expires"
+    );
+    drop(raw);
+    b.restart().await;
+    let mut raw = Raw::connect(b.addr).await;
+    assert_eq!(
+        describe(&mut raw, "idle").await.error_code,
+        code(ResponseError::TransactionalIdNotFound),
+        "the tombstone survives a restart"
+    );
+}

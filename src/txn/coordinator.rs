@@ -454,9 +454,67 @@ impl TransactionCoordinator {
         *entry.meta.lock().unwrap_or_else(|p| p.into_inner()) = dead;
     }
 
+    /// Compacts `__transaction_state` (until brokk has a log cleaner): for each partition
+    /// that has rolled a segment, every live transactional id stored there appends its
+    /// current state again (under its lock, so in order with its own writes); then every
+    /// record below the partition's previous end is superseded and the sealed segments
+    /// ending there are removed. Returns the number of segments removed.
+    pub async fn compact_log(&self) -> usize {
+        let Some(topic) = self.log.existing() else {
+            return 0;
+        };
+        let n = topic.partitions.len() as i32;
+        let mut removed = 0;
+        for p in &topic.partitions {
+            if p.segment_count() < 2 {
+                continue;
+            }
+            let cut = p.log_end_offset();
+            // Read the ids after the cut: one whose records lie below it was already there.
+            let entries: Vec<Arc<Entry>> = self
+                .entries
+                .iter()
+                .filter(|e| crate::log::internal::partition_for(e.key(), n) == p.index())
+                .map(|e| e.value().clone())
+                .collect();
+            let mut rewritten = true;
+            for entry in entries {
+                let _op = entry.op.lock().await;
+                let meta = entry.meta();
+                if meta.state == TxnState::Dead {
+                    continue; // expired meanwhile: its tombstone needs no copy
+                }
+                if let Err(e) = self.store(&entry, meta).await {
+                    tracing::warn!(partition = p.index(), error = %e, "__transaction_state compaction skipped");
+                    rewritten = false;
+                    break;
+                }
+            }
+            if !rewritten {
+                continue;
+            }
+            let pc = p.clone();
+            let deleted = tokio::task::spawn_blocking(move || {
+                pc.flush(i64::MAX)?;
+                pc.delete_segments_before(cut)
+            })
+            .await;
+            match deleted {
+                Ok(Ok(k)) => removed += k,
+                Ok(Err(e)) => {
+                    tracing::error!(partition = p.index(), error = %e, "__transaction_state compaction failed")
+                }
+                Err(e) => {
+                    tracing::error!(partition = p.index(), error = %e, "__transaction_state compaction task failed")
+                }
+            }
+        }
+        removed
+    }
+
     /// Runs [`Self::maintain`] every `transaction.abort.timed.out.transaction.cleanup.interval.ms`
-    /// (expiring ids every `transaction.remove.expired.transaction.cleanup.interval.ms`)
-    /// until shutdown.
+    /// (expiring ids and compacting the log every
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`) until shutdown.
     pub async fn run_maintenance(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let period = Duration::from_millis(self.config.abort_interval_ms.max(1));
         let expire_every = Duration::from_millis(self.config.remove_interval_ms.max(1));
@@ -469,6 +527,9 @@ impl TransactionCoordinator {
                         last_expiry = tokio::time::Instant::now();
                     }
                     self.maintain(expire).await;
+                    if expire {
+                        self.compact_log().await;
+                    }
                 }
                 _ = shutdown.changed() => return,
             }
