@@ -233,7 +233,10 @@ impl Actor {
                 let _ = reply.send(result);
             }
             OffsetWrite::Rewrite { done } => {
-                let _ = done.send(self.rewrite().await.is_ok());
+                // Records of an open transaction must stay until its marker: no compaction
+                // below them yet.
+                let ok = !self.group.txn.any_pending() && self.rewrite().await.is_ok();
+                let _ = done.send(ok);
             }
             OffsetWrite::DeleteGroup { reply } => {
                 // Tombstones first: the group is Dead only once they are durable.

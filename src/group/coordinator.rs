@@ -600,7 +600,7 @@ impl GroupCoordinator {
             if !all_done {
                 tracing::warn!(
                     partition = p.index(),
-                    "__consumer_offsets compaction skipped: a rewrite failed"
+                    "__consumer_offsets compaction skipped: a group could not rewrite (write failed or transaction open)"
                 );
                 continue;
             }

@@ -74,7 +74,7 @@ impl Default for TxnConfig {
 #[derive(Debug)]
 struct Entry {
     /// Serialises the coordinator's operations on this id (held across log writes).
-    op: tokio::sync::Mutex<()>,
+    op: Arc<tokio::sync::Mutex<()>>,
     /// The current, durable metadata (replaced only under `op`).
     meta: Mutex<TransactionMetadata>,
     /// Shared by transactional appends, exclusive while markers are written.
@@ -84,7 +84,7 @@ struct Entry {
 impl Entry {
     fn new(meta: TransactionMetadata) -> Arc<Self> {
         Arc::new(Entry {
-            op: tokio::sync::Mutex::new(()),
+            op: Arc::new(tokio::sync::Mutex::new(())),
             meta: Mutex::new(meta),
             appends: Arc::new(RwLock::new(())),
         })
@@ -187,22 +187,13 @@ impl TransactionCoordinator {
         if timeout_ms <= 0 || timeout_ms > self.config.max_timeout_ms {
             return Err(TxnError::InvalidTransactionTimeout);
         }
-        let entry = match self.entries.get(transactional_id).map(|e| e.clone()) {
-            Some(e) => e,
-            None => {
-                let pid = self.fresh_producer_id().await?;
-                let created = Entry::new(TransactionMetadata::new(transactional_id, pid, timeout_ms, now_ms()));
-                self.entries
-                    .entry(transactional_id.to_string())
-                    .or_insert(created)
-                    .clone()
-            }
-        };
-        let _op = entry.op.lock().await;
+        let (entry, _op) = self.live_entry_or_create(transactional_id, timeout_ms).await?;
         let mut meta = entry.meta();
         if matches!(meta.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
-            // Markers that failed earlier: finish them now.
-            self.write_markers_and_complete(&entry, meta.clone()).await?;
+            // Markers that failed earlier: finish them now (the client retries meanwhile).
+            self.write_markers_and_complete(&entry, meta.clone())
+                .await
+                .map_err(|_| TxnError::ConcurrentTransactions)?;
             meta = entry.meta();
         }
         if meta.state == TxnState::Ongoing {
@@ -211,7 +202,10 @@ impl TransactionCoordinator {
             {
                 return Err(TxnError::ProducerFenced);
             }
-            self.abort(&entry, &meta).await?;
+            // The client retries on CONCURRENT_TRANSACTIONS until the abort is complete.
+            self.abort(&entry, &meta)
+                .await
+                .map_err(|_| TxnError::ConcurrentTransactions)?;
             meta = entry.meta();
             // The fence already moved the epoch on; the caller's is now the previous one.
             let next = meta.init(timeout_ms, None, || -1, now_ms())?;
@@ -229,6 +223,48 @@ impl TransactionCoordinator {
         let answer = (next.producer_id, next.producer_epoch);
         self.store(&entry, next).await?;
         Ok(answer)
+    }
+
+    /// The id's entry, created (with a fresh producer id at epoch -1, as Kafka) if
+    /// unknown, and its operation lock. An entry that expired while we waited for its lock
+    /// is looked up again.
+    async fn live_entry_or_create(
+        &self,
+        transactional_id: &str,
+        timeout_ms: i32,
+    ) -> Result<(Arc<Entry>, tokio::sync::OwnedMutexGuard<()>), TxnError> {
+        for _ in 0..3 {
+            let entry = match self.entries.get(transactional_id).map(|e| e.clone()) {
+                Some(e) => e,
+                None => {
+                    let pid = self.fresh_producer_id().await?;
+                    let created = Entry::new(TransactionMetadata::new(transactional_id, pid, timeout_ms, now_ms()));
+                    self.entries
+                        .entry(transactional_id.to_string())
+                        .or_insert(created)
+                        .clone()
+                }
+            };
+            let op = entry.op.clone().lock_owned().await;
+            if entry.meta().state != TxnState::Dead {
+                return Ok((entry, op));
+            }
+        }
+        Err(TxnError::ConcurrentTransactions)
+    }
+
+    /// An existing id's entry and its operation lock (an id that expired meanwhile is
+    /// unknown).
+    async fn locked_entry(
+        &self,
+        transactional_id: &str,
+    ) -> Result<(Arc<Entry>, tokio::sync::OwnedMutexGuard<()>), TxnError> {
+        let entry = self.entry(transactional_id)?;
+        let op = entry.op.clone().lock_owned().await;
+        if entry.meta().state == TxnState::Dead {
+            return Err(TxnError::InvalidProducerIdMapping);
+        }
+        Ok((entry, op))
     }
 
     /// `init` signals an exhausted epoch with producer id -1: a fresh id replaces it.
@@ -255,8 +291,7 @@ impl TransactionCoordinator {
         epoch: i16,
         partitions: Vec<(String, i32)>,
     ) -> Result<(), TxnError> {
-        let entry = self.entry(transactional_id)?;
-        let _op = entry.op.lock().await;
+        let (entry, _op) = self.locked_entry(transactional_id).await?;
         let meta = entry.meta();
         let next = meta.add_partitions(pid, epoch, partitions, now_ms())?;
         if meta.state == TxnState::Ongoing && next.partitions == meta.partitions {
@@ -334,14 +369,19 @@ impl TransactionCoordinator {
     /// EndTxn: commits or aborts the producer's transaction; answered once the markers are
     /// written. A retry of a completed end succeeds.
     pub async fn end_txn(&self, transactional_id: &str, pid: i64, epoch: i16, commit: bool) -> Result<(), TxnError> {
-        let entry = self.entry(transactional_id)?;
-        let _op = entry.op.lock().await;
+        let (entry, _op) = self.locked_entry(transactional_id).await?;
         let meta = entry.meta();
         let Some(prepared) = meta.prepare_end(pid, epoch, commit, now_ms())? else {
             return Ok(());
         };
         self.store(&entry, prepared.clone()).await?;
-        self.write_markers_and_complete(&entry, prepared).await
+        // The outcome is decided once PrepareCommit/PrepareAbort is durable (Kafka answers
+        // here): markers that fail now are retried by the maintenance pass, and the
+        // producer's next transaction waits on CONCURRENT_TRANSACTIONS until they are in.
+        if let Err(e) = self.write_markers_and_complete(&entry, prepared).await {
+            tracing::error!(transactional_id, error = %e, "writing transaction markers failed; retrying later");
+        }
+        Ok(())
     }
 
     /// The coordinator's abort of `meta`'s open transaction: the epoch is bumped (fencing
