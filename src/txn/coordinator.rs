@@ -332,16 +332,7 @@ impl TransactionCoordinator {
             .get(&pid)
             .map(|e| e.clone())
             .ok_or(TxnError::InvalidProducerIdMapping)?;
-        let guard = entry.appends.clone().read_owned().await;
-        let meta = entry.meta();
-        check_producer(&meta, pid, epoch)?;
-        match meta.state {
-            TxnState::PrepareCommit | TxnState::PrepareAbort => Err(TxnError::ConcurrentTransactions),
-            TxnState::Ongoing if meta.partitions.contains(&(topic.to_string(), partition)) => {
-                Ok(AppendGuard { _guard: guard })
-            }
-            _ => Err(TxnError::InvalidTxnState),
-        }
+        admit(&entry, pid, epoch, topic, partition).await
     }
 
     /// Admits a TxnOffsetCommit of `transactional_id`'s producer for the group stored in
@@ -354,16 +345,7 @@ impl TransactionCoordinator {
         partition: i32,
     ) -> Result<AppendGuard, TxnError> {
         let entry = self.entry(transactional_id)?;
-        let guard = entry.appends.clone().read_owned().await;
-        let meta = entry.meta();
-        check_producer(&meta, pid, epoch)?;
-        match meta.state {
-            TxnState::PrepareCommit | TxnState::PrepareAbort => Err(TxnError::ConcurrentTransactions),
-            TxnState::Ongoing if meta.partitions.contains(&(OFFSETS_TOPIC.to_string(), partition)) => {
-                Ok(AppendGuard { _guard: guard })
-            }
-            _ => Err(TxnError::InvalidTxnState),
-        }
+        admit(&entry, pid, epoch, OFFSETS_TOPIC, partition).await
     }
 
     /// EndTxn: commits or aborts the producer's transaction; answered once the markers are
@@ -640,6 +622,22 @@ impl TransactionCoordinator {
             }
         }
         Ok(self.entries.len())
+    }
+}
+
+/// Admits a write of `pid`/`epoch` to `topic`-`partition` if it is in the entry's ongoing
+/// transaction; the guard keeps the transaction's markers out until it is dropped.
+async fn admit(entry: &Arc<Entry>, pid: i64, epoch: i16, topic: &str, partition: i32) -> Result<AppendGuard, TxnError> {
+    let guard = entry.appends.clone().read_owned().await;
+    let meta = entry.meta.lock().unwrap_or_else(|p| p.into_inner());
+    check_producer(&meta, pid, epoch)?;
+    match meta.state {
+        TxnState::PrepareCommit | TxnState::PrepareAbort => Err(TxnError::ConcurrentTransactions),
+        TxnState::Ongoing if meta.partitions.contains(&(topic.to_string(), partition)) => {
+            drop(meta);
+            Ok(AppendGuard { _guard: guard })
+        }
+        _ => Err(TxnError::InvalidTxnState),
     }
 }
 
