@@ -7,7 +7,8 @@
 #   CODECS="none gzip snappy lz4 zstd"
 #   STRICT_CODECS=0            tolerate (with a NOTE) lz4 arriving uncompressed (default: fail)
 #   KEEP_WORK=1                keep the temp dir (data dirs, broker + client logs)
-#   PARTS="data groups idem"   which parts to run: data (a-d), groups (g1-g7), idem (i1-i2)
+#   PARTS="data groups idem txn"   which parts to run: data (a-d), groups (g1-g7), idem (i1-i2),
+#                              txn (t1-t4)
 #   IDEM_N=100000              messages in i1 (idempotent producer through a connection-killing proxy)
 #   IDEM_KILL_KB=100-1000      i1: the proxy kills each connection after this many KB (random)
 #   IDEM_SEED=1                i1: the proxy's random seed
@@ -17,6 +18,9 @@
 #   IDEM_FREEZE_KILL="blackhole 5"   "freeze" (the last Produce answer) or "blackhole K" (see idem_proxy.py)
 #   STRATEGIES="range roundrobin cooperative-sticky"   assignors for g1
 #   CK_DEBUG=cgrp              librdkafka debug contexts for the group and idem clients (stderr)
+#   TXN_N=2000                 t1: input messages of the consume-transform-produce loop
+#   TXN_BATCH=60               t1: at most this many inputs per transaction
+#   TXN_ABORT_EVERY=4          t1: every k-th transaction is aborted and retried
 #
 # Creates .venv here with confluent-kafka==2.12.0 if missing. Starts its own brokers
 # on a free 127.0.0.1 port, each with its own data dir. Exits non-zero on any failure.
@@ -31,7 +35,7 @@ CK_VERSION=2.12.0
 VENV=$HERE/.venv
 PY=$VENV/bin/python
 MIN_ACKED=3000
-PARTS=${PARTS:-data groups idem}
+PARTS=${PARTS:-data groups idem txn}
 IDEM_N=${IDEM_N:-100000}
 IDEM_KILL_KB=${IDEM_KILL_KB:-100-1000}
 IDEM_SEED=${IDEM_SEED:-1}
@@ -40,6 +44,9 @@ IDEM_RESTART_N=${IDEM_RESTART_N:-60000}
 IDEM_FREEZE_TERM=${IDEM_FREEZE_TERM:-freeze}
 IDEM_FREEZE_KILL=${IDEM_FREEZE_KILL:-blackhole 5}
 STRATEGIES=${STRATEGIES:-range roundrobin cooperative-sticky}
+TXN_N=${TXN_N:-2000}
+TXN_BATCH=${TXN_BATCH:-60}
+TXN_ABORT_EVERY=${TXN_ABORT_EVERY:-4}
 
 # ---------------------------------------------------------------------------- venv
 ensure_venv "$VENV" confluent-kafka "$CK_VERSION"
@@ -295,6 +302,49 @@ scenario "i2: idempotent producer across a broker SIGKILL + restart (producer st
 idem_restart KILL "$IDEM_FREEZE_KILL"
 ok "SIGKILL: exactly once, in order; the swallowed batch recognised as a duplicate after the restart"
 echo "   idempotence part: $((SECONDS - ISTART))s"
+fi
+
+if [[ " $PARTS " == *" txn "* ]]; then
+# ============================================================================ t: transactions
+# One broker for t1-t4 (own topics and transactional ids each), checking for timed-out
+# transactions every 200 ms (Kafka: 10 s) so t3 and t4 wait about their transaction.timeout.ms.
+# t4 SIGKILLs it and restarts it on the same data dir, which also re-verifies t1's results.
+# Its 7 transactional ids: eos-txn (t1), fence-produce, fence-commit, fence-group-txn (t2),
+# txn-timeout (t3), txn-restart-commit, txn-restart-open (t4).
+TSTART=$SECONDS
+TXN_DATA=$WORK/data-txn
+TXN_ARGS=(--override transaction.abort.timed.out.transaction.cleanup.interval.ms=200)
+start_broker "$TXN_DATA" "${TXN_ARGS[@]}"
+
+scenario "t1: consume-transform-produce, $TXN_N inputs, read_committed group consumer + transactional producer, every ${TXN_ABORT_EVERY}th transaction aborted and retried"
+py 120 txn_eos.py run "$BROKER" "$WORK/txn-eos.json" "$TXN_N" "$TXN_BATCH" "$TXN_ABORT_EVERY" || fail "txn_eos"
+ok "read_committed: each input exactly once; read_uncommitted: + the aborted attempts; offsets advance only on commit"
+
+scenario "t2: fencing: a second producer with the same transactional.id; a zombie consumer's stale generation"
+py 60 txn_fence.py "$BROKER" || fail "txn_fence"
+ok "the open transaction aborted, the old producer fatally fenced (produce and commit), the new one commits; stale generation: ILLEGAL_GENERATION"
+
+scenario "t3: the coordinator aborts a transaction past transaction.timeout.ms=1000"
+py 60 txn_timeout.py "$BROKER" 1000 || fail "txn_timeout"
+ok "aborted after the timeout, read_committed moves past it, the producer's commit fails, the id commits again"
+
+scenario "t4: a committed and an open transaction across a broker SIGKILL + restart"
+py 60 txn_restart.py prepare "$BROKER" 4000 "$WORK/txn-restart.state" || fail "txn_restart prepare"
+stop_broker KILL
+start_broker "$TXN_DATA" "${TXN_ARGS[@]}"
+opened_line | grep -q "clean_shutdown=false" || fail "expected clean_shutdown=false after SIGKILL: $(opened_line)"
+opened_line | grep -Eq " transactional_ids=7( |$)" || fail "expected transactional_ids=7 after SIGKILL: $(opened_line)"
+echo "   restart log: $(opened_line)"
+py 60 txn_restart.py verify "$BROKER" 4000 "$WORK/txn-restart.state" || fail "txn_restart verify"
+py 60 txn_eos.py verify "$BROKER" "$WORK/txn-eos.json" || fail "t1's results after the SIGKILL"
+stop_broker TERM
+start_broker "$TXN_DATA" "${TXN_ARGS[@]}"
+opened_line | grep -q "clean_shutdown=true" || fail "expected clean_shutdown=true after SIGTERM: $(opened_line)"
+opened_line | grep -Eq " transactional_ids=7( |$)" || fail "expected transactional_ids=7 after SIGTERM: $(opened_line)"
+py 60 txn_eos.py verify "$BROKER" "$WORK/txn-eos.json" || fail "t1's results after the SIGTERM"
+stop_broker INT
+ok "committed data kept, the open transaction aborted by its timeout after the restart, t1's results intact (SIGKILL and SIGTERM)"
+echo "   transactions part: $((SECONDS - TSTART))s"
 fi
 
 CURRENT="finished"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# kafka-python (pure-Python client) compatibility suite for brokk: consumer groups and the
-# idempotent producer (kafka-python 3.x's default).
+# kafka-python (pure-Python client) compatibility suite for brokk: consumer groups, the
+# idempotent producer (kafka-python 3.x's default) and transactions.
 #
 # Usage: compat/kafka-python/run.sh
 #   BROKK_BIN=/path/to/brokk   broker binary (default: <repo>/target/release/brokk)
@@ -8,6 +8,7 @@
 #   IDEM_N=20000               messages in the idempotent scenario
 #   IDEM_CHAOS_N=30000         messages in idempotent-chaos (0: skip it)
 #   IDEM_KILL_KB=100-1000      idempotent-chaos: the proxy kills each connection after this many KB
+#   TXN_N=1000                 inputs of the transactional consume-transform-produce scenario
 #   KEEP_WORK=1                keep the temp dir (data dir, broker logs, state file)
 #
 # Creates .venv here with kafka-python==$KP_VERSION if missing. Starts its own broker on a
@@ -22,6 +23,7 @@ N=${N:-5000}
 IDEM_N=${IDEM_N:-20000}
 IDEM_CHAOS_N=${IDEM_CHAOS_N:-30000}
 IDEM_KILL_KB=${IDEM_KILL_KB:-100-1000}
+TXN_N=${TXN_N:-1000}
 KP_VERSION=3.0.12
 VENV=$HERE/.venv
 PY=$VENV/bin/python
@@ -65,6 +67,16 @@ ok "list_groups (+states_filter), describe_groups, remove_group_members, list/al
 scenario "idempotent: default KafkaProducer (enable_idempotence=True), $IDEM_N keyed messages, 3 partitions"
 py 120 idempotent.py plain "$BROKER" "$IDEM_N" "$DATA" || fail "idempotent"
 ok "InitProducerId, every message exactly once in production order, contiguous sequences on disk"
+
+TSTART=$SECONDS
+scenario "txn-eos: transactional consume-transform-produce, $TXN_N inputs, every 3rd transaction aborted"
+py 120 txn.py eos "$BROKER" "$TXN_N" || fail "txn eos"
+ok "list/describe_transactions + describe_producers on an open transaction; read_committed: each input once; offsets only on commit"
+
+scenario "txn-fence: a second KafkaProducer with the same transactional_id fences the first"
+py 60 txn.py fence "$BROKER" || fail "txn fence"
+ok "the first producer's commit raises ProducerFencedError; read_committed reads only the second one's records"
+echo "   transactions part: $((SECONDS - TSTART))s"
 
 stop_broker INT
 plainlog "$LOG" | grep -q "stopped cleanly" || fail "broker log lacks 'stopped cleanly'"

@@ -6,8 +6,13 @@
 #        STRICT_CODECS=0 compat/kcat/run.sh  tolerate lz4 arriving uncompressed (a NOTE)
 #
 # Starts its own broker on a free 127.0.0.1 port with its own data dir, runs the
-# scenarios below and exits non-zero on the first failure. The last part, consumer groups
-# (kcat -G), runs against a second broker with its own data dir. See FINDINGS.md.
+# scenarios below and exits non-zero on the first failure. Consumer groups (kcat -G) run
+# against a second broker with its own data dir, transactions (read_committed) against a
+# third. See FINDINGS.md.
+#
+# The transactions part needs a transactional producer, which kcat is not: txn_produce.py
+# writes its data with confluent-kafka, from ../confluent-kafka/.venv (created with
+# confluent-kafka==2.12.0 if missing, as that suite does).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -587,6 +592,75 @@ ok "restart log: $(opened_line); m5: $res"
 gstop m5 TERM
 ((GSTOP_RC == 0)) || fail "kcat m5 exited with $GSTOP_RC after SIGTERM"
 stop_broker INT
+
+# ---------------------------------------------------------------------------
+# Transactions: kcat consumes with isolation.level=read_committed / read_uncommitted. The
+# data (txn_produce.py, see there): committed, aborted, a plain record, committed, aborted,
+# and a transaction left open with transaction.timeout.ms=$TXN_OPEN_MS, which the broker
+# (checking every 200 ms) aborts after that.
+TSTART=$SECONDS
+CK_VENV=$HERE/../confluent-kafka/.venv
+ensure_venv "$CK_VENV" confluent-kafka 2.12.0   # the confluent-kafka suite's CK_VERSION
+TDATA=$WORK/data-txn
+TT=kcat-txn
+TXN_OPEN_MS=3000
+start_broker "$TDATA" --override transaction.abort.timed.out.transaction.cleanup.interval.ms=200
+
+scenario "transactions: read_committed / read_uncommitted around committed, aborted and open transactions"
+rows=$WORK/txn.rows
+(cd "$HERE" && exec timeout 60 "$CK_VENV/bin/python" txn_produce.py "$BROKER" "$TT" "$TXN_OPEN_MS") >"$rows" ||
+    fail "txn_produce.py"
+[[ $(wc -l <"$rows") -eq 26 ]] || fail "txn_produce.py: expected 26 rows: $(cat "$rows")"
+rc_want=$(awk -F'|' '$3 == "committed" || $3 == "plain" {print $1 "|" $2}' "$rows")
+all_want=$(awk -F'|' '{print $1 "|" $2}' "$rows")
+open_first=$(awk -F'|' '$3 == "open" {print $1; exit}' "$rows")
+open_last=$(awk -F'|' '$3 == "open" {o = $1} END {print o}' "$rows")
+# kcc ISOLATION: the partition from the beginning to the end (-e); stdout "offset|value" lines,
+# KCC_END = the offset kcat reports reaching the end at (stderr)
+kcc() {
+    local err=$WORK/kcc.err
+    kc -C -t "$TT" -o beginning -e -X "isolation.level=$1" -f '%o|%s\n' 2>"$err"
+    KCC_END=$(sed -n 's/.*Reached end of topic .* at offset \([0-9]*\).*/\1/p' "$err" | tail -n 1)
+    [[ -n $KCC_END ]] || fail "kcat ($1) did not report reaching the end: $(cat "$err")"
+}
+kcc read_committed >"$WORK/rc.out"
+expect_eq "read_committed with a transaction open" "$rc_want" "$(cat "$WORK/rc.out")"
+[[ $KCC_END == "$open_first" ]] || fail "read_committed reached the end at $KCC_END, expected the open transaction's first offset $open_first"
+ok "read_committed: only the committed and plain records, no control records; stops at $KCC_END (the open transaction)"
+kcc read_uncommitted >"$WORK/ru.out"
+expect_eq "read_uncommitted with a transaction open" "$all_want" "$(cat "$WORK/ru.out")"
+[[ $KCC_END == $((open_last + 1)) ]] || fail "read_uncommitted reached the end at $KCC_END, expected $((open_last + 1))"
+ok "read_uncommitted: committed + aborted + open records, offset gaps only where the markers are"
+# the open transaction times out: wait (bounded) until read_committed gets past it
+deadline=$((SECONDS + 20))
+while :; do
+    kcc read_committed >"$WORK/rc.out"
+    expect_eq "read_committed while the open transaction times out" "$rc_want" "$(cat "$WORK/rc.out")"
+    [[ $KCC_END == $((open_last + 2)) ]] && break
+    ((SECONDS < deadline)) || fail "read_committed still ends at $KCC_END 20s after the transaction (timeout ${TXN_OPEN_MS}ms)"
+    sleep 0.2
+done
+plainlog "$LOG" | grep -q "aborting a transaction that timed out transactional_id=kcat-txn-open" ||
+    fail "no timeout abort of kcat-txn-open in the broker log"
+kcc read_uncommitted >"$WORK/ru.out"
+expect_eq "read_uncommitted after the timeout abort" "$all_want" "$(cat "$WORK/ru.out")"
+[[ $KCC_END == $((open_last + 2)) ]] || fail "read_uncommitted reached the end at $KCC_END, expected $((open_last + 2))"
+got=$(kc -C -t "$TT" -o beginning -e -q -X isolation.level=read_committed -J | python3 -c '
+import json, sys
+for l in sys.stdin:
+    m = json.loads(l)
+    print("%d|%s|%s|%s" % (m["offset"], m["payload"], m["key"], m.get("headers")))')
+expect_eq "read_committed -J" "$(awk '{print $0 "|None|None"}' <<<"$rc_want")" "$got"
+ok "timeout abort: read_committed reaches the end ($KCC_END) without the aborted records; read_uncommitted unchanged"
+
+stop_broker INT
+start_broker "$TDATA" --override transaction.abort.timed.out.transaction.cleanup.interval.ms=200
+kcc read_committed >"$WORK/rc.out"
+expect_eq "read_committed after a restart" "$rc_want" "$(cat "$WORK/rc.out")"
+[[ $KCC_END == $((open_last + 2)) ]] || fail "read_committed after the restart reached the end at $KCC_END, expected $((open_last + 2))"
+stop_broker INT
+ok "after a clean restart read_committed gives the same records and reaches the end"
+echo "   transactions part: $((SECONDS - TSTART))s"
 
 CURRENT="finished"
 echo "kcat compat suite finished in ${SECONDS}s"
