@@ -114,11 +114,14 @@ impl Broker {
         if let Some(t) = self.logs.topic(name) {
             return Ok(t);
         }
-        if name == crate::group::OFFSETS_TOPIC {
+        if crate::log::internal::is_internal(name) {
             // Created with the coordinator's partition count and settings, never defaults.
-            self.groups
-                .ensure_offsets_topic()
-                .await
+            let created = if name == crate::group::OFFSETS_TOPIC {
+                self.groups.ensure_offsets_topic().await.map_err(|e| e.to_string())
+            } else {
+                self.txns.ensure_topic().await.map_err(|e| e.to_string())
+            };
+            created
                 .map_err(|e| TopicError::Log(crate::log::LogError::Invalid(format!("creating {name} failed: {e}"))))?;
             return self
                 .logs

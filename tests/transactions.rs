@@ -535,14 +535,16 @@ async fn an_open_transaction_past_its_timeout_is_aborted() {
     }
     assert_eq!(seen.aborted, vec![(pid, 0)]);
     assert!(seen.offsets.is_empty());
+    // EndTxn queues behind the coordinator's abort (one operation at a time per id), so
+    // the abort is complete when it answers.
+    assert_eq!(
+        end_txn(&mut raw, "slow", pid, epoch, true, 3).await,
+        code(ResponseError::ProducerFenced)
+    );
     let d = describe(&mut raw, "slow").await;
     assert_eq!(
         (d.transaction_state.as_str(), d.producer_epoch),
         ("CompleteAbort", epoch + 1)
-    );
-    assert_eq!(
-        end_txn(&mut raw, "slow", pid, epoch, true, 3).await,
-        code(ResponseError::ProducerFenced)
     );
     let (err, _) = txn_produce(&mut raw, "slow", "t", 0, txn_batch(pid, epoch, 2, 1), 9).await;
     assert_eq!(err, code(ResponseError::InvalidProducerEpoch));
@@ -722,4 +724,74 @@ async fn the_state_log_is_compacted_and_idle_ids_expire() {
         code(ResponseError::TransactionalIdNotFound),
         "the tombstone survives a restart"
     );
+}
+
+#[tokio::test]
+async fn a_hanging_transaction_is_aborted_at_start_up() {
+    let mut b = TestBroker::start_with(&[("transaction.state.log.num.partitions", "1")]).await;
+    let mut raw = Raw::connect(b.addr).await;
+    create_topic(&mut raw, "t", 1, &[]).await;
+    let (pid, epoch) = init_ok(&mut raw, "lost").await;
+    assert_eq!(
+        add_partitions(&mut raw, "lost", pid, epoch, &[("t", 0)], 3).await,
+        vec![0]
+    );
+    assert_eq!(
+        txn_produce(&mut raw, "lost", "t", 0, txn_batch(pid, epoch, 0, 2), 9).await,
+        (0, 0)
+    );
+    drop(raw);
+    b.stop().await;
+    // The coordinator's state is lost (as after a disk failure): nothing accounts for the
+    // partition's open transaction any more.
+    let dir = b.data_dir();
+    std::fs::remove_dir_all(dir.join("__transaction_state-0")).unwrap();
+    for f in std::fs::read_dir(dir.join(".topics")).unwrap() {
+        let f = f.unwrap().path();
+        if std::fs::read_to_string(&f).unwrap().contains("__transaction_state") {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
+    b.restart().await;
+    let mut raw = Raw::connect(b.addr).await;
+    let seen = fetch(&mut raw, "t", 0, 0, true).await;
+    assert_eq!((seen.high_watermark, seen.last_stable), (3, 3), "abort marker written");
+    assert_eq!(seen.aborted, vec![(pid, 0)]);
+    assert!(seen.offsets.is_empty());
+}
+
+#[tokio::test]
+async fn the_transaction_state_topic_is_internal() {
+    let b = TestBroker::start_with(&[("transaction.state.log.num.partitions", "3")]).await;
+    let mut raw = Raw::connect(b.addr).await;
+    let name = "__transaction_state";
+    // Not creatable by hand; Metadata auto-creation goes through the coordinator.
+    let mut ct = CreateTopicsRequest::default();
+    let mut t = create_topics_request::CreatableTopic::default();
+    t.name = topic(name);
+    t.num_partitions = 1;
+    t.replication_factor = 1;
+    ct.topics = vec![t];
+    assert_eq!(
+        raw.call(&ct, 7).await.topics[0].error_code,
+        code(ResponseError::InvalidRequest)
+    );
+    let mut m = MetadataRequest::default();
+    let mut mt = metadata_request::MetadataRequestTopic::default();
+    mt.name = Some(topic(name));
+    m.topics = Some(vec![mt]);
+    m.allow_auto_topic_creation = true;
+    let meta = raw.call(&m, 12).await;
+    assert_eq!((meta.topics[0].error_code, meta.topics[0].partitions.len()), (0, 3));
+    assert!(meta.topics[0].is_internal);
+    let (err, _) = produce(&mut raw, name, 0, batch(1, 0, Compression::None)).await;
+    assert_eq!(err, code(ResponseError::InvalidTopicException));
+    let mut d = DeleteTopicsRequest::default();
+    d.topic_names = vec![topic(name)];
+    d.timeout_ms = 5000;
+    assert_eq!(
+        raw.call(&d, 5).await.responses[0].error_code,
+        code(ResponseError::InvalidRequest)
+    );
+    assert!(b.broker().logs().topic(name).is_some());
 }

@@ -15,6 +15,7 @@ use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResp
 
 use super::errors::txn_error;
 use crate::broker::Broker;
+use crate::log::internal::is_internal;
 
 /// Each partition of a topic with the error found before the coordinator is asked.
 type PartitionErrors = Vec<(i32, Option<ResponseError>)>;
@@ -29,10 +30,6 @@ struct Txn {
     epoch: i16,
     verify_only: bool,
     topics: Vec<AddPartitionsToTxnTopic>,
-}
-
-fn is_internal(topic: &str) -> bool {
-    topic == crate::group::OFFSETS_TOPIC || topic == crate::txn::coordinator::TRANSACTION_STATE_TOPIC
 }
 
 /// The code of every requested partition, by topic, in request order.

@@ -88,13 +88,11 @@ fn check(broker: &Broker, t: &CreatableTopic) -> Checked {
         };
         overrides.insert(c.name.as_str().to_string(), v.as_str().to_string());
     }
-    if t.name.0.as_str() == crate::group::OFFSETS_TOPIC && broker.logs().topic(crate::group::OFFSETS_TOPIC).is_none() {
+    let name = t.name.0.as_str();
+    if crate::log::internal::is_internal(name) && broker.logs().topic(name).is_none() {
         return Err((
             ResponseError::InvalidRequest,
-            format!(
-                "{} is internal: the group coordinator creates it",
-                crate::group::OFFSETS_TOPIC
-            ),
+            format!("{name} is internal: its coordinator creates it"),
         ));
     }
     broker

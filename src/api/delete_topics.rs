@@ -29,10 +29,10 @@ async fn delete_one(broker: &Broker, name: Option<TopicName>, id: uuid::Uuid, ve
             return r;
         }
     };
-    if name == crate::group::OFFSETS_TOPIC {
+    if crate::log::internal::is_internal(&name) {
         r.error_code = ResponseError::InvalidRequest.code();
         if version >= 5 {
-            r.error_message = message(format!("{name} holds committed offsets and cannot be deleted"));
+            r.error_message = message(format!("{name} is an internal topic and cannot be deleted"));
         }
         return r;
     }

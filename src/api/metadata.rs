@@ -28,7 +28,7 @@ fn topic_response(broker: &Broker, t: &TopicLog, include_ops: bool, version: i16
     let node = BrokerId(broker.node_id());
     let mut r = MetadataResponseTopic::default();
     r.name = Some(topic_name(&t.name));
-    r.is_internal = version >= 1 && &*t.name == crate::group::OFFSETS_TOPIC;
+    r.is_internal = version >= 1 && crate::log::internal::is_internal(&t.name);
     if version >= 10 {
         r.topic_id = t.id;
     }

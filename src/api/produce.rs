@@ -63,8 +63,10 @@ fn verification_error(e: &TxnError, version: i16) -> ResponseError {
 }
 
 /// Appends one partition's records and waits for the flush the policy requires.
+#[allow(clippy::too_many_arguments)]
 async fn produce_partition(
     txns: &TransactionCoordinator,
+    transactional_id: &str,
     p: &Arc<Partition>,
     index: i32,
     records: &[u8],
@@ -85,7 +87,7 @@ async fn produce_partition(
         && h.is_transactional()
     {
         match txns
-            .begin_append(h.producer_id(), h.producer_epoch(), p.topic(), index)
+            .begin_append(transactional_id, h.producer_id(), h.producer_epoch(), p.topic(), index)
             .await
         {
             Ok(g) => guard = Some(g),
@@ -111,7 +113,8 @@ async fn produce_partition(
 
 pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outcome {
     let acks = req.acks;
-    let transactional_without_id = req.transactional_id.is_none();
+    let req_txn_id = req.transactional_id.as_ref().map(|t| t.0.to_string());
+    let transactional_without_id = req_txn_id.is_none();
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let mut failed = None;
     for td in req.topic_data {
@@ -141,7 +144,7 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
                     &pd.records,
                 ) {
                     (None, _) => partition_error(pd.index, unknown, None),
-                    (Some(p), _) if p.topic() == crate::group::OFFSETS_TOPIC => partition_error(
+                    (Some(p), _) if crate::log::internal::is_internal(p.topic()) => partition_error(
                         pd.index,
                         ResponseError::InvalidTopicException,
                         Some(format!("Cannot append to internal topic {}", p.topic())),
@@ -157,7 +160,8 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
                         )
                     }
                     (Some(p), Some(records)) => {
-                        produce_partition(broker.txns(), p, pd.index, records, acks, version).await
+                        let id = req_txn_id.as_deref().unwrap_or_default();
+                        produce_partition(broker.txns(), id, p, pd.index, records, acks, version).await
                     }
                 }
             };

@@ -130,5 +130,9 @@ async fn commit(
         )
         .await;
     drop(guard);
-    done.map_err(|e| group_error(&e))
+    done.map_err(|e| match e {
+        // Kafka's answer on this path is INVALID_PRODUCER_EPOCH (librdkafka: fatal).
+        crate::group::GroupError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        e => group_error(&e),
+    })
 }

@@ -57,7 +57,11 @@ pub enum OffsetWrite {
     },
     /// Compaction of `__consumer_offsets`: append the group's whole live state again (its
     /// metadata and every offset) so older records can be dropped; answers whether it did.
-    Rewrite { done: oneshot::Sender<bool> },
+    /// Answers `Err(())` if it could not, else the log offset of its oldest record that
+    /// must stay (an open transaction's pending offset), if any.
+    Rewrite {
+        done: oneshot::Sender<Result<Option<i64>, ()>>,
+    },
     /// DeleteGroups: the group must be Empty; its offsets and metadata are tombstoned.
     DeleteGroup {
         reply: oneshot::Sender<Result<(), GroupError>>,
@@ -233,10 +237,10 @@ impl Actor {
                 let _ = reply.send(result);
             }
             OffsetWrite::Rewrite { done } => {
-                // Records of an open transaction must stay until its marker: no compaction
-                // below them yet.
-                let ok = !self.group.txn.any_pending() && self.rewrite().await.is_ok();
-                let _ = done.send(ok);
+                // Records of an open transaction must stay until its marker: the caller
+                // compacts no further than the oldest one.
+                let keep = self.group.txn.first_pending_offset();
+                let _ = done.send(self.rewrite().await.map(|()| keep).map_err(|_| ()));
             }
             OffsetWrite::DeleteGroup { reply } => {
                 // Tombstones first: the group is Dead only once they are durable.
@@ -253,7 +257,13 @@ impl Actor {
                 done: _done,
             } => {
                 let gone: Vec<(String, i32)> = match &deleted_topic {
-                    Some(t) => self.group.offsets.keys().filter(|(x, _)| x == t).cloned().collect(),
+                    Some(t) => {
+                        let mut gone: Vec<_> = self.group.offsets.keys().filter(|(x, _)| x == t).cloned().collect();
+                        gone.extend(self.group.txn.pending_partitions().into_iter().filter(|(x, _)| x == t));
+                        gone.sort();
+                        gone.dedup();
+                        gone
+                    }
                     None => self.group.expired_offsets(now_wall_ms, retention_ms),
                 };
                 if !gone.is_empty() {
@@ -326,15 +336,20 @@ impl Actor {
     /// Writes tombstones for every offset and the group metadata of a Dead group.
     async fn tombstone_group(&mut self) -> Result<(), GroupError> {
         let gid = self.group.id.clone();
-        let mut recs: Vec<(Bytes, Option<Bytes>)> = self
-            .group
-            .offsets
-            .keys()
+        let mut tps: Vec<(String, i32)> = self.group.offsets.keys().cloned().collect();
+        tps.extend(self.group.txn.pending_partitions());
+        tps.sort();
+        tps.dedup();
+        let mut recs: Vec<(Bytes, Option<Bytes>)> = tps
+            .iter()
             .map(|(t, p)| (records::offset_key(&gid, t, *p), None))
             .collect();
         recs.push((records::group_key(&gid), None));
         self.log.append(&gid, recs).await?;
         self.group.offsets.clear();
+        for tp in &tps {
+            self.group.txn.forget(tp);
+        }
         Ok(())
     }
 
@@ -385,7 +400,7 @@ fn reject(w: OffsetWrite, e: GroupError) {
         }
         OffsetWrite::Expire { .. } => {}
         OffsetWrite::Rewrite { done } => {
-            let _ = done.send(false);
+            let _ = done.send(Err(()));
         }
     }
 }

@@ -12,7 +12,7 @@
 //! topics that no longer exist are dropped. Until log compaction exists the topic keeps
 //! everything (`retention.ms=-1`): a tombstone hides a key, later records override earlier.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -169,6 +169,9 @@ pub struct GroupCoordinator {
     shutdown: watch::Receiver<bool>,
     /// The actor tasks, awaited at shutdown so no write races the clean-shutdown marker.
     actors: Mutex<tokio::task::JoinSet<()>>,
+    /// Producer id → the groups it has transactional offsets pending in (whose pending
+    /// offsets its markers settle).
+    txn_groups: DashMap<i64, HashSet<String>>,
 }
 
 impl GroupCoordinator {
@@ -183,6 +186,7 @@ impl GroupCoordinator {
             clock_base: Instant::now(),
             shutdown,
             actors: Mutex::new(tokio::task::JoinSet::new()),
+            txn_groups: DashMap::new(),
         }
     }
 
@@ -440,31 +444,61 @@ impl GroupCoordinator {
                 })
             })
             .await;
-        match r {
+        let r = match r {
             None => Err(GroupError::IllegalGeneration),
             Some(r) => r.and_then(|x| x),
+        };
+        if r.is_ok() {
+            self.txn_groups.entry(pid).or_default().insert(group_id.to_string());
         }
+        r
     }
 
-    /// The `__consumer_offsets` partition holding `group_id`.
+    /// The `__consumer_offsets` partition holding `group_id` (by the topic's actual
+    /// partition count, which a changed `offsets.topic.num.partitions` does not alter).
     pub fn offsets_partition(&self, group_id: &str) -> i32 {
-        partition_for(group_id, self.config.offsets_topic_partitions)
+        partition_for(group_id, self.offsets_partition_count())
+    }
+
+    fn offsets_partition_count(&self) -> i32 {
+        self.log
+            .logs()
+            .topic(OFFSETS_TOPIC)
+            .map(|t| t.partitions.len() as i32)
+            .unwrap_or(self.config.offsets_topic_partitions)
     }
 
     /// Writes producer `pid`'s transaction marker to `__consumer_offsets` partition
     /// `partition`, then settles the pending offsets of the groups stored there.
+    /// Only the groups this producer committed offsets for are visited.
     pub async fn write_txn_marker(&self, partition: i32, pid: i64, epoch: i16, commit: bool) -> Result<(), LogError> {
         let Some(p) = self.log.logs().partition(OFFSETS_TOPIC, partition) else {
             return Ok(());
         };
-        append_marker_durably(&p, pid, epoch, TXN_COORDINATOR_EPOCH, commit).await?;
-        let n = self.config.offsets_topic_partitions;
-        let handles: Vec<Handle> = self
-            .registry
-            .groups
+        let written = append_marker_durably(&p, pid, epoch, TXN_COORDINATOR_EPOCH, commit).await;
+        // A newer epoch's marker already ended the transaction here: settle all the same.
+        if let Err(e) = written
+            && !matches!(e, LogError::InvalidProducerEpoch(_))
+        {
+            return Err(e);
+        }
+        let n = self.offsets_partition_count();
+        let groups: Vec<String> = match self.txn_groups.get_mut(&pid) {
+            Some(mut gs) => {
+                let here: Vec<String> = gs
+                    .iter()
+                    .filter(|g| partition_for(g, n) == partition)
+                    .cloned()
+                    .collect();
+                gs.retain(|g| partition_for(g, n) != partition);
+                here
+            }
+            None => vec![],
+        };
+        self.txn_groups.remove_if(&pid, |_, gs| gs.is_empty());
+        let handles: Vec<Handle> = groups
             .iter()
-            .filter(|e| partition_for(e.key(), n) == partition)
-            .map(|e| e.value().clone())
+            .filter_map(|g| self.registry.groups.get(g).map(|h| h.clone()))
             .collect();
         for h in handles {
             let (tx, rx) = oneshot::channel();
@@ -578,7 +612,7 @@ impl GroupCoordinator {
             if p.segment_count() < 2 {
                 continue;
             }
-            let cut = p.log_end_offset();
+            let mut cut = p.log_end_offset();
             // Read the registry after the cut: a group whose records lie below the cut
             // registered before writing them.
             let handles: Vec<Handle> = self
@@ -594,13 +628,17 @@ impl GroupCoordinator {
                 // A retired actor's group is gone: its tombstones need no copy. An actor
                 // that dies without answering blocks the compaction.
                 if h.tx.send(Command::Write(OffsetWrite::Rewrite { done: tx })).is_ok() {
-                    all_done &= rx.await.unwrap_or(false);
+                    match rx.await {
+                        // An open transaction's records stay, with everything after them.
+                        Ok(Ok(keep)) => cut = cut.min(keep.unwrap_or(i64::MAX)),
+                        _ => all_done = false,
+                    }
                 }
             }
             if !all_done {
                 tracing::warn!(
                     partition = p.index(),
-                    "__consumer_offsets compaction skipped: a group could not rewrite (write failed or transaction open)"
+                    "__consumer_offsets compaction skipped: a group could not rewrite its state"
                 );
                 continue;
             }
@@ -724,6 +762,9 @@ impl GroupCoordinator {
                 None => Group::new(&id, self.config.limits.clone(), now),
             };
             g.txn = l.txn;
+            for pid in g.txn.producers() {
+                self.txn_groups.entry(pid).or_default().insert(id.clone());
+            }
             let mut orphaned = vec![];
             for (tp, o) in l.offsets {
                 if self.log.logs().topic(&tp.0).is_some() {

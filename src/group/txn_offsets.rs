@@ -34,9 +34,27 @@ impl TxnOffsets {
         self.committed_at.insert(tp, at);
     }
 
-    /// Forgets where `tp`'s committed offset came from (the offset was removed).
+    /// A tombstone for `tp`: the committed offset's origin is forgotten and no open
+    /// transaction's pending offset for it survives (as Kafka's replay of a tombstone).
     pub fn forget(&mut self, tp: &Tp) {
         self.committed_at.remove(tp);
+        for m in self.pending.values_mut() {
+            m.remove(tp);
+        }
+        self.pending.retain(|_, m| !m.is_empty());
+    }
+
+    /// Every partition some open transaction has an offset pending for.
+    pub fn pending_partitions(&self) -> Vec<Tp> {
+        let mut all: Vec<Tp> = self.pending.values().flat_map(|m| m.keys().cloned()).collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// The log offset of the oldest pending record (compaction must keep it and what follows).
+    pub fn first_pending_offset(&self) -> Option<i64> {
+        self.pending.values().flat_map(|m| m.values().map(|(_, at)| *at)).min()
     }
 
     /// Producer `pid`'s transaction ended: on commit its pending offsets become committed
@@ -80,6 +98,7 @@ impl TxnOffsets {
         for m in self.pending.values_mut() {
             m.retain(|(t, _), _| t != topic);
         }
+        self.pending.retain(|_, m| !m.is_empty());
         self.committed_at.retain(|(t, _), _| t != topic);
     }
 }
@@ -115,6 +134,24 @@ mod tests {
         assert!(!offsets.contains_key(&tp(1)));
         assert!(!t.any_pending());
         assert!(!t.complete(8, true, &mut offsets), "nothing left for 8");
+    }
+
+    #[test]
+    fn a_tombstone_drops_pending_offsets_too() {
+        let mut t = TxnOffsets::default();
+        let mut offsets = BTreeMap::new();
+        t.add_pending(7, tp(0), off(10), 100);
+        t.add_pending(7, tp(1), off(11), 100);
+        assert_eq!(t.first_pending_offset(), Some(100));
+        assert_eq!(t.pending_partitions(), vec![tp(0), tp(1)]);
+        t.forget(&tp(0));
+        t.complete(7, true, &mut offsets);
+        assert!(
+            !offsets.contains_key(&tp(0)),
+            "deleted before the commit: stays deleted"
+        );
+        assert_eq!(offsets[&tp(1)].offset, 11);
+        assert_eq!(t.first_pending_offset(), None);
     }
 
     #[test]

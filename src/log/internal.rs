@@ -35,6 +35,15 @@ pub fn partition_for(key: &str, partitions: i32) -> i32 {
     abs % partitions.max(1)
 }
 
+/// The internal topics: committed offsets and transaction state. Clients may not create,
+/// delete or produce to them; Metadata marks them `is_internal`.
+pub const INTERNAL_TOPICS: [&str; 2] = ["__consumer_offsets", "__transaction_state"];
+
+/// Whether `topic` is one of [`INTERNAL_TOPICS`].
+pub fn is_internal(topic: &str) -> bool {
+    INTERNAL_TOPICS.contains(&topic)
+}
+
 /// One internal topic.
 #[derive(Debug)]
 pub struct InternalTopic {

@@ -617,10 +617,18 @@ impl Partition {
         st.producers.check_marker(pid, epoch)?;
         let rolled = self.maybe_roll(&mut st, &cfg, &marker, now_ms)?;
         let base = st.next_offset;
-        let (offset, last) = st.active.append(&marker, |dst| {
-            batch::set_base_offset(dst, base);
-            batch::set_partition_leader_epoch(dst, 0);
-        })?;
+        let (offset, last) = st
+            .active
+            .append(&marker, |dst| {
+                batch::set_base_offset(dst, base);
+                batch::set_partition_leader_epoch(dst, 0);
+            })
+            .inspect_err(|e| {
+                if matches!(e, LogError::Io { .. }) {
+                    self.fenced.store(true, Ordering::Release);
+                    tracing::error!(topic = %self.topic, partition = self.index, error = %e, "marker append failed; partition fenced");
+                }
+            })?;
         st.next_offset = last + 1;
         let done = st
             .producers
@@ -655,6 +663,11 @@ impl Partition {
             needs_flush,
             rolled,
         })
+    }
+
+    /// The producers with a transaction open in this partition: (producer id, epoch).
+    pub fn open_transactions(&self) -> Vec<(i64, i16)> {
+        lock(&self.append).producers.open_transactions()
     }
 
     /// Aborted transactions overlapping `[from, upper)`, for a read_committed fetch.

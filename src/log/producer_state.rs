@@ -263,6 +263,14 @@ impl ProducerState {
         })
     }
 
+    /// The producers with an open transaction here: (producer id, its epoch).
+    pub fn open_transactions(&self) -> Vec<(i64, i16)> {
+        self.ongoing
+            .iter()
+            .map(|(_, pid)| (*pid, self.producers.get(pid).map_or(-1, |e| e.epoch)))
+            .collect()
+    }
+
     /// The first offset of the oldest open transaction: the last stable offset's bound.
     pub fn first_unstable_offset(&self) -> Option<i64> {
         self.ongoing.first().map(|(o, _)| *o)

@@ -129,6 +129,10 @@ impl TransactionCoordinator {
         overrides.insert("retention.ms".to_string(), "-1".to_string());
         overrides.insert("retention.bytes".to_string(), "-1".to_string());
         overrides.insert("segment.bytes".to_string(), config.state_log_segment_bytes.to_string());
+        // Every state change is fsynced before it is acted on, whatever the data topics'
+        // flush policy: a partition must never hold a transactional batch, or a commit marker,
+        // that a power loss could make the coordinator forget.
+        overrides.insert("flush.messages".to_string(), "1".to_string());
         let log = InternalTopic::new(logs, TRANSACTION_STATE_TOPIC, config.state_log_partitions, overrides);
         TransactionCoordinator {
             config,
@@ -311,6 +315,9 @@ impl TransactionCoordinator {
     ) -> Result<Vec<bool>, TxnError> {
         let meta = self.entry(transactional_id)?.meta();
         check_producer(&meta, pid, epoch)?;
+        if matches!(meta.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
+            return Err(TxnError::ConcurrentTransactions);
+        }
         Ok(partitions
             .iter()
             .map(|tp| meta.state == TxnState::Ongoing && meta.partitions.contains(tp))
@@ -322,16 +329,14 @@ impl TransactionCoordinator {
     /// the batch is in the log.
     pub async fn begin_append(
         &self,
+        transactional_id: &str,
         pid: i64,
         epoch: i16,
         topic: &str,
         partition: i32,
     ) -> Result<AppendGuard, TxnError> {
-        let entry = self
-            .by_pid
-            .get(&pid)
-            .map(|e| e.clone())
-            .ok_or(TxnError::InvalidProducerIdMapping)?;
+        // The request's transactional id must be the one the producer id belongs to.
+        let entry = self.entry(transactional_id)?;
         admit(&entry, pid, epoch, topic, partition).await
     }
 
@@ -357,6 +362,7 @@ impl TransactionCoordinator {
             return Ok(());
         };
         self.store(&entry, prepared.clone()).await?;
+        crate::failpoint::hit("txn-before-markers");
         // The outcome is decided once PrepareCommit/PrepareAbort is durable (Kafka answers
         // here): markers that fail now are retried by the maintenance pass, and the
         // producer's next transaction waits on CONCURRENT_TRANSACTIONS until they are in.
@@ -385,7 +391,6 @@ impl TransactionCoordinator {
         prepared: TransactionMetadata,
     ) -> Result<(), TxnError> {
         let commit = prepared.state == TxnState::PrepareCommit;
-        crate::failpoint::hit("txn-before-markers");
         {
             let _exclusive = entry.appends.write().await;
             for (topic, partition) in &prepared.partitions {
@@ -564,6 +569,7 @@ impl TransactionCoordinator {
     /// after the group coordinator loaded.
     pub async fn load(&self) -> Result<usize, TxnError> {
         let Some(topic) = self.log.existing() else {
+            self.abort_hanging_transactions().await;
             return Ok(0);
         };
         let mut latest: HashMap<String, Option<TransactionMetadata>> = HashMap::new();
@@ -621,7 +627,43 @@ impl TransactionCoordinator {
                 tracing::error!(error = %e, "finishing a transaction failed; retrying later");
             }
         }
+        self.abort_hanging_transactions().await;
         Ok(self.entries.len())
+    }
+
+    /// Start-up safety net (Kafka's KIP-664 remedy, applied automatically): a partition
+    /// holding an open transaction that no transactional id accounts for (its producer's
+    /// transaction is not Ongoing with that partition) would pin its last stable offset
+    /// forever, so it gets an abort marker.
+    async fn abort_hanging_transactions(&self) {
+        for topic in self.log.logs().topics() {
+            for p in &topic.partitions {
+                for (pid, epoch) in p.open_transactions() {
+                    let known = self.by_pid.get(&pid).is_some_and(|e| {
+                        let m = e.meta();
+                        m.producer_id == pid
+                            && matches!(
+                                m.state,
+                                TxnState::Ongoing | TxnState::PrepareCommit | TxnState::PrepareAbort
+                            )
+                            && m.partitions.contains(&(p.topic().to_string(), p.index()))
+                    });
+                    if known {
+                        continue;
+                    }
+                    tracing::warn!(
+                        topic = p.topic(),
+                        partition = p.index(),
+                        producer_id = pid,
+                        "aborting a hanging transaction no transactional id accounts for"
+                    );
+                    let aborted = write_marker(&self.log, &self.groups, p.topic(), p.index(), pid, epoch, false).await;
+                    if let Err(e) = aborted {
+                        tracing::error!(topic = p.topic(), partition = p.index(), error = %e, "aborting a hanging transaction failed");
+                    }
+                }
+            }
+        }
     }
 }
 

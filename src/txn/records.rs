@@ -38,7 +38,8 @@ pub fn value(m: &TransactionMetadata) -> Bytes {
             _ => topics.push((t.as_str(), vec![*p])),
         }
     }
-    b.put_i32(topics.len() as i32);
+    // Kafka writes null (-1) for an empty transaction.
+    b.put_i32(if topics.is_empty() { -1 } else { topics.len() as i32 });
     for (t, ps) in topics {
         put_str(&mut b, t);
         b.put_i32(ps.len() as i32);
