@@ -1,0 +1,387 @@
+//! brokk's end-to-end load suite: every figure is a ratio to a ceiling measured in the same
+//! run on the same machine.
+//!
+//! `cargo bench --bench load` runs, against brokk's release binary (a separate process on an
+//! ephemeral data dir, so its CPU and memory are its own):
+//! - **throughput**: librdkafka produce (100 B and 1 KiB, acks=1 and all, 1 and 4
+//!   partitions) and consume, each also against the null sink ([`sink`]), with the server's
+//!   CPU-seconds per GB moved;
+//! - **raw**: a pipelined kafka-protocol producer ([`raw`]) against brokk, the sink and
+//!   loopback TCP;
+//! - **latency**: end-to-end and produce-ack percentiles at fixed offered rates ([`latency`]);
+//! - **startup**: time to accepting connections (empty, and 1,000 partitions after a clean
+//!   and an unclean stop), idle and peak RSS.
+//!
+//! Environment: `LOAD_MB` (volume per throughput row, default 128), `LOAD_RUNS` (repeats;
+//! the median is printed, default 1), `LOAD_SECTIONS` (comma list, default all),
+//! `LOAD_LATENCY_SECS` (default 5), `LOAD_BOOTSTRAP=host:port` (drive another broker instead:
+//! no CPU or startup figures).
+//!
+//! Internal: `load --sink PARTITIONS RECORDS SIZE` runs the null sink.
+
+mod client;
+mod latency;
+mod procs;
+mod raw;
+mod sink;
+
+use std::time::{Duration, Instant};
+
+use procs::Server;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Loopback TCP ceiling in MB/s: one connection, 1 MiB writes, the reader discards.
+async fn loopback_mb_s(total: usize) -> f64 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let reader = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.expect("accept");
+        let mut buf = vec![0u8; 1 << 20];
+        let mut n = 0usize;
+        while n < total {
+            let r = s.read(&mut buf).await.expect("read");
+            if r == 0 {
+                break;
+            }
+            n += r;
+        }
+    });
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let chunk = vec![7u8; 1 << 20];
+    let t = Instant::now();
+    let mut sent = 0;
+    while sent < total {
+        s.write_all(&chunk).await.expect("write");
+        sent += chunk.len();
+    }
+    reader.await.expect("reader");
+    total as f64 / 1e6 / t.elapsed().as_secs_f64()
+}
+
+/// The broker under test: a spawned brokk, or an external bootstrap address.
+struct Target {
+    server: Option<Server>,
+    bootstrap: String,
+}
+
+/// One measured row: MB/s and server CPU-s/GB for brokk and for the sink.
+struct Row {
+    name: String,
+    brokk: f64,
+    sink: Option<f64>,
+    loopback: f64,
+    brokk_cpu: Option<f64>,
+    sink_cpu: Option<f64>,
+    extra: String,
+}
+
+fn print_header() {
+    println!(
+        "{:<34} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9}  notes",
+        "run", "brokk", "sink", "b/sink", "b/loop", "b CPU", "sink CPU"
+    );
+    println!(
+        "{:<34} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9}",
+        "", "MB/s", "MB/s", "", "", "s/GB", "s/GB"
+    );
+}
+
+fn print_row(r: &Row) {
+    let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
+    println!(
+        "{:<34} {:>9.1} {:>9} {:>8} {:>8.3} {:>9} {:>9}  {}",
+        r.name,
+        r.brokk,
+        opt(r.sink, 1),
+        opt(r.sink.map(|s| r.brokk / s), 3),
+        r.brokk / r.loopback,
+        opt(r.brokk_cpu, 2),
+        opt(r.sink_cpu, 2),
+        r.extra
+    );
+}
+
+/// Runs `f` `runs` times against a server, returning the median MB/s and CPU-s/GB.
+fn measure(runs: usize, bytes: usize, server: Option<&Server>, mut f: impl FnMut(usize) -> f64) -> (f64, Option<f64>) {
+    let mut mbs = vec![];
+    let mut cpu = vec![];
+    for run in 0..runs {
+        let c0 = server.map(|s| s.cpu_seconds());
+        let secs = f(run);
+        if let (Some(s), Some(c0)) = (server, c0) {
+            cpu.push((s.cpu_seconds() - c0) / (bytes as f64 / 1e9));
+        }
+        mbs.push(bytes as f64 / 1e6 / secs);
+    }
+    (median(mbs), (!cpu.is_empty()).then(|| median(cpu)))
+}
+
+fn throughput(target: &Target, mb: usize, runs: usize, loopback: f64) -> Option<f64> {
+    let sink = Server::sink(4, 1, 8);
+    let sink_addr = sink.addr.to_string();
+    let mut peak_100b = None;
+    println!("\n## Throughput (librdkafka, linger.ms=5, batch.size=1 MiB, no compression)");
+    print_header();
+    for size in [100usize, 1024] {
+        let count = (mb << 20) / size;
+        let bytes = count * size;
+        for partitions in [1, 4] {
+            for acks in ["1", "all"] {
+                let name = format!("produce {size} B acks={acks} p={partitions}");
+                let topic = |run: usize| format!("load-{size}-{acks}-{partitions}-{run}");
+                let (b, b_cpu) = measure(runs, bytes, target.server.as_ref(), |run| {
+                    client::produce(&target.bootstrap, &topic(run), size, count, acks, partitions)
+                });
+                let (s, s_cpu) = measure(runs, bytes, Some(&sink), |run| {
+                    client::produce(&sink_addr, &topic(run), size, count, acks, partitions)
+                });
+                if size == 100 && acks == "1" && partitions == 1 {
+                    peak_100b = Some(b * 1e6 / size as f64);
+                }
+                print_row(&Row {
+                    name,
+                    brokk: b,
+                    sink: Some(s),
+                    loopback,
+                    brokk_cpu: b_cpu.filter(|_| target.server.is_some()),
+                    sink_cpu: s_cpu,
+                    extra: format!("{:.0} msgs/s", b * 1e6 / size as f64),
+                });
+            }
+        }
+        // Consume what the acks=1 rows wrote, and the same from a sink holding as much.
+        let log_sink = Server::sink(4, count as i64, size);
+        let log_addr = log_sink.addr.to_string();
+        for partitions in [1, 4] {
+            let name = format!("consume {size} B p={partitions}");
+            let topic = |run: usize| format!("load-{size}-1-{partitions}-{run}");
+            let (b, b_cpu) = measure(runs, bytes, target.server.as_ref(), |run| {
+                client::consume(&target.bootstrap, &topic(run), count, partitions)
+            });
+            let (s, s_cpu) = measure(runs, bytes, Some(&log_sink), |run| {
+                client::consume(&log_addr, &topic(run), count, partitions)
+            });
+            print_row(&Row {
+                name,
+                brokk: b,
+                sink: Some(s),
+                loopback,
+                brokk_cpu: b_cpu.filter(|_| target.server.is_some()),
+                sink_cpu: s_cpu,
+                extra: format!("{:.0} msgs/s", b * 1e6 / size as f64),
+            });
+        }
+    }
+    if let Some(s) = &target.server {
+        println!("brokk peak RSS so far: {:.0} MB", s.peak_rss_mb());
+    }
+    peak_100b
+}
+
+fn raw_section(rt: &tokio::runtime::Runtime, target: &Target, mb: usize, runs: usize, loopback: f64) {
+    println!(
+        "\n## Pipelined raw producer (1 KiB records, 1 MiB batches, 4 partitions, 2 connections x 8 in flight, acks=1)"
+    );
+    print_header();
+    let sink = Server::sink(4, 1, 8);
+    let total = mb << 21;
+    let addr: std::net::SocketAddr = target.bootstrap.parse().expect("bootstrap host:port");
+    let run_on = |addr: std::net::SocketAddr, server: Option<&Server>| {
+        let mut mbs = vec![];
+        let mut cpu = vec![];
+        for run in 0..runs {
+            let topic = format!("raw-{run}");
+            rt.block_on(raw::ensure_topic(addr, &topic));
+            let c0 = server.map(|s| s.cpu_seconds());
+            let (bytes, secs) = rt.block_on(raw::produce(addr, &topic, 4, 1024, total, 2, 8));
+            if let (Some(s), Some(c0)) = (server, c0) {
+                cpu.push((s.cpu_seconds() - c0) / (bytes as f64 / 1e9));
+            }
+            mbs.push(bytes as f64 / 1e6 / secs);
+        }
+        (median(mbs), (!cpu.is_empty()).then(|| median(cpu)))
+    };
+    let (b, b_cpu) = run_on(addr, target.server.as_ref());
+    let (s, s_cpu) = run_on(sink.addr, Some(&sink));
+    print_row(&Row {
+        name: "raw produce 1 KiB".into(),
+        brokk: b,
+        sink: Some(s),
+        loopback,
+        brokk_cpu: b_cpu,
+        sink_cpu: s_cpu,
+        extra: String::new(),
+    });
+}
+
+fn latency_section(target: &Target, peak: Option<f64>, secs: f64) {
+    // The peak at linger.ms=0 (the latency producer's setting), 100 B, acks=1.
+    let count = 400_000;
+    let t = client::produce_with_linger(&target.bootstrap, "latency-peak", 100, count, "1", 1, 0);
+    let peak0 = count as f64 / t;
+    println!("\n## Latency (100 B, linger.ms=0, acks=1, 1 partition; {secs:.0} s after a 1 s warm-up; microseconds)");
+    println!(
+        "peak at linger.ms=0: {peak0:.0} msgs/s{}",
+        peak.map_or(String::new(), |p| format!(" (linger.ms=5: {p:.0} msgs/s)"))
+    );
+    println!(
+        "{:<22} {:>9} {:>9} {:>9} {:>9}   {:>9} {:>9} {:>9} {:>9}",
+        "offered rate", "e2e p50", "p99", "p99.9", "max", "ack p50", "p99", "p99.9", "max"
+    );
+    let rates = [
+        ("10k msgs/s".to_string(), 10_000.0),
+        (format!("10% ({:.0}/s)", peak0 * 0.1), peak0 * 0.1),
+        (format!("50% ({:.0}/s)", peak0 * 0.5), peak0 * 0.5),
+        (format!("80% ({:.0}/s)", peak0 * 0.8), peak0 * 0.8),
+    ];
+    for (i, (label, rate)) in rates.iter().enumerate() {
+        let r = latency::run(&target.bootstrap, &format!("latency-{i}"), *rate, 100, 1.0, secs);
+        let (e, a) = (r.end_to_end, r.produce_ack);
+        println!(
+            "{:<22} {:>9.0} {:>9.0} {:>9.0} {:>9.0}   {:>9.0} {:>9.0} {:>9.0} {:>9.0}{}",
+            label,
+            e.p50,
+            e.p99,
+            e.p999,
+            e.max,
+            a.p50,
+            a.p99,
+            a.p999,
+            a.max,
+            if r.received < r.sent {
+                format!("  ({} of {} received)", r.received, r.sent)
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
+fn startup_section(rt: &tokio::runtime::Runtime, runs: usize) {
+    println!("\n## Startup and memory (spawn to the \"listening\" log line; RSS from /proc)");
+    let mut empty = vec![];
+    let mut idle = vec![];
+    for _ in 0..runs.max(3) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Server::brokk(&["--data-dir", dir.path().to_str().expect("utf-8 path")]);
+        empty.push(s.startup.as_secs_f64() * 1e3);
+        std::thread::sleep(Duration::from_millis(300));
+        idle.push(s.rss_mb());
+    }
+    println!(
+        "empty data dir: startup {:.1} ms (median of {}), idle RSS {:.1} MB",
+        median(empty.clone()),
+        empty.len(),
+        median(idle)
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().to_str().expect("utf-8 path").to_string();
+    {
+        let s = Server::brokk(&["--data-dir", &path]);
+        rt.block_on(raw::create_topics(s.addr, 10, 100));
+        println!("1,000 partitions: RSS {:.1} MB after creating them", s.rss_mb());
+        // SIGTERM: a clean stop.
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe {
+            libc::kill(s.pid() as i32, libc::SIGTERM);
+        }
+        let mut s = s;
+        let _ = s.child.wait();
+    }
+    let mut clean = vec![];
+    for _ in 0..runs.max(3) {
+        let mut s = Server::brokk(&["--data-dir", &path]);
+        clean.push(s.startup.as_secs_f64() * 1e3);
+        // SAFETY: as above.
+        unsafe {
+            libc::kill(s.pid() as i32, libc::SIGTERM);
+        }
+        let _ = s.child.wait();
+    }
+    let s = Server::brokk(&["--data-dir", &path]);
+    let rss = s.rss_mb();
+    drop(s); // SIGKILL: the next start recovers
+    let s = Server::brokk(&["--data-dir", &path]);
+    println!(
+        "1,000 partitions: startup after a clean stop {:.1} ms (median of {}), after kill -9 {:.1} ms; idle RSS {:.1} MB",
+        median(clean.clone()),
+        clean.len(),
+        s.startup.as_secs_f64() * 1e3,
+        rss
+    );
+}
+
+fn run_sink(args: &[String]) {
+    let partitions: i32 = args.first().and_then(|v| v.parse().ok()).unwrap_or(4);
+    let records: i64 = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(1);
+    let size: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(8);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let log = sink::SinkLog::new(records, size);
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        eprintln!("sink listening on {}", l.local_addr().expect("addr"));
+        sink::serve(l, partitions, log).await;
+    });
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--sink") {
+        return run_sink(&args[1..]);
+    }
+    let mb: usize = env_or("LOAD_MB", 128);
+    let runs: usize = env_or("LOAD_RUNS", 1).max(1);
+    let secs: f64 = env_or("LOAD_LATENCY_SECS", 5.0);
+    let sections: String = env_or("LOAD_SECTIONS", "throughput,raw,latency,startup".to_string());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let target = match std::env::var("LOAD_BOOTSTRAP") {
+        Ok(b) => Target {
+            server: None,
+            bootstrap: b,
+        },
+        Err(_) => {
+            let s = Server::brokk(&["--ephemeral", "--override", "num.partitions=4"]);
+            Target {
+                bootstrap: s.addr.to_string(),
+                server: Some(s),
+            }
+        }
+    };
+    let loopback = median((0..3).map(|_| rt.block_on(loopback_mb_s(mb << 20))).collect());
+    println!(
+        "# brokk load suite: {mb} MB per row, median of {runs} run(s); loopback TCP ceiling {loopback:.0} MB/s (1 MiB writes)"
+    );
+    let mut peak = None;
+    if sections.contains("throughput") {
+        peak = throughput(&target, mb, runs, loopback);
+    }
+    if sections.contains("raw") {
+        raw_section(&rt, &target, mb, runs, loopback);
+    }
+    if sections.contains("latency") {
+        latency_section(&target, peak, secs);
+    }
+    if let Some(s) = &target.server {
+        println!("\nbrokk peak RSS over the run: {:.0} MB", s.peak_rss_mb());
+    }
+    if sections.contains("startup") && target.server.is_some() {
+        startup_section(&rt, runs);
+    }
+}
