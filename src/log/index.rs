@@ -296,6 +296,13 @@ impl TimeIndex {
     }
 
     /// Drops entries whose offset is `>= offset` (truncation).
+    /// Forgets every entry (recovery rebuilds them). Unlike [`Self::truncate_from_offset`]
+    /// it reads none: after a crash the preallocated file's length counts its zero tail as
+    /// entries.
+    pub fn clear(&self) {
+        self.inner.truncate_entries(0);
+    }
+
     pub fn truncate_from_offset(&self, offset: i64) {
         let mut keep = self.len();
         while keep > 0 && self.entry(keep - 1).1 >= offset {

@@ -72,7 +72,11 @@ pub fn open_segments(
     };
     let mut segs: Vec<Arc<Segment>> = Vec::with_capacity(bases.len());
     for (i, &base) in bases.iter().enumerate() {
-        let seg = Segment::open(dir, base, cfg, i == last)?;
+        let seg = if i >= scan_from {
+            Segment::open_for_recovery(dir, base, cfg, i == last)?
+        } else {
+            Segment::open(dir, base, cfg, i == last)?
+        };
         if i >= scan_from {
             report.segments_scanned += 1;
             let torn = seg.recover(base)?;
@@ -88,11 +92,11 @@ pub fn open_segments(
                     tracing::warn!(dir = %dir.display(), base_offset = base, end_offset = seg.end_offset(), next_base = bases[i + 1], "segment does not reach the next one; truncating the log there");
                 }
                 for &later in &bases[i + 1..] {
-                    Segment::open(dir, later, cfg, false)?.delete_files(dir)?;
+                    Segment::open_for_recovery(dir, later, cfg, false)?.delete_files(dir)?;
                     report.segments_dropped += 1;
                 }
                 drop(seg);
-                let seg = Segment::open(dir, base, cfg, true)?;
+                let seg = Segment::open_for_recovery(dir, base, cfg, true)?;
                 seg.recover(base)?;
                 segs.push(Arc::new(seg));
                 return Ok((segs, report));
@@ -165,6 +169,39 @@ mod tests {
         let data = segs[0].read(57, i64::MAX, usize::MAX, true).unwrap();
         let first = BatchHeader::parse_unchecked(&data).unwrap();
         assert_eq!(first.base_offset(), 55);
+    }
+
+    #[test]
+    fn a_crashed_empty_segment_recovers_empty_and_stale_bytes_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = small_cfg();
+        drop(Segment::create(dir.path(), 0, &cfg, 0).unwrap());
+        // Preallocated files, never written; a stray page far into the log must not survive.
+        {
+            use std::io::{Seek, SeekFrom, Write};
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.path().join("00000000000000000000.log"))
+                .unwrap();
+            f.seek(SeekFrom::Start(8192)).unwrap();
+            f.write_all(&[0xAB; 100]).unwrap();
+        }
+        let (segs, report) = open_segments(dir.path(), &cfg, false, None).unwrap();
+        assert_eq!(report.segments_scanned, 1);
+        assert_eq!(report.torn_bytes, 0);
+        assert_eq!((segs[0].size(), segs[0].end_offset()), (0, 0));
+        // Appends work and a later crash recovery finds exactly them.
+        let next = append(&segs[0], 0, 4);
+        drop(segs);
+        let (segs, _) = open_segments(dir.path(), &cfg, false, None).unwrap();
+        assert_eq!(segs[0].end_offset(), next);
+        let mut stale = [0u8; 100];
+        use std::os::unix::fs::FileExt;
+        std::fs::File::open(dir.path().join("00000000000000000000.log"))
+            .unwrap()
+            .read_at(&mut stale, 8192)
+            .unwrap();
+        assert!(stale.iter().all(|b| *b == 0), "the stray bytes were cut");
     }
 
     #[test]

@@ -103,6 +103,16 @@ impl Segment {
     /// data size is `known_size` (clean shutdown: the trimmed file length) or must be
     /// established by [`Segment::recover`].
     pub fn open(dir: &Path, base_offset: i64, cfg: &LogConfig, active: bool) -> Result<Self, LogError> {
+        let seg = Self::open_for_recovery(dir, base_offset, cfg, active)?;
+        seg.load_tail_state();
+        Ok(seg)
+    }
+
+    /// Opens a segment whose data and indexes are not trusted (it is about to be
+    /// [`Segment::recover`]ed or deleted): nothing is read. After a crash a preallocated
+    /// file's length says nothing about its data, and reading the "last" index entry of a
+    /// sparse file faults in (and zero-fills) megabytes of readahead.
+    pub fn open_for_recovery(dir: &Path, base_offset: i64, cfg: &LogConfig, active: bool) -> Result<Self, LogError> {
         let log_path = file_path(dir, base_offset, "log");
         let len = std::fs::metadata(&log_path)
             .map_err(|e| LogError::io(&log_path, e))?
@@ -114,7 +124,6 @@ impl Segment {
         };
         let seg = Self::open_inner(dir, base_offset, cfg, &log_path, capacity, len, active)?;
         seg.sealed.store(!active, Ordering::Relaxed);
-        seg.load_tail_state();
         Ok(seg)
     }
 
@@ -388,7 +397,7 @@ impl Segment {
     /// Runs before the segment is shared. Returns the size of the torn frame cut off, if any.
     pub fn recover(&self, expected_base: i64) -> Result<Option<usize>, LogError> {
         self.offset_index.truncate_entries(0);
-        self.time_index.truncate_from_offset(i64::MIN);
+        self.time_index.clear();
         self.max_timestamp.store(-1, Ordering::Relaxed);
         self.offset_of_max_timestamp.store(-1, Ordering::Relaxed);
         self.first_batch_timestamp.store(i64::MIN, Ordering::Relaxed);
@@ -399,9 +408,18 @@ impl Segment {
         // SAFETY: recovery runs before the segment is shared; `file_len` bytes are mapped
         // (the mapping covers the whole file: capacity >= file length).
         let all = unsafe { std::slice::from_raw_parts(self.map.map.as_ptr(), file_len.min(self.map.capacity)) };
+        // An empty (preallocated, never written) segment is recognised with a 12-byte read
+        // instead of a fault on the mapping, whose readahead would zero-fill megabytes of
+        // the sparse file.
+        let mut head = [0u8; batch::LOG_OVERHEAD];
+        let empty = {
+            use std::os::unix::fs::FileExt;
+            let n = self.with_file(|f| f.read_at(&mut head, 0).map_err(io))?;
+            n < head.len() || head.iter().all(|b| *b == 0)
+        };
         let mut pos = 0usize;
         let mut next = expected_base;
-        while pos < all.len() {
+        while !empty && pos < all.len() {
             let Ok(h) = BatchHeader::parse_validated(&all[pos..]) else {
                 break;
             };
@@ -417,7 +435,7 @@ impl Segment {
         self.size.store(pos, Ordering::Release);
         self.allocated.store(pos, Ordering::Relaxed);
         let sealed = self.sealed.load(Ordering::Relaxed);
-        let tail = &all[pos..];
+        let tail = if empty { &head[..] } else { &all[pos..] };
         let torn = if tail.iter().take(batch::LOG_OVERHEAD).all(|b| *b == 0) {
             None
         } else {
