@@ -149,6 +149,12 @@ impl Segment {
             file.set_len(capacity as u64).map_err(io)?;
         }
         let map = MmapOptions::new().len(capacity.max(1)).map_raw(&file).map_err(io)?;
+        if writable {
+            // Appends fault the preallocated (sparse) file in page by page; with the
+            // default readahead each fault zero-fills a large window of holes first, which
+            // cost more than the appends' copies (measured: 60% of produce CPU).
+            let _ = map.advise(memmap2::Advice::Random);
+        }
         let offset_index = OffsetIndex::open(
             &file_path(dir, base_offset, "index"),
             base_offset,
