@@ -14,8 +14,9 @@
 //!
 //! # Durability (the one place this promise is written)
 //!
-//! A produce is acknowledged once its batch is in the segment's shared memory mapping,
-//! which is the kernel's page cache. With the default flush policy
+//! A produce is acknowledged once its batch is in the kernel's page cache (written into
+//! the segment file with pwrite(2); readers see it through the segment's shared mapping of
+//! the same pages). With the default flush policy
 //! (`log.flush.interval.messages` and `log.flush.interval.ms` unset, as in Kafka) the OS
 //! writes pages back on its own schedule: **acknowledged data survives a crash or SIGKILL
 //! of brokk**, but not a power loss or kernel crash. Sealed segments are fsynced in the

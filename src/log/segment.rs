@@ -275,13 +275,20 @@ impl Segment {
             )));
         }
         self.ensure_allocated(pos + data.len())?;
+        // The bytes go in with pwrite(2), not a copy into the mapping: the kernel fills whole
+        // page-cache pages directly, where a copy through the mapping faults on every page
+        // and zero-fills it first (the same page cache backs the mapping, so readers see the
+        // data through it). Only the header is then patched through the mapping.
+        {
+            use std::os::unix::fs::FileExt;
+            self.with_file(|f| {
+                f.write_all_at(data, pos as u64)
+                    .map_err(|e| LogError::io(&self.log_path, e))
+            })?;
+        }
         // SAFETY: `[pos, pos+len)` lies inside the mapping and above the published size, so
         // no reader can observe it until the Release store below; we are the only writer.
-        let dst = unsafe {
-            let dst = std::slice::from_raw_parts_mut(self.map.map.as_mut_ptr().add(pos), data.len());
-            dst.copy_from_slice(data);
-            dst
-        };
+        let dst = unsafe { std::slice::from_raw_parts_mut(self.map.map.as_mut_ptr().add(pos), data.len()) };
         patch(dst);
         let h = BatchHeader::parse_unchecked(dst)?;
         let offsets = (h.base_offset(), h.last_offset());
