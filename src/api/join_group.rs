@@ -29,7 +29,9 @@ pub async fn handle(broker: &Broker, req: JoinGroupRequest, version: i16, ctx: &
                 .iter()
                 .map(|p| Protocol {
                     name: p.name.to_string(),
-                    metadata: p.metadata.clone(),
+                    // Copied: the group keeps it, and the request's bytes share the
+                    // connection's reusable read buffer.
+                    metadata: bytes::Bytes::copy_from_slice(&p.metadata),
                 })
                 .collect(),
             require_known_member_id: version >= 4,

@@ -26,7 +26,9 @@ pub async fn handle(broker: &Broker, req: SyncGroupRequest, version: i16) -> Syn
             assignments: req
                 .assignments
                 .into_iter()
-                .map(|a| (a.member_id.to_string(), a.assignment))
+                // Copied: the group keeps them (the request's bytes share the connection's
+                // reusable read buffer).
+                .map(|a| (a.member_id.to_string(), Bytes::copy_from_slice(&a.assignment)))
                 .collect(),
         };
         broker.groups().sync(&group_id, sync).await

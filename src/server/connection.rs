@@ -7,9 +7,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::watch;
 
 use super::{FrameError, codec, dispatch};
@@ -18,11 +19,14 @@ use crate::broker::Broker;
 /// Serves one connection until the peer closes, a frame is malformed, or shutdown.
 pub async fn run(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let (rd, mut wr) = stream.into_split();
-    let mut rd = BufReader::with_capacity(64 * 1024, rd);
-    let max = broker.config().max_request_bytes;
+    let mut frames = FrameReader {
+        rd,
+        buf: BytesMut::new(),
+        max: broker.config().max_request_bytes,
+    };
     loop {
         let frame = tokio::select! {
-            f = read_frame(&mut rd, max) => f,
+            f = frames.next() => f,
             _ = shutdown.changed() => return,
         };
         let frame = match frame {
@@ -33,7 +37,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut s
                 return;
             }
         };
-        let result = match codec::decode_header(frame.freeze()) {
+        let result = match codec::decode_header(frame) {
             Ok(req) => dispatch::dispatch(&broker, req, peer).await,
             Err(e) => Err(e),
         };
@@ -53,19 +57,43 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut s
     }
 }
 
-/// Reads one frame body; `None` on a clean EOF between frames.
-async fn read_frame<R: AsyncReadExt + Unpin>(rd: &mut R, max: usize) -> Result<Option<BytesMut>, FrameError> {
-    let mut len = [0u8; 4];
-    match rd.read_exact(&mut len).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e.into()),
+/// Splits the byte stream into request frames. One buffer per connection is reused: a
+/// frame is a frozen slice of it (its records are appended straight from there), and once
+/// the request is done the space is reclaimed for the next read, so no request allocates,
+/// zeroes or faults in fresh memory. Bytes of the next frame read early stay buffered.
+struct FrameReader {
+    rd: OwnedReadHalf,
+    buf: BytesMut,
+    max: usize,
+}
+
+impl FrameReader {
+    /// The next frame body; `None` on a clean EOF between frames.
+    async fn next(&mut self) -> Result<Option<Bytes>, FrameError> {
+        const READ: usize = 64 * 1024;
+        loop {
+            if self.buf.len() >= 4 {
+                let size = i32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
+                if size < 0 || size as usize > self.max {
+                    return Err(FrameError::BadSize { size, max: self.max });
+                }
+                let need = 4 + size as usize;
+                if self.buf.len() >= need {
+                    let mut frame = self.buf.split_to(need);
+                    let _ = frame.split_to(4);
+                    return Ok(Some(frame.freeze()));
+                }
+                self.buf.reserve((need - self.buf.len()).max(READ));
+            } else {
+                self.buf.reserve(READ);
+            }
+            if self.rd.read_buf(&mut self.buf).await? == 0 {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into())
+                };
+            }
+        }
     }
-    let size = i32::from_be_bytes(len);
-    if size < 0 || size as usize > max {
-        return Err(FrameError::BadSize { size, max });
-    }
-    let mut buf = BytesMut::zeroed(size as usize);
-    rd.read_exact(&mut buf).await?;
-    Ok(Some(buf))
 }
