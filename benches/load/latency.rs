@@ -82,7 +82,9 @@ fn histogram() -> Histogram<u64> {
 
 /// Runs `rate` msgs/s of `size` bytes to partition 0 of `topic` for `secs` seconds after a
 /// `warmup_secs` warm-up.
-pub fn run(bootstrap: &str, topic: &str, rate: f64, size: usize, warmup_secs: f64, secs: f64) -> Result {
+/// Without `consume` only produce-ack latency is measured (against the null sink, which
+/// does not serve back what it is sent).
+pub fn run(bootstrap: &str, topic: &str, rate: f64, size: usize, warmup_secs: f64, secs: f64, consume: bool) -> Result {
     let size = size.max(8);
     let ack_hist = Arc::new(Mutex::new(histogram()));
     let e2e_hist = Arc::new(Mutex::new(histogram()));
@@ -106,27 +108,32 @@ pub fn run(bootstrap: &str, topic: &str, rate: f64, size: usize, warmup_secs: f6
         .client()
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .expect("metadata");
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "brokk-latency")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "500")
-        .set("fetch.min.bytes", "1")
-        .create()
-        .expect("consumer");
-    // Start exactly at the current end (no race with the first sends).
-    let (_, end) = consumer
-        .fetch_watermarks(topic, 0, Duration::from_secs(10))
-        .expect("watermarks");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Offset(end))
-        .expect("partition");
-    consumer.assign(&tpl).expect("assign");
+    let consumer: Option<BaseConsumer> = consume.then(|| {
+        ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", "brokk-latency")
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "500")
+            .set("fetch.min.bytes", "1")
+            .create()
+            .expect("consumer")
+    });
+    if let Some(consumer) = &consumer {
+        // Start exactly at the current end (no race with the first sends).
+        let (_, end) = consumer
+            .fetch_watermarks(topic, 0, Duration::from_secs(10))
+            .expect("watermarks");
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, 0, Offset::Offset(end))
+            .expect("partition");
+        consumer.assign(&tpl).expect("assign");
+    }
 
     let done = Arc::new(AtomicBool::new(false));
     let consumer_thread = {
         let (done, hist) = (done.clone(), e2e_hist.clone());
         std::thread::spawn(move || {
+            let Some(consumer) = consumer else { return 0 };
             let mut received = 0u64;
             let deadline = Instant::now() + Duration::from_secs_f64(warmup_secs + secs + 60.0);
             while received < total && Instant::now() < deadline {
@@ -150,17 +157,20 @@ pub fn run(bootstrap: &str, topic: &str, rate: f64, size: usize, warmup_secs: f6
     let interval = 1e9 / rate;
     for i in 0..total {
         let due = start + (i as f64 * interval) as u64;
-        // Sleep most of the gap, spin the last 50 us for precision.
+        // Sleep most of the gap (librdkafka's poll only takes whole milliseconds, so a
+        // shorter poll would spin), yield for the rest: on 2 shared cores a spinning load
+        // generator would steal the broker's CPU and show up as its tail latency.
         loop {
             let now = now_ns();
             if now >= due {
                 break;
             }
             let gap = due - now;
-            if gap > 100_000 {
-                producer.poll(Duration::from_nanos(gap - 50_000));
+            producer.poll(Duration::ZERO);
+            if gap > 150_000 {
+                std::thread::sleep(Duration::from_nanos(gap - 100_000));
             } else {
-                std::hint::spin_loop();
+                std::thread::yield_now();
             }
         }
         payload[..8].copy_from_slice(&due.to_be_bytes());

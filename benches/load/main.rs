@@ -15,7 +15,8 @@
 //! Environment: `LOAD_MB` (volume per throughput row, default 128), `LOAD_RUNS` (repeats;
 //! the median is printed, default 1), `LOAD_SECTIONS` (comma list, default all),
 //! `LOAD_LATENCY_SECS` (default 5), `LOAD_BOOTSTRAP=host:port` (drive another broker instead:
-//! no CPU or startup figures).
+//! no CPU or startup figures), `LOAD_FILTER` (only throughput rows whose name contains it;
+//! consume rows read what their produce rows wrote).
 //!
 //! Internal: `load --sink PARTITIONS RECORDS SIZE` runs the null sink.
 
@@ -32,6 +33,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// `LOAD_FILTER`: only throughput rows whose name contains it (profiling one row).
+fn selected(name: &str) -> bool {
+    std::env::var("LOAD_FILTER").map_or(true, |f| name.contains(&f))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -71,6 +77,10 @@ async fn loopback_mb_s(total: usize) -> f64 {
 struct Target {
     server: Option<Server>,
     bootstrap: String,
+}
+
+fn bootstrap_addr(target: &Target) -> std::net::SocketAddr {
+    target.bootstrap.parse().expect("bootstrap as host:port")
 }
 
 /// One measured row: MB/s and server CPU-s/GB for brokk and for the sink.
@@ -125,7 +135,7 @@ fn measure(runs: usize, bytes: usize, server: Option<&Server>, mut f: impl FnMut
     (median(mbs), (!cpu.is_empty()).then(|| median(cpu)))
 }
 
-fn throughput(target: &Target, mb: usize, runs: usize, loopback: f64) -> Option<f64> {
+fn throughput(rt: &tokio::runtime::Runtime, target: &Target, mb: usize, runs: usize, loopback: f64) -> Option<f64> {
     let sink = Server::sink(4, 1, 8);
     let sink_addr = sink.addr.to_string();
     let mut peak_100b = None;
@@ -137,10 +147,18 @@ fn throughput(target: &Target, mb: usize, runs: usize, loopback: f64) -> Option<
         for partitions in [1, 4] {
             for acks in ["1", "all"] {
                 let name = format!("produce {size} B acks={acks} p={partitions}");
+                if !selected(&name) {
+                    continue;
+                }
                 let topic = |run: usize| format!("load-{size}-{acks}-{partitions}-{run}");
                 let (b, b_cpu) = measure(runs, bytes, target.server.as_ref(), |run| {
                     client::produce(&target.bootstrap, &topic(run), size, count, acks, partitions)
                 });
+                if acks == "all" {
+                    // Only the acks=1 rows' data is read back.
+                    let names: Vec<String> = (0..runs).map(topic).collect();
+                    rt.block_on(raw::delete_topics(bootstrap_addr(target), &names));
+                }
                 let (s, s_cpu) = measure(runs, bytes, Some(&sink), |run| {
                     client::produce(&sink_addr, &topic(run), size, count, acks, partitions)
                 });
@@ -163,6 +181,9 @@ fn throughput(target: &Target, mb: usize, runs: usize, loopback: f64) -> Option<
         let log_addr = log_sink.addr.to_string();
         for partitions in [1, 4] {
             let name = format!("consume {size} B p={partitions}");
+            if !selected(&name) {
+                continue;
+            }
             let topic = |run: usize| format!("load-{size}-1-{partitions}-{run}");
             let (b, b_cpu) = measure(runs, bytes, target.server.as_ref(), |run| {
                 client::consume(&target.bootstrap, &topic(run), count, partitions)
@@ -170,6 +191,8 @@ fn throughput(target: &Target, mb: usize, runs: usize, loopback: f64) -> Option<
             let (s, s_cpu) = measure(runs, bytes, Some(&log_sink), |run| {
                 client::consume(&log_addr, &topic(run), count, partitions)
             });
+            let names: Vec<String> = (0..runs).map(topic).collect();
+            rt.block_on(raw::delete_topics(bootstrap_addr(target), &names));
             print_row(&Row {
                 name,
                 brokk: b,
@@ -194,7 +217,7 @@ fn raw_section(rt: &tokio::runtime::Runtime, target: &Target, mb: usize, runs: u
     print_header();
     let sink = Server::sink(4, 1, 8);
     let total = mb << 21;
-    let addr: std::net::SocketAddr = target.bootstrap.parse().expect("bootstrap host:port");
+    let addr = bootstrap_addr(target);
     let run_on = |addr: std::net::SocketAddr, server: Option<&Server>| {
         let mut mbs = vec![];
         let mut cpu = vec![];
@@ -205,6 +228,11 @@ fn raw_section(rt: &tokio::runtime::Runtime, target: &Target, mb: usize, runs: u
             let (bytes, secs) = rt.block_on(raw::produce(addr, &topic, 4, 1024, total, 2, 8));
             if let (Some(s), Some(c0)) = (server, c0) {
                 cpu.push((s.cpu_seconds() - c0) / (bytes as f64 / 1e9));
+            }
+            if server.is_some_and(|s| s.addr == bootstrap_addr(target))
+                || (server.is_none() && addr == bootstrap_addr(target))
+            {
+                rt.block_on(raw::delete_topics(addr, &[topic]));
             }
             mbs.push(bytes as f64 / 1e6 / secs);
         }
@@ -234,8 +262,8 @@ fn latency_section(target: &Target, peak: Option<f64>, secs: f64) {
         peak.map_or(String::new(), |p| format!(" (linger.ms=5: {p:.0} msgs/s)"))
     );
     println!(
-        "{:<22} {:>9} {:>9} {:>9} {:>9}   {:>9} {:>9} {:>9} {:>9}",
-        "offered rate", "e2e p50", "p99", "p99.9", "max", "ack p50", "p99", "p99.9", "max"
+        "{:<28} {:>9} {:>9} {:>9} {:>9}   {:>9} {:>9} {:>9} {:>9}",
+        "server, offered rate", "e2e p50", "p99", "p99.9", "max", "ack p50", "p99", "p99.9", "max"
     );
     let rates = [
         ("10k msgs/s".to_string(), 10_000.0),
@@ -243,26 +271,31 @@ fn latency_section(target: &Target, peak: Option<f64>, secs: f64) {
         (format!("50% ({:.0}/s)", peak0 * 0.5), peak0 * 0.5),
         (format!("80% ({:.0}/s)", peak0 * 0.8), peak0 * 0.8),
     ];
+    let sink = Server::sink(1, 1, 8);
+    let sink_addr = sink.addr.to_string();
     for (i, (label, rate)) in rates.iter().enumerate() {
-        let r = latency::run(&target.bootstrap, &format!("latency-{i}"), *rate, 100, 1.0, secs);
-        let (e, a) = (r.end_to_end, r.produce_ack);
-        println!(
-            "{:<22} {:>9.0} {:>9.0} {:>9.0} {:>9.0}   {:>9.0} {:>9.0} {:>9.0} {:>9.0}{}",
-            label,
-            e.p50,
-            e.p99,
-            e.p999,
-            e.max,
-            a.p50,
-            a.p99,
-            a.p999,
-            a.max,
-            if r.received < r.sent {
-                format!("  ({} of {} received)", r.received, r.sent)
-            } else {
-                String::new()
-            }
-        );
+        for (who, bootstrap, consume) in [("brokk", &target.bootstrap, true), ("sink", &sink_addr, false)] {
+            let r = latency::run(bootstrap, &format!("latency-{i}"), *rate, 100, 1.0, secs, consume);
+            let (e, a) = (r.end_to_end, r.produce_ack);
+            let e2e = |v: f64| if consume { format!("{v:.0}") } else { "-".to_string() };
+            println!(
+                "{:<28} {:>9} {:>9} {:>9} {:>9}   {:>9.0} {:>9.0} {:>9.0} {:>9.0}{}",
+                format!("{who} {label}"),
+                e2e(e.p50),
+                e2e(e.p99),
+                e2e(e.p999),
+                e2e(e.max),
+                a.p50,
+                a.p99,
+                a.p999,
+                a.max,
+                if consume && r.received < r.sent {
+                    format!("  ({} of {} received)", r.received, r.sent)
+                } else {
+                    String::new()
+                }
+            );
+        }
     }
 }
 
@@ -370,7 +403,7 @@ fn main() {
     );
     let mut peak = None;
     if sections.contains("throughput") {
-        peak = throughput(&target, mb, runs, loopback);
+        peak = throughput(&rt, &target, mb, runs, loopback);
     }
     if sections.contains("raw") {
         raw_section(&rt, &target, mb, runs, loopback);

@@ -180,3 +180,19 @@ pub async fn create_topics(addr: SocketAddr, topics: usize, partitions: i32) {
         .expect("create topics");
     let _ = read_frame(&mut s).await;
 }
+
+/// Deletes `names` (between throughput rows, so the next row does not pay for the page
+/// cache writeback of the previous ones' data).
+pub async fn delete_topics(addr: SocketAddr, names: &[String]) {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let mut req = DeleteTopicsRequest::default();
+    req.timeout_ms = 60_000;
+    req.topic_names = names
+        .iter()
+        .map(|n| TopicName(StrBytes::from_string(n.clone())))
+        .collect();
+    s.write_all(&frame(ApiKey::DeleteTopics, 5, &req))
+        .await
+        .expect("delete topics");
+    let _ = read_frame(&mut s).await;
+}
