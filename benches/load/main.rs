@@ -9,6 +9,7 @@
 //! - **raw**: a pipelined kafka-protocol producer ([`raw`]) against brokk, the sink and
 //!   loopback TCP;
 //! - **latency**: end-to-end and produce-ack percentiles at fixed offered rates ([`latency`]);
+//! - **fsync**: produce with an fsync per batch against pwrite+fdatasync of the same size;
 //! - **startup**: time to accepting connections (empty, and 1,000 partitions after a clean
 //!   and an unclean stop), idle and peak RSS.
 //!
@@ -225,7 +226,7 @@ fn raw_section(rt: &tokio::runtime::Runtime, target: &Target, mb: usize, runs: u
             let topic = format!("raw-{run}");
             rt.block_on(raw::ensure_topic(addr, &topic));
             let c0 = server.map(|s| s.cpu_seconds());
-            let (bytes, secs) = rt.block_on(raw::produce(addr, &topic, 4, 1024, total, 2, 8));
+            let (bytes, secs) = rt.block_on(raw::produce(addr, &topic, 4, 1024, total, 2, 8, 1_000_000));
             if let (Some(s), Some(c0)) = (server, c0) {
                 cpu.push((s.cpu_seconds() - c0) / (bytes as f64 / 1e9));
             }
@@ -297,6 +298,83 @@ fn latency_section(target: &Target, peak: Option<f64>, secs: f64) {
             );
         }
     }
+}
+
+/// fsync-per-batch mode (`log.flush.interval.messages=1`) against what the disk does:
+/// pwrite + fdatasync of the same batch size in a loop, on the same filesystem.
+fn fsync_section(rt: &tokio::runtime::Runtime, runs: usize) {
+    println!("\n## fsync per batch (log.flush.interval.messages=1; raw producer, acks=1, 1 KiB records)");
+    println!(
+        "{:<44} {:>10} {:>10} {:>10} {:>12}",
+        "run", "batches/s", "disk /s", "ratio", "brokk MB/s"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().to_str().expect("utf-8 path").to_string();
+    let s = Server::brokk(&[
+        "--data-dir",
+        &path,
+        "--override",
+        "log.flush.interval.messages=1",
+        "--override",
+        "num.partitions=4",
+    ]);
+    for (batch_kb, partitions, connections, in_flight) in
+        [(16usize, 1, 1, 1), (64, 1, 1, 1), (16, 4, 4, 1), (16, 4, 4, 4)]
+    {
+        let batch_bytes = batch_kb << 10;
+        let disk = median(
+            (0..runs)
+                .map(|_| disk_fdatasync_per_s(dir.path(), batch_bytes, 200))
+                .collect(),
+        );
+        let per_batch = batch_bytes / (1024 + 32);
+        let total = per_batch * 1024 * partitions as usize * 400;
+        let mut rates = vec![];
+        let mut mbs = vec![];
+        for run in 0..runs {
+            let topic = format!("fsync-{batch_kb}-{partitions}-{connections}-{in_flight}-{run}");
+            rt.block_on(raw::ensure_topic(s.addr, &topic));
+            let (bytes, secs) = rt.block_on(raw::produce(
+                s.addr,
+                &topic,
+                partitions,
+                1024,
+                total,
+                connections,
+                in_flight,
+                batch_bytes,
+            ));
+            let requests = bytes as f64 / (batch_bytes as f64 * partitions as f64);
+            rates.push(requests * partitions as f64 / secs);
+            mbs.push(bytes as f64 / 1e6 / secs);
+            rt.block_on(raw::delete_topics(s.addr, &[topic]));
+        }
+        let rate = median(rates);
+        println!(
+            "{:<44} {:>10.0} {:>10.0} {:>10.2} {:>12.1}",
+            format!("{batch_kb} KiB batches, {partitions} partition(s), {connections}x{in_flight} in flight"),
+            rate,
+            disk,
+            rate / disk,
+            median(mbs)
+        );
+    }
+}
+
+/// pwrite + fdatasync of `bytes` per iteration, appending to one preallocated file.
+fn disk_fdatasync_per_s(dir: &std::path::Path, bytes: usize, iterations: usize) -> f64 {
+    use std::os::unix::fs::FileExt;
+    let path = dir.join("fdatasync-probe");
+    let f = std::fs::File::create(&path).expect("probe file");
+    let buf = vec![b'd'; bytes];
+    let t = Instant::now();
+    for i in 0..iterations {
+        f.write_all_at(&buf, (i * bytes) as u64).expect("pwrite");
+        f.sync_data().expect("fdatasync");
+    }
+    let rate = iterations as f64 / t.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(path);
+    rate
 }
 
 fn startup_section(rt: &tokio::runtime::Runtime, runs: usize) {
@@ -378,7 +456,7 @@ fn main() {
     let mb: usize = env_or("LOAD_MB", 128);
     let runs: usize = env_or("LOAD_RUNS", 1).max(1);
     let secs: f64 = env_or("LOAD_LATENCY_SECS", 5.0);
-    let sections: String = env_or("LOAD_SECTIONS", "throughput,raw,latency,startup".to_string());
+    let sections: String = env_or("LOAD_SECTIONS", "throughput,raw,latency,fsync,startup".to_string());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -413,6 +491,9 @@ fn main() {
     }
     if let Some(s) = &target.server {
         println!("\nbrokk peak RSS over the run: {:.0} MB", s.peak_rss_mb());
+    }
+    if sections.contains("fsync") && target.server.is_some() {
+        fsync_section(&rt, runs);
     }
     if sections.contains("startup") && target.server.is_some() {
         startup_section(&rt, runs);

@@ -97,9 +97,11 @@ pub async fn produce(
     total_bytes: usize,
     connections: usize,
     in_flight: usize,
+    batch_bytes: usize,
 ) -> (usize, f64) {
-    // Under the default max.message.bytes (1 MiB + 12) with record overheads.
-    let per_batch = (1_000_000 / (size + 32)).max(1);
+    // Up to `batch_bytes` of records per batch (1 MB stays under the default
+    // max.message.bytes of 1 MiB + 12 with record overheads).
+    let per_batch = (batch_bytes / (size + 32)).max(1);
     let b = batch(per_batch, size);
     let mut req = ProduceRequest::default();
     req.acks = 1;

@@ -520,8 +520,13 @@ impl Segment {
                 .flush_range(start, size - start)
                 .map_err(|e| LogError::io(&self.log_path, e))?;
         }
-        self.offset_index.flush()?;
-        self.time_index.flush()?;
+        // An unsealed segment's indexes need no fsync: crash recovery rescans the segment
+        // holding the recovery point and rebuilds them. A sealed one's are made durable
+        // below, once, before recovery may skip it.
+        if self.sealed.load(Ordering::Acquire) {
+            self.offset_index.flush()?;
+            self.time_index.flush()?;
+        }
         self.txn_index.sync()?;
         self.flushed.store(size, Ordering::Release);
         if self.awaits_seal_sync() {
