@@ -89,6 +89,7 @@ pub async fn ensure_topic(addr: SocketAddr, topic: &str) {
 
 /// Sends `total_bytes` of record payload to `partitions` partitions of `topic` over
 /// `connections` connections, `in_flight` requests each; returns (frame bytes sent, seconds).
+#[allow(clippy::too_many_arguments)]
 pub async fn produce(
     addr: SocketAddr,
     topic: &str,
