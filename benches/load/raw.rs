@@ -20,8 +20,8 @@ use tokio::sync::Semaphore;
 
 const PRODUCE_VERSION: i16 = 9;
 
-/// One v2 batch of `count` records of `size` bytes.
-fn batch(count: usize, size: usize) -> Bytes {
+/// One v2 batch of `count` records of `size` bytes (also the null sink's stored log).
+pub fn batch(count: usize, size: usize) -> Bytes {
     let value = Bytes::from(vec![b'r'; size]);
     let recs: Vec<Record> = (0..count as i64)
         .map(|i| Record {

@@ -17,7 +17,6 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -37,32 +36,7 @@ impl SinkLog {
     /// A log of `records` records of `size` bytes, 1,000-record batches (at most 1 MiB).
     pub fn new(records: i64, size: usize) -> Self {
         let per_batch = ((1 << 20) / (size + 16)).clamp(1, 1000) as i64;
-        let value = Bytes::from(vec![b's'; size]);
-        let recs: Vec<Record> = (0..per_batch)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i,
-                // One batch: kafka-protocol starts a new one whenever offset - sequence
-                // changes; base sequence -1 is "none".
-                sequence: i as i32 - 1,
-                timestamp: 0,
-                key: None,
-                value: Some(value.clone()),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut one = BytesMut::new();
-        let opts = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        };
-        RecordBatchEncoder::encode(&mut one, recs.iter(), &opts).expect("encode");
+        let one = crate::raw::batch(per_batch as usize, size);
         let batches = (records + per_batch - 1) / per_batch;
         let mut all = BytesMut::with_capacity(one.len() * batches as usize);
         for b in 0..batches {

@@ -15,26 +15,35 @@ use crate::group::state::CommittedOffset;
 use crate::log::now_ms;
 
 /// Each partition of a topic with the error decided before the group is asked.
-type PartitionErrors = Vec<(i32, Option<ResponseError>)>;
+pub(super) type PartitionErrors = Vec<(i32, Option<ResponseError>)>;
 
-pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
-    let group_id = req.group_id.0.to_string();
-    let now = now_ms();
+/// The offsets that passed the broker's checks.
+pub(super) type ToCommit = Vec<((String, i32), CommittedOffset)>;
+
+/// One partition of an (Txn)OffsetCommit request: index, offset, leader epoch, metadata.
+pub(super) type Requested = (i32, i64, i32, Option<String>);
+
+/// The broker's checks shared by OffsetCommit and TxnOffsetCommit: unknown partitions get
+/// UNKNOWN_TOPIC_OR_PARTITION, metadata longer than `offset.metadata.max.bytes` (counted in
+/// UTF-16 units, as Kafka's `String.length()`) OFFSET_METADATA_TOO_LARGE; the rest is
+/// returned as offsets to commit.
+pub(super) fn check_offsets(
+    broker: &Broker,
+    topics: impl Iterator<Item = (String, Vec<Requested>)>,
+    now: i64,
+    expire: Option<i64>,
+) -> (Vec<(String, PartitionErrors)>, ToCommit) {
     let max_meta = broker.groups().config().offset_metadata_max_bytes;
-    let expire = (version <= 4 && req.retention_time_ms != -1).then(|| now.saturating_add(req.retention_time_ms));
-    // Per partition: an error decided here, or the offset to commit.
-    let mut decided: Vec<(String, PartitionErrors)> = vec![];
+    let mut decided = vec![];
     let mut to_commit = vec![];
-    for t in &req.topics {
-        let name = t.name.0.to_string();
+    for (name, partitions) in topics {
         let topic = broker.logs().topic(&name);
         let mut parts = vec![];
-        for p in &t.partitions {
-            let i = p.partition_index;
+        for (i, offset, leader_epoch, metadata) in partitions {
             let exists = topic
                 .as_ref()
                 .is_some_and(|t| i >= 0 && (i as usize) < t.partitions.len());
-            let metadata = p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default();
+            let metadata = metadata.unwrap_or_default();
             let err = if !exists {
                 Some(ResponseError::UnknownTopicOrPartition)
             } else if metadata.encode_utf16().count() > max_meta {
@@ -43,8 +52,8 @@ pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> 
                 to_commit.push((
                     (name.clone(), i),
                     CommittedOffset {
-                        offset: p.committed_offset,
-                        leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
+                        offset,
+                        leader_epoch,
                         metadata,
                         commit_timestamp_ms: now,
                         expire_timestamp_ms: expire,
@@ -56,6 +65,26 @@ pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> 
         }
         decided.push((name, parts));
     }
+    (decided, to_commit)
+}
+
+pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
+    let group_id = req.group_id.0.to_string();
+    let now = now_ms();
+    let expire = (version <= 4 && req.retention_time_ms != -1).then(|| now.saturating_add(req.retention_time_ms));
+    let topics = req.topics.iter().map(|t| {
+        let parts = t
+            .partitions
+            .iter()
+            .map(|p| {
+                let epoch = if version >= 6 { p.committed_leader_epoch } else { -1 };
+                let meta = p.committed_metadata.as_ref().map(|m| m.to_string());
+                (p.partition_index, p.committed_offset, epoch, meta)
+            })
+            .collect();
+        (t.name.0.to_string(), parts)
+    });
+    let (decided, to_commit) = check_offsets(broker, topics, now, expire);
     let group_err = if to_commit.is_empty() {
         None
     } else {

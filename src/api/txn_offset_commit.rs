@@ -18,45 +18,21 @@ use crate::group::state::CommittedOffset;
 use crate::log::now_ms;
 use crate::txn::state::TxnError;
 
-type PartitionErrors = Vec<(i32, Option<ResponseError>)>;
-
 pub async fn handle(broker: &Broker, req: TxnOffsetCommitRequest, version: i16) -> TxnOffsetCommitResponse {
     let group_id = req.group_id.0.to_string();
-    let now = now_ms();
-    let max_meta = broker.groups().config().offset_metadata_max_bytes;
-    let mut decided: Vec<(String, PartitionErrors)> = vec![];
-    let mut to_commit = vec![];
-    for t in &req.topics {
-        let name = t.name.0.to_string();
-        let topic = broker.logs().topic(&name);
-        let mut parts = vec![];
-        for p in &t.partitions {
-            let i = p.partition_index;
-            let exists = topic
-                .as_ref()
-                .is_some_and(|t| i >= 0 && (i as usize) < t.partitions.len());
-            let metadata = p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default();
-            let err = if !exists {
-                Some(ResponseError::UnknownTopicOrPartition)
-            } else if metadata.encode_utf16().count() > max_meta {
-                Some(ResponseError::OffsetMetadataTooLarge)
-            } else {
-                to_commit.push((
-                    (name.clone(), i),
-                    CommittedOffset {
-                        offset: p.committed_offset,
-                        leader_epoch: if version >= 2 { p.committed_leader_epoch } else { -1 },
-                        metadata,
-                        commit_timestamp_ms: now,
-                        expire_timestamp_ms: None,
-                    },
-                ));
-                None
-            };
-            parts.push((i, err));
-        }
-        decided.push((name, parts));
-    }
+    let topics = req.topics.iter().map(|t| {
+        let parts = t
+            .partitions
+            .iter()
+            .map(|p| {
+                let epoch = if version >= 2 { p.committed_leader_epoch } else { -1 };
+                let meta = p.committed_metadata.as_ref().map(|m| m.to_string());
+                (p.partition_index, p.committed_offset, epoch, meta)
+            })
+            .collect();
+        (t.name.0.to_string(), parts)
+    });
+    let (decided, to_commit) = super::offset_commit::check_offsets(broker, topics, now_ms(), None);
     let common = if group_id.is_empty() {
         Some(ResponseError::InvalidGroupId)
     } else if to_commit.is_empty() {

@@ -133,6 +133,29 @@ impl InternalTopic {
     }
 }
 
+/// The end of a coordinator's snapshot-style compaction of partition `p`: once every live
+/// key has been re-appended after `cut`, the sealed segments ending at or below it are
+/// fsynced away. Returns how many were removed (errors are logged).
+pub async fn drop_superseded(p: &Arc<Partition>, cut: i64) -> usize {
+    let pc = p.clone();
+    let deleted = tokio::task::spawn_blocking(move || {
+        pc.flush(i64::MAX)?;
+        pc.delete_segments_before(cut)
+    })
+    .await;
+    match deleted {
+        Ok(Ok(k)) => k,
+        Ok(Err(e)) => {
+            tracing::error!(topic = p.topic(), partition = p.index(), error = %e, "compaction failed");
+            0
+        }
+        Err(e) => {
+            tracing::error!(topic = p.topic(), partition = p.index(), error = %e, "compaction task failed");
+            0
+        }
+    }
+}
+
 /// Encodes records as one v2 batch (uncompressed, CreateTime `now_ms`), transactional for
 /// `producer` when given (Kafka's coordinators write base sequence 0; the log does not check
 /// a coordinator's sequences).

@@ -520,21 +520,7 @@ impl TransactionCoordinator {
             if !rewritten {
                 continue;
             }
-            let pc = p.clone();
-            let deleted = tokio::task::spawn_blocking(move || {
-                pc.flush(i64::MAX)?;
-                pc.delete_segments_before(cut)
-            })
-            .await;
-            match deleted {
-                Ok(Ok(k)) => removed += k,
-                Ok(Err(e)) => {
-                    tracing::error!(partition = p.index(), error = %e, "__transaction_state compaction failed")
-                }
-                Err(e) => {
-                    tracing::error!(partition = p.index(), error = %e, "__transaction_state compaction task failed")
-                }
-            }
+            removed += crate::log::internal::drop_superseded(p, cut).await;
         }
         removed
     }
