@@ -1,7 +1,8 @@
 //! A file handle that can be closed while its memory mappings stay in use.
 //!
 //! Owns: the descriptor of one segment or index file. Sealed segments release theirs (the
-//! mapping keeps serving reads), so descriptors scale with partitions, not segments.
+//! mapping keeps serving reads), and index files hold none at all (they are opened for the
+//! rare allocation, trim or fsync), so a partition costs one descriptor: its active log.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,31 @@ impl ReleasableFile {
                 "{} is sealed and its file closed",
                 self.path.display()
             ))),
+        }
+    }
+
+    /// A handle with no descriptor yet (see [`Self::with_reopened`]).
+    pub fn closed(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            file: Mutex::new(None),
+        }
+    }
+
+    /// Runs `op` on the file, opening it just for `op` when no descriptor is held (files
+    /// that are rarely touched, such as index files between allocations, hold none).
+    pub fn with_reopened<R>(&self, op: impl FnOnce(&File) -> Result<R, LogError>) -> Result<R, LogError> {
+        let guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(f) => op(f),
+            None => {
+                let f = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&self.path)
+                    .map_err(|e| LogError::io(&self.path, e))?;
+                op(&f)
+            }
         }
     }
 

@@ -27,7 +27,7 @@ use super::file::ReleasableFile;
 #[derive(Debug)]
 pub struct MmapIndex {
     path: PathBuf,
-    /// Open only while the index can still change (see `release_file`).
+    /// Holds no descriptor: opened per call (see `with_file`).
     file: ReleasableFile,
     map: MmapRaw,
     entry_size: usize,
@@ -61,9 +61,11 @@ impl MmapIndex {
             file.set_len(map_len as u64).map_err(io)?;
         }
         let map = MmapOptions::new().len(map_len.max(1)).map_raw(&file).map_err(io)?;
+        // The mapping keeps the file alive; the descriptor is not kept (see `with_file`).
+        drop(file);
         Ok(Self {
             path: path.to_path_buf(),
-            file: ReleasableFile::new(path, file),
+            file: ReleasableFile::closed(path),
             map,
             entry_size,
             capacity,
@@ -141,13 +143,15 @@ impl MmapIndex {
         Ok(())
     }
 
+    /// Runs `op` on the index file, opened for the call: indexes hold no descriptor, so a
+    /// partition costs one (its log) however many there are.
     fn with_file<R>(&self, op: impl FnOnce(&File) -> Result<R, LogError>) -> Result<R, LogError> {
-        self.file.with(op)
+        self.file.with_reopened(op)
     }
 
-    /// fsyncs the file (data and length), if it is still open.
+    /// fsyncs the file (data and length).
     pub fn sync_file(&self) -> Result<(), LogError> {
-        self.file.sync_if_open()
+        self.with_file(|f| f.sync_all().map_err(|e| LogError::io(&self.path, e)))
     }
 
     /// Closes the file descriptor; the mapping keeps serving lookups.
