@@ -10,7 +10,7 @@
 //!   loopback TCP;
 //! - **latency**: end-to-end and produce-ack percentiles at fixed offered rates ([`latency`]);
 //! - **fsync**: produce with an fsync per batch against pwrite+fdatasync of the same size;
-//! - **startup**: time to accepting connections (empty, and 1,000 partitions after a clean
+//! - **startup**: time to accepting connections (empty, and 1,000 and 10,000 partitions after a clean
 //!   and an unclean stop), idle and peak RSS.
 //!
 //! Environment: `LOAD_MB` (volume per throughput row, default 128), `LOAD_RUNS` (repeats;
@@ -394,40 +394,51 @@ fn startup_section(rt: &tokio::runtime::Runtime, runs: usize) {
         empty.len(),
         median(idle)
     );
+    for topics in [10, 100] {
+        partitions_startup(rt, runs, topics);
+    }
+}
+
+/// Startup with `topics` x 100 partitions: after a clean stop and after kill -9, with the
+/// descriptors and RSS the broker then holds.
+fn partitions_startup(rt: &tokio::runtime::Runtime, runs: usize, topics: usize) {
+    let n = topics * 100;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().to_str().expect("utf-8 path").to_string();
-    {
-        let s = Server::brokk(&["--data-dir", &path]);
-        rt.block_on(raw::create_topics(s.addr, 10, 100));
-        println!("1,000 partitions: RSS {:.1} MB after creating them", s.rss_mb());
-        // SIGTERM: a clean stop.
-        // SAFETY: kill(2) has no memory-safety preconditions.
+    let stop = |mut s: Server| {
+        // SIGTERM: a clean stop. SAFETY: kill(2) has no memory-safety preconditions.
         unsafe {
             libc::kill(s.pid() as i32, libc::SIGTERM);
         }
-        let mut s = s;
         let _ = s.child.wait();
+    };
+    let s = Server::brokk(&["--data-dir", &path]);
+    let t = Instant::now();
+    for chunk in 0..topics.div_ceil(10) {
+        rt.block_on(raw::create_topics(
+            s.addr,
+            chunk * 10,
+            (chunk * 10 + 10).min(topics),
+            100,
+        ));
     }
+    let created = t.elapsed().as_secs_f64();
+    stop(s);
     let mut clean = vec![];
     for _ in 0..runs.max(3) {
-        let mut s = Server::brokk(&["--data-dir", &path]);
+        let s = Server::brokk(&["--data-dir", &path]);
         clean.push(s.startup.as_secs_f64() * 1e3);
-        // SAFETY: as above.
-        unsafe {
-            libc::kill(s.pid() as i32, libc::SIGTERM);
-        }
-        let _ = s.child.wait();
+        stop(s);
     }
     let s = Server::brokk(&["--data-dir", &path]);
-    let rss = s.rss_mb();
+    let (rss, fds) = (s.rss_mb(), s.open_fds());
     drop(s); // SIGKILL: the next start recovers
     let s = Server::brokk(&["--data-dir", &path]);
     println!(
-        "1,000 partitions: startup after a clean stop {:.1} ms (median of {}), after kill -9 {:.1} ms; idle RSS {:.1} MB",
+        "{n} partitions: created in {created:.1} s; startup after a clean stop {:.1} ms (median of {}), after kill -9 {:.1} ms; idle RSS {rss:.1} MB, {fds} open fds",
         median(clean.clone()),
         clean.len(),
         s.startup.as_secs_f64() * 1e3,
-        rss
     );
 }
 

@@ -69,6 +69,11 @@ impl Server {
         status_kb(self.pid(), "VmHWM:") / 1024.0
     }
 
+    /// Open file descriptors.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, |d| d.count())
+    }
+
     /// Current resident set size in MB (VmRSS).
     pub fn rss_mb(&self) -> f64 {
         status_kb(self.pid(), "VmRSS:") / 1024.0

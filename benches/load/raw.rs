@@ -164,12 +164,12 @@ pub async fn produce(
     (sent, t.elapsed().as_secs_f64())
 }
 
-/// Creates `topics` topics of `partitions` partitions each (`many-<i>`).
-pub async fn create_topics(addr: SocketAddr, topics: usize, partitions: i32) {
+/// Creates topics `many-<from>` .. `many-<to - 1>` of `partitions` partitions each.
+pub async fn create_topics(addr: SocketAddr, from: usize, to: usize, partitions: i32) {
     let mut s = TcpStream::connect(addr).await.expect("connect");
     let mut req = CreateTopicsRequest::default();
     req.timeout_ms = 60_000;
-    req.topics = (0..topics)
+    req.topics = (from..to)
         .map(|i| {
             let mut t = create_topics_request::CreatableTopic::default();
             t.name = TopicName(StrBytes::from_string(format!("many-{i}")));
