@@ -33,6 +33,9 @@ pub type Step = Box<dyn FnOnce(&mut Group, Now) + Send>;
 pub enum OffsetWrite {
     /// OffsetCommit: validated against the member and generation, then appended.
     Commit {
+        /// TxnOffsetCommit's producer (id, epoch): the offsets are written inside its
+        /// transaction and stay pending until its marker. `None` for OffsetCommit.
+        producer: Option<(i64, i16)>,
         member_id: String,
         group_instance_id: Option<String>,
         generation_id: i32,
@@ -43,17 +46,6 @@ pub enum OffsetWrite {
     Delete {
         partitions: Vec<(String, i32)>,
         reply: oneshot::Sender<Result<PartitionResults, GroupError>>,
-    },
-    /// TxnOffsetCommit: validated like a commit, written inside the producer's
-    /// transaction, and pending until its marker.
-    TxnCommit {
-        producer_id: i64,
-        producer_epoch: i16,
-        member_id: String,
-        group_instance_id: Option<String>,
-        generation_id: i32,
-        offsets: Vec<((String, i32), CommittedOffset)>,
-        reply: oneshot::Sender<Result<(), GroupError>>,
     },
     /// Compaction of `__consumer_offsets`: append the group's whole live state again (its
     /// metadata and every offset) so older records can be dropped; answers whether it did.
@@ -167,15 +159,19 @@ impl Actor {
         let gid = self.group.id.clone();
         match w {
             OffsetWrite::Commit {
+                producer,
                 member_id,
                 group_instance_id,
                 generation_id,
                 offsets,
                 reply,
             } => {
-                let valid = self
-                    .group
-                    .validate_commit(&member_id, group_instance_id.as_deref(), generation_id);
+                let valid = self.group.validate_commit(
+                    &member_id,
+                    group_instance_id.as_deref(),
+                    generation_id,
+                    producer.is_some(),
+                );
                 if let Err(e) = valid {
                     let _ = reply.send(Err(e));
                     return;
@@ -184,39 +180,19 @@ impl Actor {
                     .iter()
                     .map(|((t, p), o)| (records::offset_key(&gid, t, *p), Some(records::offset_value(o))))
                     .collect();
-                let written = self.log.append(&gid, recs).await;
+                let written = match producer {
+                    Some((pid, epoch)) => self.log.append_txn(&gid, recs, pid, epoch).await,
+                    None => self.log.append(&gid, recs).await,
+                };
                 if let Ok(at) = written {
                     for (tp, o) in offsets {
-                        self.group.txn.record_commit(tp.clone(), at);
-                        self.group.apply_commit(&member_id, tp, o, now);
-                    }
-                }
-                let _ = reply.send(written.map(|_| ()));
-            }
-            OffsetWrite::TxnCommit {
-                producer_id,
-                producer_epoch,
-                member_id,
-                group_instance_id,
-                generation_id,
-                offsets,
-                reply,
-            } => {
-                let valid = self
-                    .group
-                    .validate_txn_commit(&member_id, group_instance_id.as_deref(), generation_id);
-                if let Err(e) = valid {
-                    let _ = reply.send(Err(e));
-                    return;
-                }
-                let recs = offsets
-                    .iter()
-                    .map(|((t, p), o)| (records::offset_key(&gid, t, *p), Some(records::offset_value(o))))
-                    .collect();
-                let written = self.log.append_txn(&gid, recs, producer_id, producer_epoch).await;
-                if let Ok(at) = written {
-                    for (tp, o) in offsets {
-                        self.group.txn.add_pending(producer_id, tp, o, at);
+                        match producer {
+                            Some((pid, _)) => self.group.txn.add_pending(pid, tp, o, at),
+                            None => {
+                                self.group.txn.record_commit(tp.clone(), at);
+                                self.group.apply_commit(&member_id, tp, o, now);
+                            }
+                        }
                     }
                 }
                 let _ = reply.send(written.map(|_| ()));
@@ -390,9 +366,7 @@ impl Actor {
 
 fn reject(w: OffsetWrite, e: GroupError) {
     match w {
-        OffsetWrite::Commit { reply, .. }
-        | OffsetWrite::TxnCommit { reply, .. }
-        | OffsetWrite::DeleteGroup { reply } => {
+        OffsetWrite::Commit { reply, .. } | OffsetWrite::DeleteGroup { reply } => {
             let _ = reply.send(Err(e));
         }
         OffsetWrite::Delete { reply, .. } => {

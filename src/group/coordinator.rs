@@ -367,11 +367,30 @@ impl GroupCoordinator {
         generation_id: i32,
         offsets: Vec<((String, i32), CommittedOffset)>,
     ) -> Result<(), GroupError> {
-        // Kafka creates a group only for a commit that does not claim membership.
+        self.commit_as(group_id, None, member_id, instance, generation_id, offsets)
+            .await
+            .map_err(|e| match e {
+                None => GroupError::GroupIdNotFound,
+                Some(e) => e,
+            })
+    }
+
+    /// Sends a (transactional) commit to the group's actor; `Err(None)` when the group does
+    /// not exist. Kafka creates a group only for a commit that does not claim membership.
+    async fn commit_as(
+        &self,
+        group_id: &str,
+        producer: Option<(i64, i16)>,
+        member_id: &str,
+        instance: Option<&str>,
+        generation_id: i32,
+        offsets: Vec<((String, i32), CommittedOffset)>,
+    ) -> Result<(), Option<GroupError>> {
         let create = generation_id < 0;
         let r = self
             .call(group_id, create, |tx| {
                 Command::Write(OffsetWrite::Commit {
+                    producer,
                     member_id: member_id.to_string(),
                     group_instance_id: instance.map(str::to_string),
                     generation_id,
@@ -381,8 +400,8 @@ impl GroupCoordinator {
             })
             .await;
         match r {
-            None => Err(GroupError::GroupIdNotFound),
-            Some(r) => r.and_then(|x| x),
+            None => Err(None),
+            Some(r) => r.and_then(|x| x).map_err(Some),
         }
     }
 
@@ -430,24 +449,17 @@ impl GroupCoordinator {
         generation_id: i32,
         offsets: Vec<((String, i32), CommittedOffset)>,
     ) -> Result<(), GroupError> {
-        let create = generation_id < 0;
         let r = self
-            .call(group_id, create, |tx| {
-                Command::Write(OffsetWrite::TxnCommit {
-                    producer_id: pid,
-                    producer_epoch: epoch,
-                    member_id: member_id.to_string(),
-                    group_instance_id: instance.map(str::to_string),
-                    generation_id,
-                    offsets: offsets.clone(),
-                    reply: tx,
-                })
-            })
-            .await;
-        let r = match r {
-            None => Err(GroupError::IllegalGeneration),
-            Some(r) => r.and_then(|x| x),
-        };
+            .commit_as(
+                group_id,
+                Some((pid, epoch)),
+                member_id,
+                instance,
+                generation_id,
+                offsets,
+            )
+            .await
+            .map_err(|e| e.unwrap_or(GroupError::IllegalGeneration));
         if r.is_ok() {
             self.txn_groups.entry(pid).or_default().insert(group_id.to_string());
         }

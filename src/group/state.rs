@@ -1081,22 +1081,9 @@ impl Group {
     // ---------------------------------------------------------------- offsets
 
     /// Kafka's classic `validateOffsetCommit`: may this member commit in this generation?
-    pub fn validate_commit(&self, member_id: &str, instance: Option<&str>, generation: i32) -> Result<(), GroupError> {
-        self.validate_commit_as(member_id, instance, generation, false)
-    }
-
-    /// The same check for TxnOffsetCommit: a commit without member id or generation is
+    /// A `transactional` commit (TxnOffsetCommit) without member id or generation is
     /// accepted into a group with members, and a rebalance does not block it.
-    pub fn validate_txn_commit(
-        &self,
-        member_id: &str,
-        instance: Option<&str>,
-        generation: i32,
-    ) -> Result<(), GroupError> {
-        self.validate_commit_as(member_id, instance, generation, true)
-    }
-
-    fn validate_commit_as(
+    pub fn validate_commit(
         &self,
         member_id: &str,
         instance: Option<&str>,

@@ -359,13 +359,24 @@ fn group_max_size_rejects_extra_members() {
 #[test]
 fn offset_commit_validation() {
     let simple = Group::new("s", limits(0, usize::MAX), at(0));
-    assert_eq!(simple.validate_commit("", None, -1), Ok(()));
-    assert_eq!(simple.validate_commit("m", None, 3), Err(GroupError::UnknownMemberId));
+    assert_eq!(simple.validate_commit("", None, -1, false), Ok(()));
+    assert_eq!(
+        simple.validate_commit("m", None, 3, false),
+        Err(GroupError::UnknownMemberId)
+    );
     let (mut g, ids) = stable_group(2);
-    assert_eq!(g.validate_commit(&ids[1], None, 1), Ok(()));
-    assert_eq!(g.validate_commit(&ids[1], None, 0), Err(GroupError::IllegalGeneration));
-    assert_eq!(g.validate_commit("", None, -1), Err(GroupError::UnknownMemberId));
-    assert_eq!(g.validate_commit("zz", None, 1), Err(GroupError::UnknownMemberId));
+    assert_eq!(g.validate_commit(&ids[1], None, 1, false), Ok(()));
+    assert_eq!(
+        g.validate_commit(&ids[1], None, 0, false),
+        Err(GroupError::IllegalGeneration)
+    );
+    assert_eq!(g.validate_commit("", None, -1, false), Err(GroupError::UnknownMemberId));
+    assert_eq!(
+        g.validate_commit("zz", None, 1, false),
+        Err(GroupError::UnknownMemberId)
+    );
+    // TxnOffsetCommit: an anonymous commit into a group with members is accepted.
+    assert_eq!(g.validate_commit("", None, -1, true), Ok(()));
     // During CompletingRebalance commits wait for the new assignment.
     let mut r0 = join(&mut g, join_req(&ids[0], None, &["range"]), at(1));
     let mut r1 = join(&mut g, join_req(&ids[1], None, &["range"]), at(1));
@@ -373,9 +384,11 @@ fn offset_commit_validation() {
     assert_eq!(r0.try_recv().unwrap().generation_id, 2);
     assert_eq!(r1.try_recv().unwrap().generation_id, 2);
     assert_eq!(
-        g.validate_commit(&ids[1], None, 2),
+        g.validate_commit(&ids[1], None, 2, false),
         Err(GroupError::RebalanceInProgress)
     );
+    // ... but a transactional commit does not (Kafka's isTransactional path).
+    assert_eq!(g.validate_commit(&ids[1], None, 2, true), Ok(()));
 }
 
 fn committed(offset: i64, ts: i64) -> CommittedOffset {
