@@ -16,8 +16,8 @@
 //! Environment: `LOAD_MB` (volume per throughput row, default 128), `LOAD_RUNS` (repeats;
 //! the median is printed, default 1), `LOAD_SECTIONS` (comma list, default all),
 //! `LOAD_LATENCY_SECS` (default 5), `LOAD_BOOTSTRAP=host:port` (drive another broker instead:
-//! no CPU or startup figures), `LOAD_FILTER` (only throughput rows whose name contains it;
-//! consume rows read what their produce rows wrote).
+//! no CPU or startup figures), `LOAD_FILTER` (only throughput rows whose name contains one of its comma-separated
+//! terms; consume rows read what the acks=1 produce rows wrote, so `acks=1,consume`).
 //!
 //! Internal: `load --sink PARTITIONS RECORDS SIZE` runs the null sink.
 
@@ -36,9 +36,10 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// `LOAD_FILTER`: only throughput rows whose name contains it (profiling one row).
+/// `LOAD_FILTER`: only throughput rows whose name contains one of its comma-separated
+/// terms (profiling one row).
 fn selected(name: &str) -> bool {
-    std::env::var("LOAD_FILTER").map_or(true, |f| name.contains(&f))
+    std::env::var("LOAD_FILTER").map_or(true, |f| f.split(',').any(|t| name.contains(t)))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

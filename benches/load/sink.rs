@@ -17,10 +17,12 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-use brokk::server::codec::{RequestFrame, decode_body, decode_header, encode_response};
+use brokk::server::codec::{
+    RequestFrame, ResponseFrame, decode_body, decode_header, encode_fetch_response, encode_response,
+};
 use brokk::server::dispatch::{SUPPORTED, advertised};
 
 /// The in-memory log Fetch serves: `batches` of `per_batch` records of `size` bytes.
@@ -92,7 +94,7 @@ async fn connection(s: TcpStream, port: u16, partitions: i32, log: SinkLog) -> s
             return Ok(());
         };
         match respond(req, port, partitions, &log, &mut next_offset) {
-            Some(out) => wr.write_all(&out).await?,
+            Some(out) => out.write_to(&mut wr).await?,
             None => continue,
         }
     }
@@ -104,7 +106,7 @@ fn respond(
     partitions: i32,
     log: &SinkLog,
     next_offset: &mut HashMap<(String, i32), i64>,
-) -> Option<BytesMut> {
+) -> Option<ResponseFrame> {
     let (key, v, corr) = (req.api_key, req.version, req.header.correlation_id);
     let out = match key {
         ApiKey::ApiVersions => {
@@ -219,7 +221,7 @@ fn respond(
                 }
                 r.responses.push(rt);
             }
-            encode_response(key, corr, v, &r)
+            encode_fetch_response(corr, v, &r)
         }
         _ => return None,
     };

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::watch;
@@ -43,7 +43,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut s
         };
         match result {
             Ok(Some(resp)) => {
-                if let Err(e) = wr.write_all(&resp).await {
+                if let Err(e) = resp.write_to(&mut wr).await {
                     tracing::debug!(%peer, error = %e, "write failed");
                     return;
                 }

@@ -7,12 +7,11 @@
 
 use std::net::SocketAddr;
 
-use bytes::BytesMut;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Message, VersionRange};
 
 use super::FrameError;
-use super::codec::{RequestFrame, decode_body, encode_response};
+use super::codec::{RequestFrame, ResponseFrame, decode_body, encode_fetch_response, encode_response};
 use crate::api;
 use crate::broker::Broker;
 
@@ -83,7 +82,7 @@ pub async fn dispatch(
     broker: &Broker,
     mut req: RequestFrame,
     peer: SocketAddr,
-) -> Result<Option<BytesMut>, FrameError> {
+) -> Result<Option<ResponseFrame>, FrameError> {
     let (key, v, corr) = (req.api_key, req.version, req.header.correlation_id);
     let range = supported(key).ok_or(FrameError::UnknownApiKey(key as i16))?;
     if v < range.min || v > range.max {
@@ -113,12 +112,7 @@ pub async fn dispatch(
             api::produce::Outcome::NoResponse => return Ok(None),
             api::produce::Outcome::CloseConnection(why) => return Err(FrameError::Malformed(why)),
         },
-        ApiKey::Fetch => encode_response(
-            key,
-            corr,
-            v,
-            &api::fetch::handle(broker, decode_body(&mut req)?, v).await,
-        ),
+        ApiKey::Fetch => encode_fetch_response(corr, v, &api::fetch::handle(broker, decode_body(&mut req)?, v).await),
         ApiKey::ListOffsets => encode_response(
             key,
             corr,

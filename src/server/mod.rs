@@ -6,6 +6,7 @@
 pub mod codec;
 pub mod connection;
 pub mod dispatch;
+mod shared_buf;
 
 use std::sync::Arc;
 
