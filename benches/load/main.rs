@@ -10,6 +10,10 @@
 //!   loopback TCP;
 //! - **latency**: end-to-end and produce-ack percentiles at fixed offered rates ([`latency`]);
 //! - **fsync**: produce with an fsync per batch against pwrite+fdatasync of the same size;
+//! - **connections**: 1,000 connections producing at once, against the sink, and the memory
+//!   an idle connection costs;
+//! - **memory**: the server's resident memory while one consumer reads a `LOAD_READ_GB` (default
+//!   10) GB partition from the start;
 //! - **startup**: time to accepting connections (empty, and 1,000 and 10,000 partitions after a clean
 //!   and an unclean stop), idle and peak RSS.
 //!
@@ -25,6 +29,7 @@ mod client;
 mod latency;
 mod procs;
 mod raw;
+mod scale;
 mod sink;
 
 use std::time::{Duration, Instant};
@@ -443,6 +448,71 @@ fn partitions_startup(rt: &tokio::runtime::Runtime, runs: usize, topics: usize) 
     );
 }
 
+fn connections_section(rt: &tokio::runtime::Runtime, target: &Target, runs: usize) {
+    const CONNS: usize = 1000;
+    const PER_CONN: usize = 20;
+    println!(
+        "\n## {CONNS} connections, each sending {PER_CONN} acks=1 Produce requests of one 100 B record, one at a time"
+    );
+    let addr = bootstrap_addr(target);
+    rt.block_on(raw::ensure_topic(addr, "conns"));
+    if let Some(s) = &target.server {
+        let before = s.rss_mb();
+        let idle = rt.block_on(scale::idle_connections(addr, CONNS));
+        let after = s.rss_mb();
+        println!(
+            "brokk RSS with {CONNS} idle connections: {after:.1} MB ({:.1} KB per connection; {} open fds)",
+            (after - before) * 1024.0 / CONNS as f64,
+            s.open_fds()
+        );
+        drop(idle);
+    }
+    let sink = Server::sink(4, 1, 8);
+    let run = |a: std::net::SocketAddr| {
+        let rs: Vec<scale::ConnResult> = (0..runs)
+            .map(|_| rt.block_on(scale::connections(a, "conns", 4, CONNS, PER_CONN)))
+            .collect();
+        let m = |f: fn(&scale::ConnResult) -> f64| median(rs.iter().map(f).collect());
+        (
+            m(|r| r.requests_per_sec),
+            m(|r| r.p50_us),
+            m(|r| r.p99_us),
+            m(|r| r.max_us),
+        )
+    };
+    let b = run(addr);
+    let s = run(sink.addr);
+    println!(
+        "{:<10} {:>12} {:>9} {:>9} {:>9}",
+        "", "requests/s", "p50 us", "p99 us", "max us"
+    );
+    println!("{:<10} {:>12.0} {:>9.0} {:>9.0} {:>9.0}", "brokk", b.0, b.1, b.2, b.3);
+    println!("{:<10} {:>12.0} {:>9.0} {:>9.0} {:>9.0}", "sink", s.0, s.1, s.2, s.3);
+    println!("brokk / sink: {:.2}", b.0 / s.0);
+}
+
+fn memory_section(rt: &tokio::runtime::Runtime, target: &Target) {
+    let Some(server) = &target.server else { return };
+    let gb: usize = env_or("LOAD_READ_GB", 10);
+    println!("\n## Memory while one consumer reads a {gb} GB partition from offset 0 (raw Fetch, 16 MiB responses)");
+    let addr = bootstrap_addr(target);
+    let topic = "bigread".to_string();
+    rt.block_on(raw::ensure_topic(addr, &topic));
+    let (written, secs) = rt.block_on(raw::produce(addr, &topic, 1, 1024, gb << 30, 1, 8, 1_000_000));
+    println!(
+        "written: {:.1} GB at {:.0} MB/s",
+        written as f64 / 1e9,
+        written as f64 / 1e6 / secs
+    );
+    let idle_anon = procs::status_kb(server.pid(), "RssAnon:") / 1024.0;
+    let r = rt.block_on(scale::read_back(addr, server.pid(), &topic, 16 << 20));
+    println!(
+        "read at {:.0} MB/s; brokk RssAnon before {idle_anon:.0} MB, peak {:.0} MB; RssFile peak {:.0} MB",
+        r.mb_per_sec, r.peak_anon_mb, r.peak_file_mb
+    );
+    rt.block_on(raw::delete_topics(addr, &[topic]));
+}
+
 fn run_sink(args: &[String]) {
     let partitions: i32 = args.first().and_then(|v| v.parse().ok()).unwrap_or(4);
     let records: i64 = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(1);
@@ -468,7 +538,10 @@ fn main() {
     let mb: usize = env_or("LOAD_MB", 128);
     let runs: usize = env_or("LOAD_RUNS", 1).max(1);
     let secs: f64 = env_or("LOAD_LATENCY_SECS", 5.0);
-    let sections: String = env_or("LOAD_SECTIONS", "throughput,raw,latency,fsync,startup".to_string());
+    let sections: String = env_or(
+        "LOAD_SECTIONS",
+        "throughput,raw,latency,connections,memory,fsync,startup".to_string(),
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -501,8 +574,14 @@ fn main() {
     if sections.contains("latency") {
         latency_section(&target, peak, secs);
     }
+    if sections.contains("connections") {
+        connections_section(&rt, &target, runs);
+    }
     if let Some(s) = &target.server {
         println!("\nbrokk peak RSS over the run: {:.0} MB", s.peak_rss_mb());
+    }
+    if sections.contains("memory") && target.server.is_some() {
+        memory_section(&rt, &target);
     }
     if sections.contains("fsync") && target.server.is_some() {
         fsync_section(&rt, runs);

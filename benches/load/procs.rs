@@ -98,7 +98,7 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(14) + ticks(15)) / hz.max(1.0)
 }
 
-fn status_kb(pid: u32, key: &str) -> f64 {
+pub fn status_kb(pid: u32, key: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()

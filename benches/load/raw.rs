@@ -51,7 +51,7 @@ pub fn batch(count: usize, size: usize) -> Bytes {
 }
 
 /// A full request frame (length prefix included); the correlation id is at bytes 8..12.
-fn frame<R: Encodable + kafka_protocol::protocol::HeaderVersion>(key: ApiKey, version: i16, req: &R) -> BytesMut {
+pub fn frame<R: Encodable + kafka_protocol::protocol::HeaderVersion>(key: ApiKey, version: i16, req: &R) -> BytesMut {
     let header = RequestHeader::default()
         .with_request_api_key(key as i16)
         .with_request_api_version(version)
@@ -67,7 +67,7 @@ fn frame<R: Encodable + kafka_protocol::protocol::HeaderVersion>(key: ApiKey, ve
     out
 }
 
-async fn read_frame(s: &mut (impl AsyncReadExt + Unpin)) -> Bytes {
+pub async fn read_frame(s: &mut (impl AsyncReadExt + Unpin)) -> Bytes {
     let mut len = [0u8; 4];
     s.read_exact(&mut len).await.expect("response length");
     let mut buf = BytesMut::zeroed(i32::from_be_bytes(len) as usize);

@@ -40,6 +40,7 @@ pub mod file;
 pub mod index;
 pub mod internal;
 pub mod manager;
+pub mod mapping;
 pub mod partition;
 pub mod producer_state;
 pub mod records;

@@ -16,39 +16,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use memmap2::{MmapOptions, MmapRaw};
+use memmap2::MmapOptions;
 
 use super::batch::{self, BatchHeader};
 use super::file::ReleasableFile;
 use super::index::{OffsetIndex, TimeIndex};
+use super::mapping::LogMap;
 use super::txn_index::TxnIndex;
 use super::{LogConfig, LogError};
 
 /// `<base_offset:020>.<ext>` inside a partition directory.
 pub fn file_path(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
     dir.join(format!("{base_offset:020}.{ext}"))
-}
-
-/// The mapped `.log` file, shared with every `Bytes` handed to fetchers.
-#[derive(Debug)]
-struct LogMap {
-    map: MmapRaw,
-    capacity: usize,
-}
-
-/// Owner of a `Bytes` slice of a segment's mapping.
-struct MapSlice {
-    map: Arc<LogMap>,
-    start: usize,
-    len: usize,
-}
-
-impl AsRef<[u8]> for MapSlice {
-    fn as_ref(&self) -> &[u8] {
-        // SAFETY: the slice was cut below the segment's published size, which never exceeds
-        // the mapping's capacity, and published bytes are never written again while mapped.
-        unsafe { std::slice::from_raw_parts(self.map.map.as_ptr().add(self.start), self.len) }
-    }
 }
 
 /// A segment of a partition's log.
@@ -173,7 +152,7 @@ impl Segment {
             txn_index,
             log_path: log_path.to_path_buf(),
             file: ReleasableFile::new(log_path, file),
-            map: Arc::new(LogMap { map, capacity }),
+            map: LogMap::new(map, capacity),
             size: AtomicUsize::new(size.min(capacity)),
             end_offset: AtomicI64::new(base_offset),
             offset_index,
@@ -226,7 +205,7 @@ impl Segment {
         self.size() == 0
     }
     pub fn capacity(&self) -> usize {
-        self.map.capacity
+        self.map.capacity()
     }
     pub fn max_timestamp(&self) -> i64 {
         self.max_timestamp.load(Ordering::Acquire)
@@ -249,17 +228,13 @@ impl Segment {
     fn published(&self) -> &[u8] {
         let size = self.size();
         // SAFETY: `[0, size)` is published (Acquire above) and never rewritten while mapped.
-        unsafe { std::slice::from_raw_parts(self.map.map.as_ptr(), size) }
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr(), size) }
     }
 
     /// Zero-copy `Bytes` over published bytes `[start, start+len)`.
     fn slice(&self, start: usize, len: usize) -> Bytes {
         debug_assert!(start + len <= self.size());
-        Bytes::from_owner(MapSlice {
-            map: self.map.clone(),
-            start,
-            len,
-        })
+        self.map.slice(start, len)
     }
 
     /// Appends one validated batch: copies it above the published size, lets `patch`
@@ -267,11 +242,11 @@ impl Segment {
     /// The caller holds the partition's append lock and has checked that it fits.
     pub fn append(&self, data: &[u8], patch: impl FnOnce(&mut [u8])) -> Result<(i64, i64), LogError> {
         let pos = self.size.load(Ordering::Relaxed);
-        if pos + data.len() > self.map.capacity {
+        if pos + data.len() > self.map.capacity() {
             return Err(LogError::Invalid(format!(
                 "append of {} bytes past segment capacity {}",
                 data.len(),
-                self.map.capacity
+                self.map.capacity()
             )));
         }
         self.ensure_allocated(pos + data.len())?;
@@ -288,8 +263,9 @@ impl Segment {
         }
         // SAFETY: `[pos, pos+len)` lies inside the mapping and above the published size, so
         // no reader can observe it until the Release store below; we are the only writer.
-        let dst = unsafe { std::slice::from_raw_parts_mut(self.map.map.as_mut_ptr().add(pos), data.len()) };
+        let dst = unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(pos), data.len()) };
         patch(dst);
+        self.map.touch(data.len());
         let h = BatchHeader::parse_unchecked(dst)?;
         let offsets = (h.base_offset(), h.last_offset());
         self.note_appended(pos, &h)?;
@@ -305,7 +281,7 @@ impl Segment {
         if end <= have {
             return Ok(());
         }
-        let want = (end.max(have + CHUNK)).min(self.map.capacity);
+        let want = (end.max(have + CHUNK)).min(self.map.capacity());
         self.with_file(|f| super::allocate(f, &self.log_path, have, want))?;
         self.allocated.store(want, Ordering::Relaxed);
         Ok(())
@@ -379,7 +355,11 @@ impl Segment {
             }
             end = next;
         }
-        (end > start).then(|| self.slice(start, end - start))
+        if end == start {
+            return None;
+        }
+        self.map.touch(end - start);
+        Some(self.slice(start, end - start))
     }
 
     /// The first (offset, timestamp) of a record with timestamp `>= target` in this segment.
@@ -420,7 +400,7 @@ impl Segment {
         let file_len = self.with_file(|f| f.metadata().map_err(io))?.len() as usize;
         // SAFETY: recovery runs before the segment is shared; `file_len` bytes are mapped
         // (the mapping covers the whole file: capacity >= file length).
-        let all = unsafe { std::slice::from_raw_parts(self.map.map.as_ptr(), file_len.min(self.map.capacity)) };
+        let all = unsafe { std::slice::from_raw_parts(self.map.as_ptr(), file_len.min(self.map.capacity())) };
         // An empty (preallocated, never written) segment is recognised with a 12-byte read
         // instead of a fault on the mapping, whose readahead would zero-fill megabytes of
         // the sparse file.
@@ -464,7 +444,7 @@ impl Segment {
             self.with_file(|f| {
                 f.set_len(pos as u64).map_err(io)?;
                 if !sealed {
-                    f.set_len(self.map.capacity as u64).map_err(io)?;
+                    f.set_len(self.map.capacity() as u64).map_err(io)?;
                 }
                 Ok(())
             })?;
@@ -516,7 +496,7 @@ impl Segment {
         if size > from {
             let start = from & !4095;
             self.map
-                .map
+                .raw()
                 .flush_range(start, size - start)
                 .map_err(|e| LogError::io(&self.log_path, e))?;
         }
