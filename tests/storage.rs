@@ -247,3 +247,61 @@ async fn segment_ms_rolls_by_record_time_as_kafka() {
         vec![format!("{:020}.log", 0), format!("{:020}.log", 6)]
     );
 }
+
+/// With an fsync per batch, produces sent back to back on one connection are appended in
+/// order, answered in order once durable, and a request of another kind waits its turn.
+#[tokio::test]
+async fn pipelined_fsync_produces_are_answered_in_order() {
+    use bytes::Buf;
+    use kafka_protocol::messages::{MetadataRequest, MetadataResponse, ProduceResponse, ResponseHeader};
+    use kafka_protocol::protocol::{Decodable, HeaderVersion};
+
+    let b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    create_topic(&mut raw, "piped", 2, &[("flush.messages", "1")]).await;
+    let mut frames = vec![];
+    for i in 0..12 {
+        let acks = if i % 3 == 2 { 1 } else { -1 };
+        frames.push(raw.frame(
+            &produce_req("piped", i % 2, batch(3, now_ms(), Compression::None), acks),
+            9,
+        ));
+    }
+    frames.insert(6, raw.frame(&MetadataRequest::default(), 12));
+    let all: Vec<u8> = frames.iter().flat_map(|f| f.iter().copied()).collect();
+    raw.send_bytes(&all).await;
+    let mut next = [0i64, 0];
+    for n in 0..13 {
+        let mut resp = raw.read_frame().await.expect("answered");
+        let is_metadata = n == 6;
+        let hv = if is_metadata {
+            MetadataResponse::header_version(12)
+        } else {
+            ProduceResponse::header_version(9)
+        };
+        let header = ResponseHeader::decode(&mut resp, hv).unwrap();
+        // Correlation ids: 1 was CreateTopics, 2-13 the produces, 14 the metadata (sent 7th).
+        let corr = match n {
+            0..6 => n + 2,
+            6 => 14,
+            _ => n + 1,
+        };
+        assert_eq!(header.correlation_id, corr, "answered in request order");
+        if is_metadata {
+            MetadataResponse::decode(&mut resp, 12).unwrap();
+            continue;
+        }
+        let r = ProduceResponse::decode(&mut resp, 9).unwrap();
+        assert_eq!(resp.remaining(), 0);
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!(p.error_code, 0);
+        let i = p.index as usize;
+        assert_eq!(p.base_offset, next[i], "partition {i} appended in order");
+        next[i] += 3;
+    }
+    assert_eq!(next, [18, 18]);
+    for i in 0..2 {
+        let p = b.broker().logs().partition("piped", i).unwrap();
+        assert_eq!(p.recovery_point(), 18, "acknowledged data is fsynced");
+    }
+}

@@ -324,9 +324,14 @@ fn fsync_section(rt: &tokio::runtime::Runtime, runs: usize) {
         "--override",
         "num.partitions=4",
     ]);
-    for (batch_kb, partitions, connections, in_flight) in
-        [(16usize, 1, 1, 1), (64, 1, 1, 1), (16, 4, 4, 1), (16, 4, 4, 4)]
-    {
+    for (batch_kb, partitions, connections, in_flight) in [
+        (16usize, 1, 1, 1),
+        (64, 1, 1, 1),
+        (16, 1, 1, 4),
+        (16, 1, 4, 1),
+        (16, 4, 4, 1),
+        (16, 4, 4, 4),
+    ] {
         let batch_bytes = batch_kb << 10;
         let disk = median(
             (0..runs)

@@ -2,7 +2,9 @@
 //! timestamps), appends it verbatim with offsets assigned, and answers per partition.
 //! acks=0 gets no response (and a closed connection if anything failed, as Kafka);
 //! acks=1/-1 are answered after the append, and after the fsync when the flush policy asks
-//! for one. Produce never auto-creates topics (Metadata does). Transactional batches are
+//! for one: every partition of the request is appended first, then their fsyncs run
+//! together ([`Durability`]), and the connection may read the next produce meanwhile.
+//! Produce never auto-creates topics (Metadata does). Transactional batches are
 //! admitted only to partitions of the producer's ongoing transaction.
 
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use super::errors::log_error;
 use super::message;
 use crate::broker::Broker;
 use crate::log::batch::BatchHeader;
-use crate::log::manager::{append_durably, validate_topic_name};
+use crate::log::manager::{FlushHandle, append_flushing, validate_topic_name, wait_flushed};
 use crate::log::partition::Origin;
 use crate::log::{Partition, now_ms};
 use crate::txn::TransactionCoordinator;
@@ -28,11 +30,35 @@ fn is_transactional(records: &[u8]) -> bool {
 /// What the connection does with a produce.
 #[derive(Debug)]
 pub enum Outcome {
-    Respond(ProduceResponse),
+    /// Answer with the response once the appends are durable ([`Durability::wait`]).
+    Respond(ProduceResponse, Durability),
     /// acks=0 and every partition succeeded.
     NoResponse,
     /// acks=0 and a partition failed: Kafka closes the connection so the client notices.
     CloseConnection(String),
+}
+
+/// The fsyncs a produce response waits for: (topic position, partition position, fsync).
+#[derive(Debug, Default)]
+pub struct Durability(Vec<(usize, usize, FlushHandle)>);
+
+impl Durability {
+    /// Nothing to wait for.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Waits for every fsync; a partition whose fsync failed (and which is now fenced) is
+    /// answered with the error instead of its offset.
+    pub async fn wait(self, resp: &mut ProduceResponse) {
+        for (t, i, flush) in self.0 {
+            if let Err(e) = wait_flushed(flush).await
+                && let Some(r) = resp.responses.get_mut(t).and_then(|t| t.partition_responses.get_mut(i))
+            {
+                *r = partition_error(r.index, log_error(&e), Some(e.to_string()));
+            }
+        }
+    }
 }
 
 fn partition_error(index: i32, err: ResponseError, msg: Option<String>) -> PartitionProduceResponse {
@@ -62,8 +88,7 @@ fn verification_error(e: &TxnError, version: i16) -> ResponseError {
     }
 }
 
-/// Appends one partition's records and waits for the flush the policy requires.
-#[allow(clippy::too_many_arguments)]
+/// Appends one partition's records, returning the answer and the fsync it waits for.
 async fn produce_partition(
     txns: &TransactionCoordinator,
     transactional_id: &str,
@@ -72,13 +97,16 @@ async fn produce_partition(
     records: &[u8],
     acks: i16,
     version: i16,
-) -> PartitionProduceResponse {
+) -> (PartitionProduceResponse, Option<FlushHandle>) {
     if acks == -1 && p.config().min_insync_replicas > 1 {
         let msg = format!(
             "min.insync.replicas={} but brokk has 1 in-sync replica",
             p.config().min_insync_replicas
         );
-        return partition_error(index, ResponseError::NotEnoughReplicas, Some(msg));
+        return (
+            partition_error(index, ResponseError::NotEnoughReplicas, Some(msg)),
+            None,
+        );
     }
     // A transactional batch must go to a partition of the producer's ongoing transaction
     // (KIP-890 verification); the guard keeps its marker out until the batch is in.
@@ -93,22 +121,24 @@ async fn produce_partition(
             Ok(g) => guard = Some(g),
             Err(e) => {
                 let msg = format!("transactional write refused: {e}");
-                return partition_error(index, verification_error(&e, version), Some(msg));
+                return (partition_error(index, verification_error(&e, version), Some(msg)), None);
             }
         }
     }
-    let appended = append_durably(p, records, now_ms(), acks != 0, Origin::Client).await;
+    // The guard is released once the batch is in the log: a marker written after it is
+    // fsynced with everything before it, this batch included.
+    let appended = append_flushing(p, records, now_ms(), Origin::Client);
     drop(guard);
-    let info = match appended {
-        Ok(i) => i,
-        Err(e) => return partition_error(index, log_error(&e), Some(e.to_string())),
+    let (info, flush) = match appended {
+        Ok(a) => a,
+        Err(e) => return (partition_error(index, log_error(&e), Some(e.to_string())), None),
     };
     let mut r = PartitionProduceResponse::default();
     r.index = index;
     r.base_offset = info.base_offset;
     r.log_append_time_ms = info.log_append_time;
     r.log_start_offset = info.log_start_offset;
-    r
+    (r, flush)
 }
 
 pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outcome {
@@ -116,8 +146,9 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
     let req_txn_id = req.transactional_id.as_ref().map(|t| t.0.to_string());
     let transactional_without_id = req_txn_id.is_none();
     let mut responses = Vec::with_capacity(req.topic_data.len());
+    let mut durability = Durability::default();
     let mut failed = None;
-    for td in req.topic_data {
+    for (ti, td) in req.topic_data.into_iter().enumerate() {
         let topic = if version >= 13 {
             broker.logs().topic_by_id(&td.topic_id)
         } else {
@@ -133,7 +164,7 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
         let mut tr = TopicProduceResponse::default();
         tr.name = td.name.clone();
         tr.topic_id = td.topic_id;
-        for pd in td.partition_data {
+        for (pi, pd) in td.partition_data.into_iter().enumerate() {
             let r = if !matches!(acks, -1..=1) {
                 partition_error(pd.index, ResponseError::InvalidRequiredAcks, None)
             } else {
@@ -161,7 +192,14 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
                     }
                     (Some(p), Some(records)) => {
                         let id = req_txn_id.as_deref().unwrap_or_default();
-                        produce_partition(broker.txns(), id, p, pd.index, records, acks, version).await
+                        let (r, flush) =
+                            produce_partition(broker.txns(), id, p, pd.index, records, acks, version).await;
+                        if let Some(f) = flush
+                            && acks != 0
+                        {
+                            durability.0.push((ti, pi, f));
+                        }
+                        r
                     }
                 }
             };
@@ -185,5 +223,5 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
     }
     let mut resp = ProduceResponse::default();
     resp.responses = responses;
-    Outcome::Respond(resp)
+    Outcome::Respond(resp, durability)
 }

@@ -545,9 +545,12 @@ impl LogManager {
     }
 }
 
+/// An append's fsync, running on the blocking pool (see [`append_flushing`]).
+pub type FlushHandle = tokio::task::JoinHandle<Result<(), LogError>>;
+
 /// Validates and appends one batch, then waits for the fsync the flush policy requires
-/// (`wait_for_flush`; acks=0 only starts it). The path every durable write takes: Produce
-/// and the group coordinator's `__consumer_offsets` records.
+/// (`wait_for_flush`; acks=0 only starts it). The path the coordinators' durable writes
+/// take (`__consumer_offsets`, `__transaction_state`).
 pub async fn append_durably(
     p: &Arc<Partition>,
     batch: &[u8],
@@ -555,9 +558,33 @@ pub async fn append_durably(
     wait_for_flush: bool,
     origin: Origin,
 ) -> Result<AppendInfo, LogError> {
+    let (info, flush) = append_flushing(p, batch, now_ms, origin)?;
+    if wait_for_flush && let Some(f) = flush {
+        wait_flushed(f).await?;
+    }
+    Ok(info)
+}
+
+/// Validates and appends one batch and starts the fsync the flush policy requires,
+/// returning it instead of waiting: Produce appends all of a request's partitions first
+/// and then waits for their fsyncs together, which run in parallel on the blocking pool
+/// (and appends to one partition that land before its fsync starts share it).
+pub fn append_flushing(
+    p: &Arc<Partition>,
+    batch: &[u8],
+    now_ms: i64,
+    origin: Origin,
+) -> Result<(AppendInfo, Option<FlushHandle>), LogError> {
     p.validate(batch, now_ms)?;
     let info = p.append_as(batch, now_ms, origin)?;
-    finish_append(p, info, wait_for_flush).await
+    let flush = start_flush(p, &info);
+    Ok((info, flush))
+}
+
+/// Waits for an append's fsync.
+pub async fn wait_flushed(f: FlushHandle) -> Result<(), LogError> {
+    f.await
+        .map_err(|e| LogError::Invalid(format!("flush task failed: {e}")))?
 }
 
 /// Writes a transaction marker for producer `pid` (see [`Partition::append_marker`]) and
@@ -570,24 +597,23 @@ pub async fn append_marker_durably(
     commit: bool,
 ) -> Result<AppendInfo, LogError> {
     let info = p.append_marker(pid, epoch, coordinator_epoch, commit, super::now_ms())?;
-    finish_append(p, info, true).await
+    if let Some(f) = start_flush(p, &info) {
+        wait_flushed(f).await?;
+    }
+    Ok(info)
 }
 
 /// After an append: flushes a rolled segment in the background and, when the policy asks
-/// for it, fsyncs the append (waiting for it if `wait_for_flush`).
-async fn finish_append(p: &Arc<Partition>, info: AppendInfo, wait_for_flush: bool) -> Result<AppendInfo, LogError> {
+/// for it, starts the fsync that covers the append.
+fn start_flush(p: &Arc<Partition>, info: &AppendInfo) -> Option<FlushHandle> {
     if info.rolled {
         flush_rolled_in_background(p.clone());
     }
-    if info.needs_flush {
+    info.needs_flush.then(|| {
         let pc = p.clone();
-        let task = tokio::task::spawn_blocking(move || pc.flush(info.last_offset + 1));
-        if wait_for_flush {
-            task.await
-                .map_err(|e| LogError::Invalid(format!("flush task failed: {e}")))??;
-        }
-    }
-    Ok(info)
+        let up_to = info.last_offset + 1;
+        tokio::task::spawn_blocking(move || pc.flush(up_to))
+    })
 }
 
 /// Flushes a partition whose segment just rolled, in the background.

@@ -4,19 +4,34 @@
 //! Owns: reading frames within `socket.request.max.bytes`, writing responses, and closing
 //! on protocol errors. A bad frame affects only this connection.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::ApiKey;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 
+use super::codec::ResponseFrame;
+use super::dispatch::Reply;
 use super::{FrameError, codec, dispatch};
 use crate::broker::Broker;
 
+/// Produce responses that may wait for their fsyncs at once on one connection.
+const MAX_PENDING: usize = 16;
+
 /// Serves one connection until the peer closes, a frame is malformed, or shutdown.
+///
+/// Requests are handled one at a time and answered in order. The one exception keeps
+/// fsync-per-batch producers fast: a Produce whose appends are done but whose fsyncs are
+/// not yet ([`Reply::Later`]) is parked, and the next request is read meanwhile. Another
+/// Produce is handled at once (its appends land after the parked ones, and one fsync can
+/// cover them all); anything else first waits for every parked response to go out.
 pub async fn run(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let (rd, mut wr) = stream.into_split();
     let mut frames = FrameReader {
@@ -24,37 +39,99 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut s
         buf: BytesMut::new(),
         max: broker.config().max_request_bytes,
     };
+    let mut pending: VecDeque<Parked> = VecDeque::new();
     loop {
         let frame = tokio::select! {
-            f = frames.next() => f,
-            _ = shutdown.changed() => return,
+            biased;
+            done = next_parked(&mut pending), if !pending.is_empty() => {
+                pending.pop_front();
+                if !send(&mut wr, peer, done).await {
+                    return;
+                }
+                continue;
+            }
+            f = frames.next(), if pending.len() < MAX_PENDING => f,
+            _ = shutdown.changed() => {
+                drain(&mut wr, peer, &mut pending).await;
+                return;
+            }
         };
         let frame = match frame {
             Ok(Some(f)) => f,
-            Ok(None) => return,
+            Ok(None) => {
+                drain(&mut wr, peer, &mut pending).await;
+                return;
+            }
             Err(e) => {
                 tracing::debug!(%peer, error = %e, "closing connection");
+                drain(&mut wr, peer, &mut pending).await;
                 return;
             }
         };
         let result = match codec::decode_header(frame) {
-            Ok(req) => dispatch::dispatch(&broker, req, peer).await,
+            Ok(req) => {
+                if req.api_key != ApiKey::Produce && !drain(&mut wr, peer, &mut pending).await {
+                    return;
+                }
+                dispatch::dispatch(&broker, req, peer).await
+            }
             Err(e) => Err(e),
         };
         match result {
-            Ok(Some(resp)) => {
-                if let Err(e) = resp.write_to(&mut wr).await {
-                    tracing::debug!(%peer, error = %e, "write failed");
+            Ok(Reply::Now(resp)) if pending.is_empty() => {
+                if !send(&mut wr, peer, Ok(resp)).await {
                     return;
                 }
             }
-            Ok(None) => {}
+            // Behind parked responses: answered in order.
+            Ok(Reply::Now(resp)) => pending.push_back(Box::pin(std::future::ready(Ok(resp)))),
+            Ok(Reply::Later(later)) => pending.push_back(later),
+            Ok(Reply::None) => {}
             Err(e) => {
                 tracing::info!(%peer, error = %e, "closing connection after a bad request");
+                drain(&mut wr, peer, &mut pending).await;
                 return;
             }
         }
     }
+}
+
+/// A parked response.
+type Parked = Pin<Box<dyn Future<Output = Result<ResponseFrame, FrameError>> + Send>>;
+
+/// The oldest parked response, once ready (never, if none is parked).
+async fn next_parked(pending: &mut VecDeque<Parked>) -> Result<ResponseFrame, FrameError> {
+    match pending.front_mut() {
+        Some(p) => p.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes one response; false if the connection must close.
+async fn send(wr: &mut OwnedWriteHalf, peer: SocketAddr, resp: Result<ResponseFrame, FrameError>) -> bool {
+    let resp = match resp {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::info!(%peer, error = %e, "closing connection: response not encodable");
+            return false;
+        }
+    };
+    if let Err(e) = resp.write_to(wr).await {
+        tracing::debug!(%peer, error = %e, "write failed");
+        return false;
+    }
+    true
+}
+
+/// Waits for and writes every parked response, in order; false if the connection must
+/// close. Requests handled before a close are answered before it.
+async fn drain(wr: &mut OwnedWriteHalf, peer: SocketAddr, pending: &mut VecDeque<Parked>) -> bool {
+    while let Some(later) = pending.pop_front() {
+        if !send(wr, peer, later.await).await {
+            return false;
+        }
+    }
+    true
 }
 
 /// Splits the byte stream into request frames. One buffer per connection is reused: a

@@ -5,7 +5,9 @@
 //! An unknown API key or an unsupported version (other than ApiVersions') closes the
 //! connection, as Kafka does.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Message, VersionRange};
@@ -65,7 +67,16 @@ pub fn advertised(key: ApiKey, range: VersionRange) -> VersionRange {
     }
 }
 
-/// Handles one request; `Ok(None)` means no response is sent (Produce with acks=0).
+/// What a request gets back.
+pub enum Reply {
+    /// No response (Produce with acks=0).
+    None,
+    Now(ResponseFrame),
+    /// A response ready once the request's appends are durable (Produce waiting for its
+    /// fsyncs); the connection may read and handle the next produce meanwhile.
+    Later(Pin<Box<dyn Future<Output = Result<ResponseFrame, FrameError>> + Send>>),
+}
+
 /// A handler call: decode the body as the request type, run `api::$module::handle`, encode.
 macro_rules! call {
     ($module:ident, $broker:expr, $req:expr, $key:expr, $corr:expr, $v:expr $(, $extra:expr)*) => {
@@ -78,16 +89,13 @@ macro_rules! call {
     };
 }
 
-pub async fn dispatch(
-    broker: &Broker,
-    mut req: RequestFrame,
-    peer: SocketAddr,
-) -> Result<Option<ResponseFrame>, FrameError> {
+/// Handles one request.
+pub async fn dispatch(broker: &Broker, mut req: RequestFrame, peer: SocketAddr) -> Result<Reply, FrameError> {
     let (key, v, corr) = (req.api_key, req.version, req.header.correlation_id);
     let range = supported(key).ok_or(FrameError::UnknownApiKey(key as i16))?;
     if v < range.min || v > range.max {
         if key == ApiKey::ApiVersions {
-            return encode_response(key, corr, 0, &api::api_versions::unsupported_version()).map(Some);
+            return encode_response(key, corr, 0, &api::api_versions::unsupported_version()).map(Reply::Now);
         }
         return Err(FrameError::UnsupportedVersion {
             api: format!("{key:?}"),
@@ -108,8 +116,14 @@ pub async fn dispatch(
             &api::metadata::handle(broker, decode_body(&mut req)?, v).await,
         ),
         ApiKey::Produce => match api::produce::handle(broker, decode_body(&mut req)?, v).await {
-            api::produce::Outcome::Respond(r) => encode_response(key, corr, v, &r),
-            api::produce::Outcome::NoResponse => return Ok(None),
+            api::produce::Outcome::Respond(r, durability) if durability.is_empty() => encode_response(key, corr, v, &r),
+            api::produce::Outcome::Respond(mut r, durability) => {
+                return Ok(Reply::Later(Box::pin(async move {
+                    durability.wait(&mut r).await;
+                    encode_response(key, corr, v, &r)
+                })));
+            }
+            api::produce::Outcome::NoResponse => return Ok(Reply::None),
             api::produce::Outcome::CloseConnection(why) => return Err(FrameError::Malformed(why)),
         },
         ApiKey::Fetch => encode_fetch_response(corr, v, &api::fetch::handle(broker, decode_body(&mut req)?, v).await),
@@ -158,7 +172,7 @@ pub async fn dispatch(
         ApiKey::ListTransactions => call!(list_transactions, broker, req, key, corr, v),
         other => return Err(FrameError::UnknownApiKey(other as i16)),
     };
-    resp.map(Some)
+    resp.map(Reply::Now)
 }
 
 #[cfg(test)]
