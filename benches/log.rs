@@ -7,9 +7,10 @@ use std::hint::black_box;
 
 use brokk::log::index::OffsetIndex;
 use brokk::log::{LogConfig, LogManager};
+use brokk::server::codec::encode_fetch_response;
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kafka_protocol::messages::{ProduceRequest, TopicName, produce_request};
+use kafka_protocol::messages::{FetchResponse, ProduceRequest, TopicName, fetch_response, produce_request};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::records::Compression;
 
@@ -86,6 +87,29 @@ fn codec(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(frame.len() as u64));
     g.bench_function("decode Produce v9 (16 KiB batch)", |bench| {
         bench.iter(|| black_box(ProduceRequest::decode(&mut frame.clone(), 9).unwrap()))
+    });
+    g.finish();
+
+    // A Fetch response carrying 1 MiB of records, encoded as brokk sends it (the records
+    // shared as their own part) and copied into one buffer, as kafka-protocol alone would.
+    let mut p = fetch_response::PartitionData::default();
+    p.records = Some(Bytes::from(vec![7u8; 1 << 20]));
+    let mut t = fetch_response::FetchableTopicResponse::default();
+    t.topic = TopicName(StrBytes::from_static_str("bench"));
+    t.partitions = vec![p];
+    let mut resp = FetchResponse::default();
+    resp.responses = vec![t];
+    let mut g = c.benchmark_group("codec");
+    g.throughput(Throughput::Bytes(1 << 20));
+    g.bench_function("encode Fetch v12 response, 1 MiB records shared", |bench| {
+        bench.iter(|| black_box(encode_fetch_response(1, 12, &resp).unwrap()))
+    });
+    g.bench_function("encode Fetch v12 response, 1 MiB records copied", |bench| {
+        bench.iter(|| {
+            let mut buf = BytesMut::with_capacity(resp.compute_size(12).unwrap());
+            resp.encode(&mut buf, 12).unwrap();
+            black_box(buf)
+        })
     });
     g.finish();
 }

@@ -442,11 +442,11 @@ fn partitions_startup(rt: &tokio::runtime::Runtime, runs: usize, topics: usize) 
         stop(s);
     }
     let s = Server::brokk(&["--data-dir", &path]);
-    let (rss, fds) = (s.rss_mb(), s.open_fds());
+    let (rss, fds, maps) = (s.rss_mb(), s.open_fds(), s.mappings());
     drop(s); // SIGKILL: the next start recovers
     let s = Server::brokk(&["--data-dir", &path]);
     println!(
-        "{n} partitions: created in {created:.1} s; startup after a clean stop {:.1} ms (median of {}), after kill -9 {:.1} ms; idle RSS {rss:.1} MB, {fds} open fds",
+        "{n} partitions: created in {created:.1} s; startup after a clean stop {:.1} ms (median of {}), after kill -9 {:.1} ms; idle RSS {rss:.1} MB, {fds} open fds, {maps} memory mappings",
         median(clean.clone()),
         clean.len(),
         s.startup.as_secs_f64() * 1e3,

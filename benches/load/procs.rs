@@ -74,6 +74,11 @@ impl Server {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, |d| d.count())
     }
 
+    /// Memory mappings (lines of /proc/<pid>/maps; Linux allows vm.max_map_count).
+    pub fn mappings(&self) -> usize {
+        std::fs::read_to_string(format!("/proc/{}/maps", self.pid())).map_or(0, |m| m.lines().count())
+    }
+
     /// Current resident set size in MB (VmRSS).
     pub fn rss_mb(&self) -> f64 {
         status_kb(self.pid(), "VmRSS:") / 1024.0

@@ -1,8 +1,10 @@
 //! A file handle that can be closed while its memory mappings stay in use.
 //!
 //! Owns: the descriptor of one segment or index file. Sealed segments release theirs (the
-//! mapping keeps serving reads), and index files hold none at all (they are opened for the
-//! rare allocation, trim or fsync), so a partition costs one descriptor: its active log.
+//! mapping keeps serving reads), index files hold none at all (they are opened for the
+//! rare allocation, trim or fsync), and an active log gives its descriptor up while no
+//! append comes (reopened by the next one), so descriptors grow with the partitions being
+//! written, not with the partitions there are.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -58,6 +60,27 @@ impl ReleasableFile {
                     .map_err(|e| LogError::io(&self.path, e))?;
                 op(&f)
             }
+        }
+    }
+
+    /// Runs `op` on the file, reopening it (and keeping the descriptor) if it was
+    /// released: an active segment's log gives its descriptor up while idle.
+    pub fn with_kept_open<R>(&self, op: impl FnOnce(&File) -> Result<R, LogError>) -> Result<R, LogError> {
+        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&self.path)
+                .map_err(|e| LogError::io(&self.path, e))?;
+            *guard = Some(f);
+        }
+        match guard.as_ref() {
+            Some(f) => op(f),
+            None => Err(LogError::Invalid(format!(
+                "{} could not be opened",
+                self.path.display()
+            ))),
         }
     }
 

@@ -229,6 +229,8 @@ impl LogManager {
             std::fs::remove_file(&marker).map_err(|e| LogError::io(&marker, e))?;
             checkpoint::sync_dir(dir)?;
         }
+        // Recovery is done with the files: until a partition is written, it holds none.
+        mgr.release_idle_files(super::now_ms(), 0);
         Ok((mgr, report))
     }
 
@@ -460,6 +462,15 @@ impl LogManager {
     }
 
     /// One `flush.ms` pass; returns whether any partition was flushed. Blocking.
+    /// Closes the descriptors of active segments idle for [`IDLE_FILE_MS`] (all of them
+    /// at start-up, with `idle_ms` 0); returns how many were closed.
+    pub fn release_idle_files(&self, now_ms: i64, idle_ms: i64) -> usize {
+        self.all_partitions()
+            .iter()
+            .filter(|p| p.release_idle_file(now_ms, idle_ms))
+            .count()
+    }
+
     pub fn flush_pass(&self, now_ms: i64) -> bool {
         let mut any = false;
         for p in self.all_partitions() {
@@ -516,6 +527,8 @@ impl LogManager {
         // recovery has to rescan.
         let mut checkpoint = tokio::time::interval(Duration::from_secs(60));
         checkpoint.tick().await;
+        let mut idle_files = tokio::time::interval(Duration::from_millis(IDLE_FILE_MS as u64 / 2));
+        idle_files.tick().await;
         loop {
             tokio::select! {
                 _ = checkpoint.tick() => {
@@ -524,6 +537,10 @@ impl LogManager {
                     if let Ok(Err(e)) = r {
                         tracing::error!(error = %e, "writing the recovery checkpoint failed");
                     }
+                }
+                _ = idle_files.tick() => {
+                    let m = self.clone();
+                    let _ = tokio::task::spawn_blocking(move || m.release_idle_files(super::now_ms(), IDLE_FILE_MS)).await;
                 }
                 _ = retention.tick() => {
                     let m = self.clone();
@@ -544,6 +561,10 @@ impl LogManager {
         }
     }
 }
+
+/// An active segment with no append for this long closes its descriptor (reopened by the
+/// next append), so open files grow with the partitions being written, not with all.
+pub const IDLE_FILE_MS: i64 = 30_000;
 
 /// An append's fsync, running on the blocking pool (see [`append_flushing`]).
 pub type FlushHandle = tokio::task::JoinHandle<Result<(), LogError>>;
@@ -644,6 +665,53 @@ mod tests {
         assert!(validate_topic_name("..").is_err());
         assert!(validate_topic_name("a b").is_err());
         assert!(validate_topic_name(&"x".repeat(250)).is_err());
+    }
+
+    /// Idle active logs hold no descriptor (none at all after start-up); an append
+    /// reopens one, and data written across releases reads back and survives a restart.
+    #[test]
+    fn idle_active_logs_release_their_descriptors() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m, _) = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+        m.create_topic("t", 2, BTreeMap::new()).unwrap();
+        let p = m.partition("t", 0).unwrap();
+        let now = super::super::now_ms();
+        let batch = super::super::test_fixture::batch_of(3, now, kafka_protocol::records::Compression::None, |i| {
+            vec![i as u8; 100]
+        });
+        p.append(&batch, now).unwrap();
+        assert_eq!(
+            m.release_idle_files(now, IDLE_FILE_MS),
+            1,
+            "partition 1 was never written"
+        );
+        assert_eq!(
+            m.release_idle_files(now + IDLE_FILE_MS, IDLE_FILE_MS),
+            1,
+            "then partition 0 idles"
+        );
+        assert_eq!(
+            m.release_idle_files(now + IDLE_FILE_MS, IDLE_FILE_MS),
+            0,
+            "already closed"
+        );
+        p.append(&batch, now).unwrap();
+        p.flush(p.log_end_offset()).unwrap();
+        let read = p.read(0, 1 << 20, true, false).unwrap().records.unwrap();
+        assert_eq!(read.len(), 2 * batch.len());
+        assert_eq!(
+            &read[batch.len() + 8..],
+            &batch[8..],
+            "second batch intact (base offset patched)"
+        );
+        m.shutdown().unwrap();
+        drop((m, p));
+        let (m, _) = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+        assert_eq!(m.release_idle_files(now, 0), 0, "start-up released every log");
+        let p = m.partition("t", 0).unwrap();
+        assert_eq!(p.log_end_offset(), 6);
+        p.append(&batch, super::super::now_ms()).unwrap();
+        assert_eq!(p.log_end_offset(), 9);
     }
 
     #[test]

@@ -181,6 +181,13 @@ impl Partition {
         self.fenced.load(Ordering::Acquire)
     }
     /// Number of segments (sealed ones plus the active one).
+    /// Closes the active segment's descriptor if no append came for `idle_ms`.
+    pub fn release_idle_file(&self, now_ms: i64, idle_ms: i64) -> bool {
+        self.segments()
+            .last()
+            .is_some_and(|s| s.release_if_idle(now_ms, idle_ms))
+    }
+
     pub fn segment_count(&self) -> usize {
         self.segments().len()
     }

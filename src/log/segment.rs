@@ -62,6 +62,8 @@ pub struct Segment {
     index_interval: usize,
     /// Transactions aborted by markers in this segment.
     txn_index: TxnIndex,
+    /// Wall-clock time of the last append (0: none since open), for [`Segment::release_if_idle`].
+    last_append_ms: AtomicI64,
 }
 
 impl Segment {
@@ -166,6 +168,7 @@ impl Segment {
             bytes_since_index: AtomicUsize::new(0),
             sealed: AtomicBool::new(false),
             index_interval: cfg.index_interval_bytes,
+            last_append_ms: AtomicI64::new(0),
         })
     }
 
@@ -249,6 +252,7 @@ impl Segment {
                 self.map.capacity()
             )));
         }
+        self.last_append_ms.store(super::now_ms(), Ordering::Relaxed);
         self.ensure_allocated(pos + data.len())?;
         // The bytes go in with pwrite(2), not a copy into the mapping: the kernel fills whole
         // page-cache pages directly, where a copy through the mapping faults on every page
@@ -525,9 +529,23 @@ impl Segment {
         self.sealed.load(Ordering::Acquire) && self.file.is_open()
     }
 
-    /// Runs `op` on the open `.log` file; an error if the file was released.
+    /// Runs `op` on the `.log` file, reopening it if its descriptor was released.
     fn with_file<R>(&self, op: impl FnOnce(&File) -> Result<R, LogError>) -> Result<R, LogError> {
-        self.file.with(op)
+        self.file.with_kept_open(op)
+    }
+
+    /// Closes the `.log` descriptor of an active segment with no append for `idle_ms`
+    /// (the next append reopens it; reads and fsyncs go through the mapping). True if
+    /// it was open.
+    pub fn release_if_idle(&self, now_ms: i64, idle_ms: i64) -> bool {
+        if self.sealed.load(Ordering::Acquire)
+            || now_ms.saturating_sub(self.last_append_ms.load(Ordering::Relaxed)) < idle_ms
+            || !self.file.is_open()
+        {
+            return false;
+        }
+        self.file.release();
+        true
     }
 
     /// Closes the file descriptors of a sealed segment (the mappings stay).
