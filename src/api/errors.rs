@@ -10,7 +10,7 @@ use crate::log::manager::TopicError;
 /// Kafka error code for a storage-layer error.
 pub fn log_error(e: &LogError) -> ResponseError {
     match e {
-        LogError::Io { .. } | LogError::Fenced => ResponseError::KafkaStorageError,
+        LogError::Io { .. } | LogError::Fenced | LogError::Reopen { .. } => ResponseError::KafkaStorageError,
         LogError::CorruptBatch(b) if b.is_corruption() => ResponseError::CorruptMessage,
         LogError::CorruptBatch(_) | LogError::NotOneBatch(_) => ResponseError::InvalidRecord,
         LogError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,

@@ -63,25 +63,22 @@ impl ReleasableFile {
         }
     }
 
-    /// Runs `op` on the file, reopening it (and keeping the descriptor) if it was
-    /// released: an active segment's log gives its descriptor up while idle.
-    pub fn with_kept_open<R>(&self, op: impl FnOnce(&File) -> Result<R, LogError>) -> Result<R, LogError> {
+    /// Opens the file again if its descriptor was released (an idle active log about to
+    /// be appended to, sealed or trimmed).
+    pub fn reopen(&self) -> Result<(), LogError> {
         let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
         if guard.is_none() {
             let f = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
                 .open(&self.path)
-                .map_err(|e| LogError::io(&self.path, e))?;
+                .map_err(|source| LogError::Reopen {
+                    path: self.path.clone(),
+                    source,
+                })?;
             *guard = Some(f);
         }
-        match guard.as_ref() {
-            Some(f) => op(f),
-            None => Err(LogError::Invalid(format!(
-                "{} could not be opened",
-                self.path.display()
-            ))),
-        }
+        Ok(())
     }
 
     pub fn is_open(&self) -> bool {

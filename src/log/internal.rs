@@ -129,7 +129,7 @@ impl InternalTopic {
         } else {
             Origin::Client
         };
-        Ok(append_durably(&partition, &batch, now, true, origin).await?)
+        Ok(append_durably(&partition, &batch, now, origin).await?)
     }
 }
 

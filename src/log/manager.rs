@@ -461,7 +461,6 @@ impl LogManager {
         }
     }
 
-    /// One `flush.ms` pass; returns whether any partition was flushed. Blocking.
     /// Closes the descriptors of active segments idle for [`IDLE_FILE_MS`] (all of them
     /// at start-up, with `idle_ms` 0); returns how many were closed.
     pub fn release_idle_files(&self, now_ms: i64, idle_ms: i64) -> usize {
@@ -471,6 +470,7 @@ impl LogManager {
             .count()
     }
 
+    /// One `flush.ms` pass; returns whether any partition was flushed. Blocking.
     pub fn flush_pass(&self, now_ms: i64) -> bool {
         let mut any = false;
         for p in self.all_partitions() {
@@ -569,18 +569,17 @@ pub const IDLE_FILE_MS: i64 = 30_000;
 /// An append's fsync, running on the blocking pool (see [`append_flushing`]).
 pub type FlushHandle = tokio::task::JoinHandle<Result<(), LogError>>;
 
-/// Validates and appends one batch, then waits for the fsync the flush policy requires
-/// (`wait_for_flush`; acks=0 only starts it). The path the coordinators' durable writes
-/// take (`__consumer_offsets`, `__transaction_state`).
+/// Validates and appends one batch, then waits for the fsync the flush policy requires.
+/// The path the coordinators' durable writes take (`__consumer_offsets`,
+/// `__transaction_state`).
 pub async fn append_durably(
     p: &Arc<Partition>,
     batch: &[u8],
     now_ms: i64,
-    wait_for_flush: bool,
     origin: Origin,
 ) -> Result<AppendInfo, LogError> {
     let (info, flush) = append_flushing(p, batch, now_ms, origin)?;
-    if wait_for_flush && let Some(f) = flush {
+    if let Some(f) = flush {
         wait_flushed(f).await?;
     }
     Ok(info)
@@ -673,7 +672,9 @@ mod tests {
     fn idle_active_logs_release_their_descriptors() {
         let dir = tempfile::tempdir().unwrap();
         let (m, _) = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
-        m.create_topic("t", 2, BTreeMap::new()).unwrap();
+        // Small segments: an append after a release also rolls (reopen, seal, new segment).
+        let small = BTreeMap::from([("segment.bytes".to_string(), "1000".to_string())]);
+        m.create_topic("t", 2, small).unwrap();
         let p = m.partition("t", 0).unwrap();
         let now = super::super::now_ms();
         let batch = super::super::test_fixture::batch_of(3, now, kafka_protocol::records::Compression::None, |i| {
@@ -686,32 +687,34 @@ mod tests {
             "partition 1 was never written"
         );
         assert_eq!(
-            m.release_idle_files(now + IDLE_FILE_MS, IDLE_FILE_MS),
+            m.release_idle_files(now + 2 * IDLE_FILE_MS, IDLE_FILE_MS),
             1,
             "then partition 0 idles"
         );
         assert_eq!(
-            m.release_idle_files(now + IDLE_FILE_MS, IDLE_FILE_MS),
+            m.release_idle_files(now + 2 * IDLE_FILE_MS, IDLE_FILE_MS),
             0,
             "already closed"
         );
         p.append(&batch, now).unwrap();
+        assert_eq!(m.release_idle_files(now + 2 * IDLE_FILE_MS, IDLE_FILE_MS), 1);
+        p.append(&batch, now).unwrap();
+        assert!(p.segment_count() >= 2, "rolled after a release");
         p.flush(p.log_end_offset()).unwrap();
-        let read = p.read(0, 1 << 20, true, false).unwrap().records.unwrap();
-        assert_eq!(read.len(), 2 * batch.len());
-        assert_eq!(
-            &read[batch.len() + 8..],
-            &batch[8..],
-            "second batch intact (base offset patched)"
-        );
+        let mut offset = 0;
+        while offset < p.log_end_offset() {
+            let read = p.read(offset, 1 << 20, true, false).unwrap().records.unwrap();
+            assert_eq!(&read[8..batch.len()], &batch[8..], "batch at {offset} intact");
+            offset += 3 * (read.len() / batch.len()) as i64;
+        }
         m.shutdown().unwrap();
         drop((m, p));
         let (m, _) = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
         assert_eq!(m.release_idle_files(now, 0), 0, "start-up released every log");
         let p = m.partition("t", 0).unwrap();
-        assert_eq!(p.log_end_offset(), 6);
-        p.append(&batch, super::super::now_ms()).unwrap();
         assert_eq!(p.log_end_offset(), 9);
+        p.append(&batch, super::super::now_ms()).unwrap();
+        assert_eq!(p.log_end_offset(), 12);
     }
 
     #[test]

@@ -102,6 +102,14 @@ pub enum LogError {
     InvalidTxnState(String),
     #[error("invalid log state: {0}")]
     Invalid(String),
+    /// An idle log's released descriptor could not be opened again (e.g. EMFILE): the
+    /// append is refused, retriably, and the partition is not fenced (nothing was written).
+    #[error("cannot reopen {path}: {source}")]
+    Reopen {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl LogError {

@@ -180,14 +180,13 @@ impl Partition {
     pub fn is_fenced(&self) -> bool {
         self.fenced.load(Ordering::Acquire)
     }
-    /// Number of segments (sealed ones plus the active one).
-    /// Closes the active segment's descriptor if no append came for `idle_ms`.
+    /// Closes the active segment's descriptor if no append came for `idle_ms` (under the
+    /// append lock: never in the middle of an append or a roll).
     pub fn release_idle_file(&self, now_ms: i64, idle_ms: i64) -> bool {
-        self.segments()
-            .last()
-            .is_some_and(|s| s.release_if_idle(now_ms, idle_ms))
+        lock(&self.append).active.release_if_idle(now_ms, idle_ms)
     }
 
+    /// Number of segments (sealed ones plus the active one).
     pub fn segment_count(&self) -> usize {
         self.segments().len()
     }
@@ -366,6 +365,9 @@ impl Partition {
             self.dir_dirty.store(true, Ordering::Release);
             return Ok(());
         }
+        // An idle segment's released descriptor comes back first: failing that (EMFILE)
+        // refuses this append without fencing, as nothing has changed yet.
+        st.active.ensure_open()?;
         // The sealed segment's files are fsynced and closed by the background flush.
         st.active.seal().map_err(fence)?;
         self.write_producer_snapshot(st);

@@ -252,6 +252,7 @@ impl Segment {
                 self.map.capacity()
             )));
         }
+        self.ensure_open()?;
         self.last_append_ms.store(super::now_ms(), Ordering::Relaxed);
         self.ensure_allocated(pos + data.len())?;
         // The bytes go in with pwrite(2), not a copy into the mapping: the kernel fills whole
@@ -474,6 +475,7 @@ impl Segment {
     /// the append lock; the background flush does it), with `sync` (clean shutdown) the new
     /// lengths are made durable.
     pub fn trim_files(&self, sync: bool) -> Result<(), LogError> {
+        self.ensure_open()?;
         if self.max_timestamp() >= 0 {
             self.time_index
                 .maybe_append(self.max_timestamp(), self.offset_of_max_timestamp())?;
@@ -529,14 +531,22 @@ impl Segment {
         self.sealed.load(Ordering::Acquire) && self.file.is_open()
     }
 
-    /// Runs `op` on the `.log` file, reopening it if its descriptor was released.
+    /// Runs `op` on the open `.log` file; an error if the file was released.
     fn with_file<R>(&self, op: impl FnOnce(&File) -> Result<R, LogError>) -> Result<R, LogError> {
-        self.file.with_kept_open(op)
+        self.file.with(op)
+    }
+
+    /// Reopens the `.log` descriptor an idle active segment released (see
+    /// [`Segment::release_if_idle`]); a failure is [`LogError::Reopen`], which does not
+    /// fence the partition.
+    pub fn ensure_open(&self) -> Result<(), LogError> {
+        self.file.reopen()
     }
 
     /// Closes the `.log` descriptor of an active segment with no append for `idle_ms`
-    /// (the next append reopens it; reads and fsyncs go through the mapping). True if
-    /// it was open.
+    /// (the next append, roll or trim reopens it; reads and fsyncs go through the mapping).
+    /// The caller holds the partition's append lock, so no append or roll is under way.
+    /// True if it was open.
     pub fn release_if_idle(&self, now_ms: i64, idle_ms: i64) -> bool {
         if self.sealed.load(Ordering::Acquire)
             || now_ms.saturating_sub(self.last_append_ms.load(Ordering::Relaxed)) < idle_ms

@@ -1,5 +1,8 @@
-//! One client connection: i32 length-prefixed frames, one request in flight at a time
+//! One client connection: i32 length-prefixed frames, one request handled at a time
 //! (responses stay in request order, like Kafka's mute/unmute), closed on a malformed frame.
+//! Unlike Kafka, Produce responses waiting only for their fsyncs are parked while the next
+//! Produce is read and appended, so an fsync-per-batch producer's in-flight requests share
+//! fsyncs (see [`run`]).
 //!
 //! Owns: reading frames within `socket.request.max.bytes`, writing responses, and closing
 //! on protocol errors. A bad frame affects only this connection.
