@@ -17,7 +17,8 @@ use super::errors::log_error;
 use super::message;
 use crate::broker::Broker;
 use crate::log::batch::BatchHeader;
-use crate::log::manager::{FlushHandle, append_flushing, validate_topic_name, wait_flushed};
+use crate::log::group_commit::FlushWait;
+use crate::log::manager::{append_flushing, validate_topic_name};
 use crate::log::partition::Origin;
 use crate::log::{Partition, now_ms};
 use crate::txn::TransactionCoordinator;
@@ -40,7 +41,7 @@ pub enum Outcome {
 
 /// The fsyncs a produce response waits for: (topic position, partition position, fsync).
 #[derive(Debug, Default)]
-pub struct Durability(Vec<(usize, usize, FlushHandle)>);
+pub struct Durability(Vec<(usize, usize, FlushWait)>);
 
 impl Durability {
     /// Nothing to wait for.
@@ -52,7 +53,7 @@ impl Durability {
     /// answered with the error instead of its offset.
     pub async fn wait(self, resp: &mut ProduceResponse) {
         for (t, i, flush) in self.0 {
-            if let Err(e) = wait_flushed(flush).await
+            if let Err(e) = flush.wait().await
                 && let Some(r) = resp.responses.get_mut(t).and_then(|t| t.partition_responses.get_mut(i))
             {
                 *r = partition_error(r.index, log_error(&e), Some(e.to_string()));
@@ -97,7 +98,7 @@ async fn produce_partition(
     records: &[u8],
     acks: i16,
     version: i16,
-) -> (PartitionProduceResponse, Option<FlushHandle>) {
+) -> (PartitionProduceResponse, Option<FlushWait>) {
     if acks == -1 && p.config().min_insync_replicas > 1 {
         let msg = format!(
             "min.insync.replicas={} but brokk has 1 in-sync replica",

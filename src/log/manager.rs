@@ -14,6 +14,7 @@ use dashmap::DashMap;
 use uuid::Uuid;
 
 use super::checkpoint::{self, parse_properties, render_properties};
+use super::group_commit::{self, FlushWait};
 use super::partition::{AppendInfo, Origin, Partition};
 use super::recovery::{self, RecoveryReport};
 use super::{LogConfig, LogError};
@@ -566,9 +567,6 @@ impl LogManager {
 /// next append), so open files grow with the partitions being written, not with all.
 pub const IDLE_FILE_MS: i64 = 30_000;
 
-/// An append's fsync, running on the blocking pool (see [`append_flushing`]).
-pub type FlushHandle = tokio::task::JoinHandle<Result<(), LogError>>;
-
 /// Validates and appends one batch, then waits for the fsync the flush policy requires.
 /// The path the coordinators' durable writes take (`__consumer_offsets`,
 /// `__transaction_state`).
@@ -580,31 +578,25 @@ pub async fn append_durably(
 ) -> Result<AppendInfo, LogError> {
     let (info, flush) = append_flushing(p, batch, now_ms, origin)?;
     if let Some(f) = flush {
-        wait_flushed(f).await?;
+        f.wait().await?;
     }
     Ok(info)
 }
 
-/// Validates and appends one batch and starts the fsync the flush policy requires,
-/// returning it instead of waiting: Produce appends all of a request's partitions first
-/// and then waits for their fsyncs together, which run in parallel on the blocking pool
-/// (and appends to one partition that land before its fsync starts share it).
+/// Validates and appends one batch and requests the fsync the flush policy requires,
+/// returning its waiter instead of waiting: Produce appends all of a request's partitions
+/// first and then waits for their fsyncs together, which run in parallel (one flusher per
+/// partition, shared by every append waiting on it: [`group_commit`]).
 pub fn append_flushing(
     p: &Arc<Partition>,
     batch: &[u8],
     now_ms: i64,
     origin: Origin,
-) -> Result<(AppendInfo, Option<FlushHandle>), LogError> {
+) -> Result<(AppendInfo, Option<FlushWait>), LogError> {
     p.validate(batch, now_ms)?;
     let info = p.append_as(batch, now_ms, origin)?;
     let flush = start_flush(p, &info);
     Ok((info, flush))
-}
-
-/// Waits for an append's fsync.
-pub async fn wait_flushed(f: FlushHandle) -> Result<(), LogError> {
-    f.await
-        .map_err(|e| LogError::Invalid(format!("flush task failed: {e}")))?
 }
 
 /// Writes a transaction marker for producer `pid` (see [`Partition::append_marker`]) and
@@ -618,22 +610,18 @@ pub async fn append_marker_durably(
 ) -> Result<AppendInfo, LogError> {
     let info = p.append_marker(pid, epoch, coordinator_epoch, commit, super::now_ms())?;
     if let Some(f) = start_flush(p, &info) {
-        wait_flushed(f).await?;
+        f.wait().await?;
     }
     Ok(info)
 }
 
 /// After an append: flushes a rolled segment in the background and, when the policy asks
-/// for it, starts the fsync that covers the append.
-fn start_flush(p: &Arc<Partition>, info: &AppendInfo) -> Option<FlushHandle> {
+/// for it, requests the fsync that covers the append.
+fn start_flush(p: &Arc<Partition>, info: &AppendInfo) -> Option<FlushWait> {
     if info.rolled {
         flush_rolled_in_background(p.clone());
     }
-    info.needs_flush.then(|| {
-        let pc = p.clone();
-        let up_to = info.last_offset + 1;
-        tokio::task::spawn_blocking(move || pc.flush(up_to))
-    })
+    info.needs_flush.then(|| group_commit::request(p, info.last_offset + 1))
 }
 
 /// Flushes a partition whose segment just rolled, in the background.

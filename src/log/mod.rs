@@ -37,6 +37,7 @@ pub mod batch;
 pub mod checkpoint;
 pub mod config;
 pub mod file;
+pub mod group_commit;
 pub mod index;
 pub mod internal;
 pub mod manager;

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::batch::{self, BatchHeader};
+use super::group_commit::GroupCommit;
 use super::producer_state::{ProducerState, list_snapshots, snapshot_path};
 use super::segment::Segment;
 use super::txn_index::AbortedTxn;
@@ -74,6 +75,7 @@ pub struct Partition {
     recovery_point: AtomicI64,
     last_flush_ms: AtomicI64,
     flush_lock: Mutex<()>,
+    group_commit: GroupCommit,
     fenced: AtomicBool,
     /// A segment file was created since the last directory fsync.
     dir_dirty: AtomicBool,
@@ -128,6 +130,7 @@ impl Partition {
             high_watermark: AtomicI64::new(next_offset),
             log_start_offset: AtomicI64::new(log_start),
             recovery_point: AtomicI64::new(recovery_point.min(next_offset)),
+            group_commit: GroupCommit::new(recovery_point.min(next_offset)),
             last_flush_ms: AtomicI64::new(super::now_ms()),
             flush_lock: Mutex::new(()),
             fenced: AtomicBool::new(false),
@@ -180,6 +183,11 @@ impl Partition {
     pub fn is_fenced(&self) -> bool {
         self.fenced.load(Ordering::Acquire)
     }
+    /// Group-commit state (see [`super::group_commit`]).
+    pub fn group_commit(&self) -> &GroupCommit {
+        &self.group_commit
+    }
+
     /// Closes the active segment's descriptor if no append came for `idle_ms` (under the
     /// append lock: never in the middle of an append or a roll).
     pub fn release_idle_file(&self, now_ms: i64, idle_ms: i64) -> bool {
@@ -387,6 +395,7 @@ impl Partition {
     pub fn flush(&self, up_to: i64) -> Result<(), LogError> {
         let _g = lock(&self.flush_lock);
         if self.is_fenced() {
+            self.group_commit.published(self.recovery_point(), true);
             return Err(LogError::Fenced);
         }
         let end = self.log_end_offset();
@@ -408,10 +417,12 @@ impl Partition {
         };
         if let Err(e) = dir_sync.and_then(|()| todo.iter().try_for_each(|seg| seg.flush())) {
             self.fenced.store(true, Ordering::Release);
+            self.group_commit.published(rp, true);
             tracing::error!(topic = %self.topic, partition = self.index, error = %e, "fsync failed; partition fenced");
             return Err(e);
         }
         self.recovery_point.fetch_max(end, Ordering::AcqRel);
+        self.group_commit.published(end, false);
         self.last_flush_ms.store(super::now_ms(), Ordering::Release);
         Ok(())
     }
@@ -707,6 +718,12 @@ impl Partition {
     /// Marks the partition deleted (its topic is being removed): waits for an in-flight
     /// append, then refuses appends, rolls and retention, so nothing touches the directory
     /// after it is renamed (a new topic of the same name may reuse the path).
+    /// Fences the partition as an I/O error would (tests of the error paths).
+    #[cfg(test)]
+    pub(crate) fn fence(&self) {
+        self.fenced.store(true, Ordering::Release);
+    }
+
     pub fn mark_deleted(&self) {
         let _st = lock(&self.append);
         self.deleted.store(true, Ordering::Release);
