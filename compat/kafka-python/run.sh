@@ -64,6 +64,10 @@ scenario "admin: KafkaAdminClient group APIs"
 py 120 groups.py admin "$BROKER" || fail "admin"
 ok "list_groups (+states_filter), describe_groups, remove_group_members, list/alter/delete_group_offsets, delete_groups"
 
+scenario "admin-partitions: create_partitions (validate_only, grow, manual assignments, errors)"
+py 60 admin.py partitions "$BROKER" || fail "admin partitions"
+ok "validate_only changes nothing; 2 -> 4 -> 6 partitions; new partitions written from offset 0 and read back; Kafka's errors"
+
 scenario "idempotent: default KafkaProducer (enable_idempotence=True), $IDEM_N keyed messages, 3 partitions"
 py 120 idempotent.py plain "$BROKER" "$IDEM_N" "$DATA" || fail "idempotent"
 ok "InitProducerId, every message exactly once in production order, contiguous sequences on disk"

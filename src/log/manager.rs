@@ -13,6 +13,9 @@ use std::time::Duration;
 use dashmap::DashMap;
 use uuid::Uuid;
 
+#[path = "create_partitions.rs"]
+mod create_partitions;
+
 use super::checkpoint::{self, parse_properties, render_properties};
 use super::group_commit::{self, FlushWait};
 use super::partition::{AppendInfo, Origin, Partition};
@@ -373,38 +376,12 @@ impl LogManager {
         let config = Arc::new(self.check_new_topic(name, partitions, &overrides)?);
         let id = new_kafka_uuid();
         let name: Arc<str> = Arc::from(name);
-        let mut parts = Vec::with_capacity(partitions as usize);
-        for p in 0..partitions {
-            let pdir = partition_dir(&self.dir, &name, p);
-            if pdir.exists() {
-                std::fs::remove_dir_all(&pdir).map_err(|e| LogError::io(&pdir, e))?;
-            }
-            std::fs::create_dir_all(&pdir).map_err(|e| LogError::io(&pdir, e))?;
-            let meta = format!("version: 0\ntopic_id: {}\n", uuid_to_kafka_string(id));
-            checkpoint::write_atomic(&pdir.join("partition.metadata"), &meta)?;
-            let (segs, _) = recovery::open_segments(&pdir, &config, true, None)?;
-            parts.push(Arc::new(Partition::from_segments(
-                name.clone(),
-                p,
-                pdir,
-                config.clone(),
-                segs,
-                0,
-            )?));
-        }
+        let parts = (0..partitions)
+            .map(|p| self.new_partition(&name, id, p, &config))
+            .collect::<Result<Vec<_>, _>>()?;
         // The partition directories must be durable before the commit point.
         checkpoint::sync_dir(&self.dir)?;
-        let mut props = BTreeMap::new();
-        props.insert("name".to_string(), name.to_string());
-        props.insert("topic.id".to_string(), id.to_string());
-        props.insert("partitions".to_string(), partitions.to_string());
-        for (k, v) in &overrides {
-            props.insert(format!("config.{k}"), v.clone());
-        }
-        checkpoint::write_atomic(
-            &topic_file(&self.dir, id),
-            &render_properties("brokk topic metadata", &props),
-        )?;
+        self.write_topic_file(&name, id, partitions, &overrides)?;
         let topic = Arc::new(TopicLog {
             name: name.clone(),
             id,
@@ -416,6 +393,55 @@ impl LogManager {
         self.topics.insert(name.clone(), topic.clone());
         tracing::info!(topic = %name, partitions, topic_id = %uuid_to_kafka_string(id), "created topic");
         Ok(topic)
+    }
+
+    /// Creates partition `p`'s directory and empty log (not yet committed: see
+    /// [`Self::write_topic_file`]).
+    fn new_partition(
+        &self,
+        name: &Arc<str>,
+        id: Uuid,
+        p: i32,
+        config: &Arc<LogConfig>,
+    ) -> Result<Arc<Partition>, LogError> {
+        let pdir = partition_dir(&self.dir, name, p);
+        if pdir.exists() {
+            std::fs::remove_dir_all(&pdir).map_err(|e| LogError::io(&pdir, e))?;
+        }
+        std::fs::create_dir_all(&pdir).map_err(|e| LogError::io(&pdir, e))?;
+        let meta = format!("version: 0\ntopic_id: {}\n", uuid_to_kafka_string(id));
+        checkpoint::write_atomic(&pdir.join("partition.metadata"), &meta)?;
+        let (segs, _) = recovery::open_segments(&pdir, config, true, None)?;
+        Ok(Arc::new(Partition::from_segments(
+            name.clone(),
+            p,
+            pdir,
+            config.clone(),
+            segs,
+            0,
+        )?))
+    }
+
+    /// Writes the topic file atomically: the commit point of creating a topic or adding
+    /// partitions (start-up removes partition directories it does not account for).
+    fn write_topic_file(
+        &self,
+        name: &str,
+        id: Uuid,
+        partitions: i32,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<(), LogError> {
+        let mut props = BTreeMap::new();
+        props.insert("name".to_string(), name.to_string());
+        props.insert("topic.id".to_string(), id.to_string());
+        props.insert("partitions".to_string(), partitions.to_string());
+        for (k, v) in overrides {
+            props.insert(format!("config.{k}"), v.clone());
+        }
+        checkpoint::write_atomic(
+            &topic_file(&self.dir, id),
+            &render_properties("brokk topic metadata", &props),
+        )
     }
 
     /// Deletes a topic: the topic file first (the commit point), then its data.

@@ -1,0 +1,74 @@
+"""Admin-API scenarios for kafka-python 3.0.x against brokk.
+
+    admin.py partitions BOOTSTRAP   create_partitions: validate_only, grow, write and read the
+                                    new partitions, Kafka's errors (not an increase, bad manual
+                                    assignments, unknown topic)
+"""
+import sys
+
+import kafka.errors as Errors
+from kafka import KafkaConsumer, TopicPartition
+
+from common import admin, check, create_topic, log, main_wrapper, produce, producer
+
+TOPIC = "kp-grow"
+
+
+def partition_count(adm, topic):
+    [t] = adm.describe_topics([topic])
+    return len(t["partitions"])
+
+
+def expect_error(fn, error, fragment, what):
+    try:
+        fn()
+    except error as e:
+        check(fragment in str(e), f"{what}: {error.__name__} without {fragment!r}: {e}")
+        return
+    raise AssertionError(f"{what}: no {error.__name__}")
+
+
+def partitions(bootstrap):
+    adm = admin(bootstrap)
+    create_topic(adm, TOPIC, 2)
+
+    adm.create_partitions({TOPIC: 4}, validate_only=True)
+    check(partition_count(adm, TOPIC) == 2, "validate_only must not add partitions")
+
+    adm.create_partitions({TOPIC: 4})
+    check(partition_count(adm, TOPIC) == 4, "create_partitions to 4")
+    log("grew to 4 partitions")
+
+    prod = producer(bootstrap)
+    for p in (2, 3):
+        acked = produce(prod, TOPIC, [f"new-{p}".encode()], partition=p)
+        check(acked == [(p, 0)], f"a new partition takes writes from offset 0: {acked}")
+    prod.close()
+    c = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=5000)
+    c.assign([TopicPartition(TOPIC, 2), TopicPartition(TOPIC, 3)])
+    got = {m.value for m in c}
+    c.close()
+    check({b"new-2", b"new-3"} <= got, f"records on the new partitions read back: {got}")
+    log("produced to and consumed from partitions 2 and 3")
+
+    expect_error(lambda: adm.create_partitions({TOPIC: 4}), Errors.InvalidPartitionsError,
+                 "already has 4 partition", "same count")
+    expect_error(lambda: adm.create_partitions({TOPIC: 3}), Errors.InvalidPartitionsError,
+                 "would not be an increase", "lower count")
+    expect_error(lambda: adm.create_partitions({TOPIC: {"count": 6, "assignments": [[0], [7]]}}),
+                 Errors.InvalidReplicationAssignmentError, "broker 7", "unknown broker in an assignment")
+    expect_error(lambda: adm.create_partitions({"kp-no-such-topic": 3}),
+                 Errors.UnknownTopicOrPartitionError, "", "unknown topic")
+    adm.create_partitions({TOPIC: {"count": 6, "assignments": [[0], [0]]}})
+    check(partition_count(adm, TOPIC) == 6, "manual assignment onto broker 0")
+    adm.close()
+    log("errors: InvalidPartitions (same, lower), InvalidReplicaAssignment, UnknownTopicOrPartition")
+
+
+def main():
+    cmd, bootstrap = sys.argv[1], sys.argv[2]
+    {"partitions": partitions}[cmd](bootstrap)
+
+
+if __name__ == "__main__":
+    main_wrapper(main)

@@ -1,0 +1,67 @@
+//! Adding partitions to a topic (CreatePartitions): grow only, committed by rewriting the
+//! topic file once the new partitions' directories are durable, as topic creation is.
+
+use std::sync::Arc;
+
+use super::{LogManager, MAX_PARTITIONS_PER_TOPIC, TopicError, TopicLog};
+use crate::log::checkpoint;
+
+/// New partitions one request may add (Kafka's per-operation record limit).
+pub const MAX_NEW_PARTITIONS: i32 = 10_000;
+
+impl LogManager {
+    /// Grows `name` to `count` partitions (Kafka's checks and messages); with
+    /// `validate_only` nothing is created. Blocking (file creation): call from
+    /// `spawn_blocking`.
+    pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<Arc<TopicLog>, TopicError> {
+        let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        let topic = self.topic(name).ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let current = topic.partitions.len() as i32;
+        if count == current {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Topic already has {current} partition(s)."
+            )));
+        }
+        if count < current {
+            return Err(TopicError::InvalidPartitions(format!(
+                "The topic {name} currently has {current} partition(s); {count} would not be an increase."
+            )));
+        }
+        if count > MAX_PARTITIONS_PER_TOPIC {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Number of partitions {count} exceeds this broker's limit of {MAX_PARTITIONS_PER_TOPIC} per topic."
+            )));
+        }
+        if count - current > MAX_NEW_PARTITIONS {
+            return Err(TopicError::InvalidPartitions(
+                "Excessively large number of partitions per request.".into(),
+            ));
+        }
+        // Kafka allows it, but a group's or transactional id's coordinator partition is a
+        // hash modulo the partition count: growing these topics would strand their state.
+        if crate::log::internal::is_internal(name) {
+            return Err(TopicError::InvalidPartitions(format!(
+                "brokk does not move coordinator state: the partitions of internal topic {name} cannot be increased."
+            )));
+        }
+        if validate_only {
+            return Ok(topic);
+        }
+        let mut partitions = topic.partitions.clone();
+        for p in current..count {
+            partitions.push(self.new_partition(&topic.name, topic.id, p, &topic.config)?);
+        }
+        checkpoint::sync_dir(&self.dir)?;
+        self.write_topic_file(&topic.name, topic.id, count, &topic.overrides)?;
+        let grown = Arc::new(TopicLog {
+            name: topic.name.clone(),
+            id: topic.id,
+            overrides: topic.overrides.clone(),
+            config: topic.config.clone(),
+            partitions,
+        });
+        self.topics.insert(topic.name.clone(), grown.clone());
+        tracing::info!(topic = %name, from = current, to = count, "added partitions");
+        Ok(grown)
+    }
+}

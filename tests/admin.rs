@@ -1,0 +1,172 @@
+//! Admin APIs over TCP with the raw protocol: CreatePartitions.
+
+mod common;
+
+use common::*;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::create_partitions_request::{CreatePartitionsAssignment, CreatePartitionsTopic};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::Compression;
+
+fn grow(name: &str, count: i32) -> CreatePartitionsTopic {
+    let mut t = CreatePartitionsTopic::default();
+    t.name = topic(name);
+    t.count = count;
+    t.assignments = None;
+    t
+}
+
+fn request(topics: Vec<CreatePartitionsTopic>, validate_only: bool) -> CreatePartitionsRequest {
+    let mut r = CreatePartitionsRequest::default();
+    r.topics = topics;
+    r.timeout_ms = 30_000;
+    r.validate_only = validate_only;
+    r
+}
+
+/// (error code, message) per topic name, in response order.
+fn results(r: &CreatePartitionsResponse) -> Vec<(String, i16, Option<String>)> {
+    r.results
+        .iter()
+        .map(|t| {
+            (
+                t.name.0.to_string(),
+                t.error_code,
+                t.error_message.as_ref().map(|m| m.to_string()),
+            )
+        })
+        .collect()
+}
+
+async fn partition_count(raw: &mut Raw, name: &str) -> usize {
+    let mut m = MetadataRequest::default();
+    let mut t = metadata_request::MetadataRequestTopic::default();
+    t.name = Some(topic(name));
+    m.topics = Some(vec![t]);
+    let r = raw.call(&m, 12).await;
+    r.topics[0].partitions.len()
+}
+
+#[tokio::test]
+async fn create_partitions_grows_topics_as_kafka_checks_them() {
+    let mut b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    create_topic(&mut raw, "grow", 2, &[]).await;
+
+    // validate_only checks and changes nothing.
+    let r = raw.call(&request(vec![grow("grow", 4)], true), 3).await;
+    assert_eq!(results(&r), vec![("grow".into(), 0, None)]);
+    assert_eq!(partition_count(&mut raw, "grow").await, 2);
+
+    let r = raw.call(&request(vec![grow("grow", 4)], false), 3).await;
+    assert_eq!(results(&r), vec![("grow".into(), 0, None)]);
+    assert_eq!(partition_count(&mut raw, "grow").await, 4);
+    let (err, base) = produce(&mut raw, "grow", 3, batch(2, now_ms(), Compression::None)).await;
+    assert_eq!((err, base), (0, 0), "a new partition takes writes from offset 0");
+
+    // Not an increase.
+    let r = raw
+        .call(&request(vec![grow("grow", 4), grow("none", 9)], false), 3)
+        .await;
+    let invalid = ResponseError::InvalidPartitions.code();
+    assert_eq!(
+        results(&r),
+        vec![
+            ("grow".into(), invalid, Some("Topic already has 4 partition(s).".into())),
+            ("none".into(), ResponseError::UnknownTopicOrPartition.code(), None),
+        ]
+    );
+    let r = raw.call(&request(vec![grow("grow", 3)], false), 1).await;
+    assert_eq!(
+        results(&r),
+        vec![(
+            "grow".into(),
+            invalid,
+            Some("The topic grow currently has 4 partition(s); 3 would not be an increase.".into())
+        )]
+    );
+
+    // Duplicates get one INVALID_REQUEST; the others are still handled.
+    create_topic(&mut raw, "other", 1, &[]).await;
+    let r = raw
+        .call(
+            &request(vec![grow("grow", 9), grow("other", 2), grow("grow", 10)], false),
+            3,
+        )
+        .await;
+    assert_eq!(
+        results(&r),
+        vec![
+            (
+                "grow".into(),
+                ResponseError::InvalidRequest.code(),
+                Some("Duplicate topic name.".into())
+            ),
+            ("other".into(), 0, None),
+        ]
+    );
+    assert_eq!(partition_count(&mut raw, "grow").await, 4);
+
+    // Manual assignments: one list per new partition, naming this broker only.
+    let assign = |ids: &[i32]| {
+        let mut a = CreatePartitionsAssignment::default();
+        a.broker_ids = ids.iter().map(|i| BrokerId(*i)).collect();
+        a
+    };
+    let bad = ResponseError::InvalidReplicaAssignment.code();
+    for (lists, msg) in [
+        (
+            vec![assign(&[0])],
+            "Attempted to add 2 additional partition(s), but only 1 assignment(s) were specified.",
+        ),
+        (
+            vec![assign(&[0]), assign(&[])],
+            "The manual partition assignment includes an empty replica list.",
+        ),
+        (
+            vec![assign(&[0]), assign(&[7])],
+            "The manual partition assignment includes broker 7, but no such broker is registered.",
+        ),
+        (
+            vec![assign(&[0]), assign(&[0, 0])],
+            "The manual partition assignment includes the broker 0 more than once.",
+        ),
+    ] {
+        let mut t = grow("grow", 6);
+        t.assignments = Some(lists);
+        let r = raw.call(&request(vec![t], false), 3).await;
+        assert_eq!(results(&r), vec![("grow".into(), bad, Some(msg.into()))]);
+    }
+    let mut t = grow("grow", 6);
+    t.assignments = Some(vec![assign(&[0]), assign(&[0])]);
+    let r = raw.call(&request(vec![t], false), 3).await;
+    assert_eq!(results(&r), vec![("grow".into(), 0, None)]);
+
+    // A deadline already passed, as Kafka's controller sees it.
+    let mut req = request(vec![grow("grow", 8)], false);
+    req.timeout_ms = 0;
+    let r = raw.call(&req, 3).await;
+    assert_eq!(
+        results(&r),
+        vec![("grow".into(), ResponseError::RequestTimedOut.code(), None)]
+    );
+
+    // The coordinators' topics keep their partition count (their keys hash onto it).
+    let _ = raw
+        .call(
+            &FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g")),
+            3,
+        )
+        .await;
+    let r = raw.call(&request(vec![grow("__consumer_offsets", 60)], false), 3).await;
+    assert_eq!(r.results[0].error_code, invalid);
+
+    // Durable: the grown topic and the new partitions' data survive a restart.
+    b.restart().await;
+    let mut raw = Raw::connect(b.addr).await;
+    assert_eq!(partition_count(&mut raw, "grow").await, 6);
+    assert_eq!(partition_count(&mut raw, "other").await, 2);
+    let (err, base) = produce(&mut raw, "grow", 3, batch(1, now_ms(), Compression::None)).await;
+    assert_eq!((err, base), (0, 2));
+}
