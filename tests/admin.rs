@@ -1,4 +1,4 @@
-//! Admin APIs over TCP with the raw protocol: CreatePartitions.
+//! Admin APIs over TCP with the raw protocol: CreatePartitions, DescribeCluster.
 
 mod common;
 
@@ -169,4 +169,42 @@ async fn create_partitions_grows_topics_as_kafka_checks_them() {
     assert_eq!(partition_count(&mut raw, "other").await, 2);
     let (err, base) = produce(&mut raw, "grow", 3, batch(1, now_ms(), Compression::None)).await;
     assert_eq!((err, base), (0, 2));
+}
+
+#[tokio::test]
+async fn describe_cluster_answers_as_a_one_broker_cluster() {
+    let b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    for v in 0..=2 {
+        let mut req = DescribeClusterRequest::default();
+        req.endpoint_type = 1;
+        let r = raw.call(&req, v).await;
+        assert_eq!(r.error_code, 0, "v{v}");
+        assert_eq!(r.cluster_id.as_str(), b.broker().cluster_id(), "v{v}");
+        assert_eq!(r.controller_id, BrokerId(b.broker().node_id()));
+        assert_eq!(r.brokers.len(), 1);
+        assert_eq!(r.brokers[0].broker_id, BrokerId(b.broker().node_id()));
+        assert_eq!(r.brokers[0].port, i32::from(b.addr.port()));
+        assert_eq!(r.cluster_authorized_operations, i32::MIN, "not requested");
+        req.include_cluster_authorized_operations = true;
+        assert_eq!(
+            raw.call(&req, v).await.cluster_authorized_operations,
+            8096,
+            "Kafka without an authorizer"
+        );
+    }
+    // Controller endpoints are not served on the broker listener; unknown types are refused.
+    let mut req = DescribeClusterRequest::default();
+    req.endpoint_type = 2;
+    let r = raw.call(&req, 1).await;
+    assert_eq!(r.error_code, ResponseError::MismatchedEndpointType.code());
+    assert_eq!(
+        r.error_message.as_deref(),
+        Some("The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER")
+    );
+    assert!(r.brokers.is_empty() && r.cluster_id.is_empty() && r.controller_id == BrokerId(-1));
+    req.endpoint_type = 9;
+    let r = raw.call(&req, 2).await;
+    assert_eq!(r.error_code, ResponseError::UnsupportedEndpointType.code());
+    assert_eq!(r.error_message.as_deref(), Some("Unsupported endpoint type 9"));
 }

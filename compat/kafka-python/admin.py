@@ -3,6 +3,8 @@
     admin.py partitions BOOTSTRAP   create_partitions: validate_only, grow, write and read the
                                     new partitions, Kafka's errors (not an increase, bad manual
                                     assignments, unknown topic)
+    admin.py cluster BOOTSTRAP      describe_cluster (DescribeCluster v2): one unfenced broker,
+                                    the controller, the cluster id, the cluster operations
 """
 import sys
 
@@ -65,9 +67,27 @@ def partitions(bootstrap):
     log("errors: InvalidPartitions (same, lower), InvalidReplicaAssignment, UnknownTopicOrPartition")
 
 
+def cluster(bootstrap):
+    adm = admin(bootstrap)
+    d = adm.describe_cluster()
+    log(f"describe_cluster: {d}")
+    brokers = d["brokers"]
+    check(len(brokers) == 1, f"one broker: {brokers}")
+    host, port = bootstrap.rsplit(":", 1)
+    b = brokers[0]
+    check((b["host"], b["port"]) == (host, int(port)), f"the broker's advertised address: {b}")
+    check(b.get("is_fenced") is False, f"not fenced: {b}")
+    check(d["controller_id"] == b["broker_id"], f"controller is the broker: {d}")
+    ops = {str(o).split(".")[-1] for o in d.get("authorized_operations") or ()}
+    check(ops == {"CREATE", "ALTER", "DESCRIBE", "CLUSTER_ACTION", "DESCRIBE_CONFIGS", "ALTER_CONFIGS",
+                  "IDEMPOTENT_WRITE"}, f"Kafka's cluster operations, all allowed without an authorizer: {ops}")
+    check(len(d["cluster_id"]) == 22, f"a Kafka cluster id: {d['cluster_id']}")
+    adm.close()
+
+
 def main():
     cmd, bootstrap = sys.argv[1], sys.argv[2]
-    {"partitions": partitions}[cmd](bootstrap)
+    {"partitions": partitions, "cluster": cluster}[cmd](bootstrap)
 
 
 if __name__ == "__main__":

@@ -68,6 +68,10 @@ scenario "admin-partitions: create_partitions (validate_only, grow, manual assig
 py 60 admin.py partitions "$BROKER" || fail "admin partitions"
 ok "validate_only changes nothing; 2 -> 4 -> 6 partitions; new partitions written from offset 0 and read back; Kafka's errors"
 
+scenario "admin-cluster: describe_cluster"
+py 60 admin.py cluster "$BROKER" || fail "admin cluster"
+ok "DescribeCluster: one unfenced broker at the bootstrap address, controller = that broker, cluster operations"
+
 scenario "idempotent: default KafkaProducer (enable_idempotence=True), $IDEM_N keyed messages, 3 partitions"
 py 120 idempotent.py plain "$BROKER" "$IDEM_N" "$DATA" || fail "idempotent"
 ok "InitProducerId, every message exactly once in production order, contiguous sequences on disk"

@@ -9,6 +9,7 @@ pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;
+pub mod describe_cluster;
 pub mod describe_groups;
 pub mod describe_producers;
 pub mod describe_transactions;

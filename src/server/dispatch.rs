@@ -28,6 +28,7 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::CreateTopics, CreateTopicsRequest::VERSIONS),
     (ApiKey::DeleteTopics, DeleteTopicsRequest::VERSIONS),
     (ApiKey::CreatePartitions, CreatePartitionsRequest::VERSIONS),
+    (ApiKey::DescribeCluster, DescribeClusterRequest::VERSIONS),
     (ApiKey::FindCoordinator, FindCoordinatorRequest::VERSIONS),
     // Kafka 4.0 removed JoinGroup v0-v1 (KIP-896).
     (ApiKey::JoinGroup, VersionRange { min: 2, max: 9 }),
@@ -147,6 +148,7 @@ pub async fn dispatch(broker: &Broker, mut req: RequestFrame, peer: SocketAddr) 
             &api::delete_topics::handle(broker, decode_body(&mut req)?, v).await,
         ),
         ApiKey::CreatePartitions => call!(create_partitions, broker, req, key, corr, v),
+        ApiKey::DescribeCluster => call!(describe_cluster, broker, req, key, corr, v),
         ApiKey::FindCoordinator => call!(find_coordinator, broker, req, key, corr, v),
         ApiKey::JoinGroup => {
             let ctx = api::RequestContext {
@@ -194,6 +196,7 @@ mod tests {
             ApiKey::CreateTopics => CreateTopicsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::DeleteTopics => DeleteTopicsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::CreatePartitions => CreatePartitionsRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::DescribeCluster => DescribeClusterRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::FindCoordinator => FindCoordinatorRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::JoinGroup => JoinGroupRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::SyncGroup => SyncGroupRequest::decode(&mut b, version).map(|_| ()),
