@@ -1,4 +1,4 @@
-//! Admin APIs over TCP with the raw protocol: CreatePartitions, DescribeCluster.
+//! Admin APIs over TCP with the raw protocol: CreatePartitions, DescribeCluster, DeleteRecords.
 
 mod common;
 
@@ -207,4 +207,105 @@ async fn describe_cluster_answers_as_a_one_broker_cluster() {
     let r = raw.call(&req, 2).await;
     assert_eq!(r.error_code, ResponseError::UnsupportedEndpointType.code());
     assert_eq!(r.error_message.as_deref(), Some("Unsupported endpoint type 9"));
+}
+
+async fn earliest(raw: &mut Raw, name: &str) -> i64 {
+    let mut p = list_offsets_request::ListOffsetsPartition::default();
+    p.partition_index = 0;
+    p.timestamp = -2;
+    let mut t = list_offsets_request::ListOffsetsTopic::default();
+    t.name = topic(name);
+    t.partitions = vec![p];
+    let mut r = ListOffsetsRequest::default();
+    r.replica_id = BrokerId(-1);
+    r.topics = vec![t];
+    raw.call(&r, 7).await.topics[0].partitions[0].offset
+}
+
+async fn delete_records(raw: &mut Raw, name: &str, offsets: &[(i32, i64)]) -> Vec<(i32, i64, i16)> {
+    let mut t = delete_records_request::DeleteRecordsTopic::default();
+    t.name = topic(name);
+    t.partitions = offsets
+        .iter()
+        .map(|(p, o)| {
+            let mut d = delete_records_request::DeleteRecordsPartition::default();
+            d.partition_index = *p;
+            d.offset = *o;
+            d
+        })
+        .collect();
+    let mut r = DeleteRecordsRequest::default();
+    r.topics = vec![t];
+    r.timeout_ms = 30_000;
+    let resp = raw.call(&r, 2).await;
+    resp.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.low_watermark, p.error_code))
+        .collect()
+}
+
+#[tokio::test]
+async fn delete_records_moves_the_log_start_durably() {
+    let mut b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    // Small segments: 10 batches of 3 records span several.
+    create_topic(&mut raw, "dr", 1, &[("segment.bytes", "200")]).await;
+    for _ in 0..10 {
+        let (err, _) = produce(&mut raw, "dr", 0, batch(3, now_ms(), Compression::None)).await;
+        assert_eq!(err, 0);
+    }
+    let logs = |b: &TestBroker| {
+        std::fs::read_dir(b.data_dir().join("dr-0"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log"))
+            .count()
+    };
+    let segments_before = logs(&b);
+    assert!(segments_before > 3, "{segments_before} segments");
+
+    // Inside a batch: the start moves there; the segments wholly below go at once.
+    assert_eq!(delete_records(&mut raw, "dr", &[(0, 7)]).await, vec![(0, 7, 0)]);
+    assert!(logs(&b) < segments_before, "segments below the new start are removed");
+    assert_eq!(earliest(&mut raw, "dr").await, 7);
+    let r = raw.call(&fetch_req("dr", 0, 6, 0, 1), 12).await;
+    assert_eq!(
+        r.responses[0].partitions[0].error_code,
+        ResponseError::OffsetOutOfRange.code()
+    );
+    let r = raw.call(&fetch_req("dr", 0, 7, 0, 1), 12).await;
+    let got = decode_records(r.responses[0].partitions[0].records.as_ref().unwrap());
+    assert!(got.iter().any(|(o, ..)| *o == 7), "reads from the new start");
+    assert_eq!(r.responses[0].partitions[0].log_start_offset, 7);
+    // Durable before the answer: Kafka's checkpoint file already holds it.
+    let cp = std::fs::read_to_string(b.data_dir().join("log-start-offset-checkpoint")).unwrap();
+    assert_eq!(cp, "0\n1\ndr 0 7\n");
+
+    // Below the start: nothing changes; past the high watermark: out of range; unknown
+    // partitions and internal topics are refused; -1 is the high watermark.
+    assert_eq!(delete_records(&mut raw, "dr", &[(0, 5)]).await, vec![(0, 7, 0)]);
+    let oor = ResponseError::OffsetOutOfRange.code();
+    assert_eq!(delete_records(&mut raw, "dr", &[(0, 31)]).await, vec![(0, -1, oor)]);
+    assert_eq!(delete_records(&mut raw, "dr", &[(0, -2)]).await, vec![(0, -1, oor)]);
+    let unknown = ResponseError::UnknownTopicOrPartition.code();
+    assert_eq!(delete_records(&mut raw, "dr", &[(3, 1)]).await, vec![(3, -1, unknown)]);
+    let _ = raw
+        .call(
+            &FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g")),
+            3,
+        )
+        .await;
+    let internal = delete_records(&mut raw, "__consumer_offsets", &[(0, 0)]).await;
+    assert_eq!(internal, vec![(0, -1, ResponseError::InvalidTopicException.code())]);
+
+    // Survives a restart (the start lies inside the first remaining segment).
+    b.restart().await;
+    let mut raw = Raw::connect(b.addr).await;
+    assert_eq!(earliest(&mut raw, "dr").await, 7);
+    assert_eq!(delete_records(&mut raw, "dr", &[(0, -1)]).await, vec![(0, 30, 0)]);
+    b.restart().await;
+    let mut raw = Raw::connect(b.addr).await;
+    assert_eq!(earliest(&mut raw, "dr").await, 30);
+    let (err, base) = produce(&mut raw, "dr", 0, batch(1, now_ms(), Compression::None)).await;
+    assert_eq!((err, base), (0, 30), "offsets carry on");
 }

@@ -3,6 +3,8 @@
     admin.py partitions BOOTSTRAP   create_partitions: validate_only, grow, write and read the
                                     new partitions, Kafka's errors (not an increase, bad manual
                                     assignments, unknown topic)
+    admin.py records BOOTSTRAP      delete_records: the log start moves, a consumer starts there,
+                                    OffsetOutOfRange past the end
     admin.py cluster BOOTSTRAP      describe_cluster (DescribeCluster v2): one unfenced broker,
                                     the controller, the cluster id, the cluster operations
 """
@@ -67,6 +69,29 @@ def partitions(bootstrap):
     log("errors: InvalidPartitions (same, lower), InvalidReplicaAssignment, UnknownTopicOrPartition")
 
 
+def records(bootstrap):
+    topic = "kp-delete-records"
+    adm = admin(bootstrap)
+    create_topic(adm, topic, 1)
+    prod = producer(bootstrap)
+    produce(prod, topic, [f"r{i}".encode() for i in range(10)], partition=0)
+    prod.close()
+    tp = TopicPartition(topic, 0)
+    r = adm.delete_records({tp: 4})
+    check(r[tp]["low_watermark"] == 4, f"low watermark 4: {r}")
+    c = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3000)
+    check(c.beginning_offsets([tp])[tp] == 4, "beginning_offsets after delete_records")
+    c.assign([tp])
+    got = [m.value for m in c]
+    check(got == [f"r{i}".encode() for i in range(4, 10)], f"a consumer from the beginning reads r4..r9: {got}")
+    c.close()
+    expect_error(lambda: adm.delete_records({tp: 11}), Errors.OffsetOutOfRangeError, "", "past the high watermark")
+    r = adm.delete_records({tp: -1})
+    check(r[tp]["low_watermark"] == 10, f"-1 deletes up to the high watermark: {r}")
+    adm.close()
+    log("delete_records 4 then -1 (high watermark); consumer starts at 4; OffsetOutOfRange past the end")
+
+
 def cluster(bootstrap):
     adm = admin(bootstrap)
     d = adm.describe_cluster()
@@ -87,7 +112,7 @@ def cluster(bootstrap):
 
 def main():
     cmd, bootstrap = sys.argv[1], sys.argv[2]
-    {"partitions": partitions, "cluster": cluster}[cmd](bootstrap)
+    {"partitions": partitions, "records": records, "cluster": cluster}[cmd](bootstrap)
 
 
 if __name__ == "__main__":

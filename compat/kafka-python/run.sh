@@ -68,6 +68,10 @@ scenario "admin-partitions: create_partitions (validate_only, grow, manual assig
 py 60 admin.py partitions "$BROKER" || fail "admin partitions"
 ok "validate_only changes nothing; 2 -> 4 -> 6 partitions; new partitions written from offset 0 and read back; Kafka's errors"
 
+scenario "admin-records: delete_records"
+py 60 admin.py records "$BROKER" || fail "admin records"
+ok "the log start moves (low watermark), consumers begin there, OffsetOutOfRange past the high watermark, -1 = high watermark"
+
 scenario "admin-cluster: describe_cluster"
 py 60 admin.py cluster "$BROKER" || fail "admin cluster"
 ok "DescribeCluster: one unfenced broker at the bootstrap address, controller = that broker, cluster operations"

@@ -24,6 +24,8 @@ use super::{LogConfig, LogError};
 
 const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 const RECOVERY_CHECKPOINT_FILE: &str = "recovery-point-offset-checkpoint";
+/// Kafka's file for log start offsets that DeleteRecords moved inside a segment.
+const LOG_START_CHECKPOINT_FILE: &str = "log-start-offset-checkpoint";
 const TOPICS_DIR: &str = ".topics";
 const LOCK_FILE: &str = ".lock";
 const META_FILE: &str = "meta.properties";
@@ -133,6 +135,8 @@ pub struct LogManager {
     ids: DashMap<Uuid, Arc<str>>,
     /// Serialises topic creation and deletion.
     admin: Mutex<()>,
+    /// Serialises writers of the log-start-offset checkpoint.
+    log_start_lock: Mutex<()>,
     _lock: File,
     pub cluster_id: String,
 }
@@ -173,12 +177,14 @@ impl LogManager {
             ..Default::default()
         };
         let rps = checkpoint::read_offset_checkpoint(&dir.join(RECOVERY_CHECKPOINT_FILE));
+        let log_starts = checkpoint::read_offset_checkpoint(&dir.join(LOG_START_CHECKPOINT_FILE));
         let mgr = Self {
             dir: dir.to_path_buf(),
             defaults,
             topics: DashMap::new(),
             ids: DashMap::new(),
             admin: Mutex::new(()),
+            log_start_lock: Mutex::new(()),
             _lock: lock,
             cluster_id,
         };
@@ -204,14 +210,12 @@ impl LogManager {
                 report.recovery.segments_scanned += r.segments_scanned;
                 report.recovery.torn_bytes += r.torn_bytes;
                 report.recovery.segments_dropped += r.segments_dropped;
-                partitions.push(Arc::new(Partition::from_segments(
-                    name.clone(),
-                    p,
-                    pdir.clone(),
-                    config.clone(),
-                    segs,
-                    rp.unwrap_or(0),
-                )?));
+                let partition =
+                    Partition::from_segments(name.clone(), p, pdir.clone(), config.clone(), segs, rp.unwrap_or(0))?;
+                if let Some(start) = log_starts.get(&(name.to_string(), p)) {
+                    partition.restore_log_start(*start);
+                }
+                partitions.push(Arc::new(partition));
                 known_dirs.insert(pdir);
             }
             report.topics += 1;
@@ -235,6 +239,8 @@ impl LogManager {
         }
         // Recovery is done with the files: until a partition is written, it holds none.
         mgr.release_idle_files(super::now_ms(), 0);
+        // Drops entries of topics deleted since it was written.
+        mgr.write_log_start_checkpoint()?;
         Ok((mgr, report))
     }
 
@@ -471,6 +477,10 @@ impl LogManager {
         if let Err(e) = self.write_recovery_checkpoint() {
             tracing::warn!(error = %e, "rewriting the recovery checkpoint after a topic deletion failed");
         }
+        // A topic of the same name created later must not inherit this one's log start.
+        if let Err(e) = self.write_log_start_checkpoint() {
+            tracing::warn!(error = %e, "rewriting the log-start-offset checkpoint after a topic deletion failed");
+        }
         tracing::info!(topic = %name, "deleted topic");
         Ok(topic)
     }
@@ -528,6 +538,19 @@ impl LogManager {
         checkpoint::write_offset_checkpoint(&self.dir.join(RECOVERY_CHECKPOINT_FILE), &entries)
     }
 
+    /// Writes the log-start-offset checkpoint (Kafka's format): every partition whose log
+    /// start a DeleteRecords moved inside its first segment. Durable on return (DeleteRecords
+    /// answers after it, where Kafka writes it only every 60 s). Blocking.
+    pub fn write_log_start_checkpoint(&self) -> Result<(), LogError> {
+        let _g = self.log_start_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let entries: Vec<_> = self
+            .all_partitions()
+            .iter()
+            .filter_map(|p| Some((p.topic().to_string(), p.index(), p.log_start_inside_segment()?)))
+            .collect();
+        checkpoint::write_offset_checkpoint(&self.dir.join(LOG_START_CHECKPOINT_FILE), &entries)
+    }
+
     /// Clean shutdown: flush and trim every partition, checkpoint, then the marker.
     /// Blocking.
     pub fn shutdown(&self) -> Result<(), LogError> {
@@ -535,6 +558,7 @@ impl LogManager {
             p.close()?;
         }
         self.write_recovery_checkpoint()?;
+        self.write_log_start_checkpoint()?;
         checkpoint::write_atomic(&self.dir.join(CLEAN_SHUTDOWN_FILE), "")
     }
 

@@ -566,6 +566,57 @@ impl Partition {
         self.remove_front(st, &segs, n, "deleted segments superseded by a snapshot")
     }
 
+    /// DeleteRecords: advances log_start_offset to `offset` (-1: the high watermark), as
+    /// Kafka's `maybeIncrementLogStartOffset`. Reads below it then get OFFSET_OUT_OF_RANGE;
+    /// segments wholly below it are removed at once (never the active one). An offset at or
+    /// below the current start changes nothing. Returns the new low watermark. Blocking
+    /// (file deletion). The caller persists the new start ([`LogManager::write_log_start_checkpoint`]).
+    ///
+    /// [`LogManager::write_log_start_checkpoint`]: super::LogManager::write_log_start_checkpoint
+    pub fn delete_records(&self, offset: i64) -> Result<i64, LogError> {
+        let st = lock(&self.append);
+        if self.deleted.load(Ordering::Acquire) {
+            return Err(LogError::PartitionDeleted);
+        }
+        let hw = self.high_watermark();
+        let offset = if offset == -1 { hw } else { offset };
+        let log_start = self.log_start_offset();
+        if offset < 0 || offset > hw {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: log_start,
+                log_end_offset: hw,
+            });
+        }
+        if offset <= log_start {
+            return Ok(log_start);
+        }
+        self.log_start_offset.fetch_max(offset, Ordering::AcqRel);
+        let segs = self.segments();
+        let n = segs
+            .iter()
+            .take(segs.len() - 1)
+            .take_while(|s| s.end_offset() <= offset)
+            .count();
+        self.remove_front(st, &segs, n, "deleted records")?;
+        Ok(self.log_start_offset())
+    }
+
+    /// At start-up: the log start a DeleteRecords left inside the first segment (from the
+    /// log-start-offset checkpoint), never past the log end.
+    pub(super) fn restore_log_start(&self, offset: i64) {
+        let end = self.log_end_offset();
+        self.log_start_offset.fetch_max(offset.min(end), Ordering::AcqRel);
+    }
+
+    /// The log start if it lies inside the first segment (what the log-start-offset
+    /// checkpoint records), else `None`.
+    pub fn log_start_inside_segment(&self) -> Option<i64> {
+        let first = self.segments().first().map(|s| s.base_offset())?;
+        let start = self.log_start_offset();
+        (start > first).then_some(start)
+    }
+
     /// Drops the first `n` segments (never the last), advances log_start_offset and unlinks
     /// their files while the append lock `st` is held.
     fn remove_front(

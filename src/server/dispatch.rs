@@ -29,6 +29,7 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DeleteTopics, DeleteTopicsRequest::VERSIONS),
     (ApiKey::CreatePartitions, CreatePartitionsRequest::VERSIONS),
     (ApiKey::DescribeCluster, DescribeClusterRequest::VERSIONS),
+    (ApiKey::DeleteRecords, DeleteRecordsRequest::VERSIONS),
     (ApiKey::FindCoordinator, FindCoordinatorRequest::VERSIONS),
     // Kafka 4.0 removed JoinGroup v0-v1 (KIP-896).
     (ApiKey::JoinGroup, VersionRange { min: 2, max: 9 }),
@@ -149,6 +150,7 @@ pub async fn dispatch(broker: &Broker, mut req: RequestFrame, peer: SocketAddr) 
         ),
         ApiKey::CreatePartitions => call!(create_partitions, broker, req, key, corr, v),
         ApiKey::DescribeCluster => call!(describe_cluster, broker, req, key, corr, v),
+        ApiKey::DeleteRecords => call!(delete_records, broker, req, key, corr, v),
         ApiKey::FindCoordinator => call!(find_coordinator, broker, req, key, corr, v),
         ApiKey::JoinGroup => {
             let ctx = api::RequestContext {
@@ -197,6 +199,7 @@ mod tests {
             ApiKey::DeleteTopics => DeleteTopicsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::CreatePartitions => CreatePartitionsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::DescribeCluster => DescribeClusterRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::DeleteRecords => DeleteRecordsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::FindCoordinator => FindCoordinatorRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::JoinGroup => JoinGroupRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::SyncGroup => SyncGroupRequest::decode(&mut b, version).map(|_| ()),
