@@ -86,6 +86,14 @@ pub struct Partition {
     first_unstable: AtomicI64,
 }
 
+/// How many leading segments end at or before `offset`, the active (last) one excluded.
+fn sealed_below(segs: &[Arc<Segment>], offset: i64) -> usize {
+    segs.iter()
+        .take(segs.len().saturating_sub(1))
+        .take_while(|s| s.end_offset() <= offset)
+        .count()
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -558,11 +566,7 @@ impl Partition {
             return Ok(0);
         }
         let segs = self.segments();
-        let n = segs
-            .iter()
-            .take(segs.len() - 1)
-            .take_while(|s| s.end_offset() <= offset)
-            .count();
+        let n = sealed_below(&segs, offset);
         self.remove_front(st, &segs, n, "deleted segments superseded by a snapshot")
     }
 
@@ -593,11 +597,7 @@ impl Partition {
         }
         self.log_start_offset.fetch_max(offset, Ordering::AcqRel);
         let segs = self.segments();
-        let n = segs
-            .iter()
-            .take(segs.len() - 1)
-            .take_while(|s| s.end_offset() <= offset)
-            .count();
+        let n = sealed_below(&segs, offset);
         self.remove_front(st, &segs, n, "deleted records")?;
         Ok(self.log_start_offset())
     }
