@@ -1,4 +1,5 @@
-//! Admin APIs over TCP with the raw protocol: CreatePartitions, DescribeCluster, DeleteRecords.
+//! Admin APIs over TCP with the raw protocol: CreatePartitions, DescribeCluster, DeleteRecords,
+//! DescribeLogDirs.
 
 mod common;
 
@@ -308,4 +309,55 @@ async fn delete_records_moves_the_log_start_durably() {
     assert_eq!(earliest(&mut raw, "dr").await, 30);
     let (err, base) = produce(&mut raw, "dr", 0, batch(1, now_ms(), Compression::None)).await;
     assert_eq!((err, base), (0, 30), "offsets carry on");
+}
+
+#[tokio::test]
+async fn describe_log_dirs_reports_the_data_dir_and_real_sizes() {
+    let b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    create_topic(&mut raw, "ld", 2, &[]).await;
+    let records = batch(5, now_ms(), Compression::None);
+    let (err, _) = produce(&mut raw, "ld", 0, records.clone()).await;
+    assert_eq!(err, 0);
+    let dir = std::fs::canonicalize(b.data_dir()).unwrap();
+
+    let mut req = DescribeLogDirsRequest::default();
+    req.topics = None;
+    let r = raw.call(&req, 4).await;
+    assert_eq!(r.error_code, 0);
+    let [d] = &r.results[..] else {
+        panic!("one log dir: {r:?}")
+    };
+    assert_eq!(d.log_dir.as_str(), dir.to_str().unwrap());
+    assert!(
+        d.total_bytes > 0 && (0..=d.total_bytes).contains(&d.usable_bytes),
+        "{d:?}"
+    );
+    let t = d
+        .topics
+        .iter()
+        .find(|t| t.name.0.as_str() == "ld")
+        .expect("topic listed");
+    let sizes: Vec<(i32, i64)> = t
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.partition_size))
+        .collect();
+    assert_eq!(sizes, vec![(0, records.len() as i64), (1, 0)]);
+    assert!(t.partitions.iter().all(|p| p.offset_lag == 0 && !p.is_future_key));
+
+    // Listed partitions only; what this broker does not host is left out. v1 has no space.
+    let mut wanted = describe_log_dirs_request::DescribableLogDirTopic::default();
+    wanted.topic = topic("ld");
+    wanted.partitions = vec![1, 7];
+    let mut absent = describe_log_dirs_request::DescribableLogDirTopic::default();
+    absent.topic = topic("nope");
+    absent.partitions = vec![0];
+    req.topics = Some(vec![wanted, absent]);
+    let r = raw.call(&req, 1).await;
+    let d = &r.results[0];
+    assert_eq!(d.topics.len(), 1);
+    assert_eq!(d.topics[0].name.0.as_str(), "ld");
+    let listed: Vec<i32> = d.topics[0].partitions.iter().map(|p| p.partition_index).collect();
+    assert_eq!(listed, vec![1]);
 }

@@ -3,8 +3,8 @@
     admin.py partitions BOOTSTRAP   create_partitions: validate_only, grow, write and read the
                                     new partitions, Kafka's errors (not an increase, bad manual
                                     assignments, unknown topic)
-    admin.py records BOOTSTRAP      delete_records: the log start moves, a consumer starts there,
-                                    OffsetOutOfRange past the end
+    admin.py records BOOTSTRAP      describe_log_dirs; delete_records: the log start moves, a
+                                    consumer starts there, OffsetOutOfRange past the end
     admin.py cluster BOOTSTRAP      describe_cluster (DescribeCluster v2): one unfenced broker,
                                     the controller, the cluster id, the cluster operations
 """
@@ -77,6 +77,11 @@ def records(bootstrap):
     produce(prod, topic, [f"r{i}".encode() for i in range(10)], partition=0)
     prod.close()
     tp = TopicPartition(topic, 0)
+    [entry] = adm.describe_log_dirs()
+    [ld] = entry["log_dirs"]
+    sizes = {(t["name"], p["partition_index"]): p["partition_size"] for t in ld["topics"] for p in t["partitions"]}
+    check(sizes.get((topic, 0), 0) > 0 and ld["usable_bytes"] > 0 and ld["log_dir"].startswith("/"),
+          f"describe_log_dirs: one log dir with the partition's size and the disk's space: {ld}")
     r = adm.delete_records({tp: 4})
     check(r[tp]["low_watermark"] == 4, f"low watermark 4: {r}")
     c = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3000)

@@ -68,9 +68,9 @@ scenario "admin-partitions: create_partitions (validate_only, grow, manual assig
 py 60 admin.py partitions "$BROKER" || fail "admin partitions"
 ok "validate_only changes nothing; 2 -> 4 -> 6 partitions; new partitions written from offset 0 and read back; Kafka's errors"
 
-scenario "admin-records: delete_records"
+scenario "admin-records: describe_log_dirs, delete_records"
 py 60 admin.py records "$BROKER" || fail "admin records"
-ok "the log start moves (low watermark), consumers begin there, OffsetOutOfRange past the high watermark, -1 = high watermark"
+ok "describe_log_dirs: the data dir, partition sizes, disk space; the log start moves (low watermark), consumers begin there, OffsetOutOfRange past the high watermark, -1 = high watermark"
 
 scenario "admin-cluster: describe_cluster"
 py 60 admin.py cluster "$BROKER" || fail "admin cluster"

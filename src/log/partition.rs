@@ -202,6 +202,11 @@ impl Partition {
         lock(&self.append).active.release_if_idle(now_ms, idle_ms)
     }
 
+    /// Bytes of record data on disk (Kafka's `UnifiedLog.size`: the segments' log files).
+    pub fn size_bytes(&self) -> u64 {
+        self.segments().iter().map(|s| s.size() as u64).sum()
+    }
+
     /// Number of segments (sealed ones plus the active one).
     pub fn segment_count(&self) -> usize {
         self.segments().len()

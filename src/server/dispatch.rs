@@ -30,6 +30,7 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::CreatePartitions, CreatePartitionsRequest::VERSIONS),
     (ApiKey::DescribeCluster, DescribeClusterRequest::VERSIONS),
     (ApiKey::DeleteRecords, DeleteRecordsRequest::VERSIONS),
+    (ApiKey::DescribeLogDirs, DescribeLogDirsRequest::VERSIONS),
     (ApiKey::FindCoordinator, FindCoordinatorRequest::VERSIONS),
     // Kafka 4.0 removed JoinGroup v0-v1 (KIP-896).
     (ApiKey::JoinGroup, VersionRange { min: 2, max: 9 }),
@@ -151,6 +152,7 @@ pub async fn dispatch(broker: &Broker, mut req: RequestFrame, peer: SocketAddr) 
         ApiKey::CreatePartitions => call!(create_partitions, broker, req, key, corr, v),
         ApiKey::DescribeCluster => call!(describe_cluster, broker, req, key, corr, v),
         ApiKey::DeleteRecords => call!(delete_records, broker, req, key, corr, v),
+        ApiKey::DescribeLogDirs => call!(describe_log_dirs, broker, req, key, corr, v),
         ApiKey::FindCoordinator => call!(find_coordinator, broker, req, key, corr, v),
         ApiKey::JoinGroup => {
             let ctx = api::RequestContext {
@@ -200,6 +202,7 @@ mod tests {
             ApiKey::CreatePartitions => CreatePartitionsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::DescribeCluster => DescribeClusterRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::DeleteRecords => DeleteRecordsRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::DescribeLogDirs => DescribeLogDirsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::FindCoordinator => FindCoordinatorRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::JoinGroup => JoinGroupRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::SyncGroup => SyncGroupRequest::decode(&mut b, version).map(|_| ()),
