@@ -270,9 +270,11 @@ async fn delete_records_moves_the_log_start_durably() {
     assert!(logs(&b) < segments_before, "segments below the new start are removed");
     assert_eq!(earliest(&mut raw, "dr").await, 7);
     let r = raw.call(&fetch_req("dr", 0, 6, 0, 1), 12).await;
+    let p = &r.responses[0].partitions[0];
+    assert_eq!(p.error_code, ResponseError::OffsetOutOfRange.code());
     assert_eq!(
-        r.responses[0].partitions[0].error_code,
-        ResponseError::OffsetOutOfRange.code()
+        (p.high_watermark, p.last_stable_offset, p.log_start_offset),
+        (-1, -1, -1)
     );
     let r = raw.call(&fetch_req("dr", 0, 7, 0, 1), 12).await;
     let got = decode_records(r.responses[0].partitions[0].records.as_ref().unwrap());

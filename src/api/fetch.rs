@@ -78,11 +78,10 @@ fn read_all(
                 }
             }
             Err(e) => {
+                // Kafka's `createLogReadResult(e)`: the offsets stay unknown (-1), so a
+                // consumer resets through ListOffsets rather than trusting this answer.
                 any_error = true;
                 d.error_code = log_error(&e).code();
-                d.high_watermark = p.high_watermark();
-                d.last_stable_offset = p.last_stable_offset();
-                d.log_start_offset = p.log_start_offset();
             }
         }
         if read_committed {
