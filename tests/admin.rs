@@ -1,5 +1,5 @@
 //! Admin APIs over TCP with the raw protocol: CreatePartitions, DescribeCluster, DeleteRecords,
-//! DescribeLogDirs.
+//! DescribeLogDirs, ElectLeaders, List/AlterPartitionReassignments.
 
 mod common;
 
@@ -362,4 +362,137 @@ async fn describe_log_dirs_reports_the_data_dir_and_real_sizes() {
     assert_eq!(d.topics[0].name.0.as_str(), "ld");
     let listed: Vec<i32> = d.topics[0].partitions.iter().map(|p| p.partition_index).collect();
     assert_eq!(listed, vec![1]);
+}
+
+#[tokio::test]
+async fn elections_and_reassignments_are_never_needed_on_one_broker() {
+    let b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    create_topic(&mut raw, "el", 2, &[]).await;
+    let node = b.broker().node_id();
+    let tps = |topic_: &str, parts: &[i32]| {
+        let mut t = elect_leaders_request::TopicPartitions::default();
+        t.topic = topic(topic_);
+        t.partitions = parts.to_vec();
+        t
+    };
+    let results = |r: &ElectLeadersResponse| -> Vec<(String, i32, i16, Option<String>)> {
+        r.replica_election_results
+            .iter()
+            .flat_map(|t| {
+                t.partition_result.iter().map(|p| {
+                    (
+                        t.topic.0.to_string(),
+                        p.partition_id,
+                        p.error_code,
+                        p.error_message.as_ref().map(|m| m.to_string()),
+                    )
+                })
+            })
+            .collect()
+    };
+    for kind in [0, 1] {
+        let mut req = ElectLeadersRequest::default();
+        req.election_type = kind;
+        req.topic_partitions = Some(vec![tps("el", &[0, 5]), tps("nope", &[0])]);
+        let r = raw.call(&req, 2).await;
+        assert_eq!(r.error_code, 0);
+        assert_eq!(
+            results(&r),
+            vec![
+                (
+                    "el".into(),
+                    0,
+                    ResponseError::ElectionNotNeeded.code(),
+                    Some("Leader election not needed for topic partition.".into())
+                ),
+                ("el".into(), 5, 3, Some("No such partition as el-5".into())),
+                ("nope".into(), 0, 3, Some("No such topic as nope".into())),
+            ]
+        );
+        // All partitions: the not-needed ones are left out, each topic listed.
+        req.topic_partitions = None;
+        let r = raw.call(&req, 2).await;
+        assert!(r.replica_election_results.iter().any(|t| t.topic.0.as_str() == "el"));
+        assert!(results(&r).is_empty());
+    }
+    let mut req = ElectLeadersRequest::default();
+    req.election_type = 7;
+    req.topic_partitions = Some(vec![tps("el", &[0])]);
+    let r = raw.call(&req, 1).await;
+    assert_eq!(r.error_code, ResponseError::InvalidRequest.code());
+    assert_eq!(
+        results(&r),
+        vec![("el".into(), 0, 42, Some("Unknown election type 7".into()))]
+    );
+
+    // Nothing is ever reassigning.
+    let mut list = ListPartitionReassignmentsRequest::default();
+    list.topics = None;
+    let r = raw.call(&list, 0).await;
+    assert_eq!((r.error_code, r.topics.len()), (0, 0));
+
+    let target = |p: i32, replicas: Option<Vec<i32>>| {
+        let mut rp = alter_partition_reassignments_request::ReassignablePartition::default();
+        rp.partition_index = p;
+        rp.replicas = replicas.map(|v| v.into_iter().map(BrokerId).collect());
+        rp
+    };
+    let mut t = alter_partition_reassignments_request::ReassignableTopic::default();
+    t.name = topic("el");
+    t.partitions = vec![
+        target(0, Some(vec![node])),
+        target(1, None),
+        target(0, Some(vec![])),
+        target(0, Some(vec![node, node])),
+        target(0, Some(vec![node, 9])),
+        target(4, Some(vec![node])),
+    ];
+    let mut u = alter_partition_reassignments_request::ReassignableTopic::default();
+    u.name = topic("nope");
+    u.partitions = vec![target(0, Some(vec![node]))];
+    let mut req = AlterPartitionReassignmentsRequest::default();
+    req.topics = vec![t, u];
+    req.timeout_ms = 30_000;
+    let r = raw.call(&req, 0).await;
+    let got: Vec<(i32, i16, Option<String>)> = r
+        .responses
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                (
+                    p.partition_index,
+                    p.error_code,
+                    p.error_message.as_ref().map(|m| m.to_string()),
+                )
+            })
+        })
+        .collect();
+    let bad = ResponseError::InvalidReplicaAssignment.code();
+    assert_eq!(
+        got,
+        vec![
+            (0, 0, None),
+            (1, ResponseError::NoReassignmentInProgress.code(), None),
+            (
+                0,
+                bad,
+                Some("The manual partition assignment includes an empty replica list.".into())
+            ),
+            (
+                0,
+                bad,
+                Some(format!(
+                    "The manual partition assignment includes the broker {node} more than once."
+                ))
+            ),
+            (
+                0,
+                bad,
+                Some("The manual partition assignment includes broker 9, but no such broker is registered.".into())
+            ),
+            (4, 3, Some("Unable to find partition el:4.".into())),
+            (0, 3, Some("Unable to find a topic named nope.".into())),
+        ]
+    );
 }

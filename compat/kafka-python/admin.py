@@ -6,7 +6,8 @@
     admin.py records BOOTSTRAP      describe_log_dirs; delete_records: the log start moves, a
                                     consumer starts there, OffsetOutOfRange past the end
     admin.py cluster BOOTSTRAP      describe_cluster (DescribeCluster v2): one unfenced broker,
-                                    the controller, the cluster id, the cluster operations
+                                    the controller, the cluster id, the cluster operations;
+                                    elect_leaders, list/alter_partition_reassignments
 """
 import sys
 
@@ -112,6 +113,24 @@ def cluster(bootstrap):
     check(ops == {"CREATE", "ALTER", "DESCRIBE", "CLUSTER_ACTION", "DESCRIBE_CONFIGS", "ALTER_CONFIGS",
                   "IDEMPOTENT_WRITE"}, f"Kafka's cluster operations, all allowed without an authorizer: {ops}")
     check(len(d["cluster_id"]) == 22, f"a Kafka cluster id: {d['cluster_id']}")
+
+    # One broker: elections and reassignments are never needed.
+    create_topic(adm, "kp-elect", 2)
+    r = adm.elect_leaders(0, {"kp-elect": [0, 1]})
+    codes = [p.error_code for t in r.replica_election_results for p in t.partition_result]
+    check(codes == [Errors.ElectionNotNeededError.errno] * 2, f"preferred election not needed: {r}")
+    expect_error(lambda: adm.elect_leaders(1, {"kp-elect": [7]}), Errors.UnknownTopicOrPartitionError, "",
+                 "unclean election of an unknown partition")
+    check(adm.list_partition_reassignments() == {}, "no reassignment in progress")
+    tp = TopicPartition("kp-elect", 0)
+    r = adm.alter_partition_reassignments({tp: [b["broker_id"]]})
+    check(r == {tp: None}, f"reassignment onto this broker accepted: {r}")
+    r = adm.alter_partition_reassignments({tp: [b["broker_id"], 9]})
+    check(r == {tp: Errors.InvalidReplicationAssignmentError}, f"reassignment onto an unknown broker: {r}")
+    r = adm.alter_partition_reassignments({tp: None})
+    check(r == {tp: Errors.NoReassignmentInProgressError}, f"cancelling a reassignment that is not there: {r}")
+    log("elect_leaders: ElectionNotNeeded / UnknownTopicOrPartition; list_partition_reassignments empty; "
+        "alter_partition_reassignments: onto this broker OK, unknown broker and cancel refused")
     adm.close()
 
 

@@ -72,9 +72,9 @@ scenario "admin-records: describe_log_dirs, delete_records"
 py 60 admin.py records "$BROKER" || fail "admin records"
 ok "describe_log_dirs: the data dir, partition sizes, disk space; the log start moves (low watermark), consumers begin there, OffsetOutOfRange past the high watermark, -1 = high watermark"
 
-scenario "admin-cluster: describe_cluster"
+scenario "admin-cluster: describe_cluster, elect_leaders, list/alter_partition_reassignments"
 py 60 admin.py cluster "$BROKER" || fail "admin cluster"
-ok "DescribeCluster: one unfenced broker at the bootstrap address, controller = that broker, cluster operations"
+ok "one unfenced broker at the bootstrap address, its own controller, cluster operations; elections never needed; no reassignment in progress, only this broker as a target"
 
 scenario "idempotent: default KafkaProducer (enable_idempotence=True), $IDEM_N keyed messages, 3 partitions"
 py 120 idempotent.py plain "$BROKER" "$IDEM_N" "$DATA" || fail "idempotent"

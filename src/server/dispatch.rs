@@ -31,6 +31,15 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DescribeCluster, DescribeClusterRequest::VERSIONS),
     (ApiKey::DeleteRecords, DeleteRecordsRequest::VERSIONS),
     (ApiKey::DescribeLogDirs, DescribeLogDirsRequest::VERSIONS),
+    (ApiKey::ElectLeaders, ElectLeadersRequest::VERSIONS),
+    (
+        ApiKey::AlterPartitionReassignments,
+        AlterPartitionReassignmentsRequest::VERSIONS,
+    ),
+    (
+        ApiKey::ListPartitionReassignments,
+        ListPartitionReassignmentsRequest::VERSIONS,
+    ),
     (ApiKey::FindCoordinator, FindCoordinatorRequest::VERSIONS),
     // Kafka 4.0 removed JoinGroup v0-v1 (KIP-896).
     (ApiKey::JoinGroup, VersionRange { min: 2, max: 9 }),
@@ -153,6 +162,19 @@ pub async fn dispatch(broker: &Broker, mut req: RequestFrame, peer: SocketAddr) 
         ApiKey::DescribeCluster => call!(describe_cluster, broker, req, key, corr, v),
         ApiKey::DeleteRecords => call!(delete_records, broker, req, key, corr, v),
         ApiKey::DescribeLogDirs => call!(describe_log_dirs, broker, req, key, corr, v),
+        ApiKey::ElectLeaders => call!(elect_leaders, broker, req, key, corr, v),
+        ApiKey::AlterPartitionReassignments => encode_response(
+            key,
+            corr,
+            v,
+            &api::partition_reassignments::alter(broker, decode_body(&mut req)?, v).await,
+        ),
+        ApiKey::ListPartitionReassignments => encode_response(
+            key,
+            corr,
+            v,
+            &api::partition_reassignments::list(broker, decode_body(&mut req)?, v).await,
+        ),
         ApiKey::FindCoordinator => call!(find_coordinator, broker, req, key, corr, v),
         ApiKey::JoinGroup => {
             let ctx = api::RequestContext {
@@ -203,6 +225,13 @@ mod tests {
             ApiKey::DescribeCluster => DescribeClusterRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::DeleteRecords => DeleteRecordsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::DescribeLogDirs => DescribeLogDirsRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::ElectLeaders => ElectLeadersRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::AlterPartitionReassignments => {
+                AlterPartitionReassignmentsRequest::decode(&mut b, version).map(|_| ())
+            }
+            ApiKey::ListPartitionReassignments => {
+                ListPartitionReassignmentsRequest::decode(&mut b, version).map(|_| ())
+            }
             ApiKey::FindCoordinator => FindCoordinatorRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::JoinGroup => JoinGroupRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::SyncGroup => SyncGroupRequest::decode(&mut b, version).map(|_| ()),
