@@ -29,23 +29,7 @@ fn check_assignments(t: &CreatePartitionsTopic, current: i32, node: i32) -> Resu
         ));
     }
     for a in assignments {
-        if a.broker_ids.is_empty() {
-            return Err("The manual partition assignment includes an empty replica list.".into());
-        }
-        let mut ids: Vec<i32> = a.broker_ids.iter().map(|b| b.0).collect();
-        ids.sort_unstable();
-        for (i, id) in ids.iter().enumerate() {
-            if *id != node {
-                return Err(format!(
-                    "The manual partition assignment includes broker {id}, but no such broker is registered."
-                ));
-            }
-            if i > 0 && ids[i - 1] == *id {
-                return Err(format!(
-                    "The manual partition assignment includes the broker {id} more than once."
-                ));
-            }
-        }
+        super::replica_assignment::check_manual(&a.broker_ids, node)?;
     }
     Ok(())
 }

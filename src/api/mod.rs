@@ -33,6 +33,7 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod partition_reassignments;
 pub mod produce;
+pub mod replica_assignment;
 pub mod sync_group;
 pub mod txn_offset_commit;
 

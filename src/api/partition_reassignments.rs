@@ -24,28 +24,6 @@ pub async fn list(
     ListPartitionReassignmentsResponse::default()
 }
 
-/// Kafka's check of a target replica list, for this single broker `node`.
-fn check_target(replicas: &[i32], node: i32) -> Result<(), String> {
-    if replicas.is_empty() {
-        return Err("The manual partition assignment includes an empty replica list.".into());
-    }
-    let mut ids = replicas.to_vec();
-    ids.sort_unstable();
-    for (i, id) in ids.iter().enumerate() {
-        if *id != node {
-            return Err(format!(
-                "The manual partition assignment includes broker {id}, but no such broker is registered."
-            ));
-        }
-        if i > 0 && ids[i - 1] == *id {
-            return Err(format!(
-                "The manual partition assignment includes the broker {id} more than once."
-            ));
-        }
-    }
-    Ok(())
-}
-
 pub async fn alter(
     broker: &Broker,
     req: AlterPartitionReassignmentsRequest,
@@ -80,11 +58,8 @@ pub async fn alter(
                 // Cancelling: there is never one to cancel (Kafka sends no message).
                 Some(_) => match &p.replicas {
                     None => Err((ResponseError::NoReassignmentInProgress, None)),
-                    Some(replicas) => {
-                        let ids: Vec<i32> = replicas.iter().map(|b| b.0).collect();
-                        check_target(&ids, broker.node_id())
-                            .map_err(|m| (ResponseError::InvalidReplicaAssignment, Some(m)))
-                    }
+                    Some(replicas) => super::replica_assignment::check_manual(replicas, broker.node_id())
+                        .map_err(|m| (ResponseError::InvalidReplicaAssignment, Some(m))),
                 },
             };
             if let Err((e, msg)) = outcome {
