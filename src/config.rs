@@ -18,7 +18,7 @@
 //! | `log.retention.check.interval.ms` | `300000` | period of the retention pass |
 //! | `socket.request.max.bytes` | `104857600` | largest request frame accepted |
 //! | `fetch.max.bytes` | `57671680` | cap on one Fetch response's record bytes |
-//! | `log.*` topic defaults | Kafka 4.0's | see `log::config::TOPIC_CONFIG_KEYS` |
+//! | `log.*` topic defaults | Kafka 4.0's | see `log::config_defs::TOPIC_CONFIGS` |
 //! | `group.min.session.timeout.ms` | `6000` | smallest session timeout a member may ask for |
 //! | `group.max.session.timeout.ms` | `1800000` | largest session timeout a member may ask for |
 //! | `group.initial.rebalance.delay.ms` | `0` | wait for more members before an empty group's first rebalance (see below) |
@@ -49,7 +49,7 @@ use std::path::PathBuf;
 
 use crate::group::GroupConfig;
 use crate::log::LogConfig;
-use crate::log::config::TOPIC_CONFIG_KEYS;
+use crate::log::config_defs::topic_key_of;
 use crate::txn::TxnConfig;
 
 /// Default data directory (relative to the working directory).
@@ -89,6 +89,9 @@ pub struct Config {
     pub txn: TxnConfig,
     /// Keys that were given but that brokk does not implement.
     pub unimplemented_keys: Vec<String>,
+    /// Every key given in the file or as an override, as given (DescribeConfigs reports
+    /// them as STATIC_BROKER_CONFIG).
+    pub static_props: BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -108,6 +111,7 @@ impl Default for Config {
             group: GroupConfig::default(),
             txn: TxnConfig::default(),
             unimplemented_keys: vec![],
+            static_props: BTreeMap::new(),
         }
     }
 }
@@ -170,6 +174,7 @@ impl Config {
             .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
             .unwrap_or_default();
         for (key, v) in props {
+            self.static_props.insert(key.clone(), v.clone());
             match key.as_str() {
                 "listeners" => {
                     let (h, p) = parse_listener_list(key, v, &controller_names)?;
@@ -291,9 +296,14 @@ impl Config {
                         return Err(format!("{key} must be at least 1"));
                     }
                 }
-                "log.retention.minutes" | "log.retention.hours" | "log.roll.hours" | "controller.listener.names" => {}
+                "log.retention.minutes"
+                | "log.retention.hours"
+                | "log.roll.hours"
+                | "log.roll.jitter.hours"
+                | "log.flush.scheduler.interval.ms"
+                | "controller.listener.names" => {}
                 _ => {
-                    if let Some((topic_key, _)) = TOPIC_CONFIG_KEYS.iter().find(|(_, b)| *b == key) {
+                    if let Some(topic_key) = topic_key_of(key) {
                         self.log.set(topic_key, v)?;
                     } else {
                         self.unimplemented_keys.push(key.clone());
@@ -316,6 +326,16 @@ impl Config {
             && let Some(h) = hours("log.roll.hours")?
         {
             self.log.set("segment.ms", &(h * 3_600_000).to_string())?;
+        }
+        if !props.contains_key("log.roll.jitter.ms")
+            && let Some(h) = hours("log.roll.jitter.hours")?
+        {
+            self.log.set("segment.jitter.ms", &(h * 3_600_000).to_string())?;
+        }
+        if !props.contains_key("log.flush.interval.ms")
+            && let Some(ms) = hours("log.flush.scheduler.interval.ms")?
+        {
+            self.log.set("flush.ms", &ms.to_string())?;
         }
         Ok(())
     }

@@ -18,10 +18,12 @@
 pub mod alloc;
 pub mod api;
 pub mod broker;
+pub mod broker_config_defs;
 pub mod config;
 pub mod failpoint;
 pub mod group;
 pub mod log;
+pub mod logging;
 pub mod server;
 pub mod txn;
 

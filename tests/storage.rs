@@ -155,7 +155,7 @@ async fn clean_restart_keeps_data_topics_and_ids() {
     b.restart().await;
     let mut raw = Raw::connect(b.addr).await;
     let t = b.broker().logs().topic("keep").unwrap();
-    assert_eq!((t.id, t.partitions.len(), t.config.retention_ms), (id, 2, -1));
+    assert_eq!((t.id, t.partitions.len(), t.config().retention_ms), (id, 2, -1));
     let r = raw.call(&fetch_req("keep", 1, 0, 0, 1), 12).await;
     assert_eq!(
         decode_records(r.responses[0].partitions[0].records.as_ref().unwrap()).len(),

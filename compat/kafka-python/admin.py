@@ -8,6 +8,10 @@
     admin.py cluster BOOTSTRAP      describe_cluster (DescribeCluster v2): one unfenced broker,
                                     the controller, the cluster id, the cluster operations;
                                     elect_leaders, list/alter_partition_reassignments
+    admin.py configs BOOTSTRAP      describe_configs / alter_configs (incremental and legacy) /
+                                    reset_configs on a topic, the broker and the broker's
+                                    loggers; changed topic configs take effect on the next
+                                    produce (max.message.bytes, cleanup.policy=compact)
 """
 import sys
 
@@ -134,9 +138,104 @@ def cluster(bootstrap):
     adm.close()
 
 
+def configs(bootstrap):
+    from kafka.admin import AlterConfigOp, ConfigResource, ConfigResourceType
+    topic = "kp-configs"
+    adm = admin(bootstrap)
+    create_topic(adm, topic, 1, topic_configs={"retention.ms": "86400000"})
+    res = ConfigResource(ConfigResourceType.TOPIC, topic)
+
+    def topic_configs(flt="modified"):
+        return adm.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)],
+                                    include_synonyms=True, config_filter=flt)["topic"][topic]
+
+    mod = topic_configs()
+    check(set(mod) == {"retention.ms"} and mod["retention.ms"]["value"] == "86400000"
+          and mod["retention.ms"]["config_source"] == "DYNAMIC_TOPIC_CONFIG",
+          f"only the creation override is modified: {mod}")
+    everything = topic_configs("all")
+    check(len(everything) == 33 and everything["segment.bytes"]["config_source"] == "DEFAULT_CONFIG"
+          and everything["cleanup.policy"]["value"] == "delete",
+          f"all 33 topic configs, defaults from the broker: {sorted(everything)}")
+    log("describe_configs: the creation override as DYNAMIC_TOPIC_CONFIG, 33 configs in all")
+
+    r = adm.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs={
+        "max.message.bytes": "2000", "cleanup.policy": (AlterConfigOp.APPEND, "compact")})])
+    check(r["topic"][topic] == "OK", f"incremental alter: {r}")
+    mod = topic_configs()
+    check(mod["max.message.bytes"]["value"] == "2000" and mod["cleanup.policy"]["value"] == "delete,compact",
+          f"altered: {mod}")
+    # A failed batch leaves an idempotent producer unusable, so each case gets its own.
+    prod = producer(bootstrap, max_request_size=10_000_000)
+    try:
+        prod.send(topic, key=b"k", value=b"x" * 5000).get(timeout=10)
+        raise AssertionError("a 5000-byte record was accepted with max.message.bytes=2000")
+    except Errors.MessageSizeTooLargeError:
+        pass
+    prod.close()
+    prod = producer(bootstrap)
+    try:
+        prod.send(topic, value=b"no key").get(timeout=10)
+        raise AssertionError("a keyless record was accepted on a compacted topic")
+    except Errors.InvalidRecordError as e:
+        check("without key" in str(e), f"the broker's reason: {e}")
+    prod.close()
+    prod = producer(bootstrap)
+    acked = prod.send(topic, key=b"k", value=b"small").get(timeout=10)
+    check(acked.offset == 0, f"a keyed small record is accepted: {acked}")
+    prod.close()
+    log("max.message.bytes=2000 and cleanup.policy=delete,compact take effect on the next produce: "
+        "MessageSizeTooLarge, InvalidRecord for a keyless record, a keyed record accepted")
+
+    r = adm.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": "soon"})])
+    check("InvalidConfigurationError: Invalid value soon for configuration retention.ms" in r["topic"][topic],
+          f"bad value: {r}")
+    r = adm.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs={"segment.ms": "60000"})],
+                          validate_only=True)
+    check("segment.ms" not in topic_configs(), "validate_only changes nothing")
+    # The legacy AlterConfigs replaces the whole set; kafka-python sends the other modified
+    # keys along so that they stay.
+    adm.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs={"segment.ms": "60000"})],
+                      incremental=False)
+    mod = topic_configs()
+    check(set(mod) == {"segment.ms", "retention.ms", "max.message.bytes", "cleanup.policy"},
+          f"legacy alter_configs: {sorted(mod)}")
+    # kafka-python 3.0.12's full reset needs configs={} (None raises TypeError in the client).
+    adm.reset_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs={})])
+    check(topic_configs() == {}, f"reset_configs: {topic_configs()}")
+    log("InvalidConfiguration for a bad value; validate_only; legacy alter replaces; reset_configs")
+
+    broker_res = ConfigResource(ConfigResourceType.BROKER, "0")
+    b = adm.describe_configs([broker_res], config_filter="all")["broker"]["0"]
+    check(b["log.retention.hours"]["read_only"] and not b["log.retention.ms"]["read_only"]
+          and b["num.partitions"]["read_only"], "read-only and dynamic broker configs")
+    adm.alter_configs([ConfigResource(ConfigResourceType.BROKER, "0", configs={"log.retention.ms": "3600000"})])
+    t = topic_configs("all")["retention.ms"]
+    check(t["value"] == "3600000" and t["config_source"] == "DYNAMIC_BROKER_CONFIG",
+          f"a dynamic broker default reaches the topic: {t}")
+    adm.reset_configs([ConfigResource(ConfigResourceType.BROKER, "0", configs=["log.retention.ms"])])
+    check(topic_configs("all")["retention.ms"]["value"] == "604800000", "broker default reset")
+    r = adm.alter_configs([ConfigResource(ConfigResourceType.BROKER, "0", configs={"num.partitions": "3"})],
+                          raise_on_unknown=False)
+    check("Cannot update these configs dynamically: Set(num.partitions)" in r["broker"]["0"],
+          f"a static broker config: {r}")
+    log("broker: read-only flags; log.retention.ms set dynamically reaches the topic, then reset; "
+        "num.partitions refused")
+
+    adm.alter_configs([ConfigResource(ConfigResourceType.BROKER_LOGGER, "0", configs={"brokk::group": "DEBUG"})],
+                      raise_on_unknown=False)
+    loggers = adm.describe_configs([ConfigResource(ConfigResourceType.BROKER_LOGGER, "0")],
+                                   config_filter="all")["broker_logger"]["0"]
+    check(loggers["brokk::group"]["value"] == "DEBUG" and "root" in loggers, f"loggers: {loggers}")
+    adm.reset_configs([ConfigResource(ConfigResourceType.BROKER_LOGGER, "0", configs=["brokk::group"])],
+                      raise_on_unknown=False)
+    log("broker loggers: brokk::group set to DEBUG and reset")
+    adm.close()
+
+
 def main():
     cmd, bootstrap = sys.argv[1], sys.argv[2]
-    {"partitions": partitions, "records": records, "cluster": cluster}[cmd](bootstrap)
+    {"partitions": partitions, "records": records, "cluster": cluster, "configs": configs}[cmd](bootstrap)
 
 
 if __name__ == "__main__":

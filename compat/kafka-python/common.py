@@ -65,9 +65,11 @@ def admin(bootstrap):
                             request_timeout_ms=10000)
 
 
-def create_topic(adm, topic, partitions):
-    r = adm.create_topics({topic: {"num_partitions": partitions, "replication_factor": 1}},
-                          wait_for_metadata=True)
+def create_topic(adm, topic, partitions, topic_configs=None):
+    spec = {"num_partitions": partitions, "replication_factor": 1}
+    if topic_configs:
+        spec["configs"] = topic_configs
+    r = adm.create_topics({topic: spec}, wait_for_metadata=True)
     t = r["topics"][0]
     check(t["error_code"] == 0 and t["num_partitions"] == partitions,
           f"CreateTopics({topic}, {partitions}): {t}")

@@ -76,6 +76,10 @@ scenario "admin-cluster: describe_cluster, elect_leaders, list/alter_partition_r
 py 60 admin.py cluster "$BROKER" || fail "admin cluster"
 ok "one unfenced broker at the bootstrap address, its own controller, cluster operations; elections never needed; no reassignment in progress, only this broker as a target"
 
+scenario "admin-configs: describe/alter/reset configs of a topic, the broker and its loggers"
+py 60 admin.py configs "$BROKER" || fail "admin configs"
+ok "33 topic configs with sources; incremental and legacy alter, validate_only, reset; max.message.bytes and cleanup.policy=compact take effect on the next produce; dynamic broker log.retention.ms reaches topics; loggers set and reset"
+
 scenario "idempotent: default KafkaProducer (enable_idempotence=True), $IDEM_N keyed messages, 3 partitions"
 py 120 idempotent.py plain "$BROKER" "$IDEM_N" "$DATA" || fail "idempotent"
 ok "InitProducerId, every message exactly once in production order, contiguous sequences on disk"

@@ -9,15 +9,13 @@ use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, Cr
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::config_resources::SOURCE_DEFAULT;
+use super::describe_configs::{Layers, topic_synonyms};
 use super::errors::topic_error;
 use super::message;
 use crate::broker::Broker;
 use crate::log::LogConfig;
-use crate::log::config::TOPIC_CONFIG_KEYS;
-
-/// Kafka's ConfigSource codes.
-const SOURCE_DYNAMIC_TOPIC: i8 = 1;
-const SOURCE_DEFAULT: i8 = 5;
+use crate::log::config_defs::TOPIC_CONFIGS;
 
 type Checked = Result<(i32, BTreeMap<String, String>), (ResponseError, String)>;
 
@@ -102,19 +100,20 @@ fn check(broker: &Broker, t: &CreatableTopic) -> Checked {
     Ok((partitions, overrides))
 }
 
-/// The effective topic configs, as CreateTopics v5+ reports them.
-fn describe(cfg: &LogConfig, overrides: &BTreeMap<String, String>) -> Vec<CreatableTopicConfigs> {
-    TOPIC_CONFIG_KEYS
+/// The effective topic configs, as CreateTopics v5+ reports them: value and source as
+/// DescribeConfigs would.
+fn describe(broker: &Broker, cfg: &LogConfig, overrides: &BTreeMap<String, String>) -> Vec<CreatableTopicConfigs> {
+    let layers = Layers::of(broker);
+    TOPIC_CONFIGS
         .iter()
-        .map(|(k, _)| {
+        .map(|d| {
+            let value = cfg.get(d.name).unwrap_or_default();
             let mut c = CreatableTopicConfigs::default();
-            c.name = StrBytes::from_static_str(k);
-            c.value = cfg.get(k).map(StrBytes::from_string);
-            c.config_source = if overrides.contains_key(*k) {
-                SOURCE_DYNAMIC_TOPIC
-            } else {
-                SOURCE_DEFAULT
-            };
+            c.name = StrBytes::from_static_str(d.name);
+            c.config_source = topic_synonyms(&layers, d.name, &value, overrides)
+                .first()
+                .map_or(SOURCE_DEFAULT, |s| s.2);
+            c.value = Some(StrBytes::from_string(value));
             c
         })
         .collect()
@@ -162,7 +161,7 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
                     broker
                         .create_topic(t.name.0.as_str(), partitions, overrides.clone())
                         .await
-                        .map(|tl| ((*tl.config).clone(), tl.id))
+                        .map(|tl| ((*tl.config()).clone(), tl.id))
                         .map_err(|e| (topic_error(&e), e.to_string()))
                 };
                 match created {
@@ -173,7 +172,7 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
                         if version >= 5 {
                             r.num_partitions = partitions;
                             r.replication_factor = 1;
-                            r.configs = Some(describe(&cfg, &overrides));
+                            r.configs = Some(describe(broker, &cfg, &overrides));
                         }
                     }
                     Err((code, msg)) => {

@@ -12,7 +12,9 @@ pub fn log_error(e: &LogError) -> ResponseError {
     match e {
         LogError::Io { .. } | LogError::Fenced | LogError::Reopen { .. } => ResponseError::KafkaStorageError,
         LogError::CorruptBatch(b) if b.is_corruption() => ResponseError::CorruptMessage,
-        LogError::CorruptBatch(_) | LogError::NotOneBatch(_) => ResponseError::InvalidRecord,
+        LogError::CorruptBatch(_) | LogError::NotOneBatch(_) | LogError::RecordErrors { .. } => {
+            ResponseError::InvalidRecord
+        }
         LogError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         LogError::PartitionDeleted => ResponseError::UnknownTopicOrPartition,

@@ -10,7 +10,9 @@
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::errors::log_error;
@@ -20,7 +22,7 @@ use crate::log::batch::BatchHeader;
 use crate::log::group_commit::FlushWait;
 use crate::log::manager::{append_flushing, validate_topic_name};
 use crate::log::partition::Origin;
-use crate::log::{Partition, now_ms};
+use crate::log::{LogError, Partition, now_ms};
 use crate::txn::TransactionCoordinator;
 use crate::txn::state::TxnError;
 
@@ -132,7 +134,21 @@ async fn produce_partition(
     drop(guard);
     let (info, flush) = match appended {
         Ok(a) => a,
-        Err(e) => return (partition_error(index, log_error(&e), Some(e.to_string())), None),
+        Err(e) => {
+            let mut r = partition_error(index, log_error(&e), Some(e.to_string()));
+            if let LogError::RecordErrors { errors, .. } = &e {
+                r.log_start_offset = p.log_start_offset();
+                r.record_errors = errors
+                    .iter()
+                    .map(|(i, m)| {
+                        BatchIndexAndErrorMessage::default()
+                            .with_batch_index(*i)
+                            .with_batch_index_error_message(message(m.clone()))
+                    })
+                    .collect();
+            }
+            return (r, None);
+        }
     };
     let mut r = PartitionProduceResponse::default();
     r.index = index;

@@ -43,6 +43,8 @@ pub const TRANSACTIONAL_BIT: i16 = 0x10;
 pub const TIMESTAMP_TYPE_BIT: i16 = 0x08;
 /// Attribute bit: control batch (transaction markers).
 pub const CONTROL_BIT: i16 = 0x20;
+/// Attribute bit: the base timestamp is the delete horizon the log cleaner set (KIP-534).
+pub const DELETE_HORIZON_BIT: i16 = 0x40;
 
 /// Why a batch was rejected; maps to CORRUPT_MESSAGE or INVALID_RECORD at the API layer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -135,8 +137,31 @@ impl<'a> BatchHeader<'a> {
         Ok(h)
     }
 
+    /// Parses a batch read back from the log: framing, magic and CRC32C. Unlike
+    /// [`Self::parse_validated`] it accepts what the log cleaner writes: batches with fewer
+    /// records than offsets, and empty ones kept for their offsets or producer state.
+    pub fn parse_stored(buf: &'a [u8]) -> Result<Self, BatchError> {
+        let h = Self::parse_unchecked(buf)?;
+        let stored = h.crc();
+        let computed = crc32c::crc32c(&h.bytes[ATTRIBUTES_OFFSET..]);
+        if stored != computed {
+            return Err(BatchError::CrcMismatch { stored, computed });
+        }
+        if h.last_offset_delta() < 0 || h.records_count() < 0 {
+            return Err(BatchError::Invalid("negative lastOffsetDelta or recordsCount"));
+        }
+        Ok(h)
+    }
+
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
+    }
+    /// The delete horizon the log cleaner stamped on this batch, if any.
+    pub fn delete_horizon(&self) -> Option<i64> {
+        (self.attributes() & DELETE_HORIZON_BIT != 0).then(|| self.base_timestamp())
+    }
+    pub fn has_producer_id(&self) -> bool {
+        self.producer_id() >= 0
     }
     pub fn len(&self) -> usize {
         self.bytes.len()
@@ -308,6 +333,12 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
     let attrs = i16_at(batch, ATTRIBUTES_OFFSET) | TIMESTAMP_TYPE_BIT;
     batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attrs.to_be_bytes());
     batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Recomputes the CRC32C of a batch whose covered bytes changed.
+pub fn set_crc(batch: &mut [u8]) {
     let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
     batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }

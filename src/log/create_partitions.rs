@@ -47,19 +47,14 @@ impl LogManager {
         if validate_only {
             return Ok(topic);
         }
+        let settings = topic.settings();
         let mut partitions = topic.partitions.clone();
         for p in current..count {
-            partitions.push(self.new_partition(&topic.name, topic.id, p, &topic.config)?);
+            partitions.push(self.new_partition(&topic.name, topic.id, p, &settings.config)?);
         }
         checkpoint::sync_dir(&self.dir)?;
-        self.write_topic_file(&topic.name, topic.id, count, &topic.overrides)?;
-        let grown = Arc::new(TopicLog {
-            name: topic.name.clone(),
-            id: topic.id,
-            overrides: topic.overrides.clone(),
-            config: topic.config.clone(),
-            partitions,
-        });
+        self.write_topic_file(&topic.name, topic.id, count, &settings.overrides)?;
+        let grown = Arc::new(TopicLog::new(topic.name.clone(), topic.id, settings, partitions));
         self.topics.insert(topic.name.clone(), grown.clone());
         tracing::info!(topic = %name, from = current, to = count, "added partitions");
         Ok(grown)

@@ -13,8 +13,12 @@ use std::time::Duration;
 use dashmap::DashMap;
 use uuid::Uuid;
 
+#[path = "broker_defaults.rs"]
+pub mod broker_defaults;
 #[path = "create_partitions.rs"]
 mod create_partitions;
+#[path = "topic_config.rs"]
+mod topic_config;
 
 use super::checkpoint::{self, parse_properties, render_properties};
 use super::group_commit::{self, FlushWait};
@@ -52,15 +56,50 @@ pub enum TopicError {
     Log(#[from] LogError),
 }
 
-/// One topic: id, partitions and effective config.
+/// One topic: id, partitions and its config.
 #[derive(Debug)]
 pub struct TopicLog {
     pub name: Arc<str>,
     pub id: Uuid,
-    /// Topic-level config overrides as given at creation.
+    settings: std::sync::RwLock<TopicSettings>,
+    pub partitions: Vec<Arc<Partition>>,
+}
+
+/// A topic's dynamic config (its overrides) and the effective config they give.
+#[derive(Debug, Clone)]
+pub struct TopicSettings {
     pub overrides: BTreeMap<String, String>,
     pub config: Arc<LogConfig>,
-    pub partitions: Vec<Arc<Partition>>,
+}
+
+impl TopicLog {
+    fn new(name: Arc<str>, id: Uuid, settings: TopicSettings, partitions: Vec<Arc<Partition>>) -> Self {
+        Self {
+            name,
+            id,
+            settings: std::sync::RwLock::new(settings),
+            partitions,
+        }
+    }
+    /// The topic-level overrides (Kafka's DYNAMIC_TOPIC_CONFIG entries).
+    pub fn overrides(&self) -> BTreeMap<String, String> {
+        self.settings().overrides
+    }
+    /// The effective config: broker defaults with the overrides applied.
+    pub fn config(&self) -> Arc<LogConfig> {
+        self.settings().config
+    }
+    pub fn settings(&self) -> TopicSettings {
+        self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    /// Installs new settings on the topic and every partition (takes effect at their next
+    /// append, roll, read or retention pass).
+    fn set_settings(&self, settings: TopicSettings) {
+        for p in &self.partitions {
+            p.set_config(settings.config.clone());
+        }
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = settings;
+    }
 }
 
 /// What start-up found (logged by the broker).
@@ -130,7 +169,12 @@ pub fn new_kafka_uuid() -> Uuid {
 #[derive(Debug)]
 pub struct LogManager {
     dir: PathBuf,
-    defaults: LogConfig,
+    /// The `log.*` defaults of `server.properties` (and brokk's built-in ones).
+    static_defaults: LogConfig,
+    /// Dynamic broker configs (see `broker_defaults.rs`).
+    dynamic: std::sync::RwLock<broker_defaults::DynamicDefaults>,
+    /// The effective defaults: static with the dynamic levels applied.
+    defaults: std::sync::RwLock<Arc<LogConfig>>,
     topics: DashMap<Arc<str>, Arc<TopicLog>>,
     ids: DashMap<Uuid, Arc<str>>,
     /// Serialises topic creation and deletion.
@@ -178,9 +222,13 @@ impl LogManager {
         };
         let rps = checkpoint::read_offset_checkpoint(&dir.join(RECOVERY_CHECKPOINT_FILE));
         let log_starts = checkpoint::read_offset_checkpoint(&dir.join(LOG_START_CHECKPOINT_FILE));
+        let dynamic = broker_defaults::DynamicDefaults::load(dir)?;
+        let effective = dynamic.apply(&defaults).map_err(LogError::Invalid)?;
         let mgr = Self {
             dir: dir.to_path_buf(),
-            defaults,
+            defaults: std::sync::RwLock::new(Arc::new(effective)),
+            dynamic: std::sync::RwLock::new(dynamic),
+            static_defaults: defaults,
             topics: DashMap::new(),
             ids: DashMap::new(),
             admin: Mutex::new(()),
@@ -199,7 +247,7 @@ impl LogManager {
                 continue;
             }
             let (name, id, count, overrides) = Self::read_topic_file(&path)?;
-            let config = Arc::new(mgr.defaults.with_overrides(&overrides).map_err(LogError::Invalid)?);
+            let config = Arc::new(mgr.defaults().with_overrides(&overrides).map_err(LogError::Invalid)?);
             let name: Arc<str> = Arc::from(name);
             let mut partitions = Vec::with_capacity(count as usize);
             for p in 0..count {
@@ -223,13 +271,7 @@ impl LogManager {
             mgr.ids.insert(id, name.clone());
             mgr.topics.insert(
                 name.clone(),
-                Arc::new(TopicLog {
-                    name,
-                    id,
-                    overrides,
-                    config,
-                    partitions,
-                }),
+                Arc::new(TopicLog::new(name, id, TopicSettings { overrides, config }, partitions)),
             );
         }
         mgr.remove_orphan_dirs(&known_dirs)?;
@@ -319,8 +361,9 @@ impl LogManager {
     pub fn data_dir(&self) -> &Path {
         &self.dir
     }
-    pub fn defaults(&self) -> &LogConfig {
-        &self.defaults
+    /// The effective broker-level defaults (static with the dynamic broker configs).
+    pub fn defaults(&self) -> Arc<LogConfig> {
+        self.defaults.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
     pub fn topic(&self, name: &str) -> Option<Arc<TopicLog>> {
         self.topics.get(name).map(|t| t.clone())
@@ -364,7 +407,7 @@ impl LogManager {
                 "Number of partitions {partitions} exceeds this broker's limit of {MAX_PARTITIONS_PER_TOPIC} per topic."
             )));
         }
-        self.defaults
+        self.defaults()
             .with_overrides(overrides)
             .map_err(TopicError::InvalidConfig)
     }
@@ -388,13 +431,12 @@ impl LogManager {
         // The partition directories must be durable before the commit point.
         checkpoint::sync_dir(&self.dir)?;
         self.write_topic_file(&name, id, partitions, &overrides)?;
-        let topic = Arc::new(TopicLog {
-            name: name.clone(),
+        let topic = Arc::new(TopicLog::new(
+            name.clone(),
             id,
-            overrides,
-            config,
-            partitions: parts,
-        });
+            TopicSettings { overrides, config },
+            parts,
+        ));
         self.ids.insert(id, name.clone());
         self.topics.insert(name.clone(), topic.clone());
         tracing::info!(topic = %name, partitions, topic_id = %uuid_to_kafka_string(id), "created topic");
@@ -522,8 +564,8 @@ impl LogManager {
     pub fn min_flush_ms(&self) -> Option<i64> {
         self.topics
             .iter()
-            .map(|t| t.config.flush_ms)
-            .chain([self.defaults.flush_ms])
+            .map(|t| t.config().flush_ms)
+            .chain([self.defaults().flush_ms])
             .filter(|m| *m != i64::MAX)
             .min()
     }
@@ -643,8 +685,8 @@ pub fn append_flushing(
     now_ms: i64,
     origin: Origin,
 ) -> Result<(AppendInfo, Option<FlushWait>), LogError> {
-    p.validate(batch, now_ms)?;
-    let info = p.append_as(batch, now_ms, origin)?;
+    let converted = p.validate(batch, now_ms)?;
+    let info = p.append_as(converted.as_deref().unwrap_or(batch), now_ms, origin)?;
     let flush = start_flush(p, &info);
     Ok((info, flush))
 }
@@ -776,7 +818,7 @@ mod tests {
         let t2 = m.topic("t1").unwrap();
         assert_eq!(t2.id, t.id);
         assert_eq!(t2.partitions.len(), 3);
-        assert_eq!(t2.config.retention_ms, 5000);
+        assert_eq!(t2.config().retention_ms, 5000);
         m.delete_topic("t1").unwrap();
         assert!(!dir.path().join("t1-0").exists());
         assert!(m.topic("t1").is_none());

@@ -35,7 +35,9 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod cleaner;
 pub mod config;
+pub mod config_defs;
 pub mod file;
 pub mod group_commit;
 pub mod index;
@@ -44,6 +46,7 @@ pub mod manager;
 pub mod mapping;
 pub mod partition;
 pub mod producer_state;
+pub mod record_codec;
 pub mod records;
 pub mod recovery;
 pub mod segment;
@@ -101,6 +104,13 @@ pub enum LogError {
     /// A write that does not fit the producer's transaction state (INVALID_TXN_STATE).
     #[error("{0}")]
     InvalidTxnState(String),
+    /// Records of a batch that break a rule (keyless records on a compacted topic): the
+    /// batch's 0-based record indexes with their messages; nothing was appended.
+    #[error("{message}")]
+    RecordErrors {
+        errors: Vec<(i32, String)>,
+        message: String,
+    },
     #[error("invalid log state: {0}")]
     Invalid(String),
     /// An idle log's released descriptor could not be opened again (e.g. EMFILE): the

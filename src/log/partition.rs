@@ -86,6 +86,22 @@ pub struct Partition {
     first_unstable: AtomicI64,
 }
 
+#[path = "partition_clean.rs"]
+mod clean;
+
+/// The `segment.jitter.ms` share of the segment starting at `base_offset`: a fixed
+/// pseudo-random value in `[0, jitter_ms)` (Kafka draws one per segment).
+fn roll_jitter(base_offset: i64, jitter_ms: i64) -> i64 {
+    if jitter_ms <= 0 {
+        return 0;
+    }
+    // splitmix64 of the base offset.
+    let mut z = (base_offset as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) % jitter_ms as u64) as i64
+}
+
 /// How many leading segments end at or before `offset`, the active (last) one excluded.
 fn sealed_below(segs: &[Arc<Segment>], offset: i64) -> usize {
     segs.iter()
@@ -160,6 +176,11 @@ impl Partition {
     pub fn config(&self) -> Arc<LogConfig> {
         self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
+    /// Replaces the config (a topic config change); appends, rolls and retention passes
+    /// read it afresh each time.
+    pub(super) fn set_config(&self, config: Arc<LogConfig>) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
+    }
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark.load(Ordering::Acquire)
     }
@@ -211,10 +232,10 @@ impl Partition {
     pub fn segment_count(&self) -> usize {
         self.segments().len()
     }
-    fn segments(&self) -> Arc<Vec<Arc<Segment>>> {
+    pub(super) fn segments(&self) -> Arc<Vec<Arc<Segment>>> {
         self.segments.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
-    fn set_segments(&self, s: Vec<Arc<Segment>>) {
+    pub(super) fn set_segments(&self, s: Vec<Arc<Segment>>) {
         *self.segments.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
     }
     /// Registers a long-polling fetch to be woken by the next append.
@@ -228,8 +249,10 @@ impl Partition {
     }
 
     /// Validates one produce's records for this partition: exactly one v2 batch, CRC,
-    /// size and timestamp bounds. Runs outside the append lock.
-    pub fn validate(&self, records: &[u8], now_ms: i64) -> Result<(), LogError> {
+    /// size and timestamp bounds, keys on compacted topics. Runs outside the append lock.
+    /// Returns the batch re-compressed when the topic's `compression.type` asks for another
+    /// codec than the producer's (Kafka's LogValidator rebuilds it the same way).
+    pub fn validate(&self, records: &[u8], now_ms: i64) -> Result<Option<Vec<u8>>, LogError> {
         let cfg = self.config();
         let h = BatchHeader::parse_validated(records)?;
         if h.len() != records.len() {
@@ -267,7 +290,62 @@ impl Partition {
                 });
             }
         }
-        Ok(())
+        if cfg.cleanup_policy.compact {
+            self.check_keys(&h)?;
+        }
+        match cfg.compression.codec() {
+            Some(codec) if codec != h.attributes() & 0x07 => {
+                let level = match codec {
+                    1 => Some(cfg.gzip_level).filter(|l| *l >= 0),
+                    3 => Some(cfg.lz4_level),
+                    4 => Some(cfg.zstd_level),
+                    _ => None,
+                };
+                let converted = super::record_codec::recompress(&h, codec, level).map_err(|_| {
+                    LogError::CorruptBatch(batch::BatchError::Invalid("the batch's records cannot be decoded"))
+                })?;
+                if converted.len() > cfg.max_message_bytes {
+                    return Err(LogError::BatchTooLarge {
+                        size: converted.len(),
+                        max: cfg.max_message_bytes,
+                    });
+                }
+                Ok(Some(converted))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// A compacted topic keeps the latest record per key: every record needs one (Kafka's
+    /// LogValidator; an empty key is a key). Each keyless record is reported by its index.
+    fn check_keys(&self, h: &BatchHeader<'_>) -> Result<(), LogError> {
+        let decoded = super::record_codec::decode(h)
+            .map_err(|_| LogError::CorruptBatch(batch::BatchError::Invalid("the batch's records cannot be decoded")))?;
+        let why = format!(
+            "Compacted topic cannot accept message without key in topic partition {}-{}",
+            self.topic, self.index
+        );
+        let errors: Vec<(i32, String)> = decoded
+            .records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.key.is_none())
+            .map(|(i, _)| (i as i32, why.clone()))
+            .collect();
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let shown: Vec<String> = errors
+            .iter()
+            .take(3)
+            .map(|(i, m)| format!("RecordError(batchIndex={i}, message='{m}')"))
+            .collect();
+        let message = format!(
+            "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+            errors.len(),
+            shown.join(", ")
+        );
+        Err(LogError::RecordErrors { errors, message })
     }
 
     /// Appends one batch that passed [`Partition::validate`]: assigns its offsets (and
@@ -342,9 +420,10 @@ impl Partition {
     }
 
     /// Kafka's roll rule: the batch would overflow `segment.bytes`, an index is full, or the
-    /// segment is older than `segment.ms` (measured, as Kafka, from its first batch's max
-    /// timestamp to the incoming batch's, or by wall clock since creation when there is no
-    /// timestamp).
+    /// segment is older than `segment.ms` less its `segment.jitter.ms` share (measured, as
+    /// Kafka, from its first batch's max timestamp to the incoming batch's, or by wall clock
+    /// since creation when there is no timestamp). A compacted log also rolls at
+    /// `max.compaction.lag.ms`, since the cleaner never touches the active segment.
     fn maybe_roll(&self, st: &mut AppendState, cfg: &LogConfig, batch: &[u8], now_ms: i64) -> Result<bool, LogError> {
         let a = &st.active;
         let len = batch.len();
@@ -357,7 +436,11 @@ impl Partition {
             Some(first) if first >= 0 && incoming_ts >= 0 => incoming_ts.saturating_sub(first),
             _ => now_ms.saturating_sub(a.created_ms()),
         };
-        let too_old = !a.is_empty() && age > cfg.segment_ms;
+        let mut roll_ms = cfg.segment_ms;
+        if cfg.cleanup_policy.compact {
+            roll_ms = roll_ms.min(cfg.max_compaction_lag_ms);
+        }
+        let too_old = !a.is_empty() && age > roll_ms - roll_jitter(a.base_offset(), cfg.segment_jitter_ms);
         if a.is_empty() && a.capacity() >= len {
             return Ok(false);
         }
@@ -525,7 +608,9 @@ impl Partition {
     /// of segments removed.
     pub fn apply_retention(&self, now_ms: i64) -> Result<usize, LogError> {
         let cfg = self.config();
-        if cfg.retention_ms < 0 && cfg.retention_bytes < 0 {
+        // Time and size retention belong to the `delete` policy (a compact-only log keeps
+        // everything the cleaner retains).
+        if !cfg.cleanup_policy.delete || (cfg.retention_ms < 0 && cfg.retention_bytes < 0) {
             return Ok(0);
         }
         let mut st = lock(&self.append);

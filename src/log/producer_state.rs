@@ -101,6 +101,15 @@ impl ProducerState {
     pub fn is_empty(&self) -> bool {
         self.producers.is_empty()
     }
+    /// Each producer's last data offset (`None` if none is remembered) and epoch: the
+    /// batches the log cleaner must keep (Kafka's `lastRecordsOfActiveProducers`).
+    pub fn last_records(&self) -> HashMap<i64, (Option<i64>, i16)> {
+        self.producers
+            .iter()
+            .map(|(pid, e)| (*pid, (e.batches.back().map(|b| b.last_offset), e.epoch)))
+            .collect()
+    }
+
     pub fn get(&self, producer_id: i64) -> Option<&ProducerEntry> {
         self.producers.get(&producer_id)
     }

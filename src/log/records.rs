@@ -92,7 +92,7 @@ impl Read for SnappyReader<'_> {
 }
 
 /// A reader over the decompressed records section, capped at [`MAX_DECOMPRESSED`].
-fn records_reader<'a>(codec: i16, section: &'a [u8]) -> io::Result<Box<dyn Read + 'a>> {
+pub(super) fn records_reader<'a>(codec: i16, section: &'a [u8]) -> io::Result<Box<dyn Read + 'a>> {
     let inner: Box<dyn Read + 'a> = match codec {
         0 => Box::new(section),
         1 => Box::new(flate2::read::GzDecoder::new(section)),

@@ -20,9 +20,93 @@ pub struct RecoveryReport {
     pub segments_dropped: usize,
 }
 
+/// One past the last offset of the batches in the log file at `path` (its base when empty).
+fn end_offset_of(path: &Path, base: i64) -> Result<i64, LogError> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(path).map_err(|e| LogError::io(path, e))?;
+    let len = f.metadata().map_err(|e| LogError::io(path, e))?.len();
+    let (mut pos, mut end) = (0u64, base);
+    let mut head = [0u8; super::batch::HEADER_LEN];
+    while pos + head.len() as u64 <= len {
+        f.read_exact_at(&mut head, pos).map_err(|e| LogError::io(path, e))?;
+        let n = match super::batch::BatchHeader::frame_len(&head) {
+            Some(Ok(n)) => n as u64,
+            _ => break,
+        };
+        let base_offset = i64::from_be_bytes(head[..8].try_into().unwrap_or_default());
+        let delta = i32::from_be_bytes(head[23..27].try_into().unwrap_or_default());
+        end = base_offset + delta as i64 + 1;
+        pos += n;
+    }
+    Ok(end)
+}
+
+/// Finishes or rolls back a log-cleaner swap interrupted by a crash (Kafka's LogLoader):
+/// `.deleted` and `.cleaned` files go, and so do `.swap` files at or above the lowest
+/// `.cleaned` one (their group was not completely renamed: roll back). The remaining
+/// `.swap` segments are complete and fsynced: the old segments they cover are removed and
+/// they take their final names (roll forward).
+fn complete_swaps(dir: &Path) -> Result<(), LogError> {
+    let mut swaps = vec![];
+    let mut min_cleaned = i64::MAX;
+    for entry in std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))? {
+        let entry = entry.map_err(|e| LogError::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some((stem, ext)) = name.split_once('.') else {
+            continue;
+        };
+        let Ok(base) = stem.parse::<i64>() else { continue };
+        if ext.ends_with(".deleted") {
+            std::fs::remove_file(entry.path()).map_err(|e| LogError::io(&entry.path(), e))?;
+        } else if ext.ends_with(".cleaned") {
+            min_cleaned = min_cleaned.min(base);
+            std::fs::remove_file(entry.path()).map_err(|e| LogError::io(&entry.path(), e))?;
+        } else if let Some(plain) = ext.strip_suffix(".swap") {
+            swaps.push((base, plain.to_string(), entry.path()));
+        }
+    }
+    if swaps.is_empty() {
+        return Ok(());
+    }
+    let mut keep = vec![];
+    for (base, ext, path) in swaps {
+        if base >= min_cleaned {
+            std::fs::remove_file(&path).map_err(|e| LogError::io(&path, e))?;
+        } else {
+            keep.push((base, ext, path));
+        }
+    }
+    let mut range = (i64::MAX, i64::MIN);
+    for (base, ext, path) in &keep {
+        if ext == "log" {
+            range = (range.0.min(*base), range.1.max(end_offset_of(path, *base)?));
+        }
+    }
+    if range.0 < range.1 {
+        for entry in std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))? {
+            let entry = entry.map_err(|e| LogError::io(dir, e))?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            let Some((stem, ext)) = name.split_once('.') else {
+                continue;
+            };
+            let Ok(base) = stem.parse::<i64>() else { continue };
+            if super::segment::EXTENSIONS.contains(&ext) && (range.0..range.1).contains(&base) {
+                std::fs::remove_file(entry.path()).map_err(|e| LogError::io(&entry.path(), e))?;
+            }
+        }
+    }
+    for (base, ext, path) in keep {
+        let to = super::segment::file_path(dir, base, &ext);
+        std::fs::rename(&path, &to).map_err(|e| LogError::io(&path, e))?;
+        tracing::info!(file = %to.display(), "completed an interrupted log-cleaner swap");
+    }
+    super::checkpoint::sync_dir(dir)
+}
+
 /// Base offsets of the `.log` files in `dir`, sorted. Leftover temp files and index files
-/// without a log are removed.
+/// without a log are removed, and an interrupted cleaner swap is completed or undone.
 fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
+    complete_swaps(dir)?;
     let mut bases = vec![];
     let rd = std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))?;
     let mut orphans = vec![];

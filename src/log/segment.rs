@@ -30,6 +30,23 @@ pub fn file_path(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
     dir.join(format!("{base_offset:020}.{ext}"))
 }
 
+/// A segment's files, in the order Kafka renames them.
+pub const EXTENSIONS: [&str; 4] = ["log", "index", "timeindex", "txnindex"];
+
+/// Renames segment `base_offset`'s files from suffix `from` to suffix `to` (`""`,
+/// `.cleaned`, `.swap`, `.deleted`), log first; a missing file (no `.txnindex`) is fine.
+pub fn rename_files(dir: &Path, base_offset: i64, from: &str, to: &str) -> Result<(), LogError> {
+    for ext in EXTENSIONS {
+        let src = file_path(dir, base_offset, &format!("{ext}{from}"));
+        match std::fs::rename(&src, file_path(dir, base_offset, &format!("{ext}{to}"))) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(LogError::io(&src, e)),
+        }
+    }
+    Ok(())
+}
+
 /// A segment of a partition's log.
 #[derive(Debug)]
 pub struct Segment {
@@ -69,15 +86,32 @@ pub struct Segment {
 impl Segment {
     /// Creates a new, empty active segment.
     pub fn create(dir: &Path, base_offset: i64, cfg: &LogConfig, min_capacity: usize) -> Result<Self, LogError> {
-        let log_path = file_path(dir, base_offset, "log");
-        for ext in ["log", "index", "timeindex", "txnindex"] {
-            let p = file_path(dir, base_offset, ext);
+        Self::create_with_suffix(dir, base_offset, cfg, min_capacity, "")
+    }
+
+    /// Creates a new, empty segment whose files carry `suffix` after their extension
+    /// (`.cleaned`: the log cleaner's output, renamed into place once complete).
+    pub fn create_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        cfg: &LogConfig,
+        min_capacity: usize,
+        suffix: &str,
+    ) -> Result<Self, LogError> {
+        let log_path = file_path(dir, base_offset, &format!("log{suffix}"));
+        for ext in EXTENSIONS {
+            let p = file_path(dir, base_offset, &format!("{ext}{suffix}"));
             if p.exists() {
                 std::fs::remove_file(&p).map_err(|e| LogError::io(&p, e))?;
             }
         }
         let capacity = (cfg.segment_bytes as usize).max(min_capacity);
-        Self::open_inner(dir, base_offset, cfg, &log_path, capacity, 0, true)
+        let seg = Self::open_inner(dir, base_offset, cfg, &log_path, capacity, 0, true, suffix)?;
+        if cfg.preallocate {
+            // `preallocate=true`: the whole file's blocks now, not 4 MiB ahead of the writer.
+            seg.ensure_allocated(capacity)?;
+        }
+        Ok(seg)
     }
 
     /// Opens an existing segment. `active` segments are remapped with room to grow; their
@@ -103,11 +137,12 @@ impl Segment {
         } else {
             len
         };
-        let seg = Self::open_inner(dir, base_offset, cfg, &log_path, capacity, len, active)?;
+        let seg = Self::open_inner(dir, base_offset, cfg, &log_path, capacity, len, active, "")?;
         seg.sealed.store(!active, Ordering::Relaxed);
         Ok(seg)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn open_inner(
         dir: &Path,
         base_offset: i64,
@@ -116,6 +151,7 @@ impl Segment {
         capacity: usize,
         size: usize,
         writable: bool,
+        suffix: &str,
     ) -> Result<Self, LogError> {
         let io = |e| LogError::io(log_path, e);
         let file = OpenOptions::new()
@@ -137,18 +173,18 @@ impl Segment {
             let _ = map.advise(memmap2::Advice::Random);
         }
         let offset_index = OffsetIndex::open(
-            &file_path(dir, base_offset, "index"),
+            &file_path(dir, base_offset, &format!("index{suffix}")),
             base_offset,
             cfg.segment_index_bytes,
             writable,
         )?;
         let time_index = TimeIndex::open(
-            &file_path(dir, base_offset, "timeindex"),
+            &file_path(dir, base_offset, &format!("timeindex{suffix}")),
             base_offset,
             cfg.segment_index_bytes,
             writable,
         )?;
-        let txn_index = TxnIndex::open(file_path(dir, base_offset, "txnindex"))?;
+        let txn_index = TxnIndex::open(file_path(dir, base_offset, &format!("txnindex{suffix}")))?;
         Ok(Self {
             base_offset,
             txn_index,
@@ -329,6 +365,11 @@ impl Segment {
             .map(|(p, _)| start + p)
     }
 
+    /// Every published batch, in order (the log cleaner's walk).
+    pub fn batches(&self) -> impl Iterator<Item = BatchHeader<'_>> {
+        batch::iter_batches(self.published()).map(|(_, h)| h)
+    }
+
     /// Calls `f` with the header of every batch from the one holding `from_offset` on
     /// (start-up's producer-state rebuild).
     pub fn for_each_batch(&self, from_offset: i64, mut f: impl FnMut(&BatchHeader<'_>)) {
@@ -417,13 +458,15 @@ impl Segment {
         };
         let mut pos = 0usize;
         let mut next = expected_base;
+        let sealed = self.sealed.load(Ordering::Relaxed);
         while !empty && pos < all.len() {
-            let Ok(h) = BatchHeader::parse_validated(&all[pos..]) else {
+            let Ok(h) = BatchHeader::parse_stored(&all[pos..]) else {
                 break;
             };
-            // brokk never leaves gaps inside a segment: anything else is a torn or stale
-            // batch (e.g. one whose base offset was not yet assigned).
-            if h.base_offset() != next {
+            // Appends never leave gaps, so in an appendable segment anything else is a torn
+            // or stale batch (one whose base offset was not yet assigned). A sealed segment
+            // may have been compacted: offsets then only increase.
+            if h.base_offset() != next && (!sealed || h.base_offset() < next) {
                 break;
             }
             self.note_appended(pos, &h)?;
@@ -432,7 +475,6 @@ impl Segment {
         }
         self.size.store(pos, Ordering::Release);
         self.allocated.store(pos, Ordering::Relaxed);
-        let sealed = self.sealed.load(Ordering::Relaxed);
         let tail = if empty { &head[..] } else { &all[pos..] };
         let torn = if tail.iter().take(batch::LOG_OVERHEAD).all(|b| *b == 0) {
             None
@@ -572,14 +614,19 @@ impl Segment {
     }
 
     pub fn delete_files(&self, dir: &Path) -> Result<(), LogError> {
-        for ext in ["log", "index", "timeindex", "txnindex"] {
-            let p = file_path(dir, self.base_offset, ext);
-            match std::fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(LogError::io(&p, e)),
-            }
-        }
-        Ok(())
+        delete_files(dir, self.base_offset, "")
     }
+}
+
+/// Removes segment `base_offset`'s files with `suffix`; missing ones are fine.
+pub fn delete_files(dir: &Path, base_offset: i64, suffix: &str) -> Result<(), LogError> {
+    for ext in EXTENSIONS {
+        let p = file_path(dir, base_offset, &format!("{ext}{suffix}"));
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(LogError::io(&p, e)),
+        }
+    }
+    Ok(())
 }

@@ -31,6 +31,12 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DescribeCluster, DescribeClusterRequest::VERSIONS),
     (ApiKey::DeleteRecords, DeleteRecordsRequest::VERSIONS),
     (ApiKey::DescribeLogDirs, DescribeLogDirsRequest::VERSIONS),
+    (ApiKey::DescribeConfigs, DescribeConfigsRequest::VERSIONS),
+    (ApiKey::AlterConfigs, AlterConfigsRequest::VERSIONS),
+    (
+        ApiKey::IncrementalAlterConfigs,
+        IncrementalAlterConfigsRequest::VERSIONS,
+    ),
     (ApiKey::ElectLeaders, ElectLeadersRequest::VERSIONS),
     (
         ApiKey::AlterPartitionReassignments,
@@ -162,6 +168,9 @@ pub async fn dispatch(broker: &Broker, mut req: RequestFrame, peer: SocketAddr) 
         ApiKey::DescribeCluster => call!(describe_cluster, broker, req, key, corr, v),
         ApiKey::DeleteRecords => call!(delete_records, broker, req, key, corr, v),
         ApiKey::DescribeLogDirs => call!(describe_log_dirs, broker, req, key, corr, v),
+        ApiKey::DescribeConfigs => call!(describe_configs, broker, req, key, corr, v),
+        ApiKey::AlterConfigs => call!(alter_configs, broker, req, key, corr, v),
+        ApiKey::IncrementalAlterConfigs => call!(incremental_alter_configs, broker, req, key, corr, v),
         ApiKey::ElectLeaders => call!(elect_leaders, broker, req, key, corr, v),
         ApiKey::AlterPartitionReassignments => encode_response(
             key,
@@ -226,6 +235,9 @@ mod tests {
             ApiKey::DeleteRecords => DeleteRecordsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::DescribeLogDirs => DescribeLogDirsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::ElectLeaders => ElectLeadersRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::DescribeConfigs => DescribeConfigsRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::AlterConfigs => AlterConfigsRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::AlterPartitionReassignments => {
                 AlterPartitionReassignmentsRequest::decode(&mut b, version).map(|_| ())
             }

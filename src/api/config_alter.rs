@@ -1,0 +1,236 @@
+//! The changes AlterConfigs and IncrementalAlterConfigs make, once each has turned its
+//! request into "the new config set of this resource": checked in Kafka's order
+//! (validation before existence for topics), then persisted and applied (`log/`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+
+use super::config_resources::*;
+use crate::broker::Broker;
+use crate::broker_config_defs::broker_config_def;
+use crate::log::LogConfig;
+use crate::log::config_defs::{ConfigType, topic_config_def};
+use crate::log::manager::TopicError;
+
+/// Computes a resource's new config set from its current one.
+pub type Change =
+    Arc<dyn Fn(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ResourceError> + Send + Sync>;
+
+/// The base value APPEND/SUBTRACT start from for a topic LIST key (its schema default).
+pub fn topic_list_base(key: &str) -> Option<String> {
+    topic_config_def(key)
+        .filter(|d| d.ty == ConfigType::List)
+        .map(|d| LogConfig::default().get(d.name).unwrap_or_default())
+}
+
+/// The same for a broker LIST key: its current default.
+pub fn broker_list_base(key: &str) -> Option<String> {
+    broker_config_def(key)
+        .filter(|d| d.ty == ConfigType::List)
+        .map(|d| d.default.unwrap_or_default().to_string())
+}
+
+fn topic_error(e: TopicError) -> ResourceError {
+    match e {
+        TopicError::InvalidConfig(m) => err(ResponseError::InvalidConfig, m),
+        TopicError::Unknown(name) => err(
+            ResponseError::UnknownTopicOrPartition,
+            format!("The topic '{name}' does not exist."),
+        ),
+        other => (super::errors::topic_error(&other), Some(other.to_string())),
+    }
+}
+
+/// A topic's new overrides: validated (INVALID_CONFIG), then the topic must exist, then
+/// they are persisted and take effect.
+pub async fn alter_topic(
+    broker: &Broker,
+    name: &str,
+    validate_only: bool,
+    change: Change,
+) -> Result<(), ResourceError> {
+    if name.is_empty() {
+        return Err(err(
+            ResponseError::InvalidRequest,
+            "Default topic resources are not allowed.",
+        ));
+    }
+    if let Some(why) = invalid_topic_name(name) {
+        return Err(err(ResponseError::InvalidTopicException, why));
+    }
+    let logs = broker.logs().clone();
+    let current = logs.topic(name).map(|t| t.overrides()).unwrap_or_default();
+    let next = change(&current)?;
+    logs.defaults()
+        .with_overrides(&next)
+        .map_err(|m| err(ResponseError::InvalidConfig, m))?;
+    let name = name.to_string();
+    let retention = next
+        .keys()
+        .any(|k| k.starts_with("retention.") || k == "cleanup.policy");
+    let done = tokio::task::spawn_blocking(move || {
+        let mut failure = None;
+        let r = logs.alter_topic_config(&name, validate_only, |cur| {
+            change(cur).map_err(|e| {
+                failure = Some(e);
+                TopicError::InvalidConfig(String::new())
+            })
+        });
+        if let Some(f) = failure {
+            return Err(f);
+        }
+        r.map_err(topic_error)?;
+        // A lowered retention applies now rather than at the next periodic pass.
+        if retention
+            && !validate_only
+            && let Some(t) = logs.topic(&name)
+        {
+            for p in &t.partitions {
+                if let Err(e) = p.apply_retention(crate::log::now_ms()) {
+                    tracing::error!(partition = ?p, error = %e, "retention failed");
+                }
+            }
+        }
+        Ok(())
+    })
+    .await;
+    done.unwrap_or_else(|e| Err(err(ResponseError::UnknownServerError, e.to_string())))
+}
+
+/// This broker's (`name` = its id) or the cluster-wide (`name` = "") dynamic configs.
+pub async fn alter_broker(
+    broker: &Broker,
+    name: &str,
+    validate_only: bool,
+    change: Change,
+) -> Result<(), ResourceError> {
+    let per_broker = broker_name(name, broker.node_id(), false)?.is_some();
+    let logs = broker.logs().clone();
+    let d = logs.dynamic_defaults();
+    let current = if per_broker { d.broker } else { d.cluster };
+    let next = change(&current)?;
+    let fixed: Vec<&str> = next
+        .iter()
+        .filter(|(k, v)| current.get(*k) != Some(*v))
+        .map(|(k, _)| k.as_str())
+        .filter(|k| broker_config_def(k).is_some_and(|d| !d.dynamic))
+        .collect();
+    if !fixed.is_empty() {
+        let set = if fixed.len() > 4 { "HashSet" } else { "Set" };
+        return Err(err(
+            ResponseError::InvalidRequest,
+            format!("Cannot update these configs dynamically: {set}({})", fixed.join(", ")),
+        ));
+    }
+    let done = tokio::task::spawn_blocking(move || {
+        logs.alter_dynamic_defaults(per_broker, validate_only, |_| Ok(next))
+            .map_err(|e| match e {
+                TopicError::InvalidConfig(m) => err(ResponseError::InvalidRequest, m),
+                other => (super::errors::topic_error(&other), Some(other.to_string())),
+            })
+    })
+    .await;
+    done.unwrap_or_else(|e| Err(err(ResponseError::UnknownServerError, e.to_string())))
+}
+
+/// IncrementalAlterConfigs on BROKER_LOGGER: every operation is checked before any is
+/// applied (Kafka's RuntimeLoggerManager).
+pub fn alter_logger(broker: &Broker, name: &str, validate_only: bool, ops: &[Op]) -> Result<(), ResourceError> {
+    let node = broker.node_id();
+    match name.parse::<i32>() {
+        Err(_) => {
+            return Err(err(
+                ResponseError::InvalidRequest,
+                format!("Node id must be an integer, but it is: {name}"),
+            ));
+        }
+        // Kafka's message prints its own id twice.
+        Ok(id) if id != node => {
+            return Err(err(
+                ResponseError::InvalidRequest,
+                format!("Unexpected node id. Expected {node}, but received {node}"),
+            ));
+        }
+        Ok(_) => {}
+    }
+    for o in ops {
+        let missing = || {
+            err(
+                ResponseError::InvalidConfig,
+                format!("Logger {} does not exist!", o.name),
+            )
+        };
+        match o.op {
+            OP_SET => {
+                if !crate::logging::exists(&o.name) {
+                    return Err(missing());
+                }
+                let level = o.value.as_deref().unwrap_or_default();
+                if !crate::logging::LEVELS.contains(&level) {
+                    return Err(err(
+                        ResponseError::InvalidConfig,
+                        format!(
+                            "Cannot set the log level of {} to {level} as it is not a supported log level. Valid log levels are DEBUG, ERROR, FATAL, INFO, TRACE, WARN",
+                            o.name
+                        ),
+                    ));
+                }
+            }
+            OP_DELETE => {
+                if !crate::logging::exists(&o.name) {
+                    return Err(missing());
+                }
+                if o.name == "root" {
+                    return Err(err(
+                        ResponseError::InvalidRequest,
+                        "Removing the log level of the root logger is not allowed",
+                    ));
+                }
+            }
+            OP_APPEND => {
+                return Err(err(
+                    ResponseError::InvalidRequest,
+                    "APPEND operation is not allowed for the BROKER_LOGGER resource",
+                ));
+            }
+            OP_SUBTRACT => {
+                return Err(err(
+                    ResponseError::InvalidRequest,
+                    "SUBTRACT operation is not allowed for the BROKER_LOGGER resource",
+                ));
+            }
+            other => {
+                return Err(err(
+                    ResponseError::InvalidRequest,
+                    format!("Unknown operation type {other} is not allowed for the BROKER_LOGGER resource"),
+                ));
+            }
+        }
+    }
+    if !validate_only {
+        for o in ops {
+            if o.op == OP_SET {
+                crate::logging::set(&o.name, o.value.as_deref().unwrap_or_default());
+            } else {
+                crate::logging::unset(&o.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// GROUP and CLIENT_METRICS configs are Kafka features brokk does not have (KIP-848 group
+/// configs, KIP-714 subscriptions): refused with a clear message.
+pub fn unsupported(rtype: i8) -> ResourceError {
+    let what = if rtype == GROUP {
+        "group-level configs (KIP-848)"
+    } else {
+        "client metrics subscriptions (KIP-714)"
+    };
+    err(
+        ResponseError::InvalidRequest,
+        format!("brokk does not support altering {what}"),
+    )
+}

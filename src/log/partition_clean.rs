@@ -1,0 +1,60 @@
+//! What the log cleaner needs from a partition: its producers' last batches, and the swap
+//! of a group of sealed segments for their cleaned copy (Kafka's `replaceSegments`).
+//!
+//! The swap runs under the append lock (which rolls and retention also take), so the
+//! segment list changes atomically for readers; readers holding the old segments keep
+//! reading their mappings.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{Partition, lock};
+use crate::log::segment::{self, Segment};
+use crate::log::{LogConfig, LogError, checkpoint};
+
+impl Partition {
+    /// Each producer's last data offset and epoch (see `ProducerState::last_records`).
+    pub(crate) fn producer_last_records(&self) -> HashMap<i64, (Option<i64>, i16)> {
+        lock(&self.append).producers.last_records()
+    }
+
+    /// Replaces `old` (consecutive sealed segments) with the cleaned segment written as
+    /// `<base>.*.cleaned` (base = `old[0]`'s). Crash-safe as Kafka's: `.cleaned` becomes
+    /// `.swap` (the commit point), the old files become `.deleted`, the `.swap` files take
+    /// the final names, and start-up finishes whatever a crash interrupted (see
+    /// `recovery::complete_swaps`). Returns false, and drops the cleaned files, when the
+    /// group is no longer in the log (retention or DeleteRecords removed part of it).
+    pub(crate) fn replace_segments(&self, old: &[Arc<Segment>], cfg: &LogConfig) -> Result<bool, LogError> {
+        let dir = self.dir().to_path_buf();
+        let base = old[0].base_offset();
+        let _st = lock(&self.append);
+        {
+            let segs = self.segments();
+            let at = segs.iter().position(|s| Arc::ptr_eq(s, &old[0]));
+            let intact = at.is_some_and(|at| {
+                at + old.len() < segs.len() && segs[at..at + old.len()].iter().zip(old).all(|(a, b)| Arc::ptr_eq(a, b))
+            });
+            let Some(at) = at.filter(|_| intact) else {
+                segment::delete_files(&dir, base, ".cleaned")?;
+                return Ok(false);
+            };
+            segment::rename_files(&dir, base, ".cleaned", ".swap")?;
+            checkpoint::sync_dir(&dir)?;
+            for s in old {
+                segment::rename_files(&dir, s.base_offset(), "", ".deleted")?;
+            }
+            segment::rename_files(&dir, base, ".swap", "")?;
+            checkpoint::sync_dir(&dir)?;
+            for s in old {
+                segment::delete_files(&dir, s.base_offset(), ".deleted")?;
+            }
+            let cleaned = Arc::new(Segment::open(&dir, base, cfg, false)?);
+            cleaned.release_files();
+            let mut next: Vec<Arc<Segment>> = segs[..at].to_vec();
+            next.push(cleaned);
+            next.extend(segs[at + old.len()..].iter().cloned());
+            self.set_segments(next);
+            Ok(true)
+        }
+    }
+}
