@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, DataDir, parse_host_port};
 use crate::group::GroupCoordinator;
 use crate::log::LogManager;
+use crate::log::cleaner::LogCleaner;
 use crate::log::manager::{TopicError, TopicLog};
 use crate::txn::{ProducerIdManager, TransactionCoordinator};
 
@@ -49,6 +50,7 @@ pub enum StartError {
 pub struct Broker {
     config: Config,
     logs: Arc<LogManager>,
+    cleaner: Arc<LogCleaner>,
     groups: Arc<GroupCoordinator>,
     producer_ids: Arc<ProducerIdManager>,
     txns: Arc<TransactionCoordinator>,
@@ -65,6 +67,10 @@ impl Broker {
     }
     pub fn logs(&self) -> &Arc<LogManager> {
         &self.logs
+    }
+    /// The log cleaner (compacted topics).
+    pub fn cleaner(&self) -> &Arc<LogCleaner> {
+        &self.cleaner
     }
     pub fn groups(&self) -> &Arc<GroupCoordinator> {
         &self.groups
@@ -239,8 +245,10 @@ impl BrokerBuilder {
             .load()
             .await
             .map_err(|e| StartError::Config(format!("loading transactions failed: {e}")))?;
+        let cleaner = Arc::new(LogCleaner::new(logs.clone(), config.cleaner.clone()));
         let broker = Arc::new(Broker {
             config,
+            cleaner: cleaner.clone(),
             logs: logs.clone(),
             groups: groups.clone(),
             producer_ids,
@@ -261,6 +269,7 @@ impl BrokerBuilder {
         if !broker.config.unimplemented_keys.is_empty() {
             tracing::warn!(keys = ?broker.config.unimplemented_keys, "configuration keys brokk does not implement were ignored");
         }
+        let cleaner_task = tokio::spawn(cleaner.clone().run(rx.clone()));
         let maintenance = tokio::spawn(logs.clone().run_maintenance(
             Duration::from_millis(broker.config.retention_check_interval_ms),
             rx.clone(),
@@ -282,6 +291,7 @@ impl BrokerBuilder {
             maintenance,
             expiration,
             txn_maintenance,
+            cleaner: cleaner_task,
             _tempdir: tempdir,
         })
     }
@@ -297,6 +307,7 @@ pub struct RunningBroker {
     maintenance: JoinHandle<()>,
     expiration: JoinHandle<()>,
     txn_maintenance: JoinHandle<()>,
+    cleaner: JoinHandle<()>,
     _tempdir: Option<tempfile::TempDir>,
 }
 
@@ -317,6 +328,7 @@ impl RunningBroker {
         let _ = self.maintenance.await;
         let _ = self.expiration.await;
         let _ = self.txn_maintenance.await;
+        let _ = self.cleaner.await;
         self.broker.groups.stopped().await;
         let logs = self.broker.logs.clone();
         tokio::task::spawn_blocking(move || logs.shutdown())

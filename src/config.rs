@@ -16,6 +16,10 @@
 //! | `auto.create.topics.enable` | `true` | Metadata/Produce may create unknown topics |
 //! | `delete.topic.enable` | `true` | DeleteTopics allowed |
 //! | `log.retention.check.interval.ms` | `300000` | period of the retention pass |
+//! | `log.cleaner.enable` | `true` | compact topics with `cleanup.policy=compact` |
+//! | `log.cleaner.backoff.ms` | `15000` | the cleaner's sleep when nothing is dirty enough |
+//! | `log.cleaner.dedupe.buffer.size` | `134217728` | memory of the cleaner's key map |
+//! | `log.cleaner.threads` | `1` | brokk runs one cleaner thread |
 //! | `socket.request.max.bytes` | `104857600` | largest request frame accepted |
 //! | `fetch.max.bytes` | `57671680` | cap on one Fetch response's record bytes |
 //! | `log.*` topic defaults | Kafka 4.0's | see `log::config_defs::TOPIC_CONFIGS` |
@@ -49,6 +53,7 @@ use std::path::PathBuf;
 
 use crate::group::GroupConfig;
 use crate::log::LogConfig;
+use crate::log::cleaner::CleanerConfig;
 use crate::log::config_defs::topic_key_of;
 use crate::txn::TxnConfig;
 
@@ -87,6 +92,8 @@ pub struct Config {
     pub group: GroupConfig,
     /// Transaction coordinator settings (`transaction.*`, `transactional.id.*`).
     pub txn: TxnConfig,
+    /// Log cleaner settings (`log.cleaner.*`).
+    pub cleaner: CleanerConfig,
     /// Keys that were given but that brokk does not implement.
     pub unimplemented_keys: Vec<String>,
     /// Every key given in the file or as an override, as given (DescribeConfigs reports
@@ -110,6 +117,7 @@ impl Default for Config {
             log: LogConfig::default(),
             group: GroupConfig::default(),
             txn: TxnConfig::default(),
+            cleaner: CleanerConfig::default(),
             unimplemented_keys: vec![],
             static_props: BTreeMap::new(),
         }
@@ -238,6 +246,26 @@ impl Config {
                     self.group.offsets_topic_segment_bytes = parse_num(key, v)?;
                     if self.group.offsets_topic_segment_bytes < 1 << 20 {
                         return Err(format!("{key} must be at least 1048576"));
+                    }
+                }
+                "log.cleaner.enable" => self.cleaner.enable = parse_bool(key, v)?,
+                "log.cleaner.backoff.ms" => {
+                    self.cleaner.backoff_ms = parse_num(key, v)?;
+                    if self.cleaner.backoff_ms == 0 {
+                        return Err(format!("{key} must be at least 1"));
+                    }
+                }
+                "log.cleaner.dedupe.buffer.size" => {
+                    self.cleaner.dedupe_buffer_size = parse_num(key, v)?;
+                    if self.cleaner.dedupe_buffer_size < 1 << 20 {
+                        return Err(format!("{key} must be at least 1048576"));
+                    }
+                }
+                "log.cleaner.threads" => {
+                    // brokk runs one cleaner thread; 0 (Kafka's "no cleaner threads") is
+                    // refused rather than silently cleaning anyway.
+                    if parse_num::<i32>(key, v)? < 1 {
+                        return Err(format!("{key} must be at least 1 (brokk runs one cleaner thread)"));
                     }
                 }
                 "producer.id.expiration.ms" => {

@@ -1,6 +1,7 @@
 //! DeleteRecords (key 21): advances partitions' log start offsets (offset -1: the high
 //! watermark), as Kafka's ReplicaManager and UnifiedLog check it: unknown partitions,
-//! internal topics, offsets outside [0, high watermark]. The new starts are made durable
+//! internal topics, compact-only topics (POLICY_VIOLATION), offsets outside
+//! [0, high watermark]. The new starts are made durable
 //! before the answer (Kafka checkpoints them every 60 s); reads below them get
 //! OFFSET_OUT_OF_RANGE and ListOffsets earliest returns them.
 
@@ -39,6 +40,11 @@ pub async fn handle(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -
             None => r.error_code = ResponseError::UnknownTopicOrPartition.code(),
             Some(_) if crate::log::internal::is_internal(name.0.as_str()) => {
                 r.error_code = ResponseError::InvalidTopicException.code();
+            }
+            // A compact-only topic keeps the latest record of every key: Kafka refuses to
+            // delete records of it "due to the configured policy".
+            Some(p) if !p.config().cleanup_policy.delete => {
+                r.error_code = ResponseError::PolicyViolation.code();
             }
             Some(p) => {
                 let before = p.log_start_offset();

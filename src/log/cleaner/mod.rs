@@ -9,6 +9,9 @@ pub mod clean;
 pub mod offset_map;
 pub mod txn_meta;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -46,6 +49,8 @@ pub struct LogCleaner {
     config: CleanerConfig,
     checkpoints: Mutex<BTreeMap<(String, i32), i64>>,
     uncleanable: Mutex<HashSet<(String, i32)>>,
+    /// One round at a time: a round writes `<base>.*.cleaned` files.
+    round: Mutex<()>,
 }
 
 impl LogCleaner {
@@ -56,6 +61,7 @@ impl LogCleaner {
             config,
             checkpoints: Mutex::new(checkpoints),
             uncleanable: Mutex::new(HashSet::new()),
+            round: Mutex::new(()),
         }
     }
 
@@ -70,6 +76,7 @@ impl LogCleaner {
 
     /// Cleans the dirtiest eligible partition, if any; true if one was cleaned. Blocking.
     pub fn clean_dirtiest(&self, now: i64) -> bool {
+        let _round = self.round.lock().unwrap_or_else(|e| e.into_inner());
         let skip = self.uncleanable.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut best = None;
         for topic in self.logs.topics() {
