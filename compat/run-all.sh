@@ -32,6 +32,9 @@ for s in "${suites[@]}"; do
     fi
 done
 
+echo "################ matrix"
+python3 "$HERE/lib/matrix.py" >/dev/null && echo "compat/README.md regenerated from compat/results/"
+
 echo "################ summary"
 printf '%s\n' "${summary[@]}"
 echo "compat: $passed passed, $failed failed"

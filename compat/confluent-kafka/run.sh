@@ -56,6 +56,7 @@ harness_init confluent-kafka ck   # WORK, BROKER, traps
 # py TIMEOUT SCRIPT ARGS...: see ../lib/harness.sh
 
 SECONDS=0
+client_version "$("$PY" -c 'import confluent_kafka as c;print(c.version()[0], "(librdkafka", c.libversion()[0] + ")")')"
 echo "confluent-kafka compat: $("$PY" -c 'import confluent_kafka as c;f=lambda v: v[0] if isinstance(v, tuple) else v;print("confluent-kafka", f(c.version()), "/ librdkafka", f(c.libversion()))') / $("$BROKK_BIN" --version 2>&1 | head -1) on $BROKER, work dir $WORK"
 
 if [[ " $PARTS " == *" data "* ]]; then
@@ -64,7 +65,7 @@ MAIN_DATA=$WORK/data-main
 start_broker "$MAIN_DATA"
 
 for codec in $CODECS; do
-    scenario "a: $codec round trip, $N messages, 3 partitions, acks=all"
+    scenario "a: $codec round trip, $N messages, 3 partitions, acks=all" produce-codecs,consume
     t0=$SECONDS
     py 300 roundtrip.py "$BROKER" "$codec" "$N" 3 || fail "roundtrip $codec"
     # Every codec must arrive compressed with the requested codec. (librdkafka sends lz4
@@ -166,7 +167,7 @@ GROUP_ARGS=(--override group.min.session.timeout.ms=1000)
 start_broker "$WORK/data-groups" "${GROUP_ARGS[@]}"
 LATENCIES=()
 for strategy in $STRATEGIES; do
-    scenario "g1: $strategy: 3 members x 2 of 6 partitions, exactly once; a member leaves, survivors take over"
+    scenario "g1: $strategy: 3 members x 2 of 6 partitions, exactly once; a member leaves, survivors take over" group-rebalance
     out=$WORK/g1-$strategy.out
     py 90 group_assign.py "$BROKER" "$strategy" >"$out" || { cat "$out"; fail "group_assign $strategy"; }
     sed 's/^/   /' "$out"
@@ -175,7 +176,7 @@ for strategy in $STRATEGIES; do
     ok "$strategy: disjoint 2/2/2 then 3/3, never a partition in two members, every message exactly once"
 done
 
-scenario "g2: commits: sync+metadata, async+on_commit, store_offsets (manual, auto), auto-commit, without membership"
+scenario "g2: commits: sync+metadata, async+on_commit, store_offsets (manual, auto), auto-commit, without membership" commit-resume
 py 90 group_commit.py "$BROKER" || fail "group_commit"
 ok "committed() returns exactly what was committed/stored; next members resume there"
 
@@ -191,12 +192,34 @@ scenario "g6: a member SIGKILLed (session.timeout.ms=2000): partitions move afte
 py 90 group_kill.py "$BROKER" || fail "group_kill"
 ok "takeover after the session timeout, every message at least once, redelivery only from the last commit"
 
-scenario "g7: AdminClient: list/describe/delete groups, list/alter offsets"
+scenario "g7: AdminClient: list/describe/delete groups, list/alter offsets" admin-groups
 py 90 group_admin.py "$BROKER" || fail "group_admin"
 ok "states, members, assignments, NON_EMPTY_GROUP, UNKNOWN_MEMBER_ID on active groups; alter/delete on Empty"
 stop_broker INT
 
-scenario "g5: committed offsets + metadata survive kill -9 and a clean restart"
+# The admin scenarios share one broker whose cleaner wakes every 100 ms (the compaction one).
+start_broker "$WORK/data-admin" --override log.cleaner.backoff.ms=100
+scenario "admin-topics: create_topics (configs, validate_only, errors), describe_topics, delete_topics" admin-topics
+py 60 admin.py topics "$BROKER" || fail "admin topics"
+ok "created with configs; validate_only creates nothing; TOPIC_ALREADY_EXISTS, INVALID_CONFIG; described and deleted"
+scenario "admin-configs: describe_configs, incremental_alter_configs, a changed config enforced" admin-configs
+py 60 admin.py configs "$BROKER" || fail "admin configs"
+ok "33 topic configs with sources; SET/APPEND/DELETE; INVALID_CONFIG; max.message.bytes refuses a larger record at once"
+scenario "admin-partitions: create_partitions" admin-partitions
+py 60 admin.py partitions "$BROKER" || fail "admin partitions"
+ok "1 -> 3 partitions, the new one written and read; INVALID_PARTITIONS on a decrease"
+scenario "admin-records: delete_records" admin-delete-records
+py 60 admin.py records "$BROKER" || fail "admin records"
+ok "low watermark moves, consumers start there; POLICY_VIOLATION on a compact-only topic"
+scenario "offsets-for-times: list_offsets (earliest, latest, for_timestamp, max_timestamp), offsets_for_times" offsets-for-times
+py 60 admin.py times "$BROKER" || fail "offsets for times"
+ok "every OffsetSpec and Consumer.offsets_for_times answer Kafka's offsets"
+scenario "compaction: cleanup.policy=compact cleaned by the broker's cleaner thread"
+py 90 admin.py compaction "$BROKER" || fail "compaction"
+ok "300 records over 7 keys compacted; each key's latest value at its original offset"
+stop_broker INT
+
+scenario "g5: committed offsets + metadata survive kill -9 and a clean restart" commit-resume
 G5_DATA=$WORK/data-g5
 start_broker "$G5_DATA" "${GROUP_ARGS[@]}"
 py 60 group_restart.py commit "$BROKER" g5-kill || fail "commit before kill -9"
@@ -230,7 +253,7 @@ ISTART=$SECONDS
 IDEM_DATA=$WORK/data-idem
 PROXY_PORT=$(free_port)
 
-scenario "i1: idempotent producer, $IDEM_N keyed messages, proxy kills connections every $IDEM_KILL_KB KB"
+scenario "i1: idempotent producer, $IDEM_N keyed messages, proxy kills connections every $IDEM_KILL_KB KB" idempotent
 start_broker "$IDEM_DATA" --advertised-listener "127.0.0.1:$PROXY_PORT"
 py 120 idem_chaos.py produce "$BROKER" "$PROXY_PORT" idem-chaos "$IDEM_N" 1 "$WORK/idem-chaos.json" \
     --kill-kb "$IDEM_KILL_KB" --seed "$IDEM_SEED" || fail "idempotent produce through the proxy"
@@ -294,7 +317,7 @@ idem_restart() {
     stop_broker INT
 }
 
-scenario "i2: idempotent producer across a broker SIGTERM + restart (producer state from the snapshot)"
+scenario "i2: idempotent producer across a broker SIGTERM + restart (producer state from the snapshot)" idempotent
 idem_restart TERM "$IDEM_FREEZE_TERM"
 ok "SIGTERM: exactly once, in order; the swallowed batch recognised as a duplicate after the restart"
 
@@ -316,11 +339,11 @@ TXN_DATA=$WORK/data-txn
 TXN_ARGS=(--override transaction.abort.timed.out.transaction.cleanup.interval.ms=200)
 start_broker "$TXN_DATA" "${TXN_ARGS[@]}"
 
-scenario "t1: consume-transform-produce, $TXN_N inputs, read_committed group consumer + transactional producer, every ${TXN_ABORT_EVERY}th transaction aborted and retried"
+scenario "t1: consume-transform-produce, $TXN_N inputs, read_committed group consumer + transactional producer, every ${TXN_ABORT_EVERY}th transaction aborted and retried" transactions
 py 120 txn_eos.py run "$BROKER" "$WORK/txn-eos.json" "$TXN_N" "$TXN_BATCH" "$TXN_ABORT_EVERY" || fail "txn_eos"
 ok "read_committed: each input exactly once; read_uncommitted: + the aborted attempts; offsets advance only on commit"
 
-scenario "t2: fencing: a second producer with the same transactional.id; a zombie consumer's stale generation"
+scenario "t2: fencing: a second producer with the same transactional.id; a zombie consumer's stale generation" transactions
 py 60 txn_fence.py "$BROKER" || fail "txn_fence"
 ok "the open transaction aborted, the old producer fatally fenced (produce and commit), the new one commits; stale generation: ILLEGAL_GENERATION"
 

@@ -29,13 +29,15 @@ VENV=$HERE/.venv
 PY=$VENV/bin/python
 
 # ---------------------------------------------------------------------------- venv
-ensure_venv "$VENV" kafka-python "$KP_VERSION"
+# The codecs kafka-python compresses with are optional packages.
+ensure_venv "$VENV" kafka-python "$KP_VERSION" python-snappy==0.7.3 lz4==4.4.5 zstandard==0.25.0
 
 harness_init kafka-python kp   # WORK, BROKER, traps
 
 # py TIMEOUT SCRIPT ARGS...: see ../lib/harness.sh
 
 SECONDS=0
+client_version "$("$PY" -c 'import kafka; print(kafka.__version__)')"
 echo "kafka-python compat: kafka-python $("$PY" -c 'import kafka; print(kafka.__version__)') / $("$BROKK_BIN" --version 2>&1 | head -1) on $BROKER, work dir $WORK"
 
 DATA=$WORK/data
@@ -43,15 +45,15 @@ DATA=$WORK/data
 BROKER_ARGS=(--override group.min.session.timeout.ms=1000)
 start_broker "$DATA" "${BROKER_ARGS[@]}"
 
-scenario "split: two KafkaConsumers in one group share a 4-partition topic; LeaveGroup"
+scenario "split: two KafkaConsumers in one group share a 4-partition topic; LeaveGroup" group-rebalance
 py 120 groups.py split "$BROKER" "$N" || fail "split"
 ok "2 partitions each; $N messages exactly once; after B's close() A resumes B's partitions at B's commit"
 
-scenario "commit: commit(), commit(OffsetAndMetadata), committed(); a new member resumes there"
+scenario "commit: commit(), commit(OffsetAndMetadata), committed(); a new member resumes there" commit-resume
 py 120 groups.py commit "$BROKER" "$WORK/commit-state.json" || fail "commit"
 ok "commits and metadata read back; resume exactly at the committed offsets"
 
-scenario "restart: kill -9 the broker, restart on the same data dir, resume after the last commit"
+scenario "restart: kill -9 the broker, restart on the same data dir, resume after the last commit" commit-resume
 stop_broker KILL
 start_broker "$DATA" "${BROKER_ARGS[@]}"
 opened_line | grep -q "clean_shutdown=false" || fail "expected clean_shutdown=false after SIGKILL: $(opened_line)"
@@ -60,15 +62,15 @@ echo "   restart log: $(opened_line)"
 py 120 groups.py resume "$BROKER" "$WORK/commit-state.json" || fail "resume after restart"
 ok "committed offsets + metadata survive kill -9; a new member resumes exactly after the last commit"
 
-scenario "admin: KafkaAdminClient group APIs"
+scenario "admin: KafkaAdminClient group APIs" admin-groups
 py 120 groups.py admin "$BROKER" || fail "admin"
 ok "list_groups (+states_filter), describe_groups, remove_group_members, list/alter/delete_group_offsets, delete_groups"
 
-scenario "admin-partitions: create_partitions (validate_only, grow, manual assignments, errors)"
+scenario "admin-partitions: create_partitions (validate_only, grow, manual assignments, errors)" admin-partitions
 py 60 admin.py partitions "$BROKER" || fail "admin partitions"
 ok "validate_only changes nothing; 2 -> 4 -> 6 partitions; new partitions written from offset 0 and read back; Kafka's errors"
 
-scenario "admin-records: describe_log_dirs, delete_records"
+scenario "admin-records: describe_log_dirs, delete_records" admin-delete-records
 py 60 admin.py records "$BROKER" || fail "admin records"
 ok "describe_log_dirs: the data dir, partition sizes, disk space; the log start moves (low watermark), consumers begin there, OffsetOutOfRange past the high watermark, -1 = high watermark"
 
@@ -76,20 +78,32 @@ scenario "admin-cluster: describe_cluster, elect_leaders, list/alter_partition_r
 py 60 admin.py cluster "$BROKER" || fail "admin cluster"
 ok "one unfenced broker at the bootstrap address, its own controller, cluster operations; elections never needed; no reassignment in progress, only this broker as a target"
 
-scenario "admin-configs: describe/alter/reset configs of a topic, the broker and its loggers"
+scenario "codecs: a KafkaProducer per codec, keyed records with headers read back" produce-codecs,consume
+py 120 basics.py codecs "$BROKER" || fail "codecs"
+ok "none, gzip, snappy, lz4, zstd: 500 records each, offsets, keys, values and headers intact"
+
+scenario "times: offsets_for_times, beginning_offsets, end_offsets" offsets-for-times
+py 60 basics.py times "$BROKER" || fail "offsets for times"
+ok "the first offset at or after a timestamp, None past the end, the log's bounds"
+
+scenario "admin-topics: create/describe/delete topics" admin-topics
+py 60 basics.py topics "$BROKER" || fail "admin topics"
+ok "created with configs, validate_only, TopicAlreadyExists, described with this broker as leader, deleted"
+
+scenario "admin-configs: describe/alter/reset configs of a topic, the broker and its loggers" admin-configs
 py 60 admin.py configs "$BROKER" || fail "admin configs"
 ok "33 topic configs with sources; incremental and legacy alter, validate_only, reset; max.message.bytes and cleanup.policy=compact take effect on the next produce; dynamic broker log.retention.ms reaches topics; loggers set and reset"
 
-scenario "idempotent: default KafkaProducer (enable_idempotence=True), $IDEM_N keyed messages, 3 partitions"
+scenario "idempotent: default KafkaProducer (enable_idempotence=True), $IDEM_N keyed messages, 3 partitions" idempotent
 py 120 idempotent.py plain "$BROKER" "$IDEM_N" "$DATA" || fail "idempotent"
 ok "InitProducerId, every message exactly once in production order, contiguous sequences on disk"
 
 TSTART=$SECONDS
-scenario "txn-eos: transactional consume-transform-produce, $TXN_N inputs, every 3rd transaction aborted"
+scenario "txn-eos: transactional consume-transform-produce, $TXN_N inputs, every 3rd transaction aborted" transactions
 py 120 txn.py eos "$BROKER" "$TXN_N" || fail "txn eos"
 ok "list/describe_transactions + describe_producers on an open transaction; read_committed: each input once; offsets only on commit"
 
-scenario "txn-fence: a second KafkaProducer with the same transactional_id fences the first"
+scenario "txn-fence: a second KafkaProducer with the same transactional_id fences the first" transactions
 py 60 txn.py fence "$BROKER" || fail "txn fence"
 ok "the first producer's commit raises ProducerFencedError; read_committed reads only the second one's records"
 echo "   transactions part: $((SECONDS - TSTART))s"

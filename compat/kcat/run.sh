@@ -47,6 +47,12 @@ expect_eq() { # expect_eq NAME EXPECTED ACTUAL
 }
 
 SECONDS=0
+client_version "$($KCAT -V 2>&1 | grep -o 'Version [^ ]*' | head -1 | sed 's/Version //') (librdkafka $($KCAT -V 2>&1 | grep -o 'librdkafka [0-9.]*' | head -1 | sed 's/librdkafka //'))"
+unsupported admin-topics "kcat has no topic administration (-L lists metadata; topics are created only by auto-creation)"
+unsupported admin-configs "kcat has no config administration"
+unsupported admin-partitions "kcat cannot create partitions"
+unsupported admin-delete-records "kcat cannot delete records"
+unsupported admin-groups "kcat has no group administration (-G joins a group, it does not describe one)"
 echo "kcat compat: kcat $($KCAT -V 2>&1 | grep -o 'Version [^ ]*.*librdkafka [^ ]*' | sed 's/ (.*librdkafka/, librdkafka/') / $("$BROKK_BIN" --version 2>&1 | head -1) on $BROKER, work dir $WORK"
 
 # ---------------------------------------------------------------------------
@@ -85,7 +91,7 @@ out=$(kc -L -t orders)
 grep -q 'topic "orders" with 1 partitions' <<<"$out" || fail "orders not auto-created with 1 partition: $out"
 ok "produced $N keyed messages with 2 headers; topic auto-created"
 
-scenario "consume from beginning: keys, values, headers, order, offsets, timestamps"
+scenario "consume from beginning: keys, values, headers, order, offsets, timestamps" consume
 raw=$(kc -C -t orders -o beginning -e -q -f '%k|%s|%h|%T|%o\n')
 [[ $(wc -l <<<"$raw") -eq $N ]] || fail "expected $N lines, got $(wc -l <<<"$raw"): $raw"
 # drop the %T column for exact comparison, check it separately
@@ -121,7 +127,7 @@ N=$((N + 2))
 ok "null value stays null (%S=-1); empty key/value stay empty, not null (%K=0,%S=0)"
 
 # ---------------------------------------------------------------------------
-scenario "timestamps: s@<ts> start and e@<ts> stop"
+scenario "timestamps: s@<ts> start and e@<ts> stop" offsets-for-times
 M=8
 for i in $(seq 0 $((M - 1))); do
     printf 'tk%d:tv%d\n' "$i" "$i" | kc -P -t tstopic -K:
@@ -155,7 +161,7 @@ got=$(kc -C -t tstopic -o "s@${TS[2]}" -o "e@${TS[6]}" -q -f '%o\n' | tr '\n' ' 
 expect_eq "s@TS[2]..e@TS[6]" "2 3 4 5 " "$got"
 ok "s@ts2 + e@ts6 -> offsets 2..5"
 
-scenario "kcat -Q (ListOffsets by timestamp)"
+scenario "kcat -Q (ListOffsets by timestamp)" offsets-for-times
 out=$(kc -Q -t "tstopic:0:${TS[4]}")
 grep -Eq 'tstopic \[0\] offset 4$' <<<"$out" || fail "-Q ts4 expected offset 4, got: $out"
 out=$(kc -Q -t "tstopic:0:$((TS[M - 1] + 100000))")
@@ -168,7 +174,7 @@ grep -Eq 'tstopic \[0\] offset 0$' <<<"$out" || fail "-Q -2 (earliest) expected 
 ok "-Q ts4->4, future->-1, latest->$M, earliest->0"
 
 # ---------------------------------------------------------------------------
-scenario "producer compression codecs (-X compression.codec=...)"
+scenario "producer compression codecs (-X compression.codec=...)" produce-codecs
 # kcat 1.7.1 bundles librdkafka 2.0.2, which only compresses gzip/snappy/lz4 if the broker
 # advertises Produce v0 (brokk does, as Kafka 4.0) and lz4 only if FindCoordinator is
 # advertised (it is, since consumer groups); see FINDINGS.md. The on-disk check makes that
@@ -185,6 +191,13 @@ for codec in gzip snappy lz4 zstd; do
         fail "on-disk codec check for $codec"
     ok "$codec: 500 messages round-trip"
 done
+
+# ---------------------------------------------------------------------------
+scenario "idempotent producer (-X enable.idempotence=true)" idempotent
+seq 1 2000 | sed "s/^/idem-/" | kc -P -t idem -X enable.idempotence=true -X linger.ms=5 -X acks=all
+got=$(kc -C -t idem -o beginning -e -q -f '%o|%s\n')
+expect_eq "idempotent produce" "$(seq 1 2000 | awk '{print NR-1 "|idem-" $1}')" "$got"
+ok "2000 messages with enable.idempotence=true (InitProducerId, sequenced batches) read back in order, once"
 
 # ---------------------------------------------------------------------------
 scenario "restart 1: SIGINT, restart with same data dir (+ num.partitions=3)"
@@ -504,7 +517,7 @@ print(f"{count} consumed, partitions {','.join(parts)}, {len(dups)} delivered tw
 PY
 }
 
-scenario "groups 1: three kcat -G members split a 6-partition topic"
+scenario "groups 1: three kcat -G members split a 6-partition topic" group-rebalance
 start_broker "$GDATA" "${GROUP_ARGS[@]}"
 out=$(kc -L -t "$GT")   # Metadata auto-creates it (consumers never auto-create)
 grep -q "topic \"$GT\" with 6 partitions" <<<"$out" || fail "$GT not created with 6 partitions: $out"
@@ -518,7 +531,7 @@ wait_consumed s1 120 m1 m2 m3
 res=$(gaccount s1 120 exact m1 m2 m3) || fail "s1: $res"
 ok "s1: $res; each message exactly once, by the owner of its partition"
 
-scenario "groups 2: kill -9 a member; its partitions move to the other two"
+scenario "groups 2: kill -9 a member; its partitions move to the other two" group-rebalance
 dead=$(gassigned m1)
 stream s2 600 150   # ~4 s, spanning the kill and the rebalance
 wait_each_consumed s2 m1 m2 m3
@@ -566,7 +579,7 @@ wait_consumed s4 450 m1b m2 m3
 res=$(gaccount s4 450 "atleast=$(tr ' ' ',' <<<"${gone% }")" m1b m2 m3) || fail "s4: $res"
 ok "s4 (streamed across the leave): $res; nothing lost"
 
-scenario "groups 5: all members stop; a new member resumes after the committed offsets"
+scenario "groups 5: all members stop; a new member resumes after the committed offsets" commit-resume
 kill -TERM "${GPID[m2]}" "${GPID[m3]}"
 gwait m2
 ((GSTOP_RC == 0)) || fail "kcat m2 exited with $GSTOP_RC after SIGTERM"
@@ -578,7 +591,7 @@ wait_consumed s5 90 m4
 res=$(gaccount s5 90 only m4) || fail "s5: $res"
 ok "m4=[$(gassigned m4)]: $res; nothing produced before the stop re-delivered"
 
-scenario "groups 5b: committed offsets survive a broker kill -9"
+scenario "groups 5b: committed offsets survive a broker kill -9" commit-resume
 gstop m4 TERM
 ((GSTOP_RC == 0)) || fail "kcat m4 exited with $GSTOP_RC after SIGTERM"
 produce s6 90
@@ -606,7 +619,7 @@ TT=kcat-txn
 TXN_OPEN_MS=3000
 start_broker "$TDATA" --override transaction.abort.timed.out.transaction.cleanup.interval.ms=200
 
-scenario "transactions: read_committed / read_uncommitted around committed, aborted and open transactions"
+scenario "transactions: read_committed / read_uncommitted around committed, aborted and open transactions" transactions
 rows=$WORK/txn.rows
 (cd "$HERE" && exec timeout 60 "$CK_VENV/bin/python" txn_produce.py "$BROKER" "$TT" "$TXN_OPEN_MS") >"$rows" ||
     fail "txn_produce.py"
