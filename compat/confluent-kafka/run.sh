@@ -56,7 +56,7 @@ harness_init confluent-kafka ck   # WORK, BROKER, traps
 # py TIMEOUT SCRIPT ARGS...: see ../lib/harness.sh
 
 SECONDS=0
-client_version "$("$PY" -c 'import confluent_kafka as c;print(c.version()[0], "(librdkafka", c.libversion()[0] + ")")')"
+client_version "$("$PY" -c 'import confluent_kafka as c;f=lambda v: v[0] if isinstance(v, tuple) else v;print(f(c.version()), "(librdkafka " + f(c.libversion()) + ")")')"
 echo "confluent-kafka compat: $("$PY" -c 'import confluent_kafka as c;f=lambda v: v[0] if isinstance(v, tuple) else v;print("confluent-kafka", f(c.version()), "/ librdkafka", f(c.libversion()))') / $("$BROKK_BIN" --version 2>&1 | head -1) on $BROKER, work dir $WORK"
 
 if [[ " $PARTS " == *" data "* ]]; then

@@ -41,8 +41,14 @@ async fn delete_one(broker: &Broker, name: Option<TopicName>, id: uuid::Uuid, ve
         return r;
     }
     let logs = broker.logs().clone();
+    let cleaner = broker.cleaner().clone();
     let n = name.clone();
-    let result = tokio::task::spawn_blocking(move || logs.delete_topic(&n)).await;
+    let result = tokio::task::spawn_blocking(move || {
+        let deleted = logs.delete_topic(&n)?;
+        cleaner.forget_topic(&n);
+        Ok(deleted)
+    })
+    .await;
     match result {
         Ok(Ok(t)) => {
             broker.groups().topic_deleted(&t.name).await;

@@ -104,23 +104,30 @@ impl LogManager {
         };
         *level = change(level)?;
         let defaults = Arc::new(next.apply(&self.static_defaults).map_err(TopicError::InvalidConfig)?);
+        // Every topic must still have a valid config (Kafka checks each one); a conflict
+        // would otherwise also stop the next start-up.
+        let mut settings = vec![];
+        for topic in self.topics() {
+            let overrides = topic.overrides();
+            let config = defaults
+                .with_overrides(&overrides)
+                .map_err(|e| TopicError::InvalidConfig(format!("topic {}: {e}", topic.name)))?;
+            settings.push((
+                topic,
+                TopicSettings {
+                    overrides,
+                    config: Arc::new(config),
+                },
+            ));
+        }
         if validate_only {
             return Ok(());
         }
         next.store(&self.dir)?;
         *self.dynamic.write().unwrap_or_else(|e| e.into_inner()) = next;
         *self.defaults.write().unwrap_or_else(|e| e.into_inner()) = defaults.clone();
-        for topic in self.topics() {
-            let overrides = topic.overrides();
-            match defaults.with_overrides(&overrides) {
-                Ok(config) => topic.set_settings(TopicSettings {
-                    overrides,
-                    config: Arc::new(config),
-                }),
-                Err(e) => {
-                    tracing::error!(topic = %topic.name, error = %e, "the new broker defaults conflict with the topic's overrides; the topic keeps its config");
-                }
-            }
+        for (topic, s) in settings {
+            topic.set_settings(s);
         }
         tracing::info!(per_broker, "changed dynamic broker configs");
         Ok(())

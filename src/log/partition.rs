@@ -440,7 +440,9 @@ impl Partition {
         if cfg.cleanup_policy.compact {
             roll_ms = roll_ms.min(cfg.max_compaction_lag_ms);
         }
-        let too_old = !a.is_empty() && age > roll_ms - roll_jitter(a.base_offset(), cfg.segment_jitter_ms);
+        // Kafka caps the jitter at the roll period.
+        let jitter = roll_jitter(a.base_offset(), cfg.segment_jitter_ms.min(roll_ms));
+        let too_old = !a.is_empty() && age > roll_ms - jitter;
         if a.is_empty() && a.capacity() >= len {
             return Ok(false);
         }

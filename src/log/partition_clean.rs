@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use super::{Partition, lock};
 use crate::log::segment::{self, Segment};
@@ -28,33 +29,57 @@ impl Partition {
         let dir = self.dir().to_path_buf();
         let base = old[0].base_offset();
         let _st = lock(&self.append);
-        {
-            let segs = self.segments();
-            let at = segs.iter().position(|s| Arc::ptr_eq(s, &old[0]));
-            let intact = at.is_some_and(|at| {
-                at + old.len() < segs.len() && segs[at..at + old.len()].iter().zip(old).all(|(a, b)| Arc::ptr_eq(a, b))
-            });
-            let Some(at) = at.filter(|_| intact) else {
-                segment::delete_files(&dir, base, ".cleaned")?;
-                return Ok(false);
-            };
-            segment::rename_files(&dir, base, ".cleaned", ".swap")?;
-            checkpoint::sync_dir(&dir)?;
+        // Topic deletion marks the partition under this lock before it moves the
+        // directory: a deleted partition's path may already belong to a new topic.
+        if self.deleted.load(Ordering::Acquire) {
+            segment::delete_files(&dir, base, ".cleaned")?;
+            return Err(LogError::PartitionDeleted);
+        }
+        let segs = self.segments();
+        let at = segs.iter().position(|s| Arc::ptr_eq(s, &old[0]));
+        let intact = at.is_some_and(|at| {
+            at + old.len() < segs.len() && segs[at..at + old.len()].iter().zip(old).all(|(a, b)| Arc::ptr_eq(a, b))
+        });
+        let Some(at) = at.filter(|_| intact) else {
+            segment::delete_files(&dir, base, ".cleaned")?;
+            return Ok(false);
+        };
+        let cleaned_log = segment::file_path(&dir, base, "log.cleaned");
+        if !cleaned_log.exists() {
+            return Err(LogError::Invalid(format!("{} is missing", cleaned_log.display())));
+        }
+        segment::rename_files(&dir, base, ".cleaned", ".swap")?;
+        checkpoint::sync_dir(&dir)?;
+        // Past the commit point the disk holds the cleaned group: a failure from here on
+        // fences the partition (start-up completes the swap) rather than leave the segment
+        // list describing files that are gone.
+        let commit = || -> Result<Arc<Segment>, LogError> {
             for s in old {
                 segment::rename_files(&dir, s.base_offset(), "", ".deleted")?;
             }
             segment::rename_files(&dir, base, ".swap", "")?;
             checkpoint::sync_dir(&dir)?;
-            for s in old {
-                segment::delete_files(&dir, s.base_offset(), ".deleted")?;
-            }
             let cleaned = Arc::new(Segment::open(&dir, base, cfg, false)?);
             cleaned.release_files();
-            let mut next: Vec<Arc<Segment>> = segs[..at].to_vec();
-            next.push(cleaned);
-            next.extend(segs[at + old.len()..].iter().cloned());
-            self.set_segments(next);
-            Ok(true)
+            Ok(cleaned)
+        };
+        let cleaned = match commit() {
+            Ok(c) => c,
+            Err(e) => {
+                self.fenced.store(true, Ordering::Release);
+                tracing::error!(partition = ?self, error = %e, "installing a cleaned segment failed; partition fenced until restart");
+                return Err(e);
+            }
+        };
+        let mut next: Vec<Arc<Segment>> = segs[..at].to_vec();
+        next.push(cleaned);
+        next.extend(segs[at + old.len()..].iter().cloned());
+        self.set_segments(next);
+        for s in old {
+            if let Err(e) = segment::delete_files(&dir, s.base_offset(), ".deleted") {
+                tracing::warn!(partition = ?self, error = %e, "removing a replaced segment's files failed (start-up retries)");
+            }
         }
+        Ok(true)
     }
 }

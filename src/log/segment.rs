@@ -413,10 +413,13 @@ impl Segment {
         let data = self.published();
         let start_offset = self.time_index.lookup(target).max(from_offset);
         let start = self.position_of(start_offset, data)?;
-        // As Kafka: the answer is in the first batch whose max timestamp qualifies; only that
-        // one batch is decoded (bounded work per lookup, whatever the stored bytes say).
-        let (_, h) = batch::iter_batches(&data[start..]).find(|(_, h)| h.max_timestamp() >= target)?;
-        super::records::find_record(h.bytes(), Some(target)).filter(|found| found.0 >= from_offset)
+        // As Kafka: the answer is in the first batch whose max timestamp qualifies and that
+        // still has records (the log cleaner leaves empty headers that keep their max
+        // timestamp); only such batches are decoded.
+        batch::iter_batches(&data[start..])
+            .filter(|(_, h)| h.max_timestamp() >= target && h.records_count() > 0)
+            .find_map(|(_, h)| super::records::find_record(h.bytes(), Some(target)))
+            .filter(|found| found.0 >= from_offset)
     }
 
     /// The (offset, timestamp) of the first record carrying this segment's max timestamp.

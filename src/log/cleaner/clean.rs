@@ -20,7 +20,7 @@ use super::offset_map::OffsetMap;
 use super::txn_meta::TxnMeta;
 use crate::log::batch::{BatchHeader, DELETE_HORIZON_BIT, TIMESTAMP_TYPE_BIT};
 use crate::log::record_codec::{self, BatchFields, DecodedBatch};
-use crate::log::segment::Segment;
+use crate::log::segment::{self, Segment};
 use crate::log::{LogConfig, LogError, Partition};
 
 /// Where a partition's dirty section is, and how dirty the log is.
@@ -79,7 +79,11 @@ pub fn assess(p: &Partition, cfg: &LogConfig, checkpoint: Option<i64>, now: i64)
     let size = |range: &[Arc<Segment>]| range.iter().map(|s| s.size() as u64).sum::<u64>();
     let dirty_from = floor(first_dirty);
     let upper_idx = segs.partition_point(|s| s.base_offset() < upper);
-    let clean_bytes = size(&segs[..(dirty_from + 1).min(segs.len())]);
+    // Kafka's logSegments(-1, firstDirty): the segment holding the dirty point counts as
+    // clean too, unless the dirty point is its base.
+    let dirty_at_base = segs.get(dirty_from).is_some_and(|s| s.base_offset() == first_dirty);
+    let clean_end = if dirty_at_base { dirty_from } else { dirty_from + 1 };
+    let clean_bytes = size(&segs[..clean_end.min(segs.len())]);
     let cleanable_bytes = size(&segs[dirty_from.min(upper_idx)..upper_idx]);
     let deadline = now.saturating_sub(cfg.max_compaction_lag_ms.max(0));
     let overdue = sealed[dirty_from.min(sealed.len())..]
@@ -102,6 +106,9 @@ pub fn assess(p: &Partition, cfg: &LogConfig, checkpoint: Option<i64>, now: i64)
 pub struct RoundStats {
     /// The next dirty offset (the new checkpoint).
     pub end_offset: i64,
+    /// A group was no longer in the log (retention or DeleteRecords ran meanwhile): the
+    /// round stopped and the checkpoint must not move.
+    pub aborted: bool,
     pub groups: usize,
     pub bytes_before: u64,
     pub bytes_after: u64,
@@ -140,6 +147,7 @@ pub fn clean(
     for group in groups(&candidates, cfg.segment_bytes) {
         let before: u64 = group.iter().map(|s| s.size() as u64).sum();
         let Some(after) = clean_group(p, cfg, &group, &ctx, &mut txns)? else {
+            stats.aborted = true;
             break;
         };
         stats.groups += 1;
@@ -241,6 +249,16 @@ fn clean_group(
     };
     let out = Segment::create_with_suffix(p.dir(), group[0].base_offset(), &out_cfg, capacity, ".cleaned")?;
     for (gi, seg) in group.iter().enumerate() {
+        let walked: usize = seg.batches().map(|h| h.len()).sum();
+        if walked != seg.size() {
+            segment::delete_files(p.dir(), group[0].base_offset(), ".cleaned")?;
+            return Err(LogError::Invalid(format!(
+                "segment {} of {:?}: only {walked} of {} bytes are whole batches",
+                seg.base_offset(),
+                p,
+                seg.size()
+            )));
+        }
         let mut batches = seg.batches().peekable();
         while let Some(h) = batches.next() {
             let last_of_group = gi + 1 == group.len() && batches.peek().is_none();

@@ -103,6 +103,15 @@ impl LogCleaner {
             return false;
         };
         match clean::clean(&p, &cfg, &a, now, self.config.dedupe_buffer_size) {
+            Ok(stats) if stats.aborted => {
+                tracing::info!(partition = ?p, "cleaning round stopped: part of the log went meanwhile");
+                false
+            }
+            Ok(stats) if stats.end_offset <= a.first_dirty => {
+                tracing::warn!(partition = ?p, "cleaning made no progress (is log.cleaner.dedupe.buffer.size too small?)");
+                self.uncleanable.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+                false
+            }
             Ok(stats) => {
                 self.checkpoints
                     .lock()
@@ -114,11 +123,28 @@ impl LogCleaner {
                 tracing::info!(partition = ?p, dirty_from = a.first_dirty, next_dirty = stats.end_offset, groups = stats.groups, bytes_before = stats.bytes_before, bytes_after = stats.bytes_after, "cleaned log");
                 true
             }
+            Err(super::LogError::PartitionDeleted) => false,
             Err(e) => {
                 tracing::error!(partition = ?p, error = %e, "cleaning failed; the partition is not cleaned again until restart");
                 self.uncleanable.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
                 false
             }
+        }
+    }
+
+    /// Forgets a deleted topic's checkpoints: a topic created later under the same name
+    /// starts dirty from its beginning (Kafka drops the entry on deletion).
+    pub fn forget_topic(&self, topic: &str) {
+        self.checkpoints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(t, _), _| t != topic);
+        self.uncleanable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(t, _)| t != topic);
+        if let Err(e) = self.write_checkpoint() {
+            tracing::error!(error = %e, "writing the cleaner checkpoint failed");
         }
     }
 
