@@ -496,3 +496,168 @@ async fn elections_and_reassignments_are_never_needed_on_one_broker() {
         ]
     );
 }
+
+#[tokio::test]
+async fn describe_topic_partitions_pages_with_a_cursor() {
+    use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
+    let mut b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    create_topic(&mut raw, "dtp-a", 3, &[]).await;
+    create_topic(&mut raw, "dtp-b", 2, &[]).await;
+    let req = |names: &[&str], limit: i32, cursor: Option<(&str, i32)>| {
+        let mut r = DescribeTopicPartitionsRequest::default();
+        r.topics = names
+            .iter()
+            .map(|n| TopicRequest::default().with_name(topic(n)))
+            .collect();
+        r.response_partition_limit = limit;
+        r.cursor = cursor.map(|(t, p)| Cursor::default().with_topic_name(topic(t)).with_partition_index(p));
+        r
+    };
+    let page = |r: &DescribeTopicPartitionsResponse| -> Vec<(String, i16, Vec<i32>)> {
+        r.topics
+            .iter()
+            .map(|t| {
+                let name = t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
+                (
+                    name,
+                    t.error_code,
+                    t.partitions.iter().map(|p| p.partition_index).collect(),
+                )
+            })
+            .collect()
+    };
+    // Two partitions per page: a's 0-1, then a's 2 and b's 0, then b's 1.
+    let r = raw.call(&req(&["dtp-b", "dtp-a", "zz-missing"], 2, None), 0).await;
+    assert_eq!(page(&r), vec![("dtp-a".into(), 0, vec![0, 1])]);
+    let c = r.next_cursor.unwrap();
+    assert_eq!((c.topic_name.0.as_str(), c.partition_index), ("dtp-a", 2));
+    let r = raw
+        .call(&req(&["dtp-b", "dtp-a", "zz-missing"], 2, Some(("dtp-a", 2))), 0)
+        .await;
+    assert_eq!(
+        page(&r),
+        vec![("dtp-a".into(), 0, vec![2]), ("dtp-b".into(), 0, vec![0])]
+    );
+    let r = raw
+        .call(&req(&["dtp-b", "dtp-a", "zz-missing"], 2, Some(("dtp-b", 1))), 0)
+        .await;
+    assert_eq!(
+        page(&r),
+        vec![
+            ("dtp-b".into(), 0, vec![1]),
+            (
+                "zz-missing".into(),
+                ResponseError::UnknownTopicOrPartition.code(),
+                vec![]
+            )
+        ]
+    );
+    assert!(r.next_cursor.is_none());
+    let t = &r.topics[0];
+    assert_eq!(t.topic_authorized_operations, 3576);
+    assert_eq!(t.partitions[0].eligible_leader_replicas, Some(vec![]));
+    // All topics (the internal ones are listed when they exist), and a cursor topic not asked for.
+    let r = raw.call(&req(&[], 100, None), 0).await;
+    assert!(page(&r).iter().any(|t| t.0 == "dtp-b" && t.2.len() == 2));
+    let r = raw.call(&req(&["dtp-a"], 100, Some(("dtp-b", 0))), 0).await;
+    assert_eq!(
+        page(&r),
+        vec![("dtp-a".into(), ResponseError::InvalidRequest.code(), vec![])]
+    );
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn alter_replica_log_dirs_offset_for_leader_epoch_and_list_config_resources() {
+    use kafka_protocol::messages::alter_replica_log_dirs_request::{AlterReplicaLogDir, AlterReplicaLogDirTopic};
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
+    let mut b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    create_topic(&mut raw, "epochs", 1, &[]).await;
+    let (err, _) = produce(&mut raw, "epochs", 0, batch(5, now_ms(), Compression::None)).await;
+    assert_eq!(err, 0);
+
+    // AlterReplicaLogDirs: the one log dir, by its absolute path.
+    let dir = std::path::absolute(b.data_dir()).unwrap().display().to_string();
+    let mut req = AlterReplicaLogDirsRequest::default();
+    for (path, topic_name, p) in [
+        (dir.as_str(), "epochs", 0),
+        (dir.as_str(), "nope", 0),
+        ("/elsewhere", "epochs", 1),
+    ] {
+        let t = AlterReplicaLogDirTopic::default()
+            .with_name(topic(topic_name))
+            .with_partitions(vec![p]);
+        req.dirs.push(
+            AlterReplicaLogDir::default()
+                .with_path(StrBytes::from_string(path.into()))
+                .with_topics(vec![t]),
+        );
+    }
+    let r = raw.call(&req, 2).await;
+    let mut codes: Vec<(String, i32, i16)> = r
+        .results
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (t.topic_name.0.to_string(), p.partition_index, p.error_code))
+        })
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        vec![
+            ("epochs".into(), 0, 0),
+            ("epochs".into(), 1, ResponseError::LogDirNotFound.code()),
+            ("nope".into(), 0, ResponseError::UnknownTopicOrPartition.code())
+        ]
+    );
+
+    // OffsetForLeaderEpoch: epoch 0 ends at the log end; others as Kafka's epoch cache.
+    let ask = |current: i32, epoch: i32| {
+        let p = OffsetForLeaderPartition::default()
+            .with_partition(0)
+            .with_current_leader_epoch(current)
+            .with_leader_epoch(epoch);
+        let mut r = OffsetForLeaderEpochRequest::default();
+        r.replica_id = BrokerId(-1);
+        r.topics = vec![
+            OffsetForLeaderTopic::default()
+                .with_topic(topic("epochs"))
+                .with_partitions(vec![p]),
+        ];
+        r
+    };
+    for (current, epoch, want) in [
+        (-1, 0, (0, 0, 5)),
+        (0, 0, (0, 0, 5)),
+        (-1, 3, (0, -1, -1)),
+        (-1, -1, (0, -1, -1)),
+        (5, 0, (ResponseError::UnknownLeaderEpoch.code(), -1, -1)),
+    ] {
+        let r = raw.call(&ask(current, epoch), 4).await;
+        let p = &r.topics[0].partitions[0];
+        assert_eq!(
+            (p.error_code, p.leader_epoch, p.end_offset),
+            want,
+            "current {current} epoch {epoch}"
+        );
+    }
+
+    // ListConfigResources v1: this broker's logger and broker resources, then every topic.
+    let r = raw.call(&ListConfigResourcesRequest::default(), 1).await;
+    let listed: Vec<(String, i8)> = r
+        .config_resources
+        .iter()
+        .map(|c| (c.resource_name.to_string(), c.resource_type))
+        .collect();
+    assert_eq!(listed[..2], [("0".to_string(), 8), ("0".to_string(), 4)]);
+    assert!(listed.contains(&("epochs".to_string(), 2)));
+    let r = raw
+        .call(&ListConfigResourcesRequest::default().with_resource_types(vec![64]), 1)
+        .await;
+    assert_eq!(r.error_code, ResponseError::UnsupportedVersion.code());
+    b.stop().await;
+}

@@ -8,6 +8,8 @@
     admin.py cluster BOOTSTRAP      describe_cluster (DescribeCluster v2): one unfenced broker,
                                     the controller, the cluster id, the cluster operations;
                                     elect_leaders, list/alter_partition_reassignments
+    admin.py describe BOOTSTRAP     describe_topic_partitions (DescribeTopicPartitions, paged
+                                    by cursor), alter_replica_log_dirs, list_config_resources
     admin.py configs BOOTSTRAP      describe_configs / alter_configs (incremental and legacy) /
                                     reset_configs on a topic, the broker and the broker's
                                     loggers; changed topic configs take effect on the next
@@ -233,9 +235,42 @@ def configs(bootstrap):
     adm.close()
 
 
+def describe(bootstrap):
+    from kafka.structs import TopicPartitionReplica
+    adm = admin(bootstrap)
+    create_topic(adm, "kp-dtp-a", 3)
+    create_topic(adm, "kp-dtp-b", 2)
+    pages, cursor = [], None
+    for _ in range(10):
+        r = adm.describe_topic_partitions(["kp-dtp-a", "kp-dtp-b"], response_partition_limit=2, cursor=cursor)
+        pages.append([(t["name"], [p["partition_index"] for p in t["partitions"]]) for t in r["topics"]])
+        cursor = r["next_cursor"]
+        if cursor is None:
+            break
+    check(pages == [[("kp-dtp-a", [0, 1])], [("kp-dtp-a", [2]), ("kp-dtp-b", [0])], [("kp-dtp-b", [1])]],
+          f"describe_topic_partitions pages of 2: {pages}")
+    log(f"describe_topic_partitions, 2 partitions per page: {pages}")
+    dirs = adm.describe_log_dirs()
+    paths = [d["log_dir"] for b in dirs for d in b["log_dirs"]]
+    check(len(paths) == 1, f"one log dir: {dirs}")
+    path = paths[0]
+    r = adm.alter_replica_log_dirs({TopicPartitionReplica("kp-dtp-a", 0, 0): path,
+                                    TopicPartitionReplica("kp-dtp-a", 1, 0): "/no/such/dir"})
+    codes = {k.partition: v for k, v in r.items()}
+    check(codes[0] is Errors.NoError and codes[1] is Errors.LogDirNotFoundError,
+          f"alter_replica_log_dirs: {r}")
+    log("alter_replica_log_dirs: the broker's own dir is a no-op, another path LogDirNotFound")
+    listed = adm.list_config_resources()
+    check(listed.get("broker") == ["0"] and listed.get("broker_logger") == ["0"]
+          and {"kp-dtp-a", "kp-dtp-b"} <= set(listed.get("topic", [])), f"list_config_resources: {listed}")
+    log(f"list_config_resources: broker, broker_logger and {len(listed.get('topic', []))} topics")
+    adm.close()
+
+
 def main():
     cmd, bootstrap = sys.argv[1], sys.argv[2]
-    {"partitions": partitions, "records": records, "cluster": cluster, "configs": configs}[cmd](bootstrap)
+    {"partitions": partitions, "records": records, "cluster": cluster, "configs": configs,
+     "describe": describe}[cmd](bootstrap)
 
 
 if __name__ == "__main__":

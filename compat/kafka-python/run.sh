@@ -90,6 +90,10 @@ scenario "admin-topics: create/describe/delete topics" admin-topics
 py 60 basics.py topics "$BROKER" || fail "admin topics"
 ok "created with configs, validate_only, TopicAlreadyExists, described with this broker as leader, deleted"
 
+scenario "admin-describe: describe_topic_partitions (paged), alter_replica_log_dirs, list_config_resources" admin-topics
+py 60 admin.py describe "$BROKER" || fail "admin describe"
+ok "DescribeTopicPartitions pages of 2 partitions follow the cursor; AlterReplicaLogDirs into the broker's dir; ListConfigResources lists the broker, its loggers and the topics"
+
 scenario "admin-configs: describe/alter/reset configs of a topic, the broker and its loggers" admin-configs
 py 60 admin.py configs "$BROKER" || fail "admin configs"
 ok "33 topic configs with sources; incremental and legacy alter, validate_only, reset; max.message.bytes and cleanup.policy=compact take effect on the next produce; dynamic broker log.retention.ms reaches topics; loggers set and reset"

@@ -2,8 +2,9 @@
 //! brokk never advertises an API it does not implement.
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::api_versions_response::{ApiVersion, FinalizedFeatureKey, SupportedFeatureKey};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::server::dispatch::{SUPPORTED, advertised};
@@ -15,7 +16,22 @@ fn api_version(key: ApiKey, min: i16, max: i16) -> ApiVersion {
         .with_max_version(max)
 }
 
-pub async fn handle(_broker: &Broker, _req: ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
+/// Features brokk supports (name, min, max), as Kafka 4.0 lists them. Transaction version 2
+/// (KIP-890 part 2) and group version 1 (KIP-848) are not implemented: their ranges stop
+/// below, so clients keep the classic protocols.
+const SUPPORTED_FEATURES: [(&str, i16, i16); 3] = [
+    ("metadata.version", 7, 25),
+    ("kraft.version", 0, 0),
+    ("transaction.version", 0, 1),
+];
+
+/// The finalized `metadata.version` (25 = 4.0-IV3, Kafka 4.0's default). Features at level
+/// 0 are not listed, as in Kafka. brokk's finalized features never change, so their epoch
+/// is fixed.
+const METADATA_VERSION: i16 = 25;
+const FINALIZED_FEATURES_EPOCH: i64 = 0;
+
+pub async fn handle(_broker: &Broker, _req: ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
     let mut resp = ApiVersionsResponse::default();
     resp.api_keys = SUPPORTED
         .iter()
@@ -24,7 +40,28 @@ pub async fn handle(_broker: &Broker, _req: ApiVersionsRequest, _version: i16) -
             api_version(*k, a.min, a.max)
         })
         .collect();
-    resp.finalized_features_epoch = -1;
+    if version >= 3 {
+        // Before v4, Kafka leaves out features whose minimum is 0 (KAFKA-17492).
+        resp.supported_features = SUPPORTED_FEATURES
+            .iter()
+            .filter(|(_, min, max)| *max > 0 && (version >= 4 || *min > 0))
+            .map(|(name, min, max)| {
+                SupportedFeatureKey::default()
+                    .with_name(StrBytes::from_static_str(name))
+                    .with_min_version(*min)
+                    .with_max_version(*max)
+            })
+            .collect();
+        resp.finalized_features = vec![
+            FinalizedFeatureKey::default()
+                .with_name(StrBytes::from_static_str("metadata.version"))
+                .with_min_version_level(METADATA_VERSION)
+                .with_max_version_level(METADATA_VERSION),
+        ];
+        resp.finalized_features_epoch = FINALIZED_FEATURES_EPOCH;
+    } else {
+        resp.finalized_features_epoch = -1;
+    }
     resp
 }
 

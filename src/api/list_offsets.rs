@@ -66,7 +66,7 @@ pub async fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> L
                     r.offset = offset;
                     r.timestamp = ts;
                     if version >= 4 && offset >= 0 {
-                        r.leader_epoch = 0;
+                        r.leader_epoch = super::offset_for_leader_epoch::LEADER_EPOCH;
                     }
                 }
             }

@@ -18,7 +18,7 @@ use crate::log::manager::{TopicError, TopicLog, validate_topic_name};
 pub const OPS_NOT_REQUESTED: i32 = i32::MIN;
 /// Without ACLs every operation is allowed: READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE,
 /// DESCRIBE_CONFIGS, ALTER_CONFIGS (AclOperation codes 3-8, 10, 11).
-const TOPIC_OPS: i32 = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+pub const TOPIC_OPS: i32 = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 /// The operations Kafka defines on the CLUSTER resource, all allowed without ACLs: CREATE,
 /// ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE (codes 5,
 /// 7-12) = 8096, what Kafka answers with no authorizer.
@@ -41,7 +41,7 @@ fn topic_response(broker: &Broker, t: &TopicLog, include_ops: bool, version: i16
             pr.partition_index = p.index();
             pr.leader_id = node;
             if version >= 7 {
-                pr.leader_epoch = 0;
+                pr.leader_epoch = super::offset_for_leader_epoch::LEADER_EPOCH;
             }
             pr.replica_nodes = vec![node];
             pr.isr_nodes = vec![node];

@@ -37,6 +37,13 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
         ApiKey::IncrementalAlterConfigs,
         IncrementalAlterConfigsRequest::VERSIONS,
     ),
+    (
+        ApiKey::DescribeTopicPartitions,
+        DescribeTopicPartitionsRequest::VERSIONS,
+    ),
+    (ApiKey::AlterReplicaLogDirs, AlterReplicaLogDirsRequest::VERSIONS),
+    (ApiKey::ListConfigResources, ListConfigResourcesRequest::VERSIONS),
+    (ApiKey::OffsetForLeaderEpoch, OffsetForLeaderEpochRequest::VERSIONS),
     (ApiKey::ElectLeaders, ElectLeadersRequest::VERSIONS),
     (
         ApiKey::AlterPartitionReassignments,
@@ -171,6 +178,10 @@ pub async fn dispatch(broker: &Broker, mut req: RequestFrame, peer: SocketAddr) 
         ApiKey::DescribeConfigs => call!(describe_configs, broker, req, key, corr, v),
         ApiKey::AlterConfigs => call!(alter_configs, broker, req, key, corr, v),
         ApiKey::IncrementalAlterConfigs => call!(incremental_alter_configs, broker, req, key, corr, v),
+        ApiKey::DescribeTopicPartitions => call!(describe_topic_partitions, broker, req, key, corr, v),
+        ApiKey::AlterReplicaLogDirs => call!(alter_replica_log_dirs, broker, req, key, corr, v),
+        ApiKey::ListConfigResources => call!(list_config_resources, broker, req, key, corr, v),
+        ApiKey::OffsetForLeaderEpoch => call!(offset_for_leader_epoch, broker, req, key, corr, v),
         ApiKey::ElectLeaders => call!(elect_leaders, broker, req, key, corr, v),
         ApiKey::AlterPartitionReassignments => encode_response(
             key,
@@ -238,6 +249,10 @@ mod tests {
             ApiKey::DescribeConfigs => DescribeConfigsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::AlterConfigs => AlterConfigsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::DescribeTopicPartitions => DescribeTopicPartitionsRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::AlterReplicaLogDirs => AlterReplicaLogDirsRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::ListConfigResources => ListConfigResourcesRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::OffsetForLeaderEpoch => OffsetForLeaderEpochRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::AlterPartitionReassignments => {
                 AlterPartitionReassignmentsRequest::decode(&mut b, version).map(|_| ())
             }

@@ -1,0 +1,123 @@
+//! DescribeTopicPartitions (key 75, v0): the paginated topic description Kafka 4.0's
+//! AdminClient.describeTopics uses, as DescribeTopicPartitionsRequestHandler answers it:
+//! topics sorted by name from the cursor on, at most `response_partition_limit` partitions
+//! (1..=2000) per response, `next_cursor` where the page ends; unknown and invalid topics
+//! get a per-topic error and use none of the limit; a cursor topic missing from the
+//! request's list, or a negative cursor partition, fails every topic with INVALID_REQUEST.
+
+use std::collections::BTreeSet;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::describe_topic_partitions_response::{
+    Cursor, DescribeTopicPartitionsResponsePartition, DescribeTopicPartitionsResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse};
+
+use super::metadata::TOPIC_OPS;
+use super::topic_name;
+use crate::broker::Broker;
+use crate::log::internal::is_internal;
+use crate::log::manager::validate_topic_name;
+
+/// Kafka's `max.request.partition.size.limit` default.
+const MAX_PARTITIONS_PER_RESPONSE: i32 = 2000;
+
+fn topic_entry(name: &str, code: ResponseError) -> DescribeTopicPartitionsResponseTopic {
+    let mut t = DescribeTopicPartitionsResponseTopic::default();
+    t.error_code = code.code();
+    t.name = Some(topic_name(name));
+    t.is_internal = is_internal(name);
+    t.topic_authorized_operations = TOPIC_OPS;
+    t
+}
+
+pub async fn handle(
+    broker: &Broker,
+    req: DescribeTopicPartitionsRequest,
+    _version: i16,
+) -> DescribeTopicPartitionsResponse {
+    let mut resp = DescribeTopicPartitionsResponse::default();
+    let fetch_all = req.topics.is_empty();
+    let cursor_topic = req
+        .cursor
+        .as_ref()
+        .map(|c| c.topic_name.0.to_string())
+        .unwrap_or_default();
+    let names: BTreeSet<String> = if fetch_all {
+        broker.logs().topics().iter().map(|t| t.name.to_string()).collect()
+    } else {
+        req.topics.iter().map(|t| t.name.0.to_string()).collect()
+    };
+    let names: Vec<String> = names.into_iter().filter(|n| *n >= cursor_topic).collect();
+    let bad_cursor = req
+        .cursor
+        .as_ref()
+        .is_some_and(|c| c.partition_index < 0 || (!fetch_all && !names.contains(&cursor_topic)));
+    if bad_cursor {
+        resp.topics = req
+            .topics
+            .iter()
+            .map(|t| {
+                let mut e = topic_entry(t.name.0.as_str(), ResponseError::InvalidRequest);
+                e.is_internal = false;
+                e.topic_authorized_operations = i32::MIN;
+                e
+            })
+            .collect();
+        return resp;
+    }
+    let limit = req.response_partition_limit.clamp(1, MAX_PARTITIONS_PER_RESPONSE) as usize;
+    let mut remaining = limit;
+    for name in &names {
+        if remaining == 0 {
+            // The page ended exactly at a topic's end: the next one (existing or not) is
+            // where the client goes on.
+            resp.next_cursor = Some(
+                Cursor::default()
+                    .with_topic_name(topic_name(name))
+                    .with_partition_index(0),
+            );
+            break;
+        }
+        let Some(topic) = broker.logs().topic(name) else {
+            let code = if validate_topic_name(name).is_err() {
+                ResponseError::InvalidTopicException
+            } else {
+                ResponseError::UnknownTopicOrPartition
+            };
+            resp.topics.push(topic_entry(name, code));
+            continue;
+        };
+        let start = match &req.cursor {
+            Some(c) if *name == cursor_topic => c.partition_index as usize,
+            _ => 0,
+        };
+        let count = topic.partitions.len();
+        let upper = count.min(start.saturating_add(remaining));
+        let mut t = topic_entry(name, ResponseError::UnknownServerError);
+        t.error_code = 0;
+        t.topic_id = topic.id;
+        for p in &topic.partitions[start.min(count)..upper.max(start.min(count))] {
+            let mut e = DescribeTopicPartitionsResponsePartition::default();
+            e.partition_index = p.index();
+            e.leader_id = BrokerId(broker.node_id());
+            e.leader_epoch = super::offset_for_leader_epoch::LEADER_EPOCH;
+            e.replica_nodes = vec![BrokerId(broker.node_id())];
+            e.isr_nodes = vec![BrokerId(broker.node_id())];
+            e.eligible_leader_replicas = Some(vec![]);
+            e.last_known_elr = Some(vec![]);
+            t.partitions.push(e);
+        }
+        remaining -= t.partitions.len();
+        resp.topics.push(t);
+        if upper < count {
+            resp.next_cursor = Some(
+                Cursor::default()
+                    .with_topic_name(topic_name(name))
+                    .with_partition_index(upper as i32),
+            );
+            break;
+        }
+    }
+    resp
+}
