@@ -661,3 +661,44 @@ async fn alter_replica_log_dirs_offset_for_leader_epoch_and_list_config_resource
     assert_eq!(r.error_code, ResponseError::UnsupportedVersion.code());
     b.stop().await;
 }
+
+#[tokio::test]
+async fn describe_quorum_reports_this_broker_as_the_single_voter() {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    let mut b = TestBroker::start().await;
+    let ask = |name: &str, partition: i32| {
+        let t = TopicData::default()
+            .with_topic_name(topic(name))
+            .with_partitions(vec![PartitionData::default().with_partition_index(partition)]);
+        DescribeQuorumRequest::default().with_topics(vec![t])
+    };
+    let state = |r: &DescribeQuorumResponse| {
+        let p = &r.topics[0].partitions[0];
+        (
+            p.error_code,
+            p.leader_id.0,
+            p.leader_epoch,
+            p.high_watermark,
+            p.current_voters.len(),
+        )
+    };
+    let mut raw = Raw::connect(b.addr).await;
+    let r = raw.call(&ask("__cluster_metadata", 0), 2).await;
+    let (code, leader, epoch, hw, voters) = state(&r);
+    assert_eq!((code, leader, voters), (0, 0, 1));
+    assert_eq!(r.nodes[0].listeners[0].port, b.addr.port());
+    create_topic(&mut raw, "q", 1, &[]).await;
+    let r = raw.call(&ask("__cluster_metadata", 0), 2).await;
+    assert_eq!(state(&r).3, hw + 1, "a topic creation is one metadata change");
+    let r = raw.call(&ask("other", 0), 2).await;
+    assert_eq!(
+        r.topics[0].partitions[0].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+    // A restart is a new election of the single voter: the epoch moves, the offset stays.
+    b.restart().await;
+    let mut raw = Raw::connect(b.addr).await;
+    let r = raw.call(&ask("__cluster_metadata", 0), 2).await;
+    assert_eq!((state(&r).2, state(&r).3), (epoch + 1, hw + 1));
+    b.stop().await;
+}

@@ -137,6 +137,22 @@ def cluster(bootstrap):
     check(r == {tp: Errors.NoReassignmentInProgressError}, f"cancelling a reassignment that is not there: {r}")
     log("elect_leaders: ElectionNotNeeded / UnknownTopicOrPartition; list_partition_reassignments empty; "
         "alter_partition_reassignments: onto this broker OK, unknown broker and cancel refused")
+
+    # brokk is its own single-voter controller; each metadata change moves its offset.
+    q = adm.describe_metadata_quorum()["topics"][0]["partitions"][0]
+    check(q["leader_id"] == b["broker_id"] and q["leader_epoch"] >= 1 and q["observers"] == []
+          and [v["replica_id"] for v in q["current_voters"]] == [b["broker_id"]], f"quorum: {q}")
+    features = adm.describe_features()
+    mv = features["metadata.version"]
+    check(mv["supported"] == (7, 25) and mv["finalized"] == (25, 25), f"features: {features}")
+    check("group.version" not in features, f"no KIP-848 group.version: {features}")
+    before = mv["finalized_epoch"]
+    create_topic(adm, "kp-quorum", 1)
+    q2 = adm.describe_metadata_quorum()["topics"][0]["partitions"][0]
+    check(q2["high_watermark"] == q["high_watermark"] + 1, f"a topic creation is one metadata change: {q} {q2}")
+    check(adm.describe_features()["metadata.version"]["finalized_epoch"] == before + 1, "the features epoch follows")
+    log(f"describe_metadata_quorum: leader {q['leader_id']} at epoch {q['leader_epoch']}, one voter; "
+        "describe_features: metadata.version 25; a topic creation moves the metadata offset by one")
     adm.close()
 
 

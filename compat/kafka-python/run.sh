@@ -76,7 +76,7 @@ ok "describe_log_dirs: the data dir, partition sizes, disk space; the log start 
 
 scenario "admin-cluster: describe_cluster, elect_leaders, list/alter_partition_reassignments"
 py 60 admin.py cluster "$BROKER" || fail "admin cluster"
-ok "one unfenced broker at the bootstrap address, its own controller, cluster operations; elections never needed; no reassignment in progress, only this broker as a target"
+ok "one unfenced broker at the bootstrap address, its own controller, cluster operations; elections never needed; no reassignment in progress, only this broker as a target; DescribeQuorum and the finalized features follow metadata changes"
 
 scenario "codecs: a KafkaProducer per codec, keyed records with headers read back" produce-codecs,consume
 py 120 basics.py codecs "$BROKER" || fail "codecs"

@@ -26,12 +26,11 @@ const SUPPORTED_FEATURES: [(&str, i16, i16); 3] = [
 ];
 
 /// The finalized `metadata.version` (25 = 4.0-IV3, Kafka 4.0's default). Features at level
-/// 0 are not listed, as in Kafka. brokk's finalized features never change, so their epoch
-/// is fixed.
+/// 0 are not listed, as in Kafka; their epoch is the metadata offset
+/// (`log/quorum_state.rs`), as Kafka's is the last applied metadata record's.
 const METADATA_VERSION: i16 = 25;
-const FINALIZED_FEATURES_EPOCH: i64 = 0;
 
-pub async fn handle(_broker: &Broker, _req: ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
+pub async fn handle(broker: &Broker, _req: ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
     let mut resp = ApiVersionsResponse::default();
     resp.api_keys = SUPPORTED
         .iter()
@@ -58,7 +57,11 @@ pub async fn handle(_broker: &Broker, _req: ApiVersionsRequest, version: i16) ->
                 .with_min_version_level(METADATA_VERSION)
                 .with_max_version_level(METADATA_VERSION),
         ];
-        resp.finalized_features_epoch = FINALIZED_FEATURES_EPOCH;
+        resp.finalized_features_epoch = broker
+            .logs()
+            .quorum()
+            .metadata_offset
+            .load(std::sync::atomic::Ordering::Acquire);
     } else {
         resp.finalized_features_epoch = -1;
     }

@@ -129,6 +129,7 @@ impl LogManager {
         for (topic, s) in settings {
             topic.set_settings(s);
         }
+        self.metadata_changed();
         tracing::info!(per_broker, "changed dynamic broker configs");
         Ok(())
     }

@@ -56,6 +56,7 @@ impl LogManager {
         self.write_topic_file(&topic.name, topic.id, count, &settings.overrides)?;
         let grown = Arc::new(TopicLog::new(topic.name.clone(), topic.id, settings, partitions));
         self.topics.insert(topic.name.clone(), grown.clone());
+        self.metadata_changed();
         tracing::info!(topic = %name, from = current, to = count, "added partitions");
         Ok(grown)
     }

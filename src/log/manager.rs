@@ -17,6 +17,8 @@ use uuid::Uuid;
 pub mod broker_defaults;
 #[path = "create_partitions.rs"]
 mod create_partitions;
+#[path = "quorum_state.rs"]
+pub mod quorum_state;
 #[path = "topic_config.rs"]
 mod topic_config;
 
@@ -181,6 +183,8 @@ pub struct LogManager {
     admin: Mutex<()>,
     /// Serialises writers of the log-start-offset checkpoint.
     log_start_lock: Mutex<()>,
+    /// The single-voter controller's epoch and metadata offset.
+    quorum: quorum_state::QuorumState,
     _lock: File,
     pub cluster_id: String,
 }
@@ -233,6 +237,7 @@ impl LogManager {
             ids: DashMap::new(),
             admin: Mutex::new(()),
             log_start_lock: Mutex::new(()),
+            quorum: quorum_state::QuorumState::start(dir)?,
             _lock: lock,
             cluster_id,
         };
@@ -439,6 +444,7 @@ impl LogManager {
         ));
         self.ids.insert(id, name.clone());
         self.topics.insert(name.clone(), topic.clone());
+        self.metadata_changed();
         tracing::info!(topic = %name, partitions, topic_id = %uuid_to_kafka_string(id), "created topic");
         Ok(topic)
     }
@@ -523,6 +529,7 @@ impl LogManager {
         if let Err(e) = self.write_log_start_checkpoint() {
             tracing::warn!(error = %e, "rewriting the log-start-offset checkpoint after a topic deletion failed");
         }
+        self.metadata_changed();
         tracing::info!(topic = %name, "deleted topic");
         Ok(topic)
     }

@@ -36,6 +36,7 @@ impl LogManager {
             overrides,
             config: config.clone(),
         });
+        self.metadata_changed();
         tracing::info!(topic = %name, "changed topic config");
         Ok(config)
     }

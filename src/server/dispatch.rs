@@ -44,6 +44,7 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::AlterReplicaLogDirs, AlterReplicaLogDirsRequest::VERSIONS),
     (ApiKey::ListConfigResources, ListConfigResourcesRequest::VERSIONS),
     (ApiKey::OffsetForLeaderEpoch, OffsetForLeaderEpochRequest::VERSIONS),
+    (ApiKey::DescribeQuorum, DescribeQuorumRequest::VERSIONS),
     (ApiKey::ElectLeaders, ElectLeadersRequest::VERSIONS),
     (
         ApiKey::AlterPartitionReassignments,
@@ -182,6 +183,7 @@ pub async fn dispatch(broker: &Broker, mut req: RequestFrame, peer: SocketAddr) 
         ApiKey::AlterReplicaLogDirs => call!(alter_replica_log_dirs, broker, req, key, corr, v),
         ApiKey::ListConfigResources => call!(list_config_resources, broker, req, key, corr, v),
         ApiKey::OffsetForLeaderEpoch => call!(offset_for_leader_epoch, broker, req, key, corr, v),
+        ApiKey::DescribeQuorum => call!(describe_quorum, broker, req, key, corr, v),
         ApiKey::ElectLeaders => call!(elect_leaders, broker, req, key, corr, v),
         ApiKey::AlterPartitionReassignments => encode_response(
             key,
@@ -253,6 +255,7 @@ mod tests {
             ApiKey::AlterReplicaLogDirs => AlterReplicaLogDirsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::ListConfigResources => ListConfigResourcesRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::OffsetForLeaderEpoch => OffsetForLeaderEpochRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::DescribeQuorum => DescribeQuorumRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::AlterPartitionReassignments => {
                 AlterPartitionReassignmentsRequest::decode(&mut b, version).map(|_| ())
             }
