@@ -9,8 +9,9 @@
 //! formats, see [`super::records`]); a group's records go to partition
 //! `abs(hash(group)) % partitions` as in Kafka. At start-up every partition is read from
 //! its log start and the groups rebuilt (Stable with their members, or Empty); offsets of
-//! topics that no longer exist are dropped. Until log compaction exists the topic keeps
-//! everything (`retention.ms=-1`): a tombstone hides a key, later records override earlier.
+//! topics that no longer exist are dropped. The topic is compacted (`cleanup.policy=compact`,
+//! as Kafka's): a later record overrides an earlier one of its key, a tombstone removes it,
+//! and the log cleaner drops what is overridden; nothing goes by time or size.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -82,9 +83,9 @@ fn storage_error(e: TopicError) -> GroupError {
 impl OffsetsLog {
     fn new(logs: Arc<LogManager>, config: &GroupConfig) -> Self {
         let mut overrides = BTreeMap::new();
-        // No compaction yet: keep every record (a tombstone or a later commit overrides).
-        overrides.insert("retention.ms".to_string(), "-1".to_string());
-        overrides.insert("retention.bytes".to_string(), "-1".to_string());
+        // Kafka's settings: the log cleaner keeps the latest commit or group record per key
+        // (tombstones remove them), and nothing is deleted by time or size.
+        overrides.insert("cleanup.policy".to_string(), "compact".to_string());
         overrides.insert(
             "segment.bytes".to_string(),
             config.offsets_topic_segment_bytes.to_string(),

@@ -125,9 +125,9 @@ impl TransactionCoordinator {
         producer_ids: Arc<ProducerIdManager>,
     ) -> Self {
         let mut overrides = BTreeMap::new();
-        // No compaction yet: keep every record; the newest per id wins on load.
-        overrides.insert("retention.ms".to_string(), "-1".to_string());
-        overrides.insert("retention.bytes".to_string(), "-1".to_string());
+        // Kafka's settings: the log cleaner keeps the newest state per transactional id, and
+        // nothing is deleted by time or size.
+        overrides.insert("cleanup.policy".to_string(), "compact".to_string());
         overrides.insert("segment.bytes".to_string(), config.state_log_segment_bytes.to_string());
         // Every state change is fsynced before it is acted on, whatever the data topics'
         // flush policy: a partition must never hold a transactional batch, or a commit marker,
