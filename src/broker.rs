@@ -26,6 +26,7 @@ use crate::group::GroupCoordinator;
 use crate::log::LogManager;
 use crate::log::cleaner::LogCleaner;
 use crate::log::manager::{TopicError, TopicLog};
+use crate::quotas::ClientQuotas;
 use crate::txn::{ProducerIdManager, TransactionCoordinator};
 
 /// Why the broker could not start or stop cleanly.
@@ -51,6 +52,7 @@ pub struct Broker {
     config: Config,
     logs: Arc<LogManager>,
     cleaner: Arc<LogCleaner>,
+    quotas: Arc<ClientQuotas>,
     groups: Arc<GroupCoordinator>,
     producer_ids: Arc<ProducerIdManager>,
     txns: Arc<TransactionCoordinator>,
@@ -67,6 +69,10 @@ impl Broker {
     }
     pub fn logs(&self) -> &Arc<LogManager> {
         &self.logs
+    }
+    /// The stored client quotas.
+    pub fn quotas(&self) -> &Arc<ClientQuotas> {
+        &self.quotas
     }
     /// The log cleaner (compacted topics).
     pub fn cleaner(&self) -> &Arc<LogCleaner> {
@@ -246,9 +252,14 @@ impl BrokerBuilder {
             .await
             .map_err(|e| StartError::Config(format!("loading transactions failed: {e}")))?;
         let cleaner = Arc::new(LogCleaner::new(logs.clone(), config.cleaner.clone()));
+        let quotas = Arc::new(
+            ClientQuotas::open(logs.data_dir())
+                .map_err(|e| StartError::Config(format!("loading client quotas failed: {e}")))?,
+        );
         let broker = Arc::new(Broker {
             config,
             cleaner: cleaner.clone(),
+            quotas,
             logs: logs.clone(),
             groups: groups.clone(),
             producer_ids,

@@ -24,6 +24,7 @@ pub mod failpoint;
 pub mod group;
 pub mod log;
 pub mod logging;
+pub mod quotas;
 pub mod server;
 pub mod txn;
 

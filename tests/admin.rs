@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use common::*;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_partitions_request::{CreatePartitionsAssignment, CreatePartitionsTopic};
@@ -700,5 +702,126 @@ async fn describe_quorum_reports_this_broker_as_the_single_voter() {
     let mut raw = Raw::connect(b.addr).await;
     let r = raw.call(&ask("__cluster_metadata", 0), 2).await;
     assert_eq!((state(&r).2, state(&r).3), (epoch + 1, hw + 1));
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn client_quotas_are_validated_stored_and_described() {
+    use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+    use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
+    let mut b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    let s = |v: &str| StrBytes::from_string(v.to_string());
+    let entry = |entity: &[(&str, Option<&str>)], ops: &[(&str, f64, bool)]| {
+        EntryData::default()
+            .with_entity(
+                entity
+                    .iter()
+                    .map(|(t, n)| EntityData::default().with_entity_type(s(t)).with_entity_name(n.map(s)))
+                    .collect(),
+            )
+            .with_ops(
+                ops.iter()
+                    .map(|(k, v, r)| OpData::default().with_key(s(k)).with_value(*v).with_remove(*r))
+                    .collect(),
+            )
+    };
+    let mut req = AlterClientQuotasRequest::default();
+    req.entries = vec![
+        entry(&[("user", Some("alice"))], &[("producer_byte_rate", 1024.0, false)]),
+        entry(
+            &[("user", None), ("client-id", Some("app"))],
+            &[("request_percentage", 50.0, false)],
+        ),
+        entry(&[("user", Some("bob"))], &[("producer_byte_rate", 1.5, false)]),
+        entry(
+            &[("ip", Some("10.0.0.1")), ("user", Some("x"))],
+            &[("connection_creation_rate", 3.0, false)],
+        ),
+        entry(
+            &[("user", Some("carol"))],
+            &[("consumer_byte_rate", 1.0, false), ("consumer_byte_rate", 2.0, false)],
+        ),
+    ];
+    let r = raw.call(&req, 1).await;
+    let got: BTreeMap<String, (i16, Option<String>)> = r
+        .entries
+        .iter()
+        .map(|e| {
+            let name = e
+                .entity
+                .iter()
+                .map(|c| format!("{}={:?}", c.entity_type, c.entity_name.as_ref().map(|n| n.to_string())))
+                .collect::<Vec<_>>()
+                .join(",");
+            (name, (e.error_code, e.error_message.as_ref().map(|m| m.to_string())))
+        })
+        .collect();
+    let invalid = ResponseError::InvalidRequest.code();
+    assert_eq!(got["user=Some(\"alice\")"], (0, None));
+    assert_eq!(got["client-id=Some(\"app\"),user=None"], (0, None));
+    assert_eq!(
+        got["user=Some(\"bob\")"],
+        (invalid, Some("producer_byte_rate cannot be a fractional value.".into()))
+    );
+    assert_eq!(
+        got["ip=Some(\"10.0.0.1\"),user=Some(\"x\")"].1.as_deref(),
+        Some("Invalid quota entity combination, IP entity shouldnot be combined with User or ClientId")
+    );
+    assert_eq!(
+        got["user=Some(\"carol\")"],
+        (
+            invalid,
+            Some("Ignoring duplicate entity ClientQuotaEntity(entries={user=carol})".into())
+        )
+    );
+
+    let describe = |components: Vec<ComponentData>, strict: bool| {
+        let mut d = DescribeClientQuotasRequest::default();
+        d.components = components;
+        d.strict = strict;
+        d
+    };
+    let comp = |t: &str, m: i8, name: Option<&str>| {
+        let mut c = ComponentData::default().with_entity_type(s(t)).with_match_type(m);
+        c._match = name.map(s);
+        c
+    };
+    // Every user entity (SPECIFIED matches the default too), then exactly alice, then strict.
+    let r = raw.call(&describe(vec![comp("user", 2, None)], false), 1).await;
+    assert_eq!(r.entries.as_ref().unwrap().len(), 2);
+    let r = raw
+        .call(&describe(vec![comp("user", 0, Some("alice"))], false), 1)
+        .await;
+    let e = &r.entries.unwrap()[0];
+    assert_eq!(
+        (e.values[0].key.as_str(), e.values[0].value),
+        ("producer_byte_rate", 1024.0)
+    );
+    let r = raw.call(&describe(vec![comp("user", 1, None)], true), 1).await;
+    assert!(
+        r.entries.unwrap().is_empty(),
+        "strict: the default user alone has no quota"
+    );
+    let r = raw.call(&describe(vec![comp("group", 2, None)], false), 1).await;
+    assert_eq!(
+        (r.error_code, r.error_message.as_deref()),
+        (
+            ResponseError::UnsupportedVersion.code(),
+            Some("Unsupported entity type group")
+        )
+    );
+    // Stored across a restart; removal.
+    b.restart().await;
+    let mut raw = Raw::connect(b.addr).await;
+    let r = raw.call(&describe(vec![], false), 1).await;
+    assert_eq!(r.entries.unwrap().len(), 2);
+    let mut req = AlterClientQuotasRequest::default();
+    req.entries = vec![entry(&[("user", Some("alice"))], &[("producer_byte_rate", 0.0, true)])];
+    assert_eq!(raw.call(&req, 1).await.entries[0].error_code, 0);
+    let r = raw
+        .call(&describe(vec![comp("user", 0, Some("alice"))], false), 1)
+        .await;
+    assert!(r.entries.unwrap().is_empty());
     b.stop().await;
 }

@@ -7,6 +7,7 @@ pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_replica_log_dirs;
 pub mod api_versions;
+pub mod client_quotas;
 pub mod config_alter;
 pub mod config_resources;
 pub mod create_partitions;

@@ -45,6 +45,8 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::ListConfigResources, ListConfigResourcesRequest::VERSIONS),
     (ApiKey::OffsetForLeaderEpoch, OffsetForLeaderEpochRequest::VERSIONS),
     (ApiKey::DescribeQuorum, DescribeQuorumRequest::VERSIONS),
+    (ApiKey::DescribeClientQuotas, DescribeClientQuotasRequest::VERSIONS),
+    (ApiKey::AlterClientQuotas, AlterClientQuotasRequest::VERSIONS),
     (ApiKey::ElectLeaders, ElectLeadersRequest::VERSIONS),
     (
         ApiKey::AlterPartitionReassignments,
@@ -184,6 +186,18 @@ pub async fn dispatch(broker: &Broker, mut req: RequestFrame, peer: SocketAddr) 
         ApiKey::ListConfigResources => call!(list_config_resources, broker, req, key, corr, v),
         ApiKey::OffsetForLeaderEpoch => call!(offset_for_leader_epoch, broker, req, key, corr, v),
         ApiKey::DescribeQuorum => call!(describe_quorum, broker, req, key, corr, v),
+        ApiKey::DescribeClientQuotas => encode_response(
+            key,
+            corr,
+            v,
+            &api::client_quotas::describe(broker, decode_body(&mut req)?, v).await,
+        ),
+        ApiKey::AlterClientQuotas => encode_response(
+            key,
+            corr,
+            v,
+            &api::client_quotas::alter(broker, decode_body(&mut req)?, v).await,
+        ),
         ApiKey::ElectLeaders => call!(elect_leaders, broker, req, key, corr, v),
         ApiKey::AlterPartitionReassignments => encode_response(
             key,
@@ -256,6 +270,8 @@ mod tests {
             ApiKey::ListConfigResources => ListConfigResourcesRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::OffsetForLeaderEpoch => OffsetForLeaderEpochRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::DescribeQuorum => DescribeQuorumRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::DescribeClientQuotas => DescribeClientQuotasRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::AlterClientQuotas => AlterClientQuotasRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::AlterPartitionReassignments => {
                 AlterPartitionReassignmentsRequest::decode(&mut b, version).map(|_| ())
             }
