@@ -24,16 +24,6 @@ if [[ $installed != "$CKJS_VERSION" || $loads != yes ]]; then
 fi
 harness_init confluent-kafka-javascript ckjs
 
-js() {
-    local t=$1
-    shift
-    (cd "$HERE" && exec timeout "$t" node scenarios.js "$@" "$BROKER") &
-    CLIENT_PID=$!
-    local rc=0
-    wait "$CLIENT_PID" || rc=$?
-    CLIENT_PID=
-    return $rc
-}
 
 SECONDS=0
 client_version "$CKJS_VERSION (librdkafka $(cd "$HERE" && node -e "console.log(require('@confluentinc/kafka-javascript').librdkafkaVersion)"))"
@@ -42,31 +32,31 @@ echo "confluent-kafka-javascript compat: $CKJS_VERSION / node $(node --version) 
 start_broker "$WORK/data" --override group.min.session.timeout.ms=1000
 
 scenario "codecs: none, gzip, snappy, lz4, zstd; keyed records with headers" produce-codecs,consume
-js 150 codecs || fail "codecs"
+node_scenario 150 codecs || fail "codecs"
 ok "500 records per codec: offsets, keys, values and headers intact"
 
 scenario "group: two members split 4 partitions, one leaves, the other takes over" group-rebalance
-js 90 group || fail "group"
+node_scenario 90 group || fail "group"
 ok "2+2 assignment, then 4 after the disconnect"
 
 scenario "commit: commitOffsets, fetchOffsets, a new member resumes" commit-resume
-js 60 commit || fail "commit"
+node_scenario 60 commit || fail "commit"
 ok "resumed exactly at the committed offset"
 
 scenario "times: fetchTopicOffsetsByTimestamp, fetchTopicOffsets" offsets-for-times
-js 60 times || fail "times"
+node_scenario 60 times || fail "times"
 ok "Kafka's offset for a timestamp; low and high watermarks"
 
 scenario "admin: topics, partitions, records, groups" admin-topics,admin-partitions,admin-delete-records,admin-groups
-js 90 admin || fail "admin"
+node_scenario 90 admin || fail "admin"
 ok "create/list/metadata/delete topics, createPartitions, deleteTopicRecords, listGroups/describeGroups"
 
 scenario "idempotent: idempotent: true" idempotent
-js 60 idempotent || fail "idempotent"
+node_scenario 60 idempotent || fail "idempotent"
 ok "2000 records once each, in order"
 
 scenario "transactions: commit, abort, sendOffsets, read_committed" transactions
-js 60 txn || fail "transactions"
+node_scenario 60 txn || fail "transactions"
 ok "read_committed sees only committed records; the group's offset moves with the commit"
 
 stop_broker INT

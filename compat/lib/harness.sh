@@ -22,6 +22,8 @@
 # the client cannot do, in the client's own words; `client_version TEXT` the version tested.
 #
 # Functions: fail MSG, scenario NAME [IDS], ok MSG, unsupported ID REASON, client_version TEXT,
+#            node_scenario TIMEOUT NAME (runs HERE/scenarios.js NAME BROKER as CLIENT_PID),
+#            rust_test TEST NAME IDS (one #[test] of tests/TEST.rs as a scenario),
 #            plainlog FILE, opened_line,
 #            start_broker DATA_DIR [brokk args...], stop_broker SIGNAL, free_port,
 #            ensure_venv VENV PACKAGE VERSION, py TIMEOUT SCRIPT ARGS... (needs HERE, PY).
@@ -88,6 +90,27 @@ scenario() { CURRENT=$1; MATRIX_IDS=${2:-}; echo "== $1"; }
 ok() { PASSED=$((PASSED + 1)); echo "   ok: $*"; record pass; }
 unsupported() { printf '%s\tunsupported\t%s\n' "$1" "$2" >>"$RESULTS"; echo "   unsupported: $1: $2"; }
 client_version() { printf 'version\tinfo\t%s\n' "$1" >>"$RESULTS"; }
+
+# node_scenario TIMEOUT NAME: `node scenarios.js NAME $BROKER` in HERE, as CLIENT_PID.
+node_scenario() {
+    local t=$1
+    shift
+    (cd "$HERE" && exec timeout "$t" node scenarios.js "$@" "$BROKER") &
+    CLIENT_PID=$!
+    local rc=0
+    wait "$CLIENT_PID" || rc=$?
+    CLIENT_PID=
+    return $rc
+}
+
+# rust_test TEST NAME IDS: one #[test] of tests/TEST.rs (built by `cargo test --release`),
+# recorded as a scenario under the matrix columns IDS.
+rust_test() {
+    scenario "$1::$2" "$3"
+    (cd "$ROOT" && timeout 300 cargo test --release -q --test "$1" -- --exact "$2" >"$WORK/$2.log" 2>&1) ||
+        { tail -n 30 "$WORK/$2.log" >&2; fail "cargo test --test $1 $2"; }
+    ok "$1::$2"
+}
 
 # Strip ANSI colour codes (NO_COLOR is set, but be robust).
 plainlog() { sed -e 's/\x1b\[[0-9;]*m//g' "$1"; }

@@ -15,13 +15,6 @@ harness_init rdkafka rdk
 client_version "0.39.0 (librdkafka 2.12.1)"
 SECONDS=0
 
-# rust_test TEST NAME IDS: one #[test] of tests/TEST.rs, recorded under IDS.
-rust_test() {
-    scenario "$1::$2" "$3"
-    (cd "$ROOT" && timeout 300 cargo test --release -q --test "$1" -- --exact "$2" >"$WORK/$2.log" 2>&1) ||
-        { tail -n 30 "$WORK/$2.log" >&2; fail "cargo test --test $1 $2"; }
-    ok "$1::$2"
-}
 
 rust_test clients produce_and_consume_every_codec_with_keys_headers_timestamps produce-codecs,consume
 rust_test clients watermarks_offsets_for_times_and_metadata offsets-for-times

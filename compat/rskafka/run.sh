@@ -22,12 +22,6 @@ unsupported admin-groups "rskafka has no group APIs"
 unsupported idempotent "rskafka's producer has no producer id (no idempotence)"
 unsupported transactions "rskafka has no transactions"
 
-rust_test() {
-    scenario "$1::$2" "$3"
-    (cd "$ROOT" && timeout 300 cargo test --release -q --test "$1" -- --exact "$2" >"$WORK/$2.log" 2>&1) ||
-        { tail -n 30 "$WORK/$2.log" >&2; fail "cargo test --test $1 $2"; }
-    ok "$1::$2"
-}
 
 rust_test rskafka every_codec_round_trips_with_headers_and_timestamps produce-codecs,consume
 rust_test rskafka offsets_topics_and_delete_records admin-topics,admin-delete-records
