@@ -67,8 +67,10 @@ pub async fn alter_topic(
         .with_overrides(&next)
         .map_err(|m| err(ResponseError::InvalidConfig, m))?;
     let name = name.to_string();
+    // Set or removed: either way the retention pass should see the new value now.
     let retention = next
         .keys()
+        .chain(current.keys())
         .any(|k| k.starts_with("retention.") || k == "cleanup.policy");
     let done = tokio::task::spawn_blocking(move || {
         let mut failure = None;
