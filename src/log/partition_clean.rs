@@ -24,7 +24,8 @@ impl Partition {
     /// `.swap` (the commit point), the old files become `.deleted`, the `.swap` files take
     /// the final names, and start-up finishes whatever a crash interrupted (see
     /// `recovery::complete_swaps`). Returns false, and drops the cleaned files, when the
-    /// group is no longer in the log (retention or DeleteRecords removed part of it).
+    /// group is no longer in the log (retention or DeleteRecords removed part of it) or the
+    /// topic is no longer compacted.
     pub(crate) fn replace_segments(&self, old: &[Arc<Segment>], cfg: &LogConfig) -> Result<bool, LogError> {
         let dir = self.dir().to_path_buf();
         let base = old[0].base_offset();
@@ -34,6 +35,11 @@ impl Partition {
         if self.deleted.load(Ordering::Acquire) {
             segment::delete_files(&dir, base, ".cleaned")?;
             return Err(LogError::PartitionDeleted);
+        }
+        // The topic stopped being compacted while the round ran: its records stay.
+        if !self.config().cleanup_policy.compact {
+            segment::delete_files(&dir, base, ".cleaned")?;
+            return Ok(false);
         }
         let segs = self.segments();
         let at = segs.iter().position(|s| Arc::ptr_eq(s, &old[0]));

@@ -124,7 +124,15 @@ pub fn clean(
 ) -> Result<RoundStats, LogError> {
     let segs = p.segments();
     let aborted = p.aborted_txns(0, a.upper);
-    let map = build_map(&segs, a, map_bytes, TxnMeta::new(aborted.clone()));
+    // Transactions aborted wholly below the dirty section add no keys either way, but one
+    // whose marker lies in a segment the map pass skips would stay "open" and hide that
+    // producer's later committed batches from the map.
+    let dirty_aborts = aborted
+        .iter()
+        .filter(|t| t.last_offset >= a.first_dirty)
+        .cloned()
+        .collect();
+    let map = build_map(&segs, a, map_bytes, TxnMeta::new(dirty_aborts));
     let end_offset = map.latest + 1;
     let mut stats = RoundStats {
         end_offset: end_offset.max(a.first_dirty),

@@ -268,3 +268,37 @@ fn aborted_transactions_are_dropped_and_never_shadow_committed_values() {
     );
     drop(m);
 }
+
+#[test]
+fn a_round_stops_when_the_topic_is_no_longer_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, p) = setup(dir.path(), &[("segment.bytes", "100")]);
+    let now = now_ms();
+    for i in 0..6 {
+        let v = format!("v{i}");
+        p.append(&batch(&[("k", Some(v.as_str()))], Compression::None), now)
+            .unwrap();
+    }
+    p.flush(p.log_end_offset()).unwrap();
+    let before = read_all(&p);
+    let cfg = p.config();
+    let a = super::clean::assess(&p, &cfg, None, now);
+    assert!(a.eligible(&cfg));
+    // The policy changes to delete after the round picked the partition.
+    m.alter_topic_config("c", false, |cur| {
+        let mut next = cur.clone();
+        next.insert("cleanup.policy".into(), "delete".into());
+        Ok(next)
+    })
+    .unwrap();
+    let stats = super::clean::clean(&p, &cfg, &a, now, 1 << 20).unwrap();
+    assert!(stats.aborted);
+    assert_eq!(read_all(&p), before, "nothing was compacted");
+    let leftovers = std::fs::read_dir(dir.path().join("c-0"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".cleaned"))
+        .count();
+    assert_eq!(leftovers, 0);
+    drop(m);
+}
