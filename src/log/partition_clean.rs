@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::{Partition, lock};
+use crate::log::producer_state::snapshot_path;
 use crate::log::segment::{self, Segment};
 use crate::log::{LogConfig, LogError, checkpoint};
 
@@ -85,6 +86,11 @@ impl Partition {
             if let Err(e) = segment::delete_files(&dir, s.base_offset(), ".deleted") {
                 tracing::warn!(partition = ?self, error = %e, "removing a replaced segment's files failed (start-up retries)");
             }
+        }
+        // The producer snapshots taken where the merged segments began go with them, as
+        // Kafka deletes the replaced segments' snapshots (the group's first one stays).
+        for s in &old[1..] {
+            let _ = std::fs::remove_file(snapshot_path(&dir, s.base_offset()));
         }
         Ok(true)
     }

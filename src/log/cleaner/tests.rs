@@ -129,6 +129,11 @@ fn compaction_keeps_the_latest_value_per_key_at_its_offset() {
     );
     assert!(after.windows(2).all(|w| w[0].0 < w[1].0));
     assert_eq!(p.log_start_offset(), 0);
+    // The merged segments' producer snapshots went with them: each one left is at a segment base.
+    let bases: Vec<i64> = p.segments().iter().map(|s| s.base_offset()).collect();
+    for o in crate::log::producer_state::list_snapshots(p.dir()) {
+        assert!(bases.contains(&o), "snapshot {o} of a merged segment is left");
+    }
     assert!(!cleaner.clean_dirtiest(now), "nothing dirty is left");
 
     // A clean restart and a crash restart both read the same log.
