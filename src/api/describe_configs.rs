@@ -338,7 +338,11 @@ fn describe(
         )),
         // brokk has no client-metrics subscriptions (KIP-714): an unset one is empty.
         CLIENT_METRICS => Ok(vec![]),
-        _ => unreachable!("unknown resource types fail the request first"),
+        // `handle` fails the whole request on an unknown type before describing any.
+        other => Err(err(
+            ResponseError::InvalidRequest,
+            format!("Unknown resource type {other}"),
+        )),
     }
 }
 

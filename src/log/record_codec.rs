@@ -9,7 +9,7 @@
 use std::io::{self, Read, Write};
 use std::ops::Range;
 
-use super::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
+use super::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD, put_varint};
 use super::records::{self, MAX_DECOMPRESSED};
 
 /// One decoded record; `key`, `value` and `headers` are ranges of [`DecodedBatch::buf`].
@@ -148,15 +148,6 @@ impl BatchFields {
             base_sequence: h.base_sequence(),
         }
     }
-}
-
-fn put_varint(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
 }
 
 fn put_nullable(out: &mut Vec<u8>, field: Option<&[u8]>) {
