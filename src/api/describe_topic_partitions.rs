@@ -101,7 +101,7 @@ pub async fn handle(
             let mut e = DescribeTopicPartitionsResponsePartition::default();
             e.partition_index = p.index();
             e.leader_id = BrokerId(broker.node_id());
-            e.leader_epoch = super::offset_for_leader_epoch::LEADER_EPOCH;
+            e.leader_epoch = p.leader_epoch();
             e.replica_nodes = vec![BrokerId(broker.node_id())];
             e.isr_nodes = vec![BrokerId(broker.node_id())];
             e.eligible_leader_replicas = Some(vec![]);

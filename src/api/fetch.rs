@@ -12,8 +12,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::BrokerId;
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, NodeEndpoint, PartitionData,
+};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
+use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -28,6 +32,10 @@ struct Wanted {
     partition: i32,
     fetch_offset: i64,
     max_bytes: usize,
+    /// The epoch the client believes the leader has (-1: unchecked).
+    current_leader_epoch: i32,
+    /// The epoch of the last batch the client fetched (-1: none; v12+).
+    last_fetched_epoch: i32,
     log: Result<Arc<Partition>, ResponseError>,
 }
 
@@ -50,6 +58,8 @@ fn read_all(
     max_bytes: usize,
     read_committed: bool,
     version: i16,
+    node_id: i32,
+    leader_moved: &mut bool,
 ) -> (Vec<PartitionData>, usize, bool) {
     let mut out = Vec::with_capacity(wanted.len());
     let mut total = 0usize;
@@ -67,6 +77,36 @@ fn read_all(
         let limit = w.max_bytes.min(remaining);
         let min_one = total == 0;
         let mut d = empty_partition(w.partition, 0);
+        if let Err(e) = super::leader_epoch::check(p, w.current_leader_epoch) {
+            any_error = true;
+            let mut d = empty_partition(w.partition, e.code());
+            if version >= 16 && e == ResponseError::FencedLeaderEpoch {
+                // KIP-951: where the leader is now, so the client need not ask Metadata.
+                d.current_leader.leader_id = BrokerId(node_id);
+                d.current_leader.leader_epoch = p.leader_epoch();
+                *leader_moved = true;
+            }
+            out.push(d);
+            continue;
+        }
+        match diverging_epoch(p, w) {
+            Err(e) => {
+                any_error = true;
+                out.push(empty_partition(w.partition, e.code()));
+                continue;
+            }
+            Ok(None) => {}
+            Ok(Some(diverging)) => {
+                // Kafka answers at once, with the offsets and no records.
+                any_error = true;
+                d.high_watermark = p.high_watermark();
+                d.last_stable_offset = p.last_stable_offset();
+                d.log_start_offset = p.log_start_offset();
+                d.diverging_epoch = diverging;
+                out.push(d);
+                continue;
+            }
+        }
         match p.read(w.fetch_offset, limit, min_one, read_committed) {
             Ok(f) => {
                 d.high_watermark = f.high_watermark;
@@ -93,6 +133,27 @@ fn read_all(
         out.push(d);
     }
     (out, total, any_error)
+}
+
+/// Kafka's truncation check (`Partition.readRecords`) for a fetch that names the epoch of
+/// the last batch it fetched (v12+; kafka-python 3 sends it): an epoch this log does not
+/// know, or a fetch offset below the log start, is OFFSET_OUT_OF_RANGE; an epoch that ended
+/// here below the fetch offset, or that this log only knows under an older epoch, makes the
+/// answer the diverging epoch and its end instead of records, and the fetcher truncates.
+fn diverging_epoch(p: &Partition, w: &Wanted) -> Result<Option<EpochEndOffset>, ResponseError> {
+    if w.last_fetched_epoch < 0 {
+        return Ok(None);
+    }
+    let (epoch, end) = p.end_offset_for_epoch(w.last_fetched_epoch);
+    if epoch < 0 || end < 0 || w.fetch_offset < p.log_start_offset() {
+        return Err(ResponseError::OffsetOutOfRange);
+    }
+    Ok((epoch < w.last_fetched_epoch || end < w.fetch_offset).then(|| {
+        let mut e = EpochEndOffset::default();
+        e.epoch = epoch;
+        e.end_offset = end;
+        e
+    }))
 }
 
 /// The aborted transactions a read_committed consumer needs for the records returned:
@@ -149,6 +210,8 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
                 partition: fp.partition,
                 fetch_offset: fp.fetch_offset,
                 max_bytes: fp.partition_max_bytes.max(0) as usize,
+                current_leader_epoch: if version >= 9 { fp.current_leader_epoch } else { -1 },
+                last_fetched_epoch: if version >= 12 { fp.last_fetched_epoch } else { -1 },
                 log,
             });
         }
@@ -163,6 +226,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
     let deadline = tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let mut shutdown = broker.shutdown_signal();
     let notify = Arc::new(Notify::new());
+    let mut leader_moved = false;
     let parts = loop {
         // Register before reading so an append between the read and the wait still wakes us.
         for w in &wanted {
@@ -170,7 +234,14 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
                 p.register_waiter(&notify);
             }
         }
-        let (parts, total, any_error) = read_all(&wanted, max_bytes, read_committed, version);
+        let (parts, total, any_error) = read_all(
+            &wanted,
+            max_bytes,
+            read_committed,
+            version,
+            broker.node_id(),
+            &mut leader_moved,
+        );
         if total >= min_bytes
             || any_error
             || wanted.is_empty()
@@ -198,5 +269,13 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
         responses[w.topic_idx].partitions.push(d);
     }
     resp.responses = responses;
+    if leader_moved {
+        let (host, port) = broker.advertised();
+        let mut n = NodeEndpoint::default();
+        n.node_id = BrokerId(broker.node_id());
+        n.host = StrBytes::from_string(host.to_string());
+        n.port = port;
+        resp.node_endpoints = vec![n];
+    }
     resp
 }

@@ -1,6 +1,7 @@
 //! ListOffsets (key 2): earliest (-2), latest (-1), max timestamp (-3), earliest local
 //! (-4), earliest pending upload (-5, no tiered storage: not found), and the first offset
-//! whose record timestamp is at or after a given time (through the time index).
+//! whose record timestamp is at or after a given time (through the time index), each with
+//! the leader epoch of its offset (v4+) after the `current_leader_epoch` check.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
@@ -15,22 +16,28 @@ pub const MAX_TIMESTAMP: i64 = -3;
 pub const EARLIEST_LOCAL: i64 = -4;
 pub const EARLIEST_PENDING_UPLOAD: i64 = -5;
 
-/// (offset, timestamp) for one lookup; (-1, -1) when no record qualifies.
-fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> (i64, i64) {
-    match timestamp {
-        LATEST => (
-            if read_committed {
-                p.last_stable_offset()
-            } else {
-                p.high_watermark()
-            },
-            -1,
-        ),
-        EARLIEST | EARLIEST_LOCAL => (p.log_start_offset(), -1),
-        MAX_TIMESTAMP => p.offset_of_max_timestamp().unwrap_or((-1, -1)),
-        EARLIEST_PENDING_UPLOAD => (-1, -1),
-        t if t >= 0 => p.offset_for_timestamp(t).unwrap_or((-1, -1)),
-        _ => (-1, -1),
+/// (offset, timestamp, leader epoch) for one lookup; (-1, -1, -1) when no record
+/// qualifies. As Kafka's `Partition.fetchOffsetForTimestamp`: the latest offset carries the
+/// current leader epoch, every other answer the epoch its offset was written under; a
+/// timestamp match at or past the last fetchable offset (the LSO for read_committed) is no
+/// match.
+fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> (i64, i64, i32) {
+    const NONE: (i64, i64, i32) = (-1, -1, -1);
+    let last_fetchable = if read_committed {
+        p.last_stable_offset()
+    } else {
+        p.high_watermark()
+    };
+    let found = match timestamp {
+        LATEST => return (last_fetchable, -1, p.leader_epoch()),
+        EARLIEST | EARLIEST_LOCAL => Some((p.log_start_offset(), -1)),
+        MAX_TIMESTAMP => p.offset_of_max_timestamp().filter(|(o, _)| *o < last_fetchable),
+        t if t >= 0 => p.offset_for_timestamp(t).filter(|(o, _)| *o < last_fetchable),
+        _ => None,
+    };
+    match found {
+        Some((offset, ts)) => (offset, ts, p.epoch_for_offset(offset).unwrap_or(-1)),
+        None => NONE,
     }
 }
 
@@ -47,26 +54,32 @@ pub async fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> L
             r.timestamp = -1;
             r.offset = -1;
             r.leader_epoch = -1;
-            match topic.as_ref().and_then(|t| {
+            let part = topic.as_ref().and_then(|t| {
                 usize::try_from(rp.partition_index)
                     .ok()
                     .and_then(|i| t.partitions.get(i))
-            }) {
+            });
+            let checked = part.map(|p| {
+                let current = if version >= 4 { rp.current_leader_epoch } else { -1 };
+                super::leader_epoch::check(p, current).map(|()| p)
+            });
+            match checked {
                 None => r.error_code = ResponseError::UnknownTopicOrPartition.code(),
-                Some(p) => {
-                    let (offset, ts) = if rp.timestamp >= 0 || rp.timestamp == MAX_TIMESTAMP {
+                Some(Err(e)) => r.error_code = e.code(),
+                Some(Ok(p)) => {
+                    let (offset, ts, epoch) = if rp.timestamp >= 0 || rp.timestamp == MAX_TIMESTAMP {
                         // Decodes (and may decompress) one batch: off the async workers.
                         let (p, t) = (p.clone(), rp.timestamp);
                         tokio::task::spawn_blocking(move || lookup(&p, t, read_committed))
                             .await
-                            .unwrap_or((-1, -1))
+                            .unwrap_or((-1, -1, -1))
                     } else {
                         lookup(p, rp.timestamp, read_committed)
                     };
                     r.offset = offset;
                     r.timestamp = ts;
-                    if version >= 4 && offset >= 0 {
-                        r.leader_epoch = super::offset_for_leader_epoch::LEADER_EPOCH;
+                    if version >= 4 {
+                        r.leader_epoch = epoch;
                     }
                 }
             }

@@ -41,7 +41,7 @@ fn topic_response(broker: &Broker, t: &TopicLog, include_ops: bool, version: i16
             pr.partition_index = p.index();
             pr.leader_id = node;
             if version >= 7 {
-                pr.leader_epoch = super::offset_for_leader_epoch::LEADER_EPOCH;
+                pr.leader_epoch = p.leader_epoch();
             }
             pr.replica_nodes = vec![node];
             pr.isr_nodes = vec![node];

@@ -32,6 +32,7 @@ pub mod heartbeat;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
+pub mod leader_epoch;
 pub mod leave_group;
 pub mod list_config_resources;
 pub mod list_groups;

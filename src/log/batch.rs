@@ -169,6 +169,10 @@ impl<'a> BatchHeader<'a> {
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }
+    /// The leader epoch the leader stamped on the batch at append (-1: none).
+    pub fn partition_leader_epoch(&self) -> i32 {
+        i32_at(self.bytes, 12)
+    }
     pub fn base_offset(&self) -> i64 {
         i64_at(self.bytes, 0)
     }

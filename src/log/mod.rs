@@ -9,6 +9,7 @@
 //! <data-dir>/recovery-point-offset-checkpoint   Kafka's checkpoint format
 //! <data-dir>/.topics/<topic>.properties         topic id, partition count, config overrides
 //! <data-dir>/<topic>-<partition>/partition.metadata
+//! <data-dir>/<topic>-<partition>/leader-epoch-checkpoint   Kafka's format (see leader_epoch)
 //! <data-dir>/<topic>-<partition>/<base_offset:020>.log | .index | .timeindex
 //! ```
 //!
@@ -42,6 +43,7 @@ pub mod file;
 pub mod group_commit;
 pub mod index;
 pub mod internal;
+pub mod leader_epoch;
 pub mod manager;
 pub mod mapping;
 pub mod partition;

@@ -8,7 +8,7 @@
 //! is in the log.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 
 use super::batch::{self, BatchHeader};
 use super::group_commit::GroupCommit;
+use super::leader_epoch::{EPOCHS_PER_START, LeaderEpochCache};
 use super::producer_state::{ProducerState, list_snapshots, snapshot_path};
 use super::segment::Segment;
 use super::txn_index::AbortedTxn;
@@ -84,6 +85,10 @@ pub struct Partition {
     waiters: Waiters,
     /// First offset of the oldest open transaction (-1: none), published for readers.
     first_unstable: AtomicI64,
+    /// This broker's leader epoch for the partition, fixed from start-up (or creation) on.
+    leader_epoch: AtomicI32,
+    /// Where each leader epoch began (a leaf lock: taken last, held briefly).
+    epochs: Mutex<LeaderEpochCache>,
 }
 
 #[path = "partition_clean.rs"]
@@ -139,7 +144,10 @@ impl Partition {
         let log_start = segments[0].base_offset();
         let producers = rebuild_producers(&dir, &segments, log_start, next_offset);
         let first_unstable = producers.first_unstable_offset().unwrap_or(-1);
+        let (leader_epoch, epochs) = become_leader(&dir, &segments, log_start, next_offset);
         Ok(Self {
+            leader_epoch: AtomicI32::new(leader_epoch),
+            epochs: Mutex::new(epochs),
             first_unstable: AtomicI64::new(first_unstable),
             topic,
             index,
@@ -385,9 +393,10 @@ impl Partition {
         }
         let rolled = self.maybe_roll(&mut st, &cfg, batch, now_ms)?;
         let base = st.next_offset;
+        let epoch = self.leader_epoch();
         let appended = st.active.append(batch, |dst| {
             batch::set_base_offset(dst, base);
-            batch::set_partition_leader_epoch(dst, 0);
+            batch::set_partition_leader_epoch(dst, epoch);
             if log_append {
                 batch::set_log_append_time(dst, now_ms);
             }
@@ -691,6 +700,7 @@ impl Partition {
         let segs = self.segments();
         let n = sealed_below(&segs, offset);
         self.remove_front(st, &segs, n, "deleted records")?;
+        self.log_start_moved();
         Ok(self.log_start_offset())
     }
 
@@ -699,6 +709,41 @@ impl Partition {
     pub(super) fn restore_log_start(&self, offset: i64) {
         let end = self.log_end_offset();
         self.log_start_offset.fetch_max(offset.min(end), Ordering::AcqRel);
+        self.log_start_moved();
+    }
+
+    /// This broker's current leader epoch for the partition.
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    /// The leader epoch `offset` was written under (ListOffsets' `leader_epoch`).
+    pub fn epoch_for_offset(&self, offset: i64) -> Option<i32> {
+        lock(&self.epochs).epoch_for_offset(offset)
+    }
+
+    /// Where leader epoch `requested` ends: `(epoch, end offset)`, `(-1, -1)` if unknown
+    /// (OffsetForLeaderEpoch, and Fetch's diverging-epoch check).
+    pub fn end_offset_for_epoch(&self, requested: i32) -> (i32, i64) {
+        let end = self.log_end_offset();
+        lock(&self.epochs).end_offset_for(requested, end)
+    }
+
+    /// The leader-epoch cache's entries, oldest first.
+    pub fn epoch_entries(&self) -> Vec<super::leader_epoch::EpochEntry> {
+        lock(&self.epochs).entries().to_vec()
+    }
+
+    /// Drops leader-epoch entries below a new log start (Kafka's `truncateFromStart`) and
+    /// rewrites the checkpoint if any changed.
+    fn log_start_moved(&self) {
+        let start = self.log_start_offset();
+        let mut epochs = lock(&self.epochs);
+        if epochs.truncate_from_start(start)
+            && let Err(e) = epochs.write()
+        {
+            tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "writing the leader-epoch checkpoint failed");
+        }
     }
 
     /// The log start if it lies inside the first segment (what the log-start-offset
@@ -738,6 +783,7 @@ impl Partition {
             }
         }
         drop(st);
+        self.log_start_moved();
         if let Some(e) = first_err {
             return Err(e);
         }
@@ -780,11 +826,12 @@ impl Partition {
         st.producers.check_marker(pid, epoch)?;
         let rolled = self.maybe_roll(&mut st, &cfg, &marker, now_ms)?;
         let base = st.next_offset;
+        let leader_epoch = self.leader_epoch();
         let (offset, last) = st
             .active
             .append(&marker, |dst| {
                 batch::set_base_offset(dst, base);
-                batch::set_partition_leader_epoch(dst, 0);
+                batch::set_partition_leader_epoch(dst, leader_epoch);
             })
             .inspect_err(|e| {
                 if matches!(e, LogError::Io { .. }) {
@@ -887,6 +934,29 @@ impl Partition {
 /// Rebuilds the producer state at open: the newest valid snapshot at or below the log end
 /// (and not below the log start), then every batch after it. Snapshots above the log end
 /// (a truncated tail) are deleted.
+/// Loads the leader-epoch cache and becomes leader: a new partition at epoch 0, a loaded one
+/// [`EPOCHS_PER_START`] above the last epoch its checkpoint (before recovery's cut) or its
+/// last batch knows. The new
+/// epoch is recorded at the log end and the checkpoint rewritten.
+fn become_leader(dir: &Path, segments: &[Arc<Segment>], log_start: i64, log_end: i64) -> (i32, LeaderEpochCache) {
+    let (mut epochs, last_led) = LeaderEpochCache::load(dir, segments, log_start, log_end);
+    let mut last_stamped = None;
+    if let Some(seg) = segments.iter().rev().find(|s| !s.is_empty()) {
+        seg.for_each_batch(seg.end_offset() - 1, |h| {
+            last_stamped = Some(h.partition_leader_epoch())
+        });
+    }
+    let epoch = match last_led.max(last_stamped.filter(|e| *e >= 0)) {
+        None => 0,
+        Some(last) => last.saturating_add(EPOCHS_PER_START),
+    };
+    epochs.assign(epoch, log_end);
+    if let Err(e) = epochs.write() {
+        tracing::warn!(dir = %dir.display(), error = %e, "writing the leader-epoch checkpoint failed");
+    }
+    (epoch, epochs)
+}
+
 fn rebuild_producers(dir: &Path, segments: &[Arc<Segment>], log_start: i64, log_end: i64) -> ProducerState {
     let mut from = log_start;
     let mut state = ProducerState::default();

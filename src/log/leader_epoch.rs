@@ -1,0 +1,279 @@
+//! A partition's leader-epoch cache (KIP-101): the first offset written under each leader
+//! epoch, as Kafka's `LeaderEpochFileCache`, persisted in the partition directory as
+//! `leader-epoch-checkpoint` in Kafka's checkpoint format:
+//!
+//! ```text
+//! 0                 version
+//! 2                 entry count
+//! 0 0               <epoch> <start offset>, ascending in both
+//! 2 120
+//! ```
+//!
+//! brokk is the only replica and leads every partition. As on a single KRaft broker, a new
+//! partition starts at leader epoch 0, and every broker start elects the leader again two
+//! epochs later (the controller first fences the restarted broker, leaving the partition
+//! leaderless for one epoch); becoming leader records the new epoch at the log end offset.
+//! OffsetForLeaderEpoch, ListOffsets and Fetch's truncation checks read this cache.
+//!
+//! The file is rewritten (temp file and rename, not fsynced) whenever an entry changes. A
+//! missing or unreadable file is rebuilt from the epochs stamped on the log's batches.
+
+use std::path::{Path, PathBuf};
+
+use super::LogError;
+use super::segment::Segment;
+
+pub const FILE: &str = "leader-epoch-checkpoint";
+
+/// Epochs a broker start adds: one for the fenced leaderless state, one for re-election.
+pub const EPOCHS_PER_START: i32 = 2;
+
+/// The first offset of one leader epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpochEntry {
+    pub epoch: i32,
+    pub start_offset: i64,
+}
+
+/// The cache of one partition; callers serialize access.
+#[derive(Debug)]
+pub struct LeaderEpochCache {
+    path: PathBuf,
+    entries: Vec<EpochEntry>,
+}
+
+impl LeaderEpochCache {
+    /// An empty cache for a new partition in `dir`.
+    pub fn empty(dir: &Path) -> Self {
+        Self {
+            path: dir.join(FILE),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Reads `dir`'s checkpoint, or rebuilds the entries from the batches in `segments`
+    /// when it is missing or malformed. Entries are then cut to `[log_start, log_end)`.
+    /// Also returns the latest epoch known before that cut: the last epoch this broker led,
+    /// even if recovery lost everything written under it.
+    pub fn load(dir: &Path, segments: &[std::sync::Arc<Segment>], log_start: i64, log_end: i64) -> (Self, Option<i32>) {
+        let mut cache = Self::empty(dir);
+        match std::fs::read_to_string(&cache.path).ok().and_then(|t| parse(&t)) {
+            Some(entries) => cache.entries = entries,
+            None => {
+                for seg in segments {
+                    for h in seg.batches() {
+                        let epoch = h.partition_leader_epoch();
+                        if epoch >= 0 {
+                            cache.assign(epoch, h.base_offset());
+                        }
+                    }
+                }
+            }
+        }
+        let last_led = cache.latest_epoch();
+        cache.truncate_from_end(log_end);
+        cache.truncate_from_start(log_start);
+        (cache, last_led)
+    }
+
+    pub fn entries(&self) -> &[EpochEntry] {
+        &self.entries
+    }
+
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.entries.last().map(|e| e.epoch)
+    }
+
+    /// Records that `epoch` starts at `start_offset`, as `LeaderEpochFileCache.assign`:
+    /// nothing changes if it is already the latest epoch at or before that offset;
+    /// otherwise entries with a later or equal epoch or start offset are dropped first.
+    /// Returns whether the cache changed.
+    pub fn assign(&mut self, epoch: i32, start_offset: i64) -> bool {
+        if epoch < 0 || start_offset < 0 {
+            return false;
+        }
+        if let Some(last) = self.entries.last()
+            && last.epoch == epoch
+            && start_offset >= last.start_offset
+        {
+            return false;
+        }
+        while let Some(last) = self.entries.last() {
+            if last.epoch >= epoch || last.start_offset >= start_offset {
+                self.entries.pop();
+            } else {
+                break;
+            }
+        }
+        self.entries.push(EpochEntry { epoch, start_offset });
+        true
+    }
+
+    /// The log start moved to `start`: entries that begin at or below it go, except the
+    /// last of them, which now begins at `start`. Returns whether the cache changed.
+    pub fn truncate_from_start(&mut self, start: i64) -> bool {
+        let below = self.entries.iter().take_while(|e| e.start_offset <= start).count();
+        if below == 0 {
+            return false;
+        }
+        let mut first = self.entries[below - 1];
+        if below == 1 && first.start_offset == start {
+            return false;
+        }
+        first.start_offset = start;
+        self.entries.drain(..below);
+        self.entries.insert(0, first);
+        true
+    }
+
+    /// The log was cut at `end`: entries starting at or after it go.
+    pub fn truncate_from_end(&mut self, end: i64) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|e| e.start_offset < end);
+        self.entries.len() != before
+    }
+
+    /// The epoch `offset` was written under, as `epochForOffset`: the last entry starting
+    /// at or before it.
+    pub fn epoch_for_offset(&self, offset: i64) -> Option<i32> {
+        self.entries
+            .iter()
+            .take_while(|e| e.start_offset <= offset)
+            .last()
+            .map(|e| e.epoch)
+    }
+
+    /// Where `requested` ends, as `LeaderEpochFileCache.endOffsetFor`: `(epoch, end offset)`
+    /// with `(-1, -1)` for an unknown epoch.
+    /// - the latest epoch ends at the log end offset;
+    /// - an earlier known one ends where the next epoch starts, reported with the largest
+    ///   epoch at or below it;
+    /// - one below every entry ends at the first entry's start (its data is gone);
+    /// - -1 and epochs above the latest are unknown.
+    pub fn end_offset_for(&self, requested: i32, log_end: i64) -> (i32, i64) {
+        const UNDEFINED: (i32, i64) = (-1, -1);
+        if requested == -1 {
+            return UNDEFINED;
+        }
+        if self.latest_epoch() == Some(requested) {
+            return (requested, log_end);
+        }
+        let Some(higher) = self.entries.iter().find(|e| e.epoch > requested) else {
+            return UNDEFINED;
+        };
+        match self.entries.iter().rev().find(|e| e.epoch <= requested) {
+            Some(floor) => (floor.epoch, higher.start_offset),
+            None => (requested, higher.start_offset),
+        }
+    }
+
+    /// Rewrites the checkpoint (temp file and rename). Not fsynced: a lost update is
+    /// rebuilt at the next start from the log, and the next epoch is derived from both.
+    pub fn write(&self) -> Result<(), LogError> {
+        let mut s = format!("0\n{}\n", self.entries.len());
+        for e in &self.entries {
+            s.push_str(&format!("{} {}\n", e.epoch, e.start_offset));
+        }
+        let tmp = self.path.with_extension("tmp");
+        std::fs::write(&tmp, s).map_err(|e| LogError::io(&tmp, e))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| LogError::io(&self.path, e))
+    }
+}
+
+/// Parses Kafka's checkpoint text: version 0, a count, then that many ascending
+/// `epoch offset` lines. `None` if anything is off.
+fn parse(text: &str) -> Option<Vec<EpochEntry>> {
+    let mut lines = text.lines();
+    if lines.next()?.trim() != "0" {
+        return None;
+    }
+    let n: usize = lines.next()?.trim().parse().ok()?;
+    let mut out: Vec<EpochEntry> = Vec::with_capacity(n.min(1024));
+    for _ in 0..n {
+        let line = lines.next()?;
+        let mut parts = line.split_whitespace();
+        let (Some(e), Some(o), None) = (parts.next(), parts.next(), parts.next()) else {
+            return None;
+        };
+        let entry = EpochEntry {
+            epoch: e.parse().ok()?,
+            start_offset: o.parse().ok()?,
+        };
+        if entry.epoch < 0
+            || entry.start_offset < 0
+            || out
+                .last()
+                .is_some_and(|l| l.epoch >= entry.epoch || l.start_offset > entry.start_offset)
+        {
+            return None;
+        }
+        out.push(entry);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(entries: &[(i32, i64)]) -> LeaderEpochCache {
+        let mut c = LeaderEpochCache::empty(Path::new("/nonexistent"));
+        for &(e, o) in entries {
+            assert!(c.assign(e, o));
+        }
+        c
+    }
+
+    fn pairs(c: &LeaderEpochCache) -> Vec<(i32, i64)> {
+        c.entries().iter().map(|e| (e.epoch, e.start_offset)).collect()
+    }
+
+    #[test]
+    fn assign_follows_kafka() {
+        let mut c = cache(&[(0, 0), (2, 10)]);
+        assert!(!c.assign(2, 15), "same epoch later: no change");
+        assert!(c.assign(4, 10), "a new epoch at the same offset replaces the empty one");
+        assert_eq!(pairs(&c), vec![(0, 0), (4, 10)]);
+        assert!(c.assign(3, 5), "an older epoch truncates what follows");
+        assert_eq!(pairs(&c), vec![(0, 0), (3, 5)]);
+        assert!(!c.assign(-1, 7));
+    }
+
+    #[test]
+    fn end_offsets_as_kafka() {
+        let c = cache(&[(2, 5), (4, 10), (8, 20)]);
+        assert_eq!(c.end_offset_for(8, 30), (8, 30), "latest ends at the log end");
+        assert_eq!(c.end_offset_for(4, 30), (4, 20));
+        assert_eq!(c.end_offset_for(6, 30), (4, 20), "an unknown epoch between entries");
+        assert_eq!(c.end_offset_for(0, 30), (0, 5), "below every entry");
+        assert_eq!(c.end_offset_for(9, 30), (-1, -1));
+        assert_eq!(c.end_offset_for(-1, 30), (-1, -1));
+        assert_eq!(c.epoch_for_offset(4), None);
+        assert_eq!(c.epoch_for_offset(5), Some(2));
+        assert_eq!(c.epoch_for_offset(19), Some(4));
+        assert_eq!(c.epoch_for_offset(99), Some(8));
+    }
+
+    #[test]
+    fn truncation_and_file_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = LeaderEpochCache::empty(dir.path());
+        c.assign(0, 0);
+        c.assign(2, 10);
+        c.assign(4, 20);
+        assert!(c.truncate_from_start(12));
+        assert_eq!(pairs(&c), vec![(2, 12), (4, 20)]);
+        assert!(!c.truncate_from_start(12));
+        assert!(c.truncate_from_end(20));
+        assert_eq!(pairs(&c), vec![(2, 12)]);
+        c.write().unwrap();
+        assert_eq!(std::fs::read_to_string(dir.path().join(FILE)).unwrap(), "0\n1\n2 12\n");
+        let (loaded, last_led) = LeaderEpochCache::load(dir.path(), &[], 0, 100);
+        assert_eq!((pairs(&loaded), last_led), (vec![(2, 12)], Some(2)));
+        let (loaded, last_led) = LeaderEpochCache::load(dir.path(), &[], 0, 12);
+        assert_eq!((pairs(&loaded), last_led), (vec![], Some(2)), "cut by recovery");
+        for bad in ["1\n1\n2 12\n", "0\n2\n2 12\n", "0\n2\n4 1\n2 5\n", "0\n1\nx 1\n"] {
+            assert_eq!(parse(bad), None, "{bad:?}");
+        }
+    }
+}
