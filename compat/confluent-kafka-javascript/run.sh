@@ -2,7 +2,7 @@
 # @confluentinc/kafka-javascript (Confluent's Node client: librdkafka underneath, with a
 # KafkaJS-compatible API) compatibility suite for brokk: every codec, a consumer group with
 # a rebalance, commit and resume, offsets for times, the admin client (topics, partitions,
-# records, groups), the idempotent producer and transactions.
+# records, groups), the idempotent producer, transactions and leader epochs.
 #
 # Usage: compat/confluent-kafka-javascript/run.sh   (BROKK_BIN, KEEP_WORK as in ../lib/harness.sh)
 #
@@ -61,6 +61,16 @@ ok "read_committed sees only committed records; the group's offset moves with th
 
 stop_broker INT
 plainlog "$LOG" | grep -q "stopped cleanly" || fail "broker log lacks 'stopped cleanly'"
+
+# epochs.js runs its own broker on the same port (the consumer must outlive a restart).
+scenario "epochs: a KafkaConsumer across a broker restart: leader epoch 0 -> 2, position validated" leader-epochs
+(cd "$HERE" && exec timeout 90 node epochs.js "$BROKER" "$BROKK_BIN" "$WORK/data-e1") &
+CLIENT_PID=$!
+rc=0
+wait "$CLIENT_PID" || rc=$?
+CLIENT_PID=
+((rc == 0)) || fail "consumer across a restart"
+ok "validated with OffsetForLeaderEpoch (end offset 10 of epoch 0); the next messages once each"
 CURRENT="finished"
 echo "confluent-kafka-javascript compat suite finished in ${SECONDS}s"
 echo "confluent-kafka-javascript: $PASSED passed, 0 failed"

@@ -7,7 +7,7 @@
 #   CODECS="none gzip snappy lz4 zstd"
 #   STRICT_CODECS=0            tolerate (with a NOTE) lz4 arriving uncompressed (default: fail)
 #   KEEP_WORK=1                keep the temp dir (data dirs, broker + client logs)
-#   PARTS="data groups idem txn"   which parts to run: data (a-d), groups (g1-g7), idem (i1-i2),
+#   PARTS="data groups idem txn"   which parts to run: data (a-e), groups (g1-g7), idem (i1-i2),
 #                              txn (t1-t4)
 #   IDEM_N=100000              messages in i1 (idempotent producer through a connection-killing proxy)
 #   IDEM_KILL_KB=100-1000      i1: the proxy kills each connection after this many KB (random)
@@ -156,6 +156,14 @@ echo "   restart log: $(opened_line)"
 py 120 soak.py --verify-only "$BROKER" 50000 || fail "soak data after kill -9"
 stop_broker INT
 ok "every message once, in order, through rolls and background flushes; intact after kill -9"
+
+scenario "e1: a consumer across a broker restart: leader epoch 0 -> 2, position validated (OffsetForLeaderEpoch)" leader-epochs
+py 120 epochs.py restart "$BROKER" "$BROKK_BIN" "$WORK/data-e1" || fail "consumer across a restart"
+ok "fenced, refreshed, validated: the next messages once each at epoch 2"
+
+scenario "e2: a crash that loses acknowledged-but-unflushed data: librdkafka detects the truncation" leader-epochs
+py 120 epochs.py truncation "$BROKER" "$BROKK_BIN" "$WORK/data-e2" || fail "log truncation detection"
+ok "OffsetForLeaderEpoch says epoch 2 ended at 5 < position 8: 'Partition log truncation detected'"
 fi
 
 if [[ " $PARTS " == *" groups "* ]]; then

@@ -25,6 +25,7 @@ harness_init kafkajs js
 SECONDS=0
 client_version "$KAFKAJS_VERSION"
 unsupported produce-codecs "kafkajs implements GZIP only; snappy comes from the pure-JS kafkajs-snappy plugin (tested), while its LZ4 and ZSTD plugins (kafkajs-lz4 -> lz4@0.6, @kafkajs/zstd -> cppzst) are native addons npm does not build here without approving their install scripts: lz4 and zstd are not tested"
+unsupported leader-epochs "KafkaJS 2.2.4 does not implement OffsetForLeaderEpoch (its request table maps it to noImplementedRequestDefinitions) and fetches with current_leader_epoch -1: it never validates a position (KIP-320)"
 echo "kafkajs compat: kafkajs $KAFKAJS_VERSION / node $(node --version) / $("$BROKK_BIN" --version 2>&1 | head -1) on $BROKER, work dir $WORK"
 start_broker "$WORK/data" --override group.min.session.timeout.ms=1000
 

@@ -53,6 +53,7 @@ unsupported admin-configs "kcat has no config administration"
 unsupported admin-partitions "kcat cannot create partitions"
 unsupported admin-delete-records "kcat cannot delete records"
 unsupported admin-groups "kcat has no group administration (-G joins a group, it does not describe one)"
+unsupported leader-epochs "a kcat consumer cannot outlive a broker restart: it exits on 'All broker connections are down' (tried: '% ERROR: Local: All broker connections are down: 1/1 brokers are down: terminating'); -o N assigns without validating. Its librdkafka validates as confluent-kafka's does"
 echo "kcat compat: kcat $($KCAT -V 2>&1 | grep -o 'Version [^ ]*.*librdkafka [^ ]*' | sed 's/ (.*librdkafka/, librdkafka/') / $("$BROKK_BIN" --version 2>&1 | head -1) on $BROKER, work dir $WORK"
 
 # ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ COLUMNS = [
     ("admin-groups", "admin: describe/list groups"),
     ("idempotent", "idempotent produce"),
     ("transactions", "transactions"),
+    ("leader-epochs", "leader epochs: position validated across restarts (KIP-320)"),
 ]
 
 HERE = pathlib.Path(__file__).resolve().parent.parent

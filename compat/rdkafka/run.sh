@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The rdkafka crate (librdkafka 2.12.1, vendored by rdkafka-sys) in the compat matrix. Its
 # scenarios are brokk's own Rust tests that use it as the client, against an in-process
-# broker (tests/clients.rs, client_groups.rs, client_txn.rs, compaction.rs); this runs them
+# broker (tests/clients.rs, client_groups.rs, client_txn.rs, compaction.rs, client_epochs.rs);
+# this runs them
 # (the README's `cargo test --release` has already built them) and records each in the
 # matrix.
 #
@@ -25,6 +26,8 @@ rust_test client_txn idempotent_producer_writes_each_record_once_in_order idempo
 rust_test client_txn transactions_commit_abort_and_carry_offsets transactions
 rust_test client_txn create_partitions_and_the_group_list admin-partitions,admin-groups
 rust_test compaction a_compacted_topic_keeps_the_latest_value_of_every_key admin-configs,admin-delete-records
+rust_test client_epochs a_consumer_validates_its_position_after_a_restart leader-epochs
+rust_test client_epochs a_consumer_detects_a_log_truncated_by_a_crash leader-epochs
 
 CURRENT="finished"
 echo "rdkafka compat suite finished in ${SECONDS}s"

@@ -21,6 +21,7 @@ unsupported admin-partitions "rskafka's controller client creates and deletes to
 unsupported admin-groups "rskafka has no group APIs"
 unsupported idempotent "rskafka's producer has no producer id (no idempotence)"
 unsupported transactions "rskafka has no transactions"
+unsupported leader-epochs "rskafka names the OffsetForLeaderEpoch API key but has no such request, and does not track leader epochs"
 
 
 rust_test rskafka every_codec_round_trips_with_headers_and_timestamps produce-codecs,consume
