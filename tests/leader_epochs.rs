@@ -244,13 +244,91 @@ async fn a_lost_tail_shows_as_an_epoch_that_ends_early_and_a_lost_checkpoint_is_
     // A consumer that read offset 7 under epoch 2 learns the epoch ended at 5 (truncation).
     assert_eq!(end_of(&mut raw, "lt", 4, 2).await, (0, 0, 5));
 
-    // Without its checkpoint, a partition's epochs come back from its batches.
+    // Without its checkpoint, a partition's epochs come back from its batches, and it leads
+    // at twice the broker's start count (this is start 4), above any epoch it had.
     produce(&mut raw, "lt", 0, batch(2, now_ms(), Compression::None)).await;
     b.stop().await;
     std::fs::remove_file(b.data_dir().join("lt-0").join("leader-epoch-checkpoint")).unwrap();
     b.restart().await;
     let mut raw = Raw::connect(b.addr).await;
-    assert_eq!(checkpoint(&b, "lt"), "0\n3\n0 0\n4 5\n6 7\n");
-    assert_eq!(metadata_epoch(&mut raw, "lt").await, 6);
+    assert_eq!(checkpoint(&b, "lt"), "0\n3\n0 0\n4 5\n8 7\n");
+    assert_eq!(metadata_epoch(&mut raw, "lt").await, 8);
+
+    // A torn checkpoint of a partition idle for several starts never takes its epoch back.
+    create_topic(&mut raw, "idle", 1, &[]).await;
+    produce(&mut raw, "idle", 0, batch(1, now_ms(), Compression::None)).await;
+    b.restart().await;
+    b.restart().await;
+    let mut raw = Raw::connect(b.addr).await;
+    assert_eq!(metadata_epoch(&mut raw, "idle").await, 4);
+    b.stop().await;
+    std::fs::write(b.data_dir().join("idle-0").join("leader-epoch-checkpoint"), "").unwrap();
+    b.restart().await;
+    let mut raw = Raw::connect(b.addr).await;
+    assert_eq!(metadata_epoch(&mut raw, "idle").await, 14, "start 7: 2 x 7");
+    assert_eq!(checkpoint(&b, "idle"), "0\n2\n0 0\n14 1\n");
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn new_partitions_lead_at_epoch_zero_and_every_view_agrees() {
+    use kafka_protocol::messages::describe_topic_partitions_request::TopicRequest;
+    let mut b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    create_topic(&mut raw, "np", 1, &[]).await;
+    b.restart().await;
+    let mut raw = Raw::connect(b.addr).await;
+    let mut req = CreatePartitionsRequest::default();
+    req.topics = vec![
+        create_partitions_request::CreatePartitionsTopic::default()
+            .with_name(topic("np"))
+            .with_count(2)
+            .with_assignments(None),
+    ];
+    req.timeout_ms = 5000;
+    assert_eq!(raw.call(&req, 3).await.results[0].error_code, 0);
+    assert_eq!(
+        std::fs::read_to_string(b.data_dir().join("np-1").join("leader-epoch-checkpoint")).unwrap(),
+        "0\n1\n0 0\n"
+    );
+    let mut m = MetadataRequest::default();
+    m.topics = Some(vec![
+        metadata_request::MetadataRequestTopic::default().with_name(Some(topic("np"))),
+    ]);
+    let r = raw.call(&m, 12).await;
+    let epochs: Vec<i32> = r.topics[0].partitions.iter().map(|p| p.leader_epoch).collect();
+    assert_eq!(epochs, vec![2, 0]);
+    let mut d = DescribeTopicPartitionsRequest::default();
+    d.topics = vec![TopicRequest::default().with_name(topic("np"))];
+    d.response_partition_limit = 10;
+    let r = raw.call(&d, 0).await;
+    let epochs: Vec<i32> = r.topics[0].partitions.iter().map(|p| p.leader_epoch).collect();
+    assert_eq!(epochs, vec![2, 0]);
+    // Fetch: any negative current epoch means none (Kafka's optionalEpoch).
+    let r = fetch(&mut raw, "np", 0, -2, -1, 12).await;
+    assert_eq!(r.responses[0].partitions[0].error_code, 0);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn an_older_checkpoint_that_survived_a_crash_is_completed_from_the_batches() {
+    let mut b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    create_topic(&mut raw, "old", 1, &[]).await;
+    produce(&mut raw, "old", 0, batch(5, now_ms(), Compression::None)).await;
+    b.restart().await;
+    let mut raw = Raw::connect(b.addr).await;
+    produce(&mut raw, "old", 0, batch(3, now_ms(), Compression::None)).await;
+    b.stop().await;
+    // The last start's rewrite was lost: the checkpoint is the one from the topic's creation.
+    std::fs::write(
+        b.data_dir().join("old-0").join("leader-epoch-checkpoint"),
+        "0\n1\n0 0\n",
+    )
+    .unwrap();
+    b.restart().await;
+    let mut raw = Raw::connect(b.addr).await;
+    assert_eq!(checkpoint(&b, "old"), "0\n3\n0 0\n2 5\n4 8\n");
+    assert_eq!(end_of(&mut raw, "old", 4, 2).await, (0, 2, 8));
     b.stop().await;
 }

@@ -30,6 +30,7 @@ async function startBroker () {
   const log = `${dataDir}.${starts}.log`
   broker = spawn(brokkBin, ['--listen', bootstrap, '--data-dir', dataDir],
     { stdio: ['ignore', 'ignore', fs.openSync(log, 'w')], env: { ...process.env, NO_COLOR: '1' } })
+  fs.writeFileSync(`${dataDir}.pid`, String(broker.pid)) // the harness's cleanup kills it if we die
   await until(() => fs.readFileSync(log, 'utf8').includes('brokk listening on'), `broker did not listen, see ${log}`, 10000)
 }
 async function stopBroker () {
@@ -87,13 +88,12 @@ async function main () {
   await new Promise(resolve => consumer.disconnect(resolve))
 }
 
-const timer = setTimeout(() => { console.error('FAIL: epochs timed out'); if (broker) broker.kill('SIGKILL'); process.exit(1) }, 90000)
+const bail = (why) => { console.error(`FAIL: ${why}`); if (broker) broker.kill('SIGKILL'); process.exit(1) }
+const timer = setTimeout(() => bail('epochs timed out'), 80000)
+process.on('SIGTERM', () => bail('SIGTERM'))
+process.on('SIGINT', () => bail('SIGINT'))
 main().then(() => {
   clearTimeout(timer)
   if (broker) broker.kill('SIGKILL')
   process.exit(0)
-}, err => {
-  console.error(`FAIL: ${err.stack || err}`)
-  if (broker) broker.kill('SIGKILL')
-  process.exit(1)
-})
+}, err => bail(err.stack || err))

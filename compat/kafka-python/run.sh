@@ -117,11 +117,11 @@ plainlog "$LOG" | grep -q "stopped cleanly" || fail "broker log lacks 'stopped c
 
 # The epoch scripts run their own broker on the same port (the consumer must outlive restarts).
 scenario "epochs-restart: a KafkaConsumer across a broker restart: leader epoch 0 -> 2, position validated" leader-epochs
-py 60 epochs.py restart "$BROKER" "$BROKK_BIN" "$WORK/data-e1" || fail "consumer across a restart"
+py 120 epochs.py restart "$BROKER" "$BROKK_BIN" "$WORK/data-e1" || fail "consumer across a restart"
 ok "fenced, OffsetForLeaderEpoch, no truncation: the next records once each at epoch 2 (fetches carry last_fetched_epoch)"
 
 scenario "epochs-truncation: a crash loses acknowledged-but-unflushed records; poll() raises LogTruncationError" leader-epochs
-py 60 epochs.py truncation "$BROKER" "$BROKK_BIN" "$WORK/data-e2" || fail "log truncation detection"
+py 120 epochs.py truncation "$BROKER" "$BROKK_BIN" "$WORK/data-e2" || fail "log truncation detection"
 ok "epoch 2 ended at 5 < position 8: LogTruncationError(offset=5); after a seek, new records at epoch 4"
 
 if ((IDEM_CHAOS_N > 0)); then

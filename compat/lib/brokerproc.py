@@ -5,13 +5,21 @@ client script).
     b = BrokerProc(BROKK_BIN, "127.0.0.1:PORT", DATA_DIR)
     b.start(); ...; b.stop("TERM" | "KILL"); b.start(); ...; b.close()
 
-Each start logs to DATA_DIR.<n>.log. Every wait is bounded; close() (also on SIGTERM, which
-the harness's `timeout` sends) kills a broker still running.
+Each start logs to DATA_DIR.<n>.log and writes the broker's pid to DATA_DIR.pid (the
+harness's cleanup kills it if the script itself was killed). Every wait is bounded; close()
+(also on SIGTERM, which the harness's `timeout` sends) kills a broker still running, and the
+broker gets SIGKILL if the script dies first (PR_SET_PDEATHSIG).
 """
+import ctypes
 import os
 import signal
 import subprocess
 import time
+
+
+def _die_with_parent():
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class BrokerProc:
@@ -27,7 +35,9 @@ class BrokerProc:
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
                 [self.binary, "--listen", self.listen, "--data-dir", self.data_dir],
-                stdout=subprocess.DEVNULL, stderr=out, env=env)
+                stdout=subprocess.DEVNULL, stderr=out, env=env, preexec_fn=_die_with_parent)
+        with open(f"{self.data_dir}.pid", "w") as f:
+            f.write(str(self.proc.pid))
         deadline = time.time() + timeout
         while time.time() < deadline:
             with open(self.log, "rb") as f:

@@ -58,6 +58,11 @@ harness_init() {
 harness_cleanup() {
     local rc=$?
     local pid
+    # Brokers a client script runs itself (../lib/brokerproc.py, epochs.js) leave a pid file.
+    local pidfile
+    for pidfile in "$WORK"/*.pid; do
+        [[ -f $pidfile ]] && kill -9 "$(cat "$pidfile")" 2>/dev/null || true
+    done
     for pid in "$CLIENT_PID" "$BROKER_PID"; do
         if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
             # children first (CLIENT_PID is usually `timeout`, which SIGKILL would orphan)
@@ -177,7 +182,7 @@ ensure_venv() {
 py() {
     local t=$1 rc=0
     shift
-    (cd "$HERE" && exec timeout "$t" "$PY" "$@") &
+    (cd "$HERE" && exec timeout -k 10 "$t" "$PY" "$@") &
     CLIENT_PID=$!
     wait "$CLIENT_PID" || rc=$?
     CLIENT_PID=

@@ -210,7 +210,12 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
                 partition: fp.partition,
                 fetch_offset: fp.fetch_offset,
                 max_bytes: fp.partition_max_bytes.max(0) as usize,
-                current_leader_epoch: if version >= 9 { fp.current_leader_epoch } else { -1 },
+                // Kafka's `FetchRequest.optionalEpoch`: any negative epoch means none.
+                current_leader_epoch: if version >= 9 && fp.current_leader_epoch >= 0 {
+                    fp.current_leader_epoch
+                } else {
+                    -1
+                },
                 last_fetched_epoch: if version >= 12 { fp.last_fetched_epoch } else { -1 },
                 log,
             });

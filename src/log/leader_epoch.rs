@@ -19,6 +19,7 @@
 //! missing or unreadable file is rebuilt from the epochs stamped on the log's batches.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::LogError;
 use super::segment::Segment;
@@ -51,29 +52,61 @@ impl LeaderEpochCache {
         }
     }
 
-    /// Reads `dir`'s checkpoint, or rebuilds the entries from the batches in `segments`
-    /// when it is missing or malformed. Entries are then cut to `[log_start, log_end)`.
-    /// Also returns the latest epoch known before that cut: the last epoch this broker led,
-    /// even if recovery lost everything written under it.
-    pub fn load(dir: &Path, segments: &[std::sync::Arc<Segment>], log_start: i64, log_end: i64) -> (Self, Option<i32>) {
+    /// Loads the cache of a partition in `dir` and becomes its leader, as `makeLeader` after
+    /// the controller's new epoch:
+    /// - a readable checkpoint: [`EPOCHS_PER_START`] above the last epoch in it (read before
+    ///   recovery's cut, so an epoch whose data a crash lost still counts) or on the log's last
+    ///   batch, whichever is larger;
+    /// - no checkpoint, or an unreadable or empty one: `epoch_if_lost`, or two above the last
+    ///   batch's epoch if that is larger (a new partition passes 0; a loaded one a bound no
+    ///   earlier start can have reached, so epochs never go back).
+    ///
+    /// Entries the checkpoint lacks (it was lost, or an older version survived a crash) are
+    /// recovered from the epochs stamped on the batches, then cut to `[log_start, log_end)`.
+    /// The new epoch is recorded at the log end and the checkpoint rewritten (made durable by
+    /// the caller's sync of the data directory before any client sees the epoch).
+    pub fn become_leader(
+        dir: &Path,
+        segments: &[Arc<Segment>],
+        log_start: i64,
+        log_end: i64,
+        epoch_if_lost: i32,
+    ) -> Result<(i32, Self), LogError> {
         let mut cache = Self::empty(dir);
-        match std::fs::read_to_string(&cache.path).ok().and_then(|t| parse(&t)) {
-            Some(entries) => cache.entries = entries,
-            None => {
-                for seg in segments {
-                    for h in seg.batches() {
-                        let epoch = h.partition_leader_epoch();
-                        if epoch >= 0 {
-                            cache.assign(epoch, h.base_offset());
-                        }
-                    }
+        let read = std::fs::read_to_string(&cache.path).ok().and_then(|t| parse(&t));
+        let last_led = read.as_ref().and_then(|e| e.last()).map(|e| e.epoch);
+        cache.entries = read.unwrap_or_default();
+        let first_stamped = stamped_epoch(segments.iter().find(|s| !s.is_empty()), true);
+        let last_stamped = stamped_epoch(segments.iter().rev().find(|s| !s.is_empty()), false);
+        if last_stamped > cache.latest_epoch() {
+            match cache.entries.last().map(|e| e.start_offset) {
+                // One epoch throughout (every log older brokk wrote): no need to read it all.
+                None if first_stamped == last_stamped => {
+                    cache.assign(last_stamped.unwrap_or(0), log_start);
                 }
+                from => cache.fill_from_log(segments, from.unwrap_or(log_start)),
             }
         }
-        let last_led = cache.latest_epoch();
         cache.truncate_from_end(log_end);
         cache.truncate_from_start(log_start);
-        (cache, last_led)
+        let after_stamped = last_stamped.map_or(0, |e| e.saturating_add(EPOCHS_PER_START));
+        let epoch = match last_led {
+            Some(led) => after_stamped.max(led.saturating_add(EPOCHS_PER_START)),
+            None => after_stamped.max(epoch_if_lost),
+        };
+        cache.assign(epoch, log_end);
+        cache.write()?;
+        Ok((epoch, cache))
+    }
+
+    /// Assigns the epochs stamped on the batches at or after `from` (as Kafka's segment
+    /// recovery does).
+    fn fill_from_log(&mut self, segments: &[Arc<Segment>], from: i64) {
+        for seg in segments.iter().filter(|s| s.end_offset() > from) {
+            seg.for_each_batch(from.max(seg.base_offset()), |h| {
+                self.assign(h.partition_leader_epoch(), h.base_offset().max(from));
+            });
+        }
     }
 
     pub fn entries(&self) -> &[EpochEntry] {
@@ -167,17 +200,40 @@ impl LeaderEpochCache {
         }
     }
 
-    /// Rewrites the checkpoint (temp file and rename). Not fsynced: a lost update is
-    /// rebuilt at the next start from the log, and the next epoch is derived from both.
+    /// Rewrites the checkpoint (temp file and rename), see [`write_entries`].
     pub fn write(&self) -> Result<(), LogError> {
-        let mut s = format!("0\n{}\n", self.entries.len());
-        for e in &self.entries {
-            s.push_str(&format!("{} {}\n", e.epoch, e.start_offset));
-        }
-        let tmp = self.path.with_extension("tmp");
-        std::fs::write(&tmp, s).map_err(|e| LogError::io(&tmp, e))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| LogError::io(&self.path, e))
+        write_entries(&self.path, &self.entries)
     }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Writes `entries` to the checkpoint at `path` (temp file and rename, not fsynced: a torn
+/// or lost file only makes the next start lead at its `epoch_if_lost` bound, and the
+/// entries come back from the batches).
+pub fn write_entries(path: &Path, entries: &[EpochEntry]) -> Result<(), LogError> {
+    let mut s = format!("0\n{}\n", entries.len());
+    for e in entries {
+        s.push_str(&format!("{} {}\n", e.epoch, e.start_offset));
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, s).map_err(|e| LogError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| LogError::io(path, e))
+}
+
+/// The epoch on the first (`first`) or last batch of `seg`, if it has one (-1 = none).
+fn stamped_epoch(seg: Option<&Arc<Segment>>, first: bool) -> Option<i32> {
+    let seg = seg?;
+    let epoch = if first {
+        seg.batches().next().map(|h| h.partition_leader_epoch())
+    } else {
+        let mut last = None;
+        seg.for_each_batch(seg.end_offset() - 1, |h| last = Some(h.partition_leader_epoch()));
+        last
+    };
+    epoch.filter(|e| *e >= 0)
 }
 
 /// Parses Kafka's checkpoint text: version 0, a count, then that many ascending
@@ -268,10 +324,18 @@ mod tests {
         assert_eq!(pairs(&c), vec![(2, 12)]);
         c.write().unwrap();
         assert_eq!(std::fs::read_to_string(dir.path().join(FILE)).unwrap(), "0\n1\n2 12\n");
-        let (loaded, last_led) = LeaderEpochCache::load(dir.path(), &[], 0, 100);
-        assert_eq!((pairs(&loaded), last_led), (vec![(2, 12)], Some(2)));
-        let (loaded, last_led) = LeaderEpochCache::load(dir.path(), &[], 0, 12);
-        assert_eq!((pairs(&loaded), last_led), (vec![], Some(2)), "cut by recovery");
+        let (epoch, loaded) = LeaderEpochCache::become_leader(dir.path(), &[], 0, 100, 50).unwrap();
+        assert_eq!((epoch, pairs(&loaded)), (4, vec![(2, 12), (4, 100)]));
+        // Recovery cut the log below epoch 4's start: it still counts.
+        let (epoch, loaded) = LeaderEpochCache::become_leader(dir.path(), &[], 0, 12, 50).unwrap();
+        assert_eq!((epoch, pairs(&loaded)), (6, vec![(6, 12)]));
+        // A lost or torn checkpoint: the bound the caller gives.
+        std::fs::write(dir.path().join(FILE), "0\n2\n6 12\n").unwrap();
+        let (epoch, _) = LeaderEpochCache::become_leader(dir.path(), &[], 0, 12, 50).unwrap();
+        assert_eq!(epoch, 50);
+        std::fs::remove_file(dir.path().join(FILE)).unwrap();
+        let (epoch, _) = LeaderEpochCache::become_leader(dir.path(), &[], 0, 0, 0).unwrap();
+        assert_eq!(epoch, 0, "a new partition");
         for bad in ["1\n1\n2 12\n", "0\n2\n2 12\n", "0\n2\n4 1\n2 5\n", "0\n1\nx 1\n"] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }

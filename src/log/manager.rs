@@ -242,6 +242,13 @@ impl LogManager {
             cluster_id,
         };
         let mut known_dirs = std::collections::HashSet::new();
+        // A loaded partition whose leader-epoch checkpoint is gone leads at twice this
+        // start's number: no earlier start (at most 2 epochs each) can have gone as far.
+        let epoch_if_lost = mgr
+            .quorum
+            .leader_epoch
+            .load(std::sync::atomic::Ordering::Acquire)
+            .saturating_mul(2);
         let tdir = dir.join(TOPICS_DIR);
         for entry in std::fs::read_dir(&tdir).map_err(|e| LogError::io(&tdir, e))? {
             let path = entry.map_err(|e| LogError::io(&tdir, e))?.path();
@@ -263,8 +270,15 @@ impl LogManager {
                 report.recovery.segments_scanned += r.segments_scanned;
                 report.recovery.torn_bytes += r.torn_bytes;
                 report.recovery.segments_dropped += r.segments_dropped;
-                let partition =
-                    Partition::from_segments(name.clone(), p, pdir.clone(), config.clone(), segs, rp.unwrap_or(0))?;
+                let partition = Partition::from_segments(
+                    name.clone(),
+                    p,
+                    pdir.clone(),
+                    config.clone(),
+                    segs,
+                    rp.unwrap_or(0),
+                    epoch_if_lost,
+                )?;
                 if let Some(start) = log_starts.get(&(name.to_string(), p)) {
                     partition.restore_log_start(*start);
                 }
@@ -284,6 +298,8 @@ impl LogManager {
             std::fs::remove_file(&marker).map_err(|e| LogError::io(&marker, e))?;
             checkpoint::sync_dir(dir)?;
         }
+        // The new leader epochs are on disk before any client can see them.
+        checkpoint::sync_filesystem(dir)?;
         // Recovery is done with the files: until a partition is written, it holds none.
         mgr.release_idle_files(super::now_ms(), 0);
         // Drops entries of topics deleted since it was written.
@@ -472,6 +488,7 @@ impl LogManager {
             pdir,
             config.clone(),
             segs,
+            0,
             0,
         )?))
     }

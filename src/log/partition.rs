@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 use super::batch::{self, BatchHeader};
 use super::group_commit::GroupCommit;
-use super::leader_epoch::{EPOCHS_PER_START, LeaderEpochCache};
+use super::leader_epoch::LeaderEpochCache;
 use super::producer_state::{ProducerState, list_snapshots, snapshot_path};
 use super::segment::Segment;
 use super::txn_index::AbortedTxn;
@@ -128,6 +128,8 @@ impl std::fmt::Debug for Partition {
 impl Partition {
     /// Assembles a partition from opened (and, if needed, recovered) segments, oldest first.
     /// The last segment is the active one.
+    /// `epoch_if_lost`: the leader epoch to take if the partition has no readable
+    /// leader-epoch checkpoint (see [`LeaderEpochCache::become_leader`]).
     pub(super) fn from_segments(
         topic: Arc<str>,
         index: i32,
@@ -135,6 +137,7 @@ impl Partition {
         config: Arc<LogConfig>,
         segments: Vec<Arc<Segment>>,
         recovery_point: i64,
+        epoch_if_lost: i32,
     ) -> Result<Self, LogError> {
         let active = segments
             .last()
@@ -144,7 +147,8 @@ impl Partition {
         let log_start = segments[0].base_offset();
         let producers = rebuild_producers(&dir, &segments, log_start, next_offset);
         let first_unstable = producers.first_unstable_offset().unwrap_or(-1);
-        let (leader_epoch, epochs) = become_leader(&dir, &segments, log_start, next_offset);
+        let (leader_epoch, epochs) =
+            LeaderEpochCache::become_leader(&dir, &segments, log_start, next_offset, epoch_if_lost)?;
         Ok(Self {
             leader_epoch: AtomicI32::new(leader_epoch),
             epochs: Mutex::new(epochs),
@@ -697,19 +701,20 @@ impl Partition {
             return Ok(log_start);
         }
         self.log_start_offset.fetch_max(offset, Ordering::AcqRel);
+        self.log_start_moved(&st);
         let segs = self.segments();
         let n = sealed_below(&segs, offset);
         self.remove_front(st, &segs, n, "deleted records")?;
-        self.log_start_moved();
         Ok(self.log_start_offset())
     }
 
     /// At start-up: the log start a DeleteRecords left inside the first segment (from the
     /// log-start-offset checkpoint), never past the log end.
     pub(super) fn restore_log_start(&self, offset: i64) {
+        let st = lock(&self.append);
         let end = self.log_end_offset();
         self.log_start_offset.fetch_max(offset.min(end), Ordering::AcqRel);
-        self.log_start_moved();
+        self.log_start_moved(&st);
     }
 
     /// This broker's current leader epoch for the partition.
@@ -735,13 +740,22 @@ impl Partition {
     }
 
     /// Drops leader-epoch entries below a new log start (Kafka's `truncateFromStart`) and
-    /// rewrites the checkpoint if any changed.
-    fn log_start_moved(&self) {
+    /// rewrites the checkpoint if any changed. Runs under the append lock (`_st`), so
+    /// rewrites are ordered and never reach a deleted (and maybe recreated) topic's directory;
+    /// the file is written outside the cache's own lock, which readers take.
+    fn log_start_moved(&self, _st: &AppendState) {
+        if self.deleted.load(Ordering::Acquire) {
+            return;
+        }
         let start = self.log_start_offset();
-        let mut epochs = lock(&self.epochs);
-        if epochs.truncate_from_start(start)
-            && let Err(e) = epochs.write()
-        {
+        let (path, entries) = {
+            let mut epochs = lock(&self.epochs);
+            if !epochs.truncate_from_start(start) {
+                return;
+            }
+            (epochs.path().to_path_buf(), epochs.entries().to_vec())
+        };
+        if let Err(e) = super::leader_epoch::write_entries(&path, &entries) {
             tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "writing the leader-epoch checkpoint failed");
         }
     }
@@ -782,8 +796,8 @@ impl Partition {
                 first_err.get_or_insert(e);
             }
         }
+        self.log_start_moved(&st);
         drop(st);
-        self.log_start_moved();
         if let Some(e) = first_err {
             return Err(e);
         }
@@ -934,29 +948,6 @@ impl Partition {
 /// Rebuilds the producer state at open: the newest valid snapshot at or below the log end
 /// (and not below the log start), then every batch after it. Snapshots above the log end
 /// (a truncated tail) are deleted.
-/// Loads the leader-epoch cache and becomes leader: a new partition at epoch 0, a loaded one
-/// [`EPOCHS_PER_START`] above the last epoch its checkpoint (before recovery's cut) or its
-/// last batch knows. The new
-/// epoch is recorded at the log end and the checkpoint rewritten.
-fn become_leader(dir: &Path, segments: &[Arc<Segment>], log_start: i64, log_end: i64) -> (i32, LeaderEpochCache) {
-    let (mut epochs, last_led) = LeaderEpochCache::load(dir, segments, log_start, log_end);
-    let mut last_stamped = None;
-    if let Some(seg) = segments.iter().rev().find(|s| !s.is_empty()) {
-        seg.for_each_batch(seg.end_offset() - 1, |h| {
-            last_stamped = Some(h.partition_leader_epoch())
-        });
-    }
-    let epoch = match last_led.max(last_stamped.filter(|e| *e >= 0)) {
-        None => 0,
-        Some(last) => last.saturating_add(EPOCHS_PER_START),
-    };
-    epochs.assign(epoch, log_end);
-    if let Err(e) = epochs.write() {
-        tracing::warn!(dir = %dir.display(), error = %e, "writing the leader-epoch checkpoint failed");
-    }
-    (epoch, epochs)
-}
-
 fn rebuild_producers(dir: &Path, segments: &[Arc<Segment>], log_start: i64, log_end: i64) -> ProducerState {
     let mut from = log_start;
     let mut state = ProducerState::default();
