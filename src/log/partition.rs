@@ -581,16 +581,31 @@ impl Partition {
         if idx == 0 {
             return Err(out_of_range);
         }
+        // One segment's batches, as Kafka reads; but a segment the cleaner left with only
+        // empty batch headers (brokk keeps each cleaned group's last batch) is followed by
+        // the next one's, since clients read a response without a record as too small a
+        // fetch (librdkafka doubles its fetch size, then reports MSG_SIZE_TOO_LARGE).
+        let mut parts: Vec<Bytes> = Vec::new();
+        let mut size = 0;
         for seg in &segs[idx - 1..] {
             let from = offset.max(seg.base_offset());
             if from >= upper {
                 break;
             }
-            if let Some(b) = seg.read(from, upper, max_bytes, min_one) {
-                data.records = Some(b);
-                break;
+            if let Some(b) = seg.read(from, upper, max_bytes.saturating_sub(size), min_one) {
+                size += b.len();
+                let has_records = batch::iter_batches(&b).any(|(_, h)| h.records_count() > 0 || h.is_control());
+                parts.push(b);
+                if has_records || size >= max_bytes {
+                    break;
+                }
             }
         }
+        data.records = match parts.len() {
+            0 => None,
+            1 => parts.pop(),
+            _ => Some(Bytes::from(parts.concat())),
+        };
         Ok(data)
     }
 
