@@ -3,7 +3,8 @@
 //! AlterConfigs may change it at runtime, and Kafka 4.0's documentation, verbatim.
 //!
 //! `dynamic` is brokk's answer (reported as `read_only = !dynamic`): the primary `log.*`
-//! synonym of every topic config, and `producer.id.expiration.ms`. Defaults that brokk
+//! synonym of every topic config, `producer.id.expiration.ms`, and the log cleaner's six
+//! reconfigurable keys (`log::cleaner::settings`). Defaults that brokk
 //! chose differently from Kafka (listener, data directory, replication factors of 1,
 //! `group.initial.rebalance.delay.ms`) are brokk's.
 
@@ -374,42 +375,42 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         name: "log.cleaner.threads",
         ty: ConfigType::Int,
         default: Some("1"),
-        dynamic: false,
+        dynamic: true,
         doc: "The number of background threads to use for log cleaning",
     },
     ConfigDef {
         name: "log.cleaner.backoff.ms",
         ty: ConfigType::Long,
         default: Some("15000"),
-        dynamic: false,
+        dynamic: true,
         doc: "The amount of time to sleep when there are no logs to clean",
     },
     ConfigDef {
         name: "log.cleaner.dedupe.buffer.size",
         ty: ConfigType::Long,
         default: Some("134217728"),
-        dynamic: false,
+        dynamic: true,
         doc: "The total memory used for log deduplication across all cleaner threads",
     },
     ConfigDef {
         name: "log.cleaner.io.buffer.size",
         ty: ConfigType::Int,
         default: Some("524288"),
-        dynamic: false,
+        dynamic: true,
         doc: "The total memory used for log cleaner I/O buffers across all cleaner threads",
     },
     ConfigDef {
         name: "log.cleaner.io.buffer.load.factor",
         ty: ConfigType::Double,
         default: Some("0.9"),
-        dynamic: false,
+        dynamic: true,
         doc: "Log cleaner dedupe buffer load factor. The percentage full the dedupe buffer can become. A higher value will allow more log to be cleaned at once but will lead to more hash collisions",
     },
     ConfigDef {
         name: "log.cleaner.io.max.bytes.per.second",
         ty: ConfigType::Double,
         default: Some("1.7976931348623157E308"),
-        dynamic: false,
+        dynamic: true,
         doc: "The log cleaner will be throttled so that the sum of its read and write i/o will be less than this value on average",
     },
     ConfigDef {

@@ -19,7 +19,8 @@
 //! | `log.cleaner.enable` | `true` | compact topics with `cleanup.policy=compact` |
 //! | `log.cleaner.backoff.ms` | `15000` | the cleaner's sleep when nothing is dirty enough |
 //! | `log.cleaner.dedupe.buffer.size` | `134217728` | memory of the cleaner's key map |
-//! | `log.cleaner.threads` | `1` | brokk runs one cleaner thread |
+//! | `log.cleaner.threads` | `1` | cleaner threads (dynamic, as the next three) |
+//! | `log.cleaner.io.max.bytes.per.second` | unlimited | the cleaner threads' read + write rate |
 //! | `socket.request.max.bytes` | `104857600` | largest request frame accepted |
 //! | `fetch.max.bytes` | `57671680` | cap on one Fetch response's record bytes |
 //! | `log.*` topic defaults | Kafka 4.0's | see `log::config_defs::TOPIC_CONFIGS` |
@@ -262,10 +263,16 @@ impl Config {
                     }
                 }
                 "log.cleaner.threads" => {
-                    // brokk runs one cleaner thread; 0 (Kafka's "no cleaner threads") is
-                    // refused rather than silently cleaning anyway.
-                    if parse_num::<i32>(key, v)? < 1 {
-                        return Err(format!("{key} must be at least 1 (brokk runs one cleaner thread)"));
+                    // 0 (Kafka's "no cleaner threads") is refused rather than cleaning anyway.
+                    self.cleaner.threads = parse_num(key, v)?;
+                    if self.cleaner.threads < 1 {
+                        return Err(format!("{key} must be at least 1"));
+                    }
+                }
+                "log.cleaner.io.max.bytes.per.second" => {
+                    self.cleaner.io_max_bytes_per_second = parse_num(key, v)?;
+                    if self.cleaner.io_max_bytes_per_second.is_nan() || self.cleaner.io_max_bytes_per_second <= 0.0 {
+                        return Err(format!("{key} must be above 0"));
                     }
                 }
                 "producer.id.expiration.ms" => {

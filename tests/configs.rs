@@ -470,3 +470,73 @@ async fn compression_type_recompresses_produced_batches() {
     assert_eq!(decoded[19].2.as_deref(), Some(&b"value-19"[..]));
     b.stop().await;
 }
+
+#[tokio::test]
+async fn cleaner_settings_are_dynamic_as_kafkas() {
+    let mut b = TestBroker::start_with(&[("log.cleaner.backoff.ms", "600000")]).await;
+    let mut raw = Raw::connect(b.addr).await;
+    create_topic(
+        &mut raw,
+        "cc",
+        1,
+        &[
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", "1024"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+        ],
+    )
+    .await;
+    // Several 1 KiB segments of the same 4 keys.
+    for _ in 0..40 {
+        produce(&mut raw, "cc", 0, batch(4, now_ms(), Compression::None)).await;
+    }
+    // The cleaner found nothing at start and sleeps 10 minutes; a shorter backoff wakes it.
+    assert!(b.broker().cleaner().checkpoint("cc", 0).is_none());
+    let r = alter(
+        &mut raw,
+        vec![incremental(BROKER, "", &[("log.cleaner.backoff.ms", SET, Some("20"))])],
+        false,
+    )
+    .await;
+    assert_eq!(r, vec![(0, None)]);
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while b.broker().cleaner().checkpoint("cc", 0).is_none() {
+        assert!(std::time::Instant::now() < deadline, "the cleaner never woke");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    // Threads: Kafka's bounds (at least 1, at most double, at least half).
+    let threads = |v: &'static str| vec![incremental(BROKER, "0", &[("log.cleaner.threads", SET, Some(v))])];
+    assert_eq!(alter(&mut raw, threads("2"), false).await, vec![(0, None)]);
+    for (v, msg) in [
+        (
+            "5",
+            "Log cleaner threads cannot be increased to more than double the current value 2",
+        ),
+        ("0", "Log cleaner threads should be at least 1"),
+        (
+            "x",
+            "Invalid value x for configuration log.cleaner.threads: Not a number of type INT",
+        ),
+    ] {
+        assert_eq!(
+            alter(&mut raw, threads(v), false).await,
+            vec![(ResponseError::InvalidRequest.code(), Some(msg.to_string()))]
+        );
+    }
+    let (_, _, c) = describe(
+        &mut raw,
+        BROKER,
+        "0",
+        Some(&["log.cleaner.threads", "log.cleaner.backoff.ms"]),
+    )
+    .await;
+    assert_eq!(c["log.cleaner.threads"].0.as_deref(), Some("2"));
+    assert_eq!(c["log.cleaner.threads"].1, 2, "this broker's dynamic config");
+    assert!(!c["log.cleaner.threads"].2, "not read-only");
+    assert_eq!(c["log.cleaner.backoff.ms"].1, 3, "the cluster-wide dynamic default");
+    assert_eq!(b.broker().cleaner().settings().threads, 2);
+    b.restart().await;
+    assert_eq!(b.broker().cleaner().settings().threads, 2, "persisted");
+    b.stop().await;
+}

@@ -111,7 +111,11 @@ pub async fn alter_broker(
     let per_broker = broker_name(name, broker.node_id(), false)?.is_some();
     let logs = broker.logs().clone();
     let d = logs.dynamic_defaults();
-    let current = if per_broker { d.broker } else { d.cluster };
+    let current = if per_broker {
+        d.broker.clone()
+    } else {
+        d.cluster.clone()
+    };
     let next = change(&current)?;
     let fixed: Vec<&str> = next
         .iter()
@@ -126,6 +130,17 @@ pub async fn alter_broker(
             format!("Cannot update these configs dynamically: {set}({})", fixed.join(", ")),
         ));
     }
+    // The cleaner's dynamic settings, as Kafka's reconfigurable LogCleaner checks them.
+    let mut after = d.clone();
+    *(if per_broker {
+        &mut after.broker
+    } else {
+        &mut after.cluster
+    }) = next.clone();
+    broker
+        .cleaner()
+        .check_settings(&after)
+        .map_err(|m| err(ResponseError::InvalidRequest, m))?;
     let done = tokio::task::spawn_blocking(move || {
         logs.alter_dynamic_defaults(per_broker, validate_only, |_| Ok(next))
             .map_err(|e| match e {
@@ -134,7 +149,11 @@ pub async fn alter_broker(
             })
     })
     .await;
-    done.unwrap_or_else(|e| Err(err(ResponseError::UnknownServerError, e.to_string())))
+    let done = done.unwrap_or_else(|e| Err(err(ResponseError::UnknownServerError, e.to_string())));
+    if done.is_ok() && !validate_only {
+        broker.cleaner().reconfigured();
+    }
+    done
 }
 
 /// IncrementalAlterConfigs on BROKER_LOGGER: every operation is checked before any is

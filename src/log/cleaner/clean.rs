@@ -14,6 +14,7 @@
 //! (a producer's last, or a group's last so the segment still ends where the next begins)
 //! becomes a 61-byte header.
 
+use super::throttler::Throttler;
 use std::sync::Arc;
 
 use super::offset_map::OffsetMap;
@@ -121,6 +122,7 @@ pub fn clean(
     a: &Assessment,
     now: i64,
     map_bytes: usize,
+    throttler: &Throttler,
 ) -> Result<RoundStats, LogError> {
     let segs = p.segments();
     let aborted = p.aborted_txns(0, a.upper);
@@ -132,7 +134,7 @@ pub fn clean(
         .filter(|t| t.last_offset >= a.first_dirty)
         .cloned()
         .collect();
-    let map = build_map(&segs, a, map_bytes, TxnMeta::new(dirty_aborts));
+    let map = build_map(&segs, a, map_bytes, TxnMeta::new(dirty_aborts), throttler);
     let end_offset = map.latest + 1;
     let mut stats = RoundStats {
         end_offset: end_offset.max(a.first_dirty),
@@ -147,6 +149,7 @@ pub fn clean(
     let producers = p.producer_last_records();
     let horizon = now.saturating_add(cfg.delete_retention_ms);
     let ctx = Context {
+        throttler,
         map: &map,
         producers: &producers,
         now,
@@ -166,7 +169,13 @@ pub fn clean(
 }
 
 /// Keys of the dirty section `[first_dirty, upper)` with their latest offsets.
-fn build_map(segs: &[Arc<Segment>], a: &Assessment, map_bytes: usize, mut txns: TxnMeta) -> OffsetMap {
+fn build_map(
+    segs: &[Arc<Segment>],
+    a: &Assessment,
+    map_bytes: usize,
+    mut txns: TxnMeta,
+    throttler: &Throttler,
+) -> OffsetMap {
     let mut map = OffsetMap::new(map_bytes);
     map.latest = a.first_dirty - 1;
     for (i, seg) in segs.iter().enumerate() {
@@ -178,6 +187,7 @@ fn build_map(segs: &[Arc<Segment>], a: &Assessment, map_bytes: usize, mut txns: 
             continue;
         }
         for h in seg.batches() {
+            throttler.maybe_throttle(h.len());
             if h.is_control() {
                 txns.on_control(&h);
             } else if !txns.on_batch(&h)
@@ -230,6 +240,7 @@ fn groups(segs: &[Arc<Segment>], segment_bytes: u64) -> Vec<Vec<Arc<Segment>>> {
 
 /// What a round knows while it copies.
 struct Context<'a> {
+    throttler: &'a Throttler,
     map: &'a OffsetMap,
     producers: &'a std::collections::HashMap<i64, (Option<i64>, i16)>,
     now: i64,
@@ -270,7 +281,9 @@ fn clean_group(
         let mut batches = seg.batches().peekable();
         while let Some(h) = batches.next() {
             let last_of_group = gi + 1 == group.len() && batches.peek().is_none();
+            ctx.throttler.maybe_throttle(h.len());
             if let Some(bytes) = retain(&h, ctx, txns, last_of_group) {
+                ctx.throttler.maybe_throttle(bytes.len());
                 out.append(&bytes, |_| {})?;
             }
             for t in txns.kept_aborts.drain(..) {

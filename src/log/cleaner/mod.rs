@@ -1,12 +1,16 @@
-//! The log cleaner (Kafka's LogCleaner, one thread): compacts topics whose
-//! `cleanup.policy` includes `compact`. Each pass picks the dirtiest eligible partition
-//! (see `clean::Assessment::eligible`), cleans it (`clean.rs`) and records where its dirty
-//! section now starts in `<data-dir>/cleaner-offset-checkpoint` (Kafka's format); with
-//! nothing to clean it sleeps `log.cleaner.backoff.ms`. A partition whose cleaning fails
-//! is left alone until restart, as Kafka marks it uncleanable.
+//! The log cleaner (Kafka's LogCleaner): `log.cleaner.threads` threads compact topics whose
+//! `cleanup.policy` includes `compact`. Each pass picks the dirtiest eligible partition no
+//! other thread is cleaning (see `clean::Assessment::eligible`), cleans it (`clean.rs`) and
+//! records where its dirty section now starts in `<data-dir>/cleaner-offset-checkpoint`
+//! (Kafka's format); with nothing to clean a thread sleeps `log.cleaner.backoff.ms`. A
+//! partition whose cleaning fails is left alone until restart, as Kafka marks it
+//! uncleanable. The thread count, backoff, key-map memory (shared by the threads) and I/O
+//! rate limit are dynamic broker configs (`settings.rs`).
 
 pub mod clean;
 pub mod offset_map;
+pub mod settings;
+pub mod throttler;
 pub mod txn_meta;
 
 #[cfg(test)]
@@ -22,14 +26,18 @@ use super::manager::LogManager;
 const CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 
 /// `log.cleaner.*` broker settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CleanerConfig {
     /// `log.cleaner.enable`: without it compacted topics are neither compacted nor retained.
     pub enable: bool,
     /// `log.cleaner.backoff.ms`: the sleep when no log needs cleaning.
     pub backoff_ms: u64,
-    /// `log.cleaner.dedupe.buffer.size`: the offset map's memory.
+    /// `log.cleaner.dedupe.buffer.size`: the offset maps' memory, shared by the threads.
     pub dedupe_buffer_size: usize,
+    /// `log.cleaner.threads`.
+    pub threads: usize,
+    /// `log.cleaner.io.max.bytes.per.second`: the threads' read plus write rate limit.
+    pub io_max_bytes_per_second: f64,
 }
 
 impl Default for CleanerConfig {
@@ -38,6 +46,8 @@ impl Default for CleanerConfig {
             enable: true,
             backoff_ms: 15_000,
             dedupe_buffer_size: 128 << 20,
+            threads: 1,
+            io_max_bytes_per_second: f64::MAX,
         }
     }
 }
@@ -49,8 +59,14 @@ pub struct LogCleaner {
     config: CleanerConfig,
     checkpoints: Mutex<BTreeMap<(String, i32), i64>>,
     uncleanable: Mutex<HashSet<(String, i32)>>,
-    /// One round at a time: a round writes `<base>.*.cleaned` files.
-    round: Mutex<()>,
+    /// Partitions a thread is cleaning (one round per partition at a time: a round writes
+    /// its `<base>.*.cleaned` files).
+    in_progress: Mutex<HashSet<(String, i32)>>,
+    /// Serializes rewrites of the checkpoint file.
+    checkpoint_file: Mutex<()>,
+    throttler: throttler::Throttler,
+    /// Wakes idle threads and the supervisor when the settings change.
+    reconfigured: tokio::sync::Notify,
 }
 
 impl LogCleaner {
@@ -58,11 +74,33 @@ impl LogCleaner {
         let checkpoints = checkpoint::read_offset_checkpoint(&logs.data_dir().join(CHECKPOINT_FILE));
         Self {
             logs,
-            config,
             checkpoints: Mutex::new(checkpoints),
             uncleanable: Mutex::new(HashSet::new()),
-            round: Mutex::new(()),
+            in_progress: Mutex::new(HashSet::new()),
+            checkpoint_file: Mutex::new(()),
+            throttler: throttler::Throttler::new(config.io_max_bytes_per_second),
+            reconfigured: tokio::sync::Notify::new(),
+            config,
         }
+    }
+
+    /// The settings in force: `server.properties` with the dynamic broker configs applied
+    /// (checked when they were altered).
+    pub fn settings(&self) -> CleanerConfig {
+        self.config
+            .with_dynamic(&self.logs.dynamic_defaults())
+            .unwrap_or_else(|_| self.config.clone())
+    }
+
+    /// Checks dynamic broker configs `d` as Kafka's `LogCleaner.validateReconfiguration`
+    /// would, against the settings in force.
+    pub fn check_settings(&self, d: &super::manager::broker_defaults::DynamicDefaults) -> Result<(), String> {
+        self.config.with_dynamic(d)?.validate_change(&self.settings())
+    }
+
+    /// The dynamic settings changed: idle threads re-read them now.
+    pub fn reconfigured(&self) {
+        self.reconfigured.notify_waiters();
     }
 
     /// The first dirty offset recorded for a partition.
@@ -76,8 +114,11 @@ impl LogCleaner {
 
     /// Cleans the dirtiest eligible partition, if any; true if one was cleaned. Blocking.
     pub fn clean_dirtiest(&self, now: i64) -> bool {
-        let _round = self.round.lock().unwrap_or_else(|e| e.into_inner());
-        let skip = self.uncleanable.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let settings = self.settings();
+        self.throttler.set_rate(settings.io_max_bytes_per_second);
+        let mut skip = self.uncleanable.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut in_progress = self.in_progress.lock().unwrap_or_else(|e| e.into_inner());
+        skip.extend(in_progress.iter().cloned());
         let mut best = None;
         for topic in self.logs.topics() {
             let cfg = topic.config();
@@ -102,7 +143,12 @@ impl LogCleaner {
         let Some((a, p, cfg, id)) = best else {
             return false;
         };
-        match clean::clean(&p, &cfg, &a, now, self.config.dedupe_buffer_size) {
+        in_progress.insert(id.clone());
+        drop(in_progress);
+        let map_bytes = settings.dedupe_buffer_size / settings.threads.max(1);
+        let result = clean::clean(&p, &cfg, &a, now, map_bytes, &self.throttler);
+        self.in_progress.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        match result {
             Ok(stats) if stats.aborted => {
                 tracing::info!(partition = ?p, "cleaning round stopped: part of the log went meanwhile");
                 false
@@ -150,6 +196,7 @@ impl LogCleaner {
 
     /// Rewrites the checkpoint with the partitions that still exist.
     fn write_checkpoint(&self) -> Result<(), super::LogError> {
+        let _file = self.checkpoint_file.lock().unwrap_or_else(|e| e.into_inner());
         let cps = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let entries: Vec<(String, i32, i64)> = cps
             .into_iter()
@@ -159,24 +206,51 @@ impl LogCleaner {
         checkpoint::write_offset_checkpoint(&self.logs.data_dir().join(CHECKPOINT_FILE), &entries)
     }
 
-    /// Cleans until `shutdown` fires, sleeping `log.cleaner.backoff.ms` when idle.
+    /// Runs `log.cleaner.threads` cleaning threads until `shutdown` fires, following changes
+    /// of the count (a thread above it ends after its round).
     pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         if !self.config.enable {
             return;
         }
+        let mut threads: Vec<tokio::task::JoinHandle<()>> = Vec::new();
         loop {
+            threads.retain(|t| !t.is_finished());
+            let wanted = self.settings().threads.max(1);
+            while threads.len() < wanted {
+                let index = threads.len();
+                threads.push(tokio::spawn(self.clone().thread(index, shutdown.clone())));
+            }
+            let changed = self.reconfigured.notified();
+            tokio::select! {
+                _ = changed => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        // A round in progress finishes unthrottled.
+        self.throttler.stop();
+        for t in threads {
+            let _ = t.await;
+        }
+    }
+
+    /// One cleaning thread: rounds back to back, `log.cleaner.backoff.ms` apart when idle.
+    async fn thread(self: Arc<Self>, index: usize, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() || index >= self.settings().threads.max(1) {
+                return;
+            }
             let me = self.clone();
             let cleaned = tokio::task::spawn_blocking(move || me.clean_dirtiest(super::now_ms()))
                 .await
                 .unwrap_or(false);
-            if *shutdown.borrow() {
-                return;
-            }
             if cleaned {
                 continue;
             }
+            let backoff = Duration::from_millis(self.settings().backoff_ms.max(1));
+            let changed = self.reconfigured.notified();
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(self.config.backoff_ms.max(1))) => {}
+                _ = tokio::time::sleep(backoff) => {}
+                _ = changed => {}
                 _ = shutdown.changed() => return,
             }
         }

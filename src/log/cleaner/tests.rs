@@ -309,7 +309,7 @@ fn a_round_stops_when_the_topic_is_no_longer_compacted() {
         Ok(next)
     })
     .unwrap();
-    let stats = super::clean::clean(&p, &cfg, &a, now, 1 << 20).unwrap();
+    let stats = super::clean::clean(&p, &cfg, &a, now, 1 << 20, &super::throttler::Throttler::new(f64::MAX)).unwrap();
     assert!(stats.aborted);
     assert_eq!(read_all(&p), before, "nothing was compacted");
     let leftovers = std::fs::read_dir(dir.path().join("c-0"))
@@ -319,4 +319,29 @@ fn a_round_stops_when_the_topic_is_no_longer_compacted() {
         .count();
     assert_eq!(leftovers, 0);
     drop(m);
+}
+
+#[test]
+fn a_partition_another_thread_is_cleaning_is_passed_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, p) = setup(dir.path(), &[]);
+    let now = now_ms();
+    for round in 0..6 {
+        let v = format!("v{round}");
+        p.append(
+            &batch(&[("a", Some(v.as_str())), ("b", Some(v.as_str()))], Compression::None),
+            now,
+        )
+        .unwrap();
+    }
+    p.flush(p.log_end_offset()).unwrap();
+    let cleaner = cleaner(&m);
+    cleaner.in_progress.lock().unwrap().insert(("c".to_string(), 0));
+    assert!(!cleaner.clean_dirtiest(now), "the only dirty partition is taken");
+    cleaner.in_progress.lock().unwrap().clear();
+    assert!(cleaner.clean_dirtiest(now));
+    assert!(
+        cleaner.in_progress.lock().unwrap().is_empty(),
+        "released after the round"
+    );
 }
