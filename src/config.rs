@@ -256,12 +256,7 @@ impl Config {
                         return Err(format!("{key} must be at least 1"));
                     }
                 }
-                "log.cleaner.dedupe.buffer.size" => {
-                    self.cleaner.dedupe_buffer_size = parse_num(key, v)?;
-                    if self.cleaner.dedupe_buffer_size < 1 << 20 {
-                        return Err(format!("{key} must be at least 1048576"));
-                    }
-                }
+                "log.cleaner.dedupe.buffer.size" => self.cleaner.dedupe_buffer_size = parse_num(key, v)?,
                 "log.cleaner.threads" => {
                     // 0 (Kafka's "no cleaner threads") is refused rather than cleaning anyway.
                     self.cleaner.threads = parse_num(key, v)?;
@@ -402,7 +397,7 @@ impl Config {
         if l.min_session_timeout_ms < 0 || l.min_session_timeout_ms > l.max_session_timeout_ms {
             return Err("group.min.session.timeout.ms must be between 0 and group.max.session.timeout.ms".into());
         }
-        Ok(())
+        self.cleaner.check_dedupe_per_thread()
     }
 }
 

@@ -822,6 +822,36 @@ mod tests {
     }
 
     #[test]
+    fn a_read_never_skips_a_batch_that_does_not_fit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m, _) = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+        let small = BTreeMap::from([("segment.bytes".to_string(), "1000".to_string())]);
+        m.create_topic("t", 1, small).unwrap();
+        let p = m.partition("t", 0).unwrap();
+        let now = super::super::now_ms();
+        let fixture = |size: usize| {
+            super::super::test_fixture::batch_of(1, now, kafka_protocol::records::Compression::None, move |_| {
+                vec![1; size]
+            })
+        };
+        let (big, tiny) = (fixture(900), fixture(10));
+        p.append(&big, now).unwrap();
+        p.append(&tiny, now).unwrap();
+        assert_eq!(p.segment_count(), 2, "the tiny batch is in the next segment");
+        // Without min_one, a first batch too big for the limit ends the read: returning the
+        // next segment's batch instead would skip offset 0 (Kafka returns nothing).
+        assert!(p.read(0, tiny.len() + 10, false, false).unwrap().records.is_none());
+        assert_eq!(
+            p.read(0, tiny.len() + 10, true, false).unwrap().records.unwrap().len(),
+            big.len()
+        );
+        assert_eq!(
+            p.read(1, tiny.len() + 10, false, false).unwrap().records.unwrap().len(),
+            tiny.len()
+        );
+    }
+
+    #[test]
     fn create_reopen_delete() {
         let dir = tempfile::tempdir().unwrap();
         let (m, r) = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();

@@ -581,31 +581,30 @@ impl Partition {
         if idx == 0 {
             return Err(out_of_range);
         }
-        // One segment's batches, as Kafka reads; but a segment the cleaner left with only
-        // empty batch headers (brokk keeps each cleaned group's last batch) is followed by
-        // the next one's, since clients read a response without a record as too small a
-        // fetch (librdkafka doubles its fetch size, then reports MSG_SIZE_TOO_LARGE).
-        let mut parts: Vec<Bytes> = Vec::new();
-        let mut size = 0;
+        // One segment's batches, as Kafka reads. A segment the cleaner left with nothing but
+        // empty batch headers (brokk keeps each cleaned group's last batch) gives way to the
+        // next segment's batches, since clients take a response without a record for too
+        // small a fetch (librdkafka doubles its fetch size, then reports MSG_SIZE_TOO_LARGE);
+        // the headers are the answer only when nothing with records follows below `upper`.
+        let mut headers_only = None;
         for seg in &segs[idx - 1..] {
             let from = offset.max(seg.base_offset());
             if from >= upper {
                 break;
             }
-            if let Some(b) = seg.read(from, upper, max_bytes.saturating_sub(size), min_one) {
-                size += b.len();
-                let has_records = batch::iter_batches(&b).any(|(_, h)| h.records_count() > 0 || h.is_control());
-                parts.push(b);
-                if has_records || size >= max_bytes {
-                    break;
+            match seg.read(from, upper, max_bytes, min_one) {
+                None => continue,
+                Some(b) if b.is_empty() => break,
+                Some(b) if batch::iter_batches(&b).any(|(_, h)| h.records_count() > 0 || h.is_control()) => {
+                    data.records = Some(b);
+                    return Ok(data);
+                }
+                Some(b) => {
+                    headers_only.get_or_insert(b);
                 }
             }
         }
-        data.records = match parts.len() {
-            0 => None,
-            1 => parts.pop(),
-            _ => Some(Bytes::from(parts.concat())),
-        };
+        data.records = headers_only;
         Ok(data)
     }
 

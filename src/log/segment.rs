@@ -387,6 +387,9 @@ impl Segment {
     /// Reads whole batches starting with the one holding `offset`, stopping before any
     /// batch at or above `max_offset` and once `max_bytes` is reached. With `min_one`, the
     /// first batch is returned even if it is larger than `max_bytes` (KIP-74).
+    ///
+    /// `None`: this segment has no batch at or after `offset`. An empty `Bytes`: it has one,
+    /// but it is at or past `max_offset` or does not fit, so nothing later may be read either.
     pub fn read(&self, offset: i64, max_offset: i64, max_bytes: usize, min_one: bool) -> Option<Bytes> {
         let data = self.published();
         let start = self.position_of(offset, data)?;
@@ -402,7 +405,7 @@ impl Segment {
             end = next;
         }
         if end == start {
-            return None;
+            return Some(Bytes::new());
         }
         self.map.touch(end - start);
         Some(self.slice(start, end - start))

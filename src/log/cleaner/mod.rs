@@ -52,6 +52,15 @@ impl Default for CleanerConfig {
     }
 }
 
+/// A partition taken by a cleaning thread, released when dropped.
+struct Taken<'a>(&'a Mutex<HashSet<(String, i32)>>, (String, i32));
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.1);
+    }
+}
+
 /// The cleaner and its checkpoint.
 #[derive(Debug)]
 pub struct LogCleaner {
@@ -98,8 +107,10 @@ impl LogCleaner {
         self.config.with_dynamic(d)?.validate_change(&self.settings())
     }
 
-    /// The dynamic settings changed: idle threads re-read them now.
+    /// The dynamic settings changed: the rate limit applies at once, idle threads and the
+    /// supervisor re-read the rest now.
     pub fn reconfigured(&self) {
+        self.throttler.set_rate(self.settings().io_max_bytes_per_second);
         self.reconfigured.notify_waiters();
     }
 
@@ -145,10 +156,10 @@ impl LogCleaner {
         };
         in_progress.insert(id.clone());
         drop(in_progress);
+        // Held until the outcome is recorded, released even by a panic.
+        let _taken = Taken(&self.in_progress, id.clone());
         let map_bytes = settings.dedupe_buffer_size / settings.threads.max(1);
-        let result = clean::clean(&p, &cfg, &a, now, map_bytes, &self.throttler);
-        self.in_progress.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-        match result {
+        match clean::clean(&p, &cfg, &a, now, map_bytes, &self.throttler) {
             Ok(stats) if stats.aborted => {
                 tracing::info!(partition = ?p, "cleaning round stopped: part of the log went meanwhile");
                 false
@@ -212,15 +223,20 @@ impl LogCleaner {
         if !self.config.enable {
             return;
         }
-        let mut threads: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+        // One slot per thread index; a thread above the count ends after its round.
+        let mut threads: Vec<Option<tokio::task::JoinHandle<()>>> = Vec::new();
         loop {
-            threads.retain(|t| !t.is_finished());
-            let wanted = self.settings().threads.max(1);
-            while threads.len() < wanted {
-                let index = threads.len();
-                threads.push(tokio::spawn(self.clone().thread(index, shutdown.clone())));
-            }
+            // Registered before the settings are read, so no change goes unnoticed.
             let changed = self.reconfigured.notified();
+            let wanted = self.settings().threads.max(1);
+            if threads.len() < wanted {
+                threads.resize_with(wanted, || None);
+            }
+            for (index, slot) in threads.iter_mut().enumerate().take(wanted) {
+                if slot.as_ref().is_none_or(|t| t.is_finished()) {
+                    *slot = Some(tokio::spawn(self.clone().thread(index, shutdown.clone())));
+                }
+            }
             tokio::select! {
                 _ = changed => {}
                 _ = shutdown.changed() => break,
@@ -228,7 +244,7 @@ impl LogCleaner {
         }
         // A round in progress finishes unthrottled.
         self.throttler.stop();
-        for t in threads {
+        for t in threads.into_iter().flatten() {
             let _ = t.await;
         }
     }
@@ -236,6 +252,7 @@ impl LogCleaner {
     /// One cleaning thread: rounds back to back, `log.cleaner.backoff.ms` apart when idle.
     async fn thread(self: Arc<Self>, index: usize, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         loop {
+            let changed = self.reconfigured.notified();
             if *shutdown.borrow() || index >= self.settings().threads.max(1) {
                 return;
             }
@@ -247,7 +264,6 @@ impl LogCleaner {
                 continue;
             }
             let backoff = Duration::from_millis(self.settings().backoff_ms.max(1));
-            let changed = self.reconfigured.notified();
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
                 _ = changed => {}

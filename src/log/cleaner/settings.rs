@@ -57,6 +57,10 @@ impl CleanerConfig {
                     }
                     "log.cleaner.io.max.bytes.per.second" => {
                         c.io_max_bytes_per_second = number(k, v, "DOUBLE")?;
+                        // As brokk's static setting: a rate of 0 or less would stop cleaning.
+                        if c.io_max_bytes_per_second.is_nan() || c.io_max_bytes_per_second <= 0.0 {
+                            return Err(invalid(k, v, "Value must be above 0"));
+                        }
                     }
                     _ => {}
                 }
@@ -81,11 +85,14 @@ impl CleanerConfig {
                 "Log cleaner threads cannot be increased to more than double the current value {cur}"
             ));
         }
-        if self.dedupe_buffer_size < 1 << 20 {
-            return Err(format!(
-                "Invalid value {} for configuration log.cleaner.dedupe.buffer.size: brokk's key map needs at least 1048576 bytes",
-                self.dedupe_buffer_size
-            ));
+        self.check_dedupe_per_thread()
+    }
+
+    /// Kafka's KafkaConfig check: every thread's share of the key-map memory is at least
+    /// 1 MiB.
+    pub fn check_dedupe_per_thread(&self) -> Result<(), String> {
+        if self.dedupe_buffer_size / self.threads.max(1) < 1 << 20 {
+            return Err("log.cleaner.dedupe.buffer.size must be at least 1MB per cleaner thread.".into());
         }
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! `log.cleaner.io.max.bytes.per.second`: Kafka's `Throttler` over the bytes every cleaner
 //! thread reads and writes. Every 300 ms of work it compares the observed rate with the
-//! allowed one and sleeps off the excess. Sleeps come in slices that end early once the
-//! broker stops, so a slow rate never holds up a shutdown.
+//! allowed one and sleeps off the excess, holding the throttler so that the other threads
+//! wait too. Sleeps come in slices that end early once the broker stops or the rate
+//! changes, so a slow rate never holds up a shutdown or a reconfiguration.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,25 +44,22 @@ impl Throttler {
         if !rate.is_finite() || rate <= 0.0 || rate >= f64::MAX {
             return;
         }
-        let sleep = {
-            let mut p = self.period.lock().unwrap_or_else(|e| e.into_inner());
-            p.1 += bytes as f64;
-            let elapsed = p.0.elapsed();
-            if elapsed < CHECK_INTERVAL {
-                return;
-            }
-            let wanted = Duration::from_secs_f64((p.1 / rate).min(3600.0));
-            *p = (Instant::now(), 0.0);
-            wanted.saturating_sub(elapsed)
-        };
-        let until = Instant::now() + sleep;
-        while !self.stopping.load(Ordering::Acquire) {
+        let mut p = self.period.lock().unwrap_or_else(|e| e.into_inner());
+        p.1 += bytes as f64;
+        let elapsed = p.0.elapsed();
+        if elapsed < CHECK_INTERVAL {
+            return;
+        }
+        let wanted = Duration::from_secs_f64((p.1 / rate).min(3600.0));
+        let until = Instant::now() + wanted.saturating_sub(elapsed);
+        while !self.stopping.load(Ordering::Acquire) && f64::from_bits(self.rate.load(Ordering::Relaxed)) == rate {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
             std::thread::sleep(left.min(SLICE));
         }
+        *p = (Instant::now(), 0.0);
     }
 }
 
