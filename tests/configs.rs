@@ -508,15 +508,17 @@ async fn cleaner_settings_are_dynamic_as_kafkas() {
     // Threads: Kafka's bounds (at least 1, at most double, at least half).
     let threads = |v: &'static str| vec![incremental(BROKER, "0", &[("log.cleaner.threads", SET, Some(v))])];
     assert_eq!(alter(&mut raw, threads("2"), false).await, vec![(0, None)]);
+    // Kafka logs LogCleaner.validateReconfiguration's reason and answers this.
     for (v, msg) in [
-        (
-            "5",
-            "Log cleaner threads cannot be increased to more than double the current value 2",
-        ),
-        ("0", "Log cleaner threads should be at least 1"),
+        ("5", "Invalid dynamic configuration"),
+        ("0", "Invalid dynamic configuration"),
         (
             "x",
             "Invalid value x for configuration log.cleaner.threads: Not a number of type INT",
+        ),
+        (
+            "200",
+            "requirement failed: log.cleaner.dedupe.buffer.size must be at least 1MB per cleaner thread.",
         ),
     ] {
         assert_eq!(

@@ -101,10 +101,19 @@ impl LogCleaner {
             .unwrap_or_else(|_| self.config.clone())
     }
 
-    /// Checks dynamic broker configs `d` as Kafka's `LogCleaner.validateReconfiguration`
-    /// would, against the settings in force.
+    /// Checks dynamic broker configs `d` as Kafka's `DynamicBrokerConfig.validate` does,
+    /// with its messages: a value's type or range as ConfigDef words it, the KafkaConfig
+    /// requirement on the key-map memory per thread, then `LogCleaner.validateReconfiguration`
+    /// against the settings in force, whose reason Kafka logs and answers "Invalid dynamic
+    /// configuration".
     pub fn check_settings(&self, d: &super::manager::broker_defaults::DynamicDefaults) -> Result<(), String> {
-        self.config.with_dynamic(d)?.validate_change(&self.settings())
+        let next = self.config.with_dynamic(d)?;
+        next.check_dedupe_per_thread()
+            .map_err(|m| format!("requirement failed: {m}"))?;
+        next.validate_change(&self.settings()).map_err(|reason| {
+            tracing::warn!(%reason, "refused a dynamic log cleaner configuration");
+            "Invalid dynamic configuration".to_string()
+        })
     }
 
     /// The dynamic settings changed: the rate limit applies at once, idle threads and the

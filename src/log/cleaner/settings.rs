@@ -85,13 +85,13 @@ impl CleanerConfig {
                 "Log cleaner threads cannot be increased to more than double the current value {cur}"
             ));
         }
-        self.check_dedupe_per_thread()
+        Ok(())
     }
 
-    /// Kafka's KafkaConfig check: every thread's share of the key-map memory is at least
-    /// 1 MiB.
+    /// Kafka's KafkaConfig requirement: every thread's share of the key-map memory is more
+    /// than 1 MiB.
     pub fn check_dedupe_per_thread(&self) -> Result<(), String> {
-        if self.dedupe_buffer_size / self.threads.max(1) < 1 << 20 {
+        if self.dedupe_buffer_size / self.threads.max(1) <= 1 << 20 {
             return Err("log.cleaner.dedupe.buffer.size must be at least 1MB per cleaner thread.".into());
         }
         Ok(())
