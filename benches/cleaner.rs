@@ -11,41 +11,28 @@ use std::sync::Arc;
 
 use brokk::log::cleaner::{CleanerConfig, LogCleaner};
 use brokk::log::{LogConfig, LogManager, Partition};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::Compression;
 
 const KEYS: usize = 1000;
 const VALUE: usize = 1024;
 const PER_BATCH: usize = 16;
 const DIRTY: usize = 32 << 20;
 
+#[path = "../tests/common/records.rs"]
+#[allow(dead_code)]
+mod records;
+
 /// One batch of `PER_BATCH` records whose keys continue the cycle over `KEYS` from `first`.
 fn batch(first: usize) -> Bytes {
-    let records: Vec<Record> = (0..PER_BATCH)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32,
-            timestamp: brokk::log::now_ms(),
-            key: Some(Bytes::from(format!("key-{}", (first + i) % KEYS))),
-            value: Some(Bytes::from(vec![b'v'; VALUE])),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let opts = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, records.iter(), &opts).unwrap();
-    buf.freeze()
+    records::keyed_batch_of(
+        PER_BATCH,
+        brokk::log::now_ms(),
+        Compression::None,
+        |i| format!("key-{}", (first + i) % KEYS).into_bytes(),
+        |_| vec![b'v'; VALUE],
+    )
 }
 
 /// A fresh compacted partition holding `DIRTY` bytes in sealed segments.
