@@ -135,15 +135,15 @@ async fn a_consumer_detects_a_log_truncated_by_a_crash() {
     assert_eq!(receive(&c, 8).len(), 8);
 
     // A crash loses the epoch-2 messages (as a power loss loses unflushed data).
-    b.stop().await;
-    std::fs::remove_file(b.data_dir().join(".kafka_cleanshutdown")).unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(epoch0_bytes)
-        .unwrap();
-    b.restart().await;
+    b.crash_and_damage("e2", |log| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(log)
+            .unwrap()
+            .set_len(epoch0_bytes)
+            .unwrap()
+    })
+    .await;
     let deadline = Instant::now() + TIMEOUT;
     let err = loop {
         assert!(Instant::now() < deadline, "no truncation reported");

@@ -230,15 +230,15 @@ async fn a_lost_tail_shows_as_an_epoch_that_ends_early_and_a_lost_checkpoint_is_
     produce(&mut raw, "lt", 0, batch(3, now_ms(), Compression::None)).await;
 
     // A crash that loses the epoch-2 batch: the log ends at 5 again.
-    b.stop().await;
-    std::fs::remove_file(b.data_dir().join(".kafka_cleanshutdown")).unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(epoch0_len)
-        .unwrap();
-    b.restart().await;
+    b.crash_and_damage("lt", |log| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(log)
+            .unwrap()
+            .set_len(epoch0_len)
+            .unwrap()
+    })
+    .await;
     let mut raw = Raw::connect(b.addr).await;
     assert_eq!(checkpoint(&b, "lt"), "0\n2\n0 0\n4 5\n");
     // A consumer that read offset 7 under epoch 2 learns the epoch ended at 5 (truncation).

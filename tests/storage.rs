@@ -167,14 +167,6 @@ async fn clean_restart_keeps_data_topics_and_ids() {
     );
 }
 
-/// Stops cleanly, then makes the stop look like a crash and damages the tail with `damage`.
-async fn crash_and_damage(b: &mut TestBroker, topic: &str, damage: impl FnOnce(&Path)) {
-    b.stop().await;
-    std::fs::remove_file(b.data_dir().join(".kafka_cleanshutdown")).unwrap();
-    damage(&b.data_dir().join(format!("{topic}-0")).join("00000000000000000000.log"));
-    b.restart().await;
-}
-
 #[tokio::test]
 async fn recovery_truncates_a_cut_tail_and_offsets_continue() {
     let mut b = TestBroker::start().await;
@@ -185,7 +177,7 @@ async fn recovery_truncates_a_cut_tail_and_offsets_continue() {
     }
     drop(raw);
     // Cut the last batch in half.
-    crash_and_damage(&mut b, "cut", |log| {
+    b.crash_and_damage("cut", |log| {
         let len = std::fs::metadata(log).unwrap().len();
         let f = std::fs::OpenOptions::new().write(true).open(log).unwrap();
         f.set_len(len - 20).unwrap();
@@ -215,7 +207,7 @@ async fn recovery_truncates_at_a_corrupt_batch() {
     drop(raw);
     // Flip a byte inside the 4th batch: it and everything after it must go.
     let pos: usize = sizes[..3].iter().sum::<usize>() + 70;
-    crash_and_damage(&mut b, "rot", |log| {
+    b.crash_and_damage("rot", |log| {
         let mut data = std::fs::read(log).unwrap();
         data[pos] ^= 0xff;
         std::fs::write(log, data).unwrap();
@@ -229,7 +221,7 @@ async fn recovery_truncates_at_a_corrupt_batch() {
         (0, 9)
     );
     // Garbage after the truncation point never comes back on a second crash.
-    crash_and_damage(&mut b, "rot", |_| {}).await;
+    b.crash_and_damage("rot", |_| {}).await;
     let mut raw = Raw::connect(b.addr).await;
     assert_eq!(read_all(&mut raw, "rot", 0).await.len(), 10);
 }

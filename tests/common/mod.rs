@@ -71,6 +71,20 @@ impl TestBroker {
         }
     }
 
+    /// Stops cleanly, makes the stop look like a crash (no clean-shutdown marker), lets
+    /// `damage` change partition `topic`-0's first segment file, and starts again.
+    pub async fn crash_and_damage(&mut self, topic: &str, damage: impl FnOnce(&std::path::Path)) {
+        self.stop().await;
+        std::fs::remove_file(self.data_dir().join(".kafka_cleanshutdown")).unwrap();
+        damage(
+            &self
+                .data_dir()
+                .join(format!("{topic}-0"))
+                .join("00000000000000000000.log"),
+        );
+        self.restart().await;
+    }
+
     /// Starts again on the same data dir and port.
     pub async fn restart(&mut self) {
         self.stop().await;
