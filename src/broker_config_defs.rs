@@ -127,6 +127,20 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         doc: "The maximum number of bytes in a socket request",
     },
     ConfigDef {
+        name: "queued.max.request.bytes",
+        ty: ConfigType::Long,
+        default: Some("-1"),
+        dynamic: false,
+        doc: "The number of queued bytes allowed before no more requests are read",
+    },
+    ConfigDef {
+        name: "connections.max.idle.ms",
+        ty: ConfigType::Long,
+        default: Some("600000"),
+        dynamic: false,
+        doc: "Idle connections timeout: the server socket processor threads close the connections that idle more than this",
+    },
+    ConfigDef {
         name: "fetch.max.bytes",
         ty: ConfigType::Int,
         default: Some("57671680"),

@@ -12,6 +12,11 @@ pub fn log_error(e: &LogError) -> ResponseError {
     match e {
         LogError::Io { .. } | LogError::Fenced | LogError::Reopen { .. } => ResponseError::KafkaStorageError,
         LogError::CorruptBatch(b) if b.is_corruption() => ResponseError::CorruptMessage,
+        LogError::CorruptBatch(crate::log::batch::BatchError::Undecompressable(_)) => ResponseError::UnknownServerError,
+        LogError::RecordErrors {
+            invalid_timestamp: true,
+            ..
+        } => ResponseError::InvalidTimestamp,
         LogError::CorruptBatch(_) | LogError::NotOneBatch(_) | LogError::RecordErrors { .. } => {
             ResponseError::InvalidRecord
         }
@@ -21,7 +26,6 @@ pub fn log_error(e: &LogError) -> ResponseError {
         LogError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
         LogError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
         LogError::InvalidTxnState(_) => ResponseError::InvalidTxnState,
-        LogError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
         LogError::Invalid(msg) => {
             tracing::error!(error = %msg, "unexpected storage state");
             ResponseError::UnknownServerError

@@ -30,6 +30,13 @@ fn is_transactional(records: &[u8]) -> bool {
     BatchHeader::parse_unchecked(records).is_ok_and(|h| h.is_transactional())
 }
 
+/// The compression codec id of the batch, if it has a readable header.
+fn codec(records: &[u8]) -> Option<i16> {
+    BatchHeader::parse_unchecked(records)
+        .ok()
+        .map(|h| h.attributes() & 0x07)
+}
+
 /// What the connection does with a produce.
 #[derive(Debug)]
 pub enum Outcome {
@@ -61,6 +68,19 @@ impl Durability {
                 *r = partition_error(r.index, log_error(&e), Some(e.to_string()));
             }
         }
+    }
+}
+
+/// The `error_message` Kafka sends with a failed append: only a record-validation failure
+/// carries one (`hasCustomErrorMessage`); a batch refused whole (malformed, too large)
+/// carries none, and brokk logs the reason instead. Other errors keep brokk's explanation.
+fn append_error_message(e: &LogError) -> Option<String> {
+    match e {
+        LogError::CorruptBatch(_) | LogError::BatchTooLarge { .. } | LogError::NotOneBatch(_) => {
+            tracing::debug!(error = %e, "produce refused");
+            None
+        }
+        _ => Some(e.to_string()),
     }
 }
 
@@ -135,7 +155,7 @@ async fn produce_partition(
     let (info, flush) = match appended {
         Ok(a) => a,
         Err(e) => {
-            let mut r = partition_error(index, log_error(&e), Some(e.to_string()));
+            let mut r = partition_error(index, log_error(&e), append_error_message(&e));
             if let LogError::RecordErrors { errors, .. } = &e {
                 r.log_start_offset = p.log_start_offset();
                 r.record_errors = errors
@@ -199,6 +219,10 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
                     ),
                     (Some(_), None) => {
                         partition_error(pd.index, ResponseError::InvalidRecord, Some("null records".into()))
+                    }
+                    // ProduceRequest.validateRecords: zstd needs Produce v7 (KIP-110).
+                    (Some(_), Some(records)) if version < 7 && codec(records) == Some(4) => {
+                        partition_error(pd.index, ResponseError::UnsupportedCompressionType, None)
                     }
                     (Some(_), Some(records)) if transactional_without_id && is_transactional(records) => {
                         partition_error(

@@ -57,6 +57,13 @@ pub enum BatchError {
     CrcMismatch { stored: u32, computed: u32 },
     #[error("invalid record batch: {0}")]
     Invalid(&'static str),
+    /// A record or batch rule broken, in Kafka's words (INVALID_RECORD).
+    #[error("{0}")]
+    InvalidRecord(String),
+    /// The records section cannot be decompressed, or names no codec Kafka knows (Kafka
+    /// answers UNKNOWN_SERVER_ERROR: its decompressor throws a `KafkaException`).
+    #[error("{0}")]
+    Undecompressable(String),
 }
 
 impl BatchError {
@@ -135,6 +142,16 @@ impl<'a> BatchHeader<'a> {
             return Err(BatchError::Invalid("recordsCount does not match lastOffsetDelta"));
         }
         Ok(h)
+    }
+
+    /// Checks the CRC32C over the bytes from `attributes` on.
+    pub fn check_crc(&self) -> Result<(), BatchError> {
+        let stored = self.crc();
+        let computed = crc32c::crc32c(&self.bytes[ATTRIBUTES_OFFSET..]);
+        if stored != computed {
+            return Err(BatchError::CrcMismatch { stored, computed });
+        }
+        Ok(())
     }
 
     /// Parses a batch read back from the log: framing, magic and CRC32C. Unlike
@@ -339,6 +356,15 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
     batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&now_ms.to_be_bytes());
     let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
     batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Marks the batch CreateTime with `max_timestamp` as its max timestamp and recomputes the
+/// CRC, as Kafka's `setMaxTimestamp(CREATE_TIME, ...)` does after validation.
+pub fn set_create_time_max(batch: &mut [u8], max_timestamp: i64) {
+    let attrs = i16_at(batch, ATTRIBUTES_OFFSET) & !TIMESTAMP_TYPE_BIT;
+    batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attrs.to_be_bytes());
+    batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&max_timestamp.to_be_bytes());
+    set_crc(batch);
 }
 
 /// Recomputes the CRC32C of a batch whose covered bytes changed.

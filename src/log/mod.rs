@@ -54,6 +54,7 @@ pub mod recovery;
 pub mod segment;
 pub mod structs;
 pub mod txn_index;
+pub mod validator;
 pub mod waiters;
 
 /// Record-batch fixtures shared with the TCP tests and benches.
@@ -89,8 +90,6 @@ pub enum LogError {
         log_start_offset: i64,
         log_end_offset: i64,
     },
-    #[error("record timestamp {timestamp} is outside the accepted range: {reason}")]
-    InvalidTimestamp { timestamp: i64, reason: &'static str },
     #[error("produce request holds {0} record batches; magic v2 requires exactly one")]
     NotOneBatch(usize),
     #[error("partition storage is fenced after an earlier I/O error")]
@@ -112,6 +111,8 @@ pub enum LogError {
     RecordErrors {
         errors: Vec<(i32, String)>,
         message: String,
+        /// A timestamp out of range is among them (INVALID_TIMESTAMP, not INVALID_RECORD).
+        invalid_timestamp: bool,
     },
     #[error("invalid log state: {0}")]
     Invalid(String),

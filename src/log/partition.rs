@@ -20,6 +20,7 @@ use super::leader_epoch::LeaderEpochCache;
 use super::producer_state::{ProducerState, list_snapshots, snapshot_path};
 use super::segment::Segment;
 use super::txn_index::AbortedTxn;
+use super::validator;
 use super::waiters::Waiters;
 use super::{LogConfig, LogError, TimestampType};
 
@@ -260,26 +261,19 @@ impl Partition {
         self.waiters.live()
     }
 
-    /// Validates one produce's records for this partition: exactly one v2 batch, CRC,
-    /// size and timestamp bounds, keys on compacted topics. Runs outside the append lock.
-    /// Returns the batch re-compressed when the topic's `compression.type` asks for another
-    /// codec than the producer's (Kafka's LogValidator rebuilds it the same way).
+    /// Validates one produce's records for this partition as Kafka does (`ProduceRequest`'s
+    /// one-batch rule, then `UnifiedLog.analyzeAndValidateRecords`: size, CRC; then
+    /// `LogValidator`: batch rules and every record, see [`super::validator`]). Runs outside
+    /// the append lock. Returns the batch to append instead when Kafka would change it: re-
+    /// compressed for the topic's `compression.type`, rebuilt when consumers would mis-read
+    /// it as sent ([`validator::Walked::needs_rebuild`]), or with its max timestamp set to
+    /// its records' largest.
     pub fn validate(&self, records: &[u8], now_ms: i64) -> Result<Option<Vec<u8>>, LogError> {
         let cfg = self.config();
-        let h = BatchHeader::parse_validated(records)?;
+        let h = BatchHeader::parse_unchecked(records)?;
         if h.len() != records.len() {
             let n = 1 + batch::iter_batches(&records[h.len()..]).count();
             return Err(LogError::NotOneBatch(n));
-        }
-        if h.is_control() {
-            return Err(LogError::CorruptBatch(batch::BatchError::Invalid(
-                "control batches cannot be produced by clients",
-            )));
-        }
-        if h.producer_id() >= 0 && h.base_sequence() < 0 {
-            return Err(LogError::CorruptBatch(batch::BatchError::Invalid(
-                "Invalid sequence number: a batch with a producer id needs a base sequence",
-            )));
         }
         if h.len() > cfg.max_message_bytes {
             return Err(LogError::BatchTooLarge {
@@ -287,77 +281,47 @@ impl Partition {
                 max: cfg.max_message_bytes,
             });
         }
-        if cfg.timestamp_type == TimestampType::CreateTime && !h.is_control() {
-            let (lo, hi) = (h.base_timestamp(), h.max_timestamp());
-            if hi >= 0 && hi.saturating_sub(now_ms) > cfg.timestamp_after_max_ms {
-                return Err(LogError::InvalidTimestamp {
-                    timestamp: hi,
-                    reason: "later than message.timestamp.after.max.ms allows",
+        h.check_crc()?;
+        let tp = format!("{}-{}", self.topic, self.index);
+        validator::check_batch(&h, &tp)?;
+        let rules = validator::Rules {
+            topic_partition: &tp,
+            compacted: cfg.cleanup_policy.compact,
+            timestamp_type: cfg.timestamp_type,
+            timestamp_before_max_ms: cfg.timestamp_before_max_ms,
+            timestamp_after_max_ms: cfg.timestamp_after_max_ms,
+            now_ms,
+        };
+        let walked = validator::validate_records(&h, &rules)?;
+        let source_codec = h.attributes() & 0x07;
+        let target_codec = cfg.compression.codec().unwrap_or(source_codec);
+        if target_codec != source_codec || walked.needs_rebuild() {
+            let level = match target_codec {
+                1 => Some(cfg.gzip_level).filter(|l| *l >= 0),
+                3 => Some(cfg.lz4_level),
+                4 => Some(cfg.zstd_level),
+                _ => None,
+            };
+            let converted = super::record_codec::rebuild(&h, target_codec, level).map_err(|_| {
+                LogError::CorruptBatch(batch::BatchError::Invalid("the batch's records cannot be decoded"))
+            })?;
+            if converted.len() > cfg.max_message_bytes {
+                return Err(LogError::BatchTooLarge {
+                    size: converted.len(),
+                    max: cfg.max_message_bytes,
                 });
             }
-            if lo >= 0 && now_ms.saturating_sub(lo) > cfg.timestamp_before_max_ms {
-                return Err(LogError::InvalidTimestamp {
-                    timestamp: lo,
-                    reason: "earlier than message.timestamp.before.max.ms allows",
-                });
-            }
+            return Ok(Some(converted));
         }
-        if cfg.cleanup_policy.compact {
-            self.check_keys(&h)?;
+        // Kafka sets a CreateTime batch's max timestamp to its records' largest.
+        if cfg.timestamp_type == TimestampType::CreateTime
+            && (h.max_timestamp() != walked.max_timestamp || h.attributes() & batch::TIMESTAMP_TYPE_BIT != 0)
+        {
+            let mut fixed = records.to_vec();
+            batch::set_create_time_max(&mut fixed, walked.max_timestamp);
+            return Ok(Some(fixed));
         }
-        match cfg.compression.codec() {
-            Some(codec) if codec != h.attributes() & 0x07 => {
-                let level = match codec {
-                    1 => Some(cfg.gzip_level).filter(|l| *l >= 0),
-                    3 => Some(cfg.lz4_level),
-                    4 => Some(cfg.zstd_level),
-                    _ => None,
-                };
-                let converted = super::record_codec::recompress(&h, codec, level).map_err(|_| {
-                    LogError::CorruptBatch(batch::BatchError::Invalid("the batch's records cannot be decoded"))
-                })?;
-                if converted.len() > cfg.max_message_bytes {
-                    return Err(LogError::BatchTooLarge {
-                        size: converted.len(),
-                        max: cfg.max_message_bytes,
-                    });
-                }
-                Ok(Some(converted))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    /// A compacted topic keeps the latest record per key: every record needs one (Kafka's
-    /// LogValidator; an empty key is a key). Each keyless record is reported by its index.
-    fn check_keys(&self, h: &BatchHeader<'_>) -> Result<(), LogError> {
-        let decoded = super::record_codec::decode(h)
-            .map_err(|_| LogError::CorruptBatch(batch::BatchError::Invalid("the batch's records cannot be decoded")))?;
-        let why = format!(
-            "Compacted topic cannot accept message without key in topic partition {}-{}",
-            self.topic, self.index
-        );
-        let errors: Vec<(i32, String)> = decoded
-            .records
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.key.is_none())
-            .map(|(i, _)| (i as i32, why.clone()))
-            .collect();
-        if errors.is_empty() {
-            return Ok(());
-        }
-        let shown: Vec<String> = errors
-            .iter()
-            .take(3)
-            .map(|(i, m)| format!("RecordError(batchIndex={i}, message='{m}')"))
-            .collect();
-        let message = format!(
-            "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
-            errors.len(),
-            shown.join(", ")
-        );
-        Err(LogError::RecordErrors { errors, message })
+        Ok(None)
     }
 
     /// Appends one batch that passed [`Partition::validate`]: assigns its offsets (and

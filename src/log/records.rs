@@ -93,15 +93,19 @@ impl Read for SnappyReader<'_> {
 
 /// A reader over the decompressed records section, capped at [`MAX_DECOMPRESSED`].
 pub(super) fn records_reader<'a>(codec: i16, section: &'a [u8]) -> io::Result<Box<dyn Read + 'a>> {
-    let inner: Box<dyn Read + 'a> = match codec {
+    Ok(Box::new(decompressor(codec, section)?.take(MAX_DECOMPRESSED)))
+}
+
+/// The decompressed records section of codec `codec` (0 none ... 4 zstd), uncapped.
+pub(super) fn decompressor<'a>(codec: i16, section: &'a [u8]) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(match codec {
         0 => Box::new(section),
         1 => Box::new(flate2::read::GzDecoder::new(section)),
         2 => Box::new(SnappyReader::new(section)),
         3 => Box::new(lz4::Decoder::new(section)?),
         4 => Box::new(zstd::stream::read::Decoder::new(section)?),
         _ => return Err(io::Error::new(io::ErrorKind::InvalidData, "unknown compression codec")),
-    };
-    Ok(Box::new(inner.take(MAX_DECOMPRESSED)))
+    })
 }
 
 fn read_u8(r: &mut dyn Read) -> io::Result<u8> {

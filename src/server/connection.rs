@@ -6,19 +6,28 @@
 //!
 //! Owns: reading frames within `socket.request.max.bytes`, writing responses, and closing
 //! on protocol errors. A bad frame affects only this connection.
+//!
+//! Memory and time are bounded whatever a peer announces: a frame's buffer grows as its
+//! bytes arrive (never to the announced size up front); with `queued.max.request.bytes` set,
+//! a request's bytes are taken from a broker-wide [`RequestMemory`] pool before its body is
+//! read and given back once it is handled (a connection waits for room, as Kafka mutes one);
+//! and a connection is closed when no request starts within `connections.max.idle.ms`, or
+//! when a request is not wholly read within that time after its size arrived.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::time::Instant;
 
 use super::codec::ResponseFrame;
 use super::dispatch::Reply;
@@ -35,13 +44,20 @@ const MAX_PENDING: usize = 16;
 /// not yet ([`Reply::Later`]) is parked, and the next request is read meanwhile. Another
 /// Produce is handled at once (its appends land after the parked ones, and one fsync can
 /// cover them all); anything else first waits for every parked response to go out.
-pub async fn run(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    stream: TcpStream,
+    peer: SocketAddr,
+    broker: Arc<Broker>,
+    memory: RequestMemory,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let (rd, mut wr) = stream.into_split();
-    let mut frames = FrameReader {
+    let mut frames = FrameReader::new(
         rd,
-        buf: BytesMut::new(),
-        max: broker.config().max_request_bytes,
-    };
+        broker.config().max_request_bytes,
+        Duration::from_millis(broker.config().connections_max_idle_ms),
+        memory,
+    );
     let mut pending: VecDeque<Parked> = VecDeque::new();
     loop {
         let frame = tokio::select! {
@@ -51,6 +67,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut s
                 if !send(&mut wr, peer, done).await {
                     return;
                 }
+                frames.active();
                 continue;
             }
             f = frames.next(), if pending.len() < MAX_PENDING => f,
@@ -59,7 +76,8 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut s
                 return;
             }
         };
-        let frame = match frame {
+        // The request's pooled memory is given back when it has been handled.
+        let (frame, _memory) = match frame {
             Ok(Some(f)) => f,
             Ok(None) => {
                 drain(&mut wr, peer, &mut pending).await;
@@ -85,11 +103,12 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut s
                 if !send(&mut wr, peer, Ok(resp)).await {
                     return;
                 }
+                frames.active();
             }
             // Behind parked responses: answered in order.
             Ok(Reply::Now(resp)) => pending.push_back(Box::pin(std::future::ready(Ok(resp)))),
             Ok(Reply::Later(later)) => pending.push_back(later),
-            Ok(Reply::None) => {}
+            Ok(Reply::None) => frames.active(),
             Err(e) => {
                 tracing::info!(%peer, error = %e, "closing connection after a bad request");
                 drain(&mut wr, peer, &mut pending).await;
@@ -137,6 +156,29 @@ async fn drain(wr: &mut OwnedWriteHalf, peer: SocketAddr, pending: &mut VecDeque
     true
 }
 
+/// The broker-wide budget of request bytes being read or handled (`queued.max.request.bytes`);
+/// `None` is unbounded (Kafka's default, -1).
+#[derive(Clone, Debug)]
+pub struct RequestMemory(Option<(Arc<Semaphore>, usize)>);
+
+impl RequestMemory {
+    /// A pool of `bytes` (at most `u32::MAX`, the most one wait can ask for), or unbounded.
+    pub fn new(bytes: Option<usize>) -> Self {
+        Self(bytes.map(|b| {
+            let b = b.clamp(1, u32::MAX as usize);
+            (Arc::new(Semaphore::new(b)), b)
+        }))
+    }
+
+    /// Waits until `size` bytes are free (a request larger than the whole pool waits for all
+    /// of it, so it still goes through, alone).
+    async fn take(&self, size: usize) -> Option<OwnedSemaphorePermit> {
+        let (pool, cap) = self.0.as_ref()?;
+        let n = size.clamp(1, *cap) as u32;
+        pool.clone().acquire_many_owned(n).await.ok()
+    }
+}
+
 /// Splits the byte stream into request frames. One buffer per connection is reused: a
 /// frame is a frozen slice of it (its records are appended straight from there), and once
 /// the request is done the space is reclaimed for the next read, so no request allocates,
@@ -145,11 +187,36 @@ struct FrameReader {
     rd: OwnedReadHalf,
     buf: BytesMut,
     max: usize,
+    /// `connections.max.idle.ms`.
+    idle: Duration,
+    memory: RequestMemory,
+    /// When the connection last finished something (a request read, a response written).
+    last_active: Instant,
+    /// The frame being read: its pooled memory and the deadline for its last byte. Kept
+    /// here because `next` may be cancelled (a parked response became ready) and resumed.
+    current: Option<(Option<OwnedSemaphorePermit>, Instant)>,
 }
 
 impl FrameReader {
-    /// The next frame body; `None` on a clean EOF between frames.
-    async fn next(&mut self) -> Result<Option<Bytes>, FrameError> {
+    fn new(rd: OwnedReadHalf, max: usize, idle: Duration, memory: RequestMemory) -> Self {
+        Self {
+            rd,
+            buf: BytesMut::new(),
+            max,
+            idle,
+            memory,
+            last_active: Instant::now(),
+            current: None,
+        }
+    }
+
+    /// The connection did something: its idle time starts again.
+    fn active(&mut self) {
+        self.last_active = Instant::now();
+    }
+
+    /// The next frame body with its pooled memory; `None` on a clean EOF between frames.
+    async fn next(&mut self) -> Result<Option<(Bytes, Option<OwnedSemaphorePermit>)>, FrameError> {
         const READ: usize = 64 * 1024;
         loop {
             if self.buf.len() >= 4 {
@@ -158,16 +225,39 @@ impl FrameReader {
                     return Err(FrameError::BadSize { size, max: self.max });
                 }
                 let need = 4 + size as usize;
+                if self.current.is_none() {
+                    let permit = self.memory.take(need).await;
+                    self.current = Some((permit, Instant::now() + self.idle));
+                }
                 if self.buf.len() >= need {
                     let mut frame = self.buf.split_to(need);
                     let _ = frame.split_to(4);
-                    return Ok(Some(frame.freeze()));
+                    let permit = self.current.take().and_then(|(p, _)| p);
+                    self.active();
+                    return Ok(Some((frame.freeze(), permit)));
                 }
-                self.buf.reserve((need - self.buf.len()).max(READ));
+                // Grow with what arrives (at most doubling), never to the announced size.
+                self.buf.reserve((need - self.buf.len()).min(self.buf.len().max(READ)));
             } else {
                 self.buf.reserve(READ);
             }
-            if self.rd.read_buf(&mut self.buf).await? == 0 {
+            let deadline = match &self.current {
+                Some((_, d)) => *d,
+                None => self.last_active + self.idle,
+            };
+            let read = tokio::time::timeout_at(deadline, self.rd.read_buf(&mut self.buf)).await;
+            let n = match read {
+                Ok(r) => r?,
+                Err(_) => {
+                    let what = if self.buf.is_empty() {
+                        "no request within connections.max.idle.ms"
+                    } else {
+                        "request not completely read within connections.max.idle.ms"
+                    };
+                    return Err(FrameError::Timeout(what));
+                }
+            };
+            if n == 0 {
                 return if self.buf.is_empty() {
                     Ok(None)
                 } else {

@@ -9,6 +9,7 @@ pub mod dispatch;
 mod shared_buf;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -31,12 +32,59 @@ pub enum FrameError {
     Malformed(String),
     #[error("cannot encode response: {0}")]
     Encode(String),
+    #[error("timed out: {0}")]
+    Timeout(&'static str),
+}
+
+/// How long the accept loop pauses when the process is out of file descriptors or memory:
+/// the pending connection stays in the listen backlog meanwhile, and the existing ones are
+/// served.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// At most one accept-failure warning per this interval (the rest are counted).
+const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// An accept error that says the process or system is out of a resource, so retrying at once
+/// only spins: EMFILE, ENFILE, ENOBUFS, ENOMEM.
+fn is_resource_exhaustion(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Rate-limits accept-failure warnings.
+#[derive(Default)]
+struct AcceptErrors {
+    last_logged: Option<Instant>,
+    suppressed: u64,
+}
+
+impl AcceptErrors {
+    fn report(&mut self, e: &std::io::Error) {
+        let now = Instant::now();
+        if self
+            .last_logged
+            .is_some_and(|t| now.duration_since(t) < ACCEPT_LOG_INTERVAL)
+        {
+            self.suppressed += 1;
+            return;
+        }
+        tracing::warn!(
+            error = %e,
+            suppressed = self.suppressed,
+            "accept failed; existing connections are still served (further failures are logged at most every 10 s)"
+        );
+        self.last_logged = Some(now);
+        self.suppressed = 0;
+    }
 }
 
 /// Accepts connections until `shutdown` fires, then waits for open connections to finish
 /// their current request and close.
 pub async fn serve(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let mut conns = JoinSet::new();
+    let mut errors = AcceptErrors::default();
+    let memory = connection::RequestMemory::new(broker.config().queued_max_request_bytes);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -44,13 +92,21 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, mut shutdown: wat
                     let _ = stream.set_nodelay(true);
                     let b = broker.clone();
                     let sd = shutdown.clone();
-                    conns.spawn(async move { connection::run(stream, peer, b, sd).await });
+                    let m = memory.clone();
+                    conns.spawn(async move { connection::run(stream, peer, b, m, sd).await });
                     while conns.try_join_next().is_some() {}
                 }
                 Err(e) => {
-                    // EMFILE and friends: keep serving existing connections.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::task::yield_now().await;
+                    errors.report(&e);
+                    if is_resource_exhaustion(&e) {
+                        // Nothing frees a descriptor sooner than a connection closing; the
+                        // pause keeps the loop from spinning (Kafka's acceptor backs off too).
+                        tokio::select! {
+                            _ = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                            _ = shutdown.changed() => break,
+                        }
+                    }
+                    while conns.try_join_next().is_some() {}
                 }
             },
             _ = shutdown.changed() => break,
