@@ -1,6 +1,7 @@
 //! Throughput through librdkafka (the `rdkafka` crate): a producer with throughput settings
-//! (linger.ms=5, batch.size=1 MiB, no compression) and a consumer reading every partition
-//! from the start. Both return the elapsed seconds for `count` messages.
+//! (linger.ms=5, batch.size=1 MiB, `LOAD_COMPRESSION`: none unless set) and a consumer
+//! reading every partition from the start. Both return the elapsed seconds for `count`
+//! messages.
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,11 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
+
+/// The producers' codec: `LOAD_COMPRESSION` (none, gzip, snappy, lz4, zstd), default none.
+pub fn compression() -> String {
+    std::env::var("LOAD_COMPRESSION").unwrap_or_else(|_| "none".into())
+}
 
 /// Produces `count` messages of `size` bytes round-robin over `partitions`.
 pub fn produce(bootstrap: &str, topic: &str, size: usize, count: usize, acks: &str, partitions: i32) -> f64 {
@@ -32,7 +38,7 @@ pub fn produce_with_linger(
         .set("batch.size", "1048576")
         .set("queue.buffering.max.kbytes", "1048576")
         .set("queue.buffering.max.messages", "1000000")
-        .set("compression.type", "none")
+        .set("compression.type", compression())
         .create()
         .expect("producer");
     let payload = vec![b'p'; size];

@@ -20,7 +20,9 @@
 //! Environment: `LOAD_MB` (volume per throughput row, default 128), `LOAD_RUNS` (repeats;
 //! the median is printed, default 1), `LOAD_SECTIONS` (comma list, default all),
 //! `LOAD_LATENCY_SECS` (default 5), `LOAD_BOOTSTRAP=host:port` (drive another broker instead:
-//! no CPU or startup figures), `LOAD_FILTER` (only throughput rows whose name contains one of its comma-separated
+//! no CPU or startup figures), `LOAD_COMPRESSION` (the throughput producers' codec, default
+//! none), `LOAD_BROKK_BIN` (another brokk binary to measure, e.g. a build before a change),
+//! `LOAD_FILTER` (only throughput rows whose name contains one of its comma-separated
 //! terms; consume rows read what the acks=1 produce rows wrote, so `acks=1,consume`).
 //!
 //! Internal: `load --sink PARTITIONS RECORDS SIZE` runs the null sink.
@@ -146,7 +148,10 @@ fn throughput(rt: &tokio::runtime::Runtime, target: &Target, mb: usize, runs: us
     let sink = Server::sink(4, 1, 8);
     let sink_addr = sink.addr.to_string();
     let mut peak_100b = None;
-    println!("\n## Throughput (librdkafka, linger.ms=5, batch.size=1 MiB, no compression)");
+    println!(
+        "\n## Throughput (librdkafka, linger.ms=5, batch.size=1 MiB, compression {})",
+        client::compression()
+    );
     print_header();
     for size in [100usize, 1024] {
         let count = (mb << 20) / size;

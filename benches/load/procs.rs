@@ -16,9 +16,11 @@ pub struct Server {
 }
 
 impl Server {
-    /// brokk with `args` (after `--listen 127.0.0.1:0`).
+    /// brokk with `args` (after `--listen 127.0.0.1:0`): this build's binary, or
+    /// `LOAD_BROKK_BIN` (another build, for before/after figures in one run).
     pub fn brokk(args: &[&str]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_brokk"));
+        let bin = std::env::var("LOAD_BROKK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_brokk").to_string());
+        let mut cmd = Command::new(bin);
         cmd.args(["--listen", "127.0.0.1:0"]).args(args).env("RUST_LOG", "info");
         Self::spawn(cmd, "listening on ")
     }
