@@ -15,6 +15,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::records::Compression;
 
 #[path = "../tests/common/records.rs"]
+#[allow(dead_code)]
 mod records;
 
 /// One uncompressed batch of `n` records of `size` bytes each.

@@ -49,11 +49,27 @@ async fn queued_request_bytes_hold_back_a_request_until_room_is_free() {
     // bytes come, well before B's connection is even accepted.
     let mut a = Raw::connect(b.addr).await;
     assert_eq!(a.call(&ApiVersionsRequest::default(), 3).await.error_code, 0);
-    let fa = a.frame(&produce_req("big", 0, records::batch_of(1, now_ms(), Compression::None, value(59_000)), -1), 9);
+    let fa = a.frame(
+        &produce_req(
+            "big",
+            0,
+            records::batch_of(1, now_ms(), Compression::None, value(59_000)),
+            -1,
+        ),
+        9,
+    );
     a.send_bytes(&fa[..100]).await;
     // B: a ~10 KB produce; the pool has ~6 KB left while A's frame is held.
     let mut bconn = Raw::connect(b.addr).await;
-    let fb = bconn.frame(&produce_req("big", 0, records::batch_of(1, now_ms(), Compression::None, value(10_000)), -1), 9);
+    let fb = bconn.frame(
+        &produce_req(
+            "big",
+            0,
+            records::batch_of(1, now_ms(), Compression::None, value(10_000)),
+            -1,
+        ),
+        9,
+    );
     bconn.send_bytes(&fb).await;
     let mut probe = [0u8; 1];
     let early = tokio::time::timeout(Duration::from_millis(300), bconn.stream.peek(&mut probe)).await;
@@ -85,7 +101,9 @@ impl Limited {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok);
+        let mut lines = BufReader::new(child.stderr.take().unwrap())
+            .lines()
+            .map_while(Result::ok);
         let mut port = None;
         for l in lines.by_ref() {
             if let Some(rest) = l.split("brokk listening on 127.0.0.1:").nth(1) {
@@ -177,7 +195,10 @@ fn accept_backs_off_and_stays_quiet_when_descriptors_run_out() {
     // The existing connection is served throughout (each round trip also gives a spinning
     // accept loop time to show itself).
     for _ in 0..50 {
-        assert!(Limited::api_versions(&mut first), "an existing connection is served at EMFILE");
+        assert!(
+            Limited::api_versions(&mut first),
+            "an existing connection is served at EMFILE"
+        );
     }
     assert!(broker.await_line("accept failed"), "the exhaustion is reported");
     assert!(

@@ -32,7 +32,9 @@ fn gzip(plain: &[u8]) -> Vec<u8> {
 
 /// (name, batch, Produce version, expected error code, stored: the value a consumer then
 /// reads between "before" and "after").
-fn variants() -> Vec<(&'static str, Vec<u8>, i16, i16, Option<&'static [u8]>)> {
+type Variant = (&'static str, Vec<u8>, i16, i16, Option<&'static [u8]>);
+
+fn variants() -> Vec<Variant> {
     let mut lies = vec![];
     zigzag(&mut lies, 100);
     lies.extend_from_slice(b"\x00garbage");
