@@ -225,11 +225,8 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
                         partition_error(pd.index, ResponseError::UnsupportedCompressionType, None)
                     }
                     (Some(_), Some(records)) if transactional_without_id && is_transactional(records) => {
-                        partition_error(
-                            pd.index,
-                            ResponseError::TransactionalIdAuthorizationFailed,
-                            Some("transactional records need the request's transactional_id".into()),
-                        )
+                        // As Kafka: the code alone, no message.
+                        partition_error(pd.index, ResponseError::TransactionalIdAuthorizationFailed, None)
                     }
                     (Some(p), Some(records)) => {
                         let id = req_txn_id.as_deref().unwrap_or_default();
