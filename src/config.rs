@@ -22,8 +22,8 @@
 //! | `log.cleaner.threads` | `1` | cleaner threads (dynamic, as the next three) |
 //! | `log.cleaner.io.max.bytes.per.second` | unlimited | the cleaner threads' read + write rate |
 //! | `socket.request.max.bytes` | `104857600` | largest request frame accepted |
-//! | `queued.max.request.bytes` | `-1` (unbounded) | request bytes all connections may hold while reading or handling requests; a connection waits for room before it reads a request's body |
-//! | `connections.max.idle.ms` | `600000` | a connection with no request for this long is closed, and so is one whose request is not wholly read this long after its size arrived |
+//! | `queued.max.request.bytes` | `-1` (0 or less: unbounded) | request bytes all connections may hold while reading or handling requests; a connection waits for room before it reads a request's body |
+//! | `connections.max.idle.ms` | `600000` | a connection on which nothing was read or written this long is closed (between requests, mid-request, or not reading its responses); negative: never |
 //! | `fetch.max.bytes` | `57671680` | cap on one Fetch response's record bytes |
 //! | `log.*` topic defaults | Kafka 4.0's | see `log::config_defs::TOPIC_CONFIGS` |
 //! | `group.min.session.timeout.ms` | `6000` | smallest session timeout a member may ask for |
@@ -89,8 +89,8 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// `queued.max.request.bytes`: `None` (Kafka's -1) is unbounded.
     pub queued_max_request_bytes: Option<usize>,
-    /// `connections.max.idle.ms`.
-    pub connections_max_idle_ms: u64,
+    /// `connections.max.idle.ms` (`None`: a negative value, never).
+    pub connections_max_idle_ms: Option<u64>,
     /// `fetch.max.bytes`: cap on a Fetch response's record bytes, whatever the client asks.
     pub fetch_max_bytes: usize,
     /// Topic defaults (`log.*` keys).
@@ -121,7 +121,7 @@ impl Default for Config {
             retention_check_interval_ms: 300_000,
             max_request_bytes: 104_857_600,
             queued_max_request_bytes: None,
-            connections_max_idle_ms: 600_000,
+            connections_max_idle_ms: Some(600_000),
             fetch_max_bytes: 57_671_680,
             log: LogConfig::default(),
             group: GroupConfig::default(),
@@ -230,20 +230,15 @@ impl Config {
                     }
                 }
                 "socket.request.max.bytes" => self.max_request_bytes = parse_num(key, v)?,
+                // As Kafka: a value of 0 or less is unbounded.
                 "queued.max.request.bytes" => {
                     let n: i64 = parse_num(key, v)?;
-                    self.queued_max_request_bytes = match n {
-                        -1 => None,
-                        n if n > 0 => Some(n as usize),
-                        _ => return Err(format!("{key} must be -1 (unbounded) or positive")),
-                    };
+                    self.queued_max_request_bytes = (n > 0).then_some(n as usize);
                 }
+                // As Kafka: a negative value never expires connections.
                 "connections.max.idle.ms" => {
                     let n: i64 = parse_num(key, v)?;
-                    if n <= 0 {
-                        return Err(format!("{key} must be positive"));
-                    }
-                    self.connections_max_idle_ms = n as u64;
+                    self.connections_max_idle_ms = (n >= 0).then_some(n as u64);
                 }
                 "fetch.max.bytes" => {
                     self.fetch_max_bytes = parse_num(key, v)?;

@@ -44,7 +44,8 @@ async fn queued_request_bytes_hold_back_a_request_until_room_is_free() {
     let mut admin = Raw::connect(b.addr).await;
     create_topic(&mut admin, "big", 1, &[]).await;
     let value = |n: usize| move |_| vec![b'x'; n];
-    // A: a ~59 KB produce, of which only the first 100 bytes are sent for now. A's
+    // A: a ~70 KB produce, more than the whole pool (Kafka's pool lets it in and is then
+    // overdrawn), of which only the first 100 bytes are sent for now. A's
     // connection is served once first, so its task is already waiting to read when the
     // bytes come, well before B's connection is even accepted.
     let mut a = Raw::connect(b.addr).await;
@@ -53,19 +54,19 @@ async fn queued_request_bytes_hold_back_a_request_until_room_is_free() {
         &produce_req(
             "big",
             0,
-            records::batch_of(1, now_ms(), Compression::None, value(59_000)),
+            records::batch_of(1, now_ms(), Compression::None, value(70_000)),
             -1,
         ),
         9,
     );
     a.send_bytes(&fa[..100]).await;
-    // B: a ~10 KB produce; the pool has ~6 KB left while A's frame is held.
+    // B: a small produce; the pool is overdrawn while A's frame is held.
     let mut bconn = Raw::connect(b.addr).await;
     let fb = bconn.frame(
         &produce_req(
             "big",
             0,
-            records::batch_of(1, now_ms(), Compression::None, value(10_000)),
+            records::batch_of(1, now_ms(), Compression::None, value(100)),
             -1,
         ),
         9,

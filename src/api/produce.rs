@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
@@ -20,7 +21,7 @@ use super::message;
 use crate::broker::Broker;
 use crate::log::batch::BatchHeader;
 use crate::log::group_commit::FlushWait;
-use crate::log::manager::{append_flushing, validate_topic_name};
+use crate::log::manager::{append_validated, validate_topic_name};
 use crate::log::partition::Origin;
 use crate::log::{LogError, Partition, now_ms};
 use crate::txn::TransactionCoordinator;
@@ -76,6 +77,9 @@ impl Durability {
 /// carries none, and brokk logs the reason instead. Other errors keep brokk's explanation.
 fn append_error_message(e: &LogError) -> Option<String> {
     match e {
+        LogError::CorruptBatch(crate::log::batch::BatchError::BadMagic(m)) if *m > 2 => {
+            Some(format!("Invalid magic found in record: {m}"))
+        }
         LogError::CorruptBatch(_) | LogError::BatchTooLarge { .. } | LogError::NotOneBatch(_) => {
             tracing::debug!(error = %e, "produce refused");
             None
@@ -111,13 +115,30 @@ fn verification_error(e: &TxnError, version: i16) -> ResponseError {
     }
 }
 
+/// The answer for a batch that was refused.
+fn append_failure(p: &Partition, index: i32, e: LogError) -> PartitionProduceResponse {
+    let mut r = partition_error(index, log_error(&e), append_error_message(&e));
+    if let LogError::RecordErrors { errors, .. } = &e {
+        r.log_start_offset = p.log_start_offset();
+        r.record_errors = errors
+            .iter()
+            .map(|(i, m)| {
+                BatchIndexAndErrorMessage::default()
+                    .with_batch_index(*i)
+                    .with_batch_index_error_message(message(m.clone()))
+            })
+            .collect();
+    }
+    r
+}
+
 /// Appends one partition's records, returning the answer and the fsync it waits for.
 async fn produce_partition(
     txns: &TransactionCoordinator,
     transactional_id: &str,
     p: &Arc<Partition>,
     index: i32,
-    records: &[u8],
+    records: &Bytes,
     acks: i16,
     version: i16,
 ) -> (PartitionProduceResponse, Option<FlushWait>) {
@@ -131,6 +152,22 @@ async fn produce_partition(
             None,
         );
     }
+    // Kafka's LogValidator, before the transaction guard is taken; a compressed batch is
+    // decompressed and walked on a blocking thread, not on the connections' workers.
+    let now = now_ms();
+    let validated = if codec(records).is_some_and(|c| c != 0) {
+        let (p2, r2) = (p.clone(), records.clone());
+        tokio::task::spawn_blocking(move || p2.validate(&r2, now))
+            .await
+            .unwrap_or_else(|e| Err(LogError::Invalid(format!("validation task failed: {e}"))))
+    } else {
+        p.validate(records, now)
+    };
+    let converted = match validated {
+        Ok(c) => c,
+        Err(e) => return (append_failure(p, index, e), None),
+    };
+    let batch: &[u8] = converted.as_deref().unwrap_or(records);
     // A transactional batch must go to a partition of the producer's ongoing transaction
     // (KIP-890 verification); the guard keeps its marker out until the batch is in.
     let mut guard = None;
@@ -150,25 +187,11 @@ async fn produce_partition(
     }
     // The guard is released once the batch is in the log: a marker written after it is
     // fsynced with everything before it, this batch included.
-    let appended = append_flushing(p, records, now_ms(), Origin::Client);
+    let appended = append_validated(p, batch, now, Origin::Client);
     drop(guard);
     let (info, flush) = match appended {
         Ok(a) => a,
-        Err(e) => {
-            let mut r = partition_error(index, log_error(&e), append_error_message(&e));
-            if let LogError::RecordErrors { errors, .. } = &e {
-                r.log_start_offset = p.log_start_offset();
-                r.record_errors = errors
-                    .iter()
-                    .map(|(i, m)| {
-                        BatchIndexAndErrorMessage::default()
-                            .with_batch_index(*i)
-                            .with_batch_index_error_message(message(m.clone()))
-                    })
-                    .collect();
-            }
-            return (r, None);
-        }
+        Err(e) => return (append_failure(p, index, e), None),
     };
     let mut r = PartitionProduceResponse::default();
     r.index = index;

@@ -70,7 +70,12 @@ impl BatchError {
     /// Corruption (bytes do not match their own framing or checksum) as opposed to a
     /// well-formed batch that breaks a rule.
     pub fn is_corruption(&self) -> bool {
-        matches!(self, BatchError::Truncated(_) | BatchError::CrcMismatch { .. })
+        match self {
+            BatchError::Truncated(_) | BatchError::CrcMismatch { .. } => true,
+            // Kafka: a magic above the newest is corrupt data, an older one is refused.
+            BatchError::BadMagic(m) => *m > 2,
+            _ => false,
+        }
     }
 }
 

@@ -710,7 +710,18 @@ pub fn append_flushing(
     origin: Origin,
 ) -> Result<(AppendInfo, Option<FlushWait>), LogError> {
     let converted = p.validate(batch, now_ms)?;
-    let info = p.append_as(converted.as_deref().unwrap_or(batch), now_ms, origin)?;
+    append_validated(p, converted.as_deref().unwrap_or(batch), now_ms, origin)
+}
+
+/// [`append_flushing`] for a batch that [`Partition::validate`] already passed (or
+/// returned).
+pub fn append_validated(
+    p: &Arc<Partition>,
+    batch: &[u8],
+    now_ms: i64,
+    origin: Origin,
+) -> Result<(AppendInfo, Option<FlushWait>), LogError> {
+    let info = p.append_as(batch, now_ms, origin)?;
     let flush = start_flush(p, &info);
     Ok((info, flush))
 }

@@ -38,6 +38,34 @@ pub struct AppendInfo {
     pub rolled: bool,
 }
 
+/// The one batch of a produce's records, as Kafka's `ProduceRequest.validateRecords` and
+/// `MemoryRecords.batches()` see them: no complete batch is INVALID_RECORD, a magic above 2
+/// CORRUPT_MESSAGE and below 2 INVALID_RECORD; bytes after the batch too few to be another
+/// are dropped, as Kafka trims them, and a second batch is INVALID_RECORD.
+fn first_batch(records: &[u8]) -> Result<BatchHeader<'_>, LogError> {
+    let none = || {
+        LogError::CorruptBatch(batch::BatchError::InvalidRecord(
+            "Produce requests with version 3 and above must have exactly one record batch per partition".into(),
+        ))
+    };
+    let h = match BatchHeader::parse_unchecked(records) {
+        Ok(h) => h,
+        Err(batch::BatchError::Truncated(_)) => return Err(none()),
+        Err(e) => return Err(e.into()),
+    };
+    let rest = &records[h.len()..];
+    match BatchHeader::frame_len(rest) {
+        // Fewer than 12 bytes, or a batch that does not fit: not a batch, trimmed.
+        None => Ok(h),
+        Some(Ok(n)) if n > rest.len() => Ok(h),
+        // Kafka's log input stream: a size below the minimum is corrupt data.
+        Some(Err(_)) => {
+            Err(batch::BatchError::Truncated("a batch after the first is smaller than a batch header").into())
+        }
+        Some(Ok(_)) => Err(LogError::NotOneBatch(1 + batch::iter_batches(rest).count())),
+    }
+}
+
 /// Who wrote a batch: Kafka's `AppendOrigin` (replication does not exist here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -267,13 +295,16 @@ impl Partition {
     /// the append lock. Returns the batch to append instead when Kafka would change it: re-
     /// compressed for the topic's `compression.type`, rebuilt when consumers would mis-read
     /// it as sent ([`validator::Walked::needs_rebuild`]), or with its max timestamp set to
-    /// its records' largest.
+    /// its records' largest, or without bytes after it that are too few to be a batch.
     pub fn validate(&self, records: &[u8], now_ms: i64) -> Result<Option<Vec<u8>>, LogError> {
         let cfg = self.config();
-        let h = BatchHeader::parse_unchecked(records)?;
-        if h.len() != records.len() {
-            let n = 1 + batch::iter_batches(&records[h.len()..]).count();
-            return Err(LogError::NotOneBatch(n));
+        let tp = format!("{}-{}", self.topic, self.index);
+        let h = first_batch(records)?;
+        if h.base_offset() != 0 {
+            return Err(LogError::CorruptBatch(batch::BatchError::InvalidRecord(format!(
+                "The baseOffset of the record batch in the append to {tp} should be 0, but it is {}",
+                h.base_offset()
+            ))));
         }
         if h.len() > cfg.max_message_bytes {
             return Err(LogError::BatchTooLarge {
@@ -282,7 +313,6 @@ impl Partition {
             });
         }
         h.check_crc()?;
-        let tp = format!("{}-{}", self.topic, self.index);
         validator::check_batch(&h, &tp)?;
         let rules = validator::Rules {
             topic_partition: &tp,
@@ -302,9 +332,8 @@ impl Partition {
                 4 => Some(cfg.zstd_level),
                 _ => None,
             };
-            let converted = super::record_codec::rebuild(&h, target_codec, level).map_err(|_| {
-                LogError::CorruptBatch(batch::BatchError::Invalid("the batch's records cannot be decoded"))
-            })?;
+            let create_time = cfg.timestamp_type == TimestampType::CreateTime;
+            let converted = validator::rebuild(&h, target_codec, level, create_time)?;
             if converted.len() > cfg.max_message_bytes {
                 return Err(LogError::BatchTooLarge {
                     size: converted.len(),
@@ -317,11 +346,12 @@ impl Partition {
         if cfg.timestamp_type == TimestampType::CreateTime
             && (h.max_timestamp() != walked.max_timestamp || h.attributes() & batch::TIMESTAMP_TYPE_BIT != 0)
         {
-            let mut fixed = records.to_vec();
+            let mut fixed = h.bytes().to_vec();
             batch::set_create_time_max(&mut fixed, walked.max_timestamp);
             return Ok(Some(fixed));
         }
-        Ok(None)
+        // Bytes after the batch too few to be another are trimmed, as Kafka does.
+        Ok((h.len() != records.len()).then(|| h.bytes().to_vec()))
     }
 
     /// Appends one batch that passed [`Partition::validate`]: assigns its offsets (and
@@ -345,6 +375,10 @@ impl Partition {
             return Err(LogError::Fenced);
         }
         let header = BatchHeader::parse_unchecked(batch)?;
+        if header.len() != batch.len() {
+            // Never store bytes after a batch: readers would stop at them.
+            return Err(LogError::NotOneBatch(2));
+        }
         if let Some(dup) = st.producers.check(&header, origin)? {
             // A retried idempotent batch: answer with where it already is.
             return Ok(AppendInfo {

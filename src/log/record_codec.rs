@@ -73,12 +73,6 @@ fn nullable(buf: &[u8], pos: &mut usize, end: usize) -> io::Result<Option<Range<
 /// Decodes every record of `h` (decompressing at most [`MAX_DECOMPRESSED`] bytes). Offsets
 /// outside the batch's range, or a record count that does not match the data, are errors.
 pub fn decode(h: &BatchHeader<'_>) -> io::Result<DecodedBatch> {
-    decode_with(h, false)
-}
-
-/// [`decode`]; with `renumber`, the records take the offsets `base..base + count` whatever
-/// their offset deltas say (Kafka's rebuild of a produced batch).
-fn decode_with(h: &BatchHeader<'_>, renumber: bool) -> io::Result<DecodedBatch> {
     let section = &h.bytes()[HEADER_LEN..];
     let mut buf = Vec::new();
     records::records_reader(h.attributes() & 0x07, section)?.read_to_end(&mut buf)?;
@@ -98,10 +92,7 @@ fn decode_with(h: &BatchHeader<'_>, renumber: bool) -> io::Result<DecodedBatch> 
         let attributes = buf[pos];
         pos += 1;
         let ts_delta = varint(&buf, &mut pos)?;
-        let mut off_delta = varint(&buf, &mut pos)?;
-        if renumber {
-            off_delta = out.len() as i64;
-        }
+        let off_delta = varint(&buf, &mut pos)?;
         if !(0..=h.last_offset_delta() as i64).contains(&off_delta) {
             return Err(invalid("record offset delta outside its batch"));
         }
@@ -265,19 +256,6 @@ pub fn build<'a>(
     b.extend_from_slice(&section);
     batch::set_crc(&mut b);
     Ok(b)
-}
-
-/// A produced batch rebuilt as Kafka's `LogValidator` rebuilds one it cannot take in place
-/// (another `compression.type`, offset deltas that are not `0..count`): every record, in
-/// order, at offsets `base..base + count`, compressed with `codec`; the max timestamp is the
-/// records' largest (a LogAppendTime batch keeps its own).
-pub fn rebuild(h: &BatchHeader<'_>, codec: i16, level: Option<i32>) -> io::Result<Vec<u8>> {
-    let d = decode_with(h, true)?;
-    let mut f = BatchFields::of(h);
-    if h.attributes() & batch::TIMESTAMP_TYPE_BIT == 0 {
-        f.max_timestamp = d.records.iter().map(|r| r.timestamp).max().unwrap_or(-1).max(-1);
-    }
-    build(&f, codec, level, &d, d.records.iter())
 }
 
 #[cfg(test)]

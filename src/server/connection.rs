@@ -10,9 +10,11 @@
 //! Memory and time are bounded whatever a peer announces: a frame's buffer grows as its
 //! bytes arrive (never to the announced size up front); with `queued.max.request.bytes` set,
 //! a request's bytes are taken from a broker-wide [`RequestMemory`] pool before its body is
-//! read and given back once it is handled (a connection waits for room, as Kafka mutes one);
-//! and a connection is closed when no request starts within `connections.max.idle.ms`, or
-//! when a request is not wholly read within that time after its size arrived.
+//! read, as Kafka's non-strict `SimpleMemoryPool` (any free byte lets a request in; while
+//! the pool is overdrawn no connection reads a new request), and given back once it is
+//! parsed (a Produce: once appended); and a connection on which nothing was read or written
+//! for `connections.max.idle.ms` is closed, as Kafka's idle expiry, whether it is between
+//! requests, in the middle of one, or not reading its responses.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -23,10 +25,12 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
+use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use super::codec::ResponseFrame;
@@ -51,20 +55,17 @@ pub async fn run(
     memory: RequestMemory,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let (rd, mut wr) = stream.into_split();
-    let mut frames = FrameReader::new(
-        rd,
-        broker.config().max_request_bytes,
-        Duration::from_millis(broker.config().connections_max_idle_ms),
-        memory,
-    );
+    let (rd, wr) = stream.into_split();
+    let idle = broker.config().connections_max_idle_ms.map(Duration::from_millis);
+    let mut wr = Writer { wr, peer, idle };
+    let mut frames = FrameReader::new(rd, broker.config().max_request_bytes, idle, memory);
     let mut pending: VecDeque<Parked> = VecDeque::new();
     loop {
         let frame = tokio::select! {
             biased;
             done = next_parked(&mut pending), if !pending.is_empty() => {
                 pending.pop_front();
-                if !send(&mut wr, peer, done).await {
+                if !wr.send(done).await {
                     return;
                 }
                 frames.active();
@@ -72,35 +73,39 @@ pub async fn run(
             }
             f = frames.next(), if pending.len() < MAX_PENDING => f,
             _ = shutdown.changed() => {
-                drain(&mut wr, peer, &mut pending).await;
+                wr.drain(&mut pending).await;
                 return;
             }
         };
-        // The request's pooled memory is given back when it has been handled.
-        let (frame, _memory) = match frame {
+        let (frame, memory) = match frame {
             Ok(Some(f)) => f,
             Ok(None) => {
-                drain(&mut wr, peer, &mut pending).await;
+                wr.drain(&mut pending).await;
                 return;
             }
             Err(e) => {
                 tracing::debug!(%peer, error = %e, "closing connection");
-                drain(&mut wr, peer, &mut pending).await;
+                wr.drain(&mut pending).await;
                 return;
             }
         };
         let result = match codec::decode_header(frame) {
             Ok(req) => {
-                if req.api_key != ApiKey::Produce && !drain(&mut wr, peer, &mut pending).await {
+                // Kafka gives a request's pooled memory back once it is parsed, a Produce's
+                // once it is appended (its records are appended from the frame).
+                let memory = (req.api_key == ApiKey::Produce).then_some(memory);
+                if req.api_key != ApiKey::Produce && !wr.drain(&mut pending).await {
                     return;
                 }
-                dispatch::dispatch(&broker, req, peer).await
+                let r = dispatch::dispatch(&broker, req, peer).await;
+                drop(memory);
+                r
             }
             Err(e) => Err(e),
         };
         match result {
             Ok(Reply::Now(resp)) if pending.is_empty() => {
-                if !send(&mut wr, peer, Ok(resp)).await {
+                if !wr.send(Ok(resp)).await {
                     return;
                 }
                 frames.active();
@@ -111,7 +116,7 @@ pub async fn run(
             Ok(Reply::None) => frames.active(),
             Err(e) => {
                 tracing::info!(%peer, error = %e, "closing connection after a bad request");
-                drain(&mut wr, peer, &mut pending).await;
+                wr.drain(&mut pending).await;
                 return;
             }
         }
@@ -129,53 +134,109 @@ async fn next_parked(pending: &mut VecDeque<Parked>) -> Result<ResponseFrame, Fr
     }
 }
 
-/// Writes one response; false if the connection must close.
-async fn send(wr: &mut OwnedWriteHalf, peer: SocketAddr, resp: Result<ResponseFrame, FrameError>) -> bool {
-    let resp = match resp {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::info!(%peer, error = %e, "closing connection: response not encodable");
-            return false;
-        }
-    };
-    if let Err(e) = resp.write_to(wr).await {
-        tracing::debug!(%peer, error = %e, "write failed");
-        return false;
-    }
-    true
+/// The connection's write side.
+struct Writer {
+    wr: OwnedWriteHalf,
+    peer: SocketAddr,
+    /// `connections.max.idle.ms`: a peer that reads nothing of a response for that long is
+    /// dropped (Kafka's idle expiry counts writes as activity, and so a stuck write as none).
+    idle: Option<Duration>,
 }
 
-/// Waits for and writes every parked response, in order; false if the connection must
-/// close. Requests handled before a close are answered before it.
-async fn drain(wr: &mut OwnedWriteHalf, peer: SocketAddr, pending: &mut VecDeque<Parked>) -> bool {
-    while let Some(later) = pending.pop_front() {
-        if !send(wr, peer, later.await).await {
+impl Writer {
+    /// Writes one response; false if the connection must close.
+    async fn send(&mut self, resp: Result<ResponseFrame, FrameError>) -> bool {
+        let peer = self.peer;
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!(%peer, error = %e, "closing connection: response not encodable");
+                return false;
+            }
+        };
+        let written = match self.idle {
+            Some(idle) => tokio::time::timeout(idle, resp.write_to(&mut self.wr))
+                .await
+                .unwrap_or_else(|_| Err(std::io::Error::from(std::io::ErrorKind::TimedOut))),
+            None => resp.write_to(&mut self.wr).await,
+        };
+        if let Err(e) = written {
+            tracing::debug!(%peer, error = %e, "write failed");
             return false;
         }
+        true
     }
-    true
+
+    /// Waits for and writes every parked response, in order; false if the connection must
+    /// close. Requests handled before a close are answered before it.
+    async fn drain(&mut self, pending: &mut VecDeque<Parked>) -> bool {
+        while let Some(later) = pending.pop_front() {
+            if !self.send(later.await).await {
+                return false;
+            }
+        }
+        true
+    }
 }
 
-/// The broker-wide budget of request bytes being read or handled (`queued.max.request.bytes`);
+/// The broker-wide budget of request bytes being read or handled (`queued.max.request.bytes`),
+/// as Kafka's non-strict `SimpleMemoryPool`: a request is let in whenever any byte is free,
+/// and may overdraw the pool; while it is overdrawn, no connection reads a new request.
 /// `None` is unbounded (Kafka's default, -1).
 #[derive(Clone, Debug)]
-pub struct RequestMemory(Option<(Arc<Semaphore>, usize)>);
+pub struct RequestMemory(Option<Arc<Pool>>);
+
+#[derive(Debug)]
+struct Pool {
+    available: AtomicI64,
+    freed: Notify,
+}
+
+/// Bytes taken from the pool, given back on drop.
+pub struct MemoryPermit {
+    pool: Arc<Pool>,
+    bytes: i64,
+}
+
+impl Drop for MemoryPermit {
+    fn drop(&mut self) {
+        self.pool.available.fetch_add(self.bytes, Ordering::AcqRel);
+        self.pool.freed.notify_waiters();
+    }
+}
 
 impl RequestMemory {
-    /// A pool of `bytes` (at most `u32::MAX`, the most one wait can ask for), or unbounded.
+    /// A pool of `bytes`, or unbounded.
     pub fn new(bytes: Option<usize>) -> Self {
         Self(bytes.map(|b| {
-            let b = b.clamp(1, u32::MAX as usize);
-            (Arc::new(Semaphore::new(b)), b)
+            Arc::new(Pool {
+                available: AtomicI64::new(b.min(i64::MAX as usize) as i64),
+                freed: Notify::new(),
+            })
         }))
     }
 
-    /// Waits until `size` bytes are free (a request larger than the whole pool waits for all
-    /// of it, so it still goes through, alone).
-    async fn take(&self, size: usize) -> Option<OwnedSemaphorePermit> {
-        let (pool, cap) = self.0.as_ref()?;
-        let n = size.clamp(1, *cap) as u32;
-        pool.clone().acquire_many_owned(n).await.ok()
+    /// Waits until some of the pool is free, then takes `size` bytes of it. Cancel-safe:
+    /// nothing is taken until it returns.
+    async fn take(&self, size: usize) -> Option<MemoryPermit> {
+        let pool = self.0.as_ref()?;
+        let bytes = size as i64;
+        loop {
+            let freed = pool.freed.notified();
+            tokio::pin!(freed);
+            // Registered before the check, so a release in between is not missed.
+            freed.as_mut().enable();
+            let took = pool
+                .available
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |a| (a > 0).then(|| a - bytes));
+            if took.is_ok() {
+                return Some(MemoryPermit {
+                    pool: pool.clone(),
+                    bytes,
+                });
+            }
+            freed.await;
+        }
     }
 }
 
@@ -187,18 +248,19 @@ struct FrameReader {
     rd: OwnedReadHalf,
     buf: BytesMut,
     max: usize,
-    /// `connections.max.idle.ms`.
-    idle: Duration,
+    /// `connections.max.idle.ms` (`None`: never expire).
+    idle: Option<Duration>,
     memory: RequestMemory,
-    /// When the connection last finished something (a request read, a response written).
+    /// When a byte was last read or a request last finished (Kafka's idle expiry resets on
+    /// any read or write).
     last_active: Instant,
-    /// The frame being read: its pooled memory and the deadline for its last byte. Kept
-    /// here because `next` may be cancelled (a parked response became ready) and resumed.
-    current: Option<(Option<OwnedSemaphorePermit>, Instant)>,
+    /// The pooled memory of the frame being read. Kept here because `next` may be
+    /// cancelled (a parked response became ready) and called again.
+    permit: Option<Option<MemoryPermit>>,
 }
 
 impl FrameReader {
-    fn new(rd: OwnedReadHalf, max: usize, idle: Duration, memory: RequestMemory) -> Self {
+    fn new(rd: OwnedReadHalf, max: usize, idle: Option<Duration>, memory: RequestMemory) -> Self {
         Self {
             rd,
             buf: BytesMut::new(),
@@ -206,7 +268,7 @@ impl FrameReader {
             idle,
             memory,
             last_active: Instant::now(),
-            current: None,
+            permit: None,
         }
     }
 
@@ -216,7 +278,7 @@ impl FrameReader {
     }
 
     /// The next frame body with its pooled memory; `None` on a clean EOF between frames.
-    async fn next(&mut self) -> Result<Option<(Bytes, Option<OwnedSemaphorePermit>)>, FrameError> {
+    async fn next(&mut self) -> Result<Option<(Bytes, Option<MemoryPermit>)>, FrameError> {
         const READ: usize = 64 * 1024;
         loop {
             if self.buf.len() >= 4 {
@@ -225,14 +287,15 @@ impl FrameReader {
                     return Err(FrameError::BadSize { size, max: self.max });
                 }
                 let need = 4 + size as usize;
-                if self.current.is_none() {
-                    let permit = self.memory.take(need).await;
-                    self.current = Some((permit, Instant::now() + self.idle));
+                if self.permit.is_none() {
+                    // Waiting for memory is the broker's doing, not the peer's: not idle.
+                    self.permit = Some(self.memory.take(need).await);
+                    self.active();
                 }
                 if self.buf.len() >= need {
                     let mut frame = self.buf.split_to(need);
                     let _ = frame.split_to(4);
-                    let permit = self.current.take().and_then(|(p, _)| p);
+                    let permit = self.permit.take().flatten();
                     self.active();
                     return Ok(Some((frame.freeze(), permit)));
                 }
@@ -241,22 +304,22 @@ impl FrameReader {
             } else {
                 self.buf.reserve(READ);
             }
-            let deadline = match &self.current {
-                Some((_, d)) => *d,
-                None => self.last_active + self.idle,
+            let read = self.rd.read_buf(&mut self.buf);
+            let n = match self.idle {
+                Some(idle) => match tokio::time::timeout_at(self.last_active + idle, read).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        let what = if self.buf.is_empty() {
+                            "no request within connections.max.idle.ms"
+                        } else {
+                            "no byte of a started request within connections.max.idle.ms"
+                        };
+                        return Err(FrameError::Timeout(what));
+                    }
+                },
+                None => read.await?,
             };
-            let read = tokio::time::timeout_at(deadline, self.rd.read_buf(&mut self.buf)).await;
-            let n = match read {
-                Ok(r) => r?,
-                Err(_) => {
-                    let what = if self.buf.is_empty() {
-                        "no request within connections.max.idle.ms"
-                    } else {
-                        "request not completely read within connections.max.idle.ms"
-                    };
-                    return Err(FrameError::Timeout(what));
-                }
-            };
+            self.active();
             if n == 0 {
                 return if self.buf.is_empty() {
                     Ok(None)
