@@ -10,7 +10,9 @@ use crate::log::manager::TopicError;
 /// Kafka error code for a storage-layer error.
 pub fn log_error(e: &LogError) -> ResponseError {
     match e {
-        LogError::Io { .. } | LogError::Fenced | LogError::Reopen { .. } => ResponseError::KafkaStorageError,
+        LogError::Io { .. } | LogError::Fenced | LogError::Reopen { .. } | LogError::NoSpace { .. } => {
+            ResponseError::KafkaStorageError
+        }
         LogError::CorruptBatch(b) if b.is_corruption() => ResponseError::CorruptMessage,
         LogError::CorruptBatch(crate::log::batch::BatchError::Undecompressable(_)) => ResponseError::UnknownServerError,
         LogError::RecordErrors {

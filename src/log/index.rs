@@ -104,7 +104,7 @@ impl MmapIndex {
         let end = (n + 1) * self.entry_size;
         let have = self.allocated.load(Ordering::Relaxed);
         if end > have {
-            let want = (have + 64 * 1024).max(end).min(self.capacity * self.entry_size);
+            let want = (have + 8 * 1024).max(end).min(self.capacity * self.entry_size);
             self.with_file(|f| super::allocate(f, &self.path, have, want))?;
             self.allocated.store(want, Ordering::Relaxed);
         }

@@ -217,6 +217,8 @@ impl LogManager {
                 dir.display()
             ))
         })?;
+        // Room for this start's own writes, even on a full disk (see `reserve`).
+        super::reserve::release(dir)?;
         let cluster_id = Self::load_meta(dir, node_id)?;
         let marker = dir.join(CLEAN_SHUTDOWN_FILE);
         let clean = marker.exists();
@@ -304,6 +306,7 @@ impl LogManager {
         mgr.release_idle_files(super::now_ms(), 0);
         // Drops entries of topics deleted since it was written.
         mgr.write_log_start_checkpoint()?;
+        mgr.restore_reserve();
         Ok((mgr, report))
     }
 
@@ -551,6 +554,18 @@ impl LogManager {
         Ok(topic)
     }
 
+    /// Takes the start-up reserve back if it is not held and there is room (blocking).
+    pub fn restore_reserve(&self) {
+        match super::reserve::restore(&self.dir) {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                dir = %self.dir.display(),
+                "disk full: the start-up reserve is not held; it is taken again once there is room"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot keep the start-up reserve"),
+        }
+    }
+
     /// One retention pass over every partition (files deleted here: blocking).
     pub fn retention_pass(&self, now_ms: i64) {
         for p in self.all_partitions() {
@@ -562,6 +577,7 @@ impl LogManager {
                 tracing::debug!(partition = ?p, expired, "expired idle producers");
             }
         }
+        self.restore_reserve();
     }
 
     /// Closes the descriptors of active segments idle for [`IDLE_FILE_MS`] (all of them
@@ -650,7 +666,11 @@ impl LogManager {
             tokio::select! {
                 _ = checkpoint.tick() => {
                     let m = self.clone();
-                    let r = tokio::task::spawn_blocking(move || m.write_recovery_checkpoint()).await;
+                    let r = tokio::task::spawn_blocking(move || {
+                        m.restore_reserve();
+                        m.write_recovery_checkpoint()
+                    })
+                    .await;
                     if let Ok(Err(e)) = r {
                         tracing::error!(error = %e, "writing the recovery checkpoint failed");
                     }

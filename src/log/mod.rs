@@ -51,6 +51,7 @@ pub mod producer_state;
 pub mod record_codec;
 pub mod records;
 pub mod recovery;
+pub mod reserve;
 pub mod segment;
 pub mod structs;
 pub mod txn_index;
@@ -116,6 +117,16 @@ pub enum LogError {
     },
     #[error("invalid log state: {0}")]
     Invalid(String),
+    /// The disk is full (ENOSPC, EDQUOT) where nothing was changed yet (blocks are
+    /// allocated before any byte is written): the write is refused, retriably
+    /// (KAFKA_STORAGE_ERROR), and the partition is not fenced, so writes resume by
+    /// themselves once space is freed.
+    #[error("no space left for {path}: {source}")]
+    NoSpace {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// An idle log's released descriptor could not be opened again (e.g. EMFILE): the
     /// append is refused, retriably, and the partition is not fenced (nothing was written).
     #[error("cannot reopen {path}: {source}")]
@@ -127,12 +138,25 @@ pub enum LogError {
 }
 
 impl LogError {
+    /// An I/O error on `path`; a full disk is [`LogError::NoSpace`].
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        LogError::Io {
-            path: path.to_path_buf(),
-            source,
+        let path = path.to_path_buf();
+        if is_no_space(&source) {
+            LogError::NoSpace { path, source }
+        } else {
+            LogError::Io { path, source }
         }
     }
+
+    /// The disk is full.
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, LogError::NoSpace { .. })
+    }
+}
+
+/// ENOSPC or EDQUOT.
+pub(crate) fn is_no_space(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
 }
 
 /// Allocates disk blocks for `[from, to)` of `file` (`posix_fallocate`), so that later

@@ -464,16 +464,47 @@ impl Partition {
         Ok(true)
     }
 
-    /// Seals the active segment and starts a new one at the log end offset.
+    /// Seals the active segment and starts a new one at the log end offset. The new
+    /// segment is created first: a full disk (or any failure to create it) then refuses
+    /// this append with nothing changed; a full disk does not fence the partition, so the
+    /// roll is simply tried again by a later append.
     fn roll_locked(&self, st: &mut AppendState, cfg: &LogConfig, min_capacity: usize) -> Result<(), LogError> {
         let fence = |e: LogError| {
+            if e.is_no_space() {
+                tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "segment roll refused: disk full");
+                return e;
+            }
             self.fenced.store(true, Ordering::Release);
             tracing::error!(topic = %self.topic, partition = self.index, error = %e, "segment roll failed; partition fenced");
             e
         };
+        let create = || {
+            Segment::create(&self.dir, st.next_offset, cfg, min_capacity).inspect_err(|_| {
+                // Leave no half-made segment behind for recovery to find.
+                let _ = super::segment::delete_files(&self.dir, st.next_offset, "");
+            })
+        };
         if st.active.is_empty() {
-            // Reuse the empty segment's base offset: recreate it with enough room.
-            let seg = Arc::new(Segment::create(&self.dir, st.next_offset, cfg, min_capacity).map_err(fence)?);
+            // Reuse the empty segment's base offset: recreate it with enough room. Its old
+            // files are gone by then: if that fails, an empty one of the usual size is
+            // made again (sparse, no data blocks), and only if that fails too is the
+            // partition fenced.
+            let seg = match create() {
+                Ok(seg) => Arc::new(seg),
+                Err(e) => {
+                    let again = Segment::create(&self.dir, st.next_offset, cfg, 0).map_err(|e2| {
+                        self.fenced.store(true, Ordering::Release);
+                        tracing::error!(topic = %self.topic, partition = self.index, error = %e2, "cannot recreate the empty active segment; partition fenced");
+                        e2
+                    })?;
+                    st.active = Arc::new(again);
+                    let mut segs: Vec<_> = self.segments().iter().cloned().collect();
+                    segs.pop();
+                    segs.push(st.active.clone());
+                    self.set_segments(segs);
+                    return Err(fence(e));
+                }
+            };
             let mut segs: Vec<_> = self.segments().iter().cloned().collect();
             segs.pop();
             segs.push(seg.clone());
@@ -485,10 +516,10 @@ impl Partition {
         // An idle segment's released descriptor comes back first: failing that (EMFILE)
         // refuses this append without fencing, as nothing has changed yet.
         st.active.ensure_open()?;
+        let seg = Arc::new(create().map_err(fence)?);
         // The sealed segment's files are fsynced and closed by the background flush.
         st.active.seal().map_err(fence)?;
         self.write_producer_snapshot(st);
-        let seg = Arc::new(Segment::create(&self.dir, st.next_offset, cfg, min_capacity).map_err(fence)?);
         let mut segs: Vec<_> = self.segments().iter().cloned().collect();
         segs.push(seg.clone());
         self.set_segments(segs);
@@ -824,6 +855,8 @@ impl Partition {
         // Written even when empty: a clean start then never scans the log.
         let path = snapshot_path(&self.dir, st.next_offset);
         if let Err(e) = std::fs::write(&path, st.producers.snapshot()) {
+            // A partial snapshot (disk full) is removed: recovery then re-reads the log.
+            let _ = std::fs::remove_file(&path);
             tracing::warn!(path = %path.display(), error = %e, "writing a producer snapshot failed");
         }
     }

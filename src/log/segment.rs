@@ -109,7 +109,7 @@ impl Segment {
         let seg = Self::open_inner(dir, base_offset, cfg, &log_path, capacity, 0, true, suffix)?;
         if cfg.preallocate {
             // `preallocate=true`: the whole file's blocks now, not 4 MiB ahead of the writer.
-            seg.ensure_allocated(capacity)?;
+            seg.ensure_allocated(capacity, 0)?;
         }
         Ok(seg)
     }
@@ -290,7 +290,7 @@ impl Segment {
         }
         self.ensure_open()?;
         self.last_append_ms.store(super::now_ms(), Ordering::Relaxed);
-        self.ensure_allocated(pos + data.len())?;
+        self.ensure_allocated(pos + data.len(), data.len())?;
         // The bytes go in with pwrite(2), not a copy into the mapping: the kernel fills whole
         // page-cache pages directly, where a copy through the mapping faults on every page
         // and zero-fills it first (the same page cache backs the mapping, so readers see the
@@ -314,15 +314,20 @@ impl Segment {
         Ok(offsets)
     }
 
-    /// Allocates disk blocks ahead of the write position (in chunks of up to 4 MiB) so that
-    /// writing through the mapping cannot hit ENOSPC.
-    fn ensure_allocated(&self, end: usize) -> Result<(), LogError> {
-        const CHUNK: usize = 4 << 20;
+    /// Allocates disk blocks ahead of the write position so that writing through the
+    /// mapping cannot hit ENOSPC. The reserve ahead follows the partition's appends (four
+    /// of the size of the one that needs room, between 64 KiB and 4 MiB): a busy partition
+    /// allocates rarely, and an idle one holds little, so the blocks held ahead do not
+    /// multiply by the partition count.
+    fn ensure_allocated(&self, end: usize, append_len: usize) -> Result<(), LogError> {
+        const MIN_AHEAD: usize = 64 << 10;
+        const MAX_AHEAD: usize = 4 << 20;
         let have = self.allocated.load(Ordering::Relaxed);
         if end <= have {
             return Ok(());
         }
-        let want = (end.max(have + CHUNK)).min(self.map.capacity());
+        let ahead = append_len.saturating_mul(4).clamp(MIN_AHEAD, MAX_AHEAD);
+        let want = (end.max(have + ahead)).min(self.map.capacity());
         self.with_file(|f| super::allocate(f, &self.log_path, have, want))?;
         self.allocated.store(want, Ordering::Relaxed);
         Ok(())

@@ -44,6 +44,20 @@ impl TestBroker {
         }
     }
 
+    /// Starts with its data directory inside `parent` (e.g. a small filesystem).
+    pub async fn start_in(parent: &std::path::Path, settings: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir_in(parent).expect("tempdir");
+        let settings: Vec<(String, String)> = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let running = Self::boot(dir.path().to_path_buf(), &settings, "127.0.0.1:0").await;
+        let addr = running.local_addr();
+        Self {
+            running: Some(running),
+            dir,
+            addr,
+            settings,
+        }
+    }
+
     async fn boot(dir: PathBuf, settings: &[(String, String)], listen: &str) -> RunningBroker {
         let mut b = Broker::builder().listen(listen).data_dir(dir);
         for (k, v) in settings {
