@@ -31,8 +31,9 @@
 //!   consumer then skips the next batch) and fails a compressed one with
 //!   UNKNOWN_SERVER_ERROR (its rebuild reads keys its skip-iterator skipped); brokk rebuilds
 //!   both with offsets `0..count`, as Kafka's rebuild path means to;
-//! - a key or value length below -1: Kafka reads and stores it as null, and librdkafka then
-//!   refetches that offset forever; brokk rebuilds the batch with -1.
+//! - a key, value or header value length below -1: Kafka reads and stores it as null, and
+//!   librdkafka then refetches that offset forever (kafka-protocol refuses the batch); brokk
+//!   rebuilds the batch with -1.
 //!
 //! And one place is stricter: Kafka's skip-iterator for compressed batches does not compare
 //! a record's length with its fields; brokk checks every record's length in every codec.
@@ -73,7 +74,8 @@ pub struct Walked {
     /// Every record's offset delta is its index; otherwise Kafka rebuilds the batch with
     /// offsets `0..count`.
     pub offsets_in_order: bool,
-    /// Every key and value length is -1 (null) or more; otherwise the batch is rebuilt.
+    /// Every key, value and header value length is -1 (null) or more; otherwise the batch
+    /// is rebuilt.
     pub canonical_lengths: bool,
 }
 
@@ -205,7 +207,7 @@ fn walk<S: Source>(s: &mut S, h: &BatchHeader<'_>, rules: &Rules<'_>) -> Result<
         let r = read_record(s, h, log_append).map_err(fail)?;
         walked.max_timestamp = walked.max_timestamp.max(r.timestamp);
         walked.offsets_in_order &= r.offset_delta == index;
-        walked.canonical_lengths &= r.key_len >= -1 && r.value_len >= -1;
+        walked.canonical_lengths &= r.key_len >= -1 && r.value_len >= -1 && r.header_values_canonical;
         if rules.compacted && r.key_len < 0 {
             let m = || {
                 format!(

@@ -13,7 +13,7 @@ use std::io::Read;
 use std::sync::Mutex;
 
 use super::record::read_record;
-use super::source::{Fail, Slice};
+use super::source::{Fail, Slice, Source, varint};
 use super::{invalid, undecompressable};
 use crate::log::LogError;
 use crate::log::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD, TIMESTAMP_TYPE_BIT, put_varint};
@@ -25,6 +25,30 @@ static REBUILDING: Mutex<()> = Mutex::new(());
 
 const ATTRIBUTES: usize = 21;
 const MAX_TIMESTAMP: usize = 35;
+
+/// Re-encodes a record's headers section (validated) with every negative value length -1.
+fn put_headers(out: &mut Vec<u8>, headers: &[u8]) -> Result<(), Fail> {
+    let mut s = Slice { bytes: headers, pos: 0 };
+    let n = varint(&mut s)?;
+    put_varint(out, n as i64);
+    for _ in 0..n {
+        let k = varint(&mut s)?;
+        put_varint(out, k as i64);
+        let at = s.pos;
+        s.skip(k.max(0) as usize)?;
+        out.extend_from_slice(&headers[at..s.pos]);
+        let v = varint(&mut s)?;
+        if v < 0 {
+            put_varint(out, -1);
+        } else {
+            put_varint(out, v as i64);
+            let at = s.pos;
+            s.skip(v as usize)?;
+            out.extend_from_slice(&headers[at..s.pos]);
+        }
+    }
+    Ok(())
+}
 
 /// Rebuilds `h` (which passed validation) with codec `codec` at `level`; `create_time`: the
 /// topic's timestamp type is CreateTime. Blocking work: call it off the async workers.
@@ -74,7 +98,12 @@ pub fn rebuild(h: &BatchHeader<'_>, codec: i16, level: Option<i32>, create_time:
                 }
             }
         }
-        rec.extend_from_slice(&plain[r.headers_at as usize..r.end as usize]);
+        let headers = &plain[r.headers_at as usize..r.end as usize];
+        if r.header_values_canonical {
+            rec.extend_from_slice(headers);
+        } else {
+            put_headers(&mut rec, headers).map_err(broken)?;
+        }
         put_varint(&mut out, rec.len() as i64);
         out.extend_from_slice(&rec);
     }

@@ -16,6 +16,8 @@ pub(super) struct RecordView {
     /// Where the header count starts, and where the record ends.
     pub headers_at: u64,
     pub end: u64,
+    /// Every header value length is -1 (null) or more.
+    pub header_values_canonical: bool,
 }
 
 /// Reads one record (`DefaultRecord.readFrom`'s checks).
@@ -39,6 +41,7 @@ pub(super) fn read_record<S: Source>(s: &mut S, h: &BatchHeader<'_>, log_append:
         let (value_len, value_at) = field(s)?;
         let headers_at = s.position();
         let headers = varint(s)?;
+        let mut header_values_canonical = true;
         if headers < 0 {
             return Err(Fail::Invalid(format!(
                 "Found invalid number of record headers {headers}"
@@ -56,7 +59,7 @@ pub(super) fn read_record<S: Source>(s: &mut S, h: &BatchHeader<'_>, log_append:
                 return Err(Fail::Invalid(format!("Invalid negative header key size {k}")));
             }
             s.skip(k as usize)?;
-            field(s)?;
+            header_values_canonical &= field(s)?.0 >= -1;
         }
         let end = s.position();
         let timestamp = if log_append {
@@ -73,6 +76,7 @@ pub(super) fn read_record<S: Source>(s: &mut S, h: &BatchHeader<'_>, log_append:
             value_at,
             headers_at,
             end,
+            header_values_canonical,
         })
     })();
     let view = match body {

@@ -393,3 +393,50 @@ fn batch_offsets_near_the_end_of_the_range_do_not_overflow() {
     let h = BatchHeader::parse_unchecked(&b).unwrap();
     invalid_record(check_batch(&h, "t-0").unwrap_err());
 }
+
+/// Writes the `records` fuzz target's seed corpus (batches of every codec, as the test
+/// fixtures encode them) to `$BROKK_FUZZ_SEEDS`: `cargo test --lib write_fuzz_seeds -- --ignored`.
+#[test]
+#[ignore]
+fn write_fuzz_seeds() {
+    let Ok(dir) = std::env::var("BROKK_FUZZ_SEEDS") else {
+        return;
+    };
+    for (i, c) in CODECS.iter().enumerate() {
+        for n in [1usize, 3, 20] {
+            let b = make_batch(n, 1000, *c);
+            std::fs::write(format!("{dir}/batch-{i}-{n}"), &b).unwrap();
+        }
+    }
+    let mut recs = record(Some(b"k"), b"v", 0, 0, &[(b"h", b"x")]);
+    recs.extend(record(None, b"", 1, 5, &[]));
+    std::fs::write(format!("{dir}/headers"), batch_with(&recs, 2, 1, 0)).unwrap();
+}
+
+#[test]
+fn a_negative_header_value_length_is_rebuilt_as_null() {
+    let mut body = vec![0u8, 0, 0];
+    put_varint(&mut body, -1); // key
+    put_varint(&mut body, 1);
+    body.push(b'v');
+    put_varint(&mut body, 1); // one header
+    put_varint(&mut body, 1);
+    body.push(b'h');
+    put_varint(&mut body, -7741); // its value: read as null by Kafka
+    let mut rec = vec![];
+    put_varint(&mut rec, body.len() as i64);
+    rec.extend_from_slice(&body);
+    let b = batch_with(&rec, 1, 0, 0);
+    let w = check(&b, &rules(false)).unwrap();
+    assert!(w.offsets_in_order && !w.canonical_lengths);
+    let out = rebuild(&BatchHeader::parse_unchecked(&b).unwrap(), 0, None, true).unwrap();
+    assert!(check(&out, &rules(false)).unwrap().canonical_lengths);
+    let mut bytes = bytes::Bytes::from(out);
+    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes).unwrap();
+    assert_eq!(
+        set.records[0]
+            .headers
+            .get(&kafka_protocol::protocol::StrBytes::from_static_str("h")),
+        Some(&None)
+    );
+}
