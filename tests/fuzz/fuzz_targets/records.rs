@@ -1,11 +1,11 @@
 //! Produce validation and record walking, every codec: whatever the bytes, no panic; and a
 //! batch the validator accepts is stored (as sent, or rebuilt where Kafka would change it)
-//! in a form a consumer reads: brokk's own record decoder (the log cleaner's) and
-//! kafka-protocol's both read exactly `recordsCount` records at offsets `0..count`. Snappy
-//! and gzip are left to brokk's decoder: kafka-protocol refuses xerial headers with other
-//! version fields and bytes after a gzip member, which Kafka, snappy-java and librdkafka read
-//! (Kafka 4.1.1 accepts both). The harness makes the CRC right, so the fuzzer reaches the
-//! records.
+//! in a form that reads back: it validates again with nothing left to rebuild, and brokk's
+//! record decoder (the log cleaner's) reads exactly `recordsCount` records at offsets
+//! `0..count`. kafka-protocol's decoder is no oracle here: it refuses what Kafka 4.1.1
+//! accepts and Java and librdkafka read (xerial headers with other version fields, bytes
+//! after a gzip member, header keys that are not UTF-8). The harness makes the CRC right,
+//! so the fuzzer reaches the records.
 #![no_main]
 
 use brokk::log::TimestampType;
@@ -48,12 +48,4 @@ fuzz_target!(|data: &[u8]| {
     let d = brokk::log::record_codec::decode(&sh).expect("brokk's decoder reads it");
     let offsets: Vec<i64> = d.records.iter().map(|r| r.offset).collect();
     assert_eq!(offsets, (0..sh.records_count() as i64).collect::<Vec<_>>());
-    if !matches!(sh.attributes() & 7, 1 | 2) {
-        let mut bytes = bytes::Bytes::from(stored.clone());
-        let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes).expect("a consumer decodes it");
-        assert_eq!(set.records.len(), sh.records_count() as usize);
-        for (i, r) in set.records.iter().enumerate() {
-            assert_eq!(r.offset, i as i64);
-        }
-    }
 });
