@@ -32,21 +32,15 @@ impl TestBroker {
 
     /// Starts with extra `server.properties` settings.
     pub async fn start_with(settings: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let settings: Vec<(String, String)> = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let running = Self::boot(dir.path().to_path_buf(), &settings, "127.0.0.1:0").await;
-        let addr = running.local_addr();
-        Self {
-            running: Some(running),
-            dir,
-            addr,
-            settings,
-        }
+        Self::start_at(tempfile::tempdir().expect("tempdir"), settings).await
     }
 
     /// Starts with its data directory inside `parent` (e.g. a small filesystem).
     pub async fn start_in(parent: &std::path::Path, settings: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir_in(parent).expect("tempdir");
+        Self::start_at(tempfile::tempdir_in(parent).expect("tempdir"), settings).await
+    }
+
+    async fn start_at(dir: tempfile::TempDir, settings: &[(&str, &str)]) -> Self {
         let settings: Vec<(String, String)> = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let running = Self::boot(dir.path().to_path_buf(), &settings, "127.0.0.1:0").await;
         let addr = running.local_addr();
