@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::records::{batch_around, record_bytes, zigzag};
+use common::records::{batch_around, record_bytes, record_with_key_len, zigzag};
 use common::*;
 use kafka_protocol::records::Compression;
 use rdkafka::config::ClientConfig;
@@ -24,10 +24,9 @@ fn one_record(offset_delta: i64) -> Vec<u8> {
     record_bytes(None, b"r0", offset_delta, 0, &[])
 }
 
-fn gzip(plain: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    std::io::Write::write_all(&mut e, plain).unwrap();
-    e.finish().unwrap()
+/// `plain` compressed with Kafka codec `codec`, as brokk's broker-side compressor writes it.
+fn compressed(codec: i16, plain: Vec<u8>) -> Vec<u8> {
+    brokk::log::record_codec::compress(codec, plain, None).unwrap()
 }
 
 /// (name, batch, Produce version, expected error code, stored: the value a consumer then
@@ -54,18 +53,11 @@ fn variants() -> Vec<Variant> {
     let mut trailing = one_record(0);
     trailing.extend_from_slice(b"junk");
     // key length -2: Kafka reads it as null; librdkafka would refetch it forever.
-    let mut bad_key = vec![0u8, 0, 0];
-    zigzag(&mut bad_key, -2);
-    zigzag(&mut bad_key, 2);
-    bad_key.extend_from_slice(b"r0");
-    zigzag(&mut bad_key, 0);
-    let mut neg_key = vec![];
-    zigzag(&mut neg_key, bad_key.len() as i64);
-    neg_key.extend(bad_key);
+    let neg_key = record_with_key_len(-2, b"r0");
     let mut headers = one_record(0);
     let at = headers.len() - 1;
     headers[at] = 3; // header count -2
-    let zstd_section = zstd::stream::encode_all(&one_record(0)[..], 3).unwrap();
+    let zstd_section = compressed(4, one_record(0));
     vec![
         (
             "record-length-lies",
@@ -97,7 +89,7 @@ fn variants() -> Vec<Variant> {
         ),
         (
             "offset-delta-5-gzip",
-            batch_around(&gzip(&one_record(5)), 1, 0, 1),
+            batch_around(&compressed(1, one_record(5)), 1, 0, 1),
             9,
             0,
             Some(b"r0"),

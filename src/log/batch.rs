@@ -128,15 +128,12 @@ impl<'a> BatchHeader<'a> {
         Ok(Self { bytes })
     }
 
-    /// Parses and fully validates the batch at the start of `buf`: framing, magic, CRC32C,
-    /// and offset/record-count consistency.
+    /// Parses the batch at the start of `buf` with framing, magic, CRC32C and offset/record-
+    /// count consistency checked: for batches brokk builds itself (markers, coordinators'
+    /// writes) and tests. A client's batch goes through [`super::validator`] instead.
     pub fn parse_validated(buf: &'a [u8]) -> Result<Self, BatchError> {
         let h = Self::parse_unchecked(buf)?;
-        let stored = h.crc();
-        let computed = crc32c::crc32c(&h.bytes[ATTRIBUTES_OFFSET..]);
-        if stored != computed {
-            return Err(BatchError::CrcMismatch { stored, computed });
-        }
+        h.check_crc()?;
         if h.records_count() <= 0 && !h.is_control() {
             return Err(BatchError::Invalid("record batch has no records"));
         }
@@ -164,11 +161,7 @@ impl<'a> BatchHeader<'a> {
     /// records than offsets, and empty ones kept for their offsets or producer state.
     pub fn parse_stored(buf: &'a [u8]) -> Result<Self, BatchError> {
         let h = Self::parse_unchecked(buf)?;
-        let stored = h.crc();
-        let computed = crc32c::crc32c(&h.bytes[ATTRIBUTES_OFFSET..]);
-        if stored != computed {
-            return Err(BatchError::CrcMismatch { stored, computed });
-        }
+        h.check_crc()?;
         if h.last_offset_delta() < 0 || h.records_count() < 0 {
             return Err(BatchError::Invalid("negative lastOffsetDelta or recordsCount"));
         }

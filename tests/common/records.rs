@@ -92,6 +92,20 @@ pub fn record_bytes(
     out
 }
 
+/// One record with a raw key length and no key bytes (a length below -1, which Kafka
+/// reads as null), offset delta 0 and `value`.
+pub fn record_with_key_len(key_len: i64, value: &[u8]) -> Vec<u8> {
+    let mut body = vec![0u8, 0, 0];
+    zigzag(&mut body, key_len);
+    zigzag(&mut body, value.len() as i64);
+    body.extend_from_slice(value);
+    zigzag(&mut body, 0);
+    let mut out = vec![];
+    zigzag(&mut out, body.len() as i64);
+    out.extend_from_slice(&body);
+    out
+}
+
 /// A v2 batch header (base timestamp 1000, no producer) around `section`, which is taken
 /// as already compressed with `codec`, with the given counts and a valid CRC32C: the
 /// header says what the caller wants whatever the records are.

@@ -184,14 +184,7 @@ fn record_structure_as_kafka() {
     let m = invalid_record(check(&batch_with(&gz, 1, 0, 1), &r).unwrap_err());
     assert_eq!(m, "Incorrect declared batch size, records still remaining in file");
     // A negative key length other than -1 is a null key (Kafka reads any negative size so).
-    let mut body = vec![0u8, 0, 0];
-    put_varint(&mut body, -2);
-    put_varint(&mut body, 1);
-    body.push(b'v');
-    put_varint(&mut body, 0);
-    let mut rec = vec![];
-    put_varint(&mut rec, body.len() as i64);
-    rec.extend_from_slice(&body);
+    let rec = crate::log::test_fixture::record_with_key_len(-2, b"v");
     let w = single(rec.clone()).expect("a negative key length reads as null");
     assert!(w.needs_rebuild() && w.offsets_in_order && !w.canonical_lengths);
     let m = match check(&batch_with(&rec, 1, 0, 0), &rules(true)).unwrap_err() {
