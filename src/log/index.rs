@@ -231,6 +231,26 @@ impl OffsetIndex {
         self.inner.push(&e)
     }
 
+    /// Kafka's sanity check on a trusted (clean-shutdown) load, stricter: offsets and
+    /// positions strictly increase and every position is inside the segment's `size` bytes.
+    /// An error says what is wrong (the caller rebuilds the index from the log).
+    pub fn sanity_check(&self, size: usize) -> Result<(), String> {
+        let mut prev: Option<(i64, u32)> = None;
+        for i in 0..self.len() {
+            let (off, pos) = self.entry(i);
+            if pos as usize >= size {
+                return Err(format!("entry {i} points at byte {pos} of a {size}-byte segment"));
+            }
+            if let Some((po, pp)) = prev
+                && (off <= po || pos <= pp)
+            {
+                return Err(format!("entry {i} ({off}, {pos}) does not follow ({po}, {pp})"));
+            }
+            prev = Some((off, pos));
+        }
+        Ok(())
+    }
+
     /// The greatest indexed (offset, position) with offset `<= target`, or the segment start.
     pub fn lookup(&self, target: i64) -> (i64, u32) {
         let rel = (target - self.base_offset).clamp(0, u32::MAX as i64) as u32;
@@ -285,6 +305,27 @@ impl TimeIndex {
         e[..8].copy_from_slice(&timestamp.to_be_bytes());
         e[8..].copy_from_slice(&((offset - self.base_offset) as u32).to_be_bytes());
         self.inner.push(&e)
+    }
+
+    /// Kafka's sanity check on a trusted load, stricter: timestamps strictly increase (as
+    /// [`Self::maybe_append`] writes them) and offsets never go back or reach `end_offset`.
+    pub fn sanity_check(&self, end_offset: i64) -> Result<(), String> {
+        let mut prev: Option<(i64, i64)> = None;
+        for i in 0..self.len() {
+            let (ts, off) = self.entry(i);
+            if off >= end_offset.max(self.base_offset + 1) {
+                return Err(format!(
+                    "entry {i} names offset {off}, past the segment's end {end_offset}"
+                ));
+            }
+            if let Some((pt, po)) = prev
+                && (ts <= pt || off < po)
+            {
+                return Err(format!("entry {i} ({ts}, {off}) does not follow ({pt}, {po})"));
+            }
+            prev = Some((ts, off));
+        }
+        Ok(())
     }
 
     /// Offset of the greatest entry with timestamp `<= target`, or the segment's base.

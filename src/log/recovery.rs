@@ -149,7 +149,7 @@ pub fn open_segments(
     }
     let last = bases.len() - 1;
     // First segment to scan: the one containing the recovery point (all if unknown).
-    let scan_from = match (clean_shutdown, recovery_point) {
+    let mut scan_from = match (clean_shutdown, recovery_point) {
         (true, _) => bases.len(),
         (false, Some(rp)) => bases.partition_point(|b| *b <= rp).saturating_sub(1),
         (false, None) => 0,
@@ -159,7 +159,18 @@ pub fn open_segments(
         let seg = if i >= scan_from {
             Segment::open_for_recovery(dir, base, cfg, i == last)?
         } else {
-            Segment::open(dir, base, cfg, i == last)?
+            let seg = Segment::open(dir, base, cfg, i == last)?;
+            match seg.check_indexes() {
+                Ok(()) => seg,
+                Err(why) => {
+                    // Kafka's CorruptIndexException: this segment is recovered (its indexes
+                    // rebuilt from the log), and so is every later one.
+                    tracing::warn!(dir = %dir.display(), base_offset = base, why, "corrupt index found; recovering from this segment on");
+                    drop(seg);
+                    scan_from = i;
+                    Segment::open_for_recovery(dir, base, cfg, i == last)?
+                }
+            }
         };
         if i >= scan_from {
             report.segments_scanned += 1;
@@ -300,5 +311,40 @@ mod tests {
         assert_eq!(report.segments_scanned, 0);
         assert_eq!(segs[0].end_offset(), 3);
         assert_eq!(segs[0].max_timestamp(), 1002);
+    }
+
+    #[test]
+    fn clean_open_rebuilds_a_corrupt_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = small_cfg();
+        let seg = Segment::create(dir.path(), 0, &cfg, 0).unwrap();
+        let mut next = 0;
+        for _ in 0..20 {
+            next = append(&seg, next, 5);
+        }
+        seg.trim_files(true).unwrap();
+        drop(seg);
+        let index = dir.path().join("00000000000000000000.index");
+        let good = std::fs::read(&index).unwrap();
+        assert!(good.len() >= 16, "the fixture has index entries");
+        // Entries that go backwards, and entries that point into the middle of a batch.
+        let mut backwards = good.clone();
+        backwards[8..12].copy_from_slice(&0u32.to_be_bytes());
+        let mut misplaced = good.clone();
+        let last = misplaced.len() - 4;
+        let pos = u32::from_be_bytes(misplaced[last..].try_into().unwrap());
+        misplaced[last..].copy_from_slice(&(pos + 7).to_be_bytes());
+        for bad in [backwards, misplaced, vec![0xff; 40]] {
+            std::fs::write(&index, &bad).unwrap();
+            let (segs, report) = open_segments(dir.path(), &cfg, true, None).unwrap();
+            assert_eq!(report.segments_scanned, 1, "the segment was recovered");
+            assert_eq!(segs[0].end_offset(), next);
+            for offset in [0, 37, next - 1] {
+                let data = segs[0].read(offset, next, 1 << 20, true).unwrap();
+                let (_, h) = crate::log::batch::iter_batches(&data).next().unwrap();
+                assert!(h.base_offset() <= offset && offset <= h.last_offset());
+            }
+            drop(segs);
+        }
     }
 }

@@ -231,6 +231,30 @@ impl Segment {
         }
     }
 
+    /// Checks the indexes of a trusted segment (opened with [`Segment::open`]) against
+    /// each other and the log, cheaply (the index entries and at most two batch headers):
+    /// Kafka's load-time sanity check, stricter. An error says what is wrong; the caller
+    /// recovers the segment, which rebuilds both indexes from the log.
+    pub fn check_indexes(&self) -> Result<(), String> {
+        let data = self.published();
+        self.offset_index.sanity_check(data.len())?;
+        for i in [0, self.offset_index.len().saturating_sub(1)] {
+            if i >= self.offset_index.len() {
+                break;
+            }
+            let (off, pos) = self.offset_index.entry(i);
+            let holds = BatchHeader::parse_unchecked(&data[pos as usize..]).is_ok_and(|h| {
+                h.len() <= data.len() - pos as usize && h.base_offset() <= off && off <= h.last_offset()
+            });
+            if !holds {
+                return Err(format!(
+                    "entry {i} ({off}, {pos}) does not point at a batch holding {off}"
+                ));
+            }
+        }
+        self.time_index.sanity_check(self.end_offset())
+    }
+
     pub fn base_offset(&self) -> i64 {
         self.base_offset
     }
@@ -363,8 +387,17 @@ impl Segment {
     /// Position of the first batch whose last offset is `>= offset`, scanning from the
     /// offset index's floor entry; `None` if no such batch is published.
     fn position_of(&self, offset: i64, data: &[u8]) -> Option<usize> {
-        let (_, start) = self.offset_index.lookup(offset);
-        let start = start as usize;
+        let (entry, start) = self.offset_index.lookup(offset);
+        let mut start = start as usize;
+        // The entry names the last offset of the batch at its position; one that does not
+        // (an index damaged after the load-time check) is ignored and the segment scanned.
+        if start != 0
+            && !BatchHeader::parse_unchecked(data.get(start..)?)
+                .is_ok_and(|h| h.base_offset() <= entry && entry <= h.last_offset())
+        {
+            tracing::warn!(log = %self.log_path.display(), entry, position = start, "offset index entry does not match the log; scanning the segment");
+            start = 0;
+        }
         batch::iter_batches(data.get(start..)?)
             .find(|(_, h)| h.last_offset() >= offset)
             .map(|(p, _)| start + p)
