@@ -584,6 +584,12 @@ impl Partition {
         min_one: bool,
         read_committed: bool,
     ) -> Result<FetchedData, LogError> {
+        // A fenced partition is offline, as Kafka's partitions in a failed log dir: what it
+        // holds in memory may never reach the disk (a failed write or fsync), so it is not
+        // served (KAFKA_STORAGE_ERROR) until a restart recovers it from the disk.
+        if self.is_fenced() {
+            return Err(LogError::Fenced);
+        }
         let hw = self.high_watermark();
         let lso = self.stable_offset_below(hw);
         let log_start = self.log_start_offset();
@@ -1013,7 +1019,12 @@ fn rebuild_producers(dir: &Path, segments: &[Arc<Segment>], log_start: i64, log_
                 from = offset;
                 break;
             }
-            Err(e) => tracing::warn!(dir = %dir.display(), offset, error = %e, "ignoring a producer snapshot"),
+            Err(e) => {
+                // As Kafka on a CorruptSnapshotException: the file goes (a torn snapshot
+                // that a power loss left), and the state is rebuilt from the log.
+                tracing::warn!(dir = %dir.display(), offset, error = %e, "deleting an unreadable producer snapshot");
+                let _ = std::fs::remove_file(snapshot_path(dir, offset));
+            }
         }
     }
     for seg in segments {

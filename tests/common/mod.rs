@@ -182,6 +182,7 @@ pub fn topic(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
 }
 
+pub mod process;
 pub mod records;
 
 /// `n` records `key-i`/`value-i` with timestamps `ts0 + i`, as one v2 batch.

@@ -1,0 +1,87 @@
+//! brokk as a child process (the release binary Cargo built for the tests), for tests that
+//! kill it, limit it or put its data directory on a filesystem the test controls.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use bytes::Bytes;
+use kafka_protocol::messages::{ProduceResponse, ResponseHeader};
+use kafka_protocol::protocol::Decodable;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{Raw, produce_req};
+
+const BIN: &str = env!("CARGO_BIN_EXE_brokk");
+
+pub struct BrokkProcess {
+    child: Child,
+    port: u16,
+}
+
+impl BrokkProcess {
+    /// Starts brokk on 127.0.0.1:0 with `data` and `--override`s; returns once it listens.
+    /// Its log goes to the test's stderr.
+    pub fn start(data: &Path, overrides: &[&str]) -> Self {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--listen", "127.0.0.1:0", "--data-dir"]).arg(data);
+        for o in overrides {
+            cmd.args(["--override", o]);
+        }
+        let mut child = cmd
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start brokk");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr"))
+            .lines()
+            .map_while(Result::ok);
+        let mut port = None;
+        for l in lines.by_ref() {
+            eprintln!("brokk: {l}");
+            if let Some(rest) = l.split("brokk listening on 127.0.0.1:").nth(1) {
+                port = rest.split_whitespace().next().and_then(|p| p.parse().ok());
+                break;
+            }
+        }
+        std::thread::spawn(move || lines.for_each(|l| eprintln!("brokk: {l}")));
+        Self {
+            child,
+            port: port.expect("brokk logged its port"),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        ([127, 0, 0, 1], self.port).into()
+    }
+
+    /// SIGKILL, and waits for the exit.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for BrokkProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Produce (v9, acks=-1) of one batch that reports a dead broker instead of panicking:
+/// Some((error_code, base_offset)), or None once the connection is gone.
+pub async fn try_produce(raw: &mut Raw, topic: &str, partition: i32, records: Bytes) -> Option<(i16, i64)> {
+    let frame = raw.frame(&produce_req(topic, partition, records, -1), 9);
+    raw.stream.write_all(&frame).await.ok()?;
+    let mut len = [0u8; 4];
+    raw.stream.read_exact(&mut len).await.ok()?;
+    let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
+    raw.stream.read_exact(&mut buf).await.ok()?;
+    let mut b = Bytes::from(buf);
+    ResponseHeader::decode(&mut b, 1).ok()?;
+    let resp = ProduceResponse::decode(&mut b, 9).ok()?;
+    let p = &resp.responses[0].partition_responses[0];
+    Some((p.error_code, p.base_offset))
+}
