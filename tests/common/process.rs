@@ -85,3 +85,25 @@ pub async fn try_produce(raw: &mut Raw, topic: &str, partition: i32, records: By
     let p = &resp.responses[0].partition_responses[0];
     Some((p.error_code, p.base_offset))
 }
+
+/// Sends `req` and decodes its response; None if the connection is gone or the broker does
+/// not answer within [`super::TIMEOUT`] (a killed broker).
+pub async fn try_call<R: kafka_protocol::protocol::Request>(
+    raw: &mut Raw,
+    req: &R,
+    version: i16,
+) -> Option<R::Response> {
+    use kafka_protocol::protocol::HeaderVersion;
+    let frame = raw.frame(req, version);
+    let round_trip = async {
+        raw.stream.write_all(&frame).await.ok()?;
+        let mut len = [0u8; 4];
+        raw.stream.read_exact(&mut len).await.ok()?;
+        let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
+        raw.stream.read_exact(&mut buf).await.ok()?;
+        Some(Bytes::from(buf))
+    };
+    let mut b = tokio::time::timeout(super::TIMEOUT, round_trip).await.ok()??;
+    ResponseHeader::decode(&mut b, <R::Response as HeaderVersion>::header_version(version)).ok()?;
+    R::Response::decode(&mut b, version).ok()
+}
