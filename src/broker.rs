@@ -216,8 +216,12 @@ impl BrokerBuilder {
             source,
         })?;
         let (logs, report) = {
-            let (dir, defaults, node) = (dir.clone(), config.log.clone(), config.node_id);
-            tokio::task::spawn_blocking(move || LogManager::open(&dir, defaults, node))
+            let mut dirs = vec![dir.clone()];
+            if matches!(config.data_dir, DataDir::Path(_)) {
+                dirs.extend(config.extra_log_dirs.iter().cloned());
+            }
+            let (defaults, node) = (config.log.clone(), config.node_id);
+            tokio::task::spawn_blocking(move || LogManager::open_dirs(&dirs, defaults, node))
                 .await
                 .map_err(|e| StartError::Config(format!("storage start-up task failed: {e}")))??
         };
@@ -234,6 +238,7 @@ impl BrokerBuilder {
             }
         };
         let (tx, rx) = watch::channel(false);
+        logs.halt_on_dir_failure(config.halt_on_log_dir_failure);
         let logs = Arc::new(logs);
         let groups = Arc::new(GroupCoordinator::new(logs.clone(), config.group.clone(), rx.clone()));
         let loaded = groups

@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | `listeners` | `PLAINTEXT://127.0.0.1:9092` | where brokk listens (PLAINTEXT only) |
 //! | `advertised.listeners` | the listener | host:port returned in Metadata |
-//! | `log.dirs` / `log.dir` | `./brokk-data` | data directory (exactly one) |
+//! | `log.dirs` / `log.dir` | `./brokk-data` | data directories, comma-separated; the first holds the metadata |
 //! | `node.id` / `broker.id` | `0` | this broker's id (also the controller id) |
 //! | `num.partitions` | `1` | partitions of auto-created topics and CreateTopics with -1 |
 //! | `default.replication.factor` | `1` | must be 1: brokk is a single broker |
@@ -81,6 +81,11 @@ pub struct Config {
     /// `host:port` advertised to clients; `None` = the bound address.
     pub advertised: Option<(String, u16)>,
     pub data_dir: DataDir,
+    /// The other directories of `log.dirs` (after the first, which is `data_dir`).
+    pub extra_log_dirs: Vec<PathBuf>,
+    /// Halt the process when the metadata log dir or every log dir fails, as Kafka does
+    /// (the `brokk` binary sets it; an embedded broker keeps serving what it can).
+    pub halt_on_log_dir_failure: bool,
     pub node_id: i32,
     pub num_partitions: i32,
     pub auto_create_topics: bool,
@@ -114,6 +119,8 @@ impl Default for Config {
             listen: DEFAULT_LISTEN.to_string(),
             advertised: None,
             data_dir: DataDir::Path(PathBuf::from(DEFAULT_DATA_DIR)),
+            extra_log_dirs: vec![],
+            halt_on_log_dir_failure: false,
             node_id: 0,
             num_partitions: 1,
             auto_create_topics: true,
@@ -200,10 +207,15 @@ impl Config {
                 "advertised.listeners" => self.advertised = Some(parse_listener_list(key, v, &controller_names)?),
                 "log.dirs" | "log.dir" => {
                     let dirs: Vec<&str> = v.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
-                    if dirs.len() != 1 {
-                        return Err(format!("{key}: brokk uses exactly one data directory, got {v:?}"));
+                    let Some((first, rest)) = dirs.split_first() else {
+                        return Err(format!("{key} names no directory"));
+                    };
+                    let unique: std::collections::BTreeSet<_> = dirs.iter().collect();
+                    if unique.len() != dirs.len() {
+                        return Err(format!("{key} names a directory twice: {v:?}"));
                     }
-                    self.data_dir = DataDir::Path(PathBuf::from(dirs[0]));
+                    self.data_dir = DataDir::Path(PathBuf::from(first));
+                    self.extra_log_dirs = rest.iter().map(PathBuf::from).collect();
                 }
                 "node.id" | "broker.id" => self.node_id = parse_num(key, v)?,
                 "num.partitions" => {
@@ -457,13 +469,22 @@ mod tests {
     }
 
     #[test]
+    fn several_log_dirs_the_first_holds_the_metadata() {
+        let mut c = Config::default();
+        c.apply_properties(&props(&[("log.dirs", "/d/a, /d/b,/d/c")])).unwrap();
+        assert_eq!(c.data_dir, DataDir::Path("/d/a".into()));
+        assert_eq!(c.extra_log_dirs, vec![PathBuf::from("/d/b"), PathBuf::from("/d/c")]);
+    }
+
+    #[test]
     fn bad_values_are_errors() {
         for (k, v) in [
             ("num.partitions", "0"),
             ("listeners", "SSL://:9093"),
             ("default.replication.factor", "3"),
             ("log.segment.bytes", "x"),
-            ("log.dirs", "a,b"),
+            ("log.dirs", "a,a"),
+            ("log.dirs", " , "),
             ("auto.create.topics.enable", "yes"),
         ] {
             assert!(

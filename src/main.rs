@@ -52,7 +52,10 @@ fn build_config(args: &Args) -> Result<Config, String> {
     }
     if let Some(d) = &args.data_dir {
         c.data_dir = DataDir::Path(d.clone());
+        c.extra_log_dirs.clear();
     }
+    // A failed metadata log dir (or every log dir) halts the process, as Kafka.
+    c.halt_on_log_dir_failure = true;
     if args.ephemeral {
         c.data_dir = DataDir::Ephemeral;
     }

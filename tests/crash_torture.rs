@@ -638,7 +638,7 @@ async fn invariants_hold_after_every_sigkill() {
         l.data.len(),
         l.txns.len(),
         l.deleted.len(),
-        l.compact.len(),
+        l.compact_seq,
         l.ret.len(),
         l.commit,
         l.grow

@@ -1,12 +1,13 @@
 //! Injected storage errors (issue 14, defect 4), through faultfs (`tests/faultfs`) with brokk
 //! as a child process:
 //!
-//! - EIO on a segment write: the produce gets KAFKA_STORAGE_ERROR, the partition goes
-//!   offline (produce and fetch KAFKA_STORAGE_ERROR, as Kafka's partitions in a failed log
-//!   dir) while the others keep serving; a restart recovers it with every acknowledged
-//!   record;
+//! - EIO on a segment write: the produce gets KAFKA_STORAGE_ERROR and the log dir goes
+//!   offline (its partitions answer produce and fetch with KAFKA_STORAGE_ERROR,
+//!   DescribeLogDirs reports it failed, new partitions go elsewhere) while the other dir
+//!   serves; a restart recovers it with every acknowledged record;
 //! - EIO from fsync with `log.flush.interval.messages=1`: the batch is not acknowledged and
-//!   the partition goes offline, the others serve;
+//!   the dir goes offline, the other serves;
+//! - EIO in the metadata dir (the first of `log.dirs`): the broker halts (exit 1), as Kafka;
 //! - ENOSPC from the block allocation: the produce gets KAFKA_STORAGE_ERROR, nothing goes
 //!   offline, and the next produce succeeds.
 //!
@@ -19,12 +20,14 @@ use bytes::Bytes;
 use common::process::{BrokkProcess, try_produce};
 use common::*;
 use faultfs::{FaultFs, Op};
-use kafka_protocol::messages::FetchResponse;
+use kafka_protocol::messages::{DescribeLogDirsRequest, FetchResponse};
 use kafka_protocol::records::Compression;
 
 const KAFKA_STORAGE_ERROR: i16 = 56;
 const TOPIC: &str = "f";
 
+/// brokk on a faultfs mount with two log dirs: `a` (the metadata dir) and `b`. Topic `f`'s
+/// partition 0 is placed in `a`, partition 1 in `b` (the emptier dir, as Kafka places).
 struct Setup {
     fs: FaultFs,
     broker: Option<BrokkProcess>,
@@ -32,31 +35,67 @@ struct Setup {
 }
 
 impl Setup {
-    async fn start(overrides: &[&str]) -> Self {
+    async fn start(overrides: &[&str]) -> Option<Self> {
+        if !faultfs::available("disk_faults") {
+            return None;
+        }
         let backing = tempfile::tempdir().unwrap();
         let mount = tempfile::tempdir().unwrap();
         let fs = FaultFs::mount(backing.path(), mount.path()).expect("mount faultfs (root and /dev/fuse needed)");
-        let broker = BrokkProcess::start(&mount.path().join("data"), overrides);
-        let mut raw = Raw::connect(broker.addr()).await;
-        create_topic(&mut raw, TOPIC, 2, &[]).await;
-        Self {
+        let mut s = Self {
             fs,
-            broker: Some(broker),
+            broker: None,
             _dirs: (backing, mount),
-        }
+        };
+        s.restart(overrides);
+        let mut raw = Raw::connect(s.addr()).await;
+        create_topic(&mut raw, TOPIC, 2, &[]).await;
+        assert_eq!(
+            dirs_of(&mut raw).await,
+            vec![(0, vec![0]), (0, vec![1])],
+            "f-0 in a, f-1 in b"
+        );
+        Some(s)
     }
 
-    /// A crash (SIGKILL) and a start on the same disk.
+    /// A crash (SIGKILL, if running) and a start on the same disk.
     fn restart(&mut self, overrides: &[&str]) {
         if let Some(old) = self.broker.take() {
             old.kill();
         }
-        self.broker = Some(BrokkProcess::start(&self.fs.mountpoint.join("data"), overrides));
+        let (a, b) = (self.fs.mountpoint.join("a"), self.fs.mountpoint.join("b"));
+        self.broker = Some(BrokkProcess::start_dirs(&[&a, &b], overrides));
     }
 
     fn addr(&self) -> std::net::SocketAddr {
         self.broker.as_ref().expect("running").addr()
     }
+}
+
+/// DescribeLogDirs: per dir (a, then b), its error and the partitions of `f` it holds.
+async fn dirs_of(raw: &mut Raw) -> Vec<(i16, Vec<i32>)> {
+    let mut r = DescribeLogDirsRequest::default();
+    r.topics = None;
+    let resp = raw.call(&r, 4).await;
+    let mut out: Vec<(String, i16, Vec<i32>)> = resp
+        .results
+        .iter()
+        .map(|d| {
+            let parts = d
+                .topics
+                .iter()
+                .filter(|t| t.name.0.as_str() == TOPIC)
+                .flat_map(|t| t.partitions.iter().map(|p| p.partition_index))
+                .collect();
+            (d.log_dir.to_string(), d.error_code, parts)
+        })
+        .collect();
+    out.sort();
+    assert!(
+        out.len() == 2 && out[0].0.ends_with("/a") && out[1].0.ends_with("/b"),
+        "{out:?}"
+    );
+    out.into_iter().map(|(_, e, p)| (e, p)).collect()
 }
 
 fn one(i: usize, size: usize) -> Bytes {
@@ -75,70 +114,105 @@ async fn fetch_code(raw: &mut Raw, partition: i32, offset: i64) -> (i16, usize) 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_write_error_takes_the_partition_offline_until_a_restart() {
-    let mut s = Setup::start(&[]).await;
+async fn a_write_error_takes_the_log_dir_offline_until_a_restart() {
+    let Some(mut s) = Setup::start(&[]).await else { return };
     let mut raw = Raw::connect(s.addr()).await;
     for i in 0..5 {
-        assert_eq!(try_produce(&mut raw, TOPIC, 0, one(i, 100)).await, Some((0, i as i64)));
+        assert_eq!(try_produce(&mut raw, TOPIC, 1, one(i, 100)).await, Some((0, i as i64)));
     }
-    s.fs.fail(Op::Write, "/f-0/", libc::EIO, 1);
-    let (code, _) = try_produce(&mut raw, TOPIC, 0, one(5, 100)).await.expect("answer");
+    s.fs.fail(Op::Write, "/b/f-1/", libc::EIO, 1);
+    let (code, _) = try_produce(&mut raw, TOPIC, 1, one(5, 100)).await.expect("answer");
     assert_eq!(code, KAFKA_STORAGE_ERROR);
     assert_eq!(s.fs.injected(), 1);
-    // Offline for writes and reads, even with the fault gone; the other partition serves.
+    // Dir b is offline for writes and reads, even with the fault gone; dir a serves, and
+    // new partitions go there.
     assert_eq!(
-        try_produce(&mut raw, TOPIC, 0, one(6, 100)).await.map(|r| r.0),
+        try_produce(&mut raw, TOPIC, 1, one(6, 100)).await.map(|r| r.0),
         Some(KAFKA_STORAGE_ERROR)
     );
-    assert_eq!(fetch_code(&mut raw, 0, 0).await.0, KAFKA_STORAGE_ERROR);
-    assert_eq!(try_produce(&mut raw, TOPIC, 1, one(0, 100)).await, Some((0, 0)));
-    assert_eq!(fetch_code(&mut raw, 1, 0).await, (0, 1));
-    // A restart recovers the partition from the disk: everything acknowledged, and writable.
+    assert_eq!(fetch_code(&mut raw, 1, 0).await.0, KAFKA_STORAGE_ERROR);
+    assert_eq!(
+        dirs_of(&mut raw).await,
+        vec![(0, vec![0]), (KAFKA_STORAGE_ERROR, vec![])]
+    );
+    assert_eq!(try_produce(&mut raw, TOPIC, 0, one(0, 100)).await, Some((0, 0)));
+    assert_eq!(fetch_code(&mut raw, 0, 0).await, (0, 1));
+    create_topic(&mut raw, "g", 2, &[]).await;
+    assert_eq!(try_produce(&mut raw, "g", 1, one(0, 100)).await, Some((0, 0)));
+    // A restart recovers dir b from the disk: everything acknowledged, and writable.
     s.restart(&[]);
     let mut raw = Raw::connect(s.addr()).await;
-    assert_eq!(fetch_code(&mut raw, 0, 0).await, (0, 5));
-    assert_eq!(try_produce(&mut raw, TOPIC, 0, one(7, 100)).await, Some((0, 5)));
+    assert_eq!(dirs_of(&mut raw).await, vec![(0, vec![0]), (0, vec![1])]);
+    assert_eq!(fetch_code(&mut raw, 1, 0).await, (0, 5));
+    assert_eq!(try_produce(&mut raw, TOPIC, 1, one(7, 100)).await, Some((0, 5)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_fsync_is_never_acknowledged() {
     let flush = ["log.flush.interval.messages=1"];
-    let mut s = Setup::start(&flush).await;
+    let Some(mut s) = Setup::start(&flush).await else {
+        return;
+    };
     let mut raw = Raw::connect(s.addr()).await;
     for i in 0..3 {
-        assert_eq!(try_produce(&mut raw, TOPIC, 0, one(i, 100)).await, Some((0, i as i64)));
+        assert_eq!(try_produce(&mut raw, TOPIC, 1, one(i, 100)).await, Some((0, i as i64)));
     }
-    s.fs.fail(Op::Fsync, "/f-0/", libc::EIO, 1);
+    s.fs.fail(Op::Fsync, "/b/f-1/", libc::EIO, 1);
     assert_eq!(
-        try_produce(&mut raw, TOPIC, 0, one(3, 100)).await.map(|r| r.0),
+        try_produce(&mut raw, TOPIC, 1, one(3, 100)).await.map(|r| r.0),
         Some(KAFKA_STORAGE_ERROR)
     );
     assert_eq!(s.fs.injected(), 1);
-    assert_eq!(fetch_code(&mut raw, 0, 0).await.0, KAFKA_STORAGE_ERROR);
-    assert_eq!(try_produce(&mut raw, TOPIC, 1, one(0, 100)).await, Some((0, 0)));
+    assert_eq!(fetch_code(&mut raw, 1, 0).await.0, KAFKA_STORAGE_ERROR);
+    assert_eq!(try_produce(&mut raw, TOPIC, 0, one(0, 100)).await, Some((0, 0)));
     s.restart(&flush);
     let mut raw = Raw::connect(s.addr()).await;
-    let (code, n) = fetch_code(&mut raw, 0, 0).await;
+    let (code, n) = fetch_code(&mut raw, 1, 0).await;
     assert_eq!(code, 0);
     assert!(n >= 3, "the acknowledged records are there ({n})");
-    assert_eq!(try_produce(&mut raw, TOPIC, 0, one(9, 100)).await.map(|r| r.0), Some(0));
+    assert_eq!(try_produce(&mut raw, TOPIC, 1, one(9, 100)).await.map(|r| r.0), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_metadata_dir_halts_the_broker_as_kafka() {
+    let Some(mut s) = Setup::start(&[]).await else { return };
+    let mut raw = Raw::connect(s.addr()).await;
+    assert_eq!(try_produce(&mut raw, TOPIC, 0, one(0, 100)).await, Some((0, 0)));
+    s.fs.fail(Op::Write, "/a/f-0/", libc::EIO, 1);
+    assert_eq!(
+        try_produce(&mut raw, TOPIC, 0, one(1, 100)).await,
+        None,
+        "the connection closes"
+    );
+    let broker = s.broker.take().expect("running");
+    let status = tokio::task::spawn_blocking(move || broker.wait_exit());
+    let status = tokio::time::timeout(TIMEOUT, status)
+        .await
+        .expect("exit in time")
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    // Nothing acknowledged was lost.
+    s.restart(&[]);
+    let mut raw = Raw::connect(s.addr()).await;
+    assert_eq!(fetch_code(&mut raw, 0, 0).await.1, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_one_write_and_fences_nothing() {
-    let s = Setup::start(&[]).await;
+    let Some(s) = Setup::start(&[]).await else { return };
     let mut raw = Raw::connect(s.addr()).await;
-    s.fs.fail(Op::Allocate, "/f-0/", libc::ENOSPC, 1);
+    s.fs.fail(Op::Allocate, "/b/f-1/", libc::ENOSPC, 1);
     // Blocks are allocated ahead of appends in chunks: produce until the allocation fails.
     let mut acked = 0;
     for i in 0..200 {
-        match try_produce(&mut raw, TOPIC, 0, one(i, 64 << 10)).await.expect("answer") {
+        match try_produce(&mut raw, TOPIC, 1, one(i, 64 << 10)).await.expect("answer") {
             (0, _) => acked += 1,
             (KAFKA_STORAGE_ERROR, _) => break,
             (code, _) => panic!("produce failed with {code}"),
         }
     }
     assert_eq!(s.fs.injected(), 1, "the allocation failed once");
-    assert_eq!(try_produce(&mut raw, TOPIC, 0, one(999, 100)).await, Some((0, acked)));
-    assert_eq!(fetch_code(&mut raw, 0, acked).await, (0, 1));
+    assert_eq!(try_produce(&mut raw, TOPIC, 1, one(999, 100)).await, Some((0, acked)));
+    assert_eq!(fetch_code(&mut raw, 1, acked).await, (0, 1));
+    assert_eq!(dirs_of(&mut raw).await, vec![(0, vec![0]), (0, vec![1])]);
 }

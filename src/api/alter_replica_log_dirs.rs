@@ -1,7 +1,9 @@
-//! AlterReplicaLogDirs (key 34, v1-v2) for brokk's one log dir, as ReplicaManager answers
-//! it: the path must be the data directory's absolute path (LOG_DIR_NOT_FOUND otherwise,
-//! checked before the partition), an unknown partition is UNKNOWN_TOPIC_OR_PARTITION, and a
-//! partition already in that dir needs no move. A partition named twice: the last path wins.
+//! AlterReplicaLogDirs (key 34, v1-v2), as ReplicaManager answers it: the path must be the
+//! absolute path of one of `log.dirs` (LOG_DIR_NOT_FOUND otherwise, checked before the
+//! partition), an unknown partition is UNKNOWN_TOPIC_OR_PARTITION, an offline target
+//! KAFKA_STORAGE_ERROR, and a partition already in that dir needs no move. Moving a replica
+//! to another dir (Kafka's future log) is not implemented yet: UNKNOWN_SERVER_ERROR. A
+//! partition named twice: the last path wins.
 
 use std::collections::BTreeMap;
 
@@ -14,8 +16,15 @@ use kafka_protocol::messages::{AlterReplicaLogDirsRequest, AlterReplicaLogDirsRe
 use crate::broker::Broker;
 
 pub async fn handle(broker: &Broker, req: AlterReplicaLogDirsRequest, _version: i16) -> AlterReplicaLogDirsResponse {
-    let dir = std::path::absolute(broker.logs().data_dir()).unwrap_or_else(|_| broker.logs().data_dir().to_path_buf());
-    let dir = dir.display().to_string();
+    let logs = broker.logs();
+    let dirs: Vec<(String, &std::sync::Arc<crate::log::log_dir::LogDir>)> = logs
+        .log_dirs()
+        .iter()
+        .map(|d| {
+            let abs = std::path::absolute(d.path()).unwrap_or_else(|_| d.path().to_path_buf());
+            (abs.display().to_string(), d)
+        })
+        .collect();
     let mut wanted: BTreeMap<(TopicName, i32), String> = BTreeMap::new();
     for d in &req.dirs {
         for t in &d.topics {
@@ -26,15 +35,22 @@ pub async fn handle(broker: &Broker, req: AlterReplicaLogDirsRequest, _version: 
     }
     let mut by_topic: BTreeMap<TopicName, Vec<AlterReplicaLogDirPartitionResult>> = BTreeMap::new();
     for ((topic, partition), path) in wanted {
-        // Kafka's limit on `<topic>-<partition>.<uuid>-future` directory names.
+        let target = dirs.iter().find(|(p, _)| *p == path).map(|(_, d)| *d);
         let code = if topic.0.len() + partition.to_string().len() + 41 > 255 {
+            // Kafka's limit on `<topic>-<partition>.<uuid>-future` directory names.
             ResponseError::InvalidTopicException.code()
-        } else if path != dir {
-            ResponseError::LogDirNotFound.code()
-        } else if broker.logs().partition(topic.0.as_str(), partition).is_none() {
-            ResponseError::UnknownTopicOrPartition.code()
+        } else if let Some(target) = target {
+            match logs.partition(topic.0.as_str(), partition) {
+                None => ResponseError::UnknownTopicOrPartition.code(),
+                Some(_) if target.is_offline() => ResponseError::KafkaStorageError.code(),
+                Some(p) if std::sync::Arc::ptr_eq(p.log_dir(), target) => 0,
+                Some(_) => {
+                    tracing::warn!(topic = %topic.0, partition, to = %path, "moving a replica between log dirs is not implemented");
+                    ResponseError::UnknownServerError.code()
+                }
+            }
         } else {
-            0
+            ResponseError::LogDirNotFound.code()
         };
         let mut r = AlterReplicaLogDirPartitionResult::default();
         r.partition_index = partition;

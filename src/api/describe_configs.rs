@@ -45,7 +45,13 @@ impl Layers {
         if static_props.contains_key("log.dirs")
             || broker.config().data_dir != DataDir::Path(crate::config::DEFAULT_DATA_DIR.into())
         {
-            static_props.insert("log.dirs".into(), broker.logs().data_dir().display().to_string());
+            let dirs: Vec<String> = broker
+                .logs()
+                .log_dirs()
+                .iter()
+                .map(|d| d.path().display().to_string())
+                .collect();
+            static_props.insert("log.dirs".into(), dirs.join(","));
         }
         Self {
             dynamic_broker: d.broker,

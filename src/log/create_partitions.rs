@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use super::{LogManager, MAX_PARTITIONS_PER_TOPIC, TopicError, TopicLog};
-use crate::log::checkpoint;
 
 /// New partitions one request may add (Kafka's per-operation record limit).
 pub const MAX_NEW_PARTITIONS: i32 = 10_000;
@@ -49,10 +48,11 @@ impl LogManager {
         }
         let settings = topic.settings();
         let mut partitions = topic.partitions.clone();
+        let mut placed = self.partitions_per_dir();
         for p in current..count {
-            partitions.push(self.new_partition(&topic.name, topic.id, p, &settings.config)?);
+            partitions.push(self.new_partition(&topic.name, topic.id, p, &settings.config, &mut placed)?);
         }
-        checkpoint::sync_dir(&self.dir)?;
+        self.sync_dirs_of(&partitions[current as usize..])?;
         self.write_topic_file(&topic.name, topic.id, count, &settings.overrides)?;
         let grown = Arc::new(TopicLog::new(topic.name.clone(), topic.id, settings, partitions));
         self.topics.insert(topic.name.clone(), grown.clone());

@@ -1,11 +1,10 @@
-//! LogManager: every topic's partitions under one data directory.
+//! LogManager: every topic's partitions under the `log.dirs`.
 //!
 //! Owns: the directory layout (see `log/mod.rs`), the data-dir lock, the clean-shutdown
 //! marker and recovery-point checkpoint, topic creation and deletion on disk, and the
 //! background retention and flush passes. Must not know wire types.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,6 +23,7 @@ mod topic_config;
 
 use super::checkpoint::{self, parse_properties, render_properties};
 use super::group_commit::{self, FlushWait};
+use super::log_dir::{DirSet, LogDir};
 use super::partition::{AppendInfo, Origin, Partition};
 use super::recovery::{self, RecoveryReport};
 use super::{LogConfig, LogError};
@@ -33,7 +33,6 @@ const RECOVERY_CHECKPOINT_FILE: &str = "recovery-point-offset-checkpoint";
 /// Kafka's file for log start offsets that DeleteRecords moved inside a segment.
 const LOG_START_CHECKPOINT_FILE: &str = "log-start-offset-checkpoint";
 const TOPICS_DIR: &str = ".topics";
-const LOCK_FILE: &str = ".lock";
 const META_FILE: &str = "meta.properties";
 /// Upper bound on one topic's partitions: each costs a directory, three files and three
 /// mappings, so a typo like 2^31 must be an error, not an attempt.
@@ -170,7 +169,10 @@ pub fn new_kafka_uuid() -> Uuid {
 /// All topics under one data directory.
 #[derive(Debug)]
 pub struct LogManager {
+    /// The metadata directory: the first of `log.dirs`.
     dir: PathBuf,
+    log_dirs: Vec<Arc<LogDir>>,
+    dir_set: Arc<DirSet>,
     /// The `log.*` defaults of `server.properties` (and brokk's built-in ones).
     static_defaults: LogConfig,
     /// Dynamic broker configs (see `broker_defaults.rs`).
@@ -185,7 +187,8 @@ pub struct LogManager {
     log_start_lock: Mutex<()>,
     /// The single-voter controller's epoch and metadata offset.
     quorum: quorum_state::QuorumState,
-    _lock: File,
+    /// The `log.dirs` locks, held as long as the manager lives.
+    _locks: Vec<std::fs::File>,
     pub cluster_id: String,
 }
 
@@ -199,39 +202,52 @@ fn partition_dir(dir: &Path, name: &str, p: i32) -> PathBuf {
 }
 
 impl LogManager {
-    /// Opens (creating if needed) the data directory: takes its lock, reads metadata,
-    /// removes the clean-shutdown marker and opens every partition (recovering unless the
-    /// marker was present).
+    /// Opens (creating if needed) one data directory; see [`Self::open_dirs`].
     pub fn open(dir: &Path, defaults: LogConfig, node_id: i32) -> Result<(Self, StartupReport), LogError> {
+        Self::open_dirs(&[dir.to_path_buf()], defaults, node_id)
+    }
+
+    /// Opens (creating if needed) the `log.dirs`: takes each one's lock, reads metadata
+    /// (topic metadata and quorum state live in the first, the metadata directory), removes
+    /// the clean-shutdown markers and opens every partition in the directory that holds it
+    /// (recovering unless that directory's marker was present). A partition found in no
+    /// directory is created in the one with the fewest partitions.
+    pub fn open_dirs(dirs: &[PathBuf], defaults: LogConfig, node_id: i32) -> Result<(Self, StartupReport), LogError> {
+        let dir = dirs
+            .first()
+            .ok_or_else(|| LogError::Invalid("log.dirs names no directory".into()))?;
+        let set = Arc::new(DirSet::default());
+        let mut log_dirs = Vec::with_capacity(dirs.len());
+        let mut locks = Vec::with_capacity(dirs.len());
+        let mut cluster_id: Option<String> = None;
+        let mut clean_dirs = std::collections::HashSet::new();
+        let mut rps = BTreeMap::new();
+        let mut log_starts = BTreeMap::new();
+        for (i, d) in dirs.iter().enumerate() {
+            let (ld, lock) = LogDir::open(d, i == 0, set.clone())?;
+            locks.push(lock);
+            let ld = Arc::new(ld);
+            // Room for this start's own writes, even on a full disk (see `reserve`).
+            super::reserve::release(d)?;
+            cluster_id = Some(Self::load_meta(d, node_id, cluster_id.as_deref())?);
+            if d.join(CLEAN_SHUTDOWN_FILE).exists() {
+                clean_dirs.insert(d.clone());
+            }
+            rps.extend(checkpoint::read_offset_checkpoint(&d.join(RECOVERY_CHECKPOINT_FILE)));
+            log_starts.extend(checkpoint::read_offset_checkpoint(&d.join(LOG_START_CHECKPOINT_FILE)));
+            log_dirs.push(ld);
+        }
         std::fs::create_dir_all(dir.join(TOPICS_DIR)).map_err(|e| LogError::io(dir, e))?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| LogError::io(&lock_path, e))?;
-        lock.try_lock().map_err(|_| {
-            LogError::Invalid(format!(
-                "data directory {} is in use by another brokk process",
-                dir.display()
-            ))
-        })?;
-        // Room for this start's own writes, even on a full disk (see `reserve`).
-        super::reserve::release(dir)?;
-        let cluster_id = Self::load_meta(dir, node_id)?;
-        let marker = dir.join(CLEAN_SHUTDOWN_FILE);
-        let clean = marker.exists();
         let mut report = StartupReport {
-            clean_shutdown: clean,
+            clean_shutdown: clean_dirs.len() == dirs.len(),
             ..Default::default()
         };
-        let rps = checkpoint::read_offset_checkpoint(&dir.join(RECOVERY_CHECKPOINT_FILE));
-        let log_starts = checkpoint::read_offset_checkpoint(&dir.join(LOG_START_CHECKPOINT_FILE));
         let dynamic = broker_defaults::DynamicDefaults::load(dir)?;
         let effective = dynamic.apply(&defaults).map_err(LogError::Invalid)?;
         let mgr = Self {
             dir: dir.to_path_buf(),
+            log_dirs,
+            dir_set: set,
             defaults: std::sync::RwLock::new(Arc::new(effective)),
             dynamic: std::sync::RwLock::new(dynamic),
             static_defaults: defaults,
@@ -240,10 +256,11 @@ impl LogManager {
             admin: Mutex::new(()),
             log_start_lock: Mutex::new(()),
             quorum: quorum_state::QuorumState::start(dir)?,
-            _lock: lock,
-            cluster_id,
+            _locks: locks,
+            cluster_id: cluster_id.unwrap_or_default(),
         };
         let mut known_dirs = std::collections::HashSet::new();
+        let mut placed = std::collections::HashMap::new();
         // A loaded partition whose leader-epoch checkpoint is gone leads at twice this
         // start's number: no earlier start (at most 2 epochs each) can have gone as far.
         let epoch_if_lost = mgr
@@ -252,6 +269,7 @@ impl LogManager {
             .load(std::sync::atomic::Ordering::Acquire)
             .saturating_mul(2);
         let tdir = dir.join(TOPICS_DIR);
+        let mut topic_files = vec![];
         for entry in std::fs::read_dir(&tdir).map_err(|e| LogError::io(&tdir, e))? {
             let path = entry.map_err(|e| LogError::io(&tdir, e))?.path();
             if path.extension().is_none_or(|e| e != "properties") {
@@ -260,14 +278,36 @@ impl LogManager {
                 }
                 continue;
             }
+            topic_files.push(path);
+        }
+        // Existing partitions first, so placement of missing ones counts every directory's.
+        for path in &topic_files {
+            let (name, _, count, _) = Self::read_topic_file(path)?;
+            for p in 0..count {
+                if let Some(ld) = mgr.log_dirs.iter().find(|d| partition_dir(d.path(), &name, p).is_dir()) {
+                    *placed.entry(ld.path().to_path_buf()).or_insert(0usize) += 1;
+                }
+            }
+        }
+        for path in topic_files {
             let (name, id, count, overrides) = Self::read_topic_file(&path)?;
             let config = Arc::new(mgr.defaults().with_overrides(&overrides).map_err(LogError::Invalid)?);
             let name: Arc<str> = Arc::from(name);
             let mut partitions = Vec::with_capacity(count as usize);
             for p in 0..count {
-                let pdir = partition_dir(dir, &name, p);
+                let found = mgr.log_dirs.iter().find(|d| partition_dir(d.path(), &name, p).is_dir());
+                let ld = match found {
+                    Some(ld) => ld.clone(),
+                    None => {
+                        let ld = mgr.least_loaded_dir(&placed)?;
+                        *placed.entry(ld.path().to_path_buf()).or_insert(0) += 1;
+                        ld
+                    }
+                };
+                let pdir = partition_dir(ld.path(), &name, p);
                 std::fs::create_dir_all(&pdir).map_err(|e| LogError::io(&pdir, e))?;
                 let rp = rps.get(&(name.to_string(), p)).copied();
+                let clean = clean_dirs.contains(ld.path());
                 let (segs, r) = recovery::open_segments(&pdir, &config, clean, rp)?;
                 report.recovery.segments_scanned += r.segments_scanned;
                 report.recovery.torn_bytes += r.torn_bytes;
@@ -280,6 +320,7 @@ impl LogManager {
                     segs,
                     rp.unwrap_or(0),
                     epoch_if_lost,
+                    ld,
                 )?;
                 if let Some(start) = log_starts.get(&(name.to_string(), p)) {
                     partition.restore_log_start(*start);
@@ -295,13 +336,16 @@ impl LogManager {
                 Arc::new(TopicLog::new(name, id, TopicSettings { overrides, config }, partitions)),
             );
         }
-        mgr.remove_orphan_dirs(&known_dirs)?;
-        if clean {
-            std::fs::remove_file(&marker).map_err(|e| LogError::io(&marker, e))?;
-            checkpoint::sync_dir(dir)?;
+        for ld in &mgr.log_dirs {
+            mgr.remove_orphan_dirs(ld.path(), &known_dirs)?;
+            if clean_dirs.contains(ld.path()) {
+                let marker = ld.path().join(CLEAN_SHUTDOWN_FILE);
+                std::fs::remove_file(&marker).map_err(|e| LogError::io(&marker, e))?;
+                checkpoint::sync_dir(ld.path())?;
+            }
+            // The new leader epochs are on disk before any client can see them.
+            checkpoint::sync_filesystem(ld.path())?;
         }
-        // The new leader epochs are on disk before any client can see them.
-        checkpoint::sync_filesystem(dir)?;
         // Recovery is done with the files: until a partition is written, it holds none.
         mgr.release_idle_files(super::now_ms(), 0);
         // Drops entries of topics deleted since it was written.
@@ -310,8 +354,42 @@ impl LogManager {
         Ok((mgr, report))
     }
 
-    /// Reads or creates `meta.properties` (cluster.id, node.id) in Kafka's format.
-    fn load_meta(dir: &Path, node_id: i32) -> Result<String, LogError> {
+    /// The online directory with the fewest partitions (`placed` counts them), as Kafka's
+    /// `LogManager.nextLogDirs`; the first of equals.
+    fn least_loaded_dir(&self, placed: &std::collections::HashMap<PathBuf, usize>) -> Result<Arc<LogDir>, LogError> {
+        self.log_dirs
+            .iter()
+            .filter(|d| !d.is_offline())
+            .min_by_key(|d| placed.get(d.path()).copied().unwrap_or(0))
+            .cloned()
+            .ok_or(LogError::Fenced)
+    }
+
+    /// Partitions per online directory now.
+    fn partitions_per_dir(&self) -> std::collections::HashMap<PathBuf, usize> {
+        let mut placed = std::collections::HashMap::new();
+        for p in self.all_partitions() {
+            *placed.entry(p.log_dir().path().to_path_buf()).or_insert(0) += 1;
+        }
+        placed
+    }
+
+    /// The `log.dirs`, the metadata directory first.
+    pub fn log_dirs(&self) -> &[Arc<LogDir>] {
+        &self.log_dirs
+    }
+
+    /// Halt the process when the metadata directory or every directory fails (see
+    /// `log_dir`); the `brokk` binary asks for it.
+    pub fn halt_on_dir_failure(&self, halt: bool) {
+        self.dir_set.halt_on_failure(halt);
+    }
+
+    /// Reads or creates `meta.properties` (cluster.id, node.id) in Kafka's format. Every
+    /// directory of `log.dirs` belongs to one cluster: `expected` is the id the directories
+    /// before this one have (a new directory takes it; a different one is an error, as
+    /// Kafka's "Invalid cluster.id").
+    fn load_meta(dir: &Path, node_id: i32, expected: Option<&str>) -> Result<String, LogError> {
         let path = dir.join(META_FILE);
         if let Ok(text) = std::fs::read_to_string(&path) {
             let props = parse_properties(&text).map_err(|e| LogError::Invalid(format!("{}: {e}", path.display())))?;
@@ -324,10 +402,18 @@ impl LogManager {
                 )));
             }
             if let Some(c) = props.get("cluster.id") {
+                if let Some(want) = expected
+                    && c != want
+                {
+                    return Err(LogError::Invalid(format!(
+                        "{} has cluster.id {c}, but the other log.dirs have {want}",
+                        path.display()
+                    )));
+                }
                 return Ok(c.clone());
             }
         }
-        let cluster_id = uuid_to_kafka_string(new_kafka_uuid());
+        let cluster_id = expected.map_or_else(|| uuid_to_kafka_string(new_kafka_uuid()), str::to_string);
         let mut m = BTreeMap::new();
         m.insert("version".to_string(), "1".to_string());
         m.insert("cluster.id".to_string(), cluster_id.clone());
@@ -362,9 +448,9 @@ impl LogManager {
     }
 
     /// Removes partition directories no topic owns (a crash during create or delete).
-    fn remove_orphan_dirs(&self, known: &std::collections::HashSet<PathBuf>) -> Result<(), LogError> {
-        for entry in std::fs::read_dir(&self.dir).map_err(|e| LogError::io(&self.dir, e))? {
-            let entry = entry.map_err(|e| LogError::io(&self.dir, e))?;
+    fn remove_orphan_dirs(&self, dir: &Path, known: &std::collections::HashSet<PathBuf>) -> Result<(), LogError> {
+        for entry in std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))? {
+            let entry = entry.map_err(|e| LogError::io(dir, e))?;
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().to_string();
             let is_partition_dir = name
@@ -449,11 +535,12 @@ impl LogManager {
         let config = Arc::new(self.check_new_topic(name, partitions, &overrides)?);
         let id = new_kafka_uuid();
         let name: Arc<str> = Arc::from(name);
+        let mut placed = self.partitions_per_dir();
         let parts = (0..partitions)
-            .map(|p| self.new_partition(&name, id, p, &config))
+            .map(|p| self.new_partition(&name, id, p, &config, &mut placed))
             .collect::<Result<Vec<_>, _>>()?;
         // The partition directories must be durable before the commit point.
-        checkpoint::sync_dir(&self.dir)?;
+        self.sync_dirs_of(&parts)?;
         self.write_topic_file(&name, id, partitions, &overrides)?;
         let topic = Arc::new(TopicLog::new(
             name.clone(),
@@ -476,8 +563,11 @@ impl LogManager {
         id: Uuid,
         p: i32,
         config: &Arc<LogConfig>,
+        placed: &mut std::collections::HashMap<PathBuf, usize>,
     ) -> Result<Arc<Partition>, LogError> {
-        let pdir = partition_dir(&self.dir, name, p);
+        let ld = self.least_loaded_dir(placed)?;
+        *placed.entry(ld.path().to_path_buf()).or_insert(0) += 1;
+        let pdir = partition_dir(ld.path(), name, p);
         if pdir.exists() {
             std::fs::remove_dir_all(&pdir).map_err(|e| LogError::io(&pdir, e))?;
         }
@@ -493,7 +583,14 @@ impl LogManager {
             segs,
             0,
             0,
+            ld,
         )?))
+    }
+
+    /// fsyncs the log directories holding `parts` (their new partition directories).
+    fn sync_dirs_of(&self, parts: &[Arc<Partition>]) -> Result<(), LogError> {
+        let dirs: std::collections::BTreeSet<&Path> = parts.iter().map(|p| p.log_dir().path()).collect();
+        dirs.into_iter().try_for_each(checkpoint::sync_dir)
     }
 
     /// Writes the topic file atomically: the commit point of creating a topic or adding
@@ -536,8 +633,9 @@ impl LogManager {
         for p in &topic.partitions {
             // Kafka renames to `<name>-<p>.<id>-delete`; the topic name is left out here so
             // that 249-character names stay within the file-name limit.
-            let doomed = self
-                .dir
+            let doomed = p
+                .log_dir()
+                .path()
                 .join(format!("{DELETE_PREFIX}{}-{}", topic.id.simple(), p.index()));
             std::fs::rename(p.dir(), &doomed).map_err(|e| LogError::io(p.dir(), e))?;
             std::fs::remove_dir_all(&doomed).map_err(|e| LogError::io(&doomed, e))?;
@@ -556,13 +654,15 @@ impl LogManager {
 
     /// Takes the start-up reserve back if it is not held and there is room (blocking).
     pub fn restore_reserve(&self) {
-        match super::reserve::restore(&self.dir) {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!(
-                dir = %self.dir.display(),
-                "disk full: the start-up reserve is not held; it is taken again once there is room"
-            ),
-            Err(e) => tracing::error!(error = %e, "cannot keep the start-up reserve"),
+        for ld in self.log_dirs.iter().filter(|d| !d.is_offline()) {
+            match super::reserve::restore(ld.path()) {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    dir = %ld.path().display(),
+                    "disk full: the start-up reserve is not held; it is taken again once there is room"
+                ),
+                Err(e) => tracing::error!(error = %e, "cannot keep the start-up reserve"),
+            }
         }
     }
 
@@ -612,12 +712,22 @@ impl LogManager {
 
     /// Writes the recovery-point checkpoint.
     pub fn write_recovery_checkpoint(&self) -> Result<(), LogError> {
-        let entries: Vec<_> = self
-            .all_partitions()
-            .iter()
-            .map(|p| (p.topic().to_string(), p.index(), p.recovery_point()))
-            .collect();
-        checkpoint::write_offset_checkpoint(&self.dir.join(RECOVERY_CHECKPOINT_FILE), &entries)
+        self.write_per_dir(RECOVERY_CHECKPOINT_FILE, |p| Some(p.recovery_point()))
+    }
+
+    /// Writes one offset checkpoint file in every online log directory, with the entries
+    /// `entry` gives for the partitions it holds.
+    fn write_per_dir(&self, file: &str, entry: impl Fn(&Partition) -> Option<i64>) -> Result<(), LogError> {
+        let parts = self.all_partitions();
+        for ld in self.log_dirs.iter().filter(|d| !d.is_offline()) {
+            let entries: Vec<_> = parts
+                .iter()
+                .filter(|p| Arc::ptr_eq(p.log_dir(), ld))
+                .filter_map(|p| Some((p.topic().to_string(), p.index(), entry(p)?)))
+                .collect();
+            checkpoint::write_offset_checkpoint(&ld.path().join(file), &entries)?;
+        }
+        Ok(())
     }
 
     /// Writes the log-start-offset checkpoint (Kafka's format): every partition whose log
@@ -625,12 +735,7 @@ impl LogManager {
     /// answers after it, where Kafka writes it only every 60 s). Blocking.
     pub fn write_log_start_checkpoint(&self) -> Result<(), LogError> {
         let _g = self.log_start_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let entries: Vec<_> = self
-            .all_partitions()
-            .iter()
-            .filter_map(|p| Some((p.topic().to_string(), p.index(), p.log_start_inside_segment()?)))
-            .collect();
-        checkpoint::write_offset_checkpoint(&self.dir.join(LOG_START_CHECKPOINT_FILE), &entries)
+        self.write_per_dir(LOG_START_CHECKPOINT_FILE, |p| p.log_start_inside_segment())
     }
 
     /// Clean shutdown: flush and trim every partition, checkpoint, then the marker.
@@ -641,7 +746,10 @@ impl LogManager {
         }
         self.write_recovery_checkpoint()?;
         self.write_log_start_checkpoint()?;
-        checkpoint::write_atomic(&self.dir.join(CLEAN_SHUTDOWN_FILE), "")
+        for ld in self.log_dirs.iter().filter(|d| !d.is_offline()) {
+            checkpoint::write_atomic(&ld.path().join(CLEAN_SHUTDOWN_FILE), "")?;
+        }
+        Ok(())
     }
 
     /// Background retention and flush, until `shutdown` fires.

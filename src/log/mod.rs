@@ -44,6 +44,7 @@ pub mod group_commit;
 pub mod index;
 pub mod internal;
 pub mod leader_epoch;
+pub mod log_dir;
 pub mod manager;
 pub mod mapping;
 pub mod partition;

@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use super::batch::{self, BatchHeader};
 use super::group_commit::GroupCommit;
 use super::leader_epoch::LeaderEpochCache;
+use super::log_dir::LogDir;
 use super::producer_state::{ProducerState, list_snapshots, snapshot_path};
 use super::segment::Segment;
 use super::txn_index::AbortedTxn;
@@ -107,6 +108,8 @@ pub struct Partition {
     flush_lock: Mutex<()>,
     group_commit: GroupCommit,
     fenced: AtomicBool,
+    /// The `log.dirs` entry holding this partition: a storage error here takes it offline.
+    log_dir: Arc<LogDir>,
     /// A segment file was created since the last directory fsync.
     dir_dirty: AtomicBool,
     /// The topic was deleted; see [`Partition::mark_deleted`].
@@ -159,6 +162,7 @@ impl Partition {
     /// The last segment is the active one.
     /// `epoch_if_lost`: the leader epoch to take if the partition has no readable
     /// leader-epoch checkpoint (see [`LeaderEpochCache::become_leader`]).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn from_segments(
         topic: Arc<str>,
         index: i32,
@@ -167,6 +171,7 @@ impl Partition {
         segments: Vec<Arc<Segment>>,
         recovery_point: i64,
         epoch_if_lost: i32,
+        log_dir: Arc<LogDir>,
     ) -> Result<Self, LogError> {
         let active = segments
             .last()
@@ -199,6 +204,7 @@ impl Partition {
             last_flush_ms: AtomicI64::new(super::now_ms()),
             flush_lock: Mutex::new(()),
             fenced: AtomicBool::new(false),
+            log_dir,
             dir_dirty: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
             waiters: Waiters::default(),
@@ -250,8 +256,19 @@ impl Partition {
     pub fn recovery_point(&self) -> i64 {
         self.recovery_point.load(Ordering::Acquire)
     }
+    /// No appends or reads: an earlier storage error here or elsewhere in its log dir
+    /// (or a clean shutdown closed it).
     pub fn is_fenced(&self) -> bool {
-        self.fenced.load(Ordering::Acquire)
+        self.fenced.load(Ordering::Acquire) || self.log_dir.is_offline()
+    }
+    pub fn log_dir(&self) -> &Arc<LogDir> {
+        &self.log_dir
+    }
+    /// A storage error that may have left files inconsistent: the partition is fenced and
+    /// its log directory taken offline (see `log_dir`).
+    fn storage_failed(&self, e: &LogError) {
+        self.fenced.store(true, Ordering::Release);
+        self.log_dir.fail(e);
     }
     /// Group-commit state (see [`super::group_commit`]).
     pub fn group_commit(&self) -> &GroupCommit {
@@ -405,7 +422,7 @@ impl Partition {
         });
         let (base_offset, last_offset) = appended.inspect_err(|e| {
             if matches!(e, LogError::Io { .. }) {
-                self.fenced.store(true, Ordering::Release);
+                self.storage_failed(e);
                 tracing::error!(topic = %self.topic, partition = self.index, error = %e, "append failed; partition fenced");
             }
         })?;
@@ -474,7 +491,7 @@ impl Partition {
                 tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "segment roll refused: disk full");
                 return e;
             }
-            self.fenced.store(true, Ordering::Release);
+            self.storage_failed(&e);
             tracing::error!(topic = %self.topic, partition = self.index, error = %e, "segment roll failed; partition fenced");
             e
         };
@@ -493,7 +510,7 @@ impl Partition {
                 Ok(seg) => Arc::new(seg),
                 Err(e) => {
                     let again = Segment::create(&self.dir, st.next_offset, cfg, 0).map_err(|e2| {
-                        self.fenced.store(true, Ordering::Release);
+                        self.storage_failed(&e2);
                         tracing::error!(topic = %self.topic, partition = self.index, error = %e2, "cannot recreate the empty active segment; partition fenced");
                         e2
                     })?;
@@ -556,7 +573,7 @@ impl Partition {
             Ok(())
         };
         if let Err(e) = dir_sync.and_then(|()| todo.iter().try_for_each(|seg| seg.flush())) {
-            self.fenced.store(true, Ordering::Release);
+            self.storage_failed(&e);
             self.group_commit.published(rp, true);
             tracing::error!(topic = %self.topic, partition = self.index, error = %e, "fsync failed; partition fenced");
             return Err(e);
@@ -900,7 +917,7 @@ impl Partition {
             })
             .inspect_err(|e| {
                 if matches!(e, LogError::Io { .. }) {
-                    self.fenced.store(true, Ordering::Release);
+                    self.storage_failed(e);
                     tracing::error!(topic = %self.topic, partition = self.index, error = %e, "marker append failed; partition fenced");
                 }
             })?;
@@ -920,7 +937,7 @@ impl Partition {
                 last_stable_offset: lso,
             });
             if let Err(e) = indexed {
-                self.fenced.store(true, Ordering::Release);
+                self.storage_failed(&e);
                 tracing::error!(topic = %self.topic, partition = self.index, error = %e, "indexing an aborted transaction failed; partition fenced");
                 return Err(e);
             }

@@ -73,7 +73,7 @@ impl Partition {
         let cleaned = match commit() {
             Ok(c) => c,
             Err(e) => {
-                self.fenced.store(true, Ordering::Release);
+                self.storage_failed(&e);
                 tracing::error!(partition = ?self, error = %e, "installing a cleaned segment failed; partition fenced until restart");
                 return Err(e);
             }

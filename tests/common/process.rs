@@ -26,6 +26,19 @@ impl BrokkProcess {
     pub fn start(data: &Path, overrides: &[&str]) -> Self {
         let mut cmd = Command::new(BIN);
         cmd.args(["--listen", "127.0.0.1:0", "--data-dir"]).arg(data);
+        Self::spawn(cmd, overrides)
+    }
+
+    /// Starts brokk with several `log.dirs` (the first is the metadata directory).
+    pub fn start_dirs(dirs: &[&Path], overrides: &[&str]) -> Self {
+        let mut cmd = Command::new(BIN);
+        let list: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        cmd.args(["--listen", "127.0.0.1:0", "--override"])
+            .arg(format!("log.dirs={}", list.join(",")));
+        Self::spawn(cmd, overrides)
+    }
+
+    fn spawn(mut cmd: Command, overrides: &[&str]) -> Self {
         for o in overrides {
             cmd.args(["--override", o]);
         }
@@ -54,6 +67,11 @@ impl BrokkProcess {
 
     pub fn addr(&self) -> SocketAddr {
         ([127, 0, 0, 1], self.port).into()
+    }
+
+    /// Waits for the process to exit by itself (blocking).
+    pub fn wait_exit(mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("wait for brokk")
     }
 
     /// SIGKILL, and waits for the exit.

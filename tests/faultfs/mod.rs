@@ -29,6 +29,18 @@ pub struct FaultFs {
     pub backing: PathBuf,
 }
 
+/// Whether a faultfs can be mounted here (root and `/dev/fuse`); a test that needs one and
+/// finds neither says so and does nothing, as `tests/disk_full.rs` does without root.
+pub fn available(test: &str) -> bool {
+    // SAFETY: geteuid(2) has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let ok = root && Path::new("/dev/fuse").exists();
+    if !ok {
+        eprintln!("{test}: faultfs needs root and /dev/fuse; the test does nothing here");
+    }
+    ok
+}
+
 impl FaultFs {
     /// Mounts a faultfs of `backing` at `mountpoint` (both existing directories).
     pub fn mount(backing: &Path, mountpoint: &Path) -> std::io::Result<Self> {
