@@ -51,8 +51,9 @@ struct Ledger {
     data: BTreeMap<(i32, i64), Bytes>,
     /// Every value ever sent to `data` or `ret`.
     sent: HashSet<Bytes>,
-    /// Acknowledged low watermark of `data` partition 2.
+    /// Acknowledged and highest requested low watermark of `data` partition 2.
     low_watermark: i64,
+    low_watermark_sent: i64,
     /// Last acknowledged and last sent commit of `g` for `data` partition 0.
     commit: i64,
     commit_sent: i64,
@@ -255,6 +256,10 @@ async fn admin_worker(addr: std::net::SocketAddr, cycle: usize, ledger: Shared, 
                     let top = l.data.range((2, 0)..(3, 0)).next_back().map_or(0, |((_, o), _)| *o);
                     (l.low_watermark + top) / 2
                 };
+                {
+                    let mut l = ledger.lock().unwrap();
+                    l.low_watermark_sent = l.low_watermark_sent.max(target);
+                }
                 let mut p = delete_records_request::DeleteRecordsPartition::default();
                 p.partition_index = 2;
                 p.offset = target;
@@ -435,11 +440,14 @@ async fn verify(addr: std::net::SocketAddr, data_dir: &Path, ledger: &Shared) {
         let l = ledger.lock().unwrap();
         if p == 2 {
             assert!(
-                log.start >= l.low_watermark,
-                "data-2: log start {} below the acknowledged low watermark {}",
+                log.start >= l.low_watermark && log.start <= l.low_watermark_sent,
+                "data-2: log start {} outside [acknowledged {}, sent {}]",
                 log.start,
-                l.low_watermark
+                l.low_watermark,
+                l.low_watermark_sent
             );
+        } else {
+            assert_eq!(log.start, 0, "data-{p}: nothing deletes records here");
         }
         for ((_, o), v) in l.data.range((p, log.start)..(p + 1, 0)) {
             let got = log.records.get(o).map(|r| &r.1);

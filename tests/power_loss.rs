@@ -1,6 +1,8 @@
 //! Simulated power loss (issue 14): brokk runs as a child process on a faultfs mount
 //! (`tests/faultfs`), which keeps every write that was not fsynced in memory; a power loss
-//! is SIGKILL plus dropping that memory, and brokk then restarts on what was durable.
+//! is SIGKILL plus dropping that memory, and brokk then restarts on what was durable. Odd
+//! cycles tear the unsynced pages instead (each reaches the disk whole, cut at a 512-byte
+//! sector, or not at all), so recovery meets torn batches.
 //!
 //! - `log.flush.interval.messages=1`: every acknowledged record survives every power loss,
 //!   at the offset it was acknowledged with (log/mod.rs promises this);
@@ -108,7 +110,13 @@ async fn run_until_power_loss(
         .expect("semaphore open");
     let dirty = fs.dirty_bytes();
     broker.kill();
-    fs.power_loss();
+    // Odd cycles lose power in the middle of write-back: unsynced pages reach the disk
+    // whole, torn at a sector, or not at all.
+    if cycle % 2 == 1 {
+        fs.torn_power_loss(cycle as u64 * 7919);
+    } else {
+        fs.power_loss();
+    }
     for t in tasks {
         t.await.expect("producer task");
     }
@@ -149,7 +157,7 @@ async fn power_loss_cycles(overrides: &[&str], every_ack_kept: bool) {
     let data = mount.path().join("data");
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let (mut lost_total, mut dirty_total) = (0, 0);
-    for cycle in 0..4 {
+    for cycle in 0..6 {
         let fs = FaultFs::mount(backing.path(), mount.path()).expect("mount faultfs (root and /dev/fuse needed)");
         let broker = BrokkProcess::start(&data, overrides);
         if cycle == 0 {

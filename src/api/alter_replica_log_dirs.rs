@@ -41,8 +41,11 @@ pub async fn handle(broker: &Broker, req: AlterReplicaLogDirsRequest, _version: 
             ResponseError::InvalidTopicException.code()
         } else if let Some(target) = target {
             match logs.partition(topic.0.as_str(), partition) {
+                // Kafka checks the target dir first, then the partition (one in a failed
+                // dir is offline: KAFKA_STORAGE_ERROR as well).
+                _ if target.is_offline() => ResponseError::KafkaStorageError.code(),
                 None => ResponseError::UnknownTopicOrPartition.code(),
-                Some(_) if target.is_offline() => ResponseError::KafkaStorageError.code(),
+                Some(p) if p.log_dir().is_offline() => ResponseError::KafkaStorageError.code(),
                 Some(p) if std::sync::Arc::ptr_eq(p.log_dir(), target) => 0,
                 Some(_) => {
                     tracing::warn!(topic = %topic.0, partition, to = %path, "moving a replica between log dirs is not implemented");

@@ -45,7 +45,8 @@ pub async fn handle(broker: &Broker, req: DescribeLogDirsRequest, version: i16) 
     let mut resp = DescribeLogDirsResponse::default();
     for ld in logs.log_dirs() {
         let mut dir = DescribeLogDirsResult::default();
-        let abs = std::fs::canonicalize(ld.path()).unwrap_or_else(|_| ld.path().to_path_buf());
+        // Kafka's `toAbsolutePath` (not resolving links), as AlterReplicaLogDirs matches.
+        let abs = std::path::absolute(ld.path()).unwrap_or_else(|_| ld.path().to_path_buf());
         dir.log_dir = StrBytes::from_string(abs.to_string_lossy().into_owned());
         if ld.is_offline() {
             // Kafka's answer for an offline dir: the error and nothing else.

@@ -221,8 +221,9 @@ impl LogManager {
         let mut locks = Vec::with_capacity(dirs.len());
         let mut cluster_id: Option<String> = None;
         let mut clean_dirs = std::collections::HashSet::new();
-        let mut rps = BTreeMap::new();
-        let mut log_starts = BTreeMap::new();
+        // Each directory's checkpoints speak only for the partitions in that directory.
+        let mut rps = std::collections::HashMap::new();
+        let mut log_starts = std::collections::HashMap::new();
         for (i, d) in dirs.iter().enumerate() {
             let (ld, lock) = LogDir::open(d, i == 0, set.clone())?;
             locks.push(lock);
@@ -233,8 +234,14 @@ impl LogManager {
             if d.join(CLEAN_SHUTDOWN_FILE).exists() {
                 clean_dirs.insert(d.clone());
             }
-            rps.extend(checkpoint::read_offset_checkpoint(&d.join(RECOVERY_CHECKPOINT_FILE)));
-            log_starts.extend(checkpoint::read_offset_checkpoint(&d.join(LOG_START_CHECKPOINT_FILE)));
+            rps.insert(
+                d.clone(),
+                checkpoint::read_offset_checkpoint(&d.join(RECOVERY_CHECKPOINT_FILE)),
+            );
+            log_starts.insert(
+                d.clone(),
+                checkpoint::read_offset_checkpoint(&d.join(LOG_START_CHECKPOINT_FILE)),
+            );
             log_dirs.push(ld);
         }
         std::fs::create_dir_all(dir.join(TOPICS_DIR)).map_err(|e| LogError::io(dir, e))?;
@@ -281,10 +288,23 @@ impl LogManager {
             topic_files.push(path);
         }
         // Existing partitions first, so placement of missing ones counts every directory's.
+        // A partition in two directories is refused, as Kafka's "Duplicate log directories
+        // found": which copy is right is for the operator to say, and neither is deleted.
         for path in &topic_files {
             let (name, _, count, _) = Self::read_topic_file(path)?;
             for p in 0..count {
-                if let Some(ld) = mgr.log_dirs.iter().find(|d| partition_dir(d.path(), &name, p).is_dir()) {
+                let mut holders = mgr
+                    .log_dirs
+                    .iter()
+                    .filter(|d| partition_dir(d.path(), &name, p).is_dir());
+                if let Some(ld) = holders.next() {
+                    if let Some(other) = holders.next() {
+                        return Err(LogError::Invalid(format!(
+                            "duplicate log directories for {name}-{p}: {} and {}",
+                            partition_dir(ld.path(), &name, p).display(),
+                            partition_dir(other.path(), &name, p).display()
+                        )));
+                    }
                     *placed.entry(ld.path().to_path_buf()).or_insert(0usize) += 1;
                 }
             }
@@ -306,7 +326,9 @@ impl LogManager {
                 };
                 let pdir = partition_dir(ld.path(), &name, p);
                 std::fs::create_dir_all(&pdir).map_err(|e| LogError::io(&pdir, e))?;
-                let rp = rps.get(&(name.to_string(), p)).copied();
+                let key = (name.to_string(), p);
+                let rp = rps.get(ld.path()).and_then(|m| m.get(&key)).copied();
+                let log_start = log_starts.get(ld.path()).and_then(|m| m.get(&key)).copied();
                 let clean = clean_dirs.contains(ld.path());
                 let (segs, r) = recovery::open_segments(&pdir, &config, clean, rp)?;
                 report.recovery.segments_scanned += r.segments_scanned;
@@ -322,8 +344,8 @@ impl LogManager {
                     epoch_if_lost,
                     ld,
                 )?;
-                if let Some(start) = log_starts.get(&(name.to_string(), p)) {
-                    partition.restore_log_start(*start);
+                if let Some(start) = log_start {
+                    partition.restore_log_start(start);
                 }
                 partitions.push(Arc::new(partition));
                 known_dirs.insert(pdir);
@@ -719,15 +741,25 @@ impl LogManager {
     /// `entry` gives for the partitions it holds.
     fn write_per_dir(&self, file: &str, entry: impl Fn(&Partition) -> Option<i64>) -> Result<(), LogError> {
         let parts = self.all_partitions();
+        let mut first_error = Ok(());
         for ld in self.log_dirs.iter().filter(|d| !d.is_offline()) {
             let entries: Vec<_> = parts
                 .iter()
                 .filter(|p| Arc::ptr_eq(p.log_dir(), ld))
                 .filter_map(|p| Some((p.topic().to_string(), p.index(), entry(p)?)))
                 .collect();
-            checkpoint::write_offset_checkpoint(&ld.path().join(file), &entries)?;
+            // A failed checkpoint write is a failed directory (Kafka's IOException there);
+            // the other directories still get theirs.
+            if let Err(e) = checkpoint::write_offset_checkpoint(&ld.path().join(file), &entries) {
+                if !e.is_no_space() {
+                    ld.fail(&e);
+                }
+                if first_error.is_ok() {
+                    first_error = Err(e);
+                }
+            }
         }
-        Ok(())
+        first_error
     }
 
     /// Writes the log-start-offset checkpoint (Kafka's format): every partition whose log
@@ -741,8 +773,12 @@ impl LogManager {
     /// Clean shutdown: flush and trim every partition, checkpoint, then the marker.
     /// Blocking.
     pub fn shutdown(&self) -> Result<(), LogError> {
+        // As Kafka, only the online directories are closed, checkpointed and marked clean;
+        // an offline one is recovered at the next start.
         for p in self.all_partitions() {
-            p.close()?;
+            if !p.log_dir().is_offline() {
+                p.close()?;
+            }
         }
         self.write_recovery_checkpoint()?;
         self.write_log_start_checkpoint()?;

@@ -77,6 +77,8 @@ pub struct Segment {
     bytes_since_index: AtomicUsize,
     sealed: AtomicBool,
     index_interval: usize,
+    /// The offset index file did not exist when the segment was opened.
+    index_was_missing: bool,
     /// Transactions aborted by markers in this segment.
     txn_index: TxnIndex,
     /// Wall-clock time of the last append (0: none since open), for [`Segment::release_if_idle`].
@@ -106,7 +108,7 @@ impl Segment {
             }
         }
         let capacity = (cfg.segment_bytes as usize).max(min_capacity);
-        let seg = Self::open_inner(dir, base_offset, cfg, &log_path, capacity, 0, true, suffix)?;
+        let seg = Self::open_inner(dir, base_offset, cfg, &log_path, capacity, 0, true, true, suffix)?;
         if cfg.preallocate {
             // `preallocate=true`: the whole file's blocks now, not 4 MiB ahead of the writer.
             seg.ensure_allocated(capacity, 0)?;
@@ -118,7 +120,7 @@ impl Segment {
     /// data size is `known_size` (clean shutdown: the trimmed file length) or must be
     /// established by [`Segment::recover`].
     pub fn open(dir: &Path, base_offset: i64, cfg: &LogConfig, active: bool) -> Result<Self, LogError> {
-        let seg = Self::open_for_recovery(dir, base_offset, cfg, active)?;
+        let seg = Self::open_existing(dir, base_offset, cfg, active, false)?;
         seg.load_tail_state();
         Ok(seg)
     }
@@ -127,7 +129,19 @@ impl Segment {
     /// [`Segment::recover`]ed or deleted): nothing is read. After a crash a preallocated
     /// file's length says nothing about its data, and reading the "last" index entry of a
     /// sparse file faults in (and zero-fills) megabytes of readahead.
+    /// Its indexes are mapped writable at full size (a sealed segment's too), so the
+    /// rebuild can write every entry; the caller trims them afterwards.
     pub fn open_for_recovery(dir: &Path, base_offset: i64, cfg: &LogConfig, active: bool) -> Result<Self, LogError> {
+        Self::open_existing(dir, base_offset, cfg, active, true)
+    }
+
+    fn open_existing(
+        dir: &Path,
+        base_offset: i64,
+        cfg: &LogConfig,
+        active: bool,
+        rebuild: bool,
+    ) -> Result<Self, LogError> {
         let log_path = file_path(dir, base_offset, "log");
         let len = std::fs::metadata(&log_path)
             .map_err(|e| LogError::io(&log_path, e))?
@@ -137,7 +151,7 @@ impl Segment {
         } else {
             len
         };
-        let seg = Self::open_inner(dir, base_offset, cfg, &log_path, capacity, len, active, "")?;
+        let seg = Self::open_inner(dir, base_offset, cfg, &log_path, capacity, len, active, rebuild, "")?;
         seg.sealed.store(!active, Ordering::Relaxed);
         Ok(seg)
     }
@@ -151,6 +165,7 @@ impl Segment {
         capacity: usize,
         size: usize,
         writable: bool,
+        indexes_writable: bool,
         suffix: &str,
     ) -> Result<Self, LogError> {
         let io = |e| LogError::io(log_path, e);
@@ -172,17 +187,19 @@ impl Segment {
             // cost more than the appends' copies (measured: 60% of produce CPU).
             let _ = map.advise(memmap2::Advice::Random);
         }
+        let index_path = file_path(dir, base_offset, &format!("index{suffix}"));
+        let index_was_missing = !index_path.exists();
         let offset_index = OffsetIndex::open(
-            &file_path(dir, base_offset, &format!("index{suffix}")),
+            &index_path,
             base_offset,
             cfg.segment_index_bytes,
-            writable,
+            writable || indexes_writable,
         )?;
         let time_index = TimeIndex::open(
             &file_path(dir, base_offset, &format!("timeindex{suffix}")),
             base_offset,
             cfg.segment_index_bytes,
-            writable,
+            writable || indexes_writable,
         )?;
         let txn_index = TxnIndex::open(file_path(dir, base_offset, &format!("txnindex{suffix}")))?;
         Ok(Self {
@@ -204,6 +221,7 @@ impl Segment {
             bytes_since_index: AtomicUsize::new(0),
             sealed: AtomicBool::new(false),
             index_interval: cfg.index_interval_bytes,
+            index_was_missing,
             last_append_ms: AtomicI64::new(0),
         })
     }
@@ -238,6 +256,10 @@ impl Segment {
     pub fn check_indexes(&self) -> Result<(), String> {
         let data = self.published();
         self.offset_index.sanity_check(data.len())?;
+        if self.index_was_missing && !data.is_empty() {
+            // Kafka rebuilds a missing index rather than scan the segment on every read.
+            return Err("the offset index file is missing".into());
+        }
         for i in [0, self.offset_index.len().saturating_sub(1)] {
             if i >= self.offset_index.len() {
                 break;
@@ -389,6 +411,11 @@ impl Segment {
     fn position_of(&self, offset: i64, data: &[u8]) -> Option<usize> {
         let (entry, start) = self.offset_index.lookup(offset);
         let mut start = start as usize;
+        if start >= data.len() {
+            // An entry published just before the bytes it points at (the append publishes
+            // the size last): nothing at or after `offset` is visible yet.
+            return None;
+        }
         // The entry names the last offset of the batch at its position; one that does not
         // (an index damaged after the load-time check) is ignored and the segment scanned.
         if start != 0

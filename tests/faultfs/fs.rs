@@ -80,6 +80,23 @@ impl State {
         })
     }
 
+    /// Tears every file's unsynced pages onto the disk (see [`LazyFile::tear`]).
+    pub fn tear(&mut self, seed: u64) -> std::io::Result<()> {
+        let mut x = seed | 1;
+        let mut rng = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for n in self.nodes.values_mut() {
+            if let Some(f) = n.file.as_mut() {
+                f.tear(&mut rng)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Bytes written and not yet fsynced, in all files.
     pub fn dirty_bytes(&self) -> u64 {
         self.nodes
@@ -427,9 +444,11 @@ impl Filesystem for FaultFsImpl {
 
     fn fsync(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
         let mut st = self.state();
-        let result = st
-            .fault(Op::Fsync, ino)
-            .and_then(|()| st.file(ino)?.sync().map_err(Errno::from));
+        let result = match st.fault(Op::Fsync, ino) {
+            // The cached writes are lost for good, as Linux marks them clean.
+            Err(e) => st.file(ino).map(LazyFile::drop_unsynced).and(Err(e)),
+            Ok(()) => st.file(ino).and_then(|f| f.sync().map_err(Errno::from)),
+        };
         match result {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),

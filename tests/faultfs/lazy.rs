@@ -115,4 +115,26 @@ impl LazyFile {
         self.floor = self.size;
         Ok(())
     }
+
+    /// A failed fsync as Linux reports it: the cached writes are marked clean without
+    /// reaching the disk, so no later fsync makes them durable (they are lost at the next
+    /// power loss).
+    pub fn drop_unsynced(&mut self) {
+        self.dirty.clear();
+        self.floor = self.size.min(self.floor);
+    }
+
+    /// A power loss in the middle of write-back: each dirty page, picked by `rng`, reaches
+    /// the disk whole, torn after some 512-byte sectors, or not at all; the rest is lost.
+    pub fn tear(&mut self, rng: &mut impl FnMut() -> u64) -> std::io::Result<()> {
+        for (n, page) in std::mem::take(&mut self.dirty) {
+            let sectors = (rng() % 17).saturating_sub(8) as usize; // 0 (half the time) ..= 8
+            let start = n * PAGE;
+            let len = (sectors * 512).min(self.size.saturating_sub(start) as usize);
+            if len > 0 {
+                self.backing.write_all_at(&page[..len], start)?;
+            }
+        }
+        self.backing.sync_all()
+    }
 }

@@ -35,6 +35,10 @@ pub fn available(test: &str) -> bool {
     // SAFETY: geteuid(2) has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     let ok = root && Path::new("/dev/fuse").exists();
+    // CI sets it: there a missing FUSE is a failure, not a skip.
+    if !ok && std::env::var_os("BROKK_REQUIRE_FAULTFS").is_some() {
+        panic!("{test}: BROKK_REQUIRE_FAULTFS is set but faultfs needs root and /dev/fuse");
+    }
     if !ok {
         eprintln!("{test}: faultfs needs root and /dev/fuse; the test does nothing here");
     }
@@ -45,19 +49,32 @@ impl FaultFs {
     /// Mounts a faultfs of `backing` at `mountpoint` (both existing directories).
     pub fn mount(backing: &Path, mountpoint: &Path) -> std::io::Result<Self> {
         let state = Arc::new(Mutex::new(fs::State::new(backing)?));
-        let mut config = fuser::Config::default();
-        config.mount_options = vec![
-            fuser::MountOption::FSName("brokk-faultfs".into()),
-            fuser::MountOption::DefaultPermissions,
-        ];
-        config.n_threads = Some(2);
-        let session = fuser::spawn_mount(fs::FaultFsImpl(state.clone()), mountpoint, &config)?;
+        let session = Self::spawn(&state, mountpoint)?;
         Ok(Self {
             state,
             session: Some(session),
             mountpoint: mountpoint.to_path_buf(),
             backing: backing.to_path_buf(),
         })
+    }
+
+    fn spawn(state: &Arc<Mutex<fs::State>>, mountpoint: &Path) -> std::io::Result<fuser::BackgroundSession> {
+        let mut config = fuser::Config::default();
+        config.mount_options = vec![
+            fuser::MountOption::FSName("brokk-faultfs".into()),
+            fuser::MountOption::DefaultPermissions,
+        ];
+        config.n_threads = Some(2);
+        fuser::spawn_mount(fs::FaultFsImpl(state.clone()), mountpoint, &config)
+    }
+
+    /// Unmounts and mounts again, keeping everything (unsynced writes too): the disk of a
+    /// machine that did not lose power, remounted. A fresh mount forgets the write-back
+    /// errors Linux would report to the next syncfs (see `tests/disk_faults.rs`).
+    pub fn remount(&mut self) -> std::io::Result<()> {
+        self.unmount();
+        self.session = Some(Self::spawn(&self.state, &self.mountpoint)?);
+        Ok(())
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, fs::State> {
@@ -93,6 +110,14 @@ impl FaultFs {
     /// the mount first (their descriptors are closed by the kernel on exit).
     pub fn power_loss(mut self) {
         self.unmount();
+    }
+
+    /// Loses power in the middle of write-back: unsynced pages reach the disk whole, torn
+    /// at a 512-byte sector or not at all (a pseudo-random choice from `seed`), then
+    /// everything else is dropped.
+    pub fn torn_power_loss(mut self, seed: u64) {
+        self.unmount();
+        self.state().tear(seed).expect("tear pages onto the backing files");
     }
 
     fn unmount(&mut self) {
