@@ -1,8 +1,9 @@
 //! LogManager: every topic's partitions under the `log.dirs`.
 //!
-//! Owns: the directory layout (see `log/mod.rs`), the data-dir lock, the clean-shutdown
-//! marker and recovery-point checkpoint, topic creation and deletion on disk, and the
-//! background retention and flush passes. Must not know wire types.
+//! Owns: the directory layout (see `log/mod.rs`), the `log.dirs` locks and placement of
+//! partitions among them, the clean-shutdown markers and recovery-point checkpoints, topic
+//! creation and deletion on disk, and the background retention and flush passes. Must not
+//! know wire types.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,8 @@
 //! Storage: partitions as append-only logs of segment files in Kafka's on-disk layout.
 //!
-//! Owns: every byte under the data directory. Knows RecordBatch bytes, never
-//! kafka-protocol request/response types.
+//! Owns: every byte under the data directories (`log.dirs`; the layout below is each
+//! one's, and the first also holds the metadata: `.topics`, `quorum-state`). Knows
+//! RecordBatch bytes, never kafka-protocol request/response types.
 //!
 //! ```text
 //! <data-dir>/meta.properties                    cluster.id, node.id (Kafka's format)
@@ -28,7 +29,9 @@
 //! acks=1/-1 response is sent; `N=1` means every acknowledged batch is on disk and survives a
 //! power loss. Concurrent producers share one fsync (group commit). With
 //! `log.flush.interval.ms=T`, a background task fsyncs partitions with data older than `T`.
-//! An fsync or write error fences the partition: later produces get KAFKA_STORAGE_ERROR.
+//! An fsync or write error takes the partition's log directory offline (see `log_dir`): its
+//! partitions answer produce and fetch with KAFKA_STORAGE_ERROR until a restart recovers
+//! them from the disk. A power loss is simulated in `tests/power_loss.rs` (faultfs).
 //!
 //! On start without the clean-shutdown marker, every segment at or after the recovery point
 //! is scanned from byte 0: length, magic, CRC32C and offset order are checked, the first bad
