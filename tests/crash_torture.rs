@@ -84,14 +84,7 @@ fn keyed(key: &str, value: &str, pad: usize) -> Bytes {
 }
 
 fn txn_batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Bytes {
-    let mut b = batch(n, now_ms(), Compression::None).to_vec();
-    b[22] |= 0x10;
-    b[43..51].copy_from_slice(&pid.to_be_bytes());
-    b[51..53].copy_from_slice(&epoch.to_be_bytes());
-    b[53..57].copy_from_slice(&seq.to_be_bytes());
-    let crc = crc32c::crc32c(&b[21..]);
-    b[17..21].copy_from_slice(&crc.to_be_bytes());
-    Bytes::from(b)
+    producer_batch(pid, epoch, seq, n, true)
 }
 
 /// InitProducerId for the transactional id, waiting out CONCURRENT_TRANSACTIONS (the

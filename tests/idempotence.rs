@@ -8,17 +8,10 @@ use bytes::Bytes;
 use common::*;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::*;
-use kafka_protocol::records::Compression;
 
 /// A batch of `n` records from producer `pid`/`epoch` starting at sequence `seq`.
 fn idem_batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Bytes {
-    let mut b = batch(n, now_ms(), Compression::None).to_vec();
-    b[43..51].copy_from_slice(&pid.to_be_bytes());
-    b[51..53].copy_from_slice(&epoch.to_be_bytes());
-    b[53..57].copy_from_slice(&seq.to_be_bytes());
-    let crc = crc32c::crc32c(&b[21..]);
-    b[17..21].copy_from_slice(&crc.to_be_bytes());
-    Bytes::from(b)
+    producer_batch(pid, epoch, seq, n, false)
 }
 
 async fn init_producer_id(raw: &mut Raw) -> (i64, i16) {

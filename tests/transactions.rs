@@ -22,14 +22,7 @@ fn code(e: ResponseError) -> i16 {
 
 /// A transactional batch of `n` records from producer `pid`/`epoch` at sequence `seq`.
 fn txn_batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Bytes {
-    let mut b = batch(n, now_ms(), Compression::None).to_vec();
-    b[22] |= 0x10;
-    b[43..51].copy_from_slice(&pid.to_be_bytes());
-    b[51..53].copy_from_slice(&epoch.to_be_bytes());
-    b[53..57].copy_from_slice(&seq.to_be_bytes());
-    let crc = crc32c::crc32c(&b[21..]);
-    b[17..21].copy_from_slice(&crc.to_be_bytes());
-    Bytes::from(b)
+    producer_batch(pid, epoch, seq, n, true)
 }
 
 async fn init(raw: &mut Raw, id: &str, timeout_ms: i32, expected: (i64, i16), v: i16) -> InitProducerIdResponse {

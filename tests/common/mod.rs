@@ -190,6 +190,21 @@ pub fn batch(n: usize, ts0: i64, compression: Compression) -> Bytes {
     records::batch_of(n, ts0, compression, |i| format!("value-{i}").into_bytes())
 }
 
+/// [`batch`] of `n` records from producer `pid`/`epoch` at sequence `seq`, transactional or
+/// not (the CRC made right again).
+pub fn producer_batch(pid: i64, epoch: i16, seq: i32, n: usize, transactional: bool) -> Bytes {
+    let mut b = batch(n, now_ms(), Compression::None).to_vec();
+    if transactional {
+        b[22] |= 0x10;
+    }
+    b[43..51].copy_from_slice(&pid.to_be_bytes());
+    b[51..53].copy_from_slice(&epoch.to_be_bytes());
+    b[53..57].copy_from_slice(&seq.to_be_bytes());
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    Bytes::from(b)
+}
+
 pub fn now_ms() -> i64 {
     brokk::log::now_ms()
 }
