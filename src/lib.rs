@@ -15,7 +15,6 @@
 //! `Broker::builder().listen("127.0.0.1:0").ephemeral().start().await?` returns a
 //! [`broker::RunningBroker`] whose `local_addr()` goes to any Kafka client.
 
-pub mod alloc;
 pub mod api;
 pub mod broker;
 pub mod broker_config_defs;
@@ -30,6 +29,4 @@ pub mod txn;
 
 pub use broker::{Broker, BrokerBuilder, RunningBroker};
 
-#[global_allocator]
-static GLOBAL: alloc::GuardedAlloc = alloc::GuardedAlloc;
 pub use config::Config;

@@ -1,8 +1,9 @@
 //! The network layer under hostile peers and exhausted resources (issue 14, defects 2 and 3;
 //! `shared/repro/p3_emfile.py`, `p3_vlimit.py`): idle and half-sent requests are dropped at
 //! `connections.max.idle.ms`, `queued.max.request.bytes` bounds the request bytes held, a
-//! frame header reserves nothing before its bytes arrive, and the accept loop neither spins
-//! nor floods the log when file descriptors run out.
+//! frame header reserves nothing before its bytes arrive, a request body's array and tagged-field
+//! counts are refused past Kafka's limits before anything is allocated for them, and the
+//! accept loop neither spins nor floods the log when file descriptors run out.
 
 mod common;
 
@@ -13,7 +14,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use common::*;
-use kafka_protocol::messages::ApiVersionsRequest;
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiVersionsRequest, MetadataRequest};
+use kafka_protocol::protocol::Decodable;
 use kafka_protocol::records::Compression;
 
 const BIN: &str = env!("CARGO_BIN_EXE_brokk");
@@ -149,6 +152,20 @@ impl Limited {
         s.read_exact(&mut body).is_ok() && body[..4] == [0, 0, 0, 7]
     }
 
+    /// Sends one request frame (correlation id 7) on `s`; true if it was answered, false if
+    /// the broker closed the connection instead.
+    fn answered(s: &mut StdStream, frame: &[u8]) -> bool {
+        if s.write_all(frame).is_err() {
+            return false;
+        }
+        let mut len = [0u8; 4];
+        if s.read_exact(&mut len).is_err() {
+            return false;
+        }
+        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+        s.read_exact(&mut body).is_ok() && body[..4] == [0, 0, 0, 7]
+    }
+
     fn lines_with(&self, needle: &str) -> usize {
         self.log.0.lock().unwrap().iter().filter(|l| l.contains(needle)).count()
     }
@@ -210,4 +227,89 @@ fn accept_backs_off_and_stays_quiet_when_descriptors_run_out() {
     // Once descriptors are free again, new connections are accepted.
     let mut later = broker.connect();
     assert!(Limited::api_versions(&mut later), "new connections work again");
+}
+
+/// An unsigned varint as the flexible versions write it.
+fn uvarint(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A Metadata v4 body whose topics array announces `count` entries and holds `present` of
+/// them (each the one-letter name "a").
+fn metadata_v4_body(count: i32, present: usize) -> Vec<u8> {
+    let mut b = count.to_be_bytes().to_vec();
+    for _ in 0..present {
+        b.extend_from_slice(&[0, 1, b'a']);
+    }
+    b.push(0); // allow_auto_topic_creation
+    b
+}
+
+/// A Metadata v12 body for all topics whose own tagged-field section announces `count`
+/// fields and holds `present` of them (distinct unknown tags, empty values).
+fn metadata_v12_body(count: u32, present: u32) -> Vec<u8> {
+    let mut b = vec![0, 0, 0]; // topics: null (all); two booleans false
+    uvarint(&mut b, count);
+    for tag in 0..present {
+        uvarint(&mut b, 1000 + tag);
+        uvarint(&mut b, 0);
+    }
+    b
+}
+
+/// A Metadata request frame (correlation id 7): header v1 for v4, v2 (flexible) for v12.
+fn metadata_frame(version: i16, body: &[u8]) -> Vec<u8> {
+    let mut h = vec![0, 3];
+    h.extend_from_slice(&version.to_be_bytes());
+    h.extend_from_slice(&7i32.to_be_bytes());
+    h.extend_from_slice(&[0, 1, b't']); // client id "t"
+    if version >= 9 {
+        h.push(0); // no header tagged fields
+    }
+    let mut f = ((h.len() + body.len()) as i32).to_be_bytes().to_vec();
+    f.extend_from_slice(&h);
+    f.extend_from_slice(body);
+    f
+}
+
+#[test]
+fn decoder_limits_sit_at_a_million_elements_and_ten_thousand_tagged_fields() {
+    let decode = |body: Vec<u8>, version| MetadataRequest::decode(&mut Bytes::from(body), version);
+    let at = decode(metadata_v4_body(1_000_000, 1_000_000), 4).expect("1,000,000 elements");
+    assert_eq!(at.topics.map(|t| t.len()), Some(1_000_000));
+    assert!(decode(metadata_v4_body(1_000_001, 1_000_001), 4).is_err());
+    let at = decode(metadata_v12_body(10_000, 10_000), 12).expect("10,000 tagged fields");
+    assert_eq!(at.unknown_tagged_fields.len(), 10_000);
+    assert!(decode(metadata_v12_body(10_001, 10_001), 12).is_err());
+}
+
+#[test]
+fn oversized_counts_close_the_connection_without_allocating() {
+    // 2 GiB of address space: an array of i32::MAX topics would ask for over 100 GiB.
+    let broker = Limited::start("-v 2097152");
+    let refused = [
+        metadata_frame(4, &metadata_v4_body(i32::MAX, 0)),
+        metadata_frame(4, &metadata_v4_body(1_000_001, 1_000_001)),
+        // A compact array announcing u32::MAX - 1 elements.
+        metadata_frame(12, &{
+            let mut b = vec![];
+            uvarint(&mut b, u32::MAX);
+            b.extend_from_slice(&[0, 0, 0]);
+            b
+        }),
+        metadata_frame(12, &metadata_v12_body(u32::MAX, 0)),
+        metadata_frame(12, &metadata_v12_body(10_001, 10_001)),
+    ];
+    for (i, frame) in refused.iter().enumerate() {
+        let mut s = broker.connect();
+        assert!(!Limited::answered(&mut s, frame), "frame {i} was refused");
+    }
+    let mut s = broker.connect();
+    assert!(Limited::answered(&mut s, &metadata_frame(12, &metadata_v12_body(10_000, 10_000))));
+    assert!(Limited::api_versions(&mut s), "brokk still serves");
+    assert!(broker.lines_with("panicked") == 0 && broker.lines_with("memory allocation") == 0);
 }

@@ -314,7 +314,7 @@ impl LogManager {
             let (name, id, count, overrides) = Self::read_topic_file(&path)?;
             let config = Arc::new(mgr.defaults().with_overrides(&overrides).map_err(LogError::Invalid)?);
             let name: Arc<str> = Arc::from(name);
-            let mut partitions = Vec::with_capacity(count as usize);
+            let mut partitions = Vec::new();
             for p in 0..count {
                 let found = mgr.log_dirs.iter().find(|d| partition_dir(d.path(), &name, p).is_dir());
                 let ld = match found {

@@ -10,6 +10,33 @@ use anyhow::{bail, Result};
 use std::convert::TryFrom;
 use std::string::String as StdString;
 
+/// The most elements a decoded array may announce (brokk patch; Kafka 4.4's limit). A longer
+/// array is refused before anything is allocated for it.
+pub const MAX_ARRAY_ELEMENTS: u32 = 1_000_000;
+
+/// The most fields a decoded tagged-field section may announce (brokk patch; Kafka 4.4's
+/// limit).
+pub const MAX_TAGGED_FIELDS: u32 = 10_000;
+
+/// The capacity to reserve for an array announcing `n` elements (brokk patch): refuses more
+/// than [`MAX_ARRAY_ELEMENTS`], and never reserves more elements than bytes are left, since
+/// every element takes at least one byte on the wire.
+fn array_capacity<B: ByteBuf>(n: u32, buf: &B) -> Result<usize> {
+    if n > MAX_ARRAY_ELEMENTS {
+        bail!("Array of {n} elements exceeds the limit of {MAX_ARRAY_ELEMENTS}");
+    }
+    Ok((n as usize).min(buf.remaining()))
+}
+
+/// Refuses a tagged-field section announcing more than [`MAX_TAGGED_FIELDS`] fields (brokk
+/// patch).
+pub fn check_tagged_fields(n: u32) -> Result<u32> {
+    if n > MAX_TAGGED_FIELDS {
+        bail!("{n} tagged fields exceed the limit of {MAX_TAGGED_FIELDS}");
+    }
+    Ok(n)
+}
+
 macro_rules! define_copy_impl {
     ($e:ident, $t:ty) => (
         impl Encoder<$t> for $e {
@@ -985,7 +1012,7 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for Array<E> {
         match Int32.decode(buf)? {
             -1 => Ok(None),
             n if n >= 0 => {
-                let mut result = Vec::with_capacity(n as usize);
+                let mut result = Vec::with_capacity(array_capacity(n as u32, buf)?);
                 for _ in 0..n {
                     result.push(self.0.decode(buf)?);
                 }
@@ -1093,7 +1120,7 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for CompactArray<E> {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
-                let mut result = Vec::with_capacity((n - 1) as usize);
+                let mut result = Vec::with_capacity(array_capacity(n - 1, buf)?);
                 for _ in 1..n {
                     result.push(self.0.decode(buf)?);
                 }
