@@ -13,8 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use common::*;
 use bytes::Bytes;
+use common::*;
 use kafka_protocol::messages::{ApiVersionsRequest, MetadataRequest};
 use kafka_protocol::protocol::Decodable;
 use kafka_protocol::records::Compression;
@@ -309,7 +309,10 @@ fn oversized_counts_close_the_connection_without_allocating() {
         assert!(!Limited::answered(&mut s, frame), "frame {i} was refused");
     }
     let mut s = broker.connect();
-    assert!(Limited::answered(&mut s, &metadata_frame(12, &metadata_v12_body(10_000, 10_000))));
+    assert!(Limited::answered(
+        &mut s,
+        &metadata_frame(12, &metadata_v12_body(10_000, 10_000))
+    ));
     assert!(Limited::api_versions(&mut s), "brokk still serves");
     assert!(broker.lines_with("panicked") == 0 && broker.lines_with("memory allocation") == 0);
 }
