@@ -2,9 +2,12 @@
 //! as a child process:
 //!
 //! - EIO on a segment write: the produce gets KAFKA_STORAGE_ERROR and the log dir goes
-//!   offline (its partitions answer produce and fetch with KAFKA_STORAGE_ERROR,
-//!   DescribeLogDirs reports it failed, new partitions go elsewhere) while the other dir
-//!   serves; a restart recovers it with every acknowledged record;
+//!   offline (its partitions answer produce, fetch, ListOffsets, OffsetForLeaderEpoch,
+//!   DeleteRecords and DescribeProducers with KAFKA_STORAGE_ERROR, Metadata and
+//!   DescribeTopicPartitions show them leaderless and offline, ElectLeaders finds no leader,
+//!   DescribeLogDirs reports the dir failed, new partitions go elsewhere; all as Kafka 4.1
+//!   answered with a log dir removed under it) while the other dir serves; a restart
+//!   recovers it with every acknowledged record;
 //! - EIO from fsync with `log.flush.interval.messages=1`: the batch is not acknowledged and
 //!   the dir goes offline, the other serves;
 //! - EIO in the metadata dir (the first of `log.dirs`): the broker halts (exit 1), as Kafka;
@@ -20,7 +23,10 @@ use bytes::Bytes;
 use common::process::{BrokkProcess, try_produce};
 use common::*;
 use faultfs::{FaultFs, Op};
-use kafka_protocol::messages::{DescribeLogDirsRequest, FetchResponse};
+use kafka_protocol::messages::{
+    DeleteRecordsRequest, DescribeLogDirsRequest, DescribeProducersRequest, DescribeTopicPartitionsRequest,
+    ElectLeadersRequest, FetchResponse, ListOffsetsRequest, MetadataRequest, OffsetForLeaderEpochRequest,
+};
 use kafka_protocol::records::Compression;
 
 const KAFKA_STORAGE_ERROR: i16 = 56;
@@ -122,6 +128,125 @@ async fn fetch_code(raw: &mut Raw, partition: i32, offset: i64) -> (i16, usize) 
     (p.error_code, n)
 }
 
+/// How brokk describes and answers for partition `p` of `f`, API by API.
+#[derive(Debug, PartialEq)]
+struct View {
+    /// Metadata v12: error, leader, leader epoch, ISR, offline replicas.
+    metadata: (i16, i32, i32, Vec<i32>, Vec<i32>),
+    /// DescribeTopicPartitions: error, leader, ISR, ELR, last known ELR, offline replicas.
+    describe: (i16, i32, Vec<i32>, Vec<i32>, Vec<i32>, Vec<i32>),
+    /// ListOffsets (latest), OffsetForLeaderEpoch, DescribeProducers, DeleteRecords (to 0).
+    errors: [i16; 4],
+    /// ElectLeaders: preferred, unclean.
+    elections: [i16; 2],
+}
+
+fn ids(v: &[kafka_protocol::messages::BrokerId]) -> Vec<i32> {
+    v.iter().map(|b| b.0).collect()
+}
+
+async fn view(raw: &mut Raw, p: i32) -> View {
+    use kafka_protocol::messages::{
+        delete_records_request as dr, describe_producers_request as dp, describe_topic_partitions_request as dt,
+        elect_leaders_request as el, list_offsets_request as lo, offset_for_leader_epoch_request as ofle,
+    };
+    let md = raw.call(&MetadataRequest::default().with_topics(None), 12).await;
+    let m = md
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == TOPIC))
+        .unwrap();
+    let m = m.partitions.iter().find(|x| x.partition_index == p).unwrap();
+    let d = DescribeTopicPartitionsRequest::default()
+        .with_topics(vec![dt::TopicRequest::default().with_name(topic(TOPIC))])
+        .with_response_partition_limit(100);
+    let d = raw.call(&d, 0).await;
+    let d = d.topics[0].partitions.iter().find(|x| x.partition_index == p).unwrap();
+    let l = ListOffsetsRequest::default()
+        .with_replica_id((-1).into())
+        .with_topics(vec![
+            lo::ListOffsetsTopic::default()
+                .with_name(topic(TOPIC))
+                .with_partitions(vec![
+                    lo::ListOffsetsPartition::default()
+                        .with_partition_index(p)
+                        .with_timestamp(-1),
+                ]),
+        ]);
+    let o = OffsetForLeaderEpochRequest::default()
+        .with_replica_id((-1).into())
+        .with_topics(vec![
+            ofle::OffsetForLeaderTopic::default()
+                .with_topic(topic(TOPIC))
+                .with_partitions(vec![
+                    ofle::OffsetForLeaderPartition::default()
+                        .with_partition(p)
+                        .with_current_leader_epoch(-1),
+                ]),
+        ]);
+    let dpr = DescribeProducersRequest::default().with_topics(vec![
+        dp::TopicRequest::default()
+            .with_name(topic(TOPIC))
+            .with_partition_indexes(vec![p]),
+    ]);
+    let del = DeleteRecordsRequest::default().with_timeout_ms(5000).with_topics(vec![
+        dr::DeleteRecordsTopic::default()
+            .with_name(topic(TOPIC))
+            .with_partitions(vec![
+                dr::DeleteRecordsPartition::default()
+                    .with_partition_index(p)
+                    .with_offset(0),
+            ]),
+    ]);
+    let mut elections = [0; 2];
+    for (kind, out) in elections.iter_mut().enumerate() {
+        let e = ElectLeadersRequest::default()
+            .with_election_type(kind as i8)
+            .with_timeout_ms(5000)
+            .with_topic_partitions(Some(vec![
+                el::TopicPartitions::default()
+                    .with_topic(topic(TOPIC))
+                    .with_partitions(vec![p]),
+            ]));
+        *out = raw.call(&e, 2).await.replica_election_results[0].partition_result[0].error_code;
+    }
+    View {
+        metadata: (
+            m.error_code,
+            m.leader_id.0,
+            m.leader_epoch,
+            ids(&m.isr_nodes),
+            ids(&m.offline_replicas),
+        ),
+        describe: (
+            d.error_code,
+            d.leader_id.0,
+            ids(&d.isr_nodes),
+            ids(d.eligible_leader_replicas.as_deref().unwrap_or_default()),
+            ids(d.last_known_elr.as_deref().unwrap_or_default()),
+            ids(&d.offline_replicas),
+        ),
+        errors: [
+            raw.call(&l, 7).await.topics[0].partitions[0].error_code,
+            raw.call(&o, 4).await.topics[0].partitions[0].error_code,
+            raw.call(&dpr, 0).await.topics[0].partitions[0].error_code,
+            raw.call(&del, 2).await.topics[0].partitions[0].error_code,
+        ],
+        elections,
+    }
+}
+
+/// A partition whose dir serves, at leader epoch `epoch`.
+fn healthy(epoch: i32) -> View {
+    View {
+        metadata: (0, 0, epoch, vec![0], vec![]),
+        describe: (0, 0, vec![0], vec![], vec![], vec![]),
+        errors: [0; 4],
+        // ELECTION_NOT_NEEDED
+        elections: [84, 84],
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_error_takes_the_log_dir_offline_until_a_restart() {
     let Some(mut s) = Setup::start(&[]).await else { return };
@@ -147,6 +272,21 @@ async fn a_write_error_takes_the_log_dir_offline_until_a_restart() {
         dirs_of(&mut raw).await,
         vec![(0, vec![0]), (KAFKA_STORAGE_ERROR, vec![])]
     );
+    // Every other API as Kafka 4.1 answered for a partition of its failed log dir.
+    let before = view(&mut raw, 0).await;
+    assert_eq!(before, healthy(before.metadata.2));
+    let epoch_b = before.metadata.2;
+    assert_eq!(
+        view(&mut raw, 1).await,
+        View {
+            // LEADER_NOT_AVAILABLE, no leader, a new partition epoch, out of the ISR.
+            metadata: (5, -1, epoch_b + 1, vec![], vec![0]),
+            describe: (0, -1, vec![], vec![0], vec![0], vec![0]),
+            errors: [KAFKA_STORAGE_ERROR; 4],
+            // PREFERRED_LEADER_NOT_AVAILABLE, ELIGIBLE_LEADERS_NOT_AVAILABLE
+            elections: [80, 83],
+        }
+    );
     assert_eq!(try_produce(&mut raw, TOPIC, 0, one(0, 100)).await, Some((0, 0)));
     assert_eq!(fetch_code(&mut raw, 0, 0).await, (0, 1));
     create_topic(&mut raw, "g", 2, &[]).await;
@@ -157,6 +297,8 @@ async fn a_write_error_takes_the_log_dir_offline_until_a_restart() {
     assert_eq!(dirs_of(&mut raw).await, vec![(0, vec![0]), (0, vec![1])]);
     assert_eq!(fetch_code(&mut raw, 1, 0).await, (0, 5));
     assert_eq!(try_produce(&mut raw, TOPIC, 1, one(7, 100)).await, Some((0, 5)));
+    let after = view(&mut raw, 1).await;
+    assert_eq!(after, healthy(after.metadata.2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,6 +41,7 @@ pub async fn handle(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -
             Some(_) if crate::log::internal::is_internal(name.0.as_str()) => {
                 r.error_code = ResponseError::InvalidTopicException.code();
             }
+            Some(p) if p.is_offline() => r.error_code = ResponseError::KafkaStorageError.code(),
             // A compact-only topic keeps the latest record of every key: Kafka refuses to
             // delete records of it "due to the configured policy".
             Some(p) if !p.config().cleanup_policy.delete => {

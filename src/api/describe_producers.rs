@@ -1,7 +1,7 @@
 //! DescribeProducers: the idempotent and transactional producers each partition tracks
 //! (epoch, last sequence, last timestamp, open transaction), as `kafka-transactions.sh
 //! describe-producers` shows them. An unknown topic or partition gets
-//! UNKNOWN_TOPIC_OR_PARTITION.
+//! UNKNOWN_TOPIC_OR_PARTITION, one in a failed log dir KAFKA_STORAGE_ERROR.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_producers_response::{PartitionResponse, ProducerState, TopicResponse};
@@ -27,6 +27,7 @@ pub async fn handle(broker: &Broker, req: DescribeProducersRequest, _version: i1
                     pr.error_code = ResponseError::UnknownTopicOrPartition.code();
                     pr.error_message = message(format!("{}-{i} does not exist", t.name.0.as_str()));
                 }
+                Some(p) if p.is_offline() => pr.error_code = ResponseError::KafkaStorageError.code(),
                 Some(p) => {
                     pr.active_producers = p
                         .describe_producers()

@@ -100,12 +100,22 @@ pub async fn handle(
         for p in &topic.partitions[start.min(count)..upper.max(start.min(count))] {
             let mut e = DescribeTopicPartitionsResponsePartition::default();
             e.partition_index = p.index();
-            e.leader_id = BrokerId(broker.node_id());
-            e.leader_epoch = p.leader_epoch();
-            e.replica_nodes = vec![BrokerId(broker.node_id())];
-            e.isr_nodes = vec![BrokerId(broker.node_id())];
-            e.eligible_leader_replicas = Some(vec![]);
-            e.last_known_elr = Some(vec![]);
+            let node = BrokerId(broker.node_id());
+            e.leader_epoch = p.metadata_leader_epoch();
+            e.replica_nodes = vec![node];
+            if p.is_offline() {
+                // As Kafka 4.1 (eligible leader replicas on): the replica left the ISR for
+                // the ELR when its log dir failed, and is offline.
+                e.leader_id = BrokerId(-1);
+                e.eligible_leader_replicas = Some(vec![node]);
+                e.last_known_elr = Some(vec![node]);
+                e.offline_replicas = vec![node];
+            } else {
+                e.leader_id = node;
+                e.isr_nodes = vec![node];
+                e.eligible_leader_replicas = Some(vec![]);
+                e.last_known_elr = Some(vec![]);
+            }
             t.partitions.push(e);
         }
         remaining -= t.partitions.len();

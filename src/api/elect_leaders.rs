@@ -70,6 +70,22 @@ pub async fn handle(broker: &Broker, req: ElectLeadersRequest, version: i16) -> 
                         ResponseError::UnknownTopicOrPartition,
                         format!("No such partition as {name}-{p}"),
                     ),
+                    // The only replica is in a failed log dir: no leader can be elected.
+                    Some(t) if t.partitions[p as usize].is_offline() => {
+                        if kind == 0 {
+                            result(
+                                p,
+                                ResponseError::PreferredLeaderNotAvailable,
+                                "The preferred leader was not available.".into(),
+                            )
+                        } else {
+                            result(
+                                p,
+                                ResponseError::EligibleLeadersNotAvailable,
+                                "Eligible topic partition leaders are not available.".into(),
+                            )
+                        }
+                    }
                     Some(_) => result(
                         p,
                         ResponseError::ElectionNotNeeded,

@@ -39,12 +39,22 @@ fn topic_response(broker: &Broker, t: &TopicLog, include_ops: bool, version: i16
         .map(|p| {
             let mut pr = MetadataResponsePartition::default();
             pr.partition_index = p.index();
-            pr.leader_id = node;
-            if version >= 7 {
-                pr.leader_epoch = p.leader_epoch();
-            }
             pr.replica_nodes = vec![node];
-            pr.isr_nodes = vec![node];
+            if version >= 7 {
+                pr.leader_epoch = p.metadata_leader_epoch();
+            }
+            if p.is_offline() {
+                // As Kafka once its controller has the failed log dir: no leader, the
+                // replica offline and out of the ISR.
+                pr.error_code = ResponseError::LeaderNotAvailable.code();
+                pr.leader_id = BrokerId(-1);
+                if version >= 5 {
+                    pr.offline_replicas = vec![node];
+                }
+            } else {
+                pr.leader_id = node;
+                pr.isr_nodes = vec![node];
+            }
             pr
         })
         .collect();

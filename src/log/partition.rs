@@ -261,6 +261,17 @@ impl Partition {
     pub fn is_fenced(&self) -> bool {
         self.fenced.load(Ordering::Acquire) || self.log_dir.is_offline()
     }
+    /// Its log directory has failed: as a partition in Kafka's failed log dir, every
+    /// partition-level request gets KAFKA_STORAGE_ERROR and Metadata shows no leader, until
+    /// a restart.
+    pub fn is_offline(&self) -> bool {
+        self.log_dir.is_offline()
+    }
+    /// The leader epoch Metadata reports: an offline partition has lost its leader, which
+    /// Kafka's controller records as a new partition epoch (one more than the leader's).
+    pub fn metadata_leader_epoch(&self) -> i32 {
+        self.leader_epoch() + i32::from(self.is_offline())
+    }
     pub fn log_dir(&self) -> &Arc<LogDir> {
         &self.log_dir
     }
