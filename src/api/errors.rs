@@ -93,6 +93,7 @@ pub fn txn_error(e: &crate::txn::state::TxnError, fenced_known: bool) -> Respons
         T::ProducerFenced => ResponseError::InvalidProducerEpoch,
         T::InvalidTxnState => ResponseError::InvalidTxnState,
         T::InvalidTransactionTimeout => ResponseError::InvalidTransactionTimeout,
+        T::NotCoordinator => ResponseError::NotCoordinator,
         // Kafka answers a failed transaction-log append with COORDINATOR_NOT_AVAILABLE.
         T::Storage(msg) => {
             tracing::error!(error = %msg, "transaction state write failed");

@@ -1,7 +1,8 @@
 //! FindCoordinator: brokk is the coordinator of every group (key type 0) and transactional
 //! id (key type 1). v0-v3 ask for one key, v4+ for a batch (KIP-699). The first lookup
-//! creates `__consumer_offsets` or `__transaction_state`, as in Kafka. Other key types
-//! (2 = share groups) are INVALID_REQUEST.
+//! creates `__consumer_offsets` or `__transaction_state`, as in Kafka. A key whose partition
+//! of that topic is in a failed log dir gets COORDINATOR_NOT_AVAILABLE (Kafka: the
+//! partition has no leader). Other key types (2 = share groups) are INVALID_REQUEST.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -35,6 +36,22 @@ async fn locate(broker: &Broker, key_type: i8) -> Result<(), (ResponseError, Str
     }
 }
 
+/// The key's coordinator partition is in a failed log dir.
+fn offline(broker: &Broker, key_type: i8, key: &str) -> Result<(), (ResponseError, String)> {
+    let offline = match key_type {
+        GROUP => broker.groups().is_offline(key),
+        TRANSACTION => broker.txns().is_offline(key),
+        _ => false,
+    };
+    if offline {
+        return Err((
+            ResponseError::CoordinatorNotAvailable,
+            "The coordinator is not available.".into(),
+        ));
+    }
+    Ok(())
+}
+
 pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
     let (host, port) = broker.advertised();
     let node = BrokerId(broker.node_id());
@@ -46,6 +63,7 @@ pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) 
             .into_iter()
             .map(|key| {
                 let mut c = Coordinator::default();
+                let located = located.clone().and_then(|()| offline(broker, req.key_type, &key));
                 c.key = key;
                 match &located {
                     Ok(()) => {
@@ -65,7 +83,7 @@ pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) 
             .collect();
         return resp;
     }
-    match located {
+    match located.and_then(|()| offline(broker, req.key_type, &req.key)) {
         Ok(()) => {
             resp.node_id = node;
             resp.host = StrBytes::from_string(host.to_string());

@@ -109,9 +109,10 @@ fn verification_error(e: &TxnError, version: i16) -> ResponseError {
         TxnError::InvalidTxnState => ResponseError::InvalidTxnState,
         TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch,
         TxnError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
-        TxnError::ConcurrentTransactions | TxnError::Storage(_) | TxnError::InvalidTransactionTimeout => {
-            ResponseError::NotEnoughReplicas
-        }
+        TxnError::ConcurrentTransactions
+        | TxnError::Storage(_)
+        | TxnError::InvalidTransactionTimeout
+        | TxnError::NotCoordinator => ResponseError::NotEnoughReplicas,
     }
 }
 

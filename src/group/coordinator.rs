@@ -265,6 +265,10 @@ impl GroupCoordinator {
             if *self.shutdown.borrow() {
                 return Some(Err(GroupError::NotCoordinator));
             }
+            // The group's __consumer_offsets partition is in a failed log dir.
+            if self.is_offline(group_id) {
+                return Some(Err(GroupError::NotCoordinator));
+            }
             let h = self.handle(group_id, create)?;
             let (tx, rx) = oneshot::channel();
             if h.tx.send(make(tx)).is_err() {
@@ -465,6 +469,13 @@ impl GroupCoordinator {
             self.txn_groups.entry(pid).or_default().insert(group_id.to_string());
         }
         r
+    }
+
+    /// `group_id`'s `__consumer_offsets` partition is in a failed log dir: its groups are
+    /// not coordinated here until a restart (NOT_COORDINATOR; FindCoordinator answers
+    /// COORDINATOR_NOT_AVAILABLE).
+    pub fn is_offline(&self, group_id: &str) -> bool {
+        self.log.topic.is_offline(group_id)
     }
 
     /// The `__consumer_offsets` partition holding `group_id` (by the topic's actual
@@ -687,6 +698,14 @@ impl GroupCoordinator {
         };
         let mut loading: HashMap<String, Loading> = HashMap::new();
         for p in &topic.partitions {
+            if p.is_offline() {
+                // Its groups answer NOT_COORDINATOR (see `is_offline`), never empty.
+                tracing::error!(
+                    partition = p.index(),
+                    "{OFFSETS_TOPIC} partition offline: its groups are not loaded"
+                );
+                continue;
+            }
             let pc = p.clone();
             let items = tokio::task::spawn_blocking(move || read_all(&pc))
                 .await

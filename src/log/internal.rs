@@ -105,6 +105,15 @@ impl InternalTopic {
         }
     }
 
+    /// Whether `key`'s partition exists and is in a failed log dir: its coordinator is then
+    /// unavailable, as Kafka's broker resigns the coordinator of an offline partition.
+    pub fn is_offline(&self, key: &str) -> bool {
+        self.existing().is_some_and(|t| {
+            let p = partition_for(key, t.partitions.len() as i32);
+            t.partitions[p as usize].is_offline()
+        })
+    }
+
     /// The partition that holds `key`'s records.
     pub async fn partition_of(&self, key: &str) -> Result<Arc<Partition>, TopicError> {
         let topic = self.topic().await?;

@@ -4,7 +4,8 @@
 //! file in it (a failed write, fsync, roll or index write) takes the whole directory
 //! offline, as Kafka's `LogDirFailureChannel` does: every partition in it answers produce
 //! and fetch with KAFKA_STORAGE_ERROR, new partitions go to the other directories, and
-//! DescribeLogDirs reports it failed. A restart brings it back (recovery runs over it).
+//! DescribeLogDirs reports it failed. A restart brings it back (recovery runs over it); a
+//! directory other than the metadata one that cannot be opened at start starts offline.
 //! When the metadata directory (the first of `log.dirs`: topic metadata, quorum state) or
 //! the last online directory fails, the broker halts, as Kafka does, if the process asked
 //! for that ([`DirSet::halt_on_failure`]; the `brokk` binary does, an embedded broker does
@@ -67,6 +68,18 @@ impl LogDir {
             set,
         };
         Ok((dir, lock))
+    }
+
+    /// A directory that could not be opened at start (an I/O error creating or reading it):
+    /// offline from the beginning, as Kafka's start-up with a failed log dir.
+    pub fn failed_at_start(path: &Path, error: &LogError, set: Arc<DirSet>) -> Self {
+        tracing::error!(dir = %path.display(), %error, "log directory failed at start: its partitions are offline (KAFKA_STORAGE_ERROR) until a restart");
+        Self {
+            path: path.to_path_buf(),
+            metadata: false,
+            offline: AtomicBool::new(true),
+            set,
+        }
     }
 
     pub fn path(&self) -> &Path {

@@ -202,6 +202,22 @@ fn partition_dir(dir: &Path, name: &str, p: i32) -> PathBuf {
     dir.join(format!("{name}-{p}"))
 }
 
+/// `pdir` is a partition directory of topic `id`: its `partition.metadata` names that topic
+/// (or is missing or unreadable, as after a creation cut short). One naming another topic
+/// is a stray of a deleted topic of the same name, as Kafka's stray logs: never served.
+fn holds_topic(pdir: &Path, id: Uuid) -> bool {
+    if !pdir.is_dir() {
+        return false;
+    }
+    match std::fs::read_to_string(pdir.join("partition.metadata")) {
+        Ok(text) => text
+            .lines()
+            .find_map(|l| l.strip_prefix("topic_id:"))
+            .is_none_or(|v| v.trim() == uuid_to_kafka_string(id)),
+        Err(_) => true,
+    }
+}
+
 impl LogManager {
     /// Opens (creating if needed) one data directory; see [`Self::open_dirs`].
     pub fn open(dir: &Path, defaults: LogConfig, node_id: i32) -> Result<(Self, StartupReport), LogError> {
@@ -213,6 +229,13 @@ impl LogManager {
     /// the clean-shutdown markers and opens every partition in the directory that holds it
     /// (recovering unless that directory's marker was present). A partition found in no
     /// directory is created in the one with the fewest partitions.
+    ///
+    /// As Kafka: an I/O error opening a directory other than the metadata one, or a
+    /// partition in it, starts that directory offline (its partitions answer
+    /// KAFKA_STORAGE_ERROR), and while any directory is offline a partition found in no
+    /// online one is offline too, never created again empty. Once one directory is
+    /// formatted (has `meta.properties`), a directory without one is refused, as Kafka
+    /// refuses an unformatted log dir: it may be a disk that is not mounted.
     pub fn open_dirs(dirs: &[PathBuf], defaults: LogConfig, node_id: i32) -> Result<(Self, StartupReport), LogError> {
         let dir = dirs
             .first()
@@ -225,13 +248,26 @@ impl LogManager {
         // Each directory's checkpoints speak only for the partitions in that directory.
         let mut rps = std::collections::HashMap::new();
         let mut log_starts = std::collections::HashMap::new();
+        let formatted = dirs.iter().any(|d| d.join(META_FILE).exists());
         for (i, d) in dirs.iter().enumerate() {
-            let (ld, lock) = LogDir::open(d, i == 0, set.clone())?;
+            let opened = Self::check_formatted(d, formatted)
+                .and_then(|()| LogDir::open(d, i == 0, set.clone()))
+                .and_then(|(ld, lock)| {
+                    // Room for this start's own writes, even on a full disk (see `reserve`).
+                    super::reserve::release(d)?;
+                    let id = Self::load_meta(d, node_id, cluster_id.as_deref())?;
+                    Ok((ld, lock, id))
+                });
+            let (ld, lock, id) = match opened {
+                Ok(o) => o,
+                Err(e @ LogError::Io { .. }) if i > 0 => {
+                    log_dirs.push(Arc::new(LogDir::failed_at_start(d, &e, set.clone())));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             locks.push(lock);
-            let ld = Arc::new(ld);
-            // Room for this start's own writes, even on a full disk (see `reserve`).
-            super::reserve::release(d)?;
-            cluster_id = Some(Self::load_meta(d, node_id, cluster_id.as_deref())?);
+            cluster_id = Some(id);
             if d.join(CLEAN_SHUTDOWN_FILE).exists() {
                 clean_dirs.insert(d.clone());
             }
@@ -243,7 +279,7 @@ impl LogManager {
                 d.clone(),
                 checkpoint::read_offset_checkpoint(&d.join(LOG_START_CHECKPOINT_FILE)),
             );
-            log_dirs.push(ld);
+            log_dirs.push(Arc::new(ld));
         }
         std::fs::create_dir_all(dir.join(TOPICS_DIR)).map_err(|e| LogError::io(dir, e))?;
         let mut report = StartupReport {
@@ -292,12 +328,12 @@ impl LogManager {
         // A partition in two directories is refused, as Kafka's "Duplicate log directories
         // found": which copy is right is for the operator to say, and neither is deleted.
         for path in &topic_files {
-            let (name, _, count, _) = Self::read_topic_file(path)?;
+            let (name, id, count, _) = Self::read_topic_file(path)?;
             for p in 0..count {
                 let mut holders = mgr
                     .log_dirs
                     .iter()
-                    .filter(|d| partition_dir(d.path(), &name, p).is_dir());
+                    .filter(|d| !d.is_offline() && holds_topic(&partition_dir(d.path(), &name, p), id));
                 if let Some(ld) = holders.next() {
                     if let Some(other) = holders.next() {
                         return Err(LogError::Invalid(format!(
@@ -316,38 +352,71 @@ impl LogManager {
             let name: Arc<str> = Arc::from(name);
             let mut partitions = Vec::new();
             for p in 0..count {
-                let found = mgr.log_dirs.iter().find(|d| partition_dir(d.path(), &name, p).is_dir());
-                let ld = match found {
-                    Some(ld) => ld.clone(),
+                let online = |d: &&Arc<LogDir>| !d.is_offline();
+                let found = mgr
+                    .log_dirs
+                    .iter()
+                    .filter(online)
+                    .find(|d| holds_topic(&partition_dir(d.path(), &name, p), id));
+                let (ld, fresh) = match found {
+                    Some(ld) => (ld.clone(), false),
+                    // It may be in the failed directory: offline with it, not made anew.
+                    None if mgr.log_dirs.iter().any(|d| d.is_offline()) => {
+                        let ld = mgr.offline_holder(&name, p);
+                        let pdir = partition_dir(ld.path(), &name, p);
+                        let offline = Partition::offline(name.clone(), p, pdir, config.clone(), epoch_if_lost, ld);
+                        partitions.push(Arc::new(offline));
+                        continue;
+                    }
                     None => {
                         let ld = mgr.least_loaded_dir(&placed)?;
                         *placed.entry(ld.path().to_path_buf()).or_insert(0) += 1;
-                        ld
+                        (ld, true)
                     }
                 };
                 let pdir = partition_dir(ld.path(), &name, p);
-                std::fs::create_dir_all(&pdir).map_err(|e| LogError::io(&pdir, e))?;
+                if fresh {
+                    // Made anew: a stray of a deleted namesake there goes first.
+                    Self::create_partition_dir(&pdir, id)?;
+                }
                 let key = (name.to_string(), p);
                 let rp = rps.get(ld.path()).and_then(|m| m.get(&key)).copied();
                 let log_start = log_starts.get(ld.path()).and_then(|m| m.get(&key)).copied();
                 let clean = clean_dirs.contains(ld.path());
-                let (segs, r) = recovery::open_segments(&pdir, &config, clean, rp)?;
-                report.recovery.segments_scanned += r.segments_scanned;
-                report.recovery.torn_bytes += r.torn_bytes;
-                report.recovery.segments_dropped += r.segments_dropped;
-                let partition = Partition::from_segments(
-                    name.clone(),
-                    p,
-                    pdir.clone(),
-                    config.clone(),
-                    segs,
-                    rp.unwrap_or(0),
-                    epoch_if_lost,
-                    ld,
-                )?;
-                if let Some(start) = log_start {
-                    partition.restore_log_start(start);
-                }
+                let opened = std::fs::create_dir_all(&pdir)
+                    .map_err(|e| LogError::io(&pdir, e))
+                    .and_then(|()| recovery::open_segments(&pdir, &config, clean, rp))
+                    .and_then(|(segs, r)| {
+                        let partition = Partition::from_segments(
+                            name.clone(),
+                            p,
+                            pdir.clone(),
+                            config.clone(),
+                            segs,
+                            rp.unwrap_or(0),
+                            epoch_if_lost,
+                            ld.clone(),
+                        )?;
+                        Ok((partition, r))
+                    });
+                let partition = match opened {
+                    Ok((partition, r)) => {
+                        report.recovery.segments_scanned += r.segments_scanned;
+                        report.recovery.torn_bytes += r.torn_bytes;
+                        report.recovery.segments_dropped += r.segments_dropped;
+                        if let Some(start) = log_start {
+                            partition.restore_log_start(start);
+                        }
+                        partition
+                    }
+                    // Kafka's log loading: an I/O error takes the directory offline (the
+                    // metadata directory's stops the start).
+                    Err(e @ LogError::Io { .. }) if !ld.is_metadata() => {
+                        ld.fail(&e);
+                        Partition::offline(name.clone(), p, pdir.clone(), config.clone(), epoch_if_lost, ld)
+                    }
+                    Err(e) => return Err(e),
+                };
                 partitions.push(Arc::new(partition));
                 known_dirs.insert(pdir);
             }
@@ -359,7 +428,7 @@ impl LogManager {
                 Arc::new(TopicLog::new(name, id, TopicSettings { overrides, config }, partitions)),
             );
         }
-        for ld in &mgr.log_dirs {
+        for ld in mgr.log_dirs.iter().filter(|d| !d.is_offline()) {
             mgr.remove_orphan_dirs(ld.path(), &known_dirs)?;
             if clean_dirs.contains(ld.path()) {
                 let marker = ld.path().join(CLEAN_SHUTDOWN_FILE);
@@ -388,6 +457,28 @@ impl LogManager {
             .ok_or(LogError::Fenced)
     }
 
+    /// An empty partition directory of topic `id` at `pdir` (replacing whatever was there)
+    /// with its `partition.metadata`.
+    fn create_partition_dir(pdir: &Path, id: Uuid) -> Result<(), LogError> {
+        if pdir.exists() {
+            std::fs::remove_dir_all(pdir).map_err(|e| LogError::io(pdir, e))?;
+        }
+        std::fs::create_dir_all(pdir).map_err(|e| LogError::io(pdir, e))?;
+        let meta = format!("version: 0\ntopic_id: {}\n", uuid_to_kafka_string(id));
+        checkpoint::write_atomic(&pdir.join("partition.metadata"), &meta)
+    }
+
+    /// The offline directory that may hold partition `p` of `name`: the one where its
+    /// directory still shows, else the first offline one.
+    fn offline_holder(&self, name: &str, p: i32) -> Arc<LogDir> {
+        let offline = || self.log_dirs.iter().filter(|d| d.is_offline());
+        offline()
+            .find(|d| partition_dir(d.path(), name, p).is_dir())
+            .or_else(|| offline().next())
+            .cloned()
+            .expect("called only while a directory is offline")
+    }
+
     /// Partitions per online directory now.
     fn partitions_per_dir(&self) -> std::collections::HashMap<PathBuf, usize> {
         let mut placed = std::collections::HashMap::new();
@@ -408,13 +499,34 @@ impl LogManager {
         self.dir_set.halt_on_failure(halt);
     }
 
+    /// Once some directory of `log.dirs` is formatted (has `meta.properties`), one without
+    /// it is refused before anything is written in it (Kafka's "No `meta.properties`
+    /// found"), never formatted anew: it may be a disk that is not mounted.
+    fn check_formatted(dir: &Path, formatted: bool) -> Result<(), LogError> {
+        let path = dir.join(META_FILE);
+        if !formatted || path.try_exists().map_err(|e| LogError::io(&path, e))? {
+            return Ok(());
+        }
+        Err(LogError::Invalid(format!(
+            "No `meta.properties` found in {} while the other log.dirs have one: if it is a disk \
+             that is not mounted, mount it; if it is a new directory, copy meta.properties into it \
+             from the first of log.dirs (what `kafka-storage.sh format --ignore-formatted` does)",
+            dir.display()
+        )))
+    }
+
     /// Reads or creates `meta.properties` (cluster.id, node.id) in Kafka's format. Every
     /// directory of `log.dirs` belongs to one cluster: `expected` is the id the directories
     /// before this one have (a new directory takes it; a different one is an error, as
     /// Kafka's "Invalid cluster.id").
     fn load_meta(dir: &Path, node_id: i32, expected: Option<&str>) -> Result<String, LogError> {
         let path = dir.join(META_FILE);
-        if let Ok(text) = std::fs::read_to_string(&path) {
+        let read = match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(LogError::io(&path, e)),
+        };
+        if let Some(text) = read {
             let props = parse_properties(&text).map_err(|e| LogError::Invalid(format!("{}: {e}", path.display())))?;
             if let Some(stored) = props.get("node.id")
                 && stored != &node_id.to_string()
@@ -591,12 +703,7 @@ impl LogManager {
         let ld = self.least_loaded_dir(placed)?;
         *placed.entry(ld.path().to_path_buf()).or_insert(0) += 1;
         let pdir = partition_dir(ld.path(), name, p);
-        if pdir.exists() {
-            std::fs::remove_dir_all(&pdir).map_err(|e| LogError::io(&pdir, e))?;
-        }
-        std::fs::create_dir_all(&pdir).map_err(|e| LogError::io(&pdir, e))?;
-        let meta = format!("version: 0\ntopic_id: {}\n", uuid_to_kafka_string(id));
-        checkpoint::write_atomic(&pdir.join("partition.metadata"), &meta)?;
+        Self::create_partition_dir(&pdir, id)?;
         let (segs, _) = recovery::open_segments(&pdir, config, true, None)?;
         Ok(Arc::new(Partition::from_segments(
             name.clone(),
@@ -653,7 +760,9 @@ impl LogManager {
         let tf = topic_file(&self.dir, topic.id);
         std::fs::remove_file(&tf).map_err(|e| LogError::io(&tf, e))?;
         checkpoint::sync_dir(&self.dir.join(TOPICS_DIR))?;
-        for p in &topic.partitions {
+        // A partition in a failed log dir keeps its files until a start finds them
+        // belonging to no topic (`remove_orphan_dirs`), as Kafka's stray logs.
+        for p in topic.partitions.iter().filter(|p| !p.is_offline()) {
             // Kafka renames to `<name>-<p>.<id>-delete`; the topic name is left out here so
             // that 249-character names stay within the file-name limit.
             let doomed = p

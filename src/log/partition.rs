@@ -86,10 +86,18 @@ pub struct FetchedData {
 }
 
 struct AppendState {
-    active: Arc<Segment>,
+    /// None only for a partition whose log dir was offline at start (never opened).
+    active: Option<Arc<Segment>>,
     next_offset: i64,
     /// Idempotent producers' epochs and recent sequences (checked and updated here).
     producers: ProducerState,
+}
+
+impl AppendState {
+    /// The active segment; a partition never opened has none and is fenced.
+    fn active(&self) -> Result<&Arc<Segment>, LogError> {
+        self.active.as_ref().ok_or(LogError::Fenced)
+    }
 }
 
 /// A partition's log.
@@ -158,6 +166,47 @@ impl std::fmt::Debug for Partition {
 }
 
 impl Partition {
+    /// A partition of a log dir that was offline at start: never opened, it answers every
+    /// request with KAFKA_STORAGE_ERROR until a restart finds its dir healthy, as Kafka's
+    /// offline partitions. Its leader epoch is `leader_epoch` (no earlier start can have
+    /// gone as far); its offsets are unknown and never shown.
+    pub(super) fn offline(
+        topic: Arc<str>,
+        index: i32,
+        dir: PathBuf,
+        config: Arc<LogConfig>,
+        leader_epoch: i32,
+        log_dir: Arc<LogDir>,
+    ) -> Self {
+        debug_assert!(log_dir.is_offline());
+        Self {
+            leader_epoch: AtomicI32::new(leader_epoch),
+            epochs: Mutex::new(LeaderEpochCache::empty(&dir)),
+            first_unstable: AtomicI64::new(-1),
+            topic,
+            index,
+            config: RwLock::new(config),
+            append: Mutex::new(AppendState {
+                active: None,
+                next_offset: 0,
+                producers: ProducerState::default(),
+            }),
+            segments: RwLock::new(Arc::new(vec![])),
+            high_watermark: AtomicI64::new(0),
+            log_start_offset: AtomicI64::new(0),
+            recovery_point: AtomicI64::new(0),
+            group_commit: GroupCommit::new(0),
+            last_flush_ms: AtomicI64::new(super::now_ms()),
+            flush_lock: Mutex::new(()),
+            fenced: AtomicBool::new(true),
+            dir,
+            log_dir,
+            dir_dirty: AtomicBool::new(false),
+            deleted: AtomicBool::new(false),
+            waiters: Waiters::default(),
+        }
+    }
+
     /// Assembles a partition from opened (and, if needed, recovered) segments, oldest first.
     /// The last segment is the active one.
     /// `epoch_if_lost`: the leader epoch to take if the partition has no readable
@@ -192,7 +241,7 @@ impl Partition {
             dir,
             config: RwLock::new(config),
             append: Mutex::new(AppendState {
-                active,
+                active: Some(active),
                 next_offset,
                 producers,
             }),
@@ -289,7 +338,10 @@ impl Partition {
     /// Closes the active segment's descriptor if no append came for `idle_ms` (under the
     /// append lock: never in the middle of an append or a roll).
     pub fn release_idle_file(&self, now_ms: i64, idle_ms: i64) -> bool {
-        lock(&self.append).active.release_if_idle(now_ms, idle_ms)
+        lock(&self.append)
+            .active
+            .as_ref()
+            .is_some_and(|a| a.release_if_idle(now_ms, idle_ms))
     }
 
     /// Bytes of record data on disk (Kafka's `UnifiedLog.size`: the segments' log files).
@@ -424,7 +476,7 @@ impl Partition {
         let rolled = self.maybe_roll(&mut st, &cfg, batch, now_ms)?;
         let base = st.next_offset;
         let epoch = self.leader_epoch();
-        let appended = st.active.append(batch, |dst| {
+        let appended = st.active()?.append(batch, |dst| {
             batch::set_base_offset(dst, base);
             batch::set_partition_leader_epoch(dst, epoch);
             if log_append {
@@ -464,7 +516,7 @@ impl Partition {
     /// since creation when there is no timestamp). A compacted log also rolls at
     /// `max.compaction.lag.ms`, since the cleaner never touches the active segment.
     fn maybe_roll(&self, st: &mut AppendState, cfg: &LogConfig, batch: &[u8], now_ms: i64) -> Result<bool, LogError> {
-        let a = &st.active;
+        let a = st.active()?.clone();
         let len = batch.len();
         let too_big = a.size() + len > cfg.segment_bytes as usize || a.size() + len > a.capacity();
         let header = BatchHeader::parse_unchecked(batch)?;
@@ -512,7 +564,7 @@ impl Partition {
                 let _ = super::segment::delete_files(&self.dir, st.next_offset, "");
             })
         };
-        if st.active.is_empty() {
+        if st.active()?.is_empty() {
             // Reuse the empty segment's base offset: recreate it with enough room. Its old
             // files are gone by then: if that fails, an empty one of the usual size is
             // made again (sparse, no data blocks), and only if that fails too is the
@@ -525,10 +577,11 @@ impl Partition {
                         tracing::error!(topic = %self.topic, partition = self.index, error = %e2, "cannot recreate the empty active segment; partition fenced");
                         e2
                     })?;
-                    st.active = Arc::new(again);
+                    let again = Arc::new(again);
+                    st.active = Some(again.clone());
                     let mut segs: Vec<_> = self.segments().iter().cloned().collect();
                     segs.pop();
-                    segs.push(st.active.clone());
+                    segs.push(again);
                     self.set_segments(segs);
                     return Err(fence(e));
                 }
@@ -537,21 +590,21 @@ impl Partition {
             segs.pop();
             segs.push(seg.clone());
             self.set_segments(segs);
-            st.active = seg;
+            st.active = Some(seg);
             self.dir_dirty.store(true, Ordering::Release);
             return Ok(());
         }
         // An idle segment's released descriptor comes back first: failing that (EMFILE)
         // refuses this append without fencing, as nothing has changed yet.
-        st.active.ensure_open()?;
+        st.active()?.ensure_open()?;
         let seg = Arc::new(create().map_err(fence)?);
         // The sealed segment's files are fsynced and closed by the background flush.
-        st.active.seal().map_err(fence)?;
+        st.active()?.seal().map_err(fence)?;
         self.write_producer_snapshot(st);
         let mut segs: Vec<_> = self.segments().iter().cloned().collect();
         segs.push(seg.clone());
         self.set_segments(segs);
-        st.active = seg;
+        st.active = Some(seg);
         self.dir_dirty.store(true, Ordering::Release);
         tracing::debug!(topic = %self.topic, partition = self.index, base_offset = st.next_offset, "rolled segment");
         Ok(())
@@ -706,7 +759,8 @@ impl Partition {
             return Ok(0);
         }
         let mut st = lock(&self.append);
-        if self.deleted.load(Ordering::Acquire) {
+        // A deleted topic's, or one in a failed log dir (Kafka stops its retention too).
+        if self.deleted.load(Ordering::Acquire) || self.is_fenced() {
             return Ok(0);
         }
         let expired = |s: &Segment| {
@@ -715,7 +769,7 @@ impl Partition {
                 && s.max_timestamp() >= 0
                 && now_ms.saturating_sub(s.max_timestamp()) > cfg.retention_ms
         };
-        if expired(&st.active) {
+        if expired(st.active()?) {
             self.roll_locked(&mut st, &cfg, 0)?;
         }
         let segs = self.segments();
@@ -921,7 +975,7 @@ impl Partition {
         let base = st.next_offset;
         let leader_epoch = self.leader_epoch();
         let (offset, last) = st
-            .active
+            .active()?
             .append(&marker, |dst| {
                 batch::set_base_offset(dst, base);
                 batch::set_partition_leader_epoch(dst, leader_epoch);
@@ -941,7 +995,7 @@ impl Partition {
         // read_committed fetch can see the aborted records without the entry.
         if let Some(t) = done.filter(|t| !t.committed) {
             let lso = if fu >= 0 { fu } else { st.next_offset };
-            let indexed = st.active.txn_index().append(AbortedTxn {
+            let indexed = st.active()?.txn_index().append(AbortedTxn {
                 producer_id: t.producer_id,
                 first_offset: t.first_offset,
                 last_offset: t.last_offset,
@@ -1020,7 +1074,7 @@ impl Partition {
         // No append may follow the trim (it would write past the end of the file).
         self.fenced.store(true, Ordering::Release);
         self.write_producer_snapshot(&st);
-        st.active.trim_files(true)
+        st.active.as_ref().map_or(Ok(()), |a| a.trim_files(true))
     }
 }
 

@@ -237,6 +237,9 @@ impl TransactionCoordinator {
         transactional_id: &str,
         timeout_ms: i32,
     ) -> Result<(Arc<Entry>, tokio::sync::OwnedMutexGuard<()>), TxnError> {
+        if self.is_offline(transactional_id) {
+            return Err(TxnError::NotCoordinator);
+        }
         for _ in 0..3 {
             let entry = match self.entries.get(transactional_id).map(|e| e.clone()) {
                 Some(e) => e,
@@ -263,6 +266,9 @@ impl TransactionCoordinator {
         &self,
         transactional_id: &str,
     ) -> Result<(Arc<Entry>, tokio::sync::OwnedMutexGuard<()>), TxnError> {
+        if self.is_offline(transactional_id) {
+            return Err(TxnError::NotCoordinator);
+        }
         let entry = self.entry(transactional_id)?;
         let op = entry.op.clone().lock_owned().await;
         if entry.meta().state == TxnState::Dead {
@@ -277,6 +283,13 @@ impl TransactionCoordinator {
             next.producer_id = self.fresh_producer_id().await?;
         }
         Ok(next)
+    }
+
+    /// `transactional_id`'s `__transaction_state` partition is in a failed log dir: the id
+    /// is not coordinated here until a restart (NOT_COORDINATOR; FindCoordinator answers
+    /// COORDINATOR_NOT_AVAILABLE).
+    pub fn is_offline(&self, transactional_id: &str) -> bool {
+        self.log.is_offline(transactional_id)
     }
 
     fn entry(&self, transactional_id: &str) -> Result<Arc<Entry>, TxnError> {
@@ -560,6 +573,14 @@ impl TransactionCoordinator {
         };
         let mut latest: HashMap<String, Option<TransactionMetadata>> = HashMap::new();
         for p in &topic.partitions {
+            if p.is_offline() {
+                // Its transactional ids answer NOT_COORDINATOR (see `is_offline`).
+                tracing::error!(
+                    partition = p.index(),
+                    "__transaction_state partition offline: its transactional ids are not loaded"
+                );
+                continue;
+            }
             let pc = p.clone();
             let items = tokio::task::spawn_blocking(move || read_all(&pc))
                 .await

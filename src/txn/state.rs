@@ -93,6 +93,8 @@ pub enum TxnError {
     InvalidTransactionTimeout,
     #[error("the transaction state could not be written: {0}")]
     Storage(String),
+    #[error("the transactional id's __transaction_state partition is offline")]
+    NotCoordinator,
 }
 
 /// One transactional id's metadata.

@@ -65,6 +65,32 @@ impl BrokkProcess {
         }
     }
 
+    /// Runs brokk with `log.dirs` expecting it to refuse to start: returns its log once it
+    /// exited (bounded by [`super::TIMEOUT`]; a broker that starts instead fails the test).
+    pub fn refused_dirs(dirs: &[&Path]) -> String {
+        let list: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        let mut child = Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0", "--override"])
+            .arg(format!("log.dirs={}", list.join(",")))
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start brokk");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
+            let _ = tx.send(text);
+        });
+        let text = rx.recv_timeout(super::TIMEOUT);
+        let status = child.try_wait().ok().flatten();
+        let _ = child.kill();
+        let status = status.or_else(|| child.wait().ok());
+        let text = text.expect("brokk exited (its log closed) instead of starting");
+        assert!(status.is_some_and(|s| !s.success()), "brokk refused to start: {text}");
+        text
+    }
+
     pub fn addr(&self) -> SocketAddr {
         ([127, 0, 0, 1], self.port).into()
     }
