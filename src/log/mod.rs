@@ -30,8 +30,9 @@
 //! power loss. Concurrent producers share one fsync (group commit). With
 //! `log.flush.interval.ms=T`, a background task fsyncs partitions with data older than `T`.
 //! An fsync or write error takes the partition's log directory offline (see `log_dir`): its
-//! partitions answer produce and fetch with KAFKA_STORAGE_ERROR until a restart recovers
-//! them from the disk. A power loss is simulated in `tests/power_loss.rs` (faultfs).
+//! partitions answer every partition request with KAFKA_STORAGE_ERROR until a restart
+//! recovers them from the disk; a directory that cannot be opened at start starts offline
+//! (`LogManager::open_dirs`). A power loss is simulated in `tests/power_loss.rs` (faultfs).
 //!
 //! On start without the clean-shutdown marker, every segment at or after the recovery point
 //! is scanned from byte 0: length, magic, CRC32C and offset order are checked, the first bad
