@@ -5,8 +5,10 @@
 //!   whose `__consumer_offsets` partition it holds answer NOT_COORDINATOR (FindCoordinator:
 //!   COORDINATOR_NOT_AVAILABLE), never an empty group; the other directory serves, takes new
 //!   topics, and a topic can be deleted and made again meanwhile; once the directory is back,
-//!   everything it held is there, and the stray copy of the deleted topic is removed, not
-//!   served;
+//!   everything it held is there, at a higher leader epoch than Metadata showed meanwhile,
+//!   and the stray copy of the deleted topic is removed, not served;
+//! - an open transaction whose `__transaction_state` partition is in the failed directory is
+//!   neither aborted nor lost: once the directory is back it commits;
 //! - a directory without `meta.properties` beside formatted ones (a disk not mounted) is
 //!   refused, as Kafka refuses an unformatted log dir.
 
@@ -107,6 +109,12 @@ async fn find_coordinator(raw: &mut Raw, group: &str) -> i16 {
 
 /// Metadata v12 of partition `p` of `name`: (error, leader).
 async fn leader(raw: &mut Raw, name: &str, p: i32) -> (i16, i32) {
+    let (e, l, _) = leader_and_epoch(raw, name, p).await;
+    (e, l)
+}
+
+/// Metadata v12 of partition `p` of `name`: (error, leader, leader epoch).
+async fn leader_and_epoch(raw: &mut Raw, name: &str, p: i32) -> (i16, i32, i32) {
     let md = raw.call(&MetadataRequest::default().with_topics(None), 12).await;
     let t = md
         .topics
@@ -114,7 +122,7 @@ async fn leader(raw: &mut Raw, name: &str, p: i32) -> (i16, i32) {
         .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == name))
         .unwrap();
     let x = t.partitions.iter().find(|x| x.partition_index == p).unwrap();
-    (x.error_code, x.leader_id.0)
+    (x.error_code, x.leader_id.0, x.leader_epoch)
 }
 
 async fn values(raw: &mut Raw, name: &str, p: i32) -> (i16, usize) {
@@ -154,6 +162,7 @@ async fn a_log_dir_that_fails_at_start_is_offline_and_the_others_serve() {
     assert_eq!(placed["b"].1, ["__consumer_offsets-1", "f-1"]);
     assert_eq!(commit(&mut raw, &in_a, 1).await, 0);
     assert_eq!(commit(&mut raw, &in_b, 2).await, 0);
+    let epoch_before = leader_and_epoch(&mut raw, "f", 1).await.2;
     broker.kill();
 
     // Directory b cannot be opened: a file stands where it was.
@@ -168,7 +177,9 @@ async fn a_log_dir_that_fails_at_start_is_offline_and_the_others_serve() {
     assert_eq!(values(&mut raw, "f", 0).await, (0, 3));
     assert_eq!(leader(&mut raw, "f", 0).await, (0, 0));
     assert_eq!(values(&mut raw, "f", 1).await.0, KAFKA_STORAGE_ERROR);
-    assert_eq!(leader(&mut raw, "f", 1).await, (LEADER_NOT_AVAILABLE, -1));
+    let (code, no_leader, epoch_offline) = leader_and_epoch(&mut raw, "f", 1).await;
+    assert_eq!((code, no_leader), (LEADER_NOT_AVAILABLE, -1));
+    assert!(epoch_offline > epoch_before, "{epoch_offline} > {epoch_before}");
     assert_eq!(
         try_produce(&mut raw, "f", 1, batch(1, now_ms(), Compression::None))
             .await
@@ -180,6 +191,12 @@ async fn a_log_dir_that_fails_at_start_is_offline_and_the_others_serve() {
     assert_eq!(find_coordinator(&mut raw, &in_b).await, COORDINATOR_NOT_AVAILABLE);
     assert_eq!(committed(&mut raw, &in_b).await.0, NOT_COORDINATOR);
     assert_eq!(commit(&mut raw, &in_b, 5).await, NOT_COORDINATOR);
+    // A second start with b still failed.
+    broker.kill();
+    let broker = BrokkProcess::start_dirs(&[&a, &b], OVERRIDES);
+    let mut raw = Raw::connect(broker.addr()).await;
+    let epoch_offline_again = leader_and_epoch(&mut raw, "f", 1).await.2;
+    assert!(epoch_offline_again > epoch_offline);
     // New partitions go to a; f can be deleted and made again (f-1's old files stay in b).
     create_topic(&mut raw, "h", 2, &[]).await;
     assert_eq!(delete_topic(&mut raw, "f").await, 0);
@@ -207,6 +224,114 @@ async fn a_log_dir_that_fails_at_start_is_offline_and_the_others_serve() {
     assert_eq!(values(&mut raw, "f", 1).await, (0, 1));
     assert_eq!(find_coordinator(&mut raw, &in_b).await, 0);
     assert_eq!(committed(&mut raw, &in_b).await, (0, 2));
+}
+
+/// The epoch a partition of b shows, before, while and after b is offline at start, only
+/// ever goes up (a client ignores metadata older than what it has seen).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_epochs_never_go_back_across_an_offline_start() {
+    let root = tempfile::tempdir().unwrap();
+    let (a, b, away) = (root.path().join("a"), root.path().join("b"), root.path().join("b.away"));
+    let mut epochs = vec![];
+    let broker = BrokkProcess::start_dirs(&[&a, &b], &[]);
+    let mut raw = Raw::connect(broker.addr()).await;
+    create_topic(&mut raw, "f", 2, &[]).await;
+    assert_eq!(
+        produce(&mut raw, "f", 1, batch(2, now_ms(), Compression::None)).await.0,
+        0
+    );
+    epochs.push(leader_and_epoch(&mut raw, "f", 1).await.2);
+    broker.kill();
+    std::fs::rename(&b, &away).unwrap();
+    std::fs::write(&b, b"").unwrap();
+    let broker = BrokkProcess::start_dirs(&[&a, &b], &[]);
+    let mut raw = Raw::connect(broker.addr()).await;
+    epochs.push(leader_and_epoch(&mut raw, "f", 1).await.2);
+    broker.kill();
+    std::fs::remove_file(&b).unwrap();
+    std::fs::rename(&away, &b).unwrap();
+    for _ in 0..2 {
+        let broker = BrokkProcess::start_dirs(&[&a, &b], &[]);
+        let mut raw = Raw::connect(broker.addr()).await;
+        assert_eq!(values(&mut raw, "f", 1).await, (0, 2));
+        epochs.push(leader_and_epoch(&mut raw, "f", 1).await.2);
+        broker.kill();
+    }
+    assert!(epochs.windows(2).all(|w| w[0] < w[1]), "{epochs:?}");
+}
+
+/// An open transaction on a (in a) whose transactional id lives in b: while b is offline at
+/// start it is not taken for a hanging transaction and aborted; once b is back it commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_whose_state_is_offline_is_not_aborted() {
+    use kafka_protocol::messages::{
+        AddPartitionsToTxnRequest, EndTxnRequest, InitProducerIdRequest, ProducerId, TransactionalId,
+        add_partitions_to_txn_request as ap,
+    };
+    let root = tempfile::tempdir().unwrap();
+    let (a, b, away) = (root.path().join("a"), root.path().join("b"), root.path().join("b.away"));
+    let overrides = ["transaction.state.log.num.partitions=2"];
+    let broker = BrokkProcess::start_dirs(&[&a, &b], &overrides);
+    let mut raw = Raw::connect(broker.addr()).await;
+    create_topic(&mut raw, "f", 2, &[]).await;
+    // __transaction_state-0 lands in a, -1 in b; this id's state is in b.
+    let id = (0..)
+        .map(|i| format!("t{i}"))
+        .find(|t| brokk::log::internal::partition_for(t, 2) == 1)
+        .unwrap();
+    let tid = || TransactionalId(StrBytes::from_string(id.clone()));
+    let init = InitProducerIdRequest::default()
+        .with_transactional_id(Some(tid()))
+        .with_transaction_timeout_ms(600_000);
+    let r = raw.call(&init, 4).await;
+    assert_eq!(r.error_code, 0);
+    let (pid, epoch) = (r.producer_id.0, r.producer_epoch);
+    assert_eq!(dirs(&mut raw).await["b"].1, ["__transaction_state-1", "f-1"]);
+    let add = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(tid())
+        .with_v3_and_below_producer_id(ProducerId(pid))
+        .with_v3_and_below_producer_epoch(epoch)
+        .with_v3_and_below_topics(vec![
+            ap::AddPartitionsToTxnTopic::default()
+                .with_name(topic("f"))
+                .with_partitions(vec![0]),
+        ]);
+    let added = raw.call(&add, 3).await;
+    assert_eq!(
+        added.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
+        0
+    );
+    let mut req = produce_req("f", 0, producer_batch(pid, epoch, 0, 3, true), -1);
+    req.transactional_id = Some(tid());
+    let resp = raw.call(&req, 9).await;
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+    broker.kill();
+
+    std::fs::rename(&b, &away).unwrap();
+    std::fs::write(&b, b"").unwrap();
+    let broker = BrokkProcess::start_dirs(&[&a, &b], &overrides);
+    let mut raw = Raw::connect(broker.addr()).await;
+    // Still open: no abort marker, the last stable offset held at the transaction's start.
+    let resp = raw.call(&fetch_req("f", 0, 0, 0, 0).with_isolation_level(1), 12).await;
+    let part = &resp.responses[0].partitions[0];
+    assert_eq!((part.high_watermark, part.last_stable_offset), (3, 0));
+    let end = EndTxnRequest::default()
+        .with_transactional_id(tid())
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+        .with_committed(true);
+    assert_eq!(raw.call(&end, 3).await.error_code, NOT_COORDINATOR);
+    broker.kill();
+
+    std::fs::remove_file(&b).unwrap();
+    std::fs::rename(&away, &b).unwrap();
+    let broker = BrokkProcess::start_dirs(&[&a, &b], &overrides);
+    let mut raw = Raw::connect(broker.addr()).await;
+    assert_eq!(raw.call(&end, 3).await.error_code, 0);
+    let resp = raw.call(&fetch_req("f", 0, 0, 0, 0).with_isolation_level(1), 12).await;
+    let part = &resp.responses[0].partitions[0];
+    assert_eq!((part.high_watermark, part.last_stable_offset), (4, 4));
+    assert!(part.aborted_transactions.as_ref().is_none_or(|a| a.is_empty()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,11 @@ pub async fn handle(broker: &Broker, req: DescribeTransactionsRequest, _version:
             resp.transaction_states.push(s);
             continue;
         }
+        if broker.txns().is_offline(&id) {
+            s.error_code = ResponseError::NotCoordinator.code();
+            resp.transaction_states.push(s);
+            continue;
+        }
         match broker.txns().describe(&id) {
             None => s.error_code = ResponseError::TransactionalIdNotFound.code(),
             Some(m) => {

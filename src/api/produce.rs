@@ -143,6 +143,10 @@ async fn produce_partition(
     acks: i16,
     version: i16,
 ) -> (PartitionProduceResponse, Option<FlushWait>) {
+    // Kafka's `getPartitionOrException` comes before the ISR check and the LogValidator.
+    if p.is_offline() {
+        return (append_failure(p, index, LogError::Fenced), None);
+    }
     if acks == -1 && p.config().min_insync_replicas > 1 {
         let msg = format!(
             "min.insync.replicas={} but brokk has 1 in-sync replica",

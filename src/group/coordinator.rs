@@ -556,7 +556,7 @@ impl GroupCoordinator {
                 let s = e.summary.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 (e.key().clone(), s.protocol_type, s.state)
             })
-            .filter(|(_, _, s)| *s != GroupState::Dead)
+            .filter(|(g, _, s)| *s != GroupState::Dead && !self.is_offline(g))
             .collect();
         out.sort();
         out

@@ -44,7 +44,8 @@ pub struct LogDir {
 impl LogDir {
     /// Creates the directory if needed and takes its lock (one broker per directory),
     /// returned for the log manager to hold: partitions keep their `LogDir` and may
-    /// outlive the manager for a moment, the lock must not.
+    /// outlive the manager for a moment, the lock must not. It counts as online once
+    /// [`LogDir::opened`] says the rest of its start-up went well.
     pub fn open(path: &Path, metadata: bool, set: Arc<DirSet>) -> Result<(Self, File), LogError> {
         std::fs::create_dir_all(path).map_err(|e| LogError::io(path, e))?;
         let lock_path = path.join(".lock");
@@ -54,13 +55,13 @@ impl LogDir {
             .write(true)
             .open(&lock_path)
             .map_err(|e| LogError::io(&lock_path, e))?;
-        lock.try_lock().map_err(|_| {
-            LogError::Invalid(format!(
+        lock.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => LogError::Invalid(format!(
                 "data directory {} is in use by another brokk process",
                 path.display()
-            ))
+            )),
+            std::fs::TryLockError::Error(e) => LogError::io(&lock_path, e),
         })?;
-        set.online.fetch_add(1, Ordering::AcqRel);
         let dir = Self {
             path: path.to_path_buf(),
             metadata,
@@ -68,6 +69,11 @@ impl LogDir {
             set,
         };
         Ok((dir, lock))
+    }
+
+    /// Counts the directory as online (its start-up went well).
+    pub fn opened(&self) {
+        self.set.online.fetch_add(1, Ordering::AcqRel);
     }
 
     /// A directory that could not be opened at start (an I/O error creating or reading it):

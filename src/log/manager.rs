@@ -35,6 +35,12 @@ const RECOVERY_CHECKPOINT_FILE: &str = "recovery-point-offset-checkpoint";
 const LOG_START_CHECKPOINT_FILE: &str = "log-start-offset-checkpoint";
 const TOPICS_DIR: &str = ".topics";
 const META_FILE: &str = "meta.properties";
+const PARTITION_METADATA_FILE: &str = "partition.metadata";
+/// The log dirs that were offline at the last start (one path per line), in the metadata
+/// dir: their partitions showed Metadata an epoch no start had reached, so the start that
+/// brings them back gives them a higher one (brokk's, not Kafka's: its controller
+/// remembers partition epochs).
+const OFFLINE_DIRS_FILE: &str = "offline-log-dirs";
 /// Upper bound on one topic's partitions: each costs a directory, three files and three
 /// mappings, so a typo like 2^31 must be an error, not an attempt.
 pub const MAX_PARTITIONS_PER_TOPIC: i32 = 100_000;
@@ -203,18 +209,23 @@ fn partition_dir(dir: &Path, name: &str, p: i32) -> PathBuf {
 }
 
 /// `pdir` is a partition directory of topic `id`: its `partition.metadata` names that topic
-/// (or is missing or unreadable, as after a creation cut short). One naming another topic
-/// is a stray of a deleted topic of the same name, as Kafka's stray logs: never served.
-fn holds_topic(pdir: &Path, id: Uuid) -> bool {
-    if !pdir.is_dir() {
-        return false;
+/// (or is missing, as after a creation cut short; the open writes it). One naming another
+/// topic is a stray of a deleted topic of the same name, as Kafka's stray logs: never
+/// served. An I/O error (other than "not found") is the caller's to handle.
+fn holds_topic(pdir: &Path, id: Uuid) -> std::io::Result<bool> {
+    match std::fs::metadata(pdir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
     }
-    match std::fs::read_to_string(pdir.join("partition.metadata")) {
-        Ok(text) => text
+    match std::fs::read_to_string(pdir.join(PARTITION_METADATA_FILE)) {
+        Ok(text) => Ok(text
             .lines()
             .find_map(|l| l.strip_prefix("topic_id:"))
-            .is_none_or(|v| v.trim() == uuid_to_kafka_string(id)),
-        Err(_) => true,
+            .is_none_or(|v| v.trim() == uuid_to_kafka_string(id))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(e),
     }
 }
 
@@ -259,7 +270,10 @@ impl LogManager {
                     Ok((ld, lock, id))
                 });
             let (ld, lock, id) = match opened {
-                Ok(o) => o,
+                Ok(o) => {
+                    o.0.opened();
+                    o
+                }
                 Err(e @ LogError::Io { .. }) if i > 0 => {
                     log_dirs.push(Arc::new(LogDir::failed_at_start(d, &e, set.clone())));
                     continue;
@@ -312,6 +326,11 @@ impl LogManager {
             .leader_epoch
             .load(std::sync::atomic::Ordering::Acquire)
             .saturating_mul(2);
+        let was_offline: std::collections::HashSet<PathBuf> = std::fs::read_to_string(dir.join(OFFLINE_DIRS_FILE))
+            .unwrap_or_default()
+            .lines()
+            .map(PathBuf::from)
+            .collect();
         let tdir = dir.join(TOPICS_DIR);
         let mut topic_files = vec![];
         for entry in std::fs::read_dir(&tdir).map_err(|e| LogError::io(&tdir, e))? {
@@ -330,10 +349,8 @@ impl LogManager {
         for path in &topic_files {
             let (name, id, count, _) = Self::read_topic_file(path)?;
             for p in 0..count {
-                let mut holders = mgr
-                    .log_dirs
-                    .iter()
-                    .filter(|d| !d.is_offline() && holds_topic(&partition_dir(d.path(), &name, p), id));
+                let holders = mgr.holders(&name, p, id)?;
+                let mut holders = holders.iter();
                 if let Some(ld) = holders.next() {
                     if let Some(other) = holders.next() {
                         return Err(LogError::Invalid(format!(
@@ -352,14 +369,9 @@ impl LogManager {
             let name: Arc<str> = Arc::from(name);
             let mut partitions = Vec::new();
             for p in 0..count {
-                let online = |d: &&Arc<LogDir>| !d.is_offline();
-                let found = mgr
-                    .log_dirs
-                    .iter()
-                    .filter(online)
-                    .find(|d| holds_topic(&partition_dir(d.path(), &name, p), id));
+                let found = mgr.holders(&name, p, id)?.into_iter().next();
                 let (ld, fresh) = match found {
-                    Some(ld) => (ld.clone(), false),
+                    Some(ld) => (ld, false),
                     // It may be in the failed directory: offline with it, not made anew.
                     None if mgr.log_dirs.iter().any(|d| d.is_offline()) => {
                         let ld = mgr.offline_holder(&name, p);
@@ -385,6 +397,7 @@ impl LogManager {
                 let clean = clean_dirs.contains(ld.path());
                 let opened = std::fs::create_dir_all(&pdir)
                     .map_err(|e| LogError::io(&pdir, e))
+                    .and_then(|()| Self::ensure_partition_metadata(&pdir, id))
                     .and_then(|()| recovery::open_segments(&pdir, &config, clean, rp))
                     .and_then(|(segs, r)| {
                         let partition = Partition::from_segments(
@@ -395,6 +408,11 @@ impl LogManager {
                             segs,
                             rp.unwrap_or(0),
                             epoch_if_lost,
+                            if was_offline.contains(ld.path()) {
+                                epoch_if_lost
+                            } else {
+                                0
+                            },
                             ld.clone(),
                         )?;
                         Ok((partition, r))
@@ -428,6 +446,7 @@ impl LogManager {
                 Arc::new(TopicLog::new(name, id, TopicSettings { overrides, config }, partitions)),
             );
         }
+        mgr.record_offline_dirs(&was_offline)?;
         for ld in mgr.log_dirs.iter().filter(|d| !d.is_offline()) {
             mgr.remove_orphan_dirs(ld.path(), &known_dirs)?;
             if clean_dirs.contains(ld.path()) {
@@ -457,6 +476,53 @@ impl LogManager {
             .ok_or(LogError::Fenced)
     }
 
+    /// The online dirs holding partition `p` of topic `id` (`holds_topic`). An I/O error
+    /// looking takes that dir offline (the metadata dir's stops the start), as any error
+    /// reading a log dir at start does.
+    fn holders(&self, name: &str, p: i32, id: Uuid) -> Result<Vec<Arc<LogDir>>, LogError> {
+        let mut out = vec![];
+        for d in self.log_dirs.iter().filter(|d| !d.is_offline()) {
+            let pdir = partition_dir(d.path(), name, p);
+            match holds_topic(&pdir, id) {
+                Ok(true) => out.push(d.clone()),
+                Ok(false) => {}
+                Err(e) if d.is_metadata() => return Err(LogError::io(&pdir, e)),
+                Err(e) => d.fail(&LogError::io(&pdir, e)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes [`OFFLINE_DIRS_FILE`] with the dirs offline now (durable with the start-up's
+    /// filesystem sync), or removes it when there are none.
+    fn record_offline_dirs(&self, before: &std::collections::HashSet<PathBuf>) -> Result<(), LogError> {
+        let path = self.dir.join(OFFLINE_DIRS_FILE);
+        let now: Vec<String> = self
+            .log_dirs
+            .iter()
+            .filter(|d| d.is_offline())
+            .map(|d| format!("{}\n", d.path().display()))
+            .collect();
+        if now.is_empty() {
+            if !before.is_empty() {
+                std::fs::remove_file(&path).map_err(|e| LogError::io(&path, e))?;
+            }
+            return Ok(());
+        }
+        checkpoint::write_atomic(&path, &now.concat())
+    }
+
+    /// Writes `partition.metadata` for topic `id` into `pdir` if it has none (a directory
+    /// from a creation cut short, or from an older brokk), so that a stray is recognised.
+    fn ensure_partition_metadata(pdir: &Path, id: Uuid) -> Result<(), LogError> {
+        let path = pdir.join(PARTITION_METADATA_FILE);
+        if path.try_exists().map_err(|e| LogError::io(&path, e))? {
+            return Ok(());
+        }
+        let meta = format!("version: 0\ntopic_id: {}\n", uuid_to_kafka_string(id));
+        checkpoint::write_atomic(&path, &meta)
+    }
+
     /// An empty partition directory of topic `id` at `pdir` (replacing whatever was there)
     /// with its `partition.metadata`.
     fn create_partition_dir(pdir: &Path, id: Uuid) -> Result<(), LogError> {
@@ -464,8 +530,7 @@ impl LogManager {
             std::fs::remove_dir_all(pdir).map_err(|e| LogError::io(pdir, e))?;
         }
         std::fs::create_dir_all(pdir).map_err(|e| LogError::io(pdir, e))?;
-        let meta = format!("version: 0\ntopic_id: {}\n", uuid_to_kafka_string(id));
-        checkpoint::write_atomic(&pdir.join("partition.metadata"), &meta)
+        Self::ensure_partition_metadata(pdir, id)
     }
 
     /// The offline directory that may hold partition `p` of `name`: the one where its
@@ -594,7 +659,7 @@ impl LogManager {
             let is_deleted = name.starts_with(DELETE_PREFIX);
             if path.is_dir()
                 && (is_deleted
-                    || (is_partition_dir && !known.contains(&path) && path.join("partition.metadata").exists()))
+                    || (is_partition_dir && !known.contains(&path) && path.join(PARTITION_METADATA_FILE).exists()))
             {
                 tracing::info!(dir = %path.display(), "removing orphaned partition directory");
                 std::fs::remove_dir_all(&path).map_err(|e| LogError::io(&path, e))?;
@@ -711,6 +776,7 @@ impl LogManager {
             pdir,
             config.clone(),
             segs,
+            0,
             0,
             0,
             ld,

@@ -169,7 +169,8 @@ impl Partition {
     /// A partition of a log dir that was offline at start: never opened, it answers every
     /// request with KAFKA_STORAGE_ERROR until a restart finds its dir healthy, as Kafka's
     /// offline partitions. Its leader epoch is `leader_epoch` (no earlier start can have
-    /// gone as far); its offsets are unknown and never shown.
+    /// gone as far; the start that brings the dir back takes a higher one, see
+    /// `LogManager::open_dirs`); its offsets are unknown and never shown.
     pub(super) fn offline(
         topic: Arc<str>,
         index: i32,
@@ -210,7 +211,9 @@ impl Partition {
     /// Assembles a partition from opened (and, if needed, recovered) segments, oldest first.
     /// The last segment is the active one.
     /// `epoch_if_lost`: the leader epoch to take if the partition has no readable
-    /// leader-epoch checkpoint (see [`LeaderEpochCache::become_leader`]).
+    /// leader-epoch checkpoint (see [`LeaderEpochCache::become_leader`]); `epoch_floor`: the
+    /// least leader epoch to take (above what Metadata showed while the partition was
+    /// offline, see [`Partition::offline`]).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn from_segments(
         topic: Arc<str>,
@@ -220,6 +223,7 @@ impl Partition {
         segments: Vec<Arc<Segment>>,
         recovery_point: i64,
         epoch_if_lost: i32,
+        epoch_floor: i32,
         log_dir: Arc<LogDir>,
     ) -> Result<Self, LogError> {
         let active = segments
@@ -230,8 +234,13 @@ impl Partition {
         let log_start = segments[0].base_offset();
         let producers = rebuild_producers(&dir, &segments, log_start, next_offset);
         let first_unstable = producers.first_unstable_offset().unwrap_or(-1);
-        let (leader_epoch, epochs) =
+        let (mut leader_epoch, mut epochs) =
             LeaderEpochCache::become_leader(&dir, &segments, log_start, next_offset, epoch_if_lost)?;
+        if leader_epoch < epoch_floor {
+            epochs.assign(epoch_floor, next_offset);
+            epochs.write()?;
+            leader_epoch = epoch_floor;
+        }
         Ok(Self {
             leader_epoch: AtomicI32::new(leader_epoch),
             epochs: Mutex::new(epochs),

@@ -293,6 +293,9 @@ impl TransactionCoordinator {
     }
 
     fn entry(&self, transactional_id: &str) -> Result<Arc<Entry>, TxnError> {
+        if self.is_offline(transactional_id) {
+            return Err(TxnError::NotCoordinator);
+        }
         self.entries
             .get(transactional_id)
             .map(|e| e.clone())
@@ -406,8 +409,12 @@ impl TransactionCoordinator {
         let commit = prepared.state == TxnState::PrepareCommit;
         {
             let _exclusive = entry.appends.write().await;
+            // Every partition gets its marker even if another's fails (one in a failed log
+            // dir must not hold back the others' last stable offset); the transaction
+            // completes once all have one (the maintenance pass retries).
+            let mut failed = None;
             for (topic, partition) in &prepared.partitions {
-                write_marker(
+                let written = write_marker(
                     &self.log,
                     &self.groups,
                     topic,
@@ -416,7 +423,13 @@ impl TransactionCoordinator {
                     prepared.producer_epoch,
                     commit,
                 )
-                .await?;
+                .await;
+                if let Err(e) = written {
+                    failed.get_or_insert(e);
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e);
             }
         }
         let Some(done) = prepared.complete(now_ms()) else {
@@ -430,9 +443,15 @@ impl TransactionCoordinator {
         self.entries.get(transactional_id).map(|e| e.meta())
     }
 
-    /// ListTransactions: every id's current metadata.
+    /// ListTransactions: every id's current metadata (not those of an offline
+    /// `__transaction_state` partition, which are not coordinated here).
     pub fn list(&self) -> Vec<TransactionMetadata> {
-        let mut all: Vec<_> = self.entries.iter().map(|e| e.meta()).collect();
+        let mut all: Vec<_> = self
+            .entries
+            .iter()
+            .filter(|e| !self.is_offline(e.key()))
+            .map(|e| e.meta())
+            .collect();
         all.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
         all
     }
@@ -643,6 +662,15 @@ impl TransactionCoordinator {
     /// transaction is not Ongoing with that partition) would pin its last stable offset
     /// forever, so it gets an abort marker.
     async fn abort_hanging_transactions(&self) {
+        // With a __transaction_state partition offline its ids are not loaded: a
+        // transaction that looks hanging may be one of theirs (even committed, its markers
+        // not yet written), so nothing is aborted until every partition is back.
+        if let Some(t) = self.log.existing()
+            && t.partitions.iter().any(|p| p.is_offline())
+        {
+            tracing::warn!("a __transaction_state partition is offline: hanging transactions are not looked for");
+            return;
+        }
         for topic in self.log.logs().topics() {
             for p in &topic.partitions {
                 for (pid, epoch) in p.open_transactions() {
