@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
-use kafka_protocol::messages::{ApiVersionsRequest, MetadataRequest};
+use kafka_protocol::messages::MetadataRequest;
 use kafka_protocol::protocol::Decodable;
 use kafka_protocol::records::Compression;
 
@@ -37,7 +37,7 @@ async fn idle_and_half_sent_requests_are_dropped_but_long_polls_are_not() {
     create_topic(&mut raw, "quiet", 1, &[]).await;
     let resp = raw.call(&fetch_req("quiet", 0, 0, 1000, 1), 12).await;
     assert_eq!(resp.responses[0].partitions[0].error_code, 0);
-    let v = raw.call(&ApiVersionsRequest::default(), 3).await;
+    let v = raw.call(&api_versions_req(), 3).await;
     assert_eq!(v.error_code, 0);
 }
 
@@ -52,7 +52,7 @@ async fn queued_request_bytes_hold_back_a_request_until_room_is_free() {
     // connection is served once first, so its task is already waiting to read when the
     // bytes come, well before B's connection is even accepted.
     let mut a = Raw::connect(b.addr).await;
-    assert_eq!(a.call(&ApiVersionsRequest::default(), 3).await.error_code, 0);
+    assert_eq!(a.call(&api_versions_req(), 3).await.error_code, 0);
     let fa = a.frame(
         &produce_req(
             "big",

@@ -9,6 +9,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use common::*;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 
 fn code(e: ResponseError) -> i16 {
@@ -20,7 +21,7 @@ async fn api_versions_advertises_exactly_what_is_implemented() {
     let b = TestBroker::start().await;
     let mut raw = Raw::connect(b.addr).await;
     for v in [0, 3, 4] {
-        let resp = raw.call(&ApiVersionsRequest::default(), v).await;
+        let resp = raw.call(&api_versions_req(), v).await;
         assert_eq!(resp.error_code, 0);
         let find = |k: ApiKey| {
             resp.api_keys
@@ -32,7 +33,7 @@ async fn api_versions_advertises_exactly_what_is_implemented() {
         // Advertised from v0 for librdkafka's codec detection (as Kafka 4.0); v0-2 rejected.
         assert_eq!(find(ApiKey::Produce), Some((0, 13)));
         assert_eq!(find(ApiKey::Fetch), Some((4, 18)));
-        assert_eq!(find(ApiKey::JoinGroup), Some((2, 9)), "Kafka 4.0's floor");
+        assert_eq!(find(ApiKey::JoinGroup), Some((0, 9)), "as Kafka 4.1.1");
         assert_eq!(find(ApiKey::OffsetCommit), Some((2, 9)));
         assert_eq!(find(ApiKey::InitProducerId), Some((0, 5)));
         assert_eq!(find(ApiKey::AddPartitionsToTxn), Some((0, 5)));
@@ -47,10 +48,36 @@ async fn api_versions_advertises_exactly_what_is_implemented() {
 }
 
 #[tokio::test]
+async fn api_versions_v3_needs_a_client_software_name_and_version() {
+    let b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    let named = |n: &'static str, v: &'static str| {
+        ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str(n))
+            .with_client_software_version(StrBytes::from_static_str(v))
+    };
+    for (req, ok) in [
+        (named("", ""), false),
+        (named("librdkafka", ""), false),
+        (named("-lib", "1.0"), false),
+        (named("lib rd", "1.0"), false),
+        (named("lib.", "1.0"), false),
+        (named("a", "2.12.0"), true),
+        (named("apache-kafka-java", "4.1.1"), true),
+    ] {
+        let resp = raw.call(&req, 3).await;
+        let want = if ok { 0 } else { code(ResponseError::InvalidRequest) };
+        assert_eq!((resp.error_code, resp.api_keys.is_empty()), (want, !ok), "{req:?}");
+    }
+    // v0-v2 have no such fields.
+    assert_eq!(raw.call(&ApiVersionsRequest::default(), 2).await.error_code, 0);
+}
+
+#[tokio::test]
 async fn unsupported_api_versions_version_gets_error_35_in_v0_shape() {
     let b = TestBroker::start().await;
     let mut raw = Raw::connect(b.addr).await;
-    let f = raw.frame(&ApiVersionsRequest::default(), 4);
+    let f = raw.frame(&api_versions_req(), 4);
     // Rewrite the version field (bytes 6..8 after the length) to 9.
     let mut f = f.to_vec();
     f[6..8].copy_from_slice(&9i16.to_be_bytes());
@@ -62,7 +89,7 @@ async fn unsupported_api_versions_version_gets_error_35_in_v0_shape() {
     assert_eq!(body.api_keys.len(), 1);
     assert_eq!(body.api_keys[0].max_version, 4);
     // The connection stays usable for the downgraded request.
-    assert_eq!(raw.call(&ApiVersionsRequest::default(), 3).await.error_code, 0);
+    assert_eq!(raw.call(&api_versions_req(), 3).await.error_code, 0);
 }
 
 trait DecodeV0 {
@@ -130,7 +157,7 @@ async fn bad_frames_close_only_that_connection() {
     r.send_bytes(&f).await;
     assert!(r.is_closed().await);
     // The broker still serves the first connection.
-    assert_eq!(good.call(&ApiVersionsRequest::default(), 3).await.error_code, 0);
+    assert_eq!(good.call(&api_versions_req(), 3).await.error_code, 0);
 }
 
 #[tokio::test]
@@ -216,7 +243,7 @@ async fn acks_zero_gets_no_response_and_errors_close_the_connection() {
     let f = raw.frame(&produce_req("a0", 0, batch(3, now_ms(), Compression::None), 0), 9);
     raw.send_bytes(&f).await;
     // The next response on the wire belongs to the next request.
-    let resp = raw.call(&ApiVersionsRequest::default(), 3).await;
+    let resp = raw.call(&api_versions_req(), 3).await;
     assert_eq!(resp.error_code, 0);
     assert_eq!(
         produce(&mut raw, "a0", 0, batch(1, now_ms(), Compression::None)).await,
@@ -598,13 +625,33 @@ async fn broker_switches_min_insync_deletion_and_auto_create() {
 async fn group_requests_at_removed_versions_or_truncated_close_the_connection() {
     let b = TestBroker::start().await;
     let mut good = Raw::connect(b.addr).await;
-    // JoinGroup v0/v1 were removed in Kafka 4.0 (KIP-896): not advertised, connection closed.
+    // OffsetCommit v0/v1 were removed in Kafka 4.0 (KIP-896): not advertised, connection
+    // closed. (JoinGroup v0/v1, removed too, came back in 4.0.1 for old librdkafka: a v0
+    // member, which has no rebalance timeout, joins with its session timeout as one.)
     for v in [0i16, 1] {
         let mut r = Raw::connect(b.addr).await;
-        let mut f = r.frame(&JoinGroupRequest::default(), 2).to_vec();
+        let mut f = r.frame(&OffsetCommitRequest::default(), 2).to_vec();
         f[6..8].copy_from_slice(&v.to_be_bytes());
         r.send_bytes(&f).await;
-        assert!(r.is_closed().await, "JoinGroup v{v}");
+        assert!(r.is_closed().await, "OffsetCommit v{v}");
+    }
+    for v in [0i16, 1] {
+        let mut r = Raw::connect(b.addr).await;
+        let join = JoinGroupRequest::default()
+            .with_group_id(GroupId(kafka_protocol::protocol::StrBytes::from_string(format!(
+                "old{v}"
+            ))))
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(if v == 0 { -1 } else { 10_000 })
+            .with_protocol_type(kafka_protocol::protocol::StrBytes::from_static_str("consumer"))
+            .with_protocols(vec![
+                join_group_request::JoinGroupRequestProtocol::default()
+                    .with_name(kafka_protocol::protocol::StrBytes::from_static_str("range"))
+                    .with_metadata(Bytes::from_static(b"m")),
+            ]);
+        let resp = r.call(&join, v).await;
+        assert_eq!((resp.error_code, resp.generation_id), (0, 1), "JoinGroup v{v}");
+        assert_eq!(resp.leader, resp.member_id);
     }
     // A SyncGroup whose assignment array claims more entries than the frame holds.
     let mut r = Raw::connect(b.addr).await;

@@ -91,9 +91,15 @@ pub async fn idle_connections(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let mut s = TcpStream::connect(addr).await.expect("connect");
-        s.write_all(&frame(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()))
-            .await
-            .expect("api versions");
+        s.write_all(&frame(
+            ApiKey::ApiVersions,
+            3,
+            &ApiVersionsRequest::default()
+                .with_client_software_name(kafka_protocol::protocol::StrBytes::from_static_str("brokk-load"))
+                .with_client_software_version(kafka_protocol::protocol::StrBytes::from_static_str("1.0")),
+        ))
+        .await
+        .expect("api versions");
         let _ = read_frame(&mut s).await;
         out.push(s);
     }

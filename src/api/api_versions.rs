@@ -30,8 +30,27 @@ const SUPPORTED_FEATURES: [(&str, i16, i16); 3] = [
 /// (`log/quorum_state.rs`), as Kafka's is the last applied metadata record's.
 const METADATA_VERSION: i16 = 25;
 
-pub async fn handle(broker: &Broker, _req: ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
+/// Kafka's rule for v3+'s client software name and version
+/// (`[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`).
+fn valid_software_field(s: &str) -> bool {
+    let b = s.as_bytes();
+    let (Some(first), Some(last)) = (b.first(), b.last()) else {
+        return false;
+    };
+    first.is_ascii_alphanumeric()
+        && last.is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.')
+}
+
+pub async fn handle(broker: &Broker, req: ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
     let mut resp = ApiVersionsResponse::default();
+    if version >= 3
+        && !(valid_software_field(&req.client_software_name) && valid_software_field(&req.client_software_version))
+    {
+        // As Kafka: INVALID_REQUEST and nothing else.
+        resp.error_code = ResponseError::InvalidRequest.code();
+        return resp;
+    }
     resp.api_keys = SUPPORTED
         .iter()
         .map(|(k, r)| {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
-use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use super::config_resources::SOURCE_DEFAULT;
@@ -55,7 +55,7 @@ fn check(broker: &Broker, t: &CreatableTopic) -> Checked {
         if partitions <= 0 {
             return Err((
                 ResponseError::InvalidPartitions,
-                "Number of partitions must be larger than 0.".into(),
+                "Number of partitions was set to an invalid non-positive value.".into(),
             ));
         }
         match t.replication_factor {
@@ -63,7 +63,7 @@ fn check(broker: &Broker, t: &CreatableTopic) -> Checked {
             rf if rf <= 0 => {
                 return Err((
                     ResponseError::InvalidReplicationFactor,
-                    "Replication factor must be larger than 0.".into(),
+                    "Replication factor must be larger than 0, or -1 to use the default value.".into(),
                 ));
             }
             rf => {
@@ -122,29 +122,26 @@ fn describe(broker: &Broker, cfg: &LogConfig, overrides: &BTreeMap<String, Strin
 pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
     let mut resp = CreateTopicsResponse::default();
     let mut names = HashSet::new();
-    let dups: HashSet<String> = req
-        .topics
-        .iter()
-        .filter(|t| !names.insert(t.name.0.as_str().to_string()))
-        .map(|t| t.name.0.as_str().to_string())
-        .collect();
+    let mut dups: Vec<&str> = vec![];
     for t in &req.topics {
+        let name = t.name.0.as_str();
+        if !names.insert(name) && !dups.contains(&name) {
+            dups.push(name);
+        }
+    }
+    let result = |name: &TopicName| {
         let mut r = CreatableTopicResult::default();
-        r.name = t.name.clone();
+        r.name = name.clone();
+        r.error_message = None;
         r.num_partitions = -1;
         r.replication_factor = -1;
-        let outcome = if dups.contains(t.name.0.as_str()) {
-            Err((
-                ResponseError::InvalidRequest,
-                format!(
-                    "Create topics request from client contains a duplicate topic {}",
-                    t.name.0.as_str()
-                ),
-            ))
-        } else {
-            check(broker, t)
-        };
-        match outcome {
+        r
+    };
+    // As Kafka: the topics named once, in order, then one INVALID_REQUEST per name given
+    // more than once.
+    for t in req.topics.iter().filter(|t| !dups.contains(&t.name.0.as_str())) {
+        let mut r = result(&t.name);
+        match check(broker, t) {
             Err((code, msg)) => {
                 r.error_code = code.code();
                 r.error_message = message(msg);
@@ -182,6 +179,13 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
                 }
             }
         }
+        resp.topics.push(r);
+    }
+    for name in dups {
+        let t = req.topics.iter().find(|t| t.name.0.as_str() == name).expect("named");
+        let mut r = result(&t.name);
+        r.error_code = ResponseError::InvalidRequest.code();
+        r.error_message = message("Duplicate topic name.");
         resp.topics.push(r);
     }
     resp

@@ -22,7 +22,12 @@ pub async fn handle(broker: &Broker, req: JoinGroupRequest, version: i16, ctx: &
             client_id: ctx.client_id.clone(),
             client_host: ctx.client_host.clone(),
             session_timeout_ms: req.session_timeout_ms,
-            rebalance_timeout_ms: req.rebalance_timeout_ms,
+            // v0 has no rebalance timeout: Kafka takes the session timeout.
+            rebalance_timeout_ms: if version == 0 {
+                req.session_timeout_ms
+            } else {
+                req.rebalance_timeout_ms
+            },
             protocol_type: req.protocol_type.to_string(),
             protocols: req
                 .protocols

@@ -58,7 +58,8 @@ pub enum TopicError {
     InvalidPartitions(String),
     #[error("{0}")]
     InvalidConfig(String),
-    #[error("This server does not host this topic: {0}")]
+    /// Kafka's message for UNKNOWN_TOPIC_OR_PARTITION (DeleteTopics, CreatePartitions).
+    #[error("This server does not host this topic-partition.")]
     Unknown(String),
     #[error(transparent)]
     Log(#[from] LogError),
@@ -119,19 +120,21 @@ pub struct StartupReport {
     pub recovery: RecoveryReport,
 }
 
-/// Validates a topic name as Kafka does (`Topic.validate`).
+/// Validates a topic name as Kafka 4.1's controller does, with its messages.
 pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
     if name.is_empty() {
         return Err(TopicError::InvalidName(
-            "Topic name is illegal, it can't be empty".into(),
+            "Topic name is invalid: the empty string is not allowed".into(),
         ));
     }
     if name == "." || name == ".." {
-        return Err(TopicError::InvalidName("Topic name cannot be \".\" or \"..\"".into()));
+        return Err(TopicError::InvalidName(format!(
+            "Topic name is invalid: '{name}' is not allowed"
+        )));
     }
     if name.len() > 249 {
         return Err(TopicError::InvalidName(format!(
-            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
+            "Topic name is invalid: the length of '{name}' is longer than the max allowed length 249"
         )));
     }
     if !name
@@ -139,7 +142,7 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
         .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-')
     {
         return Err(TopicError::InvalidName(format!(
-            "Topic name {name} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+            "Topic name is invalid: '{name}' contains one or more characters other than ASCII alphanumerics, '.', '_' and '-'"
         )));
     }
     Ok(())

@@ -57,8 +57,9 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
         ListPartitionReassignmentsRequest::VERSIONS,
     ),
     (ApiKey::FindCoordinator, FindCoordinatorRequest::VERSIONS),
-    // Kafka 4.0 removed JoinGroup v0-v1 (KIP-896).
-    (ApiKey::JoinGroup, VersionRange { min: 2, max: 9 }),
+    // KIP-896 removed JoinGroup v0-v1 in Kafka 4.0; 4.0.1 brought them back for old
+    // librdkafka (4.1.1 advertises 0-9).
+    (ApiKey::JoinGroup, VersionRange { min: 0, max: 9 }),
     (ApiKey::SyncGroup, SyncGroupRequest::VERSIONS),
     (ApiKey::Heartbeat, HeartbeatRequest::VERSIONS),
     (ApiKey::LeaveGroup, LeaveGroupRequest::VERSIONS),

@@ -102,6 +102,14 @@ impl TestBroker {
     }
 }
 
+/// An ApiVersions request as clients send it (v3+ need a valid client software name and
+/// version, or Kafka answers INVALID_REQUEST).
+pub fn api_versions_req() -> ApiVersionsRequest {
+    ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("brokk-test"))
+        .with_client_software_version(StrBytes::from_static_str("1.0"))
+}
+
 /// A raw kafka-protocol connection.
 pub struct Raw {
     pub stream: TcpStream,

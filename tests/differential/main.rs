@@ -1,0 +1,32 @@
+//! Differential tests (issue 15): the same raw kafka-protocol requests go to the reference
+//! Apache Kafka (`reference`: one JVM for this test binary) and to a fresh brokk, and the
+//! answers are compared field by field after the normalisation in `normalise` (every
+//! allowed difference is listed there with its reason; brokk's deliberate differences are
+//! in compat/kafka/FINDINGS.md).
+//!
+//! Needs the reference Kafka that `compat/prereqs.sh` assembles (the README's test command
+//! runs it first). Without it the tests say so and do nothing, unless `BROKK_REQUIRE_KAFKA`
+//! is set (CI), where that is a failure.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod normalise;
+mod pair;
+mod reference;
+mod topics;
+
+use pair::Pair;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_versions_match_kafka() {
+    let Some(mut p) = Pair::new("apiv").await else { return };
+    topics::api_versions(&mut p).await;
+    p.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_are_created_described_and_deleted_as_kafka() {
+    let Some(mut p) = Pair::new("topics").await else { return };
+    topics::metadata_and_create(&mut p).await;
+    p.finish();
+}

@@ -1,0 +1,135 @@
+//! One scenario's two brokers: the shared reference Kafka and a fresh in-process brokk with
+//! the same settings ([`super::reference::SHARED`]), each behind a raw connection. Requests
+//! go to both; the responses, normalised, must be equal. Differences are collected, so one
+//! run shows them all, and reported when the scenario ends ([`Pair::finish`]).
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use kafka_protocol::messages::MetadataRequest;
+use kafka_protocol::protocol::Request;
+
+use super::common::{Raw, TestBroker};
+use super::reference;
+
+pub struct Pair {
+    pub kafka: Raw,
+    pub brokk: Raw,
+    _broker: TestBroker,
+    /// Names topics so that scenarios sharing the reference Kafka never meet.
+    prefix: String,
+    diffs: Vec<String>,
+    /// Request/response pairs compared.
+    pub compared: usize,
+}
+
+impl Pair {
+    /// None when the reference Kafka is not installed here (see `reference::kafka`).
+    pub async fn new(scenario: &str) -> Option<Self> {
+        let kafka = reference::kafka()?;
+        let broker = TestBroker::start_with(reference::SHARED).await;
+        Some(Self {
+            kafka: Raw::connect(kafka.addr).await,
+            brokk: Raw::connect(broker.addr).await,
+            _broker: broker,
+            prefix: format!("{scenario}-{}", uuid::Uuid::new_v4().simple().to_string().split_at(8).0),
+            diffs: vec![],
+            compared: 0,
+        })
+    }
+
+    /// This scenario's name for topic `name` (unique on the shared Kafka).
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}-{name}", self.prefix)
+    }
+
+    /// Sends `req` at `version` to both brokers and returns (kafka, brokk) as answered.
+    pub async fn both<R: Request>(&mut self, req: &R, version: i16) -> (R::Response, R::Response) {
+        let k = self.kafka.call(req, version).await;
+        let b = self.brokk.call(req, version).await;
+        (k, b)
+    }
+
+    /// Sends `req` to both, normalises both answers with `normalise`, and records a
+    /// difference (labelled `what`) if they are not equal. Returns brokk's answer.
+    pub async fn same<R: Request>(
+        &mut self,
+        what: &str,
+        req: &R,
+        version: i16,
+        normalise: impl Fn(&mut R::Response),
+    ) -> R::Response
+    where
+        R::Response: Debug + PartialEq + Clone,
+    {
+        let (mut k, mut b) = self.both(req, version).await;
+        let brokk = b.clone();
+        normalise(&mut k);
+        normalise(&mut b);
+        self.check(&format!("{what} (v{version})"), &k, &b);
+        brokk
+    }
+
+    /// Records a difference between two normalised values.
+    pub fn check<T: Debug + PartialEq>(&mut self, what: &str, kafka: &T, brokk: &T) {
+        self.compared += 1;
+        if kafka != brokk {
+            self.diffs.push(format!(
+                "{what}:\n{}",
+                line_diff(&format!("{kafka:#?}"), &format!("{brokk:#?}"))
+            ));
+        }
+    }
+
+    /// Waits (bounded) until the reference Kafka's metadata shows every partition of
+    /// `topics` with a leader: a topic it created is usable only then. brokk's are at once.
+    pub async fn await_leaders(&mut self, topics: &[&str]) {
+        let req = MetadataRequest::default().with_topics(Some(
+            topics
+                .iter()
+                .map(|t| {
+                    kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                        .with_name(Some(super::common::topic(t)))
+                })
+                .collect(),
+        ));
+        for _ in 0..200 {
+            let md = self.kafka.call(&req, 12).await;
+            let ready = md.topics.iter().all(|t| {
+                t.error_code == 0 && !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader_id.0 >= 0)
+            });
+            if ready {
+                return;
+            }
+            // Metadata propagation inside Kafka has no event a client can wait on: poll.
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the reference Kafka has no leaders for {topics:?} after 5 s");
+    }
+
+    /// Fails the test with every difference found, if any.
+    pub fn finish(self) {
+        eprintln!(
+            "differential: {} comparisons, {} differences",
+            self.compared,
+            self.diffs.len()
+        );
+        assert!(
+            self.diffs.is_empty(),
+            "{} of {} responses differ from Kafka {} (- kafka, + brokk):\n\n{}",
+            self.diffs.len(),
+            self.compared,
+            reference::VERSION,
+            self.diffs.join("\n\n")
+        );
+    }
+}
+
+/// A unified diff of two pretty-printed values (two lines of context).
+fn line_diff(a: &str, b: &str) -> String {
+    similar::TextDiff::from_lines(a, b)
+        .unified_diff()
+        .context_radius(2)
+        .header("kafka", "brokk")
+        .to_string()
+}
