@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Assembles Apache Kafka (broker + tools + clients, default 4.1.1) from Maven Central into a
+# Assembles Apache Kafka (broker + tools + clients, default 4.1.2) from Maven Central into a
 # cache dir, for use as a reference broker (oracle) by compat/kafka/kafka.sh. No tarball:
 # a generated pom.xml + `mvn dependency:copy-dependencies` puts every jar into CACHE/libs.
 # Kafka 4.1 still uses slf4j-api 1.7, so the log4j2 binding is log4j-slf4j-impl (not -slf4j2-).
@@ -9,9 +9,9 @@
 # through bin/kafka-run-class.sh, as Kafka's), config/ the tools' logging (WARN to stderr).
 #
 # Usage: compat/kafka/setup.sh     prints the cache dir (libs/ reused when complete)
-# Env:   KAFKA_VERSION (4.1.1), KAFKA_CACHE (default $HOME/.cache/brokk-kafka/$KAFKA_VERSION)
+# Env:   KAFKA_VERSION (4.1.2), KAFKA_CACHE (default $HOME/.cache/brokk-kafka/$KAFKA_VERSION)
 set -euo pipefail
-V=${KAFKA_VERSION:-4.1.1}
+V=${KAFKA_VERSION:-4.1.2}
 CACHE=${KAFKA_CACHE:-$HOME/.cache/brokk-kafka/$V}
 
 # bin/ and config/: rewritten on every run (cheap), so an older cache gets them too.

@@ -58,7 +58,7 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     ),
     (ApiKey::FindCoordinator, FindCoordinatorRequest::VERSIONS),
     // KIP-896 removed JoinGroup v0-v1 in Kafka 4.0; 4.0.1 brought them back for old
-    // librdkafka (4.1.1 advertises 0-9).
+    // librdkafka (4.1 advertises 0-9).
     (ApiKey::JoinGroup, VersionRange { min: 0, max: 9 }),
     (ApiKey::SyncGroup, SyncGroupRequest::VERSIONS),
     (ApiKey::Heartbeat, HeartbeatRequest::VERSIONS),

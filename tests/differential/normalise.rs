@@ -87,7 +87,7 @@ pub fn describe_configs(r: &mut DescribeConfigsResponse) {
     }
 }
 
-/// API versions brokk deliberately stops below Kafka 4.1.1's: EndTxn v5 and TxnOffsetCommit
+/// API versions brokk deliberately stops below Kafka 4.1's: EndTxn v5 and TxnOffsetCommit
 /// v5 are transactions version 2 (KIP-890, issue 18); ListTransactions v2 filters by a
 /// transactional-id pattern (KIP-1152), not implemented.
 pub fn kafka_api_ranges(ranges: &mut std::collections::BTreeMap<i16, (i16, i16)>) {

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 /// The pinned release (compat/kafka/setup.sh's default); see compat/kafka/FINDINGS.md.
-pub const VERSION: &str = "4.1.1";
+pub const VERSION: &str = "4.1.2";
 
 /// Settings both brokers get, so that their answers can be compared: Kafka's single-node
 /// necessities and brokk's defaults where they differ from Kafka's.
