@@ -124,9 +124,8 @@ fn read_all(
                 d.error_code = log_error(&e).code();
             }
         }
-        if read_committed {
-            d.aborted_transactions = Some(aborted(p, w.fetch_offset, d.records.as_ref()));
-        }
+        // As Kafka: a list (maybe empty) for read_committed, null for read_uncommitted.
+        d.aborted_transactions = read_committed.then(|| aborted(p, w.fetch_offset, d.records.as_ref()));
         if version < 5 {
             d.log_start_offset = -1;
         }

@@ -12,6 +12,7 @@
 mod common;
 mod normalise;
 mod pair;
+mod records;
 mod reference;
 mod topics;
 
@@ -28,5 +29,14 @@ async fn api_versions_match_kafka() {
 async fn topics_are_created_described_and_deleted_as_kafka() {
     let Some(mut p) = Pair::new("topics").await else { return };
     topics::metadata_and_create(&mut p).await;
+    p.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_produced_fetched_listed_and_deleted_as_kafka() {
+    let Some(mut p) = Pair::new("records").await else {
+        return;
+    };
+    records::produce_fetch_offsets(&mut p).await;
     p.finish();
 }

@@ -4,7 +4,8 @@
 //! - `throttle_time_ms`: quotas and load differ between two processes;
 //! - cluster ids, broker hosts and ports, topic ids: chosen per broker;
 //! - config `documentation`: free text (names, values, sources and types are compared);
-//! - the order of a topic's partitions in Metadata: Kafka's follows its metadata image.
+//! - the order of a topic's partitions in Metadata (Kafka's follows its metadata image) and
+//!   in ListOffsets (a hash map's).
 //!
 //! brokk's deliberate differences (compat/kafka/FINDINGS.md says why) are applied to Kafka's
 //! answer by the `kafka_*` functions below, so that the rest is still compared exactly and a
@@ -74,6 +75,18 @@ pub fn fetch(r: &mut FetchResponse) {
 }
 
 pub fn list_offsets(r: &mut ListOffsetsResponse) {
+    r.throttle_time_ms = 0;
+    for t in &mut r.topics {
+        // Kafka answers a topic's partitions in a hash map's order.
+        t.partitions.sort_by_key(|p| p.partition_index);
+    }
+}
+
+pub fn offset_for_leader_epoch(r: &mut OffsetForLeaderEpochResponse) {
+    r.throttle_time_ms = 0;
+}
+
+pub fn delete_records(r: &mut DeleteRecordsResponse) {
     r.throttle_time_ms = 0;
 }
 

@@ -1,0 +1,193 @@
+//! Produce, Fetch, ListOffsets, DeleteRecords and OffsetForLeaderEpoch on one topic, success
+//! and error paths. Every batch is built once and sent to both brokers, so stored bytes,
+//! offsets and timestamps can be compared exactly.
+
+use bytes::Bytes;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
+use kafka_protocol::messages::*;
+use kafka_protocol::records::Compression;
+
+use super::common::{batch, fetch_req, produce_req, topic};
+use super::normalise as n;
+use super::pair::Pair;
+use super::topics::{creatable, create};
+
+const TS0: i64 = 1_700_000_000_000;
+
+fn list_offsets(name: &str, partitions: &[(i32, i64)], isolation: i8) -> ListOffsetsRequest {
+    ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_isolation_level(isolation)
+        .with_topics(vec![
+            ListOffsetsTopic::default().with_name(topic(name)).with_partitions(
+                partitions
+                    .iter()
+                    .map(|(p, ts)| {
+                        ListOffsetsPartition::default()
+                            .with_partition_index(*p)
+                            .with_timestamp(*ts)
+                            .with_current_leader_epoch(-1)
+                    })
+                    .collect(),
+            ),
+        ])
+}
+
+fn delete_records(name: &str, partition: i32, offset: i64) -> DeleteRecordsRequest {
+    use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+    DeleteRecordsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(vec![
+            DeleteRecordsTopic::default()
+                .with_name(topic(name))
+                .with_partitions(vec![
+                    DeleteRecordsPartition::default()
+                        .with_partition_index(partition)
+                        .with_offset(offset),
+                ]),
+        ])
+}
+
+fn epochs(name: &str, partition: i32, epoch: i32, current: i32) -> OffsetForLeaderEpochRequest {
+    OffsetForLeaderEpochRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![
+            OffsetForLeaderTopic::default()
+                .with_topic(topic(name))
+                .with_partitions(vec![
+                    OffsetForLeaderPartition::default()
+                        .with_partition(partition)
+                        .with_leader_epoch(epoch)
+                        .with_current_leader_epoch(current),
+                ]),
+        ])
+}
+
+/// A copy of `b` with one byte of its last record flipped and the CRC left as it was.
+fn bad_crc(b: &Bytes) -> Bytes {
+    let mut v = b.to_vec();
+    let last = v.len() - 1;
+    v[last] ^= 0x55;
+    Bytes::from(v)
+}
+
+pub async fn produce_fetch_offsets(p: &mut Pair) {
+    let t = p.topic("r");
+    p.same(
+        "CreateTopics",
+        &create(vec![creatable(&t, 2, 1, &[])], false),
+        7,
+        n::create_topics,
+    )
+    .await;
+    p.await_leaders(&[&t]).await;
+    let first = batch(3, TS0, Compression::None);
+    let second = batch(2, TS0 + 100, Compression::Gzip);
+    for (what, req, v) in [
+        ("Produce", produce_req(&t, 0, first.clone(), -1), 9),
+        ("Produce of a gzip batch", produce_req(&t, 0, second.clone(), -1), 9),
+        ("Produce at v3", produce_req(&t, 1, first.clone(), 1), 3),
+        (
+            "Produce to an unknown partition",
+            produce_req(&t, 7, first.clone(), -1),
+            9,
+        ),
+        (
+            "Produce to an unknown topic",
+            produce_req(&p.topic("nope"), 0, first.clone(), -1),
+            9,
+        ),
+        ("Produce with a bad CRC", produce_req(&t, 0, bad_crc(&first), -1), 9),
+        ("Produce of no batch", produce_req(&t, 0, Bytes::new(), -1), 9),
+        ("Produce with acks=2", produce_req(&t, 0, first.clone(), 2), 9),
+    ] {
+        p.same(what, &req, v, n::produce).await;
+    }
+    for (what, req, v) in [
+        ("Fetch from 0", fetch_req(&t, 0, 0, 0, 0), 12),
+        ("Fetch from the middle of a batch", fetch_req(&t, 0, 1, 0, 0), 12),
+        ("Fetch from the log end", fetch_req(&t, 0, 5, 0, 0), 12),
+        ("Fetch past the log end", fetch_req(&t, 0, 100, 0, 0), 12),
+        ("Fetch below the log start", fetch_req(&t, 0, -5, 0, 0), 12),
+        ("Fetch of an unknown partition", fetch_req(&t, 9, 0, 0, 0), 12),
+        ("Fetch of an unknown topic", fetch_req(&p.topic("nope"), 0, 0, 0, 0), 12),
+        ("Fetch at v4", fetch_req(&t, 1, 0, 0, 0), 4),
+        (
+            "Fetch read_committed",
+            fetch_req(&t, 0, 0, 0, 0).with_isolation_level(1),
+            12,
+        ),
+    ] {
+        p.same(what, &req, v, n::fetch).await;
+    }
+    for (what, req, v) in [
+        (
+            "ListOffsets earliest, latest, max timestamp",
+            list_offsets(&t, &[(0, -2), (1, -1)], 0),
+            7,
+        ),
+        ("ListOffsets max timestamp", list_offsets(&t, &[(0, -3)], 0), 7),
+        ("ListOffsets by timestamp", list_offsets(&t, &[(0, TS0 + 1)], 0), 7),
+        (
+            "ListOffsets by a timestamp in the second batch",
+            list_offsets(&t, &[(0, TS0 + 50)], 0),
+            7,
+        ),
+        (
+            "ListOffsets by a timestamp past the end",
+            list_offsets(&t, &[(0, TS0 + 10_000)], 0),
+            7,
+        ),
+        (
+            "ListOffsets of an unknown partition",
+            list_offsets(&t, &[(5, -1)], 0),
+            7,
+        ),
+        (
+            "ListOffsets of an unknown topic",
+            list_offsets(&p.topic("nope"), &[(0, -1)], 0),
+            7,
+        ),
+        ("ListOffsets at v1", list_offsets(&t, &[(0, -1)], 0), 1),
+        ("ListOffsets earliest local", list_offsets(&t, &[(0, -4)], 0), 8),
+        ("ListOffsets read_committed latest", list_offsets(&t, &[(0, -1)], 1), 10),
+    ] {
+        p.same(what, &req, v, n::list_offsets).await;
+    }
+    for (what, req, v) in [
+        ("OffsetForLeaderEpoch of epoch 0", epochs(&t, 0, 0, -1), 4),
+        ("OffsetForLeaderEpoch of a later epoch", epochs(&t, 0, 3, -1), 4),
+        (
+            "OffsetForLeaderEpoch with a newer current epoch",
+            epochs(&t, 0, 0, 7),
+            4,
+        ),
+        ("OffsetForLeaderEpoch of an unknown partition", epochs(&t, 4, 0, -1), 4),
+    ] {
+        p.same(what, &req, v, n::offset_for_leader_epoch).await;
+    }
+    for (what, req, v) in [
+        ("DeleteRecords inside a batch", delete_records(&t, 0, 1), 2),
+        ("DeleteRecords below the log start", delete_records(&t, 0, 0), 2),
+        ("DeleteRecords past the high watermark", delete_records(&t, 0, 50), 2),
+        ("DeleteRecords to the high watermark (-1)", delete_records(&t, 1, -1), 2),
+        ("DeleteRecords of an unknown partition", delete_records(&t, 3, 0), 2),
+    ] {
+        p.same(what, &req, v, n::delete_records).await;
+    }
+    p.same(
+        "ListOffsets earliest after DeleteRecords",
+        &list_offsets(&t, &[(0, -2), (1, -2)], 0),
+        7,
+        n::list_offsets,
+    )
+    .await;
+    p.same(
+        "Fetch below the new log start",
+        &fetch_req(&t, 0, 0, 0, 0),
+        12,
+        n::fetch,
+    )
+    .await;
+}
