@@ -10,6 +10,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod groups;
 mod normalise;
 mod pair;
 mod records;
@@ -38,5 +39,12 @@ async fn records_are_produced_fetched_listed_and_deleted_as_kafka() {
         return;
     };
     records::produce_fetch_offsets(&mut p).await;
+    p.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classic_groups_answer_as_kafka() {
+    let Some(mut p) = Pair::new("groups").await else { return };
+    groups::classic_group(&mut p).await;
     p.finish();
 }

@@ -3,6 +3,7 @@
 //!
 //! - `throttle_time_ms`: quotas and load differ between two processes;
 //! - cluster ids, broker hosts and ports, topic ids: chosen per broker;
+//! - the UUID part of member ids (`<client id>-<UUID>`): random per broker;
 //! - config `documentation`: free text (names, values, sources and types are compared);
 //! - the order of a topic's partitions in Metadata (Kafka's follows its metadata image) and
 //!   in ListOffsets (a hash map's).
@@ -154,4 +155,71 @@ pub fn kafka_min_insync_source(configs: &mut [create_topics_response::CreatableT
     {
         c.config_source = 5;
     }
+}
+
+/// `<client id>-<UUID>` with the UUID replaced by "UUID".
+pub fn member_id(id: &mut kafka_protocol::protocol::StrBytes) {
+    let s = id.as_str();
+    if s.len() > 36 && uuid::Uuid::parse_str(&s[s.len() - 36..]).is_ok() {
+        *id = kafka_protocol::protocol::StrBytes::from_string(format!("{}UUID", &s[..s.len() - 36]));
+    }
+}
+
+pub fn find_coordinator(r: &mut FindCoordinatorResponse) {
+    r.throttle_time_ms = 0;
+    r.host = Default::default();
+    r.port = 0;
+    for c in &mut r.coordinators {
+        c.host = Default::default();
+        c.port = 0;
+    }
+}
+
+pub fn join_group(r: &mut JoinGroupResponse) {
+    r.throttle_time_ms = 0;
+    member_id(&mut r.member_id);
+    member_id(&mut r.leader);
+    for m in &mut r.members {
+        member_id(&mut m.member_id);
+    }
+}
+
+pub fn sync_group(r: &mut SyncGroupResponse) {
+    r.throttle_time_ms = 0;
+}
+
+pub fn heartbeat(r: &mut HeartbeatResponse) {
+    r.throttle_time_ms = 0;
+}
+
+pub fn leave_group(r: &mut LeaveGroupResponse) {
+    r.throttle_time_ms = 0;
+    for m in &mut r.members {
+        member_id(&mut m.member_id);
+    }
+}
+
+pub fn offset_commit(r: &mut OffsetCommitResponse) {
+    r.throttle_time_ms = 0;
+}
+
+pub fn offset_fetch(r: &mut OffsetFetchResponse) {
+    r.throttle_time_ms = 0;
+}
+
+pub fn describe_groups(r: &mut DescribeGroupsResponse) {
+    r.throttle_time_ms = 0;
+    for g in &mut r.groups {
+        for m in &mut g.members {
+            member_id(&mut m.member_id);
+        }
+    }
+}
+
+pub fn delete_groups(r: &mut DeleteGroupsResponse) {
+    r.throttle_time_ms = 0;
+}
+
+pub fn offset_delete(r: &mut OffsetDeleteResponse) {
+    r.throttle_time_ms = 0;
 }

@@ -70,6 +70,51 @@ impl Pair {
         brokk
     }
 
+    /// [`Pair::same`] for a request that differs per broker (it names a member id or a
+    /// producer id one of them chose): `make(true)` builds Kafka's, `make(false)` brokk's.
+    /// Returns both answers as given (Kafka's, brokk's).
+    pub async fn same_each<R: Request>(
+        &mut self,
+        what: &str,
+        make: impl Fn(bool) -> R,
+        version: i16,
+        normalise: impl Fn(&mut R::Response),
+    ) -> (R::Response, R::Response)
+    where
+        R::Response: Debug + PartialEq + Clone,
+    {
+        let k = self.kafka.call(&make(true), version).await;
+        let b = self.brokk.call(&make(false), version).await;
+        let (mut kn, mut bn) = (k.clone(), b.clone());
+        normalise(&mut kn);
+        normalise(&mut bn);
+        self.check(&format!("{what} (v{version})"), &kn, &bn);
+        (k, b)
+    }
+
+    /// Waits (bounded) until the reference Kafka coordinates `group`: its first lookup
+    /// creates `__consumer_offsets` (COORDINATOR_NOT_AVAILABLE meanwhile), and the group
+    /// coordinator then loads the partition (NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS
+    /// meanwhile). brokk's is ready at once, a deliberate difference.
+    pub async fn await_coordinator(&mut self, group: &str) {
+        use kafka_protocol::messages::{DescribeGroupsRequest, FindCoordinatorRequest, GroupId};
+        use kafka_protocol::protocol::StrBytes;
+        let find = FindCoordinatorRequest::default()
+            .with_key_type(0)
+            .with_coordinator_keys(vec![StrBytes::from_string(group.into())]);
+        let describe = DescribeGroupsRequest::default().with_groups(vec![GroupId(StrBytes::from_string(group.into()))]);
+        for _ in 0..400 {
+            if self.kafka.call(&find, 4).await.coordinators[0].error_code == 0
+                && ![14, 15, 16].contains(&self.kafka.call(&describe, 5).await.groups[0].error_code)
+            {
+                return;
+            }
+            // As await_leaders: no event to wait on from outside the broker.
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the reference Kafka has no coordinator for {group} after 10 s");
+    }
+
     /// Records a difference between two normalised values.
     pub fn check<T: Debug + PartialEq>(&mut self, what: &str, kafka: &T, brokk: &T) {
         self.compared += 1;
