@@ -160,12 +160,9 @@ pub fn apply_ops(
                 }
                 next.insert(o.name.clone(), items.join(","));
             }
-            other => {
-                return Err(err(
-                    ResponseError::InvalidRequest,
-                    format!("Unknown config operation type {other}"),
-                ));
-            }
+            // Kafka 4.1 has no check for it and fails on the missing operation:
+            // UNKNOWN_SERVER_ERROR without a message.
+            _ => return Err((ResponseError::UnknownServerError, None)),
         }
     }
     Ok(next)

@@ -20,7 +20,7 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::config_resources::*;
-use super::{message, opt_str};
+use super::opt_str;
 use crate::broker::Broker;
 use crate::broker_config_defs::{BROKER_CONFIGS, GROUP_CONFIGS, broker_config_def};
 use crate::config::DataDir;
@@ -367,7 +367,8 @@ pub async fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16) 
         let mut out = DescribeConfigsResult::default();
         out.resource_type = r.resource_type;
         out.resource_name = r.resource_name.clone();
-        out.error_message = None;
+        // Kafka sends an empty message, not null, where it has none (success included).
+        out.error_message = Some(StrBytes::default());
         let result = if unknown_type {
             Err(err(ResponseError::InvalidRequest, INVALID_REQUEST_DEFAULT))
         } else {
@@ -382,7 +383,7 @@ pub async fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16) 
             }
             Err((code, msg)) => {
                 out.error_code = code.code();
-                out.error_message = msg.and_then(message);
+                out.error_message = Some(msg.map(StrBytes::from_string).unwrap_or_default());
             }
         }
         resp.results.push(out);

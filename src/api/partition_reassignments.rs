@@ -21,7 +21,7 @@ pub async fn list(
     _version: i16,
 ) -> ListPartitionReassignmentsResponse {
     // Unknown topics are skipped silently, as Kafka; nothing is ever reassigning.
-    ListPartitionReassignmentsResponse::default()
+    ListPartitionReassignmentsResponse::default().with_error_message(None)
 }
 
 pub async fn alter(

@@ -8,6 +8,7 @@
 //! runs it first). Without it the tests say so and do nothing, unless `BROKK_REQUIRE_KAFKA`
 //! is set (CI), where that is a failure.
 
+mod admin;
 #[path = "../common/mod.rs"]
 mod common;
 mod groups;
@@ -46,5 +47,12 @@ async fn records_are_produced_fetched_listed_and_deleted_as_kafka() {
 async fn classic_groups_answer_as_kafka() {
     let Some(mut p) = Pair::new("groups").await else { return };
     groups::classic_group(&mut p).await;
+    p.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configs_and_partitions_are_administered_as_kafka() {
+    let Some(mut p) = Pair::new("admin").await else { return };
+    admin::configs_and_partitions(&mut p).await;
     p.finish();
 }

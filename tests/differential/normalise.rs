@@ -97,6 +97,11 @@ pub fn describe_configs(r: &mut DescribeConfigsResponse) {
         res.configs.sort_by(|a, b| a.name.cmp(&b.name));
         for c in &mut res.configs {
             c.documentation = None;
+            // See `kafka_min_insync_source`.
+            if res.resource_type == 2 && c.name.as_str() == "min.insync.replicas" && c.config_source == 3 {
+                c.config_source = 5;
+                c.synonyms.retain(|s| s.source != 3);
+            }
         }
     }
 }
@@ -221,5 +226,42 @@ pub fn delete_groups(r: &mut DeleteGroupsResponse) {
 }
 
 pub fn offset_delete(r: &mut OffsetDeleteResponse) {
+    r.throttle_time_ms = 0;
+}
+
+pub fn incremental_alter_configs(r: &mut IncrementalAlterConfigsResponse) {
+    r.throttle_time_ms = 0;
+}
+
+pub fn alter_configs(r: &mut AlterConfigsResponse) {
+    r.throttle_time_ms = 0;
+}
+
+pub fn create_partitions(r: &mut CreatePartitionsResponse) {
+    r.throttle_time_ms = 0;
+}
+
+pub fn describe_topic_partitions(r: &mut DescribeTopicPartitionsResponse) {
+    r.throttle_time_ms = 0;
+    for t in &mut r.topics {
+        t.topic_id = Default::default();
+        t.partitions.sort_by_key(|p| p.partition_index);
+    }
+}
+
+pub fn describe_cluster(r: &mut DescribeClusterResponse) {
+    r.throttle_time_ms = 0;
+    r.cluster_id = Default::default();
+    for b in &mut r.brokers {
+        b.host = Default::default();
+        b.port = 0;
+    }
+}
+
+pub fn elect_leaders(r: &mut ElectLeadersResponse) {
+    r.throttle_time_ms = 0;
+}
+
+pub fn list_partition_reassignments(r: &mut ListPartitionReassignmentsResponse) {
     r.throttle_time_ms = 0;
 }

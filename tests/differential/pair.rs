@@ -70,6 +70,38 @@ impl Pair {
         brokk
     }
 
+    /// [`Pair::same`] for a read after a write: Kafka's broker applies a change its
+    /// controller committed a moment later, so its answer is asked again (bounded) until it
+    /// equals brokk's; the last one is compared.
+    pub async fn eventually_same<R: Request>(
+        &mut self,
+        what: &str,
+        req: &R,
+        version: i16,
+        normalise: impl Fn(&mut R::Response),
+    ) -> R::Response
+    where
+        R::Response: Debug + PartialEq + Clone,
+    {
+        let b = self.brokk.call(req, version).await;
+        let mut bn = b.clone();
+        normalise(&mut bn);
+        let mut kn = None;
+        for _ in 0..200 {
+            let mut k = self.kafka.call(req, version).await;
+            normalise(&mut k);
+            let done = k == bn;
+            kn = Some(k);
+            if done {
+                break;
+            }
+            // The broker's metadata catching up has no event a client can wait on.
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        self.check(&format!("{what} (v{version})"), &kn.expect("asked"), &bn);
+        b
+    }
+
     /// [`Pair::same`] for a request that differs per broker (it names a member id or a
     /// producer id one of them chose): `make(true)` builds Kafka's, `make(false)` brokk's.
     /// Returns both answers as given (Kafka's, brokk's).
