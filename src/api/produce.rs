@@ -118,6 +118,18 @@ fn verification_error(e: &TxnError, version: i16) -> ResponseError {
 
 /// The answer for a batch that was refused.
 fn append_failure(p: &Partition, index: i32, e: LogError) -> PartitionProduceResponse {
+    // Kafka's ReplicaManager answers the producer-state errors (its catch-all branch) with
+    // the partition's log start offset and no message.
+    let producer_state = matches!(
+        e,
+        LogError::InvalidProducerEpoch(_) | LogError::OutOfOrderSequence(_) | LogError::InvalidTxnState(_)
+    );
+    if producer_state {
+        tracing::debug!(error = %e, "produce refused");
+        let mut r = partition_error(index, log_error(&e), None);
+        r.log_start_offset = p.log_start_offset();
+        return r;
+    }
     let mut r = partition_error(index, log_error(&e), append_error_message(&e));
     if let LogError::RecordErrors { errors, .. } = &e {
         r.log_start_offset = p.log_start_offset();
@@ -185,7 +197,12 @@ async fn produce_partition(
         {
             Ok(g) => guard = Some(g),
             Err(e) => {
-                let msg = format!("transactional write refused: {e}");
+                // Kafka's words for a partition outside the transaction; its other
+                // verification errors carry their exception's text, brokk's its own.
+                let msg = match e {
+                    TxnError::InvalidTxnState => "Partition was not added to the transaction".to_string(),
+                    _ => format!("transactional write refused: {e}"),
+                };
                 return (partition_error(index, verification_error(&e, version), Some(msg)), None);
             }
         }

@@ -17,6 +17,7 @@ mod pair;
 mod records;
 mod reference;
 mod topics;
+mod transactions;
 
 use pair::Pair;
 
@@ -54,5 +55,12 @@ async fn classic_groups_answer_as_kafka() {
 async fn configs_and_partitions_are_administered_as_kafka() {
     let Some(mut p) = Pair::new("admin").await else { return };
     admin::configs_and_partitions(&mut p).await;
+    p.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producers_and_transactions_answer_as_kafka() {
+    let Some(mut p) = Pair::new("txn").await else { return };
+    transactions::producers(&mut p).await;
     p.finish();
 }

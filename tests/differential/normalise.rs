@@ -4,6 +4,8 @@
 //! - `throttle_time_ms`: quotas and load differ between two processes;
 //! - cluster ids, broker hosts and ports, topic ids: chosen per broker;
 //! - the UUID part of member ids (`<client id>-<UUID>`): random per broker;
+//! - producer ids: each broker allocates its own (requests carry each side's; answers have
+//!   them as 0); transaction start times: the brokers' clocks;
 //! - config `documentation`: free text (names, values, sources and types are compared);
 //! - the order of a topic's partitions in Metadata (Kafka's follows its metadata image) and
 //!   in ListOffsets (a hash map's).
@@ -264,4 +266,37 @@ pub fn elect_leaders(r: &mut ElectLeadersResponse) {
 
 pub fn list_partition_reassignments(r: &mut ListPartitionReassignmentsResponse) {
     r.throttle_time_ms = 0;
+}
+
+pub fn init_producer_id(r: &mut InitProducerIdResponse) {
+    r.throttle_time_ms = 0;
+    if r.producer_id.0 >= 0 {
+        r.producer_id = ProducerId(0);
+    }
+}
+
+pub fn add_partitions_to_txn(r: &mut AddPartitionsToTxnResponse) {
+    r.throttle_time_ms = 0;
+    for t in &mut r.results_by_topic_v3_and_below {
+        t.results_by_partition.sort_by_key(|p| p.partition_index);
+    }
+}
+
+pub fn end_txn(r: &mut EndTxnResponse) {
+    r.throttle_time_ms = 0;
+    if r.producer_id.0 >= 0 {
+        r.producer_id = ProducerId(0);
+    }
+}
+
+pub fn describe_transactions(r: &mut DescribeTransactionsResponse) {
+    r.throttle_time_ms = 0;
+    for t in &mut r.transaction_states {
+        if t.producer_id.0 >= 0 {
+            t.producer_id = ProducerId(0);
+        }
+        if t.transaction_start_time_ms > 0 {
+            t.transaction_start_time_ms = 1;
+        }
+    }
 }

@@ -102,6 +102,60 @@ impl Pair {
         b
     }
 
+    /// [`Pair::eventually_same`] for a request that differs per broker, compared as `view`
+    /// shows the answers.
+    pub async fn eventually_same_each<R: Request, V: Debug + PartialEq>(
+        &mut self,
+        what: &str,
+        make: impl Fn(bool) -> R,
+        version: i16,
+        view: impl Fn(&R::Response) -> V,
+    ) {
+        let bv = view(&self.brokk.call(&make(false), version).await);
+        let mut kv = None;
+        for _ in 0..200 {
+            let k = view(&self.kafka.call(&make(true), version).await);
+            let done = k == bv;
+            kv = Some(k);
+            if done {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        self.check(&format!("{what} (v{version})"), &kv.expect("asked"), &bv);
+    }
+
+    /// [`Pair::same_each`] for a request Kafka answers with a retriable coordinator error
+    /// (`busy`) until its coordinator is loaded: asked of Kafka again (bounded) meanwhile,
+    /// as a client retries.
+    pub async fn same_each_when_ready<R: Request>(
+        &mut self,
+        what: &str,
+        make: impl Fn(bool) -> R,
+        version: i16,
+        busy: impl Fn(&R::Response) -> bool,
+        normalise: impl Fn(&mut R::Response),
+    ) -> (R::Response, R::Response)
+    where
+        R::Response: Debug + PartialEq + Clone,
+    {
+        let mut k = self.kafka.call(&make(true), version).await;
+        for _ in 0..400 {
+            if !busy(&k) {
+                break;
+            }
+            // A coordinator loading has no event a client can wait on: it retries.
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            k = self.kafka.call(&make(true), version).await;
+        }
+        let b = self.brokk.call(&make(false), version).await;
+        let (mut kn, mut bn) = (k.clone(), b.clone());
+        normalise(&mut kn);
+        normalise(&mut bn);
+        self.check(&format!("{what} (v{version})"), &kn, &bn);
+        (k, b)
+    }
+
     /// [`Pair::same`] for a request that differs per broker (it names a member id or a
     /// producer id one of them chose): `make(true)` builds Kafka's, `make(false)` brokk's.
     /// Returns both answers as given (Kafka's, brokk's).

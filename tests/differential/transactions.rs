@@ -1,0 +1,340 @@
+//! Idempotent and transactional producers: InitProducerId, Produce sequence checks,
+//! AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn, DescribeTransactions,
+//! DescribeProducers and read_committed Fetch, with fencing and state errors. Producer ids
+//! are each broker's own: requests carry each side's, and answers are compared with them
+//! replaced by 0.
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use super::common::{fetch_req, produce_req, topic};
+use super::normalise as n;
+use super::pair::Pair;
+use super::topics::{creatable, create};
+
+const TS0: i64 = 1_700_000_000_000;
+
+fn s(x: &str) -> StrBytes {
+    StrBytes::from_string(x.to_string())
+}
+
+/// `n` records from producer `pid`/`epoch` starting at sequence `seq`, all at `TS0`.
+fn batch(pid: i64, epoch: i16, seq: i32, n: usize, transactional: bool) -> Bytes {
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: pid,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: seq + i as i32,
+            timestamp: TS0,
+            key: Some(Bytes::from(format!("k{i}"))),
+            value: Some(Bytes::from(format!("v{}", seq + i as i32))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let opts = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, records.iter(), &opts).expect("encode");
+    buf.freeze()
+}
+
+/// What a fetch shows, producer ids and marker timestamps left out: (error, high watermark,
+/// last stable offset, aborted transactions' first offsets, records as (offset, control,
+/// transactional, key, value)).
+type Seen = (
+    i16,
+    i64,
+    i64,
+    Option<Vec<i64>>,
+    Vec<(i64, bool, bool, Option<Bytes>, Option<Bytes>)>,
+);
+
+fn seen(r: &FetchResponse) -> Seen {
+    let p = &r.responses[0].partitions[0];
+    let mut records = vec![];
+    if let Some(b) = &p.records {
+        let mut buf = b.clone();
+        for set in RecordBatchDecoder::decode_all(&mut buf).expect("decode") {
+            for r in set.records {
+                records.push((r.offset, r.control, r.transactional, r.key, r.value));
+            }
+        }
+    }
+    (
+        p.error_code,
+        p.high_watermark,
+        p.last_stable_offset,
+        p.aborted_transactions
+            .as_ref()
+            .map(|a| a.iter().map(|t| t.first_offset).collect()),
+        records,
+    )
+}
+
+fn init(id: Option<&str>, timeout_ms: i32) -> InitProducerIdRequest {
+    InitProducerIdRequest::default()
+        .with_transactional_id(id.map(|i| TransactionalId(s(i))))
+        .with_transaction_timeout_ms(timeout_ms)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1)
+}
+
+fn add_partitions(id: &str, pid: i64, epoch: i16, t: &str, partitions: Vec<i32>) -> AddPartitionsToTxnRequest {
+    AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(TransactionalId(s(id)))
+        .with_v3_and_below_producer_id(ProducerId(pid))
+        .with_v3_and_below_producer_epoch(epoch)
+        .with_v3_and_below_topics(vec![
+            add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                .with_name(topic(t))
+                .with_partitions(partitions),
+        ])
+}
+
+fn end(id: &str, pid: i64, epoch: i16, commit: bool) -> EndTxnRequest {
+    EndTxnRequest::default()
+        .with_transactional_id(TransactionalId(s(id)))
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+        .with_committed(commit)
+}
+
+fn txn_produce(id: &str, t: &str, p: i32, records: Bytes) -> ProduceRequest {
+    produce_req(t, p, records, -1).with_transactional_id(Some(TransactionalId(s(id))))
+}
+
+pub async fn producers(p: &mut Pair) {
+    let t = p.topic("x");
+    let id = p.topic("txn");
+    p.same(
+        "CreateTopics",
+        &create(vec![creatable(&t, 2, 1, &[])], false),
+        7,
+        n::create_topics,
+    )
+    .await;
+    p.await_leaders(&[&t]).await;
+    // Idempotent producer: sequences.
+    let busy = |r: &InitProducerIdResponse| [14, 15, 16].contains(&r.error_code);
+    let (k, b) = p
+        .same_each_when_ready(
+            "InitProducerId without a transactional id",
+            |_| init(None, 60_000),
+            4,
+            busy,
+            n::init_producer_id,
+        )
+        .await;
+    let pids = [(k.producer_id.0, k.producer_epoch), (b.producer_id.0, b.producer_epoch)];
+    let pid = |kafka: bool| pids[usize::from(!kafka)];
+    for (what, seq, n_records) in [
+        ("Produce of an idempotent batch", 0, 2),
+        ("Produce of the same batch again", 0, 2),
+        ("Produce of a batch after a gap in sequence", 5, 1),
+        ("Produce of the next batch", 2, 1),
+        ("Produce of an older batch, not the last", 0, 1),
+    ] {
+        p.same_each(
+            what,
+            |kf| produce_req(&t, 0, batch(pid(kf).0, pid(kf).1, seq, n_records, false), -1),
+            9,
+            n::produce,
+        )
+        .await;
+    }
+    p.same_each(
+        "Produce with a newer epoch and a sequence not 0",
+        |kf| produce_req(&t, 0, batch(pid(kf).0, pid(kf).1 + 1, 3, 1, false), -1),
+        9,
+        n::produce,
+    )
+    .await;
+    // Transactions.
+    p.same(
+        "InitProducerId with too long a timeout",
+        &init(Some(&id), i32::MAX),
+        4,
+        n::init_producer_id,
+    )
+    .await;
+    // The first lookup creates __transaction_state on Kafka (brokk creates it at once).
+    let find = FindCoordinatorRequest::default()
+        .with_key_type(1)
+        .with_coordinator_keys(vec![s(&id)]);
+    let busy_find = |r: &FindCoordinatorResponse| r.coordinators[0].error_code == 15;
+    p.same_each_when_ready(
+        "FindCoordinator of a transactional id",
+        |_| find.clone(),
+        4,
+        busy_find,
+        n::find_coordinator,
+    )
+    .await;
+    let (k, b) = p
+        .same_each_when_ready(
+            "InitProducerId",
+            |_| init(Some(&id), 60_000),
+            4,
+            busy,
+            n::init_producer_id,
+        )
+        .await;
+    let tx = [(k.producer_id.0, k.producer_epoch), (b.producer_id.0, b.producer_epoch)];
+    let tx = |kafka: bool| tx[usize::from(!kafka)];
+    p.same_each(
+        "Produce outside the transaction's partitions",
+        |kf| txn_produce(&id, &t, 1, batch(tx(kf).0, tx(kf).1, 0, 1, true)),
+        9,
+        n::produce,
+    )
+    .await;
+    p.same_each(
+        "AddPartitionsToTxn with an unknown partition",
+        |kf| add_partitions(&id, tx(kf).0, tx(kf).1, &t, vec![1, 9]),
+        3,
+        n::add_partitions_to_txn,
+    )
+    .await;
+    p.same_each(
+        "AddPartitionsToTxn",
+        |kf| add_partitions(&id, tx(kf).0, tx(kf).1, &t, vec![1]),
+        3,
+        n::add_partitions_to_txn,
+    )
+    .await;
+    p.same_each(
+        "AddPartitionsToTxn with a wrong epoch",
+        |kf| add_partitions(&id, tx(kf).0, tx(kf).1 + 3, &t, vec![1]),
+        3,
+        n::add_partitions_to_txn,
+    )
+    .await;
+    p.same_each(
+        "Produce in the transaction",
+        |kf| txn_produce(&id, &t, 1, batch(tx(kf).0, tx(kf).1, 0, 3, true)),
+        9,
+        n::produce,
+    )
+    .await;
+    let (k, b) = p
+        .same_each(
+            "Fetch of an open transaction, read_committed",
+            |_| fetch_req(&t, 1, 0, 0, 0).with_isolation_level(1),
+            12,
+            |_| {},
+        )
+        .await;
+    p.check(
+        "Fetch of an open transaction, read_committed: what it shows",
+        &seen(&k),
+        &seen(&b),
+    );
+    let describe = |kf: bool| {
+        let _ = kf;
+        DescribeTransactionsRequest::default().with_transactional_ids(vec![TransactionalId(s(&id))])
+    };
+    p.same_each(
+        "DescribeTransactions of an open transaction",
+        describe,
+        0,
+        n::describe_transactions,
+    )
+    .await;
+    p.same_each(
+        "EndTxn with a wrong epoch",
+        |kf| end(&id, tx(kf).0, tx(kf).1 + 1, false),
+        4,
+        n::end_txn,
+    )
+    .await;
+    p.same_each("EndTxn abort", |kf| end(&id, tx(kf).0, tx(kf).1, false), 4, n::end_txn)
+        .await;
+    p.eventually_same_each(
+        "Fetch after the abort, read_committed",
+        |_| fetch_req(&t, 1, 0, 0, 0).with_isolation_level(1),
+        12,
+        seen,
+    )
+    .await;
+    p.same_each(
+        "EndTxn abort again",
+        |kf| end(&id, tx(kf).0, tx(kf).1, false),
+        4,
+        n::end_txn,
+    )
+    .await;
+    p.same_each(
+        "EndTxn commit after the abort",
+        |kf| end(&id, tx(kf).0, tx(kf).1, true),
+        4,
+        n::end_txn,
+    )
+    .await;
+    // A second transaction, committed.
+    p.same_each(
+        "AddPartitionsToTxn again",
+        |kf| add_partitions(&id, tx(kf).0, tx(kf).1, &t, vec![1]),
+        3,
+        n::add_partitions_to_txn,
+    )
+    .await;
+    p.same_each(
+        "Produce in the second transaction",
+        |kf| txn_produce(&id, &t, 1, batch(tx(kf).0, tx(kf).1, 3, 2, true)),
+        9,
+        n::produce,
+    )
+    .await;
+    p.same_each("EndTxn commit", |kf| end(&id, tx(kf).0, tx(kf).1, true), 4, n::end_txn)
+        .await;
+    p.eventually_same_each(
+        "Fetch after the commit, read_committed",
+        |_| fetch_req(&t, 1, 0, 0, 0).with_isolation_level(1),
+        12,
+        seen,
+    )
+    .await;
+    p.eventually_same_each(
+        "DescribeTransactions of a completed transaction",
+        describe,
+        0,
+        |r: &DescribeTransactionsResponse| {
+            let mut r = r.clone();
+            n::describe_transactions(&mut r);
+            r
+        },
+    )
+    .await;
+    let (k, b) = p
+        .same_each(
+            "InitProducerId again: a new epoch",
+            |_| init(Some(&id), 60_000),
+            4,
+            n::init_producer_id,
+        )
+        .await;
+    p.check(
+        "InitProducerId again: the epoch moved on",
+        &(k.producer_epoch - tx(true).1),
+        &(b.producer_epoch - tx(false).1),
+    );
+    p.same_each(
+        "EndTxn of the fenced epoch",
+        |kf| end(&id, tx(kf).0, tx(kf).1, true),
+        4,
+        n::end_txn,
+    )
+    .await;
+}
