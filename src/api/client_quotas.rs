@@ -97,7 +97,8 @@ pub async fn describe(
     _version: i16,
 ) -> DescribeClientQuotasResponse {
     let mut resp = DescribeClientQuotasResponse::default();
-    resp.error_message = None;
+    // Kafka sends an empty message on success, not null.
+    resp.error_message = Some(Default::default());
     let filter = match check_filter(&req) {
         Ok(f) => f,
         Err((code, msg)) => {

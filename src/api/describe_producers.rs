@@ -1,7 +1,8 @@
 //! DescribeProducers: the idempotent and transactional producers each partition tracks
 //! (epoch, last sequence, last timestamp, open transaction), as `kafka-transactions.sh
 //! describe-producers` shows them. An unknown topic or partition gets
-//! UNKNOWN_TOPIC_OR_PARTITION, one in a failed log dir KAFKA_STORAGE_ERROR.
+//! UNKNOWN_TOPIC_OR_PARTITION (with Kafka's messages), one in a failed log dir
+//! KAFKA_STORAGE_ERROR.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_producers_response::{PartitionResponse, ProducerState, TopicResponse};
@@ -23,9 +24,15 @@ pub async fn handle(broker: &Broker, req: DescribeProducersRequest, _version: i1
                 .as_ref()
                 .and_then(|t| usize::try_from(i).ok().and_then(|i| t.partitions.get(i)));
             match partition {
+                // As Kafka: an unknown topic gets the error's default text, an unknown
+                // partition of a known topic none.
                 None => {
                     pr.error_code = ResponseError::UnknownTopicOrPartition.code();
-                    pr.error_message = message(format!("{}-{i} does not exist", t.name.0.as_str()));
+                    pr.error_message = if topic.is_none() {
+                        message("This server does not host this topic-partition.")
+                    } else {
+                        None
+                    };
                 }
                 Some(p) if p.is_offline() => pr.error_code = ResponseError::KafkaStorageError.code(),
                 Some(p) => {

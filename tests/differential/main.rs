@@ -12,6 +12,7 @@ mod admin;
 #[path = "../common/mod.rs"]
 mod common;
 mod groups;
+mod misc;
 mod normalise;
 mod pair;
 mod records;
@@ -62,5 +63,12 @@ async fn configs_and_partitions_are_administered_as_kafka() {
 async fn producers_and_transactions_answer_as_kafka() {
     let Some(mut p) = Pair::new("txn").await else { return };
     transactions::producers(&mut p).await;
+    p.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describing_apis_answer_as_kafka() {
+    let Some(mut p) = Pair::new("misc").await else { return };
+    misc::describing(&mut p).await;
     p.finish();
 }

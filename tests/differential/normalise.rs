@@ -7,6 +7,7 @@
 //! - producer ids: each broker allocates its own (requests carry each side's; answers have
 //!   them as 0); transaction start times: the brokers' clocks;
 //! - config `documentation`: free text (names, values, sources and types are compared);
+//! - log dir paths and their filesystems' free and total bytes;
 //! - the order of a topic's partitions in Metadata (Kafka's follows its metadata image) and
 //!   in ListOffsets (a hash map's).
 //!
@@ -299,4 +300,37 @@ pub fn describe_transactions(r: &mut DescribeTransactionsResponse) {
             t.transaction_start_time_ms = 1;
         }
     }
+}
+
+pub fn describe_log_dirs(r: &mut DescribeLogDirsResponse) {
+    r.throttle_time_ms = 0;
+    for d in &mut r.results {
+        d.log_dir = Default::default();
+        // Free and total space are the filesystems'.
+        d.total_bytes = 0;
+        d.usable_bytes = 0;
+        for t in &mut d.topics {
+            t.partitions.sort_by_key(|p| p.partition_index);
+        }
+    }
+}
+
+pub fn describe_producers(r: &mut DescribeProducersResponse) {
+    r.throttle_time_ms = 0;
+}
+
+pub fn list_groups(r: &mut ListGroupsResponse) {
+    r.throttle_time_ms = 0;
+}
+
+pub fn list_config_resources(r: &mut ListConfigResourcesResponse) {
+    r.throttle_time_ms = 0;
+}
+
+pub fn describe_client_quotas(r: &mut DescribeClientQuotasResponse) {
+    r.throttle_time_ms = 0;
+}
+
+pub fn alter_client_quotas(r: &mut AlterClientQuotasResponse) {
+    r.throttle_time_ms = 0;
 }
