@@ -112,7 +112,7 @@ expect_eq "in the future" "" "$(tool kafka-get-offsets --bootstrap-server "$BROK
 ok "get-offsets"
 
 # ---------------------------------------------------------------------------
-scenario "kafka-consumer-groups: describe with lag, reset offsets, delete" "group-rebalance,commit-resume,admin-groups"
+scenario "kafka-consumer-groups: describe with lag, reset offsets, delete" "commit-resume,admin-groups"
 tool kafka-console-consumer --bootstrap-server "$BROKER" --topic codecs --group ops --from-beginning \
     --max-messages 15 --timeout-ms 30000 >/dev/null
 d=$(tool kafka-consumer-groups --bootstrap-server "$BROKER" --describe --group ops)
@@ -129,6 +129,36 @@ expect_grep "state" 'Empty' "$(tool kafka-consumer-groups --bootstrap-server "$B
 tool kafka-consumer-groups --bootstrap-server "$BROKER" --delete --group ops >/dev/null
 if tool kafka-consumer-groups --bootstrap-server "$BROKER" --list | grep -qx ops; then fail "ops still listed"; fi
 ok "describe, lag, reset, resume, delete"
+
+# ---------------------------------------------------------------------------
+scenario "two console consumers in one group share the partitions" "group-rebalance"
+# members_of: "<members> <distinct partitions>" of group reb on orders (4 partitions).
+members_of() {
+    tool kafka-consumer-groups --bootstrap-server "$BROKER" --describe --group reb --members --verbose |
+        awk '$1 == "reb" { n++; parts += $5 } END { printf "%d %d", n, parts }'
+}
+# await_members WANT: polls the group's description (each one JVM) until it shows WANT.
+await_members() {
+    local got=""
+    for _ in $(seq 1 30); do
+        got=$(members_of)
+        [[ $got == "$1" ]] && return 0
+        sleep 1
+    done
+    fail "group reb: expected members/partitions '$1', last saw '$got'"
+}
+timeout 120 "$B/kafka-console-consumer.sh" --bootstrap-server "$BROKER" --topic orders --group reb \
+    >/dev/null 2>>"$WORK/tools.err" &
+first=$!
+await_members "1 4"
+timeout 120 "$B/kafka-console-consumer.sh" --bootstrap-server "$BROKER" --topic orders --group reb \
+    >/dev/null 2>>"$WORK/tools.err" &
+second=$!
+await_members "2 4"
+kill "$second" 2>/dev/null; wait "$second" 2>/dev/null || true
+await_members "1 4"
+kill "$first" 2>/dev/null; wait "$first" 2>/dev/null || true
+ok "1 member with 4 partitions, 2 members sharing 4, back to 1 after a member left"
 
 # ---------------------------------------------------------------------------
 scenario "kafka-delete-records" "admin-delete-records"
