@@ -41,7 +41,12 @@ P
     JAVA=(java ${KAFKA_HEAP:--Xmx512m -Xms128m} -XX:+UseSerialGC -Djava.awt.headless=true
           "-Dlog4j2.configurationFile=$DIR/log4j2.properties" -cp "$LIBS/*")
     if [ ! -f "$DIR/data/meta.properties" ]; then   # format once; a restart reuses DIR/data
-        CID=$(python3 -c 'import uuid,base64;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+        # Kafka's form of a random id; never starting with '-', which the tool would take
+        # for an option.
+        CID=$(python3 -c 'import uuid,base64
+while True:
+    c = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not c.startswith("-"): print(c); break')
         "${JAVA[@]}" kafka.tools.StorageTool format -t "$CID" -c "$DIR/server.properties" \
             > "$DIR/format.out" 2>&1 || { cat "$DIR/format.out" >&2; exit 1; }
     fi

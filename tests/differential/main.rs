@@ -72,3 +72,10 @@ async fn describing_apis_answer_as_kafka() {
     misc::describing(&mut p).await;
     p.finish();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_by_topic_id_answer_as_kafka() {
+    let Some(mut p) = Pair::new("ids").await else { return };
+    records::by_topic_id(&mut p).await;
+    p.finish();
+}

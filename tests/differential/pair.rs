@@ -213,8 +213,12 @@ impl Pair {
     }
 
     /// Waits (bounded) until the reference Kafka's metadata shows every partition of
-    /// `topics` with a leader: a topic it created is usable only then. brokk's are at once.
+    /// `topics` with a leader and that leader answers for it (ListOffsets without
+    /// NOT_LEADER_OR_FOLLOWER: its metadata cache can be ahead of its replica manager): a
+    /// topic it created is usable only then. brokk's are at once.
     pub async fn await_leaders(&mut self, topics: &[&str]) {
+        use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+        use kafka_protocol::messages::{BrokerId, ListOffsetsRequest};
         let req = MetadataRequest::default().with_topics(Some(
             topics
                 .iter()
@@ -224,18 +228,63 @@ impl Pair {
                 })
                 .collect(),
         ));
-        for _ in 0..200 {
+        for _ in 0..400 {
             let md = self.kafka.call(&req, 12).await;
             let ready = md.topics.iter().all(|t| {
                 t.error_code == 0 && !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader_id.0 >= 0)
             });
-            if ready {
+            let served = ready && {
+                let lo = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(
+                    md.topics
+                        .iter()
+                        .map(|t| {
+                            ListOffsetsTopic::default()
+                                .with_name(t.name.clone().unwrap_or_default())
+                                .with_partitions(
+                                    t.partitions
+                                        .iter()
+                                        .map(|p| {
+                                            ListOffsetsPartition::default()
+                                                .with_partition_index(p.partition_index)
+                                                .with_timestamp(-1)
+                                        })
+                                        .collect(),
+                                )
+                        })
+                        .collect(),
+                );
+                let r = self.kafka.call(&lo, 7).await;
+                r.topics.iter().all(|t| t.partitions.iter().all(|p| p.error_code == 0))
+            };
+            if served {
                 return;
             }
             // Metadata propagation inside Kafka has no event a client can wait on: poll.
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("the reference Kafka has no leaders for {topics:?} after 5 s");
+        panic!("the reference Kafka does not serve {topics:?} after 10 s");
+    }
+
+    /// Waits (bounded) until the reference Kafka has completed transactional id `id`'s
+    /// transaction: its EndTxn answers once PrepareCommit/PrepareAbort is written and writes
+    /// the markers after (CONCURRENT_TRANSACTIONS meanwhile); brokk answers once they are
+    /// written, so its next request never sees that state.
+    pub async fn await_txn_complete(&mut self, id: &str) {
+        use kafka_protocol::messages::{DescribeTransactionsRequest, TransactionalId};
+        use kafka_protocol::protocol::StrBytes;
+        let req = DescribeTransactionsRequest::default()
+            .with_transactional_ids(vec![TransactionalId(StrBytes::from_string(id.into()))]);
+        for _ in 0..400 {
+            let state = self.kafka.call(&req, 0).await.transaction_states[0]
+                .transaction_state
+                .to_string();
+            if !state.starts_with("Prepare") {
+                return;
+            }
+            // The markers' completion has no event a client can wait on: it retries.
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the reference Kafka did not complete {id}'s transaction in 10 s");
     }
 
     /// Fails the test with every difference found, if any.

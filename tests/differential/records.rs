@@ -191,3 +191,63 @@ pub async fn produce_fetch_offsets(p: &mut Pair) {
     )
     .await;
 }
+
+/// Requests that name topics by id (Fetch v13+, Metadata v10+ by id): each broker gets its own
+/// topic id.
+pub async fn by_topic_id(p: &mut Pair) {
+    let t = p.topic("ids");
+    let (k, b) = p
+        .same_each(
+            "CreateTopics",
+            |_| create(vec![creatable(&t, 1, 1, &[])], false),
+            7,
+            n::create_topics,
+        )
+        .await;
+    let ids = [k.topics[0].topic_id, b.topics[0].topic_id];
+    let id = |kafka: bool| ids[usize::from(!kafka)];
+    p.await_leaders(&[&t]).await;
+    p.same(
+        "Produce",
+        &produce_req(&t, 0, batch(3, TS0, Compression::None), -1),
+        9,
+        n::produce,
+    )
+    .await;
+    let fetch_by_id = |kf: bool, offset: i64| {
+        let mut r = fetch_req(&t, 0, offset, 0, 0);
+        r.topics[0].topic_id = id(kf);
+        r.topics[0].topic = Default::default();
+        r
+    };
+    for v in [13, 16, 17] {
+        p.same_each("Fetch by topic id", |kf| fetch_by_id(kf, 0), v, n::fetch)
+            .await;
+        p.same_each("Fetch by topic id past the end", |kf| fetch_by_id(kf, 50), v, n::fetch)
+            .await;
+    }
+    let unknown = |_: bool| {
+        let mut r = fetch_req(&t, 0, 0, 0, 0);
+        r.topics[0].topic_id = uuid::Uuid::from_u128(7);
+        r.topics[0].topic = Default::default();
+        r
+    };
+    p.same_each("Fetch of an unknown topic id", unknown, 13, n::fetch).await;
+    let md = |kf: bool| {
+        MetadataRequest::default().with_topics(Some(vec![
+            metadata_request::MetadataRequestTopic::default()
+                .with_topic_id(id(kf))
+                .with_name(None),
+        ]))
+    };
+    p.same_each("Metadata by topic id", md, 12, n::metadata).await;
+    let md_unknown = |_: bool| {
+        MetadataRequest::default().with_topics(Some(vec![
+            metadata_request::MetadataRequestTopic::default()
+                .with_topic_id(uuid::Uuid::from_u128(7))
+                .with_name(None),
+        ]))
+    };
+    p.same_each("Metadata of an unknown topic id", md_unknown, 12, n::metadata)
+        .await;
+}

@@ -153,8 +153,18 @@ fn start() -> Option<Reference> {
     })
 }
 
-/// A random cluster id in Kafka's form (URL-safe base64 of 16 bytes, unpadded).
+/// A random cluster id in Kafka's form (URL-safe base64 of 16 bytes, unpadded), not
+/// starting with '-' (as Kafka's `Uuid.randomUuid`: the tools would take it for an option).
 fn base64_uuid() -> String {
+    loop {
+        let id = base64_uuid_any();
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
+}
+
+fn base64_uuid_any() -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let b = uuid::Uuid::new_v4().into_bytes();
     let mut out = String::new();

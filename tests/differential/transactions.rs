@@ -261,6 +261,7 @@ pub async fn producers(p: &mut Pair) {
     .await;
     p.same_each("EndTxn abort", |kf| end(&id, tx(kf).0, tx(kf).1, false), 4, n::end_txn)
         .await;
+    p.await_txn_complete(&id).await;
     p.eventually_same_each(
         "Fetch after the abort, read_committed",
         |_| fetch_req(&t, 1, 0, 0, 0).with_isolation_level(1),
@@ -299,6 +300,7 @@ pub async fn producers(p: &mut Pair) {
     .await;
     p.same_each("EndTxn commit", |kf| end(&id, tx(kf).0, tx(kf).1, true), 4, n::end_txn)
         .await;
+    p.await_txn_complete(&id).await;
     p.eventually_same_each(
         "Fetch after the commit, read_committed",
         |_| fetch_req(&t, 1, 0, 0, 0).with_isolation_level(1),
