@@ -141,15 +141,7 @@ impl Limited {
     fn api_versions(s: &mut StdStream) -> bool {
         // size 15 | api key 18, version 0, correlation id 7, client id "brokk"
         let req = [0, 0, 0, 15, 0, 18, 0, 0, 0, 0, 0, 7, 0, 5, b'b', b'r', b'o', b'k', b'k'];
-        if s.write_all(&req).is_err() {
-            return false;
-        }
-        let mut len = [0u8; 4];
-        if s.read_exact(&mut len).is_err() {
-            return false;
-        }
-        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-        s.read_exact(&mut body).is_ok() && body[..4] == [0, 0, 0, 7]
+        Self::answered(s, &req)
     }
 
     /// Sends one request frame (correlation id 7) on `s`; true if it was answered, false if

@@ -122,11 +122,10 @@ fn describe(broker: &Broker, cfg: &LogConfig, overrides: &BTreeMap<String, Strin
 pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
     let mut resp = CreateTopicsResponse::default();
     let mut names = HashSet::new();
-    let mut dups: Vec<&str> = vec![];
+    let mut dups: Vec<&TopicName> = vec![];
     for t in &req.topics {
-        let name = t.name.0.as_str();
-        if !names.insert(name) && !dups.contains(&name) {
-            dups.push(name);
+        if !names.insert(t.name.0.as_str()) && !dups.contains(&&t.name) {
+            dups.push(&t.name);
         }
     }
     let result = |name: &TopicName| {
@@ -139,7 +138,7 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
     };
     // As Kafka: the topics named once, in order, then one INVALID_REQUEST per name given
     // more than once.
-    for t in req.topics.iter().filter(|t| !dups.contains(&t.name.0.as_str())) {
+    for t in req.topics.iter().filter(|t| !dups.contains(&&t.name)) {
         let mut r = result(&t.name);
         match check(broker, t) {
             Err((code, msg)) => {
@@ -182,8 +181,7 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
         resp.topics.push(r);
     }
     for name in dups {
-        let t = req.topics.iter().find(|t| t.name.0.as_str() == name).expect("named");
-        let mut r = result(&t.name);
+        let mut r = result(name);
         r.error_code = ResponseError::InvalidRequest.code();
         r.error_message = message("Duplicate topic name.");
         resp.topics.push(r);

@@ -3,16 +3,11 @@
 //! ElectLeaders and the partition reassignment APIs, success and error paths.
 
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 
 use super::common::topic;
 use super::normalise as n;
 use super::pair::Pair;
-use super::topics::{creatable, create};
-
-fn s(x: &str) -> StrBytes {
-    StrBytes::from_string(x.to_string())
-}
+use super::topics::{creatable, create, s};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;

@@ -9,11 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::common::topic;
 use super::normalise as n;
 use super::pair::Pair;
-use super::topics::{creatable, create};
-
-fn s(x: &str) -> StrBytes {
-    StrBytes::from_string(x.to_string())
-}
+use super::topics::{created, s};
 
 fn gid(g: &str) -> GroupId {
     GroupId(s(g))
@@ -98,14 +94,7 @@ fn leave(group: &str, member: &StrBytes) -> LeaveGroupRequest {
 
 pub async fn classic_group(p: &mut Pair) {
     let (g, t) = (p.topic("g"), p.topic("t"));
-    p.same(
-        "CreateTopics",
-        &create(vec![creatable(&t, 2, 1, &[])], false),
-        7,
-        n::create_topics,
-    )
-    .await;
-    p.await_leaders(&[&t]).await;
+    created(p, &t, 2).await;
     p.await_coordinator(&g).await;
     let find = FindCoordinatorRequest::default()
         .with_key_type(0)

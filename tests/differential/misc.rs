@@ -3,28 +3,16 @@
 //! and AlterClientQuotas.
 
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 
 use super::common::{batch, produce_req, topic};
 use super::normalise as n;
 use super::pair::Pair;
-use super::topics::{creatable, create};
-
-fn s(x: &str) -> StrBytes {
-    StrBytes::from_string(x.to_string())
-}
+use super::topics::{created, s};
 
 pub async fn describing(p: &mut Pair) {
     let t = p.topic("d");
-    p.same(
-        "CreateTopics",
-        &create(vec![creatable(&t, 2, 1, &[])], false),
-        7,
-        n::create_topics,
-    )
-    .await;
-    p.await_leaders(&[&t]).await;
+    created(p, &t, 2).await;
     p.same(
         "Produce",
         &produce_req(&t, 0, batch(4, 1_700_000_000_000, Compression::None), -1),

@@ -73,33 +73,21 @@ impl Pair {
     /// [`Pair::same`] for a read after a write: Kafka's broker applies a change its
     /// controller committed a moment later, so its answer is asked again (bounded) until it
     /// equals brokk's; the last one is compared.
-    pub async fn eventually_same<R: Request>(
+    pub async fn eventually_same<R: Request + Clone>(
         &mut self,
         what: &str,
         req: &R,
         version: i16,
         normalise: impl Fn(&mut R::Response),
-    ) -> R::Response
-    where
+    ) where
         R::Response: Debug + PartialEq + Clone,
     {
-        let b = self.brokk.call(req, version).await;
-        let mut bn = b.clone();
-        normalise(&mut bn);
-        let mut kn = None;
-        for _ in 0..200 {
-            let mut k = self.kafka.call(req, version).await;
-            normalise(&mut k);
-            let done = k == bn;
-            kn = Some(k);
-            if done {
-                break;
-            }
-            // The broker's metadata catching up has no event a client can wait on.
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        self.check(&format!("{what} (v{version})"), &kn.expect("asked"), &bn);
-        b
+        let view = |r: &R::Response| {
+            let mut r = r.clone();
+            normalise(&mut r);
+            r
+        };
+        self.eventually_same_each(what, |_| req.clone(), version, view).await;
     }
 
     /// [`Pair::eventually_same`] for a request that differs per broker, compared as `view`
@@ -120,6 +108,7 @@ impl Pair {
             if done {
                 break;
             }
+            // The broker's metadata catching up has no event a client can wait on.
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         self.check(&format!("{what} (v{version})"), &kv.expect("asked"), &bv);

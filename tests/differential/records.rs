@@ -11,7 +11,7 @@ use kafka_protocol::records::Compression;
 use super::common::{batch, fetch_req, produce_req, topic};
 use super::normalise as n;
 use super::pair::Pair;
-use super::topics::{creatable, create};
+use super::topics::{creatable, create, created};
 
 const TS0: i64 = 1_700_000_000_000;
 
@@ -74,14 +74,7 @@ fn bad_crc(b: &Bytes) -> Bytes {
 
 pub async fn produce_fetch_offsets(p: &mut Pair) {
     let t = p.topic("r");
-    p.same(
-        "CreateTopics",
-        &create(vec![creatable(&t, 2, 1, &[])], false),
-        7,
-        n::create_topics,
-    )
-    .await;
-    p.await_leaders(&[&t]).await;
+    created(p, &t, 2).await;
     let first = batch(3, TS0, Compression::None);
     let second = batch(2, TS0 + 100, Compression::Gzip);
     for (what, req, v) in [

@@ -9,6 +9,24 @@ use super::common::topic;
 use super::normalise as n;
 use super::pair::Pair;
 
+/// A `StrBytes` of `x`.
+pub fn s(x: &str) -> StrBytes {
+    StrBytes::from_string(x.to_string())
+}
+
+/// Creates topic `name` with `partitions` on both brokers (compared) and waits until
+/// Kafka serves it: every scenario's first step.
+pub async fn created(p: &mut Pair, name: &str, partitions: i32) {
+    p.same(
+        "CreateTopics",
+        &create(vec![creatable(name, partitions, 1, &[])], false),
+        7,
+        n::create_topics,
+    )
+    .await;
+    p.await_leaders(&[name]).await;
+}
+
 pub fn creatable(name: &str, partitions: i32, rf: i16, configs: &[(&str, Option<&str>)]) -> CreatableTopic {
     CreatableTopic::default()
         .with_name(topic(name))

@@ -6,7 +6,6 @@
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
@@ -14,13 +13,9 @@ use kafka_protocol::records::{
 use super::common::{fetch_req, produce_req, topic};
 use super::normalise as n;
 use super::pair::Pair;
-use super::topics::{creatable, create};
+use super::topics::{created, s};
 
 const TS0: i64 = 1_700_000_000_000;
-
-fn s(x: &str) -> StrBytes {
-    StrBytes::from_string(x.to_string())
-}
 
 /// `n` records from producer `pid`/`epoch` starting at sequence `seq`, all at `TS0`.
 fn batch(pid: i64, epoch: i16, seq: i32, n: usize, transactional: bool) -> Bytes {
@@ -118,14 +113,7 @@ fn txn_produce(id: &str, t: &str, p: i32, records: Bytes) -> ProduceRequest {
 pub async fn producers(p: &mut Pair) {
     let t = p.topic("x");
     let id = p.topic("txn");
-    p.same(
-        "CreateTopics",
-        &create(vec![creatable(&t, 2, 1, &[])], false),
-        7,
-        n::create_topics,
-    )
-    .await;
-    p.await_leaders(&[&t]).await;
+    created(p, &t, 2).await;
     // Idempotent producer: sequences.
     let busy = |r: &InitProducerIdResponse| [14, 15, 16].contains(&r.error_code);
     let (k, b) = p
