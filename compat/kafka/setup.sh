@@ -68,14 +68,15 @@ kafka-delegation-tokens org.apache.kafka.tools.DelegationTokenCommand
 kafka-streams-application-reset org.apache.kafka.tools.StreamsResetter
 kafka-storage kafka.tools.StorageTool
 kafka-server-start kafka.Kafka
+connect-distributed org.apache.kafka.connect.cli.ConnectDistributed
+connect-standalone org.apache.kafka.connect.cli.ConnectStandalone
 T
     chmod +x "$CACHE"/bin/*.sh
 }
 
-if [ -f "$CACHE/.complete" ]; then distribution; echo "$CACHE"; exit 0; fi
 mkdir -p "$CACHE"
 dep() { echo "<dependency><groupId>$1</groupId><artifactId>$2</artifactId><version>$3</version></dependency>"; }
-cat > "$CACHE/pom.xml" <<POM
+pom=$(cat <<POM
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>brokk.compat</groupId><artifactId>kafka-oracle</artifactId><version>$V</version>
@@ -85,14 +86,24 @@ cat > "$CACHE/pom.xml" <<POM
     $(dep org.apache.kafka kafka-tools "$V")
     $(dep org.apache.kafka kafka-clients "$V")
     $(dep org.apache.logging.log4j log4j-slf4j-impl 2.24.3)
+    $(dep org.apache.kafka kafka-streams "$V")
+    $(dep org.apache.kafka connect-file "$V")
     $(dep org.apache.logging.log4j log4j-core 2.24.3)
   </dependencies>
 </project>
 POM
+)
+# .complete holds the pom it was built from: a changed dependency list rebuilds libs/.
+if [ -f "$CACHE/.complete" ] && [ "$(cat "$CACHE/.complete")" = "$pom" ]; then
+    distribution
+    echo "$CACHE"
+    exit 0
+fi
+printf '%s\n' "$pom" > "$CACHE/pom.xml"
 rm -rf "$CACHE/libs"
 mvn -q -B -Dstyle.color=never -f "$CACHE/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
     -DoutputDirectory="$CACHE/libs" >&2
 ls "$CACHE"/libs/kafka_2.13-"$V".jar >/dev/null   # fail loudly if the broker jar is missing
-touch "$CACHE/.complete"
+printf '%s\n' "$pom" > "$CACHE/.complete"
 distribution
 echo "$CACHE"

@@ -6,7 +6,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, metadata_request};
 use kafka_protocol::protocol::StrBytes;
 
 use super::errors::topic_error;
@@ -70,6 +70,24 @@ fn error_topic(name: Option<&str>, id: uuid::Uuid, err: ResponseError) -> Metada
     r
 }
 
+/// Kafka's answer to a Metadata request it refuses: every requested topic echoed with the
+/// error (a null name as ""), and no brokers, controller or cluster id.
+fn refused(requested: &[metadata_request::MetadataRequestTopic], err: ResponseError, version: i16) -> MetadataResponse {
+    let mut resp = MetadataResponse::default();
+    if version >= 13 {
+        resp.error_code = err.code();
+    }
+    resp.topics = requested
+        .iter()
+        .map(|t| {
+            let mut r = error_topic(None, t.topic_id, err);
+            r.name = Some(t.name.clone().unwrap_or_default());
+            r
+        })
+        .collect();
+    resp
+}
+
 pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
     let include_ops = req.include_topic_authorized_operations;
     // v0: an empty list means all topics; v1+: null means all, empty means none.
@@ -79,7 +97,31 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
     };
     let allow_create = broker.config().auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
     let mut topics = vec![];
-    if all {
+    let requested = req.topics.as_deref().unwrap_or_default();
+    if !all && version < 12 && requested.iter().any(|t| t.name.is_none() || !t.topic_id.is_nil()) {
+        // Topic ids are in v10-11's schema but usable only from v12: Kafka refuses the
+        // request as a whole.
+        return refused(requested, ResponseError::InvalidRequest, version);
+    }
+    let ids: Vec<uuid::Uuid> = requested.iter().map(|t| t.topic_id).filter(|id| !id.is_nil()).collect();
+    if !all && ids.is_empty() && requested.iter().any(|t| t.name.is_none()) {
+        // Neither a name nor an id: Kafka fails on the null name (its NullPointerException).
+        return refused(requested, ResponseError::UnknownServerError, version);
+    }
+    if !all && !ids.is_empty() {
+        // Any topic id makes Kafka look up ids only (names beside them are ignored): the
+        // unknown ids first, then the topics found.
+        let (mut found, mut unknown) = (vec![], vec![]);
+        let mut seen = std::collections::HashSet::new();
+        for id in ids.into_iter().filter(|id| seen.insert(*id)) {
+            match broker.logs().topic_by_id(&id) {
+                Some(t) => found.push(topic_response(broker, &t, include_ops, version)),
+                None => unknown.push(error_topic(None, id, ResponseError::UnknownTopicId)),
+            }
+        }
+        unknown.extend(found);
+        topics = unknown;
+    } else if all {
         topics = broker
             .logs()
             .topics()
@@ -87,14 +129,9 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
             .map(|t| topic_response(broker, t, include_ops, version))
             .collect();
     } else {
-        for rt in req.topics.unwrap_or_default() {
+        for rt in requested {
             let Some(name) = rt.name.as_ref().map(|n| n.0.as_str().to_string()) else {
-                // Lookup by topic id (v10+).
-                topics.push(match broker.logs().topic_by_id(&rt.topic_id) {
-                    Some(t) => topic_response(broker, &t, include_ops, version),
-                    None => error_topic(None, rt.topic_id, ResponseError::UnknownTopicId),
-                });
-                continue;
+                continue; // refused above
             };
             let found = match broker.logs().topic(&name) {
                 Some(t) => Ok(t),

@@ -26,7 +26,10 @@ pub fn metadata(r: &mut MetadataResponse) {
         b.port = 0;
     }
     for t in &mut r.topics {
-        t.topic_id = Default::default();
+        // Each broker has its own ids; whether there is one is compared.
+        if !t.topic_id.is_nil() {
+            t.topic_id = uuid::Uuid::from_u128(1);
+        }
         // Kafka lists a topic's partitions in its metadata image's (hash) order.
         t.partitions.sort_by_key(|p| p.partition_index);
     }

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
 use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 
 use super::common::{batch, fetch_req, produce_req, topic};
@@ -243,4 +244,31 @@ pub async fn by_topic_id(p: &mut Pair) {
     };
     p.same_each("Metadata of an unknown topic id", md_unknown, 12, n::metadata)
         .await;
+    // The Java client names a topic by id with an empty name, not a null one; an id beside
+    // names makes Kafka ignore the names; v10-11 carry the field but may not use it.
+    let md_topic = |name: Option<&str>, id: uuid::Uuid| {
+        metadata_request::MetadataRequestTopic::default()
+            .with_topic_id(id)
+            .with_name(name.map(|n| TopicName(StrBytes::from_string(n.to_string()))))
+    };
+    let zero = uuid::Uuid::nil();
+    for v in [10, 11, 12, 13] {
+        let empty_name = |kf: bool| MetadataRequest::default().with_topics(Some(vec![md_topic(Some(""), id(kf))]));
+        p.same_each("Metadata by topic id, empty name", empty_name, v, n::metadata)
+            .await;
+        let mixed = |kf: bool| {
+            MetadataRequest::default().with_topics(Some(vec![
+                md_topic(Some(&t), zero),
+                md_topic(Some(""), id(kf)),
+                md_topic(Some("absent-name"), zero),
+                md_topic(None, uuid::Uuid::from_u128(7)),
+            ]))
+        };
+        p.same_each("Metadata by names and ids", mixed, v, n::metadata).await;
+        let empty = |_: bool| MetadataRequest::default().with_topics(Some(vec![md_topic(Some(""), zero)]));
+        p.same_each("Metadata of an empty name", empty, v, n::metadata).await;
+        let null = |_: bool| MetadataRequest::default().with_topics(Some(vec![md_topic(None, zero)]));
+        p.same_each("Metadata of a null name without an id", null, v, n::metadata)
+            .await;
+    }
 }
