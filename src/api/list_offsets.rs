@@ -1,7 +1,8 @@
 //! ListOffsets (key 2): earliest (-2), latest (-1), max timestamp (-3), earliest local
-//! (-4), earliest pending upload (-5, no tiered storage: not found), and the first offset
+//! (-4), latest tiered (-5, no tiered storage: not found), and the first offset
 //! whose record timestamp is at or after a given time (through the time index), each with
-//! the leader epoch of its offset (v4+) after the `current_leader_epoch` check.
+//! the leader epoch of its offset (v4+) after the `current_leader_epoch` check. A special
+//! timestamp below the version that brought it (-3 v7, -4 v8, -5 v9) is UNSUPPORTED_VERSION.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
@@ -14,7 +15,7 @@ pub const LATEST: i64 = -1;
 pub const EARLIEST: i64 = -2;
 pub const MAX_TIMESTAMP: i64 = -3;
 pub const EARLIEST_LOCAL: i64 = -4;
-pub const EARLIEST_PENDING_UPLOAD: i64 = -5;
+pub const LATEST_TIERED: i64 = -5;
 
 /// (offset, timestamp, leader epoch) for one lookup; (-1, -1, -1) when no record
 /// qualifies. As Kafka's `Partition.fetchOffsetForTimestamp`: the latest offset carries the
@@ -41,6 +42,17 @@ fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> (i64, i64, i32
     }
 }
 
+/// The first version that may ask for `timestamp`: Kafka refuses a special timestamp below
+/// the version that brought it (UNSUPPORTED_VERSION for that partition).
+fn min_version(timestamp: i64) -> i16 {
+    match timestamp {
+        MAX_TIMESTAMP => 7,
+        EARLIEST_LOCAL => 8,
+        LATEST_TIERED => 9,
+        _ => 0,
+    }
+}
+
 pub async fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let read_committed = req.isolation_level == 1;
     let mut resp = ListOffsetsResponse::default();
@@ -64,6 +76,8 @@ pub async fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> L
                 super::leader_epoch::check(p, current).map(|()| p)
             });
             match checked {
+                // Before the partition is looked up, as Kafka's.
+                _ if version < min_version(rp.timestamp) => r.error_code = ResponseError::UnsupportedVersion.code(),
                 None => r.error_code = ResponseError::UnknownTopicOrPartition.code(),
                 Some(Err(e)) => r.error_code = e.code(),
                 Some(Ok(p)) => {

@@ -149,6 +149,26 @@ pub async fn produce_fetch_offsets(p: &mut Pair) {
     ] {
         p.same(what, &req, v, n::list_offsets).await;
     }
+    // The special timestamps below the versions that brought them: max timestamp (-3) v7,
+    // earliest local (-4) v8, latest tiered (-5) v9; also for an unknown partition.
+    for v in [1, 4, 6, 7, 8, 9] {
+        for ts in [-3, -4, -5] {
+            p.same(
+                "ListOffsets of a special timestamp",
+                &list_offsets(&t, &[(0, ts)], 0),
+                v,
+                n::list_offsets,
+            )
+            .await;
+        }
+        p.same(
+            "ListOffsets of a special timestamp, unknown partition",
+            &list_offsets(&t, &[(7, -3)], 0),
+            v,
+            n::list_offsets,
+        )
+        .await;
+    }
     for (what, req, v) in [
         ("OffsetForLeaderEpoch of epoch 0", epochs(&t, 0, 0, -1), 4),
         ("OffsetForLeaderEpoch of a later epoch", epochs(&t, 0, 3, -1), 4),
