@@ -196,6 +196,44 @@ expect_grep "describe-producers" $'^[0-9]+\\s+0\\s+-1\\s+19999\\s' "$d"
 expect_grep "list" 'TransactionalId' "$(tool kafka-transactions --bootstrap-server "$BROKER" list)"
 ok "transactions tool"
 
-unsupported transactions "the CLI tools write no transactions: kafka-transactions lists and describes them (passed here); its abort needs WriteTxnMarkers, which brokk does not implement yet"
+# ---------------------------------------------------------------------------
+# The CLI tools write no transactions: OpenTransaction.java (kafka-clients, one JVM) holds
+# one open while the tools find and abort it, as an operator ends a hanging transaction.
+scenario "kafka-transactions: describe, find-hanging and abort an open transaction" transactions
+tool kafka-topics --bootstrap-server "$BROKER" --create --topic hanging --partitions 1 >/dev/null
+tool kafka-console-producer --bootstrap-server "$BROKER" --topic hanging <<<$'before-0\nbefore-1' >/dev/null
+
+coproc HOLDER { exec timeout "$T" java -cp "$KAFKA_HOME/libs/*" \
+    "-Dlog4j2.configurationFile=$KAFKA_HOME/config/tools-log4j2.properties" \
+    "$HERE/OpenTransaction.java" "$BROKER" hanging ops-txn 3 2>>"$WORK/tools.err"; }
+CLIENT_PID=$HOLDER_PID
+read -r -t "$T" line <&"${HOLDER[0]}" || fail "the transaction holder did not start"
+[[ $line == open ]] || fail "transaction holder: $line"
+d=$(tool kafka-transactions --bootstrap-server "$BROKER" describe --transactional-id ops-txn)
+expect_grep "describe" $'^[0-9]+\\s+ops-txn\\s+[0-9]+\\s+0\\s+Ongoing\\s' "$d"
+expect_grep "describe partitions" 'hanging-0' "$d"
+d=$(tool kafka-transactions --bootstrap-server "$BROKER" describe-producers --topic hanging --partition 0)
+# The open transaction starts at offset 2 (after the two records of the console producer).
+expect_grep "describe-producers" $'\\s2\\s*$' "$d"
+# Not hanging: its coordinator knows it (ListTransactions by producer id, DescribeTransactions).
+d=$(tool kafka-transactions --bootstrap-server "$BROKER" find-hanging --broker-id 0 --max-transaction-timeout 0)
+expect_eq "find-hanging" 1 "$(grep -c . <<<"$d")"
+expect_grep "find-hanging header" '^Topic\s+Partition\s+ProducerId' "$d"
+tool kafka-transactions --bootstrap-server "$BROKER" abort --topic hanging --partition 0 --start-offset 2 >/dev/null
+d=$(tool kafka-transactions --bootstrap-server "$BROKER" describe-producers --topic hanging --partition 0)
+expect_grep "describe-producers after the abort" $'\\sNone\\s*$' "$d"
+got=$(tool kafka-console-consumer --bootstrap-server "$BROKER" --topic hanging --from-beginning \
+    --isolation-level read_committed --timeout-ms 3000 2>/dev/null || true)
+expect_eq "read_committed after the abort" $'before-0\nbefore-1' "$got"
+echo commit >&"${HOLDER[1]}"
+read -r -t "$T" line <&"${HOLDER[0]}" || fail "the transaction holder did not answer"
+wait "$CLIENT_PID" || fail "the transaction holder failed"
+CLIENT_PID=
+[[ $line == committed ]] || fail "the producer's commit after the abort: $line"
+got=$(tool kafka-console-consumer --bootstrap-server "$BROKER" --topic hanging --from-beginning \
+    --isolation-level read_committed --timeout-ms 3000 2>/dev/null || true)
+expect_eq "read_committed after the producer's commit" $'before-0\nbefore-1' "$got"
+ok "describe shows it Ongoing, describe-producers at offset 2, find-hanging not hanging (its coordinator knows it); abort (WriteTxnMarkers) ends it; its records stay aborted after the producer's own commit"
+
 CURRENT=finished
 echo "kafka-cli compat: all $PASSED scenarios passed in ${SECONDS}s"

@@ -28,6 +28,7 @@ pub fn log_error(e: &LogError) -> ResponseError {
         LogError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
         LogError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
         LogError::InvalidTxnState(_) => ResponseError::InvalidTxnState,
+        LogError::CoordinatorFenced(_) => ResponseError::TransactionCoordinatorFenced,
         LogError::Invalid(msg) => {
             tracing::error!(error = %msg, "unexpected storage state");
             ResponseError::UnknownServerError

@@ -493,19 +493,27 @@ impl GroupCoordinator {
     }
 
     /// Writes producer `pid`'s transaction marker to `__consumer_offsets` partition
-    /// `partition`, then settles the pending offsets of the groups stored there.
-    /// Only the groups this producer committed offsets for are visited.
-    pub async fn write_txn_marker(&self, partition: i32, pid: i64, epoch: i16, commit: bool) -> Result<(), LogError> {
+    /// `partition` (from a coordinator at `coordinator_epoch`), then settles the pending
+    /// offsets of the groups stored there. Only the groups this producer committed offsets
+    /// for are visited. A marker refused for an older producer epoch (a newer epoch's
+    /// marker already ended the transaction here) still settles, and then returns its error.
+    pub async fn write_txn_marker(
+        &self,
+        partition: i32,
+        pid: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+    ) -> Result<(), LogError> {
         let Some(p) = self.log.logs().partition(OFFSETS_TOPIC, partition) else {
-            return Ok(());
+            return Err(LogError::PartitionDeleted);
         };
-        let written = append_marker_durably(&p, pid, epoch, TXN_COORDINATOR_EPOCH, commit).await;
-        // A newer epoch's marker already ended the transaction here: settle all the same.
-        if let Err(e) = written
-            && !matches!(e, LogError::InvalidProducerEpoch(_))
-        {
-            return Err(e);
-        }
+        let written = append_marker_durably(&p, pid, epoch, coordinator_epoch, commit).await;
+        let stale = match written {
+            Ok(_) => None,
+            Err(e @ LogError::InvalidProducerEpoch(_)) => Some(e),
+            Err(e) => return Err(e),
+        };
         let n = self.offsets_partition_count();
         let groups: Vec<String> = match self.txn_groups.get_mut(&pid) {
             Some(mut gs) => {
@@ -535,7 +543,7 @@ impl GroupCoordinator {
                 let _ = rx.await;
             }
         }
-        Ok(())
+        stale.map_or(Ok(()), Err)
     }
 
     pub async fn describe(&self, group_id: &str) -> Result<Option<GroupDescription>, GroupError> {

@@ -108,6 +108,10 @@ pub enum LogError {
     /// An idempotent batch that does not follow its producer's last sequence.
     #[error("{0}")]
     OutOfOrderSequence(String),
+    /// A transaction marker from a coordinator older than the producer's last one
+    /// (TRANSACTION_COORDINATOR_FENCED).
+    #[error("{0}")]
+    CoordinatorFenced(String),
     /// A write that does not fit the producer's transaction state (INVALID_TXN_STATE).
     #[error("{0}")]
     InvalidTxnState(String),

@@ -979,7 +979,7 @@ impl Partition {
         if self.is_fenced() {
             return Err(LogError::Fenced);
         }
-        st.producers.check_marker(pid, epoch)?;
+        st.producers.check_marker(pid, epoch, coordinator_epoch)?;
         let rolled = self.maybe_roll(&mut st, &cfg, &marker, now_ms)?;
         let base = st.next_offset;
         let leader_epoch = self.leader_epoch();

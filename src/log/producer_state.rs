@@ -224,12 +224,17 @@ impl ProducerState {
         }
     }
 
-    /// Checks a transaction marker of `pid` at `epoch` (an older epoch is fenced).
-    pub fn check_marker(&self, pid: i64, epoch: i16) -> Result<(), LogError> {
+    /// Checks a transaction marker of `pid` at `epoch` from a coordinator at
+    /// `coordinator_epoch`: an older producer epoch is fenced, as is an older coordinator.
+    pub fn check_marker(&self, pid: i64, epoch: i16, coordinator_epoch: i32) -> Result<(), LogError> {
         match self.producers.get(&pid) {
             Some(e) if epoch < e.epoch => Err(LogError::InvalidProducerEpoch(format!(
                 "marker for producer {pid} has epoch {epoch}, older than {}",
                 e.epoch
+            ))),
+            Some(e) if coordinator_epoch < e.coordinator_epoch => Err(LogError::CoordinatorFenced(format!(
+                "invalid coordinator epoch for producer {pid}: {coordinator_epoch} (zombie), {} (current)",
+                e.coordinator_epoch
             ))),
             _ => Ok(()),
         }

@@ -78,6 +78,7 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::EndTxn, VersionRange { min: 0, max: 4 }),
     (ApiKey::TxnOffsetCommit, VersionRange { min: 0, max: 4 }),
     (ApiKey::DescribeTransactions, DescribeTransactionsRequest::VERSIONS),
+    (ApiKey::WriteTxnMarkers, WriteTxnMarkersRequest::VERSIONS),
     // v2 adds a Java regular-expression filter on transactional ids.
     (ApiKey::ListTransactions, VersionRange { min: 0, max: 1 }),
 ];
@@ -231,6 +232,7 @@ pub async fn dispatch(broker: &Broker, mut req: RequestFrame, peer: SocketAddr) 
         ApiKey::OffsetDelete => call!(offset_delete, broker, req, key, corr, v),
         ApiKey::InitProducerId => call!(init_producer_id, broker, req, key, corr, v),
         ApiKey::DescribeProducers => call!(describe_producers, broker, req, key, corr, v),
+        ApiKey::WriteTxnMarkers => call!(write_txn_markers, broker, req, key, corr, v),
         ApiKey::AddPartitionsToTxn => call!(add_partitions_to_txn, broker, req, key, corr, v),
         ApiKey::AddOffsetsToTxn => call!(add_offsets_to_txn, broker, req, key, corr, v),
         ApiKey::EndTxn => call!(end_txn, broker, req, key, corr, v),
@@ -292,6 +294,7 @@ mod tests {
             ApiKey::OffsetDelete => OffsetDeleteRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::InitProducerId => InitProducerIdRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::DescribeProducers => DescribeProducersRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::WriteTxnMarkers => WriteTxnMarkersRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::AddPartitionsToTxn => AddPartitionsToTxnRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::AddOffsetsToTxn => AddOffsetsToTxnRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::EndTxn => EndTxnRequest::decode(&mut b, version).map(|_| ()),
@@ -324,6 +327,6 @@ mod tests {
             assert!(r.min <= r.max, "{k:?}");
         }
         assert_eq!(supported(ApiKey::ApiVersions).unwrap().max, 4);
-        assert!(supported(ApiKey::WriteTxnMarkers).is_none());
+        assert!(supported(ApiKey::Envelope).is_none());
     }
 }

@@ -740,7 +740,9 @@ async fn write_marker(
     commit: bool,
 ) -> Result<(), TxnError> {
     let written = if topic == OFFSETS_TOPIC {
-        groups.write_txn_marker(partition, pid, epoch, commit).await
+        groups
+            .write_txn_marker(partition, pid, epoch, TXN_COORDINATOR_EPOCH, commit)
+            .await
     } else {
         match log.logs().partition(topic, partition) {
             Some(p) => append_marker_durably(&p, pid, epoch, TXN_COORDINATOR_EPOCH, commit)

@@ -318,8 +318,23 @@ pub fn describe_log_dirs(r: &mut DescribeLogDirsResponse) {
     }
 }
 
+pub fn write_txn_markers(r: &mut WriteTxnMarkersResponse) {
+    for m in &mut r.markers {
+        m.producer_id = ProducerId(0);
+    }
+}
+
 pub fn describe_producers(r: &mut DescribeProducersResponse) {
     r.throttle_time_ms = 0;
+    // Each broker's own producer ids and clock.
+    for t in &mut r.topics {
+        for p in &mut t.partitions {
+            for s in &mut p.active_producers {
+                s.producer_id = ProducerId(0);
+                s.last_timestamp = 0;
+            }
+        }
+    }
 }
 
 pub fn list_groups(r: &mut ListGroupsResponse) {

@@ -327,4 +327,182 @@ pub async fn producers(p: &mut Pair) {
         n::end_txn,
     )
     .await;
+    let now = [(k.producer_id.0, k.producer_epoch), (b.producer_id.0, b.producer_epoch)];
+    abort_by_markers(p, &id, &t, |kf| now[usize::from(!kf)], tx(true).1).await;
+}
+
+/// WriteTxnMarkers as `Admin.abortTransaction` / `kafka-transactions.sh abort` send it:
+/// one marker for producer `pid`/`epoch` from a coordinator at `coordinator_epoch`.
+fn marker(
+    t: &str,
+    partitions: Vec<i32>,
+    pid: i64,
+    epoch: i16,
+    coordinator_epoch: i32,
+    commit: bool,
+) -> WriteTxnMarkersRequest {
+    WriteTxnMarkersRequest::default().with_markers(vec![
+        write_txn_markers_request::WritableTxnMarker::default()
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_transaction_result(commit)
+            .with_coordinator_epoch(coordinator_epoch)
+            .with_topics(vec![
+                write_txn_markers_request::WritableTxnMarkerTopic::default()
+                    .with_name(topic(t))
+                    .with_partition_indexes(partitions),
+            ]),
+    ])
+}
+
+/// (error, [(epoch, last sequence, coordinator epoch, open transaction's first offset)]).
+fn producers_seen(r: &DescribeProducersResponse) -> (i16, Vec<(i32, i32, i32, i64)>) {
+    let p = &r.topics[0].partitions[0];
+    let mut states: Vec<_> = p
+        .active_producers
+        .iter()
+        .map(|s| {
+            (
+                s.producer_epoch,
+                s.last_sequence,
+                s.coordinator_epoch,
+                s.current_txn_start_offset,
+            )
+        })
+        .collect();
+    states.sort();
+    (p.error_code, states)
+}
+
+/// A transaction ended on a partition by an abort marker written through WriteTxnMarkers
+/// (as for a hanging transaction), then by its producer's commit: the records stay aborted.
+async fn abort_by_markers(p: &mut Pair, id: &str, t: &str, tx: impl Fn(bool) -> (i64, i16), old_epoch: i16) {
+    p.same_each(
+        "AddPartitionsToTxn, third transaction",
+        |kf| add_partitions(id, tx(kf).0, tx(kf).1, t, vec![0]),
+        3,
+        n::add_partitions_to_txn,
+    )
+    .await;
+    p.same_each(
+        "Produce in the third transaction",
+        |kf| txn_produce(id, t, 0, batch(tx(kf).0, tx(kf).1, 0, 2, true)),
+        9,
+        n::produce,
+    )
+    .await;
+    let describe = |_: bool| {
+        DescribeProducersRequest::default().with_topics(vec![
+            describe_producers_request::TopicRequest::default()
+                .with_name(topic(t))
+                .with_partition_indexes(vec![0]),
+        ])
+    };
+    let (k, b) = p
+        .same_each(
+            "DescribeProducers of an open transaction",
+            describe,
+            0,
+            n::describe_producers,
+        )
+        .await;
+    p.check(
+        "DescribeProducers of an open transaction: the producers",
+        &producers_seen(&k),
+        &producers_seen(&b),
+    );
+    let coordinator = k.topics[0].partitions[0]
+        .active_producers
+        .iter()
+        .find(|s| s.producer_id.0 == tx(true).0)
+        .map_or(0, |s| s.coordinator_epoch);
+    let cases: [(&str, Vec<i32>, i16, i32, &str); 4] = [
+        (
+            "WriteTxnMarkers to an unknown partition",
+            vec![0, 7],
+            old_epoch,
+            coordinator,
+            "",
+        ),
+        (
+            "WriteTxnMarkers of an older producer epoch",
+            vec![0],
+            old_epoch,
+            coordinator,
+            "",
+        ),
+        (
+            "WriteTxnMarkers from an older coordinator",
+            vec![0],
+            -1,
+            coordinator - 1,
+            "",
+        ),
+        (
+            "WriteTxnMarkers to an unknown topic",
+            vec![0],
+            -1,
+            coordinator,
+            "absent",
+        ),
+    ];
+    for (what, partitions, epoch, coordinator_epoch, other) in cases {
+        let target = if other.is_empty() {
+            t.to_string()
+        } else {
+            format!("{t}-{other}")
+        };
+        p.same_each(
+            what,
+            |kf| {
+                let e = if epoch < 0 { tx(kf).1 } else { epoch };
+                marker(&target, partitions.clone(), tx(kf).0, e, coordinator_epoch, false)
+            },
+            1,
+            n::write_txn_markers,
+        )
+        .await;
+    }
+    p.same_each(
+        "WriteTxnMarkers abort",
+        |kf| marker(t, vec![0], tx(kf).0, tx(kf).1, coordinator, false),
+        1,
+        n::write_txn_markers,
+    )
+    .await;
+    let (k, b) = p
+        .same_each(
+            "DescribeProducers after the abort marker",
+            describe,
+            0,
+            n::describe_producers,
+        )
+        .await;
+    p.check(
+        "DescribeProducers after the abort marker: the producers",
+        &producers_seen(&k),
+        &producers_seen(&b),
+    );
+    p.same_each(
+        "Fetch after the abort marker, read_committed",
+        |_| fetch_req(t, 0, 0, 0, 0).with_isolation_level(1),
+        12,
+        |_| {},
+    )
+    .await;
+    p.same_each(
+        "EndTxn commit after the abort marker",
+        |kf| end(id, tx(kf).0, tx(kf).1, true),
+        4,
+        n::end_txn,
+    )
+    .await;
+    p.await_txn_complete(id).await;
+    p.eventually_same_each(
+        "Fetch after the commit that followed the abort marker, read_committed",
+        |_| fetch_req(t, 0, 0, 0, 0).with_isolation_level(1),
+        12,
+        seen,
+    )
+    .await;
 }

@@ -1,0 +1,96 @@
+//! WriteTxnMarkers: a transaction coordinator's request to write commit or abort markers.
+//! Clients send it too: `Admin.abortTransaction` and `kafka-transactions.sh abort` end a
+//! hanging transaction with an abort marker, using the producer epoch and coordinator epoch
+//! DescribeProducers shows. Each partition gets its own error, as Kafka's:
+//! UNKNOWN_TOPIC_OR_PARTITION, KAFKA_STORAGE_ERROR in a failed log dir,
+//! INVALID_PRODUCER_EPOCH for an older producer epoch, TRANSACTION_COORDINATOR_FENCED for an
+//! older coordinator epoch than the producer's last marker. A marker in `__consumer_offsets`
+//! also settles the transactional offset commits of the groups stored there.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::write_txn_markers_response::{
+    WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
+};
+use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
+
+use super::errors::log_error;
+use crate::broker::Broker;
+use crate::group::OFFSETS_TOPIC;
+use crate::log::LogError;
+use crate::log::manager::append_marker_durably;
+
+pub async fn handle(broker: &Broker, req: WriteTxnMarkersRequest, _version: i16) -> WriteTxnMarkersResponse {
+    let mut resp = WriteTxnMarkersResponse::default();
+    for m in req.markers {
+        let mut result = WritableTxnMarkerResult::default();
+        result.producer_id = m.producer_id;
+        // As Kafka's: partitions it does not host are answered first, then the others.
+        let (mut unknown, mut written) = (vec![], vec![]);
+        for t in &m.topics {
+            for &i in &t.partition_indexes {
+                let error = write(broker, t.name.0.as_str(), i, &m).await;
+                let to = if error == Some(ResponseError::UnknownTopicOrPartition) {
+                    &mut unknown
+                } else {
+                    &mut written
+                };
+                to.push((t.name.clone(), i, error.map_or(0, |e| e.code())));
+            }
+        }
+        for (name, i, code) in unknown.into_iter().chain(written) {
+            if result.topics.last().is_none_or(|t| t.name != name) {
+                let mut tr = WritableTxnMarkerTopicResult::default();
+                tr.name = name;
+                result.topics.push(tr);
+            }
+            let mut pr = WritableTxnMarkerPartitionResult::default();
+            pr.partition_index = i;
+            pr.error_code = code;
+            if let Some(tr) = result.topics.last_mut() {
+                tr.partitions.push(pr);
+            }
+        }
+        resp.markers.push(result);
+    }
+    resp
+}
+
+/// Writes one marker; the partition's error, if any.
+async fn write(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    m: &kafka_protocol::messages::write_txn_markers_request::WritableTxnMarker,
+) -> Option<ResponseError> {
+    let Some(p) = broker.logs().partition(topic, partition) else {
+        return Some(ResponseError::UnknownTopicOrPartition);
+    };
+    if p.is_offline() {
+        return Some(ResponseError::KafkaStorageError);
+    }
+    let (pid, epoch, coordinator_epoch, commit) = (
+        m.producer_id.0,
+        m.producer_epoch,
+        m.coordinator_epoch,
+        m.transaction_result,
+    );
+    let written = if topic == OFFSETS_TOPIC {
+        broker
+            .groups()
+            .write_txn_marker(partition, pid, epoch, coordinator_epoch, commit)
+            .await
+    } else {
+        append_marker_durably(&p, pid, epoch, coordinator_epoch, commit)
+            .await
+            .map(|_| ())
+    };
+    match written {
+        Ok(()) => None,
+        Err(e) => {
+            if !matches!(e, LogError::InvalidProducerEpoch(_) | LogError::CoordinatorFenced(_)) {
+                tracing::warn!(topic, partition, producer_id = pid, error = %e, "WriteTxnMarkers: marker not written");
+            }
+            Some(log_error(&e))
+        }
+    }
+}
