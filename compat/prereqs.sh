@@ -6,10 +6,11 @@
 #     compat/confluent-kafka-javascript builds its librdkafka against; installed with apt
 #     when running as root (or with sudo), else the exact apt command is printed and the
 #     script stops;
-#   - a JDK (17 or newer), Maven and Go: preinstalled on the machines this project targets;
+#   - a JDK (17 or newer), Maven and Go (1.26 or newer): preinstalled on the machines this project targets;
 #     when one is missing the script says what to install and stops;
 #   - the reference Apache Kafka (compat/kafka/setup.sh: jars from Maven Central into a
-#     cache directory, reused when present, plus a Kafka-style bin/ of CLI wrappers).
+#     cache directory, reused when present, plus a Kafka-style bin/ of CLI wrappers);
+#   - the Go modules compat/franz-go and compat/sarama pin (`go mod download`).
 #
 # Usage: compat/prereqs.sh        (idempotent; prints the Kafka home on its last line)
 set -euo pipefail
@@ -42,7 +43,9 @@ missing=()
 java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
 [ "${java_major:-0}" -ge 17 ] 2>/dev/null || missing+=("a JDK 17 or newer (Debian: openjdk-17-jdk-headless)")
 command -v mvn >/dev/null || missing+=("Maven (Debian: maven)")
-command -v go >/dev/null || missing+=("Go 1.22 or newer (https://go.dev/dl/)")
+# compat/franz-go and compat/sarama: their pinned modules declare go 1.26.
+go_minor=$(go env GOVERSION 2>/dev/null | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+[ "${go_minor:-0}" -ge 26 ] 2>/dev/null || missing+=("Go 1.26 or newer (https://go.dev/dl/)")
 if [ ${#missing[@]} -gt 0 ]; then
     echo "prereqs: missing, install before running the tests:" >&2
     printf '  - %s\n' "${missing[@]}" >&2
@@ -50,3 +53,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 "$HERE/kafka/setup.sh"
+
+# compat/franz-go and compat/sarama build their Go programs from the module cache alone
+# (GOPROXY=off at test time): fill it with the modules their go.mod/go.sum pin. Both need
+# Go 1.26 (franz-go v1.22.3 and sarama v1.61.1 declare go 1.26.0). Output to stderr: the
+# last line on stdout stays the Kafka home.
+for mod in franz-go sarama; do
+    (cd "$HERE/$mod" && GOFLAGS=-mod=readonly GOTOOLCHAIN=local timeout 600 go mod download) >&2
+done
