@@ -15,7 +15,16 @@
 //! - **memory**: the server's resident memory while one consumer reads a `LOAD_READ_GB` (default
 //!   10) GB partition from the start;
 //! - **startup**: time to accepting connections (empty, and 1,000 and 10,000 partitions after a clean
-//!   and an unclean stop), idle and peak RSS.
+//!   and an unclean stop), idle and peak RSS;
+//! - **perftools**: Kafka's own `kafka-producer-perf-test` and `kafka-consumer-perf-test`
+//!   ([`perftools`]) against both brokers.
+//!
+//! **The peer:** the reference Apache Kafka (the distribution `compat/prereqs.sh`
+//! assembles), at its shipped `server.properties` and JVM flags plus what brokk's row sets
+//! (4 partitions per topic; the fsync rows' `log.flush.interval.messages=1`), runs the same
+//! clients in the same run: the throughput, raw, latency, connections, fsync and startup
+//! rows print its figures and brokk/Kafka ratios (`LOAD_KAFKA=0` leaves it out). The memory
+//! row (a 10 GB read) and the many-partition startups are brokk's alone.
 //!
 //! Environment: `LOAD_MB` (volume per throughput row, default 128), `LOAD_RUNS` (repeats;
 //! the median is printed, default 1), `LOAD_SECTIONS` (comma list, default all),
@@ -29,6 +38,7 @@
 
 mod client;
 mod latency;
+mod perftools;
 mod procs;
 mod raw;
 mod scale;
@@ -82,10 +92,20 @@ async fn loopback_mb_s(total: usize) -> f64 {
     total as f64 / 1e6 / t.elapsed().as_secs_f64()
 }
 
-/// The broker under test: a spawned brokk, or an external bootstrap address.
+/// The broker under test: a spawned brokk, or an external bootstrap address; or the peer,
+/// a spawned reference Kafka.
 struct Target {
     server: Option<Server>,
     bootstrap: String,
+}
+
+impl Target {
+    fn spawned(s: Server) -> Target {
+        Target {
+            bootstrap: s.addr.to_string(),
+            server: Some(s),
+        }
+    }
 }
 
 fn bootstrap_addr(target: &Target) -> std::net::SocketAddr {
@@ -96,34 +116,43 @@ fn bootstrap_addr(target: &Target) -> std::net::SocketAddr {
 struct Row {
     name: String,
     brokk: f64,
+    /// The peer: the reference Kafka, same client, same run.
+    kafka: Option<f64>,
     sink: Option<f64>,
     loopback: f64,
     brokk_cpu: Option<f64>,
+    kafka_cpu: Option<f64>,
     sink_cpu: Option<f64>,
     extra: String,
 }
 
 fn print_header() {
     println!(
-        "{:<34} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9}  notes",
-        "run", "brokk", "sink", "b/sink", "b/loop", "b CPU", "sink CPU"
+        "{:<34} {:>9} {:>9} {:>8} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9}  notes",
+        "run", "brokk", "kafka", "b/kafka", "sink", "b/sink", "b/loop", "b CPU", "k CPU", "sink CPU"
     );
     println!(
-        "{:<34} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9}",
-        "", "MB/s", "MB/s", "", "", "s/GB", "s/GB"
+        "{:<34} {:>9} {:>9} {:>8} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9}",
+        "", "MB/s", "MB/s", "", "MB/s", "", "", "s/GB", "s/GB", "s/GB"
     );
 }
 
+fn opt(v: Option<f64>, p: usize) -> String {
+    v.map_or("-".to_string(), |v| format!("{v:.p$}"))
+}
+
 fn print_row(r: &Row) {
-    let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
     println!(
-        "{:<34} {:>9.1} {:>9} {:>8} {:>8.3} {:>9} {:>9}  {}",
+        "{:<34} {:>9.1} {:>9} {:>8} {:>9} {:>8} {:>8.3} {:>9} {:>9} {:>9}  {}",
         r.name,
         r.brokk,
+        opt(r.kafka, 1),
+        opt(r.kafka.map(|k| r.brokk / k), 2),
         opt(r.sink, 1),
         opt(r.sink.map(|s| r.brokk / s), 3),
         r.brokk / r.loopback,
         opt(r.brokk_cpu, 2),
+        opt(r.kafka_cpu, 2),
         opt(r.sink_cpu, 2),
         r.extra
     );
@@ -144,7 +173,14 @@ fn measure(runs: usize, bytes: usize, server: Option<&Server>, mut f: impl FnMut
     (median(mbs), (!cpu.is_empty()).then(|| median(cpu)))
 }
 
-fn throughput(rt: &tokio::runtime::Runtime, target: &Target, mb: usize, runs: usize, loopback: f64) -> Option<f64> {
+fn throughput(
+    rt: &tokio::runtime::Runtime,
+    target: &Target,
+    peer: Option<&Target>,
+    mb: usize,
+    runs: usize,
+    loopback: f64,
+) -> Option<f64> {
     let sink = Server::sink(4, 1, 8);
     let sink_addr = sink.addr.to_string();
     let mut peak_100b = None;
@@ -163,14 +199,20 @@ fn throughput(rt: &tokio::runtime::Runtime, target: &Target, mb: usize, runs: us
                     continue;
                 }
                 let topic = |run: usize| format!("load-{size}-{acks}-{partitions}-{run}");
-                let (b, b_cpu) = measure(runs, bytes, target.server.as_ref(), |run| {
-                    client::produce(&target.bootstrap, &topic(run), size, count, acks, partitions)
-                });
-                if acks == "all" {
-                    // Only the acks=1 rows' data is read back.
-                    let names: Vec<String> = (0..runs).map(topic).collect();
-                    rt.block_on(raw::delete_topics(bootstrap_addr(target), &names));
-                }
+                let produce_on = |t: &Target| {
+                    let r = measure(runs, bytes, t.server.as_ref(), |run| {
+                        rt.block_on(raw::ensure_topic(bootstrap_addr(t), &topic(run)));
+                        client::produce(&t.bootstrap, &topic(run), size, count, acks, partitions)
+                    });
+                    if acks == "all" {
+                        // Only the acks=1 rows' data is read back.
+                        let names: Vec<String> = (0..runs).map(topic).collect();
+                        rt.block_on(raw::delete_topics(bootstrap_addr(t), &names));
+                    }
+                    r
+                };
+                let (b, b_cpu) = produce_on(target);
+                let k = peer.map(produce_on);
                 let (s, s_cpu) = measure(runs, bytes, Some(&sink), |run| {
                     client::produce(&sink_addr, &topic(run), size, count, acks, partitions)
                 });
@@ -180,9 +222,11 @@ fn throughput(rt: &tokio::runtime::Runtime, target: &Target, mb: usize, runs: us
                 print_row(&Row {
                     name,
                     brokk: b,
+                    kafka: k.map(|k| k.0),
                     sink: Some(s),
                     loopback,
                     brokk_cpu: b_cpu.filter(|_| target.server.is_some()),
+                    kafka_cpu: k.and_then(|k| k.1),
                     sink_cpu: s_cpu,
                     extra: format!("{:.0} msgs/s", b * 1e6 / size as f64),
                 });
@@ -197,20 +241,27 @@ fn throughput(rt: &tokio::runtime::Runtime, target: &Target, mb: usize, runs: us
                 continue;
             }
             let topic = |run: usize| format!("load-{size}-1-{partitions}-{run}");
-            let (b, b_cpu) = measure(runs, bytes, target.server.as_ref(), |run| {
-                client::consume(&target.bootstrap, &topic(run), count, partitions)
-            });
+            let consume_on = |t: &Target| {
+                let r = measure(runs, bytes, t.server.as_ref(), |run| {
+                    client::consume(&t.bootstrap, &topic(run), count, partitions)
+                });
+                let names: Vec<String> = (0..runs).map(topic).collect();
+                rt.block_on(raw::delete_topics(bootstrap_addr(t), &names));
+                r
+            };
+            let (b, b_cpu) = consume_on(target);
+            let k = peer.map(consume_on);
             let (s, s_cpu) = measure(runs, bytes, Some(&log_sink), |run| {
                 client::consume(&log_addr, &topic(run), count, partitions)
             });
-            let names: Vec<String> = (0..runs).map(topic).collect();
-            rt.block_on(raw::delete_topics(bootstrap_addr(target), &names));
             print_row(&Row {
                 name,
                 brokk: b,
+                kafka: k.map(|k| k.0),
                 sink: Some(s),
                 loopback,
                 brokk_cpu: b_cpu.filter(|_| target.server.is_some()),
+                kafka_cpu: k.and_then(|k| k.1),
                 sink_cpu: s_cpu,
                 extra: format!("{:.0} msgs/s", b * 1e6 / size as f64),
             });
@@ -222,7 +273,14 @@ fn throughput(rt: &tokio::runtime::Runtime, target: &Target, mb: usize, runs: us
     peak_100b
 }
 
-fn raw_section(rt: &tokio::runtime::Runtime, target: &Target, mb: usize, runs: usize, loopback: f64) {
+fn raw_section(
+    rt: &tokio::runtime::Runtime,
+    target: &Target,
+    peer: Option<&Target>,
+    mb: usize,
+    runs: usize,
+    loopback: f64,
+) {
     println!(
         "\n## Pipelined raw producer (1 KiB records, 1 MiB batches, 4 partitions, 2 connections x 8 in flight, acks=1)"
     );
@@ -241,9 +299,7 @@ fn raw_section(rt: &tokio::runtime::Runtime, target: &Target, mb: usize, runs: u
             if let (Some(s), Some(c0)) = (server, c0) {
                 cpu.push((s.cpu_seconds() - c0) / (bytes as f64 / 1e9));
             }
-            if server.is_some_and(|s| s.addr == bootstrap_addr(target))
-                || (server.is_none() && addr == bootstrap_addr(target))
-            {
+            if addr != sink.addr {
                 rt.block_on(raw::delete_topics(addr, &[topic]));
             }
             mbs.push(bytes as f64 / 1e6 / secs);
@@ -251,27 +307,34 @@ fn raw_section(rt: &tokio::runtime::Runtime, target: &Target, mb: usize, runs: u
         (median(mbs), (!cpu.is_empty()).then(|| median(cpu)))
     };
     let (b, b_cpu) = run_on(addr, target.server.as_ref());
+    let k = peer.map(|p| run_on(bootstrap_addr(p), p.server.as_ref()));
     let (s, s_cpu) = run_on(sink.addr, Some(&sink));
     print_row(&Row {
         name: "raw produce 1 KiB".into(),
         brokk: b,
+        kafka: k.map(|k| k.0),
         sink: Some(s),
         loopback,
         brokk_cpu: b_cpu,
+        kafka_cpu: k.and_then(|k| k.1),
         sink_cpu: s_cpu,
         extra: String::new(),
     });
 }
 
-fn latency_section(target: &Target, peak: Option<f64>, secs: f64) {
+fn latency_section(rt: &tokio::runtime::Runtime, target: &Target, peer: Option<&Target>, peak: Option<f64>, secs: f64) {
     // The peak at linger.ms=0 (the latency producer's setting), 100 B, acks=1.
     let count = 400_000;
-    let t = client::produce_with_linger(&target.bootstrap, "latency-peak", 100, count, "1", 1, 0);
-    let peak0 = count as f64 / t;
+    let peak_of = |t: &Target| {
+        rt.block_on(raw::ensure_topic(bootstrap_addr(t), "latency-peak"));
+        count as f64 / client::produce_with_linger(&t.bootstrap, "latency-peak", 100, count, "1", 1, 0)
+    };
+    let peak0 = peak_of(target);
     println!("\n## Latency (100 B, linger.ms=0, acks=1, 1 partition; {secs:.0} s after a 1 s warm-up; microseconds)");
     println!(
-        "peak at linger.ms=0: {peak0:.0} msgs/s{}",
-        peak.map_or(String::new(), |p| format!(" (linger.ms=5: {p:.0} msgs/s)"))
+        "peak at linger.ms=0: {peak0:.0} msgs/s{}{}",
+        peak.map_or(String::new(), |p| format!(" (linger.ms=5: {p:.0} msgs/s)")),
+        peer.map_or(String::new(), |k| format!("; kafka {:.0} msgs/s", peak_of(k)))
     );
     println!(
         "{:<28} {:>9} {:>9} {:>9} {:>9}   {:>9} {:>9} {:>9} {:>9}",
@@ -284,10 +347,18 @@ fn latency_section(target: &Target, peak: Option<f64>, secs: f64) {
         (format!("80% ({:.0}/s)", peak0 * 0.8), peak0 * 0.8),
     ];
     let sink = Server::sink(1, 1, 8);
-    let sink_addr = sink.addr.to_string();
+    let mut servers = vec![("brokk", bootstrap_addr(target), true)];
+    if let Some(k) = peer {
+        servers.push(("kafka", bootstrap_addr(k), true));
+    }
+    servers.push(("sink", sink.addr, false));
     for (i, (label, rate)) in rates.iter().enumerate() {
-        for (who, bootstrap, consume) in [("brokk", &target.bootstrap, true), ("sink", &sink_addr, false)] {
-            let r = latency::run(bootstrap, &format!("latency-{i}"), *rate, 100, 1.0, secs, consume);
+        for &(who, addr, consume) in &servers {
+            let topic = format!("latency-{i}");
+            if consume {
+                rt.block_on(raw::ensure_topic(addr, &topic));
+            }
+            let r = latency::run(&addr.to_string(), &topic, *rate, 100, 1.0, secs, consume);
             let (e, a) = (r.end_to_end, r.produce_ack);
             let e2e = |v: f64| if consume { format!("{v:.0}") } else { "-".to_string() };
             println!(
@@ -313,12 +384,17 @@ fn latency_section(target: &Target, peak: Option<f64>, secs: f64) {
 
 /// fsync-per-batch mode (`log.flush.interval.messages=1`) against what the disk does:
 /// pwrite + fdatasync of the same batch size in a loop, on the same filesystem.
-fn fsync_section(rt: &tokio::runtime::Runtime, runs: usize) {
-    println!("\n## fsync per batch (log.flush.interval.messages=1; raw producer, acks=1, 1 KiB records)");
+fn fsync_section(rt: &tokio::runtime::Runtime, runs: usize, with_peer: bool) {
+    println!("\n## fsync per batch (log.flush.interval.messages=1, both brokers; raw producer, acks=1, 1 KiB records)");
     println!(
-        "{:<44} {:>10} {:>10} {:>10} {:>12}",
-        "run", "batches/s", "disk /s", "ratio", "brokk MB/s"
+        "{:<44} {:>10} {:>10} {:>10} {:>12} {:>10} {:>8}",
+        "run", "batches/s", "disk /s", "ratio", "brokk MB/s", "kafka /s", "b/kafka"
     );
+    let kafka = if with_peer {
+        Server::kafka(&[("log.flush.interval.messages", "1"), ("num.partitions", "4")])
+    } else {
+        None
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().to_str().expect("utf-8 path").to_string();
     let s = Server::brokk(&[
@@ -345,34 +421,40 @@ fn fsync_section(rt: &tokio::runtime::Runtime, runs: usize) {
         );
         let per_batch = batch_bytes / (1024 + 32);
         let total = per_batch * 1024 * partitions as usize * 400;
-        let mut rates = vec![];
-        let mut mbs = vec![];
-        for run in 0..runs {
-            let topic = format!("fsync-{batch_kb}-{partitions}-{connections}-{in_flight}-{run}");
-            rt.block_on(raw::ensure_topic(s.addr, &topic));
-            let (bytes, secs) = rt.block_on(raw::produce(
-                s.addr,
-                &topic,
-                partitions,
-                1024,
-                total,
-                connections,
-                in_flight,
-                batch_bytes,
-            ));
-            let requests = bytes as f64 / (batch_bytes as f64 * partitions as f64);
-            rates.push(requests * partitions as f64 / secs);
-            mbs.push(bytes as f64 / 1e6 / secs);
-            rt.block_on(raw::delete_topics(s.addr, &[topic]));
-        }
-        let rate = median(rates);
+        let measure_on = |addr: std::net::SocketAddr| {
+            let mut rates = vec![];
+            let mut mbs = vec![];
+            for run in 0..runs {
+                let topic = format!("fsync-{batch_kb}-{partitions}-{connections}-{in_flight}-{run}");
+                rt.block_on(raw::ensure_topic(addr, &topic));
+                let (bytes, secs) = rt.block_on(raw::produce(
+                    addr,
+                    &topic,
+                    partitions,
+                    1024,
+                    total,
+                    connections,
+                    in_flight,
+                    batch_bytes,
+                ));
+                let requests = bytes as f64 / (batch_bytes as f64 * partitions as f64);
+                rates.push(requests * partitions as f64 / secs);
+                mbs.push(bytes as f64 / 1e6 / secs);
+                rt.block_on(raw::delete_topics(addr, &[topic]));
+            }
+            (median(rates), median(mbs))
+        };
+        let (rate, mbs) = measure_on(s.addr);
+        let k = kafka.as_ref().map(|k| measure_on(k.addr).0);
         println!(
-            "{:<44} {:>10.0} {:>10.0} {:>10.2} {:>12.1}",
+            "{:<44} {:>10.0} {:>10.0} {:>10.2} {:>12.1} {:>10} {:>8}",
             format!("{batch_kb} KiB batches, {partitions} partition(s), {connections}x{in_flight} in flight"),
             rate,
             disk,
             rate / disk,
-            median(mbs)
+            mbs,
+            opt(k, 0),
+            opt(k.map(|k| rate / k), 2)
         );
     }
 }
@@ -408,8 +490,26 @@ fn startup_section(rt: &tokio::runtime::Runtime, runs: usize) {
         "empty data dir: startup {:.1} ms (median of {}), idle RSS {:.1} MB",
         median(empty.clone()),
         empty.len(),
-        median(idle)
+        median(idle.clone())
     );
+    if procs::kafka_home().is_some() {
+        let (mut k_start, mut k_idle) = (vec![], vec![]);
+        for _ in 0..runs.max(3) {
+            let Some(k) = Server::kafka(&[]) else { break };
+            k_start.push(k.startup.as_secs_f64() * 1e3);
+            std::thread::sleep(Duration::from_millis(300));
+            k_idle.push(k.rss_mb());
+        }
+        println!(
+            "kafka {}, empty log dir (formatted first, not timed): startup {:.1} ms (median of {}), idle RSS {:.1} MB; brokk/kafka: startup {:.3}, idle RSS {:.3}",
+            procs::KAFKA_VERSION,
+            median(k_start.clone()),
+            k_start.len(),
+            median(k_idle.clone()),
+            median(empty) / median(k_start),
+            median(idle) / median(k_idle)
+        );
+    }
     for topics in [10, 100] {
         partitions_startup(rt, runs, topics);
     }
@@ -458,24 +558,27 @@ fn partitions_startup(rt: &tokio::runtime::Runtime, runs: usize, topics: usize) 
     );
 }
 
-fn connections_section(rt: &tokio::runtime::Runtime, target: &Target, runs: usize) {
+fn connections_section(rt: &tokio::runtime::Runtime, target: &Target, peer: Option<&Target>, runs: usize) {
     const CONNS: usize = 1000;
     const PER_CONN: usize = 20;
     println!(
         "\n## {CONNS} connections, each sending {PER_CONN} acks=1 Produce requests of one 100 B record, one at a time"
     );
     let addr = bootstrap_addr(target);
-    rt.block_on(raw::ensure_topic(addr, "conns"));
-    if let Some(s) = &target.server {
-        let before = s.rss_mb();
-        let idle = rt.block_on(scale::idle_connections(addr, CONNS));
-        let after = s.rss_mb();
-        println!(
-            "brokk RSS with {CONNS} idle connections: {after:.1} MB ({:.1} KB per connection; {} open fds)",
-            (after - before) * 1024.0 / CONNS as f64,
-            s.open_fds()
-        );
-        drop(idle);
+    for (who, t) in [("brokk", Some(target)), ("kafka", peer)] {
+        let Some(t) = t else { continue };
+        rt.block_on(raw::ensure_topic(bootstrap_addr(t), "conns"));
+        if let Some(s) = &t.server {
+            let before = s.rss_mb();
+            let idle = rt.block_on(scale::idle_connections(bootstrap_addr(t), CONNS));
+            let after = s.rss_mb();
+            println!(
+                "{who} RSS with {CONNS} idle connections: {after:.1} MB ({:.1} KB per connection; {} open fds)",
+                (after - before) * 1024.0 / CONNS as f64,
+                s.open_fds()
+            );
+            drop(idle);
+        }
     }
     let sink = Server::sink(4, 1, 8);
     let run = |a: std::net::SocketAddr| {
@@ -491,12 +594,17 @@ fn connections_section(rt: &tokio::runtime::Runtime, target: &Target, runs: usiz
         )
     };
     let b = run(addr);
+    let k = peer.map(|p| run(bootstrap_addr(p)));
     let s = run(sink.addr);
     println!(
         "{:<10} {:>12} {:>9} {:>9} {:>9}",
         "", "requests/s", "p50 us", "p99 us", "max us"
     );
     println!("{:<10} {:>12.0} {:>9.0} {:>9.0} {:>9.0}", "brokk", b.0, b.1, b.2, b.3);
+    if let Some(k) = k {
+        println!("{:<10} {:>12.0} {:>9.0} {:>9.0} {:>9.0}", "kafka", k.0, k.1, k.2, k.3);
+        println!("brokk / kafka: {:.2}", b.0 / k.0);
+    }
     println!("{:<10} {:>12.0} {:>9.0} {:>9.0} {:>9.0}", "sink", s.0, s.1, s.2, s.3);
     println!("brokk / sink: {:.2}", b.0 / s.0);
 }
@@ -550,7 +658,7 @@ fn main() {
     let secs: f64 = env_or("LOAD_LATENCY_SECS", 5.0);
     let sections: String = env_or(
         "LOAD_SECTIONS",
-        "throughput,raw,latency,connections,memory,fsync,startup".to_string(),
+        "throughput,raw,latency,connections,perftools,memory,fsync,startup".to_string(),
     );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -562,39 +670,56 @@ fn main() {
             server: None,
             bootstrap: b,
         },
-        Err(_) => {
-            let s = Server::brokk(&["--ephemeral", "--override", "num.partitions=4"]);
-            Target {
-                bootstrap: s.addr.to_string(),
-                server: Some(s),
-            }
-        }
+        Err(_) => Target::spawned(Server::brokk(&["--ephemeral", "--override", "num.partitions=4"])),
     };
+    // The peer: the reference Kafka at its shipped defaults, with the setting brokk's target
+    // has (4 partitions per auto-created topic); off with LOAD_KAFKA=0 or an external target.
+    let with_peer = env_or("LOAD_KAFKA", 1) == 1 && target.server.is_some();
+    let peer = if with_peer {
+        Server::kafka(&[("num.partitions", "4")]).map(Target::spawned)
+    } else {
+        None
+    };
+    match (&peer, with_peer) {
+        (Some(_), _) => println!(
+            "# peer: Apache Kafka {} (shipped server.properties and JVM flags, num.partitions=4)",
+            procs::KAFKA_VERSION
+        ),
+        (None, true) => println!("# peer: none (no Kafka distribution here: run compat/prereqs.sh)"),
+        (None, false) => {}
+    }
     let loopback = median((0..3).map(|_| rt.block_on(loopback_mb_s(mb << 20))).collect());
     println!(
         "# brokk load suite: {mb} MB per row, median of {runs} run(s); loopback TCP ceiling {loopback:.0} MB/s (1 MiB writes)"
     );
     let mut peak = None;
     if sections.contains("throughput") {
-        peak = throughput(&rt, &target, mb, runs, loopback);
+        peak = throughput(&rt, &target, peer.as_ref(), mb, runs, loopback);
     }
     if sections.contains("raw") {
-        raw_section(&rt, &target, mb, runs, loopback);
+        raw_section(&rt, &target, peer.as_ref(), mb, runs, loopback);
     }
     if sections.contains("latency") {
-        latency_section(&target, peak, secs);
+        latency_section(&rt, &target, peer.as_ref(), peak, secs);
     }
     if sections.contains("connections") {
-        connections_section(&rt, &target, runs);
+        connections_section(&rt, &target, peer.as_ref(), runs);
+    }
+    if sections.contains("perftools") {
+        perftools::section(&target, peer.as_ref(), mb, runs);
     }
     if let Some(s) = &target.server {
         println!("\nbrokk peak RSS over the run: {:.0} MB", s.peak_rss_mb());
     }
+    if let Some(s) = peer.as_ref().and_then(|p| p.server.as_ref()) {
+        println!("kafka peak RSS over the run: {:.0} MB", s.peak_rss_mb());
+    }
+    drop(peer);
     if sections.contains("memory") && target.server.is_some() {
         memory_section(&rt, &target);
     }
     if sections.contains("fsync") && target.server.is_some() {
-        fsync_section(&rt, runs);
+        fsync_section(&rt, runs, with_peer);
     }
     if sections.contains("startup") && target.server.is_some() {
         startup_section(&rt, runs);

@@ -75,7 +75,8 @@ pub async fn read_frame(s: &mut (impl AsyncReadExt + Unpin)) -> Bytes {
     buf.freeze()
 }
 
-/// Makes sure `topic` exists (Metadata auto-creation) before producing.
+/// Makes sure `topic` exists (Metadata auto-creation) and every partition has a leader
+/// before producing (at once on brokk; Kafka elects them a moment after the creation).
 pub async fn ensure_topic(addr: SocketAddr, topic: &str) {
     let mut s = TcpStream::connect(addr).await.expect("connect");
     let mut m = MetadataRequest::default();
@@ -83,8 +84,49 @@ pub async fn ensure_topic(addr: SocketAddr, topic: &str) {
     t.name = Some(TopicName(StrBytes::from_string(topic.to_string())));
     m.topics = Some(vec![t]);
     m.allow_auto_topic_creation = true;
-    s.write_all(&frame(ApiKey::Metadata, 9, &m)).await.expect("metadata");
-    let _ = read_frame(&mut s).await;
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        s.write_all(&frame(ApiKey::Metadata, 9, &m)).await.expect("metadata");
+        let mut resp = read_frame(&mut s).await;
+        let _ = resp.split_to(5); // correlation id and v9's tagged fields
+        let r = MetadataResponse::decode(&mut resp, 9).expect("decode metadata");
+        let ready = r.topics.iter().all(|t| {
+            t.error_code == 0
+                && !t.partitions.is_empty()
+                && t.partitions.iter().all(|p| p.error_code == 0 && p.leader_id.0 >= 0)
+        });
+        // Kafka's metadata names a leader a moment before that broker serves the partition:
+        // wait until ListOffsets answers for every partition too.
+        if ready && leaders_serve(&mut s, topic, r.topics[0].partitions.len() as i32).await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{topic}: no leaders within 60 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Whether every partition of `topic` answers ListOffsets (latest) without an error.
+async fn leaders_serve(s: &mut TcpStream, topic: &str, partitions: i32) -> bool {
+    let mut t = list_offsets_request::ListOffsetsTopic::default();
+    t.name = TopicName(StrBytes::from_string(topic.to_string()));
+    t.partitions = (0..partitions)
+        .map(|i| {
+            let mut p = list_offsets_request::ListOffsetsPartition::default();
+            p.partition_index = i;
+            p.timestamp = -1;
+            p
+        })
+        .collect();
+    let mut req = ListOffsetsRequest::default();
+    req.replica_id = BrokerId(-1);
+    req.topics = vec![t];
+    s.write_all(&frame(ApiKey::ListOffsets, 7, &req))
+        .await
+        .expect("list offsets");
+    let mut resp = read_frame(s).await;
+    let _ = resp.split_to(5); // correlation id and v7's tagged fields
+    let r = ListOffsetsResponse::decode(&mut resp, 7).expect("decode list offsets");
+    r.topics.iter().all(|t| t.partitions.iter().all(|p| p.error_code == 0))
 }
 
 /// Sends `total_bytes` of record payload to `partitions` partitions of `topic` over
