@@ -24,31 +24,16 @@ pub async fn handle(broker: &Broker, req: WriteTxnMarkersRequest, _version: i16)
     for m in req.markers {
         let mut result = WritableTxnMarkerResult::default();
         result.producer_id = m.producer_id;
-        // As Kafka's: partitions it does not host are answered first, then the others.
-        let (mut unknown, mut written) = (vec![], vec![]);
         for t in &m.topics {
+            let mut tr = WritableTxnMarkerTopicResult::default();
+            tr.name = t.name.clone();
             for &i in &t.partition_indexes {
-                let error = write(broker, t.name.0.as_str(), i, &m).await;
-                let to = if error == Some(ResponseError::UnknownTopicOrPartition) {
-                    &mut unknown
-                } else {
-                    &mut written
-                };
-                to.push((t.name.clone(), i, error.map_or(0, |e| e.code())));
-            }
-        }
-        for (name, i, code) in unknown.into_iter().chain(written) {
-            if result.topics.last().is_none_or(|t| t.name != name) {
-                let mut tr = WritableTxnMarkerTopicResult::default();
-                tr.name = name;
-                result.topics.push(tr);
-            }
-            let mut pr = WritableTxnMarkerPartitionResult::default();
-            pr.partition_index = i;
-            pr.error_code = code;
-            if let Some(tr) = result.topics.last_mut() {
+                let mut pr = WritableTxnMarkerPartitionResult::default();
+                pr.partition_index = i;
+                pr.error_code = write(broker, t.name.0.as_str(), i, &m).await.map_or(0, |e| e.code());
                 tr.partitions.push(pr);
             }
+            result.topics.push(tr);
         }
         resp.markers.push(result);
     }

@@ -12,7 +12,7 @@ use super::topics::{creatable, create, s};
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 
-fn describe_configs(kind: i8, name: &str, keys: Option<&[&str]>, synonyms: bool) -> DescribeConfigsRequest {
+pub(super) fn describe_configs(kind: i8, name: &str, keys: Option<&[&str]>, synonyms: bool) -> DescribeConfigsRequest {
     DescribeConfigsRequest::default()
         .with_resources(vec![
             describe_configs_request::DescribeConfigsResource::default()
@@ -65,7 +65,7 @@ fn alter(kind: i8, name: &str, configs: &[(&str, Option<&str>)]) -> AlterConfigs
     ])
 }
 
-fn create_partitions(name: &str, count: i32) -> CreatePartitionsRequest {
+pub(super) fn create_partitions(name: &str, count: i32) -> CreatePartitionsRequest {
     CreatePartitionsRequest::default()
         .with_topics(vec![
             create_partitions_request::CreatePartitionsTopic::default()

@@ -11,11 +11,11 @@ use super::normalise as n;
 use super::pair::Pair;
 use super::topics::{created, s};
 
-fn gid(g: &str) -> GroupId {
+pub(super) fn gid(g: &str) -> GroupId {
     GroupId(s(g))
 }
 
-fn join(group: &str, member: &StrBytes) -> JoinGroupRequest {
+pub(super) fn join(group: &str, member: &StrBytes) -> JoinGroupRequest {
     JoinGroupRequest::default()
         .with_group_id(gid(group))
         .with_member_id(member.clone())
@@ -29,7 +29,7 @@ fn join(group: &str, member: &StrBytes) -> JoinGroupRequest {
         ])
 }
 
-fn sync(group: &str, member: &StrBytes, generation: i32) -> SyncGroupRequest {
+pub(super) fn sync(group: &str, member: &StrBytes, generation: i32) -> SyncGroupRequest {
     SyncGroupRequest::default()
         .with_group_id(gid(group))
         .with_member_id(member.clone())
@@ -43,14 +43,21 @@ fn sync(group: &str, member: &StrBytes, generation: i32) -> SyncGroupRequest {
         ])
 }
 
-fn heartbeat(group: &str, member: &StrBytes, generation: i32) -> HeartbeatRequest {
+pub(super) fn heartbeat(group: &str, member: &StrBytes, generation: i32) -> HeartbeatRequest {
     HeartbeatRequest::default()
         .with_group_id(gid(group))
         .with_member_id(member.clone())
         .with_generation_id(generation)
 }
 
-fn commit(group: &str, member: &StrBytes, generation: i32, t: &str, p: i32, offset: i64) -> OffsetCommitRequest {
+pub(super) fn commit(
+    group: &str,
+    member: &StrBytes,
+    generation: i32,
+    t: &str,
+    p: i32,
+    offset: i64,
+) -> OffsetCommitRequest {
     OffsetCommitRequest::default()
         .with_group_id(gid(group))
         .with_member_id(member.clone())
@@ -68,7 +75,7 @@ fn commit(group: &str, member: &StrBytes, generation: i32, t: &str, p: i32, offs
         ])
 }
 
-fn fetch_offsets(group: &str, t: &str, partitions: Vec<i32>) -> OffsetFetchRequest {
+pub(super) fn fetch_offsets(group: &str, t: &str, partitions: Vec<i32>) -> OffsetFetchRequest {
     OffsetFetchRequest::default().with_groups(vec![
         offset_fetch_request::OffsetFetchRequestGroup::default()
             .with_group_id(gid(group))
@@ -80,11 +87,11 @@ fn fetch_offsets(group: &str, t: &str, partitions: Vec<i32>) -> OffsetFetchReque
     ])
 }
 
-fn describe(groups: &[&str]) -> DescribeGroupsRequest {
+pub(super) fn describe(groups: &[&str]) -> DescribeGroupsRequest {
     DescribeGroupsRequest::default().with_groups(groups.iter().map(|g| gid(g)).collect())
 }
 
-fn leave(group: &str, member: &StrBytes) -> LeaveGroupRequest {
+pub(super) fn leave(group: &str, member: &StrBytes) -> LeaveGroupRequest {
     LeaveGroupRequest::default()
         .with_group_id(gid(group))
         .with_members(vec![

@@ -19,6 +19,7 @@ mod records;
 mod reference;
 mod topics;
 mod transactions;
+mod versions;
 
 use pair::Pair;
 
@@ -77,5 +78,15 @@ async fn describing_apis_answer_as_kafka() {
 async fn requests_by_topic_id_answer_as_kafka() {
     let Some(mut p) = Pair::new("ids").await else { return };
     records::by_topic_id(&mut p).await;
+    p.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_version_answers_as_kafka() {
+    let Some(mut p) = Pair::new("versions").await else {
+        return;
+    };
+    versions::every_version(&mut p).await;
+    versions::group_versions(&mut p).await;
     p.finish();
 }

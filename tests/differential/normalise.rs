@@ -9,7 +9,7 @@
 //! - config `documentation`: free text (names, values, sources and types are compared);
 //! - log dir paths and their filesystems' free and total bytes;
 //! - the order of a topic's partitions in Metadata (Kafka's follows its metadata image) and
-//!   in ListOffsets (a hash map's).
+//!   in ListOffsets and WriteTxnMarkers (a hash map's).
 //!
 //! brokk's deliberate differences (compat/kafka/FINDINGS.md says why) are applied to Kafka's
 //! answer by the `kafka_*` functions below, so that the rest is still compared exactly and a
@@ -321,6 +321,10 @@ pub fn describe_log_dirs(r: &mut DescribeLogDirsResponse) {
 pub fn write_txn_markers(r: &mut WriteTxnMarkersResponse) {
     for m in &mut r.markers {
         m.producer_id = ProducerId(0);
+        // Kafka answers in its hash map's order.
+        for t in &mut m.topics {
+            t.partitions.sort_by_key(|p| p.partition_index);
+        }
     }
 }
 

@@ -12,6 +12,44 @@ use kafka_protocol::protocol::Request;
 use super::common::{Raw, TestBroker};
 use super::reference;
 
+/// Every (API key, version) compared so far in this test binary (all scenarios).
+static COVERED: std::sync::Mutex<std::collections::BTreeSet<(i16, i16)>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+fn covered<R: Request>(version: i16) {
+    COVERED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert((R::KEY, version));
+}
+
+/// The (API, version) pairs brokk serves that no scenario compared yet, as "Name vA-vB".
+fn not_covered() -> (usize, usize, Vec<String>) {
+    let done = COVERED.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let (mut served, mut compared, mut missing) = (0, 0, vec![]);
+    for (key, range) in brokk::server::dispatch::SUPPORTED {
+        let mut gaps: Vec<(i16, i16)> = vec![];
+        for v in range.min..=range.max {
+            served += 1;
+            if done.contains(&(*key as i16, v)) {
+                compared += 1;
+            } else if let Some(last) = gaps.last_mut().filter(|g| g.1 + 1 == v) {
+                last.1 = v;
+            } else {
+                gaps.push((v, v));
+            }
+        }
+        missing.extend(gaps.iter().map(|(a, b)| {
+            if a == b {
+                format!("{key:?} v{a}")
+            } else {
+                format!("{key:?} v{a}-{b}")
+            }
+        }));
+    }
+    (compared, served, missing)
+}
+
 pub struct Pair {
     pub kafka: Raw,
     pub brokk: Raw,
@@ -45,6 +83,7 @@ impl Pair {
 
     /// Sends `req` at `version` to both brokers and returns (kafka, brokk) as answered.
     pub async fn both<R: Request>(&mut self, req: &R, version: i16) -> (R::Response, R::Response) {
+        covered::<R>(version);
         let k = self.kafka.call(req, version).await;
         let b = self.brokk.call(req, version).await;
         (k, b)
@@ -99,6 +138,7 @@ impl Pair {
         version: i16,
         view: impl Fn(&R::Response) -> V,
     ) {
+        covered::<R>(version);
         let bv = view(&self.brokk.call(&make(false), version).await);
         let mut kv = None;
         for _ in 0..200 {
@@ -128,6 +168,7 @@ impl Pair {
     where
         R::Response: Debug + PartialEq + Clone,
     {
+        covered::<R>(version);
         let mut k = self.kafka.call(&make(true), version).await;
         for _ in 0..400 {
             if !busy(&k) {
@@ -158,6 +199,7 @@ impl Pair {
     where
         R::Response: Debug + PartialEq + Clone,
     {
+        covered::<R>(version);
         let k = self.kafka.call(&make(true), version).await;
         let b = self.brokk.call(&make(false), version).await;
         let (mut kn, mut bn) = (k.clone(), b.clone());
@@ -282,6 +324,12 @@ impl Pair {
             "differential: {} comparisons, {} differences",
             self.compared,
             self.diffs.len()
+        );
+        // Cumulative over the binary's scenarios: the last one to finish has the total.
+        let (compared, served, missing) = not_covered();
+        eprintln!(
+            "differential coverage so far: {compared} of the {served} (API, version) pairs brokk serves; not yet: {}",
+            missing.join(", ")
         );
         assert!(
             self.diffs.is_empty(),

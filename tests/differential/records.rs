@@ -16,7 +16,7 @@ use super::topics::{creatable, create, created};
 
 const TS0: i64 = 1_700_000_000_000;
 
-fn list_offsets(name: &str, partitions: &[(i32, i64)], isolation: i8) -> ListOffsetsRequest {
+pub(super) fn list_offsets(name: &str, partitions: &[(i32, i64)], isolation: i8) -> ListOffsetsRequest {
     ListOffsetsRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_isolation_level(isolation)
@@ -35,7 +35,7 @@ fn list_offsets(name: &str, partitions: &[(i32, i64)], isolation: i8) -> ListOff
         ])
 }
 
-fn delete_records(name: &str, partition: i32, offset: i64) -> DeleteRecordsRequest {
+pub(super) fn delete_records(name: &str, partition: i32, offset: i64) -> DeleteRecordsRequest {
     use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
     DeleteRecordsRequest::default()
         .with_timeout_ms(10_000)
@@ -50,7 +50,7 @@ fn delete_records(name: &str, partition: i32, offset: i64) -> DeleteRecordsReque
         ])
 }
 
-fn epochs(name: &str, partition: i32, epoch: i32, current: i32) -> OffsetForLeaderEpochRequest {
+pub(super) fn epochs(name: &str, partition: i32, epoch: i32, current: i32) -> OffsetForLeaderEpochRequest {
     OffsetForLeaderEpochRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_topics(vec![

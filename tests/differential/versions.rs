@@ -1,0 +1,305 @@
+//! Every version brokk serves of the APIs a client picks a version of: one request per
+//! version (success paths, plus an unknown group where that is the interesting answer), so
+//! that a field or error that differs in one version only shows. The other scenarios go
+//! deep at one or two versions; this one goes wide.
+
+use kafka_protocol::messages::*;
+
+use super::common::{batch, fetch_req, produce_req, topic};
+use super::groups::{commit, describe, fetch_offsets, gid, heartbeat, join, sync};
+use super::normalise as n;
+use super::pair::Pair;
+use super::records::{delete_records, epochs, list_offsets};
+use super::topics::{creatable, create, created, metadata, s};
+
+const TS0: i64 = 1_700_000_000_000;
+
+pub async fn every_version(p: &mut Pair) {
+    let t = p.topic("v");
+    created(p, &t, 2).await;
+    for v in 0..=13 {
+        // v0: an empty list means every topic; the named topic is asked for at every version.
+        // v0-3 cannot say "do not create" (they always may).
+        p.same("Metadata", &metadata(&[&t], v < 4), v, n::metadata).await;
+    }
+    // Produce v3-v12 by name (v13 names topics by id: tests/differential/records.rs).
+    for v in 3..=12 {
+        let records = batch(2, TS0 + i64::from(v), kafka_protocol::records::Compression::None);
+        p.same("Produce", &produce_req(&t, 0, records, -1), v, n::produce).await;
+    }
+    for v in 4..=12 {
+        p.same("Fetch", &fetch_req(&t, 0, 0, 0, 0), v, n::fetch).await;
+        p.same("Fetch past the end", &fetch_req(&t, 0, 99, 0, 0), v, n::fetch)
+            .await;
+    }
+    for v in 1..=10 {
+        p.same(
+            "ListOffsets latest and earliest",
+            &list_offsets(&t, &[(0, -1), (1, -2)], 0),
+            v,
+            n::list_offsets,
+        )
+        .await;
+        p.same(
+            "ListOffsets by time",
+            &list_offsets(&t, &[(0, TS0 + 5)], 0),
+            v,
+            n::list_offsets,
+        )
+        .await;
+    }
+    for v in 2..=4 {
+        p.same(
+            "OffsetForLeaderEpoch",
+            &epochs(&t, 0, 0, -1),
+            v,
+            n::offset_for_leader_epoch,
+        )
+        .await;
+    }
+    for v in 0..=2 {
+        p.same(
+            "DeleteRecords",
+            &delete_records(&t, 0, 1 + i64::from(v)),
+            v,
+            n::delete_records,
+        )
+        .await;
+    }
+    // Topic administration: one topic per version.
+    for v in 2..=7 {
+        let name = format!("{t}-c{v}");
+        p.same(
+            "CreateTopics",
+            &create(vec![creatable(&name, 1, 1, &[])], false),
+            v,
+            n::create_topics,
+        )
+        .await;
+        p.same(
+            "CreateTopics of an existing topic",
+            &create(vec![creatable(&name, 1, 1, &[])], false),
+            v,
+            n::create_topics,
+        )
+        .await;
+    }
+    for v in 0..=3 {
+        let name = format!("{t}-c{}", v + 2);
+        p.await_leaders(&[&name]).await;
+        p.same(
+            "CreatePartitions",
+            &super::admin::create_partitions(&name, 2),
+            v,
+            n::create_partitions,
+        )
+        .await;
+        p.same(
+            "CreatePartitions to fewer",
+            &super::admin::create_partitions(&name, 1),
+            v,
+            n::create_partitions,
+        )
+        .await;
+    }
+    for v in 1..=6 {
+        let name = format!("{t}-c{}", v + 1);
+        let req = DeleteTopicsRequest::default().with_timeout_ms(10_000);
+        let req = if v < 6 {
+            req.with_topic_names(vec![topic(&name)])
+        } else {
+            req.with_topics(vec![
+                delete_topics_request::DeleteTopicState::default().with_name(Some(topic(&name))),
+            ])
+        };
+        p.same("DeleteTopics", &req, v, n::delete_topics).await;
+    }
+    // Describing.
+    for v in 1..=4 {
+        p.same(
+            "DescribeConfigs of a topic",
+            &super::admin::describe_configs(2, &t, Some(&["retention.ms", "cleanup.policy"]), true),
+            v,
+            n::describe_configs,
+        )
+        .await;
+    }
+    for v in 0..=2 {
+        p.same(
+            "DescribeCluster",
+            &DescribeClusterRequest::default(),
+            v,
+            n::describe_cluster,
+        )
+        .await;
+    }
+    for v in 1..=4 {
+        let req = DescribeLogDirsRequest::default().with_topics(Some(vec![
+            describe_log_dirs_request::DescribableLogDirTopic::default()
+                .with_topic(topic(&t))
+                .with_partitions(vec![7]),
+        ]));
+        p.same("DescribeLogDirs of an unknown partition", &req, v, n::describe_log_dirs)
+            .await;
+    }
+    // Groups: an unknown group at every version, and offsets committed without a member.
+    let g = p.topic("vg");
+    p.await_coordinator(&g).await;
+    for v in 0..=6 {
+        let find = if v < 4 {
+            FindCoordinatorRequest::default().with_key(s(&g))
+        } else {
+            FindCoordinatorRequest::default().with_coordinator_keys(vec![s(&g)])
+        };
+        p.same("FindCoordinator", &find, v, n::find_coordinator).await;
+    }
+    for v in 2..=9 {
+        let member = kafka_protocol::protocol::StrBytes::default();
+        p.same(
+            "OffsetCommit without a member",
+            &commit(&g, &member, -1, &t, 0, 3),
+            v,
+            n::offset_commit,
+        )
+        .await;
+    }
+    for v in 1..=9 {
+        let req = if v < 8 {
+            OffsetFetchRequest::default()
+                .with_group_id(gid(&g))
+                .with_topics(Some(vec![
+                    offset_fetch_request::OffsetFetchRequestTopic::default()
+                        .with_name(topic(&t))
+                        .with_partition_indexes(vec![0, 1]),
+                ]))
+        } else {
+            fetch_offsets(&g, &t, vec![0, 1])
+        };
+        p.same("OffsetFetch", &req, v, n::offset_fetch).await;
+    }
+    for v in 0..=6 {
+        p.same(
+            "DescribeGroups of a group without members",
+            &describe(&[&g]),
+            v,
+            n::describe_groups,
+        )
+        .await;
+    }
+    for v in 0..=5 {
+        p.same("ListGroups", &ListGroupsRequest::default(), v, list_groups_of(&g))
+            .await;
+    }
+    for v in 0..=2 {
+        let name = format!("{g}-{v}");
+        let req = DeleteGroupsRequest::default().with_groups_names(vec![gid(&name)]);
+        p.same("DeleteGroups of an unknown group", &req, v, n::delete_groups)
+            .await;
+    }
+    for v in 0..=5 {
+        let req = InitProducerIdRequest::default()
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        p.same(
+            "InitProducerId without a transactional id",
+            &req,
+            v,
+            n::init_producer_id,
+        )
+        .await;
+    }
+}
+
+/// One member's whole life in a group at each JoinGroup version (0-9), with SyncGroup,
+/// Heartbeat and LeaveGroup at the matching versions (their newest at or below it).
+pub async fn group_versions(p: &mut Pair) {
+    for v in 0..=9i16 {
+        let g = p.topic(&format!("j{v}"));
+        p.await_coordinator(&g).await;
+        let none = kafka_protocol::protocol::StrBytes::default();
+        let join_at = |member: &kafka_protocol::protocol::StrBytes| {
+            // v0 has no rebalance timeout (the session timeout serves).
+            let r = join(&g, member);
+            if v == 0 { r.with_rebalance_timeout_ms(-1) } else { r }
+        };
+        let (k, b) = p.same_each("JoinGroup", |_| join_at(&none), v, n::join_group).await;
+        // v4+: the first join only hands out a member id (MEMBER_ID_REQUIRED).
+        let (k, b) = if v >= 4 {
+            let ids = [k.member_id.clone(), b.member_id.clone()];
+            p.same_each(
+                "JoinGroup with the member id",
+                |kf| join_at(&ids[usize::from(!kf)]),
+                v,
+                n::join_group,
+            )
+            .await
+        } else {
+            (k, b)
+        };
+        let ids = [k.member_id.clone(), b.member_id.clone()];
+        let id = |kf: bool| ids[usize::from(!kf)].clone();
+        let generation = k.generation_id;
+        let sv = v.min(5);
+        p.same_each(
+            "SyncGroup",
+            |kf| {
+                let r = sync(&g, &id(kf), generation);
+                if sv < 5 {
+                    r.with_protocol_type(None).with_protocol_name(None)
+                } else {
+                    r
+                }
+            },
+            sv,
+            n::sync_group,
+        )
+        .await;
+        p.same_each(
+            "Heartbeat",
+            |kf| heartbeat(&g, &id(kf), generation),
+            v.min(4),
+            n::heartbeat,
+        )
+        .await;
+        p.same_each(
+            "Heartbeat of an older generation",
+            |kf| heartbeat(&g, &id(kf), generation - 1),
+            v.min(4),
+            n::heartbeat,
+        )
+        .await;
+        p.same(
+            "DescribeGroups of a stable group",
+            &describe(&[&g]),
+            v.min(6),
+            n::describe_groups,
+        )
+        .await;
+        let lv = v.min(5);
+        p.same_each(
+            "LeaveGroup",
+            |kf| {
+                let r = LeaveGroupRequest::default().with_group_id(gid(&g));
+                if lv < 3 {
+                    r.with_member_id(id(kf))
+                } else {
+                    r.with_members(vec![
+                        leave_group_request::MemberIdentity::default().with_member_id(id(kf)),
+                    ])
+                }
+            },
+            lv,
+            n::leave_group,
+        )
+        .await;
+    }
+}
+
+/// ListGroups restricted to `g` (the shared Kafka has other scenarios' groups).
+fn list_groups_of(g: &str) -> impl Fn(&mut ListGroupsResponse) + '_ {
+    move |r: &mut ListGroupsResponse| {
+        n::list_groups(r);
+        r.groups.retain(|x| x.group_id.0.as_str() == g);
+    }
+}
