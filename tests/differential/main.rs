@@ -90,3 +90,12 @@ async fn every_version_answers_as_kafka() {
     versions::group_versions(&mut p).await;
     p.finish();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_transaction_version_answers_as_kafka() {
+    let Some(mut p) = Pair::new("txnversions").await else {
+        return;
+    };
+    versions::transaction_versions(&mut p).await;
+    p.finish();
+}

@@ -286,6 +286,14 @@ pub fn add_partitions_to_txn(r: &mut AddPartitionsToTxnResponse) {
     }
 }
 
+pub fn add_offsets_to_txn(r: &mut AddOffsetsToTxnResponse) {
+    r.throttle_time_ms = 0;
+}
+
+pub fn txn_offset_commit(r: &mut TxnOffsetCommitResponse) {
+    r.throttle_time_ms = 0;
+}
+
 pub fn end_txn(r: &mut EndTxnResponse) {
     r.throttle_time_ms = 0;
     if r.producer_id.0 >= 0 {

@@ -18,7 +18,7 @@ use super::topics::{created, s};
 const TS0: i64 = 1_700_000_000_000;
 
 /// `n` records from producer `pid`/`epoch` starting at sequence `seq`, all at `TS0`.
-fn batch(pid: i64, epoch: i16, seq: i32, n: usize, transactional: bool) -> Bytes {
+pub(super) fn batch(pid: i64, epoch: i16, seq: i32, n: usize, transactional: bool) -> Bytes {
     let records: Vec<Record> = (0..n)
         .map(|i| Record {
             transactional,
@@ -48,7 +48,7 @@ fn batch(pid: i64, epoch: i16, seq: i32, n: usize, transactional: bool) -> Bytes
 /// What a fetch shows, producer ids and marker timestamps left out: (error, high watermark,
 /// last stable offset, aborted transactions' first offsets, records as (offset, control,
 /// transactional, key, value)).
-type Seen = (
+pub(super) type Seen = (
     i16,
     i64,
     i64,
@@ -56,7 +56,7 @@ type Seen = (
     Vec<(i64, bool, bool, Option<Bytes>, Option<Bytes>)>,
 );
 
-fn seen(r: &FetchResponse) -> Seen {
+pub(super) fn seen(r: &FetchResponse) -> Seen {
     let p = &r.responses[0].partitions[0];
     let mut records = vec![];
     if let Some(b) = &p.records {
@@ -78,7 +78,7 @@ fn seen(r: &FetchResponse) -> Seen {
     )
 }
 
-fn init(id: Option<&str>, timeout_ms: i32) -> InitProducerIdRequest {
+pub(super) fn init(id: Option<&str>, timeout_ms: i32) -> InitProducerIdRequest {
     InitProducerIdRequest::default()
         .with_transactional_id(id.map(|i| TransactionalId(s(i))))
         .with_transaction_timeout_ms(timeout_ms)
@@ -86,7 +86,13 @@ fn init(id: Option<&str>, timeout_ms: i32) -> InitProducerIdRequest {
         .with_producer_epoch(-1)
 }
 
-fn add_partitions(id: &str, pid: i64, epoch: i16, t: &str, partitions: Vec<i32>) -> AddPartitionsToTxnRequest {
+pub(super) fn add_partitions(
+    id: &str,
+    pid: i64,
+    epoch: i16,
+    t: &str,
+    partitions: Vec<i32>,
+) -> AddPartitionsToTxnRequest {
     AddPartitionsToTxnRequest::default()
         .with_v3_and_below_transactional_id(TransactionalId(s(id)))
         .with_v3_and_below_producer_id(ProducerId(pid))
@@ -98,7 +104,7 @@ fn add_partitions(id: &str, pid: i64, epoch: i16, t: &str, partitions: Vec<i32>)
         ])
 }
 
-fn end(id: &str, pid: i64, epoch: i16, commit: bool) -> EndTxnRequest {
+pub(super) fn end(id: &str, pid: i64, epoch: i16, commit: bool) -> EndTxnRequest {
     EndTxnRequest::default()
         .with_transactional_id(TransactionalId(s(id)))
         .with_producer_id(ProducerId(pid))
@@ -106,7 +112,7 @@ fn end(id: &str, pid: i64, epoch: i16, commit: bool) -> EndTxnRequest {
         .with_committed(commit)
 }
 
-fn txn_produce(id: &str, t: &str, p: i32, records: Bytes) -> ProduceRequest {
+pub(super) fn txn_produce(id: &str, t: &str, p: i32, records: Bytes) -> ProduceRequest {
     produce_req(t, p, records, -1).with_transactional_id(Some(TransactionalId(s(id))))
 }
 
@@ -483,11 +489,11 @@ async fn abort_by_markers(p: &mut Pair, id: &str, t: &str, tx: impl Fn(bool) -> 
         &producers_seen(&k),
         &producers_seen(&b),
     );
-    p.same_each(
+    p.eventually_same_each(
         "Fetch after the abort marker, read_committed",
         |_| fetch_req(t, 0, 0, 0, 0).with_isolation_level(1),
         12,
-        |_| {},
+        seen,
     )
     .await;
     p.same_each(

@@ -303,3 +303,143 @@ fn list_groups_of(g: &str) -> impl Fn(&mut ListGroupsResponse) + '_ {
         r.groups.retain(|x| x.group_id.0.as_str() == g);
     }
 }
+
+/// A committed transaction with records and offsets at each EndTxn version (0-4), with
+/// InitProducerId, AddPartitionsToTxn (v0-3, then v4-5's verify-only form), AddOffsetsToTxn,
+/// TxnOffsetCommit and ListTransactions at the matching versions.
+pub async fn transaction_versions(p: &mut Pair) {
+    use super::transactions::{add_partitions, batch as txn_batch, end, init, txn_produce};
+    let t = p.topic("tx");
+    created(p, &t, 1).await;
+    for v in 0..=4i16 {
+        let (id, g) = (p.topic(&format!("tx{v}")), p.topic(&format!("txg{v}")));
+        let find = FindCoordinatorRequest::default()
+            .with_key_type(1)
+            .with_coordinator_keys(vec![s(&id)]);
+        let busy_find = |r: &FindCoordinatorResponse| r.coordinators[0].error_code == 15;
+        p.same_each_when_ready(
+            "FindCoordinator of a transactional id",
+            |_| find.clone(),
+            4,
+            busy_find,
+            n::find_coordinator,
+        )
+        .await;
+        let busy = |r: &InitProducerIdResponse| [14, 15, 16].contains(&r.error_code);
+        let (k, b) = p
+            .same_each_when_ready(
+                "InitProducerId",
+                |_| init(Some(&id), 60_000),
+                v,
+                busy,
+                n::init_producer_id,
+            )
+            .await;
+        let pids = [(k.producer_id.0, k.producer_epoch), (b.producer_id.0, b.producer_epoch)];
+        let pid = |kf: bool| pids[usize::from(!kf)];
+        p.same_each(
+            "AddPartitionsToTxn",
+            |kf| add_partitions(&id, pid(kf).0, pid(kf).1, &t, vec![0]),
+            v.min(3),
+            n::add_partitions_to_txn,
+        )
+        .await;
+        p.same_each(
+            "Produce in the transaction",
+            |kf| txn_produce(&id, &t, 0, txn_batch(pid(kf).0, pid(kf).1, 0, 2, true)),
+            9,
+            n::produce,
+        )
+        .await;
+        if v >= 3 {
+            // v4-5: the brokers' batched form; verify_only asks whether partitions are in.
+            let verify = |kf: bool| {
+                AddPartitionsToTxnRequest::default().with_transactions(vec![
+                    add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                        .with_transactional_id(TransactionalId(s(&id)))
+                        .with_producer_id(ProducerId(pid(kf).0))
+                        .with_producer_epoch(pid(kf).1)
+                        .with_verify_only(true)
+                        .with_topics(vec![
+                            add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                                .with_name(topic(&t))
+                                .with_partitions(vec![0]),
+                        ]),
+                ])
+            };
+            p.same_each(
+                "AddPartitionsToTxn verify-only",
+                verify,
+                v + 1,
+                n::add_partitions_to_txn,
+            )
+            .await;
+        }
+        let add_offsets = |kf: bool| {
+            AddOffsetsToTxnRequest::default()
+                .with_transactional_id(TransactionalId(s(&id)))
+                .with_producer_id(ProducerId(pid(kf).0))
+                .with_producer_epoch(pid(kf).1)
+                .with_group_id(gid(&g))
+        };
+        p.await_coordinator(&g).await;
+        p.same_each("AddOffsetsToTxn", add_offsets, v, n::add_offsets_to_txn)
+            .await;
+        let offsets = |kf: bool| {
+            TxnOffsetCommitRequest::default()
+                .with_transactional_id(TransactionalId(s(&id)))
+                .with_group_id(gid(&g))
+                .with_producer_id(ProducerId(pid(kf).0))
+                .with_producer_epoch(pid(kf).1)
+                .with_topics(vec![
+                    txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                        .with_name(topic(&t))
+                        .with_partitions(vec![
+                            txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                                .with_partition_index(0)
+                                .with_committed_offset(1)
+                                .with_committed_metadata(Some(s("in a transaction"))),
+                        ]),
+                ])
+        };
+        p.same_each("TxnOffsetCommit", offsets, v, n::txn_offset_commit).await;
+        if v <= 1 {
+            let list = ListTransactionsRequest::default();
+            p.same("ListTransactions", &list, v, list_transactions_of(&id)).await;
+        }
+        p.same_each(
+            "EndTxn commit",
+            |kf| end(&id, pid(kf).0, pid(kf).1, true),
+            v,
+            n::end_txn,
+        )
+        .await;
+        p.await_txn_complete(&id).await;
+        p.eventually_same(
+            "OffsetFetch after the commit",
+            &fetch_offsets(&g, &t, vec![0]),
+            8,
+            n::offset_fetch,
+        )
+        .await;
+    }
+    p.eventually_same_each(
+        "Fetch of the committed transactions, read_committed",
+        |_| fetch_req(&t, 0, 0, 0, 0).with_isolation_level(1),
+        12,
+        super::transactions::seen,
+    )
+    .await;
+}
+
+/// ListTransactions restricted to `id` (the shared Kafka has other scenarios' ids), producer
+/// ids as each broker's own.
+fn list_transactions_of(id: &str) -> impl Fn(&mut ListTransactionsResponse) + '_ {
+    move |r: &mut ListTransactionsResponse| {
+        r.throttle_time_ms = 0;
+        r.transaction_states.retain(|x| x.transactional_id.0.as_str() == id);
+        for x in &mut r.transaction_states {
+            x.producer_id = ProducerId(0);
+        }
+    }
+}
