@@ -16,8 +16,9 @@ use crate::broker::Broker;
 const METADATA_TOPIC: &str = "__cluster_metadata";
 
 pub async fn handle(broker: &Broker, req: DescribeQuorumRequest, version: i16) -> DescribeQuorumResponse {
+    // v2's messages: "" where there is no error, as Kafka's.
     let mut resp = DescribeQuorumResponse::default();
-    resp.error_message = None;
+    resp.error_message = Some(StrBytes::default());
     let valid = req.topics.len() == 1
         && req.topics[0].topic_name.0.as_str() == METADATA_TOPIC
         && req.topics[0].partitions.len() == 1
@@ -56,7 +57,7 @@ pub async fn handle(broker: &Broker, req: DescribeQuorumRequest, version: i16) -
     voter.last_caught_up_timestamp = now;
     let mut d = PartitionData::default();
     d.partition_index = 0;
-    d.error_message = None;
+    d.error_message = Some(StrBytes::default());
     d.leader_id = BrokerId(node);
     d.leader_epoch = quorum.leader_epoch.load(std::sync::atomic::Ordering::Acquire);
     d.high_watermark = offset;

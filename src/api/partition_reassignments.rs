@@ -30,6 +30,7 @@ pub async fn alter(
     _version: i16,
 ) -> AlterPartitionReassignmentsResponse {
     let mut resp = AlterPartitionReassignmentsResponse::default();
+    resp.error_message = None;
     resp.allow_replication_factor_change = req.allow_replication_factor_change;
     for t in req.topics {
         let name = t.name.0.to_string();

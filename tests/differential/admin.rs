@@ -24,7 +24,7 @@ pub(super) fn describe_configs(kind: i8, name: &str, keys: Option<&[&str]>, syno
         .with_include_documentation(false)
 }
 
-fn incremental(
+pub(super) fn incremental(
     kind: i8,
     name: &str,
     ops: &[(&str, i8, Option<&str>)],
@@ -50,7 +50,7 @@ fn incremental(
         .with_validate_only(validate_only)
 }
 
-fn alter(kind: i8, name: &str, configs: &[(&str, Option<&str>)]) -> AlterConfigsRequest {
+pub(super) fn alter(kind: i8, name: &str, configs: &[(&str, Option<&str>)]) -> AlterConfigsRequest {
     use alter_configs_request::{AlterConfigsResource, AlterableConfig};
     AlterConfigsRequest::default().with_resources(vec![
         AlterConfigsResource::default()

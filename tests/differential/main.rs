@@ -99,3 +99,12 @@ async fn every_transaction_version_answers_as_kafka() {
     versions::transaction_versions(&mut p).await;
     p.finish();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_admin_version_answers_as_kafka() {
+    let Some(mut p) = Pair::new("adminversions").await else {
+        return;
+    };
+    versions::admin_versions(&mut p).await;
+    p.finish();
+}

@@ -56,6 +56,12 @@ pub fn delete_topics(r: &mut DeleteTopicsResponse) {
 pub fn produce(r: &mut ProduceResponse) {
     r.throttle_time_ms = 0;
     for t in &mut r.responses {
+        // Each broker's own (v13 names topics by id).
+        if !t.topic_id.is_nil() {
+            t.topic_id = uuid::Uuid::from_u128(1);
+        }
+    }
+    for t in &mut r.responses {
         for p in &mut t.partition_responses {
             // The broker's clock (LogAppendTime topics) and its current leader's address.
             if p.log_append_time_ms > 0 {
@@ -165,6 +171,15 @@ pub fn kafka_min_insync_source(configs: &mut [create_topics_response::CreatableT
         .filter(|c| c.name.as_str() == "min.insync.replicas" && c.config_source == 3)
     {
         c.config_source = 5;
+    }
+}
+
+/// DescribeQuorum's nodes: Kafka names its voters' CONTROLLER listener; brokk has no
+/// controller listener apart from its one listener (until issue 16's `controller.listener.names`)
+/// and names that one.
+pub fn kafka_controller_listener(name: &mut kafka_protocol::protocol::StrBytes) {
+    if name.as_str() == "CONTROLLER" {
+        *name = kafka_protocol::protocol::StrBytes::from_static_str("PLAINTEXT");
     }
 }
 

@@ -443,3 +443,191 @@ fn list_transactions_of(id: &str) -> impl Fn(&mut ListTransactionsResponse) + '_
         }
     }
 }
+
+/// The admin APIs at their other versions: configs (legacy and incremental), quotas, leader
+/// election, reassignments, log dir moves, the quorum, config resources, ApiVersions v1-2,
+/// and requests by topic id (Produce v13, Fetch v13-18).
+pub async fn admin_versions(p: &mut Pair) {
+    use super::admin::{alter, incremental};
+    let t = p.topic("a");
+    let (k, b) = p
+        .same_each(
+            "CreateTopics",
+            |_| create(vec![creatable(&t, 2, 1, &[])], false),
+            7,
+            n::create_topics,
+        )
+        .await;
+    let ids = [k.topics[0].topic_id, b.topics[0].topic_id];
+    p.await_leaders(&[&t]).await;
+    for v in 0..=2 {
+        let req = kafka_protocol::messages::ApiVersionsRequest::default();
+        p.same("ApiVersions", &req, v, |r: &mut ApiVersionsResponse| {
+            n::kafka_features(r);
+            r.throttle_time_ms = 0;
+            // The table itself is compared (per key) by api_versions_match_kafka.
+            r.api_keys.clear();
+        })
+        .await;
+    }
+    for v in 0..=1 {
+        p.same(
+            "AlterConfigs of a topic",
+            &alter(2, &t, &[("retention.ms", Some("3600000"))]),
+            v,
+            n::alter_configs,
+        )
+        .await;
+        p.same(
+            "AlterConfigs of an invalid value",
+            &alter(2, &t, &[("retention.ms", Some("soon"))]),
+            v,
+            n::alter_configs,
+        )
+        .await;
+        p.same(
+            "IncrementalAlterConfigs",
+            &incremental(2, &t, &[("segment.ms", 0, Some("600000"))], false),
+            v,
+            n::incremental_alter_configs,
+        )
+        .await;
+    }
+    let user = format!("{}-user", p.topic("q"));
+    let dq = DescribeClientQuotasRequest::default().with_components(vec![
+        describe_client_quotas_request::ComponentData::default()
+            .with_entity_type(s("user"))
+            .with_match_type(0)
+            .with_match(Some(s(&user))),
+    ]);
+    p.same("DescribeClientQuotas", &dq, 0, n::describe_client_quotas).await;
+    let aq = AlterClientQuotasRequest::default().with_entries(vec![
+        alter_client_quotas_request::EntryData::default()
+            .with_entity(vec![
+                alter_client_quotas_request::EntityData::default()
+                    .with_entity_type(s("user"))
+                    .with_entity_name(Some(s(&user))),
+            ])
+            .with_ops(vec![
+                alter_client_quotas_request::OpData::default()
+                    .with_key(s("no_such_rate"))
+                    .with_value(1.0),
+            ]),
+    ]);
+    p.same("AlterClientQuotas of an unknown key", &aq, 0, n::alter_client_quotas)
+        .await;
+    for v in 0..=1 {
+        // v0 is preferred election only (no election type).
+        let el = ElectLeadersRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topic_partitions(Some(vec![
+                elect_leaders_request::TopicPartitions::default()
+                    .with_topic(topic(&t))
+                    .with_partitions(vec![0, 9]),
+            ]));
+        p.same("ElectLeaders", &el, v, n::elect_leaders).await;
+    }
+    for v in 0..=1 {
+        let req = AlterPartitionReassignmentsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![
+                alter_partition_reassignments_request::ReassignableTopic::default()
+                    .with_name(topic(&t))
+                    .with_partitions(vec![
+                        alter_partition_reassignments_request::ReassignablePartition::default()
+                            .with_partition_index(0)
+                            .with_replicas(Some(vec![BrokerId(5)])),
+                    ]),
+            ]);
+        p.same(
+            "AlterPartitionReassignments to an unknown broker",
+            &req,
+            v,
+            |r: &mut AlterPartitionReassignmentsResponse| r.throttle_time_ms = 0,
+        )
+        .await;
+    }
+    for v in 1..=2 {
+        let req = AlterReplicaLogDirsRequest::default().with_dirs(vec![
+            alter_replica_log_dirs_request::AlterReplicaLogDir::default()
+                .with_path(s("/no/such/dir"))
+                .with_topics(vec![
+                    alter_replica_log_dirs_request::AlterReplicaLogDirTopic::default()
+                        .with_name(topic(&t))
+                        .with_partitions(vec![0]),
+                ]),
+        ]);
+        p.same(
+            "AlterReplicaLogDirs to an unknown dir",
+            &req,
+            v,
+            |r: &mut AlterReplicaLogDirsResponse| r.throttle_time_ms = 0,
+        )
+        .await;
+    }
+    let lcr = ListConfigResourcesRequest::default();
+    p.same(
+        "ListConfigResources (v0: client metrics)",
+        &lcr,
+        0,
+        n::list_config_resources,
+    )
+    .await;
+    for v in 0..=2 {
+        let dq = DescribeQuorumRequest::default().with_topics(vec![
+            describe_quorum_request::TopicData::default()
+                .with_topic_name(topic("__cluster_metadata"))
+                .with_partitions(vec![describe_quorum_request::PartitionData::default()]),
+        ]);
+        p.same("DescribeQuorum", &dq, v, describe_quorum_shape).await;
+        let other = DescribeQuorumRequest::default().with_topics(vec![
+            describe_quorum_request::TopicData::default()
+                .with_topic_name(topic(&t))
+                .with_partitions(vec![describe_quorum_request::PartitionData::default()]),
+        ]);
+        p.same("DescribeQuorum of another topic", &other, v, describe_quorum_shape)
+            .await;
+    }
+    // By topic id.
+    let id = |kf: bool| ids[usize::from(!kf)];
+    let produce_by_id = |kf: bool| {
+        let mut r = produce_req(&t, 1, batch(2, TS0, kafka_protocol::records::Compression::None), -1);
+        r.topic_data[0].topic_id = id(kf);
+        r.topic_data[0].name = Default::default();
+        r
+    };
+    p.same_each("Produce by topic id", produce_by_id, 13, n::produce).await;
+    for v in 13..=18 {
+        let fetch_by_id = |kf: bool| {
+            let mut r = fetch_req(&t, 1, 0, 0, 0);
+            r.topics[0].topic_id = id(kf);
+            r.topics[0].topic = Default::default();
+            r
+        };
+        p.same_each("Fetch by topic id", fetch_by_id, v, n::fetch).await;
+    }
+}
+
+/// DescribeQuorum: what both single-node quorums share (ids, leader, epochs and offsets
+/// move with each broker's own metadata log).
+fn describe_quorum_shape(r: &mut DescribeQuorumResponse) {
+    for t in &mut r.topics {
+        for p in &mut t.partitions {
+            p.leader_epoch = 0;
+            p.high_watermark = 0;
+            for v in p.current_voters.iter_mut().chain(p.observers.iter_mut()) {
+                v.log_end_offset = 0;
+                v.last_fetch_timestamp = -1;
+                v.last_caught_up_timestamp = -1;
+                v.replica_directory_id = Default::default();
+            }
+        }
+    }
+    for n in &mut r.nodes {
+        for l in &mut n.listeners {
+            l.host = Default::default();
+            l.port = 0;
+            n::kafka_controller_listener(&mut l.name);
+        }
+    }
+}
