@@ -526,6 +526,9 @@ pub async fn admin_versions(p: &mut Pair) {
                     .with_partitions(vec![0, 9]),
             ]));
         p.same("ElectLeaders", &el, v, n::elect_leaders).await;
+        // Every partition (kafka-leader-election --all-topic-partitions).
+        let all = ElectLeadersRequest::default().with_timeout_ms(10_000).with_topic_partitions(None);
+        p.same("ElectLeaders of every partition", &all, v, n::elect_leaders).await;
     }
     for v in 0..=1 {
         let req = AlterPartitionReassignmentsRequest::default()
