@@ -2,7 +2,7 @@
 # Checks, in its first seconds, everything the README's test command needs besides Rust, and
 # installs what is missing when it can; shared by that command and .ci/run.
 #
-#   - Debian packages: kcat, python3-venv, Node/npm, and the -dev libraries that
+#   - Debian packages: kcat, curl, bc, python3-venv, Node/npm, and the -dev libraries that
 #     compat/confluent-kafka-javascript builds its librdkafka against; installed with apt
 #     when running as root (or with sudo), else the exact apt command is printed and the
 #     script stops;
@@ -18,6 +18,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 need_apt=()
 command -v kcat >/dev/null || need_apt+=(kcat)
+command -v curl >/dev/null || need_apt+=(curl)   # compat/kafka-connect drives the worker's REST API
+command -v bc >/dev/null || need_apt+=(bc)       # compat/kafka-cli sums the verifiable consumer's counts
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v npm >/dev/null || need_apt+=(nodejs npm)   # compat/kafkajs, confluent-kafka-javascript
 # compat/confluent-kafka-javascript builds its librdkafka against these (CKJS_LINKING=dynamic).
