@@ -58,6 +58,8 @@ pub struct Broker {
     txns: Arc<TransactionCoordinator>,
     advertised: (String, i32),
     shutdown: watch::Receiver<bool>,
+    /// `queued.max.request.bytes`: the request bytes all connections may hold.
+    request_memory: crate::server::connection::RequestMemory,
 }
 
 impl Broker {
@@ -66,6 +68,10 @@ impl Broker {
     }
     pub fn config(&self) -> &Config {
         &self.config
+    }
+    /// The broker-wide pool of request bytes (`queued.max.request.bytes`).
+    pub fn request_memory(&self) -> &crate::server::connection::RequestMemory {
+        &self.request_memory
     }
     pub fn logs(&self) -> &Arc<LogManager> {
         &self.logs
@@ -261,6 +267,7 @@ impl BrokerBuilder {
             ClientQuotas::open(logs.data_dir())
                 .map_err(|e| StartError::Config(format!("loading client quotas failed: {e}")))?,
         );
+        let config_queued = config.queued_max_request_bytes;
         let broker = Arc::new(Broker {
             config,
             cleaner: cleaner.clone(),
@@ -271,6 +278,7 @@ impl BrokerBuilder {
             txns: txns.clone(),
             advertised,
             shutdown: rx.clone(),
+            request_memory: crate::server::connection::RequestMemory::new(config_queued),
         });
         tracing::info!(
             clean_shutdown = report.clean_shutdown,

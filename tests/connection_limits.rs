@@ -48,9 +48,7 @@ async fn queued_request_bytes_hold_back_a_request_until_room_is_free() {
     create_topic(&mut admin, "big", 1, &[]).await;
     let value = |n: usize| move |_| vec![b'x'; n];
     // A: a ~70 KB produce, more than the whole pool (Kafka's pool lets it in and is then
-    // overdrawn), of which only the first 100 bytes are sent for now. A's
-    // connection is served once first, so its task is already waiting to read when the
-    // bytes come, well before B's connection is even accepted.
+    // overdrawn), of which only the first 100 bytes are sent for now.
     let mut a = Raw::connect(b.addr).await;
     assert_eq!(a.call(&api_versions_req(), 3).await.error_code, 0);
     let fa = a.frame(
@@ -63,6 +61,20 @@ async fn queued_request_bytes_hold_back_a_request_until_room_is_free() {
         9,
     );
     a.send_bytes(&fa[..100]).await;
+    // A's connection takes its frame's bytes once it has read the size: the pool is then
+    // overdrawn (no event tells a client; the pool is watched, bounded).
+    let pool = b.broker().request_memory();
+    for _ in 0..2000 {
+        if pool.available().is_some_and(|a| a < 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        pool.available().is_some_and(|a| a < 0),
+        "A's frame never took the pool: {:?}",
+        pool.available()
+    );
     // B: a small produce; the pool is overdrawn while A's frame is held.
     let mut bconn = Raw::connect(b.addr).await;
     let fb = bconn.frame(

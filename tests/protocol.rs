@@ -41,8 +41,8 @@ async fn api_versions_advertises_exactly_what_is_implemented() {
         assert_eq!(find(ApiKey::TxnOffsetCommit), Some((0, 4)));
         assert_eq!(
             find(ApiKey::WriteTxnMarkers),
-            None,
-            "broker-to-broker, not implemented, not advertised"
+            Some((1, 1)),
+            "as Kafka 4.1: Admin.abortTransaction sends it"
         );
     }
 }

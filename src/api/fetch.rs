@@ -107,7 +107,7 @@ fn read_all(
                 continue;
             }
         }
-        match p.read(w.fetch_offset, limit, min_one, read_committed) {
+        match p.fetch(w.fetch_offset, limit, min_one, read_committed) {
             Ok(f) => {
                 d.high_watermark = f.high_watermark;
                 d.last_stable_offset = f.last_stable_offset;

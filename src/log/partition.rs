@@ -665,14 +665,38 @@ impl Partition {
             && now_ms.saturating_sub(self.last_flush_ms.load(Ordering::Acquire)) >= cfg.flush_ms
     }
 
-    /// Reads for a fetch starting at `offset`. `max_offset` bounds what is visible (the
-    /// high watermark, or the last stable offset for read_committed).
+    /// Reads whole batches starting at `offset`, up to the high watermark (the last stable
+    /// offset for read_committed): for brokk's own readers (coordinators loading their
+    /// logs).
     pub fn read(
         &self,
         offset: i64,
         max_bytes: usize,
         min_one: bool,
         read_committed: bool,
+    ) -> Result<FetchedData, LogError> {
+        self.read_from(offset, max_bytes, min_one, read_committed, false)
+    }
+
+    /// [`Partition::read`] for a Fetch answer: the bytes up to `max_bytes` as Kafka slices
+    /// them, the last batch possibly cut off.
+    pub fn fetch(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        read_committed: bool,
+    ) -> Result<FetchedData, LogError> {
+        self.read_from(offset, max_bytes, min_one, read_committed, true)
+    }
+
+    fn read_from(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        read_committed: bool,
+        partial_tail: bool,
     ) -> Result<FetchedData, LogError> {
         // A fenced partition is offline, as Kafka's partitions in a failed log dir: what it
         // holds in memory may never reach the disk (a failed write or fsync), so it is not
@@ -717,9 +741,14 @@ impl Partition {
             if from >= upper {
                 break;
             }
-            match seg.read(from, upper, max_bytes, min_one) {
+            match seg.read(from, upper, max_bytes, min_one, partial_tail) {
                 None => continue,
                 Some(b) if b.is_empty() => break,
+                // Only a cut-off batch fits: what Kafka sends.
+                Some(b) if batch::iter_batches(&b).next().is_none() => {
+                    data.records = Some(b);
+                    return Ok(data);
+                }
                 Some(b) if batch::iter_batches(&b).any(|(_, h)| h.records_count() > 0 || h.is_control()) => {
                     data.records = Some(b);
                     return Ok(data);

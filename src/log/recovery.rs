@@ -261,7 +261,7 @@ mod tests {
         assert_eq!(segs[0].size(), good);
         assert_eq!(segs[0].end_offset(), 100);
         // Offsets continue where the valid data ends, and the index finds mid-log offsets.
-        let data = segs[0].read(57, i64::MAX, usize::MAX, true).unwrap();
+        let data = segs[0].read(57, i64::MAX, usize::MAX, true, false).unwrap();
         let first = BatchHeader::parse_unchecked(&data).unwrap();
         assert_eq!(first.base_offset(), 55);
     }
@@ -340,7 +340,7 @@ mod tests {
             assert_eq!(report.segments_scanned, 1, "the segment was recovered");
             assert_eq!(segs[0].end_offset(), next);
             for offset in [0, 37, next - 1] {
-                let data = segs[0].read(offset, next, 1 << 20, true).unwrap();
+                let data = segs[0].read(offset, next, 1 << 20, true, false).unwrap();
                 let (_, h) = crate::log::batch::iter_batches(&data).next().unwrap();
                 assert!(h.base_offset() <= offset && offset <= h.last_offset());
             }

@@ -449,26 +449,47 @@ impl Segment {
         }
     }
 
-    /// Reads whole batches starting with the one holding `offset`, stopping before any
-    /// batch at or above `max_offset` and once `max_bytes` is reached. With `min_one`, the
-    /// first batch is returned even if it is larger than `max_bytes` (KIP-74).
+    /// Reads from the batch holding `offset`, below any batch at or above `max_offset`, up to
+    /// `max_bytes`; with `min_one`, the first batch is returned even if it is larger than
+    /// `max_bytes` (KIP-74). Whole batches, or with `partial_tail` the bytes up to the limit
+    /// as Kafka's `LogSegment.read` slices them, the last batch possibly cut off (a Fetch
+    /// answer: clients drop such a tail).
     ///
     /// `None`: this segment has no batch at or after `offset`. An empty `Bytes`: it has one,
     /// but it is at or past `max_offset` or does not fit, so nothing later may be read either.
-    pub fn read(&self, offset: i64, max_offset: i64, max_bytes: usize, min_one: bool) -> Option<Bytes> {
+    pub fn read(
+        &self,
+        offset: i64,
+        max_offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        partial_tail: bool,
+    ) -> Option<Bytes> {
         let data = self.published();
         let start = self.position_of(offset, data)?;
-        let mut end = start;
+        let mut limit = max_bytes;
+        let (mut whole, mut visible) = (start, start);
         for (p, h) in batch::iter_batches(&data[start..]) {
             if h.base_offset() >= max_offset {
                 break;
             }
+            if min_one && visible == start {
+                limit = max_bytes.max(h.len());
+            }
             let next = start + p + h.len();
-            if next - start > max_bytes && !(min_one && end == start) {
+            visible = next;
+            if next - start <= limit {
+                whole = next;
+            }
+            if next - start >= limit {
                 break;
             }
-            end = next;
         }
+        let end = if partial_tail {
+            visible.min(start + limit)
+        } else {
+            whole
+        };
         if end == start {
             return Some(Bytes::new());
         }

@@ -216,6 +216,11 @@ impl RequestMemory {
         }))
     }
 
+    /// The bytes free now (negative: overdrawn); `None` when unbounded.
+    pub fn available(&self) -> Option<i64> {
+        self.0.as_ref().map(|p| p.available.load(Ordering::Acquire))
+    }
+
     /// Waits until some of the pool is free, then takes `size` bytes of it. Cancel-safe:
     /// nothing is taken until it returns.
     async fn take(&self, size: usize) -> Option<MemoryPermit> {

@@ -84,7 +84,7 @@ impl AcceptErrors {
 pub async fn serve(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let mut conns = JoinSet::new();
     let mut errors = AcceptErrors::default();
-    let memory = connection::RequestMemory::new(broker.config().queued_max_request_bytes);
+    let memory = broker.request_memory().clone();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {

@@ -11,6 +11,7 @@
 mod admin;
 #[path = "../common/mod.rs"]
 mod common;
+mod compaction;
 mod groups;
 mod misc;
 mod normalise;
@@ -106,5 +107,14 @@ async fn every_admin_version_answers_as_kafka() {
         return;
     };
     versions::admin_versions(&mut p).await;
+    p.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_limits_and_compaction_answer_as_kafka() {
+    let Some(mut p) = Pair::new("compaction").await else {
+        return;
+    };
+    compaction::fetch_limits_and_compaction(&mut p).await;
     p.finish();
 }

@@ -22,6 +22,8 @@ pub const SHARED: &[(&str, &str)] = &[
     ("transaction.state.log.replication.factor", "1"),
     ("transaction.state.log.min.isr", "1"),
     ("group.initial.rebalance.delay.ms", "0"),
+    // The compaction scenario's cleaner rounds (Kafka's default idles 15 s between them).
+    ("log.cleaner.backoff.ms", "100"),
 ];
 
 pub struct Reference {
