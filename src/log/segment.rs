@@ -486,7 +486,7 @@ impl Segment {
             }
         }
         let end = if partial_tail {
-            visible.min(start + limit)
+            visible.min(start.saturating_add(limit))
         } else {
             whole
         };
