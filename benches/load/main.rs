@@ -159,10 +159,19 @@ fn print_row(r: &Row) {
 }
 
 /// Runs `f` `runs` times against a server, returning the median MB/s and CPU-s/GB.
+/// Writes back every dirty page before a measured run, so that no run (of either broker)
+/// pays for the writeback of the data an earlier row left in the page cache: without it
+/// the later rows' ratios depended on which broker the kernel's flusher happened to
+/// throttle.
+fn settle_writeback() {
+    let _ = std::process::Command::new("sync").status();
+}
+
 fn measure(runs: usize, bytes: usize, server: Option<&Server>, mut f: impl FnMut(usize) -> f64) -> (f64, Option<f64>) {
     let mut mbs = vec![];
     let mut cpu = vec![];
     for run in 0..runs {
+        settle_writeback();
         let c0 = server.map(|s| s.cpu_seconds());
         let secs = f(run);
         if let (Some(s), Some(c0)) = (server, c0) {
@@ -171,6 +180,36 @@ fn measure(runs: usize, bytes: usize, server: Option<&Server>, mut f: impl FnMut
         mbs.push(bytes as f64 / 1e6 / secs);
     }
     (median(mbs), (!cpu.is_empty()).then(|| median(cpu)))
+}
+
+/// [`measure`] of brokk and the peer, run by run and alternating which goes first, so that
+/// neither broker always runs right after the other (whose page cache and freed memory the
+/// kernel is still settling).
+type Measured = (f64, Option<f64>);
+fn measure_pair(
+    runs: usize,
+    bytes: usize,
+    target: &Target,
+    peer: Option<&Target>,
+    mut f: impl FnMut(&Target, usize) -> f64,
+) -> (Measured, Option<Measured>) {
+    let (mut b, mut k) = (vec![], vec![]);
+    for run in 0..runs {
+        let order: Vec<(&Target, bool)> = match peer {
+            Some(p) if run % 2 == 1 => vec![(p, true), (target, false)],
+            Some(p) => vec![(target, false), (p, true)],
+            None => vec![(target, false)],
+        };
+        for (t, is_peer) in order {
+            let m = measure(1, bytes, t.server.as_ref(), |_| f(t, run));
+            if is_peer { k.push(m) } else { b.push(m) }
+        }
+    }
+    let med = |v: Vec<Measured>| -> Measured {
+        let cpu: Vec<f64> = v.iter().filter_map(|m| m.1).collect();
+        (median(v.iter().map(|m| m.0).collect()), (!cpu.is_empty()).then(|| median(cpu)))
+    };
+    (med(b), peer.map(|_| med(k)))
 }
 
 fn throughput(
@@ -199,20 +238,17 @@ fn throughput(
                     continue;
                 }
                 let topic = |run: usize| format!("load-{size}-{acks}-{partitions}-{run}");
-                let produce_on = |t: &Target| {
-                    let r = measure(runs, bytes, t.server.as_ref(), |run| {
-                        rt.block_on(raw::ensure_topic(bootstrap_addr(t), &topic(run)));
-                        client::produce(&t.bootstrap, &topic(run), size, count, acks, partitions)
-                    });
-                    if acks == "all" {
-                        // Only the acks=1 rows' data is read back.
-                        let names: Vec<String> = (0..runs).map(topic).collect();
+                let ((b, b_cpu), k) = measure_pair(runs, bytes, target, peer, |t, run| {
+                    rt.block_on(raw::ensure_topic(bootstrap_addr(t), &topic(run)));
+                    client::produce(&t.bootstrap, &topic(run), size, count, acks, partitions)
+                });
+                if acks == "all" {
+                    // Only the acks=1 rows' data is read back.
+                    let names: Vec<String> = (0..runs).map(topic).collect();
+                    for t in std::iter::once(target).chain(peer) {
                         rt.block_on(raw::delete_topics(bootstrap_addr(t), &names));
                     }
-                    r
-                };
-                let (b, b_cpu) = produce_on(target);
-                let k = peer.map(produce_on);
+                }
                 let (s, s_cpu) = measure(runs, bytes, Some(&sink), |run| {
                     client::produce(&sink_addr, &topic(run), size, count, acks, partitions)
                 });
@@ -241,16 +277,13 @@ fn throughput(
                 continue;
             }
             let topic = |run: usize| format!("load-{size}-1-{partitions}-{run}");
-            let consume_on = |t: &Target| {
-                let r = measure(runs, bytes, t.server.as_ref(), |run| {
-                    client::consume(&t.bootstrap, &topic(run), count, partitions)
-                });
-                let names: Vec<String> = (0..runs).map(topic).collect();
+            let ((b, b_cpu), k) = measure_pair(runs, bytes, target, peer, |t, run| {
+                client::consume(&t.bootstrap, &topic(run), count, partitions)
+            });
+            let names: Vec<String> = (0..runs).map(topic).collect();
+            for t in std::iter::once(target).chain(peer) {
                 rt.block_on(raw::delete_topics(bootstrap_addr(t), &names));
-                r
-            };
-            let (b, b_cpu) = consume_on(target);
-            let k = peer.map(consume_on);
+            }
             let (s, s_cpu) = measure(runs, bytes, Some(&log_sink), |run| {
                 client::consume(&log_addr, &topic(run), count, partitions)
             });

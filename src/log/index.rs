@@ -61,6 +61,12 @@ impl MmapIndex {
             file.set_len(map_len as u64).map_err(io)?;
         }
         let map = MmapOptions::new().len(map_len.max(1)).map_raw(&file).map_err(io)?;
+        // No read-around: an index is binary-searched and appended a few bytes at a time, so
+        // a fault wants its page only. With the kernel's default (read-around of the device's
+        // `read_ahead_kb`, megabytes on many disks) the first append to each new page of the
+        // preallocated, sparse file zero-filled megabytes of page cache: as much memory
+        // traffic per partition as the records themselves (found profiling the load suite).
+        let _ = map.advise(memmap2::Advice::Random);
         // The mapping keeps the file alive; the descriptor is not kept (see `with_file`).
         drop(file);
         Ok(Self {
