@@ -207,7 +207,10 @@ fn measure_pair(
     }
     let med = |v: Vec<Measured>| -> Measured {
         let cpu: Vec<f64> = v.iter().filter_map(|m| m.1).collect();
-        (median(v.iter().map(|m| m.0).collect()), (!cpu.is_empty()).then(|| median(cpu)))
+        (
+            median(v.iter().map(|m| m.0).collect()),
+            (!cpu.is_empty()).then(|| median(cpu)),
+        )
     };
     (med(b), peer.map(|_| med(k)))
 }

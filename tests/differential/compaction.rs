@@ -3,15 +3,16 @@
 //! a batch, and what the cleaner leaves of a compacted topic (the latest value per key,
 //! tombstones kept for `delete.retention.ms`, offsets unchanged).
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::*;
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{Record, TimestampType};
 
 use super::common::{fetch_req, produce_req};
 use super::normalise as n;
 use super::pair::Pair;
 use super::records::list_offsets;
 use super::topics::{creatable, create};
+use super::transactions::encode;
 
 const TS0: i64 = 1_700_000_000_000;
 
@@ -36,13 +37,7 @@ fn keyed(records: &[(String, Option<String>)]) -> Bytes {
             headers: Default::default(),
         })
         .collect();
-    let mut buf = BytesMut::new();
-    let opts = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, records.iter(), &opts).expect("encode");
-    buf.freeze()
+    encode(&records)
 }
 
 /// (error, log start offset, (offset, key, value) of every record) of a fetch.

@@ -10,6 +10,24 @@ use super::normalise as n;
 use super::pair::Pair;
 use super::topics::{created, s};
 
+/// AlterClientQuotas of one `key` of user `user`: set to `value`, or removed.
+pub(super) fn alter_quota(user: &str, key: &str, value: f64, remove: bool) -> AlterClientQuotasRequest {
+    AlterClientQuotasRequest::default().with_entries(vec![
+        alter_client_quotas_request::EntryData::default()
+            .with_entity(vec![
+                alter_client_quotas_request::EntityData::default()
+                    .with_entity_type(s("user"))
+                    .with_entity_name(Some(s(user))),
+            ])
+            .with_ops(vec![
+                alter_client_quotas_request::OpData::default()
+                    .with_key(s(key))
+                    .with_value(value)
+                    .with_remove(remove),
+            ]),
+    ])
+}
+
 pub async fn describing(p: &mut Pair) {
     let t = p.topic("d");
     created(p, &t, 2).await;
@@ -75,22 +93,7 @@ pub async fn describing(p: &mut Pair) {
         n::describe_client_quotas,
     )
     .await;
-    let aq = |value: f64, remove: bool, key: &str| {
-        AlterClientQuotasRequest::default().with_entries(vec![
-            alter_client_quotas_request::EntryData::default()
-                .with_entity(vec![
-                    alter_client_quotas_request::EntityData::default()
-                        .with_entity_type(s("user"))
-                        .with_entity_name(Some(s(&user))),
-                ])
-                .with_ops(vec![
-                    alter_client_quotas_request::OpData::default()
-                        .with_key(s(key))
-                        .with_value(value)
-                        .with_remove(remove),
-                ]),
-        ])
-    };
+    let aq = |value: f64, remove: bool, key: &str| alter_quota(&user, key, value, remove);
     p.same(
         "AlterClientQuotas",
         &aq(1024.0, false, "producer_byte_rate"),

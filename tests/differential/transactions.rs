@@ -36,6 +36,11 @@ pub(super) fn batch(pid: i64, epoch: i16, seq: i32, n: usize, transactional: boo
             headers: Default::default(),
         })
         .collect();
+    encode(&records)
+}
+
+/// One uncompressed v2 batch of `records`.
+pub(super) fn encode(records: &[Record]) -> Bytes {
     let mut buf = BytesMut::new();
     let opts = RecordEncodeOptions {
         version: 2,
@@ -116,6 +121,36 @@ pub(super) fn txn_produce(id: &str, t: &str, p: i32, records: Bytes) -> ProduceR
     produce_req(t, p, records, -1).with_transactional_id(Some(TransactionalId(s(id))))
 }
 
+/// FindCoordinator (v4) of transactional id `id`, then InitProducerId (at `version`) with a
+/// 60 s timeout, each retried while the coordinator loads; the producer id and epoch each
+/// broker gave (Kafka's, brokk's).
+pub(super) async fn begin(p: &mut Pair, id: &str, version: i16) -> [(i64, i16); 2] {
+    // The first lookup creates __transaction_state on Kafka (brokk creates it at once).
+    let find = FindCoordinatorRequest::default()
+        .with_key_type(1)
+        .with_coordinator_keys(vec![s(id)]);
+    let busy_find = |r: &FindCoordinatorResponse| r.coordinators[0].error_code == 15;
+    p.same_each_when_ready(
+        "FindCoordinator of a transactional id",
+        |_| find.clone(),
+        4,
+        busy_find,
+        n::find_coordinator,
+    )
+    .await;
+    let busy = |r: &InitProducerIdResponse| [14, 15, 16].contains(&r.error_code);
+    let (k, b) = p
+        .same_each_when_ready(
+            "InitProducerId",
+            |_| init(Some(id), 60_000),
+            version,
+            busy,
+            n::init_producer_id,
+        )
+        .await;
+    [(k.producer_id.0, k.producer_epoch), (b.producer_id.0, b.producer_epoch)]
+}
+
 pub async fn producers(p: &mut Pair) {
     let t = p.topic("x");
     let id = p.topic("txn");
@@ -163,29 +198,7 @@ pub async fn producers(p: &mut Pair) {
         n::init_producer_id,
     )
     .await;
-    // The first lookup creates __transaction_state on Kafka (brokk creates it at once).
-    let find = FindCoordinatorRequest::default()
-        .with_key_type(1)
-        .with_coordinator_keys(vec![s(&id)]);
-    let busy_find = |r: &FindCoordinatorResponse| r.coordinators[0].error_code == 15;
-    p.same_each_when_ready(
-        "FindCoordinator of a transactional id",
-        |_| find.clone(),
-        4,
-        busy_find,
-        n::find_coordinator,
-    )
-    .await;
-    let (k, b) = p
-        .same_each_when_ready(
-            "InitProducerId",
-            |_| init(Some(&id), 60_000),
-            4,
-            busy,
-            n::init_producer_id,
-        )
-        .await;
-    let tx = [(k.producer_id.0, k.producer_epoch), (b.producer_id.0, b.producer_epoch)];
+    let tx = begin(p, &id, 4).await;
     let tx = |kafka: bool| tx[usize::from(!kafka)];
     p.same_each(
         "Produce outside the transaction's partitions",

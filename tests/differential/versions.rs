@@ -308,34 +308,12 @@ fn list_groups_of(g: &str) -> impl Fn(&mut ListGroupsResponse) + '_ {
 /// InitProducerId, AddPartitionsToTxn (v0-3, then v4-5's verify-only form), AddOffsetsToTxn,
 /// TxnOffsetCommit and ListTransactions at the matching versions.
 pub async fn transaction_versions(p: &mut Pair) {
-    use super::transactions::{add_partitions, batch as txn_batch, end, init, txn_produce};
+    use super::transactions::{add_partitions, batch as txn_batch, begin, end, txn_produce};
     let t = p.topic("tx");
     created(p, &t, 1).await;
     for v in 0..=4i16 {
         let (id, g) = (p.topic(&format!("tx{v}")), p.topic(&format!("txg{v}")));
-        let find = FindCoordinatorRequest::default()
-            .with_key_type(1)
-            .with_coordinator_keys(vec![s(&id)]);
-        let busy_find = |r: &FindCoordinatorResponse| r.coordinators[0].error_code == 15;
-        p.same_each_when_ready(
-            "FindCoordinator of a transactional id",
-            |_| find.clone(),
-            4,
-            busy_find,
-            n::find_coordinator,
-        )
-        .await;
-        let busy = |r: &InitProducerIdResponse| [14, 15, 16].contains(&r.error_code);
-        let (k, b) = p
-            .same_each_when_ready(
-                "InitProducerId",
-                |_| init(Some(&id), 60_000),
-                v,
-                busy,
-                n::init_producer_id,
-            )
-            .await;
-        let pids = [(k.producer_id.0, k.producer_epoch), (b.producer_id.0, b.producer_epoch)];
+        let pids = begin(p, &id, v).await;
         let pid = |kf: bool| pids[usize::from(!kf)];
         p.same_each(
             "AddPartitionsToTxn",
@@ -501,19 +479,7 @@ pub async fn admin_versions(p: &mut Pair) {
             .with_match(Some(s(&user))),
     ]);
     p.same("DescribeClientQuotas", &dq, 0, n::describe_client_quotas).await;
-    let aq = AlterClientQuotasRequest::default().with_entries(vec![
-        alter_client_quotas_request::EntryData::default()
-            .with_entity(vec![
-                alter_client_quotas_request::EntityData::default()
-                    .with_entity_type(s("user"))
-                    .with_entity_name(Some(s(&user))),
-            ])
-            .with_ops(vec![
-                alter_client_quotas_request::OpData::default()
-                    .with_key(s("no_such_rate"))
-                    .with_value(1.0),
-            ]),
-    ]);
+    let aq = super::misc::alter_quota(&user, "no_such_rate", 1.0, false);
     p.same("AlterClientQuotas of an unknown key", &aq, 0, n::alter_client_quotas)
         .await;
     for v in 0..=1 {
