@@ -14,7 +14,9 @@ pub fn log_error(e: &LogError) -> ResponseError {
             ResponseError::KafkaStorageError
         }
         LogError::CorruptBatch(b) if b.is_corruption() => ResponseError::CorruptMessage,
-        LogError::CorruptBatch(crate::log::batch::BatchError::Undecompressable(_)) => ResponseError::UnknownServerError,
+        LogError::CorruptBatch(crate::log::record::batch::BatchError::Undecompressable(_)) => {
+            ResponseError::UnknownServerError
+        }
         LogError::RecordErrors {
             invalid_timestamp: true,
             ..

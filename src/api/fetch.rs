@@ -159,7 +159,7 @@ fn diverging_epoch(p: &Partition, w: &Wanted) -> Result<Option<EpochEndOffset>, 
 /// those overlapping `[fetch_offset, end of the last batch)`.
 fn aborted(p: &Partition, fetch_offset: i64, records: Option<&Bytes>) -> Vec<AbortedTransaction> {
     let Some(records) = records else { return vec![] };
-    let Some(upper) = crate::log::batch::iter_batches(records)
+    let Some(upper) = crate::log::record::batch::iter_batches(records)
         .last()
         .map(|(_, h)| h.last_offset() + 1)
     else {

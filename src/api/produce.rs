@@ -19,10 +19,10 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use super::errors::log_error;
 use super::message;
 use crate::broker::Broker;
-use crate::log::batch::BatchHeader;
-use crate::log::group_commit::FlushWait;
 use crate::log::manager::{append_validated, validate_topic_name};
 use crate::log::partition::Origin;
+use crate::log::partition::group_commit::FlushWait;
+use crate::log::record::batch::BatchHeader;
 use crate::log::{LogError, Partition, now_ms};
 use crate::txn::TransactionCoordinator;
 use crate::txn::state::TxnError;
@@ -77,7 +77,7 @@ impl Durability {
 /// carries none, and brokk logs the reason instead. Other errors keep brokk's explanation.
 fn append_error_message(e: &LogError) -> Option<String> {
     match e {
-        LogError::CorruptBatch(crate::log::batch::BatchError::BadMagic(m)) if *m > 2 => {
+        LogError::CorruptBatch(crate::log::record::batch::BatchError::BadMagic(m)) if *m > 2 => {
             Some(format!("Invalid magic found in record: {m}"))
         }
         LogError::CorruptBatch(_) | LogError::BatchTooLarge { .. } | LogError::NotOneBatch(_) => {

@@ -15,9 +15,9 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
-use super::batch::{self, iter_batches};
 use super::manager::{TopicError, TopicLog, append_durably};
 use super::partition::{AppendInfo, Origin};
+use super::record::batch::{self, iter_batches};
 use super::{LogError, LogManager, Partition};
 
 /// Java's `String.hashCode` (over UTF-16 code units), which Kafka's coordinators hash

@@ -23,8 +23,8 @@ pub mod quorum_state;
 mod topic_config;
 
 use super::checkpoint::{self, parse_properties, render_properties};
-use super::group_commit::{self, FlushWait};
 use super::log_dir::{DirSet, LogDir};
+use super::partition::group_commit::{self, FlushWait};
 use super::partition::{AppendInfo, Origin, Partition};
 use super::recovery::{self, RecoveryReport};
 use super::{LogConfig, LogError};

@@ -34,34 +34,34 @@
 //! recovers them from the disk; a directory that cannot be opened at start starts offline
 //! (`LogManager::open_dirs`). A power loss is simulated in `tests/power_loss.rs` (faultfs).
 //!
+//! # Layout of this module
+//!
+//! - `record/`: RecordBatch bytes (the v2 batch, its records and codecs, validation);
+//! - `segment/`: one segment's files (the mapped `.log`, its indexes, the transaction
+//!   index) and the descriptor-releasing file handle;
+//! - `partition/`: one partition's log (appends, reads, rolls, retention) and its state
+//!   (producer state, leader epochs, group commit, fetch waiters, compaction's swap);
+//! - `cleaner/`: the log cleaner (compaction);
+//! - here: the manager of every partition (`manager`), start-up recovery, checkpoints,
+//!   log configs and directories.
+//!
 //! On start without the clean-shutdown marker, every segment at or after the recovery point
 //! is scanned from byte 0: length, magic, CRC32C and offset order are checked, the first bad
 //! byte and everything after it is truncated, and the indexes are rebuilt.
 
-pub mod batch;
 pub mod checkpoint;
 pub mod cleaner;
 pub mod config;
 pub mod config_defs;
-pub mod file;
-pub mod group_commit;
-pub mod index;
 pub mod internal;
-pub mod leader_epoch;
 pub mod log_dir;
 pub mod manager;
-pub mod mapping;
 pub mod partition;
-pub mod producer_state;
-pub mod record_codec;
-pub mod records;
+pub mod record;
 pub mod recovery;
 pub mod reserve;
 pub mod segment;
 pub mod structs;
-pub mod txn_index;
-pub mod validator;
-pub mod waiters;
 
 /// Record-batch fixtures shared with the TCP tests and benches.
 #[cfg(test)]
@@ -87,7 +87,7 @@ pub enum LogError {
         source: std::io::Error,
     },
     #[error("corrupt record batch: {0}")]
-    CorruptBatch(#[from] batch::BatchError),
+    CorruptBatch(#[from] record::batch::BatchError),
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     BatchTooLarge { size: usize, max: usize },
     #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]

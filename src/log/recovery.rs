@@ -26,10 +26,10 @@ fn end_offset_of(path: &Path, base: i64) -> Result<i64, LogError> {
     let f = std::fs::File::open(path).map_err(|e| LogError::io(path, e))?;
     let len = f.metadata().map_err(|e| LogError::io(path, e))?.len();
     let (mut pos, mut end) = (0u64, base);
-    let mut head = [0u8; super::batch::HEADER_LEN];
+    let mut head = [0u8; super::record::batch::HEADER_LEN];
     while pos + head.len() as u64 <= len {
         f.read_exact_at(&mut head, pos).map_err(|e| LogError::io(path, e))?;
-        let n = match super::batch::BatchHeader::frame_len(&head) {
+        let n = match super::record::batch::BatchHeader::frame_len(&head) {
             Some(Ok(n)) => n as u64,
             _ => break,
         };
@@ -213,8 +213,8 @@ pub fn open_segments(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::batch::tests::make_batch;
-    use crate::log::batch::{BatchHeader, set_base_offset};
+    use crate::log::record::batch::tests::make_batch;
+    use crate::log::record::batch::{BatchHeader, set_base_offset};
     use kafka_protocol::records::Compression;
 
     fn append(seg: &Segment, base: i64, n: usize) -> i64 {
@@ -341,7 +341,7 @@ mod tests {
             assert_eq!(segs[0].end_offset(), next);
             for offset in [0, 37, next - 1] {
                 let data = segs[0].read(offset, next, 1 << 20, true, false).unwrap();
-                let (_, h) = crate::log::batch::iter_batches(&data).next().unwrap();
+                let (_, h) = crate::log::record::batch::iter_batches(&data).next().unwrap();
                 assert!(h.base_offset() <= offset && offset <= h.last_offset());
             }
             drop(segs);

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::records::Compression;
 
-use super::batch::BatchHeader;
+use super::record::batch::BatchHeader;
 use super::test_fixture as fixture;
 use super::{LogConfig, LogError, LogManager};
 
@@ -14,7 +14,7 @@ use super::{LogConfig, LogError, LogManager};
 fn batch(pid: i64, epoch: i16, seq: i32, n: usize, transactional: bool) -> Vec<u8> {
     let mut b = fixture::batch_of(n, super::now_ms(), Compression::None, |i| vec![i as u8]).to_vec();
     if transactional {
-        let attrs = i16::from_be_bytes([b[21], b[22]]) | super::batch::TRANSACTIONAL_BIT;
+        let attrs = i16::from_be_bytes([b[21], b[22]]) | super::record::batch::TRANSACTIONAL_BIT;
         b[21..23].copy_from_slice(&attrs.to_be_bytes());
     }
     b[43..51].copy_from_slice(&pid.to_be_bytes());
@@ -65,7 +65,7 @@ fn open_transactions_bound_the_lso_and_aborts_are_indexed() {
     // read_committed stops at the LSO while a transaction is open.
     p.append(&batch(9, 0, 0, 1, true), now).unwrap(); // 8, open
     let committed = p.read(0, 1 << 20, true, true).unwrap();
-    let last = super::batch::iter_batches(committed.records.as_ref().unwrap())
+    let last = super::record::batch::iter_batches(committed.records.as_ref().unwrap())
         .last()
         .map(|(_, h)| h.last_offset())
         .unwrap();
@@ -73,9 +73,9 @@ fn open_transactions_bound_the_lso_and_aborts_are_indexed() {
     assert_eq!(committed.last_stable_offset, 8);
     // The markers are control batches as Kafka writes them.
     let all = p.read(6, 1 << 20, true, false).unwrap().records.unwrap();
-    let (_, first) = super::batch::iter_batches(&all).next().unwrap();
+    let (_, first) = super::record::batch::iter_batches(&all).next().unwrap();
     assert!(first.is_control() && first.is_transactional());
-    assert_eq!(super::batch::marker_is_commit(&first), Some(false));
+    assert_eq!(super::record::batch::marker_is_commit(&first), Some(false));
     drop(p);
     // Clean restart (snapshot) keeps the open transaction and the index.
     logs.shutdown().unwrap();

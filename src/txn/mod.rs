@@ -4,7 +4,7 @@
 //! transactional id's state ([`state`]) and their durable form in `__transaction_state`
 //! ([`records`]); the coordinator that drives them ([`coordinator`]: durability, markers,
 //! timeouts, recovery). The per-partition sequence, epoch and marker rules live with the log
-//! (`log/producer_state.rs`, `Partition::append_marker`), where appends are serialised.
+//! (`log/partition/producer_state.rs`, `Partition::append_marker`), where appends are serialised.
 //! Must not touch: the wire.
 
 pub mod coordinator;

@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 use super::offset_map::OffsetMap;
 use super::txn_meta::TxnMeta;
-use crate::log::batch::{BatchHeader, DELETE_HORIZON_BIT, TIMESTAMP_TYPE_BIT};
-use crate::log::record_codec::{self, BatchFields, DecodedBatch};
+use crate::log::record::batch::{BatchHeader, DELETE_HORIZON_BIT, TIMESTAMP_TYPE_BIT};
+use crate::log::record::codec::{self, BatchFields, DecodedBatch};
 use crate::log::segment::{self, Segment};
 use crate::log::{LogConfig, LogError, Partition};
 
@@ -192,7 +192,7 @@ fn build_map(
                 txns.on_control(&h);
             } else if !txns.on_batch(&h)
                 && h.last_offset() >= a.first_dirty
-                && let Ok(d) = record_codec::decode(&h)
+                && let Ok(d) = codec::decode(&h)
             {
                 for r in &d.records {
                     let Some(key) = d.key(r) else { continue };
@@ -320,7 +320,7 @@ fn retain(h: &BatchHeader<'_>, ctx: &Context<'_>, txns: &mut TxnMeta, last_of_gr
     if discard_records && !keep_empty {
         return None;
     }
-    let Ok(decoded) = record_codec::decode(h) else {
+    let Ok(decoded) = codec::decode(h) else {
         // Unreadable records are left exactly as they are.
         return Some(h.bytes().to_vec());
     };
@@ -351,7 +351,7 @@ fn retain(h: &BatchHeader<'_>, ctx: &Context<'_>, txns: &mut TxnMeta, last_of_gr
     if h.attributes() & TIMESTAMP_TYPE_BIT == 0 {
         f.max_timestamp = records.iter().map(|r| r.timestamp).max().unwrap_or(f.max_timestamp);
     }
-    record_codec::build(&f, h.attributes() & 0x07, None, &decoded, records.into_iter())
+    codec::build(&f, h.attributes() & 0x07, None, &decoded, records.into_iter())
         .ok()
         .or_else(|| Some(h.bytes().to_vec()))
 }
@@ -385,5 +385,5 @@ fn empty_header(h: &BatchHeader<'_>) -> Vec<u8> {
         buf: vec![],
         records: vec![],
     };
-    record_codec::build(&f, 0, None, &none, std::iter::empty()).unwrap_or_else(|_| h.bytes().to_vec())
+    codec::build(&f, 0, None, &none, std::iter::empty()).unwrap_or_else(|_| h.bytes().to_vec())
 }

@@ -48,7 +48,7 @@ fn read_all(p: &Partition) -> Vec<(i64, String, Option<String>)> {
     let mut out = vec![];
     let mut offset = p.log_start_offset();
     while let Some(data) = p.read(offset, 1 << 20, true, false).unwrap().records {
-        let next = crate::log::batch::iter_batches(&data)
+        let next = crate::log::record::batch::iter_batches(&data)
             .last()
             .map_or(offset, |(_, h)| h.last_offset() + 1);
         let mut buf = data.clone();
@@ -137,14 +137,14 @@ fn compaction_keeps_the_latest_value_per_key_at_its_offset() {
             .unwrap()
             .records
             .unwrap();
-        let recs = crate::log::batch::iter_batches(&got)
+        let recs = crate::log::record::batch::iter_batches(&got)
             .map(|(_, h)| h.records_count())
             .sum::<i32>();
         assert!(recs > 0, "a fetch at {} returned no record", seg.base_offset());
     }
     // The merged segments' producer snapshots went with them: each one left is at a segment base.
     let bases: Vec<i64> = p.segments().iter().map(|s| s.base_offset()).collect();
-    for o in crate::log::producer_state::list_snapshots(p.dir()) {
+    for o in crate::log::partition::producer_state::list_snapshots(p.dir()) {
         assert!(bases.contains(&o), "snapshot {o} of a merged segment is left");
     }
     assert!(!cleaner.clean_dirtiest(now), "nothing dirty is left");

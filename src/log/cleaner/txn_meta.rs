@@ -7,8 +7,8 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use crate::log::batch::{self, BatchHeader};
-use crate::log::txn_index::AbortedTxn;
+use crate::log::record::batch::{self, BatchHeader};
+use crate::log::segment::txn_index::AbortedTxn;
 
 #[derive(Debug, Default)]
 pub struct TxnMeta {

@@ -9,8 +9,8 @@
 #![no_main]
 
 use brokk::log::TimestampType;
-use brokk::log::batch::{self, BatchHeader};
-use brokk::log::validator::{Rules, check_batch, rebuild, validate_records};
+use brokk::log::record::batch::{self, BatchHeader};
+use brokk::log::record::validator::{Rules, check_batch, rebuild, validate_records};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -45,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
     let sh = BatchHeader::parse_unchecked(&stored).expect("stored batch frames");
     let again = validate_records(&sh, &rules).expect("the stored batch validates");
     assert!(again.offsets_in_order && again.canonical_lengths);
-    let d = brokk::log::record_codec::decode(&sh).expect("brokk's decoder reads it");
+    let d = brokk::log::record::codec::decode(&sh).expect("brokk's decoder reads it");
     let offsets: Vec<i64> = d.records.iter().map(|r| r.offset).collect();
     assert_eq!(offsets, (0..sh.records_count() as i64).collect::<Vec<_>>());
 });

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use brokk::log::batch;
+use brokk::log::record::batch;
 use brokk::log::{LogConfig, LogManager};
 use kafka_protocol::records::Compression;
 use libfuzzer_sys::fuzz_target;

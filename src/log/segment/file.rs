@@ -10,7 +10,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::LogError;
+use crate::log::LogError;
 
 #[derive(Debug)]
 pub struct ReleasableFile {

@@ -1,7 +1,7 @@
 //! One record read as Kafka's `DefaultRecord.readFrom` reads it, with its checks.
 
 use super::source::{Fail, Source, Stop, field, varint, varlong};
-use crate::log::batch::BatchHeader;
+use crate::log::record::batch::BatchHeader;
 
 /// One record's fields that the rules look at.
 pub(super) struct RecordView {

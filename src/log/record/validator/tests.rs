@@ -2,7 +2,7 @@
 //! found by the poison-batch reproduction (`shared/repro/p2_poison.py`) and beyond.
 
 use super::*;
-use crate::log::batch::{self, put_varint, tests::make_batch};
+use crate::log::record::batch::{self, put_varint, tests::make_batch};
 use kafka_protocol::records::Compression;
 
 const CODECS: [Compression; 5] = [
@@ -93,7 +93,7 @@ fn garbage_in_every_codec_is_refused() {
         undecompressable(check(&batch_with(&record(None, b"x", 0, 0, &[]), 1, 0, codec), &rules(false)).unwrap_err());
     }
     // A truncated gzip stream is a premature end of the records (Kafka's EOFException).
-    let gz = crate::log::record_codec::compress(1, record(None, b"value", 0, 0, &[]), None).unwrap();
+    let gz = crate::log::record::codec::compress(1, record(None, b"value", 0, 0, &[]), None).unwrap();
     let m = invalid_record(check(&batch_with(&gz[..gz.len() - 12], 1, 0, 1), &rules(false)).unwrap_err());
     assert!(m.contains("EOF"), "{m}");
 }
@@ -180,7 +180,7 @@ fn record_structure_as_kafka() {
     rec.extend_from_slice(b"junk");
     let m = invalid_record(single(rec.clone()).unwrap_err());
     assert_eq!(m, "Incorrect declared batch size, records still remaining in file");
-    let gz = super::super::record_codec::compress(1, rec, None).unwrap();
+    let gz = crate::log::record::codec::compress(1, rec, None).unwrap();
     let m = invalid_record(check(&batch_with(&gz, 1, 0, 1), &r).unwrap_err());
     assert_eq!(m, "Incorrect declared batch size, records still remaining in file");
     // A negative key length other than -1 is a null key (Kafka reads any negative size so).
@@ -203,12 +203,12 @@ fn compressed_records_are_checked_like_plain_ones() {
         let mut rec = vec![];
         put_varint(&mut rec, good.len() as i64 + 4);
         rec.extend_from_slice(&good[1..]);
-        let section = super::super::record_codec::compress(codec, rec, None).unwrap();
+        let section = crate::log::record::codec::compress(codec, rec, None).unwrap();
         invalid_record(check(&batch_with(&section, 1, 0, codec), &r).unwrap_err());
         // Offsets out of order: accepted and rebuilt (Kafka's compressed path).
         let mut two = record(None, b"a", 1, 0, &[]);
         two.extend(record(None, b"b", 0, 1, &[]));
-        let section = super::super::record_codec::compress(codec, two, None).unwrap();
+        let section = crate::log::record::codec::compress(codec, two, None).unwrap();
         let w = check(&batch_with(&section, 2, 1, codec), &r).unwrap();
         assert!(!w.offsets_in_order);
         assert_eq!(w.max_timestamp, 1001);
@@ -322,7 +322,7 @@ proptest::proptest! {
             // Whatever is accepted is stored in a form that reads back as five records at
             // offsets 0..5 (rebuilt when Kafka would change it).
             let stored = if w.needs_rebuild() { rebuild(&h, h.attributes() & 7, None, true).unwrap() } else { m.clone() };
-            let d = crate::log::record_codec::decode(&BatchHeader::parse_unchecked(&stored).unwrap()).unwrap();
+            let d = crate::log::record::codec::decode(&BatchHeader::parse_unchecked(&stored).unwrap()).unwrap();
             let offsets: Vec<i64> = d.records.iter().map(|r| r.offset).collect();
             proptest::prop_assert_eq!(offsets, vec![0, 1, 2, 3, 4]);
         }
@@ -342,7 +342,7 @@ fn rebuild_renumbers_nulls_bad_lengths_and_keeps_the_producer() {
     put_varint(&mut recs, body.len() as i64);
     recs.extend(body);
     for codec in [0i16, 1, 4] {
-        let section = crate::log::record_codec::compress(codec, recs.clone(), None).unwrap();
+        let section = crate::log::record::codec::compress(codec, recs.clone(), None).unwrap();
         let mut b = batch_with(&section, 3, 2, codec);
         // An idempotent producer's fields, and a producer-set LogAppendTime bit.
         b[43..51].copy_from_slice(&42i64.to_be_bytes());
@@ -370,7 +370,7 @@ fn rebuild_renumbers_nulls_bad_lengths_and_keeps_the_producer() {
         assert!(again.offsets_in_order && again.canonical_lengths, "codec {codec}");
         // Every record took the batch's max timestamp (it was LogAppendTime), as Kafka.
         assert_eq!(r.max_timestamp(), 1000);
-        let d = crate::log::record_codec::decode(&r).unwrap();
+        let d = crate::log::record::codec::decode(&r).unwrap();
         let offsets: Vec<i64> = d.records.iter().map(|x| x.offset).collect();
         assert_eq!(offsets, vec![0, 1, 2]);
         assert_eq!(d.key(&d.records[0]), Some(&b"k0"[..]));

@@ -16,9 +16,9 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
-use super::LogError;
-use super::batch::{BatchHeader, add_sequence};
-use super::partition::Origin;
+use crate::log::LogError;
+use crate::log::partition::Origin;
+use crate::log::record::batch::{BatchHeader, add_sequence};
 
 /// Batches remembered per producer (Kafka's limit, matching max.in.flight = 5).
 pub const MAX_BATCHES: usize = 5;
@@ -417,7 +417,7 @@ pub fn list_snapshots(dir: &Path) -> Vec<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::batch;
+    use crate::log::record::batch;
     use crate::log::test_fixture as fixture;
     use kafka_protocol::records::Compression;
 

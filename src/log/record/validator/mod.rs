@@ -44,10 +44,10 @@ mod source;
 
 pub use rebuild::rebuild;
 
-use super::LogError;
-use super::batch::{BatchError, BatchHeader, HEADER_LEN, TIMESTAMP_TYPE_BIT};
-use super::config::TimestampType;
-use super::records::decompressor;
+use crate::log::LogError;
+use crate::log::config::TimestampType;
+use crate::log::record::batch::{BatchError, BatchHeader, HEADER_LEN, TIMESTAMP_TYPE_BIT};
+use crate::log::record::records::decompressor;
 use record::read_record;
 use source::{Fail, Slice, Source, Stop, Stream, WALK_MAX};
 

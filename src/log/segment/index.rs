@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use memmap2::{MmapOptions, MmapRaw};
 
-use super::LogError;
-use super::file::ReleasableFile;
+use crate::log::LogError;
+use crate::log::segment::file::ReleasableFile;
 
 /// A fixed-size-entry, memory-mapped index file: the part both index kinds share (they
 /// deref to it for `len`, `is_full`, `trim`, `flush`, ...).
@@ -111,7 +111,7 @@ impl MmapIndex {
         let have = self.allocated.load(Ordering::Relaxed);
         if end > have {
             let want = (have + 8 * 1024).max(end).min(self.capacity * self.entry_size);
-            self.with_file(|f| super::allocate(f, &self.path, have, want))?;
+            self.with_file(|f| crate::log::allocate(f, &self.path, have, want))?;
             self.allocated.store(want, Ordering::Relaxed);
         }
         // SAFETY: slot `n` lies inside the mapping (n < capacity) and above the published

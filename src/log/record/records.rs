@@ -12,7 +12,7 @@
 
 use std::io::{self, Read};
 
-use super::batch::{BatchHeader, HEADER_LEN, TIMESTAMP_TYPE_BIT};
+use crate::log::record::batch::{BatchHeader, HEADER_LEN, TIMESTAMP_TYPE_BIT};
 
 /// Most decompressed bytes one lookup will walk.
 pub const MAX_DECOMPRESSED: u64 = 128 << 20;
@@ -173,7 +173,7 @@ pub fn find_record(batch: &[u8], target: Option<i64>) -> Option<(i64, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::batch::tests::make_batch;
+    use crate::log::record::batch::tests::make_batch;
     use kafka_protocol::records::Compression;
 
     #[test]

@@ -16,9 +16,9 @@ use super::record::read_record;
 use super::source::{Fail, Slice, Source, varint};
 use super::{invalid, undecompressable};
 use crate::log::LogError;
-use crate::log::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD, TIMESTAMP_TYPE_BIT, put_varint};
-use crate::log::record_codec::compress;
-use crate::log::records::{MAX_DECOMPRESSED, decompressor};
+use crate::log::record::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD, TIMESTAMP_TYPE_BIT, put_varint};
+use crate::log::record::codec::compress;
+use crate::log::record::records::{MAX_DECOMPRESSED, decompressor};
 
 /// One rebuild at a time (see the module docs).
 static REBUILDING: Mutex<()> = Mutex::new(());

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::{Partition, lock};
-use crate::log::producer_state::snapshot_path;
+use crate::log::partition::producer_state::snapshot_path;
 use crate::log::segment::{self, Segment};
 use crate::log::{LogConfig, LogError, checkpoint};
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use super::{LogError, Partition};
+use crate::log::{LogError, Partition};
 
 /// A partition's group-commit state.
 #[derive(Debug)]
@@ -98,8 +98,8 @@ mod tests {
 
     use kafka_protocol::records::Compression;
 
-    use super::super::{LogConfig, LogManager, now_ms, test_fixture};
     use super::*;
+    use crate::log::{LogConfig, LogManager, now_ms, test_fixture};
 
     fn setup() -> (tempfile::TempDir, LogManager, Arc<Partition>, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();

@@ -10,6 +10,11 @@
 //! with Acquire and only touch bytes below it, so the two never alias. Sealing trims the file
 //! to its data; a crash leaves the zero tail that recovery truncates.
 
+pub mod file;
+pub mod index;
+pub mod mapping;
+pub mod txn_index;
+
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,12 +23,12 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use bytes::Bytes;
 use memmap2::MmapOptions;
 
-use super::batch::{self, BatchHeader};
-use super::file::ReleasableFile;
-use super::index::{OffsetIndex, TimeIndex};
-use super::mapping::LogMap;
-use super::txn_index::TxnIndex;
-use super::{LogConfig, LogError};
+use crate::log::record::batch::{self, BatchHeader};
+use crate::log::segment::file::ReleasableFile;
+use crate::log::segment::index::{OffsetIndex, TimeIndex};
+use crate::log::segment::mapping::LogMap;
+use crate::log::segment::txn_index::TxnIndex;
+use crate::log::{LogConfig, LogError};
 
 /// `<base_offset:020>.<ext>` inside a partition directory.
 pub fn file_path(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
@@ -215,7 +220,7 @@ impl Segment {
             max_timestamp: AtomicI64::new(-1),
             offset_of_max_timestamp: AtomicI64::new(-1),
             first_batch_timestamp: AtomicI64::new(i64::MIN),
-            created_ms: super::now_ms(),
+            created_ms: crate::log::now_ms(),
             allocated: AtomicUsize::new(size.min(capacity)),
             flushed: AtomicUsize::new(0),
             bytes_since_index: AtomicUsize::new(0),
@@ -335,7 +340,7 @@ impl Segment {
             )));
         }
         self.ensure_open()?;
-        self.last_append_ms.store(super::now_ms(), Ordering::Relaxed);
+        self.last_append_ms.store(crate::log::now_ms(), Ordering::Relaxed);
         self.ensure_allocated(pos + data.len(), data.len())?;
         // The bytes go in with pwrite(2), not a copy into the mapping: the kernel fills whole
         // page-cache pages directly, where a copy through the mapping faults on every page
@@ -374,7 +379,7 @@ impl Segment {
         }
         let ahead = append_len.saturating_mul(4).clamp(MIN_AHEAD, MAX_AHEAD);
         let want = (end.max(have + ahead)).min(self.map.capacity());
-        self.with_file(|f| super::allocate(f, &self.log_path, have, want))?;
+        self.with_file(|f| crate::log::allocate(f, &self.log_path, have, want))?;
         self.allocated.store(want, Ordering::Relaxed);
         Ok(())
     }
@@ -507,7 +512,7 @@ impl Segment {
         // timestamp); only such batches are decoded.
         batch::iter_batches(&data[start..])
             .filter(|(_, h)| h.max_timestamp() >= target && h.records_count() > 0)
-            .find_map(|(_, h)| super::records::find_record(h.bytes(), Some(target)))
+            .find_map(|(_, h)| crate::log::record::records::find_record(h.bytes(), Some(target)))
             .filter(|found| found.0 >= from_offset)
     }
 
@@ -520,7 +525,7 @@ impl Segment {
         let data = self.published();
         let start = self.position_of(off, data)?;
         let (_, h) = batch::iter_batches(&data[start..]).next()?;
-        super::records::find_record(h.bytes(), None)
+        crate::log::record::records::find_record(h.bytes(), None)
     }
 
     /// Rescans the mapped data from byte 0, rebuilding both indexes, and truncates at the

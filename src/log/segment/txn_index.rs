@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::LogError;
+use crate::log::LogError;
 
 const ENTRY_LEN: usize = 34;
 

@@ -130,7 +130,7 @@ impl<'a> BatchHeader<'a> {
 
     /// Parses the batch at the start of `buf` with framing, magic, CRC32C and offset/record-
     /// count consistency checked: for batches brokk builds itself (markers, coordinators'
-    /// writes) and tests. A client's batch goes through [`super::validator`] instead.
+    /// writes) and tests. A client's batch goes through [`crate::log::record::validator`] instead.
     pub fn parse_validated(buf: &'a [u8]) -> Result<Self, BatchError> {
         let h = Self::parse_unchecked(buf)?;
         h.check_crc()?;

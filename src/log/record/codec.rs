@@ -9,8 +9,8 @@
 use std::io::{self, Read, Write};
 use std::ops::Range;
 
-use super::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD, put_varint};
-use super::records::{self, MAX_DECOMPRESSED};
+use crate::log::record::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD, put_varint};
+use crate::log::record::records::{self, MAX_DECOMPRESSED};
 
 /// One decoded record; `key`, `value` and `headers` are ranges of [`DecodedBatch::buf`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,7 +261,7 @@ pub fn build<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::batch::tests::make_batch;
+    use crate::log::record::batch::tests::make_batch;
     use kafka_protocol::records::Compression;
 
     #[test]

@@ -14,16 +14,16 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use super::batch::{self, BatchHeader};
-use super::group_commit::GroupCommit;
-use super::leader_epoch::LeaderEpochCache;
-use super::log_dir::LogDir;
-use super::producer_state::{ProducerState, list_snapshots, snapshot_path};
-use super::segment::Segment;
-use super::txn_index::AbortedTxn;
-use super::validator;
-use super::waiters::Waiters;
-use super::{LogConfig, LogError, TimestampType};
+use crate::log::log_dir::LogDir;
+use crate::log::partition::group_commit::GroupCommit;
+use crate::log::partition::leader_epoch::LeaderEpochCache;
+use crate::log::partition::producer_state::{ProducerState, list_snapshots, snapshot_path};
+use crate::log::partition::waiters::Waiters;
+use crate::log::record::batch::{self, BatchHeader};
+use crate::log::record::validator;
+use crate::log::segment::Segment;
+use crate::log::segment::txn_index::AbortedTxn;
+use crate::log::{LogConfig, LogError, TimestampType};
 
 /// Result of a successful append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,8 +131,11 @@ pub struct Partition {
     epochs: Mutex<LeaderEpochCache>,
 }
 
-#[path = "partition_clean.rs"]
 mod clean;
+pub mod group_commit;
+pub mod leader_epoch;
+pub mod producer_state;
+pub mod waiters;
 
 /// The `segment.jitter.ms` share of the segment starting at `base_offset`: a fixed
 /// pseudo-random value in `[0, jitter_ms)` (Kafka draws one per segment).
@@ -197,7 +200,7 @@ impl Partition {
             log_start_offset: AtomicI64::new(0),
             recovery_point: AtomicI64::new(0),
             group_commit: GroupCommit::new(0),
-            last_flush_ms: AtomicI64::new(super::now_ms()),
+            last_flush_ms: AtomicI64::new(crate::log::now_ms()),
             flush_lock: Mutex::new(()),
             fenced: AtomicBool::new(true),
             dir,
@@ -259,7 +262,7 @@ impl Partition {
             log_start_offset: AtomicI64::new(log_start),
             recovery_point: AtomicI64::new(recovery_point.min(next_offset)),
             group_commit: GroupCommit::new(recovery_point.min(next_offset)),
-            last_flush_ms: AtomicI64::new(super::now_ms()),
+            last_flush_ms: AtomicI64::new(crate::log::now_ms()),
             flush_lock: Mutex::new(()),
             fenced: AtomicBool::new(false),
             log_dir,
@@ -339,7 +342,7 @@ impl Partition {
         self.fenced.store(true, Ordering::Release);
         self.log_dir.fail(e);
     }
-    /// Group-commit state (see [`super::group_commit`]).
+    /// Group-commit state (see [`crate::log::partition::group_commit`]).
     pub fn group_commit(&self) -> &GroupCommit {
         &self.group_commit
     }
@@ -380,7 +383,7 @@ impl Partition {
 
     /// Validates one produce's records for this partition as Kafka does (`ProduceRequest`'s
     /// one-batch rule, then `UnifiedLog.analyzeAndValidateRecords`: size, CRC; then
-    /// `LogValidator`: batch rules and every record, see [`super::validator`]). Runs outside
+    /// `LogValidator`: batch rules and every record, see [`crate::log::record::validator`]). Runs outside
     /// the append lock. Returns the batch to append instead when Kafka would change it: re-
     /// compressed for the topic's `compression.type`, rebuilt when consumers would mis-read
     /// it as sent ([`validator::Walked::needs_rebuild`]), or with its max timestamp set to
@@ -570,7 +573,7 @@ impl Partition {
         let create = || {
             Segment::create(&self.dir, st.next_offset, cfg, min_capacity).inspect_err(|_| {
                 // Leave no half-made segment behind for recovery to find.
-                let _ = super::segment::delete_files(&self.dir, st.next_offset, "");
+                let _ = crate::log::segment::delete_files(&self.dir, st.next_offset, "");
             })
         };
         if st.active()?.is_empty() {
@@ -641,7 +644,7 @@ impl Partition {
         }
         // A roll created a segment file: make its directory entry durable too.
         let dir_sync = if self.dir_dirty.swap(false, Ordering::AcqRel) {
-            super::checkpoint::sync_dir(&self.dir)
+            crate::log::checkpoint::sync_dir(&self.dir)
         } else {
             Ok(())
         };
@@ -653,7 +656,7 @@ impl Partition {
         }
         self.recovery_point.fetch_max(end, Ordering::AcqRel);
         self.group_commit.published(end, false);
-        self.last_flush_ms.store(super::now_ms(), Ordering::Release);
+        self.last_flush_ms.store(crate::log::now_ms(), Ordering::Release);
         Ok(())
     }
 
@@ -850,7 +853,7 @@ impl Partition {
     /// below the current start changes nothing. Returns the new low watermark. Blocking
     /// (file deletion). The caller persists the new start ([`LogManager::write_log_start_checkpoint`]).
     ///
-    /// [`LogManager::write_log_start_checkpoint`]: super::LogManager::write_log_start_checkpoint
+    /// [`LogManager::write_log_start_checkpoint`]: crate::log::LogManager::write_log_start_checkpoint
     pub fn delete_records(&self, offset: i64) -> Result<i64, LogError> {
         let st = lock(&self.append);
         if self.deleted.load(Ordering::Acquire) {
@@ -904,7 +907,7 @@ impl Partition {
     }
 
     /// The leader-epoch cache's entries, oldest first.
-    pub fn epoch_entries(&self) -> Vec<super::leader_epoch::EpochEntry> {
+    pub fn epoch_entries(&self) -> Vec<crate::log::partition::leader_epoch::EpochEntry> {
         lock(&self.epochs).entries().to_vec()
     }
 
@@ -924,7 +927,7 @@ impl Partition {
             }
             (epochs.path().to_path_buf(), epochs.entries().to_vec())
         };
-        if let Err(e) = super::leader_epoch::write_entries(&path, &entries) {
+        if let Err(e) = crate::log::partition::leader_epoch::write_entries(&path, &entries) {
             tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "writing the leader-epoch checkpoint failed");
         }
     }
@@ -1086,7 +1089,7 @@ impl Partition {
     }
 
     /// The producers this partition tracks (DescribeProducers).
-    pub fn describe_producers(&self) -> Vec<super::producer_state::ProducerSummary> {
+    pub fn describe_producers(&self) -> Vec<crate::log::partition::producer_state::ProducerSummary> {
         lock(&self.append).producers.describe()
     }
 

@@ -21,8 +21,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::LogError;
-use super::segment::Segment;
+use crate::log::LogError;
+use crate::log::segment::Segment;
 
 pub const FILE: &str = "leader-epoch-checkpoint";
 
