@@ -78,8 +78,8 @@ fn read_and_crc(p: &Partition) -> usize {
     let mut bytes = 0;
     while let Some(data) = p.read(offset, 1 << 20, true, false).unwrap().records {
         let mut next = offset;
-        for (_, h) in brokk::log::batch::iter_batches(&data) {
-            let checked = brokk::log::batch::BatchHeader::parse_stored(h.bytes()).unwrap();
+        for (_, h) in brokk::log::record::batch::iter_batches(&data) {
+            let checked = brokk::log::record::batch::BatchHeader::parse_stored(h.bytes()).unwrap();
             next = checked.last_offset() + 1;
         }
         bytes += data.len();

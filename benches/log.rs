@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
-use brokk::log::index::OffsetIndex;
+use brokk::log::segment::index::OffsetIndex;
 use brokk::log::{LogConfig, LogManager};
 use brokk::server::codec::encode_fetch_response;
 use bytes::{Bytes, BytesMut};

@@ -9,8 +9,8 @@ use std::hint::black_box;
 use std::io::Read;
 
 use brokk::log::TimestampType;
-use brokk::log::batch::BatchHeader;
-use brokk::log::validator::{Rules, check_batch, validate_records};
+use brokk::log::record::batch::BatchHeader;
+use brokk::log::record::validator::{Rules, check_batch, validate_records};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kafka_protocol::records::Compression;
 

@@ -78,7 +78,7 @@ async fn fetch(raw: &mut Raw, t: &str, offset: i64, current: i32, last_fetched: 
 async fn stamped_epochs(raw: &mut Raw, t: &str) -> Vec<(i64, i32)> {
     let r = fetch(raw, t, 0, -1, -1, 12).await;
     let records = r.responses[0].partitions[0].records.clone().unwrap();
-    brokk::log::batch::iter_batches(&records)
+    brokk::log::record::batch::iter_batches(&records)
         .map(|(_, h)| (h.base_offset(), h.partition_leader_epoch()))
         .collect()
 }

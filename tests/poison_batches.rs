@@ -26,7 +26,7 @@ fn one_record(offset_delta: i64) -> Vec<u8> {
 
 /// `plain` compressed with Kafka codec `codec`, as brokk's broker-side compressor writes it.
 fn compressed(codec: i16, plain: Vec<u8>) -> Vec<u8> {
-    brokk::log::record_codec::compress(codec, plain, None).unwrap()
+    brokk::log::record::codec::compress(codec, plain, None).unwrap()
 }
 
 /// (name, batch, Produce version, expected error code, stored: the value a consumer then

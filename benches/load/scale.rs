@@ -157,7 +157,7 @@ pub async fn read_back(addr: SocketAddr, pid: u32, topic: &str, max_bytes: i32) 
         end = p.high_watermark;
         let records: Bytes = p.records.clone().unwrap_or_default();
         bytes += records.len();
-        if let Some((_, h)) = brokk::log::batch::iter_batches(&records).last() {
+        if let Some((_, h)) = brokk::log::record::batch::iter_batches(&records).last() {
             offset = h.last_offset() + 1;
         }
     }
