@@ -23,6 +23,7 @@ pub mod failpoint;
 pub mod group;
 pub mod log;
 pub mod logging;
+pub mod metadata;
 pub mod quotas;
 pub mod server;
 pub mod txn;

@@ -13,6 +13,7 @@ mod admin;
 mod common;
 mod compaction;
 mod groups;
+mod metadata_log;
 mod misc;
 mod normalise;
 mod pair;
@@ -116,5 +117,14 @@ async fn fetch_limits_and_compaction_answer_as_kafka() {
         return;
     };
     compaction::fetch_limits_and_compaction(&mut p).await;
+    p.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafkas_metadata_log_reads_as_kafka_answers() {
+    let Some(mut p) = Pair::new("mlog").await else {
+        return;
+    };
+    metadata_log::kafka_metadata_log(&mut p).await;
     p.finish();
 }

@@ -28,7 +28,14 @@ pub const SHARED: &[(&str, &str)] = &[
 
 pub struct Reference {
     pub addr: SocketAddr,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+}
+
+impl Reference {
+    /// The broker's `log.dirs` (its only one, which holds `__cluster_metadata-0`).
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
 }
 
 static KAFKA: OnceLock<Option<Reference>> = OnceLock::new();
@@ -151,7 +158,7 @@ fn start() -> Option<Reference> {
         });
     Some(Reference {
         addr: ([127, 0, 0, 1], port).into(),
-        _dir: dir,
+        dir,
     })
 }
 

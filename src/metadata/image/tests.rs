@@ -1,0 +1,176 @@
+use uuid::Uuid;
+
+use super::*;
+use crate::metadata::records::*;
+
+fn topic(name: &str, n: u64) -> MetadataRecord {
+    MetadataRecord::Topic(TopicRecord {
+        name: name.into(),
+        topic_id: Uuid::from_u64_pair(n, n),
+    })
+}
+
+fn partition(n: u64, p: i32, replicas: Vec<i32>) -> MetadataRecord {
+    MetadataRecord::Partition(PartitionRecord {
+        partition_id: p,
+        topic_id: Uuid::from_u64_pair(n, n),
+        isr: replicas.clone(),
+        leader: replicas[0],
+        replicas,
+        removing_replicas: vec![],
+        adding_replicas: vec![],
+        leader_recovery_state: 0,
+        leader_epoch: 0,
+        partition_epoch: 0,
+        directories: vec![],
+        eligible_leader_replicas: None,
+        last_known_elr: None,
+    })
+}
+
+fn broker(id: i32, epoch: i64) -> MetadataRecord {
+    MetadataRecord::RegisterBroker(RegisterBrokerRecord {
+        broker_id: id,
+        is_migrating_zk_broker: false,
+        incarnation_id: Uuid::from_u64_pair(9, id as u64),
+        broker_epoch: epoch,
+        end_points: vec![],
+        features: vec![],
+        rack: None,
+        fenced: true,
+        in_controlled_shutdown: false,
+        log_dirs: vec![],
+    })
+}
+
+#[test]
+fn topics_partitions_and_configs_apply_and_are_removed() {
+    let mut image = MetadataImage::default();
+    for r in [
+        topic("a", 1),
+        partition(1, 0, vec![1, 2]),
+        partition(1, 1, vec![2, 1]),
+        MetadataRecord::Config(ConfigRecord {
+            resource_type: TOPIC_RESOURCE,
+            resource_name: "a".into(),
+            name: "cleanup.policy".into(),
+            value: Some("compact".into()),
+        }),
+    ] {
+        image.apply(r).unwrap();
+    }
+    let a = image.topic("a").unwrap();
+    assert_eq!(a.partitions.len(), 2);
+    assert_eq!(a.partitions[&1].leader, 2);
+    assert_eq!(
+        image.configs[&(TOPIC_RESOURCE, "a".into())]["cleanup.policy"],
+        "compact"
+    );
+    // A topic of the same name cannot be created twice.
+    assert!(image.apply(topic("a", 2)).is_err());
+    image
+        .apply(MetadataRecord::RemoveTopic(RemoveTopicRecord {
+            topic_id: Uuid::from_u64_pair(1, 1),
+        }))
+        .unwrap();
+    assert!(image.topic("a").is_none());
+    assert!(image.configs.is_empty());
+    // Records about what does not exist are errors, as in Kafka.
+    assert!(image.apply(partition(1, 0, vec![1])).is_err());
+    let change = PartitionChangeRecord::new(Uuid::from_u64_pair(1, 1), 0);
+    assert!(image.apply(MetadataRecord::PartitionChange(change)).is_err());
+}
+
+#[test]
+fn brokers_register_fence_and_unregister_by_epoch() {
+    let mut image = MetadataImage::default();
+    image.apply(broker(1, 5)).unwrap();
+    assert!(image.brokers[&1].fenced);
+    let change = |epoch, fenced| {
+        MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
+            broker_id: 1,
+            broker_epoch: epoch,
+            fenced,
+            in_controlled_shutdown: 0,
+            log_dirs: vec![],
+        })
+    };
+    image.apply(change(5, UNFENCE)).unwrap();
+    assert!(!image.brokers[&1].fenced);
+    // A change for another incarnation of the broker does not apply.
+    assert!(image.apply(change(4, FENCE)).is_err());
+    image
+        .apply(MetadataRecord::FenceBroker(FenceBrokerRecord { id: 1, epoch: 5 }))
+        .unwrap();
+    assert!(image.brokers[&1].fenced);
+    let unregister = |epoch| {
+        MetadataRecord::UnregisterBroker(UnregisterBrokerRecord {
+            broker_id: 1,
+            broker_epoch: epoch,
+        })
+    };
+    assert!(image.apply(unregister(4)).is_err());
+    image.apply(unregister(5)).unwrap();
+    assert!(image.brokers.is_empty());
+}
+
+#[test]
+fn a_metadata_transaction_applies_at_its_end_or_not_at_all() {
+    let mut image = MetadataImage::default();
+    let begin = || MetadataRecord::BeginTransaction(BeginTransactionRecord::default());
+    image.apply(begin()).unwrap();
+    image.apply(topic("a", 1)).unwrap();
+    image.apply(partition(1, 0, vec![1])).unwrap();
+    assert!(image.topic("a").is_none(), "nothing is visible before the end");
+    image
+        .apply(MetadataRecord::EndTransaction(EndTransactionRecord))
+        .unwrap();
+    assert_eq!(image.topic("a").unwrap().partitions.len(), 1);
+    image.apply(begin()).unwrap();
+    image.apply(topic("b", 2)).unwrap();
+    image
+        .apply(MetadataRecord::AbortTransaction(AbortTransactionRecord::default()))
+        .unwrap();
+    assert!(image.topic("b").is_none());
+    // A transaction whose records do not apply leaves the image as it was.
+    let before = image.clone();
+    image.apply(begin()).unwrap();
+    image.apply(topic("c", 3)).unwrap();
+    image.apply(partition(9, 0, vec![1])).unwrap();
+    assert!(
+        image
+            .apply(MetadataRecord::EndTransaction(EndTransactionRecord))
+            .is_err()
+    );
+    assert_eq!(image, before);
+    assert!(
+        image
+            .apply(MetadataRecord::EndTransaction(EndTransactionRecord))
+            .is_err()
+    );
+}
+
+#[test]
+fn features_and_producer_id_blocks() {
+    let mut image = MetadataImage::default();
+    let level = |n: i16| {
+        MetadataRecord::FeatureLevel(FeatureLevelRecord {
+            name: "transaction.version".into(),
+            feature_level: n,
+        })
+    };
+    image.apply(level(2)).unwrap();
+    assert_eq!(image.features["transaction.version"], 2);
+    image.apply(level(0)).unwrap();
+    assert!(image.features.is_empty());
+    let block = |next| {
+        MetadataRecord::ProducerIds(ProducerIdsRecord {
+            broker_id: 1,
+            broker_epoch: 5,
+            next_producer_id: next,
+        })
+    };
+    image.apply(block(1000)).unwrap();
+    assert_eq!(image.next_producer_id, 1000);
+    assert!(image.apply(block(999)).is_err());
+}
