@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"brokk/compat/go-common/harness"
 )
 
 var codecList = []struct {
@@ -75,34 +77,34 @@ func codecs(args []string) {
 		count := map[int32]int64{}
 		want := map[int32]map[int64]*kgo.Record{}
 		for i, r := range rs {
-			check(r.Offset == count[r.Partition], "%s: record %d got %d/%d, expected offset %d", c.name, i, r.Partition, r.Offset, count[r.Partition])
+			harness.Check(r.Offset == count[r.Partition], "%s: record %d got %d/%d, expected offset %d", c.name, i, r.Partition, r.Offset, count[r.Partition])
 			count[r.Partition]++
 			if want[r.Partition] == nil {
 				want[r.Partition] = map[int64]*kgo.Record{}
 			}
 			want[r.Partition][r.Offset] = r
 		}
-		check(len(count) == 3, "%s: records went to %d partitions, expected all 3", c.name, len(count))
+		harness.Check(len(count) == 3, "%s: records went to %d partitions, expected all 3", c.name, len(count))
 		last := map[int32]int64{}
 		for p, k := range count {
 			last[p] = k - 1
 		}
 		got := readUntil(broker, topic, seq(3), kgo.ReadUncommitted(), 60*time.Second, seenOffsets(last))
-		check(len(got) == n, "%s: read %d records, produced %d", c.name, len(got), n)
+		harness.Check(len(got) == n, "%s: read %d records, produced %d", c.name, len(got), n)
 		for p, prs := range byPartition(got) {
 			for i, r := range prs {
 				w := want[p][int64(i)]
-				check(r.Offset == int64(i) && w != nil, "%s: partition %d: record %d has offset %d", c.name, p, i, r.Offset)
-				check(bytes.Equal(r.Key, w.Key) && bytes.Equal(r.Value, w.Value) && sameHeaders(r.Headers, w.Headers),
+				harness.Check(r.Offset == int64(i) && w != nil, "%s: partition %d: record %d has offset %d", c.name, p, i, r.Offset)
+				harness.Check(bytes.Equal(r.Key, w.Key) && bytes.Equal(r.Value, w.Value) && sameHeaders(r.Headers, w.Headers),
 					"%s: %d/%d: key %q value %q headers %v; produced %q %q %v", c.name, p, r.Offset, r.Key, r.Value, r.Headers, w.Key, w.Value, w.Headers)
-				check(r.Timestamp.UnixMilli() == w.Timestamp.UnixMilli() && r.Attrs.TimestampType() == 0,
+				harness.Check(r.Timestamp.UnixMilli() == w.Timestamp.UnixMilli() && r.Attrs.TimestampType() == 0,
 					"%s: %d/%d: timestamp %v (type %d), produced %v", c.name, p, r.Offset, r.Timestamp, r.Attrs.TimestampType(), w.Timestamp)
-				check(r.Attrs.CompressionType() == c.attr, "%s: %d/%d: fetched from a batch with codec %d",
+				harness.Check(r.Attrs.CompressionType() == c.attr, "%s: %d/%d: fetched from a batch with codec %d",
 					c.name, p, r.Offset, r.Attrs.CompressionType())
-				check(r.LeaderEpoch == 0, "%s: %d/%d: leader epoch %d", c.name, p, r.Offset, r.LeaderEpoch)
+				harness.Check(r.LeaderEpoch == 0, "%s: %d/%d: leader epoch %d", c.name, p, r.Offset, r.LeaderEpoch)
 			}
 		}
-		logf("%-6s %d records over partitions %v: offsets, keys, values, headers, timestamps back; batches fetched with codec %d",
+		harness.Logf("%-6s %d records over partitions %v: offsets, keys, values, headers, timestamps back; batches fetched with codec %d",
 			c.name, n, count, c.attr)
 	}
 }
@@ -117,54 +119,48 @@ func times(args []string) {
 	defer acl.Close()
 	createTopic(adm, topic, 1, nil)
 	base := time.Now().Add(-100 * time.Second).UnixMilli()
-	ts := func(i int) int64 {
-		if i == 7 {
-			return base + 50_000
-		}
-		return base + int64(i)*1000
-	}
 	p := client(broker, partitioned())
 	defer p.Close()
 	for i := 0; i < 10; i++ {
 		r := rec(topic, 0, "", fmt.Sprintf("t%d", i))
-		r.Timestamp = time.UnixMilli(ts(i))
+		r.Timestamp = time.UnixMilli(harness.TimesTimestamp(base, i))
 		produceSync(p, r) // one batch each, so each record's own timestamp is searchable
 	}
 	ctx := ctxFor(15 * time.Second)
 	at, err := adm.ListOffsetsAfterMilli(ctx, base+4500, topic)
-	must(err, "ListOffsetsAfterMilli")
+	harness.Must(err, "ListOffsetsAfterMilli")
 	o, _ := at.Lookup(topic, 0)
-	check(o.Err == nil && o.Offset == 5 && o.Timestamp == base+5000 && o.LeaderEpoch == 0,
+	harness.Check(o.Err == nil && o.Offset == 5 && o.Timestamp == base+5000 && o.LeaderEpoch == 0,
 		"the first record at or after base+4500: %+v, expected offset 5 at base+5000", o)
 	at, err = adm.ListOffsetsAfterMilli(ctx, base+7500, topic)
-	must(err, "ListOffsetsAfterMilli")
+	harness.Must(err, "ListOffsetsAfterMilli")
 	o, _ = at.Lookup(topic, 0)
-	check(o.Err == nil && o.Offset == 7 && o.Timestamp == base+50_000,
+	harness.Check(o.Err == nil && o.Offset == 7 && o.Timestamp == base+50_000,
 		"the first record stamped at or after base+7500: %+v, expected offset 7 (base+50000)", o)
 	at, err = adm.ListOffsetsAfterMilli(ctx, base+999_999, topic)
-	must(err, "ListOffsetsAfterMilli")
+	harness.Must(err, "ListOffsetsAfterMilli")
 	o, _ = at.Lookup(topic, 0)
 	// Kafka answers offset -1 for a time past every record; kadm maps that to the end offset.
-	check(o.Err == nil && o.Offset == 10, "a timestamp past every record: %+v, expected the end offset 10", o)
+	harness.Check(o.Err == nil && o.Offset == 10, "a timestamp past every record: %+v, expected the end offset 10", o)
 	start, err := adm.ListStartOffsets(ctx, topic)
-	must(err, "ListStartOffsets")
+	harness.Must(err, "ListStartOffsets")
 	end, err := adm.ListEndOffsets(ctx, topic)
-	must(err, "ListEndOffsets")
+	harness.Must(err, "ListEndOffsets")
 	maxTS, err := adm.ListMaxTimestampOffsets(ctx, topic)
-	must(err, "ListMaxTimestampOffsets")
+	harness.Must(err, "ListMaxTimestampOffsets")
 	s, _ := start.Lookup(topic, 0)
 	e, _ := end.Lookup(topic, 0)
 	m, _ := maxTS.Lookup(topic, 0)
-	check(s.Offset == 0 && e.Offset == 10, "start %+v end %+v, expected 0 and 10", s, e)
-	check(m.Offset == 7 && m.Timestamp == base+50_000, "max timestamp: %+v, expected offset 7 at base+50000", m)
+	harness.Check(s.Offset == 0 && e.Offset == 10, "start %+v end %+v, expected 0 and 10", s, e)
+	harness.Check(m.Offset == 7 && m.Timestamp == base+50_000, "max timestamp: %+v, expected offset 7 at base+50000", m)
 
 	got := readUntilFrom(broker, topic, kgo.NewOffset().AfterMilli(base+2500), 10, 15*time.Second)
 	vals := []string{}
 	for _, r := range got {
 		vals = append(vals, fmt.Sprintf("%d:%s", r.Offset, r.Value))
 	}
-	check(fmt.Sprint(vals) == "[3:t3 4:t4 5:t5 6:t6 7:t7 8:t8 9:t9]", "a consumer starting at base+2500 read %v", vals)
-	logf("by time: offset 5 (and 7, the out-of-order maximum), the end offset past every record; start 0, end 10, max timestamp at 7; a consumer AfterMilli starts at 3")
+	harness.Check(fmt.Sprint(vals) == "[3:t3 4:t4 5:t5 6:t6 7:t7 8:t8 9:t9]", "a consumer starting at base+2500 read %v", vals)
+	harness.Logf("by time: offset 5 (and 7, the out-of-order maximum), the end offset past every record; start 0, end 10, max timestamp at 7; a consumer AfterMilli starts at 3")
 }
 
 // readUntilFrom reads partition 0 from the given start until it has read offset end-1.
@@ -175,11 +171,11 @@ func readUntilFrom(broker, topic string, start kgo.Offset, end int64, timeout ti
 	var got []*kgo.Record
 	deadline := time.Now().Add(timeout)
 	for len(got) == 0 || got[len(got)-1].Offset < end-1 {
-		check(time.Now().Before(deadline), "read of %s from %v: %d records within %s", topic, start, len(got), timeout)
+		harness.Check(time.Now().Before(deadline), "read of %s from %v: %d records within %s", topic, start, len(got), timeout)
 		fs := cl.PollFetches(ctxFor(500 * time.Millisecond))
 		fs.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) {
-				fail("fetch %s/%d: %v", t, p, err)
+				harness.Fail("fetch %s/%d: %v", t, p, err)
 			}
 		})
 		got = append(got, fs.Records()...)

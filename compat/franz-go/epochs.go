@@ -1,87 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"brokk/compat/go-common/harness"
 )
-
-// brokerProc is a brokk process this program runs itself, for scenarios whose client must
-// outlive a broker restart (as ../lib/brokerproc.py does for the Python suites). Each start
-// logs to DATA.<n>.log and writes the pid to DATA.pid, which the harness's cleanup kills;
-// the broker also gets SIGKILL when this process dies (Pdeathsig).
-type brokerProc struct {
-	bin, listen, data string
-	cmd               *exec.Cmd
-	exited            chan struct{}
-	starts            int
-}
-
-func newBrokerProc(bin, listen, data string) *brokerProc {
-	b := &brokerProc{bin: bin, listen: listen, data: data}
-	atExit = append(atExit, b.kill)
-	return b
-}
-
-func (b *brokerProc) start() {
-	b.starts++
-	log := fmt.Sprintf("%s.%d.log", b.data, b.starts)
-	f, err := os.Create(log)
-	must(err, "broker log")
-	defer f.Close()
-	cmd := exec.Command(b.bin, "--listen", b.listen, "--data-dir", b.data)
-	cmd.Stderr = f
-	cmd.Env = append(os.Environ(), "NO_COLOR=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	must(cmd.Start(), "start brokk")
-	b.cmd, b.exited = cmd, make(chan struct{})
-	go func(exited chan struct{}) { _ = cmd.Wait(); close(exited) }(b.exited)
-	must(os.WriteFile(b.data+".pid", []byte(strconv.Itoa(cmd.Process.Pid)), 0o644), "pid file")
-	// brokk has no readiness event but its log line
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out, _ := os.ReadFile(log)
-		if bytes.Contains(out, []byte("brokk listening on")) {
-			return
-		}
-		select {
-		case <-b.exited:
-			fail("broker exited during start-up, see %s: %s", log, out)
-		case <-time.After(50 * time.Millisecond):
-		}
-		check(time.Now().Before(deadline), "broker did not listen within 10s, see %s", log)
-	}
-}
-
-func (b *brokerProc) stop(sig syscall.Signal) {
-	must(b.cmd.Process.Signal(sig), "signal brokk")
-	select {
-	case <-b.exited:
-	case <-time.After(10 * time.Second):
-		b.kill()
-		fail("broker did not exit within 10s of %v", sig)
-	}
-	b.cmd = nil
-}
-
-func (b *brokerProc) kill() {
-	if b.cmd != nil {
-		_ = b.cmd.Process.Kill()
-		<-b.exited
-		b.cmd = nil
-	}
-}
 
 // requestCounter counts the requests of one API key the client wrote.
 type requestCounter struct {
@@ -106,11 +39,11 @@ func receive(cl *kgo.Client, n int, timeout time.Duration) []got {
 	var out []got
 	deadline := time.Now().Add(timeout)
 	for len(out) < n {
-		check(time.Now().Before(deadline), "only %d of %d records within %s: %v", len(out), n, timeout, out)
+		harness.Check(time.Now().Before(deadline), "only %d of %d records within %s: %v", len(out), n, timeout, out)
 		fs := cl.PollFetches(ctxFor(500 * time.Millisecond))
 		fs.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) {
-				fail("fetch %s/%d: %v", t, p, err)
+				harness.Fail("fetch %s/%d: %v", t, p, err)
 			}
 		})
 		fs.EachRecord(func(r *kgo.Record) { out = append(out, got{r.Offset, r.LeaderEpoch, string(r.Value)}) })
@@ -146,9 +79,9 @@ func epochConsumer(broker, topic string, counter *requestCounter) *kgo.Client {
 // OffsetForLeaderEpoch (no data loss) and reads the next 10 records once each, at epoch 2.
 func epochsRestart(args []string) {
 	broker, bin, data := args[0], args[1], args[2]
-	b := newBrokerProc(bin, broker, data)
-	defer b.kill()
-	b.start()
+	b := harness.NewBrokerProc(bin, broker, data)
+	defer b.Kill()
+	b.Start()
 	const t = "fg-e1"
 	adm, acl := admin(broker)
 	defer acl.Close()
@@ -159,30 +92,30 @@ func epochsRestart(args []string) {
 	defer c.Close()
 	g := receive(c, 10, 30*time.Second)
 	for i, r := range g {
-		check(r == got{int64(i), 0, fmt.Sprintf("a%d", i)}, "epoch 0 records: %v", g)
+		harness.Check(r == got{int64(i), 0, fmt.Sprintf("a%d", i)}, "epoch 0 records: %v", g)
 	}
 	before := counter.n.Load()
-	b.stop(syscall.SIGTERM)
-	b.start()
+	b.Stop(syscall.SIGTERM)
+	b.Start()
 	produceValues(broker, t, values("b", 10)...)
 	g = receive(c, 10, 60*time.Second)
 	for i, r := range g {
-		check(r == got{int64(10 + i), 2, fmt.Sprintf("b%d", i)}, "after the restart: %v", g)
+		harness.Check(r == got{int64(10 + i), 2, fmt.Sprintf("b%d", i)}, "after the restart: %v", g)
 	}
 	asked := counter.n.Load() - before
-	check(asked >= 1, "the consumer never validated its position (no OffsetForLeaderEpoch after the restart)")
+	harness.Check(asked >= 1, "the consumer never validated its position (no OffsetForLeaderEpoch after the restart)")
 	// what brokk answers the same question
 	oe, err := adm.OffsetForLeaderEpoch(ctxFor(10*time.Second), kadm.OffsetForLeaderEpochRequest{t: {0: 0}})
-	must(err, "OffsetForLeaderEpoch")
+	harness.Must(err, "OffsetForLeaderEpoch")
 	e0 := oe[t][0]
-	check(e0.Err == nil && e0.LeaderEpoch == 0 && e0.EndOffset == 10, "OffsetForLeaderEpoch(epoch 0): %+v, expected epoch 0 ending at 10", e0)
+	harness.Check(e0.Err == nil && e0.LeaderEpoch == 0 && e0.EndOffset == 10, "OffsetForLeaderEpoch(epoch 0): %+v, expected epoch 0 ending at 10", e0)
 	oe, err = adm.OffsetForLeaderEpoch(ctxFor(10*time.Second), kadm.OffsetForLeaderEpochRequest{t: {0: 2}})
-	must(err, "OffsetForLeaderEpoch")
+	harness.Must(err, "OffsetForLeaderEpoch")
 	e2 := oe[t][0]
-	check(e2.Err == nil && e2.LeaderEpoch == 2 && e2.EndOffset == 20, "OffsetForLeaderEpoch(epoch 2): %+v, expected epoch 2 ending at the log end 20", e2)
+	harness.Check(e2.Err == nil && e2.LeaderEpoch == 2 && e2.EndOffset == 20, "OffsetForLeaderEpoch(epoch 2): %+v, expected epoch 2 ending at the log end 20", e2)
 	fs := c.PollFetches(ctxFor(time.Second))
-	check(len(fs.Records()) == 0, "records after the 20: %d", len(fs.Records()))
-	logf("%d OffsetForLeaderEpoch request(s) after the restart, no data loss; the next 10 records once each at epoch 2; brokk answers epoch 0 -> end 10, epoch 2 -> end 20", asked)
+	harness.Check(len(fs.Records()) == 0, "records after the 20: %d", len(fs.Records()))
+	harness.Logf("%d OffsetForLeaderEpoch request(s) after the restart, no data loss; the next 10 records once each at epoch 2; brokk answers epoch 0 -> end 10, epoch 2 -> end 20", asked)
 }
 
 // epochsTruncation BROKER BROKK_BIN DATA: 5 records at epoch 0, a clean restart, 3 at
@@ -192,48 +125,48 @@ func epochsRestart(args []string) {
 // began) and, with no seek, reads the new records at 5 and 6 at epoch 4.
 func epochsTruncation(args []string) {
 	broker, bin, data := args[0], args[1], args[2]
-	b := newBrokerProc(bin, broker, data)
-	defer b.kill()
-	b.start()
+	b := harness.NewBrokerProc(bin, broker, data)
+	defer b.Kill()
+	b.Start()
 	const t = "fg-e2"
 	adm, acl := admin(broker)
 	defer acl.Close()
 	createTopic(adm, t, 1, nil)
 	produceValues(broker, t, values("a", 5)...)
-	b.stop(syscall.SIGTERM)
+	b.Stop(syscall.SIGTERM)
 	segment := filepath.Join(data, t+"-0", "00000000000000000000.log")
 	st, err := os.Stat(segment)
-	must(err, "segment")
+	harness.Must(err, "segment")
 	epoch0Bytes := st.Size()
-	b.start()
+	b.Start()
 	produceValues(broker, t, values("b", 3)...)
 	counter := &requestCounter{key: 23}
 	c := epochConsumer(broker, t, counter)
 	defer c.Close()
 	g := receive(c, 8, 30*time.Second)
 	want := []got{{0, 0, "a0"}, {1, 0, "a1"}, {2, 0, "a2"}, {3, 0, "a3"}, {4, 0, "a4"}, {5, 2, "b0"}, {6, 2, "b1"}, {7, 2, "b2"}}
-	check(fmt.Sprint(g) == fmt.Sprint(want), "before the crash: %v", g)
-	b.stop(syscall.SIGKILL)
-	must(os.Truncate(segment, epoch0Bytes), "cut the segment back")
-	b.start()
+	harness.Check(fmt.Sprint(g) == fmt.Sprint(want), "before the crash: %v", g)
+	b.Stop(syscall.SIGKILL)
+	harness.Must(os.Truncate(segment, epoch0Bytes), "cut the segment back")
+	b.Start()
 	var loss *kgo.ErrDataLoss
 	deadline := time.Now().Add(60 * time.Second)
 	for loss == nil {
-		check(time.Now().Before(deadline), "no ErrDataLoss within 60s")
+		harness.Check(time.Now().Before(deadline), "no ErrDataLoss within 60s")
 		fs := c.PollFetches(ctxFor(500 * time.Millisecond))
 		fs.EachError(func(tp string, p int32, err error) {
 			if errors.As(err, &loss) || errors.Is(err, context.DeadlineExceeded) {
 				return
 			}
-			fail("fetch %s/%d: %v", tp, p, err)
+			harness.Fail("fetch %s/%d: %v", tp, p, err)
 		})
-		check(len(fs.Records()) == 0, "records from the lost tail's offsets: %d", len(fs.Records()))
+		harness.Check(len(fs.Records()) == 0, "records from the lost tail's offsets: %d", len(fs.Records()))
 	}
-	check(loss.Topic == t && loss.Partition == 0 && loss.ConsumedTo == 8 && loss.ResetTo == 5,
+	harness.Check(loss.Topic == t && loss.Partition == 0 && loss.ConsumedTo == 8 && loss.ResetTo == 5,
 		"ErrDataLoss %+v, expected consumed to 8, reset to 5", *loss)
-	check(counter.n.Load() >= 1, "no OffsetForLeaderEpoch request")
+	harness.Check(counter.n.Load() >= 1, "no OffsetForLeaderEpoch request")
 	produceValues(broker, t, "c0", "c1")
 	g = receive(c, 2, 30*time.Second)
-	check(fmt.Sprint(g) == fmt.Sprint([]got{{5, 4, "c0"}, {6, 4, "c1"}}), "after the truncation: %v", g)
-	logf("ErrDataLoss: %v; then the new records at 5 and 6, epoch 4 (%d OffsetForLeaderEpoch requests)", loss, counter.n.Load())
+	harness.Check(fmt.Sprint(g) == fmt.Sprint([]got{{5, 4, "c0"}, {6, 4, "c1"}}), "after the truncation: %v", g)
+	harness.Logf("ErrDataLoss: %v; then the new records at 5 and 6, epoch 4 (%d OffsetForLeaderEpoch requests)", loss, counter.n.Load())
 }

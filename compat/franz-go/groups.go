@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"sync"
 	"time"
@@ -13,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"brokk/compat/go-common/harness"
 )
 
 // groupOpts: short sessions (the broker runs with group.min.session.timeout.ms=1000).
@@ -27,20 +27,13 @@ func groupOpts(group string, topics ...string) []kgo.Opt {
 	}
 }
 
-type consumed struct {
-	member    string
-	partition int32
-	offset    int64
-	value     string
-}
-
 // member is a group member polled in its own goroutine. With BlockRebalanceOnPoll, no
 // rebalance happens between a poll and the commit of what it returned (then AllowRebalance),
 // so its view of what it owns is exact while it handles records.
 type member struct {
 	name    string
 	cl      *kgo.Client
-	ledger  *ledger
+	ledger  *harness.Ledger
 	mu      sync.Mutex
 	owned   map[int32]bool
 	revoked []int32 // every partition revoked or lost, in order
@@ -48,29 +41,7 @@ type member struct {
 	done    chan struct{}
 }
 
-// ledger: everything every member consumed, and a wake-up for waiters.
-type ledger struct {
-	mu   sync.Mutex
-	recs []consumed
-	wake chan struct{}
-}
-
-func newLedger() *ledger { return &ledger{wake: make(chan struct{}, 1)} }
-
-func (l *ledger) signal() {
-	select {
-	case l.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (l *ledger) snapshot() []consumed {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]consumed(nil), l.recs...)
-}
-
-func startMember(broker, name, group, topic string, balancer kgo.GroupBalancer, l *ledger) *member {
+func startMember(broker, name, group, topic string, balancer kgo.GroupBalancer, l *harness.Ledger) *member {
 	m := &member{name: name, ledger: l, owned: map[int32]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
 	o := append(groupOpts(group, topic), kgo.Balancers(balancer), kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) {
@@ -79,7 +50,7 @@ func startMember(broker, name, group, topic string, balancer kgo.GroupBalancer, 
 				m.owned[p] = true
 			}
 			m.mu.Unlock()
-			l.signal()
+			l.Signal()
 		}),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, r map[string][]int32) {
 			m.mu.Lock()
@@ -88,7 +59,7 @@ func startMember(broker, name, group, topic string, balancer kgo.GroupBalancer, 
 			}
 			m.revoked = append(m.revoked, r[topic]...)
 			m.mu.Unlock()
-			l.signal()
+			l.Signal()
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, r map[string][]int32) {
 			m.mu.Lock()
@@ -97,7 +68,7 @@ func startMember(broker, name, group, topic string, balancer kgo.GroupBalancer, 
 			}
 			m.revoked = append(m.revoked, r[topic]...)
 			m.mu.Unlock()
-			l.signal()
+			l.Signal()
 		}))
 	m.cl = client(broker, o...)
 	go m.run()
@@ -115,23 +86,23 @@ func (m *member) run() {
 		fs := m.cl.PollRecords(ctxFor(200*time.Millisecond), 500)
 		fs.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) {
-				fail("%s: fetch %s/%d: %v", m.name, t, p, err)
+				harness.Fail("%s: fetch %s/%d: %v", m.name, t, p, err)
 			}
 		})
 		recs := fs.Records()
 		if len(recs) > 0 {
 			m.mu.Lock()
 			for _, r := range recs {
-				check(m.owned[r.Partition], "%s consumed %d/%d while owning %v", m.name, r.Partition, r.Offset, sortedInt32(m.owned))
+				harness.Check(m.owned[r.Partition], "%s consumed %d/%d while owning %v", m.name, r.Partition, r.Offset, sortedInt32(m.owned))
 			}
 			m.mu.Unlock()
-			m.ledger.mu.Lock()
+			cs := make([]harness.Consumed, 0, len(recs))
 			for _, r := range recs {
-				m.ledger.recs = append(m.ledger.recs, consumed{m.name, r.Partition, r.Offset, string(r.Value)})
+				cs = append(cs, harness.Consumed{Member: m.name, Partition: r.Partition, Offset: r.Offset, Value: string(r.Value)})
 			}
-			m.ledger.mu.Unlock()
-			must(m.cl.CommitUncommittedOffsets(ctxFor(10*time.Second)), m.name+": commit")
-			m.ledger.signal()
+			m.ledger.Add(cs...)
+			harness.Must(m.cl.CommitUncommittedOffsets(ctxFor(10*time.Second)), m.name+": commit")
+			m.ledger.Signal()
 		}
 		m.cl.AllowRebalance()
 	}
@@ -179,14 +150,14 @@ var balancers = map[string]func() kgo.GroupBalancer{
 func group(args []string) {
 	broker, bname := args[0], args[1]
 	mk := balancers[bname]
-	check(mk != nil, "unknown balancer %s", bname)
+	harness.Check(mk != nil, "unknown balancer %s", bname)
 	topic, grp := "fg-group-"+bname, "fg-group-"+bname
 	adm, acl := admin(broker)
 	defer acl.Close()
 	createTopic(adm, topic, 4, nil)
-	l := newLedger()
+	l := harness.NewLedger()
 	a := startMember(broker, "A", grp, topic, mk(), l)
-	waitUntil(15*time.Second, "A owns all 4 partitions", l.wake, func() bool { return len(a.ownedNow()) == 4 })
+	harness.WaitUntil(15*time.Second, "A owns all 4 partitions", l.Wake, func() bool { return len(a.ownedNow()) == 4 })
 	r0 := a.revocations()
 	b := startMember(broker, "B", grp, topic, mk(), l)
 	t0 := time.Now()
@@ -198,7 +169,7 @@ func group(args []string) {
 		}
 		return len(ao) == 2 && len(bo) == 2 && len(all) == 4
 	}
-	waitUntil(20*time.Second, "A and B own 2 partitions each, all 4 between them", l.wake, split)
+	harness.WaitUntil(20*time.Second, "A and B own 2 partitions each, all 4 between them", l.Wake, split)
 	joinMs := time.Since(t0).Milliseconds()
 	ao, bo := a.ownedNow(), b.ownedNow()
 	// cooperative (KIP-429): A gives up only what B gets; eager: A gives up everything first
@@ -207,27 +178,27 @@ func group(args []string) {
 	if cooperative {
 		wantRevoked = fmt.Sprint(bo)
 	}
-	check(fmt.Sprint(a.revokedSince(r0)) == wantRevoked, "%s: B's join revoked %v from A, expected %s", bname, a.revokedSince(r0), wantRevoked)
+	harness.Check(fmt.Sprint(a.revokedSince(r0)) == wantRevoked, "%s: B's join revoked %v from A, expected %s", bname, a.revokedSince(r0), wantRevoked)
 
 	// what the coordinator says: the same split, under the balancer's protocol name
 	dg, err := adm.DescribeGroups(ctxFor(10*time.Second), grp)
-	must(err, "DescribeGroups")
+	harness.Must(err, "DescribeGroups")
 	d := dg[grp]
-	check(d.Err == nil && d.State == "Stable" && d.ProtocolType == "consumer" && d.Protocol == mk().ProtocolName() && len(d.Members) == 2,
+	harness.Check(d.Err == nil && d.State == "Stable" && d.ProtocolType == "consumer" && d.Protocol == mk().ProtocolName() && len(d.Members) == 2,
 		"DescribeGroups: state %s protocol %s/%s, %d members, err %v", d.State, d.ProtocolType, d.Protocol, len(d.Members), d.Err)
 	described := [][]int32{}
 	for _, mem := range d.Members {
 		ca, ok := mem.Assigned.AsConsumer()
-		check(ok, "member %s: no consumer assignment", mem.MemberID)
+		harness.Check(ok, "member %s: no consumer assignment", mem.MemberID)
 		ps := []int32{}
 		for _, t := range ca.Topics {
-			check(t.Topic == topic, "member %s assigned topic %s", mem.MemberID, t.Topic)
+			harness.Check(t.Topic == topic, "member %s assigned topic %s", mem.MemberID, t.Topic)
 			ps = append(ps, t.Partitions...)
 		}
 		sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
 		described = append(described, ps)
 	}
-	check(fmt.Sprint(described) == fmt.Sprint([][]int32{ao, bo}) || fmt.Sprint(described) == fmt.Sprint([][]int32{bo, ao}),
+	harness.Check(fmt.Sprint(described) == fmt.Sprint([][]int32{ao, bo}) || fmt.Sprint(described) == fmt.Sprint([][]int32{bo, ao}),
 		"DescribeGroups assignments %v, the members own A %v B %v", described, ao, bo)
 
 	// phase 1: 2000 keyed records
@@ -242,33 +213,28 @@ func group(args []string) {
 	for _, r := range rs {
 		produced[[2]int64{int64(r.Partition), r.Offset}] = string(r.Value)
 	}
-	waitUntil(30*time.Second, "2000 records consumed", l.wake, func() bool { return len(l.snapshot()) >= len(produced) })
-	exactlyOnce(l.snapshot(), produced, "phase 1")
-	perMember := map[string]int{}
-	for _, c := range l.snapshot() {
-		perMember[c.member]++
-	}
-	check(perMember["A"] > 0 && perMember["B"] > 0, "both members consumed: %v", perMember)
+	perMember := harness.PerMember(l.WaitExactlyOnce(produced, "phase 1", "record"))
+	harness.Check(perMember["A"] > 0 && perMember["B"] > 0, "both members consumed: %v", perMember)
 
 	// B leaves (its last records are committed first)
 	r1 := a.revocations()
 	t1 := time.Now()
 	b.leave()
-	waitUntil(20*time.Second, "A owns all 4 partitions after B left", l.wake, func() bool { return len(a.ownedNow()) == 4 })
+	harness.WaitUntil(20*time.Second, "A owns all 4 partitions after B left", l.Wake, func() bool { return len(a.ownedNow()) == 4 })
 	leaveMs := time.Since(t1).Milliseconds()
 	wantRevoked = fmt.Sprint(ao)
 	if cooperative {
 		wantRevoked = "[]"
 	}
-	check(fmt.Sprint(a.revokedSince(r1)) == wantRevoked, "%s: B's leave revoked %v from A, expected %s", bname, a.revokedSince(r1), wantRevoked)
+	harness.Check(fmt.Sprint(a.revokedSince(r1)) == wantRevoked, "%s: B's leave revoked %v from A, expected %s", bname, a.revokedSince(r1), wantRevoked)
 	ends, err := adm.ListEndOffsets(ctxFor(10*time.Second), topic)
-	must(err, "ListEndOffsets")
+	harness.Must(err, "ListEndOffsets")
 	fo, err := adm.FetchOffsets(ctxFor(10*time.Second), grp)
-	must(err, "FetchOffsets")
+	harness.Must(err, "FetchOffsets")
 	for part := int32(0); part < 4; part++ {
 		e, _ := ends.Lookup(topic, part)
 		c, ok := fo.Lookup(topic, part)
-		check(ok && c.Err == nil && c.At == e.Offset, "partition %d committed %+v, end offset %d", part, c, e.Offset)
+		harness.Check(ok && c.Err == nil && c.At == e.Offset, "partition %d committed %+v, end offset %d", part, c, e.Offset)
 	}
 
 	// phase 2: 400 more, all for A, B's partitions included
@@ -280,34 +246,11 @@ func group(args []string) {
 	for _, r := range rs {
 		produced[[2]int64{int64(r.Partition), r.Offset}] = string(r.Value)
 	}
-	waitUntil(30*time.Second, "2400 records consumed", l.wake, func() bool { return len(l.snapshot()) >= len(produced) })
-	all := l.snapshot()
-	exactlyOnce(all, produced, "phase 2")
-	for _, c := range all[len(all)-400:] {
-		check(c.member == "A", "after B left, %s consumed %d/%d", c.member, c.partition, c.offset)
-	}
+	all := l.WaitExactlyOnce(produced, "phase 2", "record")
+	harness.ConsumedBy("A", all[len(all)-400:], "after B left")
 	a.leave()
-	logf("%s: B joined, split A %v B %v in %d ms (DescribeGroups agrees, protocol %s; A gave up %s); 2000 records exactly once (A %d, B %d); B left, A owned all 4 in %d ms, resumed at B's commits, 400 more exactly once",
+	harness.Logf("%s: B joined, split A %v B %v in %d ms (DescribeGroups agrees, protocol %s; A gave up %s); 2000 records exactly once (A %d, B %d); B left, A owned all 4 in %d ms, resumed at B's commits, 400 more exactly once",
 		bname, ao, bo, joinMs, d.Protocol, map[bool]string{true: "only B's", false: "all 4 first"}[cooperative], perMember["A"], perMember["B"], leaveMs)
-}
-
-// exactlyOnce: the consumed records are exactly the produced ones, each once, in offset
-// order per partition.
-func exactlyOnce(got []consumed, produced map[[2]int64]string, what string) {
-	seen := map[[2]int64]bool{}
-	last := map[int32]int64{}
-	for _, c := range got {
-		k := [2]int64{int64(c.partition), c.offset}
-		check(!seen[k], "%s: %d/%d consumed twice", what, c.partition, c.offset)
-		seen[k] = true
-		v, ok := produced[k]
-		check(ok && v == c.value, "%s: consumed %d/%d = %q, produced %q", what, c.partition, c.offset, c.value, v)
-		if l, ok := last[c.partition]; ok {
-			check(c.offset > l, "%s: partition %d: offset %d after %d", what, c.partition, c.offset, l)
-		}
-		last[c.partition] = c.offset
-	}
-	check(len(seen) == len(produced), "%s: %d records consumed, %d produced", what, len(seen), len(produced))
 }
 
 // commitState is what commit leaves for resume (after the broker's kill -9).
@@ -332,22 +275,20 @@ func consumeGroupUntil(cl *kgo.Client, last map[int32]int64) map[int32][]int64 {
 		return true
 	}
 	for !done() {
-		check(time.Now().Before(deadline), "consumed %v, expected through %v", got, last)
+		harness.Check(time.Now().Before(deadline), "consumed %v, expected through %v", got, last)
 		fs := cl.PollFetches(ctxFor(500 * time.Millisecond))
 		fs.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) {
-				fail("fetch %s/%d: %v", t, p, err)
+				harness.Fail("fetch %s/%d: %v", t, p, err)
 			}
 		})
 		fs.EachRecord(func(r *kgo.Record) {
-			check(string(r.Value) == valueAt(r.Partition, r.Offset), "%d/%d is %q", r.Partition, r.Offset, r.Value)
+			harness.Check(string(r.Value) == harness.ValueAt(r.Partition, r.Offset), "%d/%d is %q", r.Partition, r.Offset, r.Value)
 			got[r.Partition] = append(got[r.Partition], r.Offset)
 		})
 	}
 	return got
 }
-
-func valueAt(p int32, o int64) string { return fmt.Sprintf("p%d-o%d", p, o) }
 
 // produceUpTo appends records to each partition of commitTopic up to (excluding) offset end.
 func produceUpTo(broker string, from, end int64) {
@@ -356,30 +297,21 @@ func produceUpTo(broker string, from, end int64) {
 	var rs []*kgo.Record
 	for part := int32(0); part < 4; part++ {
 		for o := from; o < end; o++ {
-			rs = append(rs, rec(commitTopic, part, "", valueAt(part, o)))
+			rs = append(rs, rec(commitTopic, part, "", harness.ValueAt(part, o)))
 		}
 	}
 	produceSync(p, rs...)
 	for _, r := range rs {
-		check(string(r.Value) == valueAt(r.Partition, r.Offset), "produced %q at %d/%d", r.Value, r.Partition, r.Offset)
+		harness.Check(string(r.Value) == harness.ValueAt(r.Partition, r.Offset), "produced %q at %d/%d", r.Value, r.Partition, r.Offset)
 	}
-}
-
-// expectRange: got must be exactly from..through (nothing for from > through).
-func expectRange(what string, got []int64, from, through int64) {
-	want := []int64{}
-	for o := from; o <= through; o++ {
-		want = append(want, o)
-	}
-	check(fmt.Sprint(got) == fmt.Sprint(want), "%s: consumed %v, expected %d..%d", what, got, from, through)
 }
 
 func fetchCommitted(adm *kadm.Client) map[int32]int64 {
 	fo, err := adm.FetchOffsets(ctxFor(10*time.Second), commitGroup)
-	must(err, "FetchOffsets")
+	harness.Must(err, "FetchOffsets")
 	out := map[int32]int64{}
 	fo.Each(func(o kadm.OffsetResponse) {
-		check(o.Err == nil && o.Topic == commitTopic, "FetchOffsets: %+v", o)
+		harness.Check(o.Err == nil && o.Topic == commitTopic, "FetchOffsets: %+v", o)
 		out[o.Partition] = o.At
 	})
 	return out
@@ -403,7 +335,7 @@ func commitSync(cl *kgo.Client, offs map[int32]int64) {
 			}
 		}
 	})
-	must(cerr, "CommitOffsetsSync")
+	harness.Must(cerr, "CommitOffsetsSync")
 }
 
 // commit BROKER STATE: C1 reads 4x40 records and commits (CommitUncommittedOffsets: 40
@@ -420,35 +352,34 @@ func commit(args []string) {
 	c1 := client(broker, groupOpts(commitGroup, commitTopic)...)
 	got := consumeGroupUntil(c1, map[int32]int64{0: 39, 1: 39, 2: 39, 3: 39})
 	for p := int32(0); p < 4; p++ {
-		expectRange(fmt.Sprintf("C1 partition %d", p), got[p], 0, 39)
+		harness.ExpectRange(fmt.Sprintf("C1 partition %d", p), got[p], 0, 39)
 	}
-	must(c1.CommitUncommittedOffsets(ctxFor(10*time.Second)), "C1 CommitUncommittedOffsets")
+	harness.Must(c1.CommitUncommittedOffsets(ctxFor(10*time.Second)), "C1 CommitUncommittedOffsets")
 	c := fetchCommitted(adm)
-	check(fmt.Sprint(c) == fmt.Sprint(map[int32]int64{0: 40, 1: 40, 2: 40, 3: 40}), "after CommitUncommittedOffsets: %v", c)
+	harness.Check(fmt.Sprint(c) == fmt.Sprint(map[int32]int64{0: 40, 1: 40, 2: 40, 3: 40}), "after CommitUncommittedOffsets: %v", c)
 	co := c1.CommittedOffsets()[commitTopic]
-	check(len(co) == 4 && co[0].Offset == 40 && co[3].Offset == 40, "C1's CommittedOffsets(): %v", co)
+	harness.Check(len(co) == 4 && co[0].Offset == 40 && co[3].Offset == 40, "C1's CommittedOffsets(): %v", co)
 	set := map[int32]int64{0: 12, 1: 25, 2: 40, 3: 7}
 	commitSync(c1, set)
 	c1.Close()
 	c = fetchCommitted(adm)
-	check(fmt.Sprint(c) == fmt.Sprint(set), "after CommitOffsetsSync %v: %v", set, c)
+	harness.Check(fmt.Sprint(c) == fmt.Sprint(set), "after CommitOffsetsSync %v: %v", set, c)
 
 	produceUpTo(broker, 40, 41) // one record per partition marks the end for C2
 	c2 := client(broker, groupOpts(commitGroup, commitTopic)...)
 	got = consumeGroupUntil(c2, map[int32]int64{0: 40, 1: 40, 2: 40, 3: 40})
 	for p := int32(0); p < 4; p++ {
-		expectRange(fmt.Sprintf("C2 partition %d", p), got[p], set[p], 40)
+		harness.ExpectRange(fmt.Sprintf("C2 partition %d", p), got[p], set[p], 40)
 	}
 	last := map[int32]int64{0: 30, 3: 20}
 	commitSync(c2, last)
 	c2.Close()
 	want := map[int32]int64{0: 30, 1: 25, 2: 40, 3: 20}
 	c = fetchCommitted(adm)
-	check(fmt.Sprint(c) == fmt.Sprint(want), "after C2's commit of %v: %v, expected %v", last, c, want)
+	harness.Check(fmt.Sprint(c) == fmt.Sprint(want), "after C2's commit of %v: %v, expected %v", last, c, want)
 	produceUpTo(broker, 41, 51)
-	st, _ := json.Marshal(commitState{Committed: want, End: map[int32]int64{0: 51, 1: 51, 2: 51, 3: 51}})
-	must(os.WriteFile(statePath, st, 0o644), "write state")
-	logf("CommitUncommittedOffsets: 40 x4; CommitOffsetsSync 12,25,40,7 read back; C2 resumed exactly there; C2's commit of p0=30 p3=20 read back")
+	harness.SaveState(statePath, commitState{Committed: want, End: map[int32]int64{0: 51, 1: 51, 2: 51, 3: 51}})
+	harness.Logf("CommitUncommittedOffsets: 40 x4; CommitOffsetsSync 12,25,40,7 read back; C2 resumed exactly there; C2's commit of p0=30 p3=20 read back")
 }
 
 // resume BROKER STATE: after the broker's restart the committed offsets are the last
@@ -456,14 +387,12 @@ func commit(args []string) {
 // the end offsets.
 func resume(args []string) {
 	broker, statePath := args[0], args[1]
-	b, err := os.ReadFile(statePath)
-	must(err, "read state")
 	var st commitState
-	must(json.Unmarshal(b, &st), "parse state")
+	harness.LoadState(statePath, &st)
 	adm, acl := admin(broker)
 	defer acl.Close()
 	c := fetchCommitted(adm)
-	check(fmt.Sprint(c) == fmt.Sprint(st.Committed), "after the restart the committed offsets are %v, expected %v", c, st.Committed)
+	harness.Check(fmt.Sprint(c) == fmt.Sprint(st.Committed), "after the restart the committed offsets are %v, expected %v", c, st.Committed)
 	// the commits carry leader epoch 0 and the broker is now at 2: kgo validates them with
 	// OffsetForLeaderEpoch before fetching (a data loss would fail the read)
 	counter := &requestCounter{key: 23}
@@ -475,14 +404,14 @@ func resume(args []string) {
 	got := consumeGroupUntil(c3, through)
 	n := 0
 	for p := int32(0); p < 4; p++ {
-		expectRange(fmt.Sprintf("C3 partition %d", p), got[p], st.Committed[p], st.End[p]-1)
+		harness.ExpectRange(fmt.Sprintf("C3 partition %d", p), got[p], st.Committed[p], st.End[p]-1)
 		n += len(got[p])
 	}
-	check(counter.n.Load() >= 1, "C3 resumed at commits of leader epoch 0 without OffsetForLeaderEpoch")
-	must(c3.CommitUncommittedOffsets(ctxFor(10*time.Second)), "C3 commit")
+	harness.Check(counter.n.Load() >= 1, "C3 resumed at commits of leader epoch 0 without OffsetForLeaderEpoch")
+	harness.Must(c3.CommitUncommittedOffsets(ctxFor(10*time.Second)), "C3 commit")
 	c3.Close()
 	c = fetchCommitted(adm)
-	check(fmt.Sprint(c) == fmt.Sprint(st.End), "after C3's commit: %v, expected %v", c, st.End)
-	logf("committed offsets %v survived; C3 validated them (%d OffsetForLeaderEpoch), read exactly the %d records after them, then committed the end offsets",
+	harness.Check(fmt.Sprint(c) == fmt.Sprint(st.End), "after C3's commit: %v, expected %v", c, st.End)
+	harness.Logf("committed offsets %v survived; C3 validated them (%d OffsetForLeaderEpoch), read exactly the %d records after them, then committed the end offsets",
 		st.Committed, counter.n.Load(), n)
 }

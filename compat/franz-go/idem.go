@@ -7,6 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"brokk/compat/go-common/harness"
 )
 
 // idempotent BROKER N: kgo's default producer (idempotent, acks=all) sends N keyed records
@@ -16,7 +18,7 @@ import (
 func idempotent(args []string) {
 	broker := args[0]
 	n, err := strconv.Atoi(args[1])
-	must(err, "N")
+	harness.Must(err, "N")
 	const t = "fg-idem"
 	adm, acl := admin(broker)
 	defer acl.Close()
@@ -31,25 +33,25 @@ func idempotent(args []string) {
 	produceSync(p, rs...)
 	el := time.Since(t0)
 	pid, epoch, err := p.ProducerID(ctxFor(10 * time.Second))
-	must(err, "ProducerID")
-	check(pid >= 0 && epoch >= 0, "producer id %d epoch %d: not idempotent", pid, epoch)
+	harness.Must(err, "ProducerID")
+	harness.Check(pid >= 0 && epoch >= 0, "producer id %d epoch %d: not idempotent", pid, epoch)
 	next := map[int32]int64{}
 	order := map[int32][]string{}
 	for i, r := range rs {
-		check(r.Offset == next[r.Partition], "record %d acked at %d/%d, expected offset %d", i, r.Partition, r.Offset, next[r.Partition])
-		check(r.ProducerID == pid && r.ProducerEpoch == epoch, "record %d: producer %d/%d, the client's is %d/%d", i, r.ProducerID, r.ProducerEpoch, pid, epoch)
+		harness.Check(r.Offset == next[r.Partition], "record %d acked at %d/%d, expected offset %d", i, r.Partition, r.Offset, next[r.Partition])
+		harness.Check(r.ProducerID == pid && r.ProducerEpoch == epoch, "record %d: producer %d/%d, the client's is %d/%d", i, r.ProducerID, r.ProducerEpoch, pid, epoch)
 		next[r.Partition]++
 		order[r.Partition] = append(order[r.Partition], string(r.Value))
 	}
-	check(len(next) == 3, "records went to %d partitions", len(next))
+	harness.Check(len(next) == 3, "records went to %d partitions", len(next))
 
 	dp, err := adm.DescribeProducers(ctxFor(10*time.Second), kadm.TopicsSet{t: {0: {}, 1: {}, 2: {}}})
-	must(err, "DescribeProducers")
+	harness.Must(err, "DescribeProducers")
 	for part := int32(0); part < 3; part++ {
 		pp := dp[t].Partitions[part]
-		check(pp.Err == nil, "DescribeProducers %d: %v", part, pp.Err)
+		harness.Check(pp.Err == nil, "DescribeProducers %d: %v", part, pp.Err)
 		me, ok := pp.ActiveProducers[pid]
-		check(ok && me.ProducerEpoch == epoch && int64(me.LastSequence) == next[part]-1 && me.CurrentTxnStartOffset == -1,
+		harness.Check(ok && me.ProducerEpoch == epoch && int64(me.LastSequence) == next[part]-1 && me.CurrentTxnStartOffset == -1,
 			"DescribeProducers partition %d: %+v, expected producer %d epoch %d last sequence %d", part, pp.ActiveProducers, pid, epoch, next[part]-1)
 	}
 
@@ -58,13 +60,13 @@ func idempotent(args []string) {
 		last[part] = k - 1
 	}
 	got := readUntil(broker, t, seq(3), kgo.ReadUncommitted(), 60*time.Second, seenOffsets(last))
-	check(len(got) == n, "read %d records, produced %d", len(got), n)
+	harness.Check(len(got) == n, "read %d records, produced %d", len(got), n)
 	for part, prs := range byPartition(got) {
 		for i, r := range prs {
-			check(r.Offset == int64(i) && string(r.Value) == order[part][i], "partition %d: record %d is %d:%s, expected %d:%s", part, i, r.Offset, r.Value, i, order[part][i])
-			check(r.ProducerID == pid, "partition %d offset %d: batch producer id %d", part, r.Offset, r.ProducerID)
+			harness.Check(r.Offset == int64(i) && string(r.Value) == order[part][i], "partition %d: record %d is %d:%s, expected %d:%s", part, i, r.Offset, r.Value, i, order[part][i])
+			harness.Check(r.ProducerID == pid, "partition %d offset %d: batch producer id %d", part, r.Offset, r.ProducerID)
 		}
 	}
-	logf("%d records in %d ms (producer id %d epoch %d); partitions %v; acked in order at contiguous offsets; DescribeProducers: last sequence = count-1 on each; read back exactly once in order",
+	harness.Logf("%d records in %d ms (producer id %d epoch %d); partitions %v; acked in order at contiguous offsets; DescribeProducers: last sequence = count-1 on each; read back exactly once in order",
 		n, el.Milliseconds(), pid, epoch, next)
 }

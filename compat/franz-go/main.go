@@ -13,21 +13,22 @@
 //	franzgo epochs-restart BROKER BROKK_BIN DATA     a consumer across a broker restart (epochs.go)
 //	franzgo epochs-truncation BROKER BROKK_BIN DATA  a crash loses records: ErrDataLoss
 //
-// Every check that fails prints "FAIL: ..." and exits 1. FG_LOG=debug|info logs kgo's own
-// log lines to stderr.
+// Every check that fails prints "FAIL: ..." and exits 1 (../go-common/harness: dispatch,
+// checks, waits, the broker the epoch scenarios run). FG_LOG=debug|info logs kgo's own log
+// lines to stderr.
 package main
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"brokk/compat/go-common/harness"
 )
 
 var scenarios = map[string]func(args []string){
@@ -48,44 +49,7 @@ var scenarios = map[string]func(args []string){
 	"epochs-truncation": epochsTruncation,
 }
 
-func main() {
-	if len(os.Args) < 3 || scenarios[os.Args[1]] == nil {
-		names := make([]string, 0, len(scenarios))
-		for n := range scenarios {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		fmt.Fprintf(os.Stderr, "usage: franzgo SCENARIO BROKER [ARGS...]; scenarios: %s\n", strings.Join(names, " "))
-		os.Exit(2)
-	}
-	scenarios[os.Args[1]](os.Args[2:])
-}
-
-// atExit runs before a failing check exits (brokers a scenario runs itself).
-var atExit []func()
-
-// fail reports a failed check and exits; it may be called from any goroutine.
-func fail(format string, a ...any) {
-	fmt.Fprintf(os.Stderr, "FAIL: "+format+"\n", a...)
-	for _, f := range atExit {
-		f()
-	}
-	os.Exit(1)
-}
-
-func check(cond bool, format string, a ...any) {
-	if !cond {
-		fail(format, a...)
-	}
-}
-
-func must(err error, what string) {
-	if err != nil {
-		fail("%s: %v", what, err)
-	}
-}
-
-func logf(format string, a ...any) { fmt.Printf("   "+format+"\n", a...) }
+func main() { harness.Main("franzgo", scenarios) }
 
 // ctxFor is a context with a deadline, for one client call or wait.
 func ctxFor(d time.Duration) context.Context {
@@ -111,7 +75,7 @@ func partitioned() kgo.Opt { return kgo.RecordPartitioner(kgo.ManualPartitioner(
 
 func client(broker string, extra ...kgo.Opt) *kgo.Client {
 	cl, err := kgo.NewClient(opts(broker, extra...)...)
-	must(err, "kgo.NewClient")
+	harness.Must(err, "kgo.NewClient")
 	return cl
 }
 
@@ -124,8 +88,8 @@ func admin(broker string) (*kadm.Client, *kgo.Client) {
 // createTopic creates a topic with CreateTopics and checks the answer.
 func createTopic(adm *kadm.Client, topic string, partitions int32, configs map[string]*string) {
 	r, err := adm.CreateTopic(ctxFor(15*time.Second), partitions, 1, configs, topic)
-	must(err, "create topic "+topic)
-	check(r.NumPartitions == partitions, "create %s: %d partitions in the answer, asked %d", topic, r.NumPartitions, partitions)
+	harness.Must(err, "create topic "+topic)
+	harness.Check(r.NumPartitions == partitions, "create %s: %d partitions in the answer, asked %d", topic, r.NumPartitions, partitions)
 }
 
 // produceSync produces the records and fails on any error; the records then carry their
@@ -133,7 +97,7 @@ func createTopic(adm *kadm.Client, topic string, partitions int32, configs map[s
 func produceSync(cl *kgo.Client, rs ...*kgo.Record) {
 	for i, r := range cl.ProduceSync(ctxFor(60*time.Second), rs...) {
 		if r.Err != nil {
-			fail("produce record %d (%s): %v", i, r.Record.Topic, r.Err)
+			harness.Fail("produce record %d (%s): %v", i, r.Record.Topic, r.Err)
 		}
 	}
 }
@@ -161,11 +125,11 @@ func readUntil(broker, topic string, partitions []int32, isolation kgo.Isolation
 	var got []*kgo.Record
 	deadline := time.Now().Add(timeout)
 	for !stop(got) {
-		check(time.Now().Before(deadline), "read of %s: only %d records within %s", topic, len(got), timeout)
+		harness.Check(time.Now().Before(deadline), "read of %s: only %d records within %s", topic, len(got), timeout)
 		fs := cl.PollFetches(ctxFor(500 * time.Millisecond))
 		fs.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) {
-				fail("fetch %s/%d: %v", t, p, err)
+				harness.Fail("fetch %s/%d: %v", t, p, err)
 			}
 		})
 		got = append(got, fs.Records()...)
@@ -178,6 +142,15 @@ func byPartition(rs []*kgo.Record) map[int32][]*kgo.Record {
 	out := map[int32][]*kgo.Record{}
 	for _, r := range rs {
 		out[r.Partition] = append(out[r.Partition], r)
+	}
+	return out
+}
+
+// valuesOf: the records' values, in order.
+func valuesOf(rs []*kgo.Record) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r.Value)
 	}
 	return out
 }
@@ -197,28 +170,6 @@ func seenOffsets(want map[int32]int64) func([]*kgo.Record) bool {
 			}
 		}
 		return true
-	}
-}
-
-// waitUntil checks cond each time wake fires (with wake nil: every 20 ms, for states the
-// client has no event for) until it holds, or fails once the timeout has passed.
-func waitUntil(timeout time.Duration, what string, wake <-chan struct{}, cond func() bool) {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for !cond() {
-		var tick <-chan time.Time
-		if wake == nil {
-			tick = time.After(20 * time.Millisecond)
-		}
-		select {
-		case <-wake:
-		case <-tick:
-		case <-deadline.C:
-			if !cond() {
-				fail("%s: not within %s", what, timeout)
-			}
-			return
-		}
 	}
 }
 

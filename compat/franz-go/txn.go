@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"brokk/compat/go-common/harness"
 )
 
 const (
@@ -33,7 +34,7 @@ const (
 func txnEOS(args []string) {
 	broker := args[0]
 	n, err := strconv.Atoi(args[1])
-	must(err, "N")
+	harness.Must(err, "N")
 	adm, acl := admin(broker)
 	defer acl.Close()
 	createTopic(adm, txnIn, txnParts, nil)
@@ -57,7 +58,7 @@ func txnEOS(args []string) {
 	sess, err := kgo.NewGroupTransactSession(opts(broker,
 		append(groupOpts(txnGroup, txnIn), kgo.TransactionalID(txnID), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 			kgo.RequireStableFetchOffsets(), kgo.FetchMaxWait(50*time.Millisecond), partitioned())...)...)
-	must(err, "NewGroupTransactSession")
+	harness.Must(err, "NewGroupTransactSession")
 	cl := sess.Client()
 
 	committed := map[int32]int64{0: 0, 1: 0} // nothing committed: the group starts at 0
@@ -74,11 +75,11 @@ func txnEOS(args []string) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for fmt.Sprint(committed) != fmt.Sprint(inEnd) {
-		check(time.Now().Before(deadline), "not done in 60s: committed %v, input ends %v", committed, inEnd)
+		harness.Check(time.Now().Before(deadline), "not done in 60s: committed %v, input ends %v", committed, inEnd)
 		fs := sess.PollRecords(ctxFor(time.Second), 40)
 		fs.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) {
-				fail("poll %s/%d: %v", t, p, err)
+				harness.Fail("poll %s/%d: %v", t, p, err)
 			}
 		})
 		recs := fs.Records()
@@ -88,20 +89,20 @@ func txnEOS(args []string) {
 		txn++
 		abort := txn%3 == 0
 		for part, prs := range byPartition(recs) {
-			check(prs[0].Offset == committed[part], "transaction %d: partition %d starts at %d, the committed offset is %d", txn, part, prs[0].Offset, committed[part])
+			harness.Check(prs[0].Offset == committed[part], "transaction %d: partition %d starts at %d, the committed offset is %d", txn, part, prs[0].Offset, committed[part])
 			for i, r := range prs {
-				check(r.Offset == prs[0].Offset+int64(i), "transaction %d: partition %d not contiguous at %d", txn, part, r.Offset)
+				harness.Check(r.Offset == prs[0].Offset+int64(i), "transaction %d: partition %d not contiguous at %d", txn, part, r.Offset)
 			}
 		}
 		prev := map[int32]int64{}
 		for part, o := range committed {
 			prev[part] = o
 		}
-		must(sess.Begin(), "Begin")
+		harness.Must(sess.Begin(), "Begin")
 		outs := make([]*kgo.Record, 0, len(recs))
 		for _, r := range recs {
 			v, ok := inputs[[2]int64{int64(r.Partition), r.Offset}]
-			check(ok && v == string(r.Value), "input %d/%d is %q", r.Partition, r.Offset, r.Value)
+			harness.Check(ok && v == string(r.Value), "input %d/%d is %q", r.Partition, r.Offset, r.Value)
 			outs = append(outs, rec(txnOut, r.Partition, fmt.Sprintf("%d:%d", r.Partition, r.Offset), fmt.Sprintf("%s|t%d", r.Value, txn)))
 		}
 		timed("produce", func() { produceSync(cl, outs...) })
@@ -121,8 +122,8 @@ func txnEOS(args []string) {
 		timed(map[bool]string{true: "end(abort)", false: "end(commit)"}[abort], func() {
 			ok, err = sess.End(ctxFor(30*time.Second), kgo.TransactionEndTry(!abort))
 		})
-		must(err, fmt.Sprintf("End of transaction %d", txn))
-		check(ok == !abort, "transaction %d: End returned committed=%v, wanted %v", txn, ok, !abort)
+		harness.Must(err, fmt.Sprintf("End of transaction %d", txn))
+		harness.Check(ok == !abort, "transaction %d: End returned committed=%v, wanted %v", txn, ok, !abort)
 		if abort {
 			aborted++
 			for _, o := range outs {
@@ -131,7 +132,7 @@ func txnEOS(args []string) {
 		} else {
 			for _, r := range recs {
 				k := [2]int64{int64(r.Partition), r.Offset}
-				check(!processed[k], "input %d/%d in two committed transactions", r.Partition, r.Offset)
+				harness.Check(!processed[k], "input %d/%d in two committed transactions", r.Partition, r.Offset)
 				processed[k] = true
 				committed[r.Partition] = r.Offset + 1
 			}
@@ -142,14 +143,14 @@ func txnEOS(args []string) {
 		// Kafka writes the markers after answering EndTxn, so the commit becomes visible a
 		// little later there; until then the group's offsets must be the previous ones.
 		t0 := time.Now()
-		waitUntil(10*time.Second, fmt.Sprintf("the group's offsets after transaction %d", txn), nil, func() bool {
+		harness.WaitUntil(10*time.Second, fmt.Sprintf("the group's offsets after transaction %d", txn), nil, func() bool {
 			return groupOffsetsAre(adm, committed, prev, txn)
 		})
 		visible = append(visible, time.Since(t0))
 	}
 	sess.Close()
 	timings["offsets visible"] = visible
-	logf("loop: %d transactions (%d aborted), %s", txn, aborted, timingSummary(timings))
+	harness.Logf("loop: %d transactions (%d aborted), %s", txn, aborted, harness.TimingSummary(timings))
 
 	// one plain record per output partition marks its end for the readers
 	p := client(broker, partitioned())
@@ -162,19 +163,7 @@ func txnEOS(args []string) {
 	}
 	rc := readUntil(broker, txnOut, seq(txnParts), kgo.ReadCommitted(), 30*time.Second, seenOffsets(ends))
 	for part, prs := range byPartition(rc) {
-		var got []string
-		for _, r := range prs[:len(prs)-1] {
-			v, t, _ := strings.Cut(string(r.Value), "|t")
-			tn, _ := strconv.Atoi(t)
-			check(tn%3 != 0, "read_committed returned %q of aborted transaction %d", r.Value, tn)
-			got = append(got, v)
-		}
-		var want []string
-		for o := int64(0); o < inEnd[part]; o++ {
-			want = append(want, inputs[[2]int64{int64(part), o}])
-		}
-		check(fmt.Sprint(got) == fmt.Sprint(want), "read_committed %s/%d: %d records for %d inputs", txnOut, part, len(got), len(want))
-		check(string(prs[len(prs)-1].Value) == "end", "read_committed %d: the last record is %q", part, prs[len(prs)-1].Value)
+		harness.CheckReadCommitted(txnOut, part, valuesOf(prs), inputs, inEnd[part], "record")
 	}
 	ru := readUntil(broker, txnOut, seq(txnParts), kgo.ReadUncommitted(), 30*time.Second, seenOffsets(ends))
 	var gotRU []string
@@ -183,31 +172,18 @@ func txnEOS(args []string) {
 			gotRU = append(gotRU, fmt.Sprintf("%d|%s", r.Partition, r.Value))
 		}
 	}
-	wantRU := append(append([]string{}, commitOut...), abortOut...)
-	sort.Strings(gotRU)
-	sort.Strings(wantRU)
-	check(fmt.Sprint(gotRU) == fmt.Sprint(wantRU), "read_uncommitted: %d records, expected %d (committed + aborted)", len(gotRU), len(wantRU))
-	for part := int32(0); part < txnParts; part++ {
-		recs := 0
-		for _, s := range wantRU {
-			if strings.HasPrefix(s, fmt.Sprintf("%d|", part)) {
-				recs++
-			}
-		}
-		check(ends[part] == int64(recs+markers[part]), "%s/%d: the end marker is at %d, expected %d records + %d transaction markers",
-			txnOut, part, ends[part], recs, markers[part])
-	}
+	harness.CheckReadUncommitted(txnOut, gotRU, commitOut, abortOut, ends, markers, "record")
 	fo, err := adm.FetchOffsets(ctxFor(10*time.Second), txnGroup)
-	must(err, "FetchOffsets")
+	harness.Must(err, "FetchOffsets")
 	for part := int32(0); part < txnParts; part++ {
 		o, _ := fo.Lookup(txnIn, part)
-		check(o.At == inEnd[part], "group offset of %d: %d, expected the input end %d", part, o.At, inEnd[part])
+		harness.Check(o.At == inEnd[part], "group offset of %d: %d, expected the input end %d", part, o.At, inEnd[part])
 	}
-	waitUntil(10*time.Second, txnID+" listed as CompleteCommit", nil, func() bool {
+	harness.WaitUntil(10*time.Second, txnID+" listed as CompleteCommit", nil, func() bool {
 		lt, err := adm.ListTransactions(ctxFor(5*time.Second), nil, nil)
 		return err == nil && lt[txnID].State == "CompleteCommit"
 	})
-	logf("read_committed: each of %d inputs once, in order; read_uncommitted +%d aborted; %v markers; group offsets = input ends %v; %s CompleteCommit",
+	harness.Logf("read_committed: each of %d inputs once, in order; read_uncommitted +%d aborted; %v markers; group offsets = input ends %v; %s CompleteCommit",
 		n, len(abortOut), markers, inEnd, txnID)
 }
 
@@ -215,10 +191,10 @@ func txnEOS(args []string) {
 // are want; false while they are still before (prev) or unstable; any other value fails.
 func groupOffsetsAre(adm *kadm.Client, want, prev map[int32]int64, txn int) bool {
 	fo, err := adm.FetchOffsetsForTopics(kadm.RequireStable(ctxFor(10*time.Second)), txnGroup, txnIn)
-	if errIs(err, kerr.UnstableOffsetCommit) {
+	if harness.ErrIs(err, kerr.UnstableOffsetCommit) {
 		return false // KIP-447: the transaction's offsets are not decided yet (Kafka, briefly)
 	}
-	must(err, "FetchOffsets")
+	harness.Must(err, "FetchOffsets")
 	same := true
 	for part := int32(0); part < txnParts; part++ {
 		o, has := fo.Lookup(txnIn, part)
@@ -226,7 +202,7 @@ func groupOffsetsAre(adm *kadm.Client, want, prev map[int32]int64, txn int) bool
 		if has && o.Err == nil && o.At >= 0 {
 			at = o.At
 		}
-		check(o.Err == nil && (at == want[part] || at == prev[part]),
+		harness.Check(o.Err == nil && (at == want[part] || at == prev[part]),
 			"after transaction %d the group's offset of %d is %+v, expected %d (before it: %d)", txn, part, o, want[part], prev[part])
 		same = same && at == want[part]
 	}
@@ -237,52 +213,36 @@ func groupOffsetsAre(adm *kadm.Client, want, prev map[int32]int64, txn int) bool
 func describeOpen(adm *kadm.Client, cl *kgo.Client, first map[int32]int64) {
 	ctx := ctxFor(10 * time.Second)
 	pid, epoch, err := cl.ProducerID(ctx)
-	must(err, "ProducerID")
+	harness.Must(err, "ProducerID")
 	lt, err := adm.ListTransactions(ctx, nil, nil)
-	must(err, "ListTransactions")
+	harness.Must(err, "ListTransactions")
 	l := lt[txnID]
-	check(l.State == "Ongoing" && l.ProducerID == pid, "ListTransactions with a transaction open: %+v (producer %d)", l, pid)
+	harness.Check(l.State == "Ongoing" && l.ProducerID == pid, "ListTransactions with a transaction open: %+v (producer %d)", l, pid)
 	dt, err := adm.DescribeTransactions(ctx, txnID)
-	must(err, "DescribeTransactions")
+	harness.Must(err, "DescribeTransactions")
 	d := dt[txnID]
 	written := map[int32]struct{}{}
 	for part := range first {
 		written[part] = struct{}{}
 	}
-	check(d.Err == nil && d.State == "Ongoing" && d.ProducerID == pid && d.ProducerEpoch == epoch && d.TimeoutMillis == 40000 &&
+	harness.Check(d.Err == nil && d.State == "Ongoing" && d.ProducerID == pid && d.ProducerEpoch == epoch && d.TimeoutMillis == 40000 &&
 		d.StartTimestamp > 0 && fmt.Sprint(d.Topics) == fmt.Sprint(kadm.TopicsSet{txnOut: written}),
 		"DescribeTransactions: %+v; producer %d epoch %d wrote %v", d, pid, epoch, first)
 	ts := kadm.TopicsSet{txnOut: written}
 	dp, err := adm.DescribeProducers(ctx, ts)
-	must(err, "DescribeProducers")
+	harness.Must(err, "DescribeProducers")
 	for part, off := range first {
 		me := dp[txnOut].Partitions[part].ActiveProducers[pid]
-		check(me.CurrentTxnStartOffset == off && me.ProducerEpoch == epoch, "DescribeProducers %s/%d: %+v, expected the transaction to start at %d", txnOut, part, me, off)
+		harness.Check(me.CurrentTxnStartOffset == off && me.ProducerEpoch == epoch, "DescribeProducers %s/%d: %+v, expected the transaction to start at %d", txnOut, part, me, off)
 	}
 	lso, err := adm.ListCommittedOffsets(ctx, txnOut)
-	must(err, "ListCommittedOffsets")
+	harness.Must(err, "ListCommittedOffsets")
 	for part, off := range first {
 		o, _ := lso.Lookup(txnOut, part)
-		check(o.Offset == off, "the last stable offset of %s/%d is %d with the transaction open at %d", txnOut, part, o.Offset, off)
+		harness.Check(o.Offset == off, "the last stable offset of %s/%d is %d with the transaction open at %d", txnOut, part, o.Offset, off)
 	}
-	logf("open transaction: ListTransactions Ongoing; DescribeTransactions producer %d epoch %d timeout %d ms partitions %v; DescribeProducers and the last stable offsets at its first offsets %v",
+	harness.Logf("open transaction: ListTransactions Ongoing; DescribeTransactions producer %d epoch %d timeout %d ms partitions %v; DescribeProducers and the last stable offsets at its first offsets %v",
 		pid, epoch, d.TimeoutMillis, d.Topics, first)
-}
-
-func timingSummary(t map[string][]time.Duration) string {
-	var out []string
-	names := make([]string, 0, len(t))
-	for k := range t {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		v := append([]time.Duration(nil), t[k]...)
-		sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
-		out = append(out, fmt.Sprintf("%s x%d median %.1fms max %.1fms", k, len(v),
-			float64(v[len(v)/2].Microseconds())/1000, float64(v[len(v)-1].Microseconds())/1000))
-	}
-	return strings.Join(out, ", ")
 }
 
 // txnFence BROKER: producer A (transactional id fg-fence) writes 5 records in an open
@@ -297,34 +257,34 @@ func txnFence(args []string) {
 	createTopic(adm, t, 1, nil)
 	a := client(broker, kgo.TransactionalID(t), partitioned())
 	defer a.Close()
-	must(a.BeginTransaction(), "A BeginTransaction")
+	harness.Must(a.BeginTransaction(), "A BeginTransaction")
 	var ars []*kgo.Record
 	for i := 0; i < 5; i++ {
 		ars = append(ars, rec(t, 0, "", fmt.Sprintf("A-%d", i)))
 	}
 	produceSync(a, ars...)
 	pidA, epA, err := a.ProducerID(ctxFor(10 * time.Second))
-	must(err, "A ProducerID")
+	harness.Must(err, "A ProducerID")
 
 	b := client(broker, kgo.TransactionalID(t), partitioned())
 	defer b.Close()
 	t0 := time.Now()
 	pidB, epB, err := b.ProducerID(ctxFor(30 * time.Second))
-	must(err, "B's InitProducerId")
+	harness.Must(err, "B's InitProducerId")
 	initMs := time.Since(t0).Milliseconds()
-	check(pidB == pidA && epB > epA, "B got producer %d epoch %d; A has %d epoch %d", pidB, epB, pidA, epA)
+	harness.Check(pidB == pidA && epB > epA, "B got producer %d epoch %d; A has %d epoch %d", pidB, epB, pidA, epA)
 	fenced := a.EndTransaction(ctxFor(30*time.Second), kgo.TryCommit)
-	check(errIs(fenced, kerr.ProducerFenced) || errIs(fenced, kerr.InvalidProducerEpoch),
+	harness.Check(harness.ErrIs(fenced, kerr.ProducerFenced) || harness.ErrIs(fenced, kerr.InvalidProducerEpoch),
 		"A's commit after B's init: %v, expected PRODUCER_FENCED or INVALID_PRODUCER_EPOCH", fenced)
 
-	must(b.BeginTransaction(), "B BeginTransaction")
+	harness.Must(b.BeginTransaction(), "B BeginTransaction")
 	var brs []*kgo.Record
 	for i := 0; i < 5; i++ {
 		brs = append(brs, rec(t, 0, "", fmt.Sprintf("B-%d", i)))
 	}
 	produceSync(b, brs...)
-	check(brs[0].Offset == 6, "B's first record at %d, expected 6 (A's 5 records and the abort marker before it)", brs[0].Offset)
-	must(b.EndTransaction(ctxFor(30*time.Second), kgo.TryCommit), "B's commit")
+	harness.Check(brs[0].Offset == 6, "B's first record at %d, expected 6 (A's 5 records and the abort marker before it)", brs[0].Offset)
+	harness.Must(b.EndTransaction(ctxFor(30*time.Second), kgo.TryCommit), "B's commit")
 
 	rc := readUntil(broker, t, []int32{0}, kgo.ReadCommitted(), 15*time.Second, seenOffsets(map[int32]int64{0: 10}))
 	ru := readUntil(broker, t, []int32{0}, kgo.ReadUncommitted(), 15*time.Second, seenOffsets(map[int32]int64{0: 10}))
@@ -335,15 +295,15 @@ func txnFence(args []string) {
 		}
 		return strings.Join(out, " ")
 	}
-	check(show(rc) == "6:B-0 7:B-1 8:B-2 9:B-3 10:B-4", "read_committed: %s", show(rc))
-	check(show(ru) == "0:A-0 1:A-1 2:A-2 3:A-3 4:A-4 6:B-0 7:B-1 8:B-2 9:B-3 10:B-4", "read_uncommitted: %s", show(ru))
+	harness.Check(show(rc) == "6:B-0 7:B-1 8:B-2 9:B-3 10:B-4", "read_committed: %s", show(rc))
+	harness.Check(show(ru) == "0:A-0 1:A-1 2:A-2 3:A-3 4:A-4 6:B-0 7:B-1 8:B-2 9:B-3 10:B-4", "read_uncommitted: %s", show(ru))
 	end, err := adm.ListEndOffsets(ctxFor(10*time.Second), t)
-	must(err, "ListEndOffsets")
+	harness.Must(err, "ListEndOffsets")
 	lso, err := adm.ListCommittedOffsets(ctxFor(10*time.Second), t)
-	must(err, "ListCommittedOffsets")
+	harness.Must(err, "ListCommittedOffsets")
 	e, _ := end.Lookup(t, 0)
 	l, _ := lso.Lookup(t, 0)
-	check(e.Offset == 12 && l.Offset == 12, "high watermark %d, last stable offset %d; expected 12 (10 records, 2 markers)", e.Offset, l.Offset)
-	logf("B's InitProducerId %d ms: producer %d epoch %d -> %d; A's commit: %v; read_committed only B's (6..10), read_uncommitted A's 0..4 too; high watermark = LSO = 12",
+	harness.Check(e.Offset == 12 && l.Offset == 12, "high watermark %d, last stable offset %d; expected 12 (10 records, 2 markers)", e.Offset, l.Offset)
+	harness.Logf("B's InitProducerId %d ms: producer %d epoch %d -> %d; A's commit: %v; read_committed only B's (6..10), read_uncommitted A's 0..4 too; high watermark = LSO = 12",
 		initMs, pidA, epA, epB, fenced)
 }

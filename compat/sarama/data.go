@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"brokk/compat/go-common/harness"
 )
 
 var codecList = []struct {
@@ -62,7 +64,7 @@ func encoded(e sarama.Encoder) []byte {
 		return nil
 	}
 	b, err := e.Encode()
-	must(err, "encode")
+	harness.Must(err, "encode")
 	return b
 }
 
@@ -90,19 +92,19 @@ func codecs(args []string) {
 				Headers: headersFor(i), Timestamp: time.UnixMilli(base + int64(i))}
 		}
 		sendAll(p, ms...)
-		must(p.Close(), "close producer")
+		harness.Must(p.Close(), "close producer")
 		// offsets per partition are 0..count-1 in production order
 		count := map[int32]int64{}
 		want := map[int32]map[int64]*sarama.ProducerMessage{}
 		for i, m := range ms {
-			check(m.Offset == count[m.Partition], "%s: message %d acked at %d/%d, expected offset %d", c.name, i, m.Partition, m.Offset, count[m.Partition])
+			harness.Check(m.Offset == count[m.Partition], "%s: message %d acked at %d/%d, expected offset %d", c.name, i, m.Partition, m.Offset, count[m.Partition])
 			if want[m.Partition] == nil {
 				want[m.Partition] = map[int64]*sarama.ProducerMessage{}
 			}
 			want[m.Partition][m.Offset] = m
 			count[m.Partition]++
 		}
-		check(len(count) == 3, "%s: messages went to %d partitions, expected all 3", c.name, len(count))
+		harness.Check(len(count) == 3, "%s: messages went to %d partitions, expected all 3", c.name, len(count))
 		through := map[int32]int64{}
 		for part, k := range count {
 			through[part] = k - 1
@@ -112,18 +114,18 @@ func codecs(args []string) {
 		for part, pms := range got {
 			for i, m := range pms {
 				w := want[part][int64(i)]
-				check(m.Offset == int64(i) && w != nil, "%s: partition %d: message %d has offset %d", c.name, part, i, m.Offset)
+				harness.Check(m.Offset == int64(i) && w != nil, "%s: partition %d: message %d has offset %d", c.name, part, i, m.Offset)
 				wv := encoded(w.Value)
-				check(string(m.Key) == string(encoded(w.Key)) && bytes.Equal(m.Value, wv) && (m.Value == nil) == (wv == nil) &&
+				harness.Check(string(m.Key) == string(encoded(w.Key)) && bytes.Equal(m.Value, wv) && (m.Value == nil) == (wv == nil) &&
 					sameHeaders(m.Headers, w.Headers),
 					"%s: %d/%d: key %q value %q (nil %v) headers %d; produced %q %q (nil %v) %d", c.name, part, m.Offset, m.Key, m.Value,
 					m.Value == nil, len(m.Headers), encoded(w.Key), wv, wv == nil, len(w.Headers))
-				check(m.Timestamp.UnixMilli() == w.Timestamp.UnixMilli(), "%s: %d/%d: timestamp %v, produced %v", c.name, part, m.Offset, m.Timestamp, w.Timestamp)
+				harness.Check(m.Timestamp.UnixMilli() == w.Timestamp.UnixMilli(), "%s: %d/%d: timestamp %v, produced %v", c.name, part, m.Offset, m.Timestamp, w.Timestamp)
 				total++
 			}
 		}
-		check(total == n, "%s: read %d messages, produced %d", c.name, total, n)
-		logf("%-6s %d messages over partitions %v: offsets, keys, values (null and empty too), headers, timestamps back", c.name, n, count)
+		harness.Check(total == n, "%s: read %d messages, produced %d", c.name, total, n)
+		harness.Logf("%-6s %d messages over partitions %v: offsets, keys, values (null and empty too), headers, timestamps back", c.name, n, count)
 	}
 }
 
@@ -137,40 +139,34 @@ func times(args []string) {
 	defer adm.Close()
 	createTopic(adm, topic, 1, nil)
 	base := time.Now().Add(-100 * time.Second).UnixMilli()
-	ts := func(i int) int64 {
-		if i == 7 {
-			return base + 50_000
-		}
-		return base + int64(i)*1000
-	}
 	p := newSyncProducer(broker, manual(config()))
 	for i := 0; i < 10; i++ {
 		m := msg(topic, 0, "", fmt.Sprintf("t%d", i))
-		m.Timestamp = time.UnixMilli(ts(i))
+		m.Timestamp = time.UnixMilli(harness.TimesTimestamp(base, i))
 		sendAll(p, m) // one batch each, so each message's own timestamp is searchable
 	}
-	must(p.Close(), "close producer")
+	harness.Must(p.Close(), "close producer")
 	cl := newClient(broker, config())
 	defer cl.Close()
 	get := func(t int64) int64 {
 		o, err := cl.GetOffset(topic, 0, t)
-		must(err, fmt.Sprintf("GetOffset(%d)", t))
+		harness.Must(err, fmt.Sprintf("GetOffset(%d)", t))
 		return o
 	}
-	check(get(base+4500) == 5, "GetOffset(base+4500) = %d, expected 5", get(base+4500))
-	check(get(base+7500) == 7, "GetOffset(base+7500) = %d, expected 7 (stamped base+50000)", get(base+7500))
-	check(get(base+999_999) == -1, "GetOffset past every message = %d, expected -1 (Kafka: no such offset)", get(base+999_999))
-	check(get(sarama.OffsetOldest) == 0 && get(sarama.OffsetNewest) == 10, "oldest %d newest %d", get(sarama.OffsetOldest), get(sarama.OffsetNewest))
+	harness.Check(get(base+4500) == 5, "GetOffset(base+4500) = %d, expected 5", get(base+4500))
+	harness.Check(get(base+7500) == 7, "GetOffset(base+7500) = %d, expected 7 (stamped base+50000)", get(base+7500))
+	harness.Check(get(base+999_999) == -1, "GetOffset past every message = %d, expected -1 (Kafka: no such offset)", get(base+999_999))
+	harness.Check(get(sarama.OffsetOldest) == 0 && get(sarama.OffsetNewest) == 10, "oldest %d newest %d", get(sarama.OffsetOldest), get(sarama.OffsetNewest))
 	lo, err := adm.ListOffsets(map[string]map[int32]int64{topic: {0: base + 4500}}, nil)
-	must(err, "ListOffsets")
+	harness.Must(err, "ListOffsets")
 	r := lo[topic][0]
-	check(noErr(r.Err) && r.Offset == 5 && r.Timestamp == base+5000 && r.LeaderEpoch == 0, "ListOffsets(base+4500): %+v", r)
+	harness.Check(noErr(r.Err) && r.Offset == 5 && r.Timestamp == base+5000 && r.LeaderEpoch == 0, "ListOffsets(base+4500): %+v", r)
 
 	cons, err := sarama.NewConsumer([]string{broker}, config())
-	must(err, "NewConsumer")
+	harness.Must(err, "NewConsumer")
 	defer cons.Close()
 	pc, err := cons.ConsumePartition(topic, 0, get(base+2500))
-	must(err, "ConsumePartition")
+	harness.Must(err, "ConsumePartition")
 	var vals []string
 	deadline := time.After(15 * time.Second)
 	for len(vals) < 7 {
@@ -178,13 +174,13 @@ func times(args []string) {
 		case m := <-pc.Messages():
 			vals = append(vals, fmt.Sprintf("%d:%s", m.Offset, m.Value))
 		case err := <-pc.Errors():
-			fail("consume: %v", err)
+			harness.Fail("consume: %v", err)
 		case <-deadline:
-			fail("consumed %v", vals)
+			harness.Fail("consumed %v", vals)
 		}
 	}
-	check(fmt.Sprint(vals) == "[3:t3 4:t4 5:t5 6:t6 7:t7 8:t8 9:t9]", "a consumer starting at GetOffset(base+2500) read %v", vals)
-	logf("GetOffset: 5 at base+4500, 7 (the out-of-order maximum) at base+7500, -1 past every message, oldest 0, newest 10; ListOffsets: offset, timestamp and leader epoch; a consumer from a time starts at 3")
+	harness.Check(fmt.Sprint(vals) == "[3:t3 4:t4 5:t5 6:t6 7:t7 8:t8 9:t9]", "a consumer starting at GetOffset(base+2500) read %v", vals)
+	harness.Logf("GetOffset: 5 at base+4500, 7 (the out-of-order maximum) at base+7500, -1 past every message, oldest 0, newest 10; ListOffsets: offset, timestamp and leader epoch; a consumer from a time starts at 3")
 }
 
 // timesMax BROKER: ClusterAdmin.ListOffsets with -3 (the record with the largest timestamp,
@@ -204,11 +200,11 @@ func timesMax(args []string) {
 		m.Timestamp = time.UnixMilli(base + int64(1-i)*1000) // the first message has the largest timestamp
 		sendAll(p, m)
 	}
-	must(p.Close(), "close producer")
+	harness.Must(p.Close(), "close producer")
 	lo, err := adm.ListOffsets(map[string]map[int32]int64{topic: {0: -3}}, nil)
-	must(err, "ListOffsets(-3)")
+	harness.Must(err, "ListOffsets(-3)")
 	r := lo[topic][0]
-	check(errIs(r.Err, sarama.ErrUnsupportedVersion) && r.Offset == -1 && r.Timestamp == -1 && r.LeaderEpoch == -1,
+	harness.Check(harness.ErrIs(r.Err, sarama.ErrUnsupportedVersion) && r.Offset == -1 && r.Timestamp == -1 && r.LeaderEpoch == -1,
 		"ListOffsets v6 with timestamp -3: %+v; Kafka 4.1 answers UNSUPPORTED_VERSION, offset -1 (-3 needs v7)", r)
-	logf("ListOffsets v6 with -3: UNSUPPORTED_VERSION, as Kafka (-3 needs v7)")
+	harness.Logf("ListOffsets v6 with -3: UNSUPPORTED_VERSION, as Kafka (-3 needs v7)")
 }

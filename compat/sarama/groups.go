@@ -2,16 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"brokk/compat/go-common/harness"
 )
 
 var strategies = map[string]func() sarama.BalanceStrategy{
@@ -35,52 +35,30 @@ func groupConfig(strategy sarama.BalanceStrategy) *sarama.Config {
 	return c
 }
 
-type consumed struct {
-	member    string
-	partition int32
-	offset    int64
-	value     string
-}
-
-// ledger: who owns which partition right now (a ConsumeClaim runs for it), everything
-// consumed, and a wake-up for waiters.
+// ledger: who owns which partition right now (a ConsumeClaim runs for it), besides
+// everything consumed and a wake-up for waiters (its Mu guards all).
 type ledger struct {
-	mu    sync.Mutex
+	*harness.Ledger
 	owner map[int32]string
 	ended map[string][]int32 // per member, every partition whose ConsumeClaim returned, in order
-	recs  []consumed
-	wake  chan struct{}
 }
 
 func newLedger() *ledger {
-	return &ledger{owner: map[int32]string{}, ended: map[string][]int32{}, wake: make(chan struct{}, 1)}
+	return &ledger{Ledger: harness.NewLedger(), owner: map[int32]string{}, ended: map[string][]int32{}}
 }
 
 // endedSince: the member's claims that ended after its first n, sorted; and the new count.
 func (l *ledger) endedSince(name string, n int) ([]int32, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.Mu.Lock()
+	defer l.Mu.Unlock()
 	out := append([]int32(nil), l.ended[name][n:]...)
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out, len(l.ended[name])
 }
 
-func (l *ledger) signal() {
-	select {
-	case l.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (l *ledger) snapshot() []consumed {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]consumed(nil), l.recs...)
-}
-
 func (l *ledger) owned(name string) []int32 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.Mu.Lock()
+	defer l.Mu.Unlock()
 	var out []int32
 	for p, o := range l.owner {
 		if o == name {
@@ -103,19 +81,19 @@ type member struct {
 
 func startMember(broker, name, group, topic string, strategy sarama.BalanceStrategy, l *ledger) *member {
 	cg, err := sarama.NewConsumerGroup([]string{broker}, group, groupConfig(strategy))
-	must(err, "NewConsumerGroup")
+	harness.Must(err, "NewConsumerGroup")
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &member{name: name, cg: cg, l: l, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		for err := range cg.Errors() {
-			fail("%s: consumer group error: %v", name, err)
+			harness.Fail("%s: consumer group error: %v", name, err)
 		}
 	}()
 	go func() {
 		defer close(m.done)
 		for ctx.Err() == nil {
 			if err := cg.Consume(ctx, []string{topic}, m); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
-				fail("%s: Consume: %v", name, err)
+				harness.Fail("%s: Consume: %v", name, err)
 			}
 		}
 	}()
@@ -127,19 +105,19 @@ func (m *member) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 
 func (m *member) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	p := claim.Partition()
-	m.l.mu.Lock()
+	m.l.Mu.Lock()
 	if o, taken := m.l.owner[p]; taken {
-		fail("%s got partition %d while %s still consumes it", m.name, p, o)
+		harness.Fail("%s got partition %d while %s still consumes it", m.name, p, o)
 	}
 	m.l.owner[p] = m.name
-	m.l.mu.Unlock()
-	m.l.signal()
+	m.l.Mu.Unlock()
+	m.l.Signal()
 	defer func() {
-		m.l.mu.Lock()
+		m.l.Mu.Lock()
 		delete(m.l.owner, p)
 		m.l.ended[m.name] = append(m.l.ended[m.name], p)
-		m.l.mu.Unlock()
-		m.l.signal()
+		m.l.Mu.Unlock()
+		m.l.Signal()
 	}()
 	for {
 		select {
@@ -162,12 +140,12 @@ func (m *member) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Consum
 			}
 			s.MarkMessage(batch[len(batch)-1], "")
 			s.Commit() // synchronous: what the ledger holds is committed
-			m.l.mu.Lock()
+			cs := make([]harness.Consumed, 0, len(batch))
 			for _, r := range batch {
-				m.l.recs = append(m.l.recs, consumed{m.name, r.Partition, r.Offset, string(r.Value)})
+				cs = append(cs, harness.Consumed{Member: m.name, Partition: r.Partition, Offset: r.Offset, Value: string(r.Value)})
 			}
-			m.l.mu.Unlock()
-			m.l.signal()
+			m.l.Add(cs...)
+			m.l.Signal()
 		case <-s.Context().Done():
 			return nil
 		}
@@ -177,7 +155,7 @@ func (m *member) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Consum
 // leave stops consuming and closes the group: LeaveGroup.
 func (m *member) leave() {
 	m.cancel()
-	must(m.cg.Close(), m.name+": close")
+	harness.Must(m.cg.Close(), m.name+": close")
 	<-m.done
 }
 
@@ -188,18 +166,18 @@ func (m *member) leave() {
 func group(args []string) {
 	broker, sname := args[0], args[1]
 	mk := strategies[sname]
-	check(mk != nil, "unknown strategy %s", sname)
+	harness.Check(mk != nil, "unknown strategy %s", sname)
 	topic, grp := "sa-group-"+sname, "sa-group-"+sname
 	adm := newAdmin(broker)
 	defer adm.Close()
 	createTopic(adm, topic, 4, nil)
 	l := newLedger()
 	a := startMember(broker, "A", grp, topic, mk(), l)
-	waitUntil(15*time.Second, "A owns all 4 partitions", l.wake, func() bool { return len(l.owned("A")) == 4 })
+	harness.WaitUntil(15*time.Second, "A owns all 4 partitions", l.Wake, func() bool { return len(l.owned("A")) == 4 })
 	_, n0 := l.endedSince("A", 0)
 	b := startMember(broker, "B", grp, topic, mk(), l)
 	t0 := time.Now()
-	waitUntil(20*time.Second, "A and B own 2 partitions each", l.wake, func() bool {
+	harness.WaitUntil(20*time.Second, "A and B own 2 partitions each", l.Wake, func() bool {
 		return len(l.owned("A")) == 2 && len(l.owned("B")) == 2
 	})
 	joinMs := time.Since(t0).Milliseconds()
@@ -212,18 +190,18 @@ func group(args []string) {
 		wantEnded = fmt.Sprint(bo)
 	}
 	endedA, _ := l.endedSince("A", n0)
-	check(fmt.Sprint(endedA) == wantEnded, "%s: B's join ended A's claims %v, expected %s", sname, endedA, wantEnded)
+	harness.Check(fmt.Sprint(endedA) == wantEnded, "%s: B's join ended A's claims %v, expected %s", sname, endedA, wantEnded)
 
 	ds, err := adm.DescribeConsumerGroups([]string{grp})
-	must(err, "DescribeConsumerGroups")
-	check(len(ds) == 1, "DescribeConsumerGroups: %d groups", len(ds))
+	harness.Must(err, "DescribeConsumerGroups")
+	harness.Check(len(ds) == 1, "DescribeConsumerGroups: %d groups", len(ds))
 	d := ds[0]
-	check(d.Err == sarama.ErrNoError && d.State == "Stable" && d.ProtocolType == "consumer" && d.Protocol == mk().Name() && len(d.Members) == 2,
+	harness.Check(d.Err == sarama.ErrNoError && d.State == "Stable" && d.ProtocolType == "consumer" && d.Protocol == mk().Name() && len(d.Members) == 2,
 		"DescribeConsumerGroups: state %s protocol %s/%s, %d members, err %v", d.State, d.ProtocolType, d.Protocol, len(d.Members), d.Err)
 	var described []string
 	for _, mem := range d.Members {
 		as, err := mem.GetMemberAssignment()
-		must(err, "member assignment")
+		harness.Must(err, "member assignment")
 		ps := append([]int32(nil), as.Topics[topic]...)
 		sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
 		described = append(described, fmt.Sprint(ps))
@@ -231,7 +209,7 @@ func group(args []string) {
 	sort.Strings(described)
 	owned := []string{fmt.Sprint(ao), fmt.Sprint(bo)}
 	sort.Strings(owned)
-	check(fmt.Sprint(described) == fmt.Sprint(owned), "DescribeConsumerGroups assignments %v, the members own A %v B %v", described, ao, bo)
+	harness.Check(fmt.Sprint(described) == fmt.Sprint(owned), "DescribeConsumerGroups assignments %v, the members own A %v B %v", described, ao, bo)
 
 	p := newSyncProducer(broker, config())
 	defer p.Close()
@@ -244,35 +222,30 @@ func group(args []string) {
 	for _, m := range ms {
 		produced[[2]int64{int64(m.Partition), m.Offset}] = string(encoded(m.Value))
 	}
-	waitUntil(30*time.Second, "2000 messages consumed", l.wake, func() bool { return len(l.snapshot()) >= len(produced) })
-	exactlyOnce(l.snapshot(), produced, "phase 1")
-	per := map[string]int{}
-	for _, c := range l.snapshot() {
-		per[c.member]++
-	}
-	check(per["A"] > 0 && per["B"] > 0, "both members consumed: %v", per)
+	per := harness.PerMember(l.WaitExactlyOnce(produced, "phase 1", "message"))
+	harness.Check(per["A"] > 0 && per["B"] > 0, "both members consumed: %v", per)
 
 	_, n1 := l.endedSince("A", 0)
 	t1 := time.Now()
 	b.leave()
-	waitUntil(20*time.Second, "A owns all 4 partitions after B left", l.wake, func() bool { return len(l.owned("A")) == 4 })
+	harness.WaitUntil(20*time.Second, "A owns all 4 partitions after B left", l.Wake, func() bool { return len(l.owned("A")) == 4 })
 	leaveMs := time.Since(t1).Milliseconds()
 	wantEnded = fmt.Sprint(ao)
 	if cooperative {
 		wantEnded = "[]"
 	}
 	endedA, _ = l.endedSince("A", n1)
-	check(fmt.Sprint(endedA) == wantEnded, "%s: B's leave ended A's claims %v, expected %s", sname, endedA, wantEnded)
+	harness.Check(fmt.Sprint(endedA) == wantEnded, "%s: B's leave ended A's claims %v, expected %s", sname, endedA, wantEnded)
 	tps := map[string][]int32{topic: {0, 1, 2, 3}}
 	fo, err := adm.ListConsumerGroupOffsets(grp, tps)
-	must(err, "ListConsumerGroupOffsets")
+	harness.Must(err, "ListConsumerGroupOffsets")
 	cl := newClient(broker, config())
 	defer cl.Close()
 	for part := int32(0); part < 4; part++ {
 		end, err := cl.GetOffset(topic, part, sarama.OffsetNewest)
-		must(err, "GetOffset")
+		harness.Must(err, "GetOffset")
 		blk := fo.GetBlock(topic, part)
-		check(blk != nil && blk.Err == sarama.ErrNoError && blk.Offset == end, "partition %d committed %+v, end offset %d", part, blk, end)
+		harness.Check(blk != nil && blk.Err == sarama.ErrNoError && blk.Offset == end, "partition %d committed %+v, end offset %d", part, blk, end)
 	}
 
 	ms = nil
@@ -283,34 +256,11 @@ func group(args []string) {
 	for _, m := range ms {
 		produced[[2]int64{int64(m.Partition), m.Offset}] = string(encoded(m.Value))
 	}
-	waitUntil(30*time.Second, "2400 messages consumed", l.wake, func() bool { return len(l.snapshot()) >= len(produced) })
-	all := l.snapshot()
-	exactlyOnce(all, produced, "phase 2")
-	for _, c := range all[len(all)-400:] {
-		check(c.member == "A", "after B left, %s consumed %d/%d", c.member, c.partition, c.offset)
-	}
+	all := l.WaitExactlyOnce(produced, "phase 2", "message")
+	harness.ConsumedBy("A", all[len(all)-400:], "after B left")
 	a.leave()
-	logf("%s: B joined, split A %v B %v in %d ms (DescribeConsumerGroups agrees; A's claims ended: %s); 2000 messages exactly once (A %d, B %d); B left, A owned all 4 in %d ms, resumed at B's commits, 400 more exactly once",
+	harness.Logf("%s: B joined, split A %v B %v in %d ms (DescribeConsumerGroups agrees; A's claims ended: %s); 2000 messages exactly once (A %d, B %d); B left, A owned all 4 in %d ms, resumed at B's commits, 400 more exactly once",
 		sname, ao, bo, joinMs, map[bool]string{true: "only B's", false: "all 4 first"}[cooperative], per["A"], per["B"], leaveMs)
-}
-
-// exactlyOnce: the consumed messages are exactly the produced ones, each once, in offset
-// order per partition.
-func exactlyOnce(got []consumed, produced map[[2]int64]string, what string) {
-	seen := map[[2]int64]bool{}
-	last := map[int32]int64{}
-	for _, c := range got {
-		k := [2]int64{int64(c.partition), c.offset}
-		check(!seen[k], "%s: %d/%d consumed twice", what, c.partition, c.offset)
-		seen[k] = true
-		v, ok := produced[k]
-		check(ok && v == c.value, "%s: consumed %d/%d = %q, produced %q", what, c.partition, c.offset, c.value, v)
-		if l, ok := last[c.partition]; ok {
-			check(c.offset > l, "%s: partition %d: offset %d after %d", what, c.partition, c.offset, l)
-		}
-		last[c.partition] = c.offset
-	}
-	check(len(seen) == len(produced), "%s: %d messages consumed, %d produced", what, len(seen), len(produced))
 }
 
 const commitTopic, commitGroup = "sa-commit", "sa-commit-g"
@@ -356,7 +306,7 @@ func (c *collector) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Con
 			if !ok {
 				return nil
 			}
-			check(string(m.Value) == valueAt(m.Partition, m.Offset), "%d/%d is %q", m.Partition, m.Offset, m.Value)
+			harness.Check(string(m.Value) == harness.ValueAt(m.Partition, m.Offset), "%d/%d is %q", m.Partition, m.Offset, m.Value)
 			c.mu.Lock()
 			c.got[m.Partition] = append(c.got[m.Partition], m.Offset)
 			c.mu.Unlock()
@@ -378,10 +328,10 @@ func (c *collector) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Con
 // close), its handler (the session) and what it read.
 func runCollector(broker string, mark bool, last map[int32]int64) (sarama.ConsumerGroup, context.CancelFunc, *collector) {
 	cg, err := sarama.NewConsumerGroup([]string{broker}, commitGroup, groupConfig(sarama.NewBalanceStrategyRange()))
-	must(err, "NewConsumerGroup")
+	harness.Must(err, "NewConsumerGroup")
 	go func() {
 		for err := range cg.Errors() {
-			fail("consumer group error: %v", err)
+			harness.Fail("consumer group error: %v", err)
 		}
 	}()
 	h := &collector{got: map[int32][]int64{}, mark: mark, wake: make(chan struct{}, 1)}
@@ -389,11 +339,11 @@ func runCollector(broker string, mark bool, last map[int32]int64) (sarama.Consum
 	go func() {
 		for ctx.Err() == nil {
 			if err := cg.Consume(ctx, []string{commitTopic}, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
-				fail("Consume: %v", err)
+				harness.Fail("Consume: %v", err)
 			}
 		}
 	}()
-	waitUntil(30*time.Second, fmt.Sprintf("consumed through %v", last), h.wake, func() bool {
+	harness.WaitUntil(30*time.Second, fmt.Sprintf("consumed through %v", last), h.wake, func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		for p, o := range last {
@@ -406,29 +356,19 @@ func runCollector(broker string, mark bool, last map[int32]int64) (sarama.Consum
 	return cg, cancel, h
 }
 
-func valueAt(p int32, o int64) string { return fmt.Sprintf("p%d-o%d", p, o) }
-
 func produceUpTo(broker string, from, end int64) {
 	p := newSyncProducer(broker, manual(config()))
 	defer p.Close()
 	var ms []*sarama.ProducerMessage
 	for part := int32(0); part < 4; part++ {
 		for o := from; o < end; o++ {
-			ms = append(ms, msg(commitTopic, part, "", valueAt(part, o)))
+			ms = append(ms, msg(commitTopic, part, "", harness.ValueAt(part, o)))
 		}
 	}
 	sendAll(p, ms...)
 	for _, m := range ms {
-		check(string(encoded(m.Value)) == valueAt(m.Partition, m.Offset), "produced %q at %d/%d", encoded(m.Value), m.Partition, m.Offset)
+		harness.Check(string(encoded(m.Value)) == harness.ValueAt(m.Partition, m.Offset), "produced %q at %d/%d", encoded(m.Value), m.Partition, m.Offset)
 	}
-}
-
-func expectRange(what string, got []int64, from, through int64) {
-	want := []int64{}
-	for o := from; o <= through; o++ {
-		want = append(want, o)
-	}
-	check(fmt.Sprint(got) == fmt.Sprint(want), "%s: consumed %v, expected %d..%d", what, got, from, through)
 }
 
 type committedOffset struct {
@@ -442,11 +382,11 @@ func groupOffsets(adm sarama.ClusterAdmin, group, topic string, parts int32) map
 		ps = append(ps, p)
 	}
 	r, err := adm.ListConsumerGroupOffsets(group, map[string][]int32{topic: ps})
-	must(err, "ListConsumerGroupOffsets")
+	harness.Must(err, "ListConsumerGroupOffsets")
 	out := map[int32]committedOffset{}
 	for _, p := range ps {
 		b := r.GetBlock(topic, p)
-		check(b != nil && b.Err == sarama.ErrNoError, "offset of %s/%d: %+v", topic, p, b)
+		harness.Check(b != nil && b.Err == sarama.ErrNoError, "offset of %s/%d: %+v", topic, p, b)
 		out[p] = committedOffset{b.Offset, b.Metadata}
 	}
 	return out
@@ -472,13 +412,13 @@ func commit(args []string) {
 	cg, cancel, h := runCollector(broker, true, all)
 	got := h.offsets()
 	for p := int32(0); p < 4; p++ {
-		expectRange(fmt.Sprintf("C1 partition %d", p), got[p], 0, 39)
+		harness.ExpectRange(fmt.Sprintf("C1 partition %d", p), got[p], 0, 39)
 	}
 	sess := h.session()
 	sess.Commit()
 	c := groupOffsets(adm, commitGroup, commitTopic, 4)
 	for p := int32(0); p < 4; p++ {
-		check(c[p] == committedOffset{40, ""}, "after MarkMessage + Commit, partition %d: %+v", p, c[p])
+		harness.Check(c[p] == committedOffset{40, ""}, "after MarkMessage + Commit, partition %d: %+v", p, c[p])
 	}
 	long := strings.Repeat("m", 300)
 	set := map[int32]committedOffset{0: {12, "meta-p0"}, 1: {25, "ünï-côdé"}, 2: {40, ""}, 3: {7, long}}
@@ -487,15 +427,15 @@ func commit(args []string) {
 	}
 	sess.Commit()
 	c = groupOffsets(adm, commitGroup, commitTopic, 4)
-	check(fmt.Sprint(c) == fmt.Sprint(set), "after ResetOffset + Commit: %v, expected %v", c, set)
+	harness.Check(fmt.Sprint(c) == fmt.Sprint(set), "after ResetOffset + Commit: %v, expected %v", c, set)
 	cancel()
-	must(cg.Close(), "close C1")
+	harness.Must(cg.Close(), "close C1")
 
 	produceUpTo(broker, 40, 41)
 	cg, cancel, h = runCollector(broker, false, map[int32]int64{0: 40, 1: 40, 2: 40, 3: 40})
 	got = h.offsets()
 	for p := int32(0); p < 4; p++ {
-		expectRange(fmt.Sprintf("C2 partition %d", p), got[p], set[p].Offset, 40)
+		harness.ExpectRange(fmt.Sprintf("C2 partition %d", p), got[p], set[p].Offset, 40)
 	}
 	sess = h.session()
 	// MarkOffset moves a partition's offset forward only, ResetOffset back only
@@ -503,42 +443,39 @@ func commit(args []string) {
 	sess.MarkOffset(commitTopic, 3, 20, "c2-last-p3")
 	sess.Commit()
 	cancel()
-	must(cg.Close(), "close C2")
+	harness.Must(cg.Close(), "close C2")
 	want := map[int32]committedOffset{0: {30, "c2-last-p0"}, 1: set[1], 2: set[2], 3: {20, "c2-last-p3"}}
 	c = groupOffsets(adm, commitGroup, commitTopic, 4)
-	check(fmt.Sprint(c) == fmt.Sprint(want), "after C2's commit: %v, expected %v", c, want)
+	harness.Check(fmt.Sprint(c) == fmt.Sprint(want), "after C2's commit: %v, expected %v", c, want)
 	produceUpTo(broker, 41, 51)
-	st, _ := json.Marshal(commitState{Committed: want, End: 51})
-	must(os.WriteFile(statePath, st, 0o644), "write state")
-	logf("MarkMessage + Commit: 40 x4; ResetOffset 12,25,40,7 with metadata read back; C2 resumed exactly there; its MarkOffset of p0=30 p3=20 read back")
+	harness.SaveState(statePath, commitState{Committed: want, End: 51})
+	harness.Logf("MarkMessage + Commit: 40 x4; ResetOffset 12,25,40,7 with metadata read back; C2 resumed exactly there; its MarkOffset of p0=30 p3=20 read back")
 }
 
 // resume BROKER STATE: after the broker's restart the committed offsets and metadata are
 // the last commit; a new member reads exactly from there to the end and commits the end.
 func resume(args []string) {
 	broker, statePath := args[0], args[1]
-	b, err := os.ReadFile(statePath)
-	must(err, "read state")
 	var st commitState
-	must(json.Unmarshal(b, &st), "parse state")
+	harness.LoadState(statePath, &st)
 	adm := newAdmin(broker)
 	defer adm.Close()
 	c := groupOffsets(adm, commitGroup, commitTopic, 4)
-	check(fmt.Sprint(c) == fmt.Sprint(st.Committed), "after the restart: %v, expected %v", c, st.Committed)
+	harness.Check(fmt.Sprint(c) == fmt.Sprint(st.Committed), "after the restart: %v, expected %v", c, st.Committed)
 	through := map[int32]int64{0: st.End - 1, 1: st.End - 1, 2: st.End - 1, 3: st.End - 1}
 	cg, cancel, h := runCollector(broker, true, through)
 	got := h.offsets()
 	n := 0
 	for p := int32(0); p < 4; p++ {
-		expectRange(fmt.Sprintf("C3 partition %d", p), got[p], st.Committed[p].Offset, st.End-1)
+		harness.ExpectRange(fmt.Sprintf("C3 partition %d", p), got[p], st.Committed[p].Offset, st.End-1)
 		n += len(got[p])
 	}
 	h.session().Commit()
 	cancel()
-	must(cg.Close(), "close C3")
+	harness.Must(cg.Close(), "close C3")
 	c = groupOffsets(adm, commitGroup, commitTopic, 4)
 	for p := int32(0); p < 4; p++ {
-		check(c[p].Offset == st.End, "after C3's commit, partition %d: %+v, expected %d", p, c[p], st.End)
+		harness.Check(c[p].Offset == st.End, "after C3's commit, partition %d: %+v, expected %d", p, c[p], st.End)
 	}
-	logf("committed offsets and metadata %v survived; C3 read exactly the %d messages after them, then committed the end offsets", st.Committed, n)
+	harness.Logf("committed offsets and metadata %v survived; C3 read exactly the %d messages after them, then committed the end offsets", st.Committed, n)
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"brokk/compat/go-common/harness"
 )
 
 // idempotent BROKER N: a SyncProducer with Idempotent=true, MaxOpenRequests=1, acks=all
@@ -16,7 +18,7 @@ import (
 func idempotent(args []string) {
 	broker := args[0]
 	n, err := strconv.Atoi(args[1])
-	must(err, "N")
+	harness.Must(err, "N")
 	const t = "sa-idem"
 	adm := newAdmin(broker)
 	defer adm.Close()
@@ -36,27 +38,27 @@ func idempotent(args []string) {
 	t0 := time.Now()
 	sendAll(p, ms...)
 	el := time.Since(t0)
-	must(p.Close(), "close producer")
+	harness.Must(p.Close(), "close producer")
 	next := map[int32]int64{}
 	order := map[int32][]string{}
 	for i, m := range ms {
-		check(m.Offset == next[m.Partition], "message %d acked at %d/%d, expected offset %d", i, m.Partition, m.Offset, next[m.Partition])
+		harness.Check(m.Offset == next[m.Partition], "message %d acked at %d/%d, expected offset %d", i, m.Partition, m.Offset, next[m.Partition])
 		next[m.Partition]++
 		order[m.Partition] = append(order[m.Partition], string(encoded(m.Value)))
 	}
-	check(len(next) == 3, "messages went to %d partitions", len(next))
+	harness.Check(len(next) == 3, "messages went to %d partitions", len(next))
 
 	dp, err := adm.DescribeProducers(map[string][]int32{t: {0, 1, 2}})
-	must(err, "DescribeProducers")
+	harness.Must(err, "DescribeProducers")
 	pid := int64(-1)
 	for part := int32(0); part < 3; part++ {
 		pp := dp[t][part]
-		check(pp.ErrorCode == sarama.ErrNoError && len(pp.ActiveProducers) == 1, "DescribeProducers %d: %+v", part, pp)
+		harness.Check(pp.ErrorCode == sarama.ErrNoError && len(pp.ActiveProducers) == 1, "DescribeProducers %d: %+v", part, pp)
 		me := pp.ActiveProducers[0]
 		if pid == -1 {
 			pid = me.ProducerID
 		}
-		check(me.ProducerID == pid && pid >= 0 && me.ProducerEpoch == 0 && int64(me.LastSequence) == next[part]-1 && me.CurrentTxnStartOffset == -1,
+		harness.Check(me.ProducerID == pid && pid >= 0 && me.ProducerEpoch == 0 && int64(me.LastSequence) == next[part]-1 && me.CurrentTxnStartOffset == -1,
 			"DescribeProducers partition %d: %+v, expected producer %d epoch 0 last sequence %d", part, me, pid, next[part]-1)
 	}
 
@@ -68,11 +70,11 @@ func idempotent(args []string) {
 	total := 0
 	for part, pms := range got {
 		for i, m := range pms {
-			check(m.Offset == int64(i) && string(m.Value) == order[part][i], "partition %d: message %d is %d:%s, expected %d:%s", part, i, m.Offset, m.Value, i, order[part][i])
+			harness.Check(m.Offset == int64(i) && string(m.Value) == order[part][i], "partition %d: message %d is %d:%s, expected %d:%s", part, i, m.Offset, m.Value, i, order[part][i])
 			total++
 		}
 	}
-	check(total == n, "read %d messages, produced %d", total, n)
-	logf("%d messages in %d ms (producer id %d); partitions %v; acked in order at contiguous offsets; DescribeProducers: one producer, last sequence = count-1 on each; read back exactly once in order",
+	harness.Check(total == n, "read %d messages, produced %d", total, n)
+	harness.Logf("%d messages in %d ms (producer id %d); partitions %v; acked in order at contiguous offsets; DescribeProducers: one producer, last sequence = count-1 on each; read back exactly once in order",
 		n, el.Milliseconds(), pid, next)
 }

@@ -13,7 +13,8 @@
 //	saramacompat txn-fence BROKER                a second producer with the same transactional id
 //	saramacompat restart BROKER BROKK_BIN DATA   a PartitionConsumer across a broker restart (restart.go)
 //
-// Every check that fails prints "FAIL: ..." and exits 1. SARAMA_LOG=1 logs sarama's own log
+// Every check that fails prints "FAIL: ..." and exits 1 (../go-common/harness: dispatch,
+// checks, waits, the broker the restart scenario runs). SARAMA_LOG=1 logs sarama's own log
 // lines to stderr.
 package main
 
@@ -21,11 +22,11 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"brokk/compat/go-common/harness"
 )
 
 var scenarios = map[string]func(args []string){
@@ -47,46 +48,11 @@ var scenarios = map[string]func(args []string){
 }
 
 func main() {
-	if len(os.Args) < 3 || scenarios[os.Args[1]] == nil {
-		names := make([]string, 0, len(scenarios))
-		for n := range scenarios {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		fmt.Fprintf(os.Stderr, "usage: saramacompat SCENARIO BROKER [ARGS...]; scenarios: %s\n", strings.Join(names, " "))
-		os.Exit(2)
-	}
 	if os.Getenv("SARAMA_LOG") != "" {
 		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.Lmicroseconds)
 	}
-	scenarios[os.Args[1]](os.Args[2:])
+	harness.Main("saramacompat", scenarios)
 }
-
-// atExit runs before a failing check exits (brokers a scenario runs itself).
-var atExit []func()
-
-// fail reports a failed check and exits; it may be called from any goroutine.
-func fail(format string, a ...any) {
-	fmt.Fprintf(os.Stderr, "FAIL: "+format+"\n", a...)
-	for _, f := range atExit {
-		f()
-	}
-	os.Exit(1)
-}
-
-func check(cond bool, format string, a ...any) {
-	if !cond {
-		fail(format, a...)
-	}
-}
-
-func must(err error, what string) {
-	if err != nil {
-		fail("%s: %v", what, err)
-	}
-}
-
-func logf(format string, a ...any) { fmt.Printf("   "+format+"\n", a...) }
 
 // config is every client's configuration: the protocol of Kafka 4.1 (sarama then uses
 // the versions brokk's ApiVersions allows), acks=all, successes and errors returned.
@@ -112,26 +78,26 @@ func manual(c *sarama.Config) *sarama.Config {
 
 func newClient(broker string, c *sarama.Config) sarama.Client {
 	cl, err := sarama.NewClient([]string{broker}, c)
-	must(err, "sarama.NewClient")
+	harness.Must(err, "sarama.NewClient")
 	return cl
 }
 
 func newAdmin(broker string) sarama.TransactionClusterAdmin {
 	a, err := sarama.NewClusterAdmin([]string{broker}, config())
-	must(err, "sarama.NewClusterAdmin")
+	harness.Must(err, "sarama.NewClusterAdmin")
 	ta, ok := a.(sarama.TransactionClusterAdmin)
-	check(ok, "the ClusterAdmin is not a TransactionClusterAdmin")
+	harness.Check(ok, "the ClusterAdmin is not a TransactionClusterAdmin")
 	return ta
 }
 
 func newSyncProducer(broker string, c *sarama.Config) sarama.SyncProducer {
 	p, err := sarama.NewSyncProducer([]string{broker}, c)
-	must(err, "sarama.NewSyncProducer")
+	harness.Must(err, "sarama.NewSyncProducer")
 	return p
 }
 
 func createTopic(adm sarama.ClusterAdmin, topic string, partitions int32, configs map[string]*string) {
-	must(adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs}, false),
+	harness.Must(adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs}, false),
 		"create topic "+topic)
 }
 
@@ -148,9 +114,9 @@ func msg(topic string, partition int32, key, value string) *sarama.ProducerMessa
 func sendAll(p sarama.SyncProducer, ms ...*sarama.ProducerMessage) {
 	if err := p.SendMessages(ms); err != nil {
 		if pes, ok := err.(sarama.ProducerErrors); ok && len(pes) > 0 {
-			fail("produce: %d errors, first: %v", len(pes), pes[0].Err)
+			harness.Fail("produce: %d errors, first: %v", len(pes), pes[0].Err)
 		}
-		fail("produce: %v", err)
+		harness.Fail("produce: %v", err)
 	}
 }
 
@@ -160,62 +126,47 @@ func readPartitions(broker, topic string, through map[int32]int64, isolation sar
 	c := config()
 	c.Consumer.IsolationLevel = isolation
 	cons, err := sarama.NewConsumer([]string{broker}, c)
-	must(err, "sarama.NewConsumer")
+	harness.Must(err, "sarama.NewConsumer")
 	defer cons.Close()
 	out := map[int32][]*sarama.ConsumerMessage{}
 	deadline := time.After(timeout)
 	for p, last := range through {
 		pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
-		must(err, fmt.Sprintf("ConsumePartition %s/%d", topic, p))
+		harness.Must(err, fmt.Sprintf("ConsumePartition %s/%d", topic, p))
 		for len(out[p]) == 0 || out[p][len(out[p])-1].Offset < last {
 			select {
 			case m := <-pc.Messages():
 				out[p] = append(out[p], m)
 			case err := <-pc.Errors():
-				fail("consume %s/%d: %v", topic, p, err)
+				harness.Fail("consume %s/%d: %v", topic, p, err)
 			case <-deadline:
-				fail("read of %s/%d: %d records within %s, expected through offset %d", topic, p, len(out[p]), timeout, last)
+				harness.Fail("read of %s/%d: %d records within %s, expected through offset %d", topic, p, len(out[p]), timeout, last)
 			}
 		}
-		must(pc.Close(), "close PartitionConsumer")
+		harness.Must(pc.Close(), "close PartitionConsumer")
 	}
 	return out
-}
-
-// waitUntil checks cond each time wake fires (with wake nil: every 20 ms, for states the
-// client has no event for) until it holds, or fails once the timeout has passed.
-func waitUntil(timeout time.Duration, what string, wake <-chan struct{}, cond func() bool) {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for !cond() {
-		var tick <-chan time.Time
-		if wake == nil {
-			tick = time.After(20 * time.Millisecond)
-		}
-		select {
-		case <-wake:
-		case <-tick:
-		case <-deadline.C:
-			if !cond() {
-				fail("%s: not within %s", what, timeout)
-			}
-			return
-		}
-	}
 }
 
 // nodeID is the node id of the one broker (brokk: 0).
 func nodeID(adm sarama.ClusterAdmin) int32 {
 	bs, _, err := adm.DescribeCluster()
-	must(err, "DescribeCluster")
-	check(len(bs) == 1, "%d brokers, expected one", len(bs))
+	harness.Must(err, "DescribeCluster")
+	harness.Check(len(bs) == 1, "%d brokers, expected one", len(bs))
 	return bs[0].ID()
 }
 
 // noErr: no error (sarama reports some as ErrNoError rather than nil).
 func noErr(err error) bool { return err == nil || err == sarama.ErrNoError }
 
-func sp(s string) *string { return &s }
+// valuesOf: the messages' values, in order.
+func valuesOf(ms []*sarama.ConsumerMessage) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = string(m.Value)
+	}
+	return out
+}
 
 func offsets(ms []*sarama.ConsumerMessage) []int64 {
 	out := make([]int64, len(ms))

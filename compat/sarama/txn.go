@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"brokk/compat/go-common/harness"
 )
 
 const (
@@ -99,11 +100,11 @@ func (e *eos) process(s sarama.ConsumerGroupSession, batch []*sarama.ConsumerMes
 		return false
 	}
 	part := batch[0].Partition
-	check(batch[0].Offset == e.committed[part], "transaction %d: partition %d starts at %d, the committed offset is %d", e.txn+1, part, batch[0].Offset, e.committed[part])
+	harness.Check(batch[0].Offset == e.committed[part], "transaction %d: partition %d starts at %d, the committed offset is %d", e.txn+1, part, batch[0].Offset, e.committed[part])
 	for i, m := range batch {
-		check(m.Offset == batch[0].Offset+int64(i), "partition %d not contiguous at %d", part, m.Offset)
+		harness.Check(m.Offset == batch[0].Offset+int64(i), "partition %d not contiguous at %d", part, m.Offset)
 		v, ok := e.inputs[[2]int64{int64(part), m.Offset}]
-		check(ok && v == string(m.Value), "input %d/%d is %q", part, m.Offset, m.Value)
+		harness.Check(ok && v == string(m.Value), "input %d/%d is %q", part, m.Offset, m.Value)
 	}
 	e.txn++
 	txn := e.txn
@@ -112,7 +113,7 @@ func (e *eos) process(s sarama.ConsumerGroupSession, batch []*sarama.ConsumerMes
 	for p, o := range e.committed {
 		prev[p] = o
 	}
-	must(e.prod.BeginTxn(), "BeginTxn")
+	harness.Must(e.prod.BeginTxn(), "BeginTxn")
 	outs := make([]*sarama.ProducerMessage, 0, len(batch))
 	for _, m := range batch {
 		outs = append(outs, msg(txnOut, part, fmt.Sprintf("%d:%d", part, m.Offset), fmt.Sprintf("%s|t%d", m.Value, txn)))
@@ -124,11 +125,11 @@ func (e *eos) process(s sarama.ConsumerGroupSession, batch []*sarama.ConsumerMes
 	}
 	next := batch[len(batch)-1].Offset + 1
 	e.timed("AddOffsetsToTxn", func() {
-		must(e.prod.AddOffsetsToTxnWithGroupMetadata(map[string][]*sarama.PartitionOffsetMetadata{txnIn: {{Partition: part, Offset: next}}},
+		harness.Must(e.prod.AddOffsetsToTxnWithGroupMetadata(map[string][]*sarama.PartitionOffsetMetadata{txnIn: {{Partition: part, Offset: next}}},
 			sarama.NewConsumerGroupMetadataFromSession(s, txnGroup, nil)), "AddOffsetsToTxn")
 	})
 	if abort {
-		e.timed("AbortTxn", func() { must(e.prod.AbortTxn(), "AbortTxn") })
+		e.timed("AbortTxn", func() { harness.Must(e.prod.AbortTxn(), "AbortTxn") })
 		e.aborted++
 		for _, o := range outs {
 			e.abortOut = append(e.abortOut, fmt.Sprintf("%d|%s", part, encoded(o.Value)))
@@ -136,10 +137,10 @@ func (e *eos) process(s sarama.ConsumerGroupSession, batch []*sarama.ConsumerMes
 		e.ended = true
 		e.cancel()
 	} else {
-		e.timed("CommitTxn", func() { must(e.prod.CommitTxn(), "CommitTxn") })
+		e.timed("CommitTxn", func() { harness.Must(e.prod.CommitTxn(), "CommitTxn") })
 		for _, m := range batch {
 			k := [2]int64{int64(part), m.Offset}
-			check(!e.processed[k], "input %d/%d in two committed transactions", part, m.Offset)
+			harness.Check(!e.processed[k], "input %d/%d in two committed transactions", part, m.Offset)
 			e.processed[k] = true
 		}
 		e.committed[part] = next
@@ -150,7 +151,7 @@ func (e *eos) process(s sarama.ConsumerGroupSession, batch []*sarama.ConsumerMes
 	// Kafka writes the markers after answering EndTxn, so a commit becomes visible a little
 	// later there; until then the group's offsets must be the previous ones.
 	t0 := time.Now()
-	waitUntil(10*time.Second, fmt.Sprintf("the group's offsets after transaction %d", txn), nil, func() bool {
+	harness.WaitUntil(10*time.Second, fmt.Sprintf("the group's offsets after transaction %d", txn), nil, func() bool {
 		got := groupOffsets(e.adm, txnGroup, txnIn, txnParts)
 		same := true
 		for p := int32(0); p < txnParts; p++ {
@@ -158,7 +159,7 @@ func (e *eos) process(s sarama.ConsumerGroupSession, batch []*sarama.ConsumerMes
 			if at < 0 {
 				at = 0 // no commit yet: the group starts at 0
 			}
-			check(at == e.committed[p] || at == prev[p], "after transaction %d (abort=%v) the group's offset of %d is %d, expected %d (before it: %d)",
+			harness.Check(at == e.committed[p] || at == prev[p], "after transaction %d (abort=%v) the group's offset of %d is %d, expected %d (before it: %d)",
 				txn, abort, p, got[p].Offset, e.committed[p], prev[p])
 			same = same && at == e.committed[p]
 		}
@@ -182,7 +183,7 @@ func (e *eos) process(s sarama.ConsumerGroupSession, batch []*sarama.ConsumerMes
 func txnEOS(args []string) {
 	broker := args[0]
 	n, err := strconv.Atoi(args[1])
-	must(err, "N")
+	harness.Must(err, "N")
 	adm := newAdmin(broker)
 	defer adm.Close()
 	createTopic(adm, txnIn, txnParts, nil)
@@ -201,16 +202,16 @@ func txnEOS(args []string) {
 			e.inputs[[2]int64{int64(m.Partition), m.Offset}] = string(encoded(m.Value))
 			inEnd[m.Partition] = m.Offset + 1
 		}
-		must(p.Close(), "close producer")
+		harness.Must(p.Close(), "close producer")
 	}
 	e.timed("init (NewSyncProducer)", func() { e.prod = newSyncProducer(broker, txnConfig(txnID)) })
 	gc := groupConfig(sarama.NewBalanceStrategyRange())
 	gc.Consumer.IsolationLevel = sarama.ReadCommitted
 	cg, err := sarama.NewConsumerGroup([]string{broker}, txnGroup, gc)
-	must(err, "NewConsumerGroup")
+	harness.Must(err, "NewConsumerGroup")
 	go func() {
 		for err := range cg.Errors() {
-			fail("consumer group error: %v", err)
+			harness.Fail("consumer group error: %v", err)
 		}
 	}()
 	deadline := time.Now().Add(60 * time.Second)
@@ -222,7 +223,7 @@ func txnEOS(args []string) {
 		if done {
 			break
 		}
-		check(time.Now().Before(deadline), "not done in 60s: committed %v, input ends %v", e.committed, inEnd)
+		harness.Check(time.Now().Before(deadline), "not done in 60s: committed %v, input ends %v", e.committed, inEnd)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Until(deadline))
 		e.mu.Lock()
 		e.cancel = cancel
@@ -230,7 +231,7 @@ func txnEOS(args []string) {
 		sessions++
 		// the session ends after an abort (e.cancel) or once everything is committed
 		go func() {
-			waitUntil(time.Until(deadline), "all inputs committed", nil, func() bool {
+			harness.WaitUntil(time.Until(deadline), "all inputs committed", nil, func() bool {
 				e.mu.Lock()
 				defer e.mu.Unlock()
 				return ctx.Err() != nil || fmt.Sprint(e.committed) == fmt.Sprint(inEnd)
@@ -238,13 +239,13 @@ func txnEOS(args []string) {
 			cancel()
 		}()
 		if err := cg.Consume(ctx, []string{txnIn}, e); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
-			fail("Consume: %v", err)
+			harness.Fail("Consume: %v", err)
 		}
 		cancel()
 	}
-	must(cg.Close(), "close the consumer group")
-	must(e.prod.Close(), "close the transactional producer")
-	logf("loop: %d transactions (%d aborted) in %d sessions; %s", e.txn, e.aborted, sessions, timingSummary(e.timings))
+	harness.Must(cg.Close(), "close the consumer group")
+	harness.Must(e.prod.Close(), "close the transactional producer")
+	harness.Logf("loop: %d transactions (%d aborted) in %d sessions; %s", e.txn, e.aborted, sessions, harness.TimingSummary(e.timings))
 
 	p := newSyncProducer(broker, manual(config()))
 	defer p.Close()
@@ -256,19 +257,7 @@ func txnEOS(args []string) {
 	}
 	rc := readPartitions(broker, txnOut, ends, sarama.ReadCommitted, 30*time.Second)
 	for part, pms := range rc {
-		var got []string
-		for _, m := range pms[:len(pms)-1] {
-			v, t, _ := strings.Cut(string(m.Value), "|t")
-			tn, _ := strconv.Atoi(t)
-			check(tn%3 != 0, "read_committed returned %q of aborted transaction %d", m.Value, tn)
-			got = append(got, v)
-		}
-		var want []string
-		for o := int64(0); o < inEnd[part]; o++ {
-			want = append(want, e.inputs[[2]int64{int64(part), o}])
-		}
-		check(fmt.Sprint(got) == fmt.Sprint(want), "read_committed %s/%d: %d messages for %d inputs", txnOut, part, len(got), len(want))
-		check(string(pms[len(pms)-1].Value) == "end", "read_committed %d: the last message is %q", part, pms[len(pms)-1].Value)
+		harness.CheckReadCommitted(txnOut, part, valuesOf(pms), e.inputs, inEnd[part], "message")
 	}
 	ru := readPartitions(broker, txnOut, ends, sarama.ReadUncommitted, 30*time.Second)
 	var gotRU []string
@@ -277,27 +266,14 @@ func txnEOS(args []string) {
 			gotRU = append(gotRU, fmt.Sprintf("%d|%s", part, m.Value))
 		}
 	}
-	wantRU := append(append([]string{}, e.commitOut...), e.abortOut...)
-	sort.Strings(gotRU)
-	sort.Strings(wantRU)
-	check(fmt.Sprint(gotRU) == fmt.Sprint(wantRU), "read_uncommitted: %d messages, expected %d (committed + aborted)", len(gotRU), len(wantRU))
-	for part := int32(0); part < txnParts; part++ {
-		recs := 0
-		for _, s := range wantRU {
-			if strings.HasPrefix(s, fmt.Sprintf("%d|", part)) {
-				recs++
-			}
-		}
-		check(ends[part] == int64(recs+e.markers[part]), "%s/%d: the end marker is at %d, expected %d messages + %d transaction markers",
-			txnOut, part, ends[part], recs, e.markers[part])
-	}
+	harness.CheckReadUncommitted(txnOut, gotRU, e.commitOut, e.abortOut, ends, e.markers, "message")
 	got := groupOffsets(adm, txnGroup, txnIn, txnParts)
 	for part := int32(0); part < txnParts; part++ {
-		check(got[part].Offset == inEnd[part], "group offset of %d: %d, expected the input end %d", part, got[part].Offset, inEnd[part])
+		harness.Check(got[part].Offset == inEnd[part], "group offset of %d: %d, expected the input end %d", part, got[part].Offset, inEnd[part])
 	}
-	waitUntil(10*time.Second, txnID+" listed as CompleteCommit", nil, func() bool {
+	harness.WaitUntil(10*time.Second, txnID+" listed as CompleteCommit", nil, func() bool {
 		lt, err := adm.ListTransactions(nil, nil, -1)
-		must(err, "ListTransactions")
+		harness.Must(err, "ListTransactions")
 		for _, t := range lt {
 			if t.TransactionalID == txnID {
 				return t.TransactionState == "CompleteCommit"
@@ -305,7 +281,7 @@ func txnEOS(args []string) {
 		}
 		return false
 	})
-	logf("read_committed: each of %d inputs once, in order; read_uncommitted +%d aborted; %v markers; group offsets = input ends %v; %s CompleteCommit",
+	harness.Logf("read_committed: each of %d inputs once, in order; read_uncommitted +%d aborted; %v markers; group offsets = input ends %v; %s CompleteCommit",
 		n, len(e.abortOut), e.markers, inEnd, txnID)
 }
 
@@ -313,54 +289,38 @@ func txnEOS(args []string) {
 // offsets added yet).
 func describeOpen(adm sarama.TransactionClusterAdmin, part int32, first int64) {
 	dt, err := adm.DescribeTransactions([]string{txnID})
-	must(err, "DescribeTransactions")
+	harness.Must(err, "DescribeTransactions")
 	d := dt[txnID]
-	check(d.ErrorCode == sarama.ErrNoError && d.TransactionState == "Ongoing" && d.ProducerID >= 0 && d.TransactionTimeout == time.Minute &&
+	harness.Check(d.ErrorCode == sarama.ErrNoError && d.TransactionState == "Ongoing" && d.ProducerID >= 0 && d.TransactionTimeout == time.Minute &&
 		d.TransactionStartTime > 0 && len(d.Topics) == 1 && d.Topics[0].Topic == txnOut && fmt.Sprint(d.Topics[0].Partitions) == fmt.Sprint([]int32{part}),
 		"DescribeTransactions: %+v; wrote %s/%d", d, txnOut, part)
 	lt, err := adm.ListTransactions(nil, nil, -1)
-	must(err, "ListTransactions")
+	harness.Must(err, "ListTransactions")
 	found := false
 	for _, t := range lt {
 		if t.TransactionalID == txnID {
 			found = true
-			check(t.TransactionState == "Ongoing" && t.ProducerID == d.ProducerID, "ListTransactions: %+v", t)
+			harness.Check(t.TransactionState == "Ongoing" && t.ProducerID == d.ProducerID, "ListTransactions: %+v", t)
 		}
 	}
-	check(found, "ListTransactions without %s: %+v", txnID, lt)
+	harness.Check(found, "ListTransactions without %s: %+v", txnID, lt)
 	dp, err := adm.DescribeProducers(map[string][]int32{txnOut: {part}})
-	must(err, "DescribeProducers")
+	harness.Must(err, "DescribeProducers")
 	pp := dp[txnOut][part]
-	check(pp.ErrorCode == sarama.ErrNoError && len(pp.ActiveProducers) == 1 && pp.ActiveProducers[0].ProducerID == d.ProducerID &&
+	harness.Check(pp.ErrorCode == sarama.ErrNoError && len(pp.ActiveProducers) == 1 && pp.ActiveProducers[0].ProducerID == d.ProducerID &&
 		pp.ActiveProducers[0].ProducerEpoch == int32(d.ProducerEpoch) && pp.ActiveProducers[0].CurrentTxnStartOffset == first,
 		"DescribeProducers %s/%d: %+v, expected producer %d with the transaction at %d", txnOut, part, pp, d.ProducerID, first)
 	lso, err := adm.ListOffsets(map[string]map[int32]int64{txnOut: {part: sarama.OffsetNewest}}, &sarama.ListOffsetsOptions{IsolationLevel: sarama.ReadCommitted})
-	must(err, "ListOffsets read_committed")
-	check(noErr(lso[txnOut][part].Err) && lso[txnOut][part].Offset == first, "the last stable offset of %s/%d is %+v with the transaction open at %d",
+	harness.Must(err, "ListOffsets read_committed")
+	harness.Check(noErr(lso[txnOut][part].Err) && lso[txnOut][part].Offset == first, "the last stable offset of %s/%d is %+v with the transaction open at %d",
 		txnOut, part, lso[txnOut][part], first)
-	logf("open transaction: ListTransactions Ongoing; DescribeTransactions producer %d epoch %d timeout %s partitions %s%v; DescribeProducers and the last stable offset at its first offset %d",
+	harness.Logf("open transaction: ListTransactions Ongoing; DescribeTransactions producer %d epoch %d timeout %s partitions %s%v; DescribeProducers and the last stable offset at its first offset %d",
 		d.ProducerID, d.ProducerEpoch, d.TransactionTimeout, txnOut, d.Topics[0].Partitions, first)
-}
-
-func timingSummary(t map[string][]time.Duration) string {
-	var out []string
-	names := make([]string, 0, len(t))
-	for k := range t {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		v := append([]time.Duration(nil), t[k]...)
-		sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
-		out = append(out, fmt.Sprintf("%s x%d median %.1fms max %.1fms", k, len(v),
-			float64(v[len(v)/2].Microseconds())/1000, float64(v[len(v)-1].Microseconds())/1000))
-	}
-	return strings.Join(out, ", ")
 }
 
 func describeTxn(adm sarama.TransactionClusterAdmin, id string) sarama.TransactionState {
 	dt, err := adm.DescribeTransactions([]string{id})
-	must(err, "DescribeTransactions")
+	harness.Must(err, "DescribeTransactions")
 	return dt[id]
 }
 
@@ -378,37 +338,37 @@ func txnFence(args []string) {
 	createTopic(adm, t, 1, nil)
 	a := newSyncProducer(broker, txnConfig(t))
 	defer a.Close()
-	must(a.BeginTxn(), "A BeginTxn")
+	harness.Must(a.BeginTxn(), "A BeginTxn")
 	var ams []*sarama.ProducerMessage
 	for i := 0; i < 5; i++ {
 		ams = append(ams, msg(t, 0, "", fmt.Sprintf("A-%d", i)))
 	}
 	sendAll(a, ams...)
 	da := describeTxn(adm, t)
-	check(da.TransactionState == "Ongoing", "A's transaction: %+v", da)
+	harness.Check(da.TransactionState == "Ongoing", "A's transaction: %+v", da)
 
 	t0 := time.Now()
 	b := newSyncProducer(broker, txnConfig(t))
 	defer b.Close()
 	initMs := time.Since(t0).Milliseconds()
 	db := describeTxn(adm, t)
-	check(db.ProducerID == da.ProducerID && db.ProducerEpoch > da.ProducerEpoch, "after B's init: producer %d epoch %d; A had %d epoch %d",
+	harness.Check(db.ProducerID == da.ProducerID && db.ProducerEpoch > da.ProducerEpoch, "after B's init: producer %d epoch %d; A had %d epoch %d",
 		db.ProducerID, db.ProducerEpoch, da.ProducerID, da.ProducerEpoch)
 	fenced := a.CommitTxn()
-	check(errIs(fenced, sarama.ErrProducerFenced) || errIs(fenced, sarama.ErrInvalidProducerEpoch),
+	harness.Check(harness.ErrIs(fenced, sarama.ErrProducerFenced) || harness.ErrIs(fenced, sarama.ErrInvalidProducerEpoch),
 		"A's CommitTxn after B's init: %v, expected PRODUCER_FENCED or INVALID_PRODUCER_EPOCH", fenced)
-	check(a.TxnStatus()&sarama.ProducerTxnFlagFatalError != 0, "A's status after being fenced: %v, expected a fatal error", a.TxnStatus())
+	harness.Check(a.TxnStatus()&sarama.ProducerTxnFlagFatalError != 0, "A's status after being fenced: %v, expected a fatal error", a.TxnStatus())
 
-	must(b.BeginTxn(), "B BeginTxn")
+	harness.Must(b.BeginTxn(), "B BeginTxn")
 	var bms []*sarama.ProducerMessage
 	for i := 0; i < 5; i++ {
 		bms = append(bms, msg(t, 0, "", fmt.Sprintf("B-%d", i)))
 	}
 	sendAll(b, bms...)
-	check(bms[0].Offset == 6, "B's first message at %d, expected 6 (A's 5 and the abort marker before it)", bms[0].Offset)
+	harness.Check(bms[0].Offset == 6, "B's first message at %d, expected 6 (A's 5 and the abort marker before it)", bms[0].Offset)
 	meta := "fenced-and-done"
-	must(b.AddMessageToTxn(&sarama.ConsumerMessage{Topic: t, Partition: 0, Offset: 4}, g, &meta), "AddMessageToTxn")
-	must(b.CommitTxn(), "B's CommitTxn")
+	harness.Must(b.AddMessageToTxn(&sarama.ConsumerMessage{Topic: t, Partition: 0, Offset: 4}, g, &meta), "AddMessageToTxn")
+	harness.Must(b.CommitTxn(), "B's CommitTxn")
 
 	rc := readPartitions(broker, t, map[int32]int64{0: 10}, sarama.ReadCommitted, 15*time.Second)[0]
 	ru := readPartitions(broker, t, map[int32]int64{0: 10}, sarama.ReadUncommitted, 15*time.Second)[0]
@@ -419,21 +379,21 @@ func txnFence(args []string) {
 		}
 		return strings.Join(out, " ")
 	}
-	check(show(rc) == "6:B-0 7:B-1 8:B-2 9:B-3 10:B-4", "read_committed: %s", show(rc))
-	check(show(ru) == "0:A-0 1:A-1 2:A-2 3:A-3 4:A-4 6:B-0 7:B-1 8:B-2 9:B-3 10:B-4", "read_uncommitted: %s", show(ru))
+	harness.Check(show(rc) == "6:B-0 7:B-1 8:B-2 9:B-3 10:B-4", "read_committed: %s", show(rc))
+	harness.Check(show(ru) == "0:A-0 1:A-1 2:A-2 3:A-3 4:A-4 6:B-0 7:B-1 8:B-2 9:B-3 10:B-4", "read_uncommitted: %s", show(ru))
 	cl := newClient(broker, config())
 	defer cl.Close()
 	hw, err := cl.GetOffset(t, 0, sarama.OffsetNewest)
-	must(err, "GetOffset")
+	harness.Must(err, "GetOffset")
 	lso, err := adm.ListOffsets(map[string]map[int32]int64{t: {0: sarama.OffsetNewest}}, &sarama.ListOffsetsOptions{IsolationLevel: sarama.ReadCommitted})
-	must(err, "ListOffsets read_committed")
-	check(hw == 12 && lso[t][0].Offset == 12, "high watermark %d, last stable offset %d; expected 12 (10 messages, 2 markers)", hw, lso[t][0].Offset)
+	harness.Must(err, "ListOffsets read_committed")
+	harness.Check(hw == 12 && lso[t][0].Offset == 12, "high watermark %d, last stable offset %d; expected 12 (10 messages, 2 markers)", hw, lso[t][0].Offset)
 	var o map[int32]committedOffset
-	waitUntil(10*time.Second, "the offset B added is committed", nil, func() bool {
+	harness.WaitUntil(10*time.Second, "the offset B added is committed", nil, func() bool {
 		o = groupOffsets(adm, g, t, 1)
 		return o[0].Offset == 5
 	})
-	check(o[0] == committedOffset{5, meta}, "the group's offset: %+v, expected 5 %q", o[0], meta)
-	logf("B's init %d ms: producer %d epoch %d -> %d; A's CommitTxn: %v (fatal); read_committed only B's (6..10), read_uncommitted A's 0..4 too; high watermark = LSO = 12; AddMessageToTxn committed 5 %q",
+	harness.Check(o[0] == committedOffset{5, meta}, "the group's offset: %+v, expected 5 %q", o[0], meta)
+	harness.Logf("B's init %d ms: producer %d epoch %d -> %d; A's CommitTxn: %v (fatal); read_committed only B's (6..10), read_uncommitted A's 0..4 too; high watermark = LSO = 12; AddMessageToTxn committed 5 %q",
 		initMs, da.ProducerID, da.ProducerEpoch, db.ProducerEpoch, fenced, meta)
 }

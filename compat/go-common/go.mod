@@ -1,0 +1,3 @@
+module brokk/compat/go-common
+
+go 1.26.0
