@@ -12,6 +12,7 @@
 
 pub mod image;
 pub mod log_reader;
+pub mod log_writer;
 pub mod records;
 pub mod wire;
 

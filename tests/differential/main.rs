@@ -126,5 +126,6 @@ async fn kafkas_metadata_log_reads_as_kafka_answers() {
         return;
     };
     metadata_log::kafka_metadata_log(&mut p).await;
+    metadata_log::snapshot_read_by_kafka(&mut p).await;
     p.finish();
 }

@@ -8,6 +8,7 @@
 
 use brokk::metadata::image::TOPIC_RESOURCE;
 use brokk::metadata::log_reader::{read_file, read_log_dir};
+use brokk::metadata::log_writer::{snapshot_file_name, write_snapshot};
 use brokk::metadata::{MetadataImage, MetadataRecord};
 use kafka_protocol::messages::*;
 
@@ -101,10 +102,16 @@ pub async fn kafka_metadata_log(p: &mut Pair) {
             7,
         )
         .await;
-    assert!(created.topics.iter().all(|t| t.error_code == 0), "{created:?}");
+    assert!(
+        created.topics.len() == 3 && created.topics.iter().all(|t| t.error_code == 0),
+        "{created:?}"
+    );
     p.await_leaders(&[&a, &b, &gone]).await;
     let grown = p.kafka.call(&create_partitions(&b, 3), 3).await;
-    assert!(grown.results.iter().all(|r| r.error_code == 0), "{grown:?}");
+    assert!(
+        grown.results.len() == 1 && grown.results[0].error_code == 0,
+        "{grown:?}"
+    );
     // DELETE (1) one of a's configs, SET (0) another.
     let altered = p
         .kafka
@@ -118,18 +125,34 @@ pub async fn kafka_metadata_log(p: &mut Pair) {
             1,
         )
         .await;
-    assert!(altered.responses.iter().all(|r| r.error_code == 0), "{altered:?}");
+    assert!(
+        altered.responses.len() == 1 && altered.responses[0].error_code == 0,
+        "{altered:?}"
+    );
     let deleted = p
         .kafka
         .call(
             &DeleteTopicsRequest::default()
                 .with_topic_names(vec![super::common::topic(&gone)])
                 .with_timeout_ms(10_000),
-            6,
+            5,
         )
         .await;
-    assert!(deleted.responses.iter().all(|r| r.error_code == 0), "{deleted:?}");
+    assert!(
+        deleted.responses.len() == 1 && deleted.responses.iter().all(|r| r.error_code == 0),
+        "{deleted:?}"
+    );
     p.await_leaders(&[&a, &b]).await;
+    // The broker applies the controller's records on its own schedule; no client event
+    // says when a deleted topic is gone from its answers: poll, bounded.
+    for i in 0.. {
+        let md = p.kafka.call(&metadata(&[&gone], false), 12).await;
+        if md.topics.iter().all(|t| t.error_code == 3) {
+            break;
+        }
+        assert!(i < 400, "Kafka still lists {gone} 10 s after deleting it");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
 
     // Topics, ids, partitions, leaders, leader epochs, replicas and ISR.
     let md = p.kafka.call(&metadata(&[&a, &b, &gone], false), 12).await;
@@ -216,4 +239,64 @@ pub async fn kafka_metadata_log(p: &mut Pair) {
         &image.features,
         &bootstrap.features,
     );
+}
+
+/// A snapshot brokk writes of the image it read from Kafka's log is read by Kafka's own
+/// `kafka-dump-log --cluster-metadata-decoder` (DumpLogSegments): every record, in order,
+/// as the JSON Kafka's decoder prints for its record type.
+pub async fn snapshot_read_by_kafka(p: &mut Pair) {
+    let image = kafka_image();
+    let records = image.records();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join(snapshot_file_name(records.len() as i64, 1));
+    write_snapshot(&file, &records, 1, 1_700_000_000_000).expect("snapshot written");
+    let home = reference::home().expect("reference Kafka");
+    let out = std::process::Command::new(home.join("bin/kafka-run-class.sh"))
+        .args(["kafka.tools.DumpLogSegments", "--cluster-metadata-decoder", "--files"])
+        .arg(&file)
+        .output()
+        .expect("kafka-run-class.sh runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "DumpLogSegments failed: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Each record's line: `| offset: N ... payload: {"type":"TOPIC_RECORD",...}`; the control
+    // records print their own names (SnapshotHeader, SnapshotFooter).
+    let decoded: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.split("payload: {\"type\":\"").nth(1))
+        .filter_map(|t| t.split('"').next())
+        .map(str::to_string)
+        .collect();
+    let written: Vec<String> = records.iter().map(|r| kafka_type_name(r).to_string()).collect();
+    p.check("record types Kafka decodes from brokk's snapshot", &decoded, &written);
+    let framed = ["SnapshotHeader", "SnapshotFooter"].map(|c| text.lines().filter(|l| l.contains(c)).count());
+    p.check("snapshot header and footer Kafka finds", &framed, &[1, 1]);
+}
+
+/// Kafka's `MetadataRecordType` name of a record, as DumpLogSegments prints it.
+fn kafka_type_name(r: &MetadataRecord) -> &'static str {
+    match r {
+        MetadataRecord::RegisterBroker(_) => "REGISTER_BROKER_RECORD",
+        MetadataRecord::UnregisterBroker(_) => "UNREGISTER_BROKER_RECORD",
+        MetadataRecord::Topic(_) => "TOPIC_RECORD",
+        MetadataRecord::Partition(_) => "PARTITION_RECORD",
+        MetadataRecord::Config(_) => "CONFIG_RECORD",
+        MetadataRecord::PartitionChange(_) => "PARTITION_CHANGE_RECORD",
+        MetadataRecord::FenceBroker(_) => "FENCE_BROKER_RECORD",
+        MetadataRecord::UnfenceBroker(_) => "UNFENCE_BROKER_RECORD",
+        MetadataRecord::RemoveTopic(_) => "REMOVE_TOPIC_RECORD",
+        MetadataRecord::FeatureLevel(_) => "FEATURE_LEVEL_RECORD",
+        MetadataRecord::ProducerIds(_) => "PRODUCER_IDS_RECORD",
+        MetadataRecord::BrokerRegistrationChange(_) => "BROKER_REGISTRATION_CHANGE_RECORD",
+        MetadataRecord::NoOp(_) => "NO_OP_RECORD",
+        MetadataRecord::BeginTransaction(_) => "BEGIN_TRANSACTION_RECORD",
+        MetadataRecord::EndTransaction(_) => "END_TRANSACTION_RECORD",
+        MetadataRecord::AbortTransaction(_) => "ABORT_TRANSACTION_RECORD",
+        MetadataRecord::RegisterController(_) => "REGISTER_CONTROLLER_RECORD",
+        MetadataRecord::ClearElr(_) => "CLEAR_ELR_RECORD",
+        MetadataRecord::Other { .. } => "OTHER",
+    }
 }

@@ -46,7 +46,8 @@ pub fn kafka() -> Option<&'static Reference> {
     KAFKA.get_or_init(start).as_ref()
 }
 
-fn home() -> Option<PathBuf> {
+/// The reference distribution (`$KAFKA_HOME`), if it is installed here.
+pub fn home() -> Option<PathBuf> {
     let home = match std::env::var_os("BROKK_KAFKA_HOME") {
         Some(h) => PathBuf::from(h),
         None => PathBuf::from(std::env::var_os("HOME")?).join(format!(".cache/brokk-kafka/{VERSION}")),

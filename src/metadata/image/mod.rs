@@ -11,6 +11,7 @@
 
 mod broker;
 mod partition;
+mod snapshot;
 
 use std::collections::{BTreeMap, HashMap};
 

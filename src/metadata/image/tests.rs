@@ -174,3 +174,69 @@ fn features_and_producer_id_blocks() {
     assert_eq!(image.next_producer_id, 1000);
     assert!(image.apply(block(999)).is_err());
 }
+
+#[test]
+fn an_image_rebuilds_from_its_records_and_from_a_snapshot_file() {
+    use crate::metadata::log_reader::read_file;
+    use crate::metadata::log_writer::write_snapshot;
+    let mut image = MetadataImage::default();
+    let records = [
+        MetadataRecord::FeatureLevel(FeatureLevelRecord {
+            name: "transaction.version".into(),
+            feature_level: 2,
+        }),
+        MetadataRecord::FeatureLevel(FeatureLevelRecord {
+            name: "metadata.version".into(),
+            feature_level: 27,
+        }),
+        broker(1, 5),
+        broker(2, 7),
+        topic("a", 1),
+        partition(1, 0, vec![1, 2]),
+        partition(1, 1, vec![2, 1]),
+        topic("b", 2),
+        partition(2, 0, vec![2]),
+        MetadataRecord::Config(ConfigRecord {
+            resource_type: TOPIC_RESOURCE,
+            resource_name: "a".into(),
+            name: "cleanup.policy".into(),
+            value: Some("compact".into()),
+        }),
+        MetadataRecord::ProducerIds(ProducerIdsRecord {
+            broker_id: 1,
+            broker_epoch: 5,
+            next_producer_id: 2000,
+        }),
+    ];
+    for r in records {
+        image.apply(r).unwrap();
+    }
+    let mut c = PartitionChangeRecord::new(Uuid::from_u64_pair(1, 1), 0);
+    c.leader = 2;
+    c.isr = Some(vec![2]);
+    image.apply(MetadataRecord::PartitionChange(c)).unwrap();
+
+    let snapshot = image.records();
+    assert!(matches!(&snapshot[0], MetadataRecord::FeatureLevel(f) if f.name == "metadata.version"));
+    let mut rebuilt = MetadataImage::default();
+    for r in snapshot.clone() {
+        rebuilt.apply(r).unwrap();
+    }
+    assert_eq!(rebuilt, image);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(crate::metadata::log_writer::snapshot_file_name(12, 3));
+    write_snapshot(&path, &snapshot, 3, 1_700_000_000_000).unwrap();
+    let read = read_file(&path).unwrap();
+    assert_eq!(read.len(), snapshot.len());
+    assert!(read.iter().all(|r| r.epoch == 3));
+    assert_eq!(
+        read.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        (1..=snapshot.len() as i64).collect::<Vec<_>>()
+    );
+    let mut from_file = MetadataImage::default();
+    for r in read {
+        from_file.apply(r.record).unwrap();
+    }
+    assert_eq!(from_file, image);
+}

@@ -1,0 +1,133 @@
+//! Writing metadata in Kafka's file formats: record batches of framed metadata records (a
+//! `__cluster_metadata` segment's data batches) and snapshots (`<offset>-<epoch>.checkpoint`,
+//! `bootstrap.checkpoint`): a control batch with the SnapshotHeaderRecord at offset 0, data
+//! batches from offset 1, a control batch with the SnapshotFooterRecord last, every batch
+//! at the snapshot's epoch, as Kafka's `RecordsSnapshotWriter` lays them out.
+//!
+//! Owns: those bytes. Must not decide what goes in them (the image's `records`) nor when
+//! (the controller).
+
+use std::path::Path;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{SnapshotFooterRecord, SnapshotHeaderRecord};
+use kafka_protocol::protocol::Encodable;
+use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+
+use super::records::MetadataRecord;
+
+/// KRaft's control record types (the control record key's second i16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i16)]
+pub enum ControlType {
+    LeaderChange = 2,
+    SnapshotHeader = 3,
+    SnapshotFooter = 4,
+    KRaftVersion = 5,
+    Voters = 6,
+}
+
+/// Records per data batch of a snapshot (Kafka caps a batch at 8 MiB; metadata records are
+/// small, so a count keeps batches well below that).
+const RECORDS_PER_BATCH: usize = 1024;
+
+fn record(offset: i64, epoch: i32, timestamp: i64, control: bool, key: Option<Bytes>, value: Bytes) -> Record {
+    Record {
+        transactional: false,
+        control,
+        delete_horizon: false,
+        partition_leader_epoch: epoch,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset,
+        sequence: -1,
+        timestamp,
+        key,
+        value: Some(value),
+        headers: Default::default(),
+    }
+}
+
+fn encode(records: &[Record]) -> Bytes {
+    let mut buf = BytesMut::new();
+    let opts = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    // Encoding uncompressed records into memory cannot fail.
+    RecordBatchEncoder::encode(&mut buf, records.iter(), &opts).expect("an uncompressed batch encodes");
+    buf.freeze()
+}
+
+/// One data batch of `records` at offsets from `base_offset`, written in leader epoch
+/// `epoch` (null keys, framed values, no producer id).
+pub fn data_batch(records: &[MetadataRecord], base_offset: i64, epoch: i32, timestamp: i64) -> Bytes {
+    let rs: Vec<Record> = records
+        .iter()
+        .zip(base_offset..)
+        .map(|(r, offset)| record(offset, epoch, timestamp, false, None, Bytes::from(r.encode())))
+        .collect();
+    encode(&rs)
+}
+
+/// One control batch holding one control record of `kind` whose value is `message`
+/// (encoded at version 0, without a frame).
+pub fn control_batch(kind: ControlType, message: &impl Encodable, offset: i64, epoch: i32, timestamp: i64) -> Bytes {
+    let mut value = BytesMut::new();
+    message
+        .encode(&mut value, 0)
+        .expect("a control record encodes at version 0");
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&(kind as i16).to_be_bytes());
+    encode(&[record(
+        offset,
+        epoch,
+        timestamp,
+        true,
+        Some(Bytes::from(key)),
+        value.freeze(),
+    )])
+}
+
+/// The bytes of a snapshot of `records` taken at leader epoch `epoch`; `timestamp` is the
+/// last contained log timestamp (0 for a bootstrap snapshot).
+pub fn snapshot(records: &[MetadataRecord], epoch: i32, timestamp: i64) -> Vec<u8> {
+    let header = SnapshotHeaderRecord::default().with_last_contained_log_timestamp(timestamp);
+    let mut out = control_batch(ControlType::SnapshotHeader, &header, 0, epoch, timestamp).to_vec();
+    let mut offset = 1i64;
+    for chunk in records.chunks(RECORDS_PER_BATCH) {
+        out.extend_from_slice(&data_batch(chunk, offset, epoch, timestamp));
+        offset += chunk.len() as i64;
+    }
+    let footer = SnapshotFooterRecord::default();
+    out.extend_from_slice(&control_batch(
+        ControlType::SnapshotFooter,
+        &footer,
+        offset,
+        epoch,
+        timestamp,
+    ));
+    out
+}
+
+/// Writes a snapshot file atomically (a temporary file, fsynced, renamed into place).
+pub fn write_snapshot(path: &Path, records: &[MetadataRecord], epoch: i32, timestamp: i64) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("checkpoint.part");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&snapshot(records, epoch, timestamp))?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// A snapshot's file name: `<end offset:020>-<epoch:010>.checkpoint`.
+pub fn snapshot_file_name(end_offset: i64, epoch: i32) -> String {
+    format!("{end_offset:020}-{epoch:010}.checkpoint")
+}
