@@ -5,6 +5,12 @@
 //! footers, voters), which this reader skips.
 //!
 //! Owns: turning those files into `(offset, record)` pairs. Must not apply them.
+//!
+//! A log directory is read whole, from offset 0: a log whose older segments were deleted
+//! below a snapshot is refused (reading the snapshot first is the caller's, once brokk
+//! keeps such logs). Offsets must follow each other; only the last segment may end in a
+//! batch cut short (one being written). Records past the high watermark are read too:
+//! files do not say where it is.
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +28,8 @@ pub enum ReadError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path}: {message}")]
+    Log { path: PathBuf, message: String },
     #[error("bad record batch at byte {position} of {path}: {message}")]
     Batch {
         path: PathBuf,
@@ -48,11 +56,16 @@ pub struct LoggedRecord {
 /// Every metadata record of the file at `path`, in order. A batch cut short at the end of
 /// the file (one still being written) ends the file; any other damage is an error.
 pub fn read_file(path: &Path) -> Result<Vec<LoggedRecord>, ReadError> {
+    Ok(read_segment(path, 0, true)?.0)
+}
+
+/// The records of one file whose first offset is `base`, and the offset after its last.
+fn read_segment(path: &Path, base: i64, last: bool) -> Result<(Vec<LoggedRecord>, i64), ReadError> {
     let data = std::fs::read(path).map_err(|source| ReadError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    read_batches(path, Bytes::from(data))
+    read_batches(path, Bytes::from(data), base, last)
 }
 
 /// Every metadata record of a `__cluster_metadata-0` directory's segments, in offset order.
@@ -68,15 +81,35 @@ pub fn read_log_dir(dir: &Path) -> Result<Vec<LoggedRecord>, ReadError> {
         .collect();
     segments.sort();
     let mut out = vec![];
-    for s in segments {
-        out.extend(read_file(&s)?);
+    let mut next = 0i64;
+    for (i, s) in segments.iter().enumerate() {
+        let base = s
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse::<i64>().ok())
+            .ok_or_else(|| ReadError::Log {
+                path: s.clone(),
+                message: "a segment not named by its base offset".into(),
+            })?;
+        if base != next {
+            return Err(ReadError::Log {
+                path: s.clone(),
+                message: format!("the segment starts at offset {base}, expected {next}"),
+            });
+        }
+        let (records, end) = read_segment(s, base, i + 1 == segments.len())?;
+        out.extend(records);
+        next = end;
     }
     Ok(out)
 }
 
-fn read_batches(path: &Path, mut data: Bytes) -> Result<Vec<LoggedRecord>, ReadError> {
+/// The records of `data` (batches from offset `base` on, without gaps) and the offset after
+/// the last; a batch cut short at the end is allowed only in the `last` file.
+fn read_batches(path: &Path, mut data: Bytes, base: i64, last: bool) -> Result<(Vec<LoggedRecord>, i64), ReadError> {
     let total = data.len();
     let mut out = vec![];
+    let mut next = base;
     // baseOffset i64, batchLength i32: a batch is 12 + batchLength bytes.
     while data.len() >= 12 {
         let len = i32::from_be_bytes([data[8], data[9], data[10], data[11]]);
@@ -90,7 +123,10 @@ fn read_batches(path: &Path, mut data: Bytes) -> Result<Vec<LoggedRecord>, ReadE
             return Err(bad(format!("batch length {len}")));
         };
         if data.len() < 12 + len {
-            break;
+            if last {
+                break;
+            }
+            return Err(bad("a batch cut short in a segment that is not the last".into()));
         }
         let mut batch = data.split_to(12 + len);
         let set = RecordBatchDecoder::decode(&mut batch).map_err(|e| bad(e.to_string()))?;
@@ -98,6 +134,10 @@ fn read_batches(path: &Path, mut data: Bytes) -> Result<Vec<LoggedRecord>, ReadE
             return Err(bad("bytes after the batch".into()));
         }
         for r in set.records {
+            if r.offset != next {
+                return Err(bad(format!("offset {} where {next} was next", r.offset)));
+            }
+            next += 1;
             if r.control {
                 continue;
             }
@@ -120,5 +160,63 @@ fn read_batches(path: &Path, mut data: Bytes) -> Result<Vec<LoggedRecord>, ReadE
             });
         }
     }
-    Ok(out)
+    if !data.is_empty() && !last {
+        return Err(ReadError::Batch {
+            path: path.to_path_buf(),
+            position: total - data.len(),
+            message: "bytes after the last batch of a segment that is not the last".into(),
+        });
+    }
+    Ok((out, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::log_writer::data_batch;
+    use crate::metadata::records::NoOpRecord;
+
+    fn noops(n: usize) -> Vec<MetadataRecord> {
+        vec![MetadataRecord::NoOp(NoOpRecord); n]
+    }
+
+    fn segment(dir: &Path, base: i64, batches: &[Bytes]) -> PathBuf {
+        let path = dir.join(format!("{base:020}.log"));
+        std::fs::write(&path, batches.concat()).unwrap();
+        path
+    }
+
+    #[test]
+    fn segments_are_read_in_order_and_checked_for_gaps_and_cuts() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        segment(d, 0, &[data_batch(&noops(2), 0, 1, 0), data_batch(&noops(1), 2, 1, 0)]);
+        let tail = data_batch(&noops(2), 5, 2, 0);
+        let last = segment(d, 3, &[data_batch(&noops(2), 3, 2, 0), tail.slice(..tail.len() - 1)]);
+        let read = read_log_dir(d).unwrap();
+        assert_eq!(
+            read.iter().map(|r| (r.offset, r.epoch)).collect::<Vec<_>>(),
+            vec![(0, 1), (1, 1), (2, 1), (3, 2), (4, 2)]
+        );
+        // A cut batch is the end only in the last segment.
+        std::fs::rename(&last, d.join(format!("{:020}.log", 3))).unwrap();
+        segment(d, 5, &[data_batch(&noops(1), 5, 2, 0)]);
+        assert!(matches!(read_log_dir(d), Err(ReadError::Batch { .. })));
+        // A gap between segments, or a log that does not start at 0.
+        let dir = tempfile::tempdir().unwrap();
+        segment(dir.path(), 0, &[data_batch(&noops(1), 0, 1, 0)]);
+        segment(dir.path(), 2, &[data_batch(&noops(1), 2, 1, 0)]);
+        assert!(matches!(read_log_dir(dir.path()), Err(ReadError::Log { .. })));
+        let dir = tempfile::tempdir().unwrap();
+        segment(dir.path(), 7, &[data_batch(&noops(1), 7, 1, 0)]);
+        assert!(matches!(read_log_dir(dir.path()), Err(ReadError::Log { .. })));
+        // Offsets that do not follow each other inside a segment.
+        let dir = tempfile::tempdir().unwrap();
+        segment(
+            dir.path(),
+            0,
+            &[data_batch(&noops(1), 0, 1, 0), data_batch(&noops(1), 5, 1, 0)],
+        );
+        assert!(matches!(read_log_dir(dir.path()), Err(ReadError::Batch { .. })));
+    }
 }

@@ -31,7 +31,18 @@ pub enum ControlType {
 /// small, so a count keeps batches well below that).
 const RECORDS_PER_BATCH: usize = 1024;
 
-fn record(offset: i64, epoch: i32, timestamp: i64, control: bool, key: Option<Bytes>, value: Bytes) -> Record {
+/// A record of a batch based at `base_offset`. Its sequence only keeps kafka-protocol's
+/// encoder from splitting the batch (it closes a batch when `offset - sequence` changes);
+/// the batch's base sequence is -1, as Kafka writes it without a producer id.
+fn record(
+    base_offset: i64,
+    offset: i64,
+    epoch: i32,
+    timestamp: i64,
+    control: bool,
+    key: Option<Bytes>,
+    value: Bytes,
+) -> Record {
     Record {
         transactional: false,
         control,
@@ -41,7 +52,7 @@ fn record(offset: i64, epoch: i32, timestamp: i64, control: bool, key: Option<By
         producer_epoch: -1,
         timestamp_type: TimestampType::Creation,
         offset,
-        sequence: -1,
+        sequence: (offset - base_offset - 1) as i32,
         timestamp,
         key,
         value: Some(value),
@@ -66,7 +77,17 @@ pub fn data_batch(records: &[MetadataRecord], base_offset: i64, epoch: i32, time
     let rs: Vec<Record> = records
         .iter()
         .zip(base_offset..)
-        .map(|(r, offset)| record(offset, epoch, timestamp, false, None, Bytes::from(r.encode())))
+        .map(|(r, offset)| {
+            record(
+                base_offset,
+                offset,
+                epoch,
+                timestamp,
+                false,
+                None,
+                Bytes::from(r.encode()),
+            )
+        })
         .collect();
     encode(&rs)
 }
@@ -82,6 +103,7 @@ pub fn control_batch(kind: ControlType, message: &impl Encodable, offset: i64, e
     key.extend_from_slice(&0i16.to_be_bytes());
     key.extend_from_slice(&(kind as i16).to_be_bytes());
     encode(&[record(
+        offset,
         offset,
         epoch,
         timestamp,
@@ -130,4 +152,38 @@ pub fn write_snapshot(path: &Path, records: &[MetadataRecord], epoch: i32, times
 /// A snapshot's file name: `<end offset:020>-<epoch:010>.checkpoint`.
 pub fn snapshot_file_name(end_offset: i64, epoch: i32) -> String {
     format!("{end_offset:020}-{epoch:010}.checkpoint")
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::records::RecordBatchDecoder;
+
+    use super::*;
+    use crate::metadata::records::NoOpRecord;
+
+    #[test]
+    fn a_data_batch_is_one_batch_as_kafka_writes_it() {
+        let records = vec![MetadataRecord::NoOp(NoOpRecord); 3];
+        let mut b = data_batch(&records, 10, 2, 1_000);
+        let info = RecordBatchDecoder::decode_batch_info(&mut b).unwrap();
+        assert_eq!(info.len(), 1, "{info:?}");
+        let i = &info[0];
+        assert_eq!((i.record_count, i.min_offset, i.base_sequence), (3, 10, -1));
+        assert_eq!((i.producer_id, i.producer_epoch, i.partition_leader_epoch), (-1, -1, 2));
+        assert!(!i.control && !i.transactional);
+        // A snapshot: header, one data batch per RECORDS_PER_BATCH records, footer.
+        let n = RECORDS_PER_BATCH + 1;
+        let mut s = Bytes::from(snapshot(&vec![MetadataRecord::NoOp(NoOpRecord); n], 4, 0));
+        let info = RecordBatchDecoder::decode_batch_info(&mut s).unwrap();
+        let shape: Vec<(bool, i32, i64)> = info.iter().map(|i| (i.control, i.record_count, i.min_offset)).collect();
+        assert_eq!(
+            shape,
+            vec![
+                (true, 1, 0),
+                (false, RECORDS_PER_BATCH as i32, 1),
+                (false, 1, 1 + RECORDS_PER_BATCH as i64),
+                (true, 1, 1 + n as i64)
+            ]
+        );
+    }
 }

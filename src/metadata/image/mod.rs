@@ -50,6 +50,10 @@ pub struct MetadataImage {
     pub configs: BTreeMap<ConfigResource, BTreeMap<String, String>>,
     /// The first producer id of the next block the controller gives out.
     pub next_producer_id: i64,
+    /// The records brokk does not interpret yet (ACLs, SCRAM credentials, client quotas,
+    /// delegation tokens: issue 17), verbatim in log order, removals included, so that a
+    /// snapshot replays them to the same state.
+    pub other: Vec<MetadataRecord>,
     /// Records of an open metadata transaction, applied at its end.
     pending: Option<Vec<MetadataRecord>>,
 }
@@ -96,6 +100,9 @@ impl MetadataImage {
 
     fn apply_now(&mut self, record: MetadataRecord) -> Result<(), ImageError> {
         match record {
+            // Kafka's image ignores kraft.version levels (the quorum's own feature, which
+            // older releases wrote by mistake: KAFKA-18979).
+            MetadataRecord::FeatureLevel(f) if f.name == KRAFT_VERSION => {}
             MetadataRecord::FeatureLevel(f) => {
                 if f.feature_level == 0 {
                     self.features.remove(&f.name);
@@ -216,7 +223,8 @@ impl MetadataImage {
                 }
                 self.next_producer_id = p.next_producer_id;
             }
-            MetadataRecord::NoOp(_) | MetadataRecord::Other { .. } => {}
+            MetadataRecord::NoOp(_) => {}
+            other @ MetadataRecord::Other { .. } => self.other.push(other),
             MetadataRecord::BeginTransaction(_)
             | MetadataRecord::EndTransaction(_)
             | MetadataRecord::AbortTransaction(_) => {
@@ -239,6 +247,9 @@ impl MetadataImage {
             .ok_or_else(|| ImageError(format!("unknown topic id {id}")))
     }
 }
+
+/// The quorum's feature, not the image's.
+const KRAFT_VERSION: &str = "kraft.version";
 
 /// ConfigResource.Type of a topic.
 pub const TOPIC_RESOURCE: i8 = 2;

@@ -1,6 +1,7 @@
 //! The records that rebuild an image from nothing: what a metadata snapshot holds, in
 //! Kafka's order (features, with `metadata.version` first; brokers; controllers; topics,
-//! each followed by its partitions; configs; the producer-id block).
+//! each followed by its partitions; configs; the records brokk keeps uninterpreted, in log
+//! order; the producer-id block).
 
 use super::super::records::{
     ConfigRecord, FeatureLevelRecord, MetadataRecord, ProducerIdsRecord, RegisterBrokerRecord, TopicRecord,
@@ -76,6 +77,7 @@ impl MetadataImage {
                 })
             }));
         }
+        out.extend(self.other.iter().cloned());
         if self.next_producer_id > 0 {
             // The block's owner is not part of the image; the next block is what matters.
             out.push(MetadataRecord::ProducerIds(ProducerIdsRecord {

@@ -207,6 +207,16 @@ fn an_image_rebuilds_from_its_records_and_from_a_snapshot_file() {
             broker_epoch: 5,
             next_producer_id: 2000,
         }),
+        // An ACL (kept as bytes until issue 17) and a kraft.version level (ignored, as Kafka).
+        MetadataRecord::Other {
+            api_key: 18,
+            version: 0,
+            body: vec![7; 5],
+        },
+        MetadataRecord::FeatureLevel(FeatureLevelRecord {
+            name: "kraft.version".into(),
+            feature_level: 1,
+        }),
     ];
     for r in records {
         image.apply(r).unwrap();
@@ -216,8 +226,15 @@ fn an_image_rebuilds_from_its_records_and_from_a_snapshot_file() {
     c.isr = Some(vec![2]);
     image.apply(MetadataRecord::PartitionChange(c)).unwrap();
 
+    assert!(!image.features.contains_key("kraft.version"));
+    assert_eq!(image.other.len(), 1);
     let snapshot = image.records();
     assert!(matches!(&snapshot[0], MetadataRecord::FeatureLevel(f) if f.name == "metadata.version"));
+    assert!(
+        snapshot
+            .iter()
+            .any(|r| matches!(r, MetadataRecord::Other { api_key: 18, .. }))
+    );
     let mut rebuilt = MetadataImage::default();
     for r in snapshot.clone() {
         rebuilt.apply(r).unwrap();
