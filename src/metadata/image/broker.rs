@@ -19,7 +19,9 @@ pub struct BrokerRegistration {
 }
 
 impl From<RegisterBrokerRecord> for BrokerRegistration {
-    fn from(r: RegisterBrokerRecord) -> Self {
+    fn from(mut r: RegisterBrokerRecord) -> Self {
+        // Kafka keeps a broker's directories sorted.
+        r.log_dirs.sort();
         BrokerRegistration {
             id: r.broker_id,
             epoch: r.broker_epoch,

@@ -48,8 +48,9 @@ pub struct MetadataImage {
     pub topics: BTreeMap<Uuid, TopicImage>,
     pub topic_ids: HashMap<String, Uuid>,
     pub configs: BTreeMap<ConfigResource, BTreeMap<String, String>>,
-    /// The first producer id of the next block the controller gives out.
-    pub next_producer_id: i64,
+    /// The first producer id of the next block the controller gives out (None before the
+    /// first block; Kafka's -1).
+    pub next_producer_id: Option<i64>,
     /// The records brokk does not interpret yet (ACLs, SCRAM credentials, client quotas,
     /// delegation tokens: issue 17), verbatim in log order, removals included, so that a
     /// snapshot replays them to the same state.
@@ -142,6 +143,7 @@ impl MetadataImage {
                 }
                 if !c.log_dirs.is_empty() {
                     b.log_dirs = c.log_dirs;
+                    b.log_dirs.sort();
                 }
             }
             MetadataRecord::RegisterController(c) => {
@@ -162,17 +164,26 @@ impl MetadataImage {
                 );
             }
             MetadataRecord::Partition(p) => {
-                let topic = self.topic_mut(p.topic_id)?;
-                topic.partitions.insert(p.partition_id, p.into());
+                let (id, topic) = (p.partition_id, self.topic_mut(p.topic_id)?);
+                let registration = PartitionRegistration::from(p);
+                registration
+                    .check()
+                    .map_err(|e| ImageError(format!("{}-{id}: {e}", topic.name)))?;
+                topic.partitions.insert(id, registration);
             }
             MetadataRecord::PartitionChange(c) => {
                 let topic = self.topic_mut(c.topic_id)?;
                 let name = topic.name.clone();
-                topic
+                let p = topic
                     .partitions
                     .get_mut(&c.partition_id)
-                    .ok_or_else(|| ImageError(format!("change of unknown partition {name}-{}", c.partition_id)))?
-                    .merge(&c);
+                    .ok_or_else(|| ImageError(format!("change of unknown partition {name}-{}", c.partition_id)))?;
+                let mut changed = p.clone();
+                changed.merge(&c);
+                changed
+                    .check()
+                    .map_err(|e| ImageError(format!("{name}-{}: {e}", c.partition_id)))?;
+                *p = changed;
             }
             MetadataRecord::RemoveTopic(r) => {
                 let topic = self
@@ -214,15 +225,8 @@ impl MetadataImage {
                     }
                 }
             }
-            MetadataRecord::ProducerIds(p) => {
-                if p.next_producer_id < self.next_producer_id {
-                    return Err(ImageError(format!(
-                        "producer id block at {} below {}",
-                        p.next_producer_id, self.next_producer_id
-                    )));
-                }
-                self.next_producer_id = p.next_producer_id;
-            }
+            // As Kafka's image: the controller checks that blocks only go up.
+            MetadataRecord::ProducerIds(p) => self.next_producer_id = Some(p.next_producer_id),
             MetadataRecord::NoOp(_) => {}
             other @ MetadataRecord::Other { .. } => self.other.push(other),
             MetadataRecord::BeginTransaction(_)

@@ -89,6 +89,22 @@ impl PartitionRegistration {
         self.partition_epoch += 1;
     }
 
+    /// Kafka's invariants of a registration: a log directory per replica, a known leader
+    /// recovery state.
+    pub fn check(&self) -> Result<(), String> {
+        if self.directories.len() != self.replicas.len() {
+            return Err(format!(
+                "{} log directories for {} replicas",
+                self.directories.len(),
+                self.replicas.len()
+            ));
+        }
+        if !(0..=1).contains(&self.leader_recovery_state) {
+            return Err(format!("leader recovery state {}", self.leader_recovery_state));
+        }
+        Ok(())
+    }
+
     /// The record that registers this partition whole (a snapshot's form).
     pub fn to_record(&self, topic_id: Uuid, partition_id: i32) -> PartitionRecord {
         PartitionRecord {

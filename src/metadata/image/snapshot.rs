@@ -78,12 +78,12 @@ impl MetadataImage {
             }));
         }
         out.extend(self.other.iter().cloned());
-        if self.next_producer_id > 0 {
+        if let Some(next_producer_id) = self.next_producer_id {
             // The block's owner is not part of the image; the next block is what matters.
             out.push(MetadataRecord::ProducerIds(ProducerIdsRecord {
                 broker_id: -1,
                 broker_epoch: -1,
-                next_producer_id: self.next_producer_id,
+                next_producer_id,
             }));
         }
         out

@@ -75,6 +75,24 @@ fn topics_partitions_and_configs_apply_and_are_removed() {
         .unwrap();
     assert!(image.topic("a").is_none());
     assert!(image.configs.is_empty());
+    // A registration without a directory per replica is refused, and a change leaves the
+    // partition as it was when its result would be such a registration.
+    image.apply(topic("c", 3)).unwrap();
+    let MetadataRecord::Partition(mut bad) = partition(3, 0, vec![1, 2]) else {
+        unreachable!()
+    };
+    bad.directories = vec![Uuid::from_u64_pair(5, 5)];
+    assert!(image.apply(MetadataRecord::Partition(bad)).is_err());
+    image.apply(partition(3, 0, vec![1, 2])).unwrap();
+    let mut c = PartitionChangeRecord::new(Uuid::from_u64_pair(3, 3), 0);
+    c.directories = Some(vec![
+        Uuid::from_u64_pair(5, 5),
+        Uuid::from_u64_pair(6, 6),
+        Uuid::from_u64_pair(7, 7),
+    ]);
+    let before = image.topic("c").unwrap().partitions[&0].clone();
+    assert!(image.apply(MetadataRecord::PartitionChange(c)).is_err());
+    assert_eq!(image.topic("c").unwrap().partitions[&0], before);
     // Records about what does not exist are errors, as in Kafka.
     assert!(image.apply(partition(1, 0, vec![1])).is_err());
     let change = PartitionChangeRecord::new(Uuid::from_u64_pair(1, 1), 0);
@@ -170,9 +188,9 @@ fn features_and_producer_id_blocks() {
             next_producer_id: next,
         })
     };
+    assert_eq!(image.next_producer_id, None);
     image.apply(block(1000)).unwrap();
-    assert_eq!(image.next_producer_id, 1000);
-    assert!(image.apply(block(999)).is_err());
+    assert_eq!(image.next_producer_id, Some(1000));
 }
 
 #[test]
