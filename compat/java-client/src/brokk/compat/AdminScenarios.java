@@ -43,7 +43,8 @@ final class AdminScenarios {
         try (var admin = Clients.admin(ctx.bootstrap())) {
             var cluster = admin.describeCluster();
             checkEq(1, cluster.nodes().get().size(), "brokers");
-            checkEq(0, cluster.controller().get().id(), "controller");
+            int node = cluster.nodes().get().iterator().next().id();
+            checkEq(node, cluster.controller().get().id(), "controller");
             check(!cluster.clusterId().get().isEmpty(), "an empty cluster id");
 
             var topic = new NewTopic("admin-t", 3, (short) 1).configs(Map.of("retention.ms", "86400000"));
@@ -57,13 +58,13 @@ final class AdminScenarios {
                     "a second create is not TopicExistsException");
             check(failure(() -> admin.createTopics(List.of(new NewTopic("admin-rf", 1, (short) 3))).all())
                     instanceof InvalidReplicationFactorException, "replication factor 3 on one broker");
-            check(admin.listTopics().names().get().contains("admin-t"), "listTopics lacks the topic");
+            check(Clients.eventually(() -> admin.listTopics().names().get().contains("admin-t")), "listTopics lacks the topic");
 
             var byName = admin.describeTopics(List.of("admin-t")).allTopicNames().get().get("admin-t");
             checkEq(id, byName.topicId(), "topic id by name");
             checkEq(3, byName.partitions().size(), "partitions");
             for (var p : byName.partitions()) {
-                checkEq(0, p.leader().id(), "leader of partition " + p.partition());
+                checkEq(node, p.leader().id(), "leader of partition " + p.partition());
                 checkEq(1, p.isr().size(), "ISR of partition " + p.partition());
             }
             var byId = admin.describeTopics(TopicCollection.ofTopicIds(List.of(id))).allTopicIds().get().get(id);
@@ -72,7 +73,8 @@ final class AdminScenarios {
                     instanceof UnknownTopicOrPartitionException, "describing an unknown topic");
 
             admin.deleteTopics(TopicCollection.ofTopicIds(List.of(id))).all().get();
-            check(!admin.listTopics().names().get().contains("admin-t"), "the deleted topic is still listed");
+            check(Clients.eventually(() -> !admin.listTopics().names().get().contains("admin-t")),
+                    "the deleted topic is still listed");
             check(failure(() -> admin.deleteTopics(List.of("admin-t")).all()) instanceof UnknownTopicOrPartitionException,
                     "deleting it again");
         }
@@ -80,8 +82,8 @@ final class AdminScenarios {
 
     static void configs(Main.Context ctx) throws Exception {
         var topic = new ConfigResource(ConfigResource.Type.TOPIC, "admin-c");
-        var broker = new ConfigResource(ConfigResource.Type.BROKER, "0");
         try (var admin = Clients.admin(ctx.bootstrap())) {
+            var broker = new ConfigResource(ConfigResource.Type.BROKER, Integer.toString(Clients.nodeId(admin)));
             Clients.createTopic(admin, "admin-c", 1, Map.of("cleanup.policy", "delete"));
             var described = admin.describeConfigs(List.of(topic, broker)).all().get();
             var retention = described.get(topic).get("retention.ms");
@@ -99,8 +101,9 @@ final class AdminScenarios {
             checkEq("604800000", admin.describeConfigs(List.of(topic)).all().get().get(topic).get("retention.ms").value(),
                     "retention.ms after validateOnly");
             admin.incrementalAlterConfigs(ops).all().get();
+            checkEq("3600000", awaitConfig(admin, topic, "retention.ms", "3600000").value(), "retention.ms after SET");
+            checkEq("2000", awaitConfig(admin, topic, "max.message.bytes", "2000").value(), "max.message.bytes after SET");
             var after = admin.describeConfigs(List.of(topic)).all().get().get(topic);
-            checkEq("3600000", after.get("retention.ms").value(), "retention.ms after SET");
             checkEq("delete,compact", after.get("cleanup.policy").value(), "cleanup.policy after APPEND");
 
             try (var p = Clients.producer(ctx.bootstrap(), Map.of("linger.ms", "0"))) {
@@ -112,6 +115,7 @@ final class AdminScenarios {
             admin.incrementalAlterConfigs(Map.of(topic, List.of(
                     new AlterConfigOp(new ConfigEntry("cleanup.policy", "delete"), AlterConfigOp.OpType.SUBTRACT),
                     new AlterConfigOp(new ConfigEntry("retention.ms", ""), AlterConfigOp.OpType.DELETE)))).all().get();
+            awaitConfig(admin, topic, "retention.ms", "604800000");
             after = admin.describeConfigs(List.of(topic)).all().get().get(topic);
             checkEq("compact", after.get("cleanup.policy").value(), "cleanup.policy after SUBTRACT");
             checkEq("604800000", after.get("retention.ms").value(), "retention.ms after DELETE");
@@ -123,12 +127,22 @@ final class AdminScenarios {
 
             admin.incrementalAlterConfigs(Map.of(broker, List.of(
                     new AlterConfigOp(new ConfigEntry("log.cleaner.threads", "2"), AlterConfigOp.OpType.SET)))).all().get();
-            var b = admin.describeConfigs(List.of(broker)).all().get().get(broker).get("log.cleaner.threads");
+            var b = awaitConfig(admin, broker, "log.cleaner.threads", "2");
             checkEq("2", b.value(), "a dynamic broker config");
             checkEq(ConfigEntry.ConfigSource.DYNAMIC_BROKER_CONFIG, b.source(), "its source");
             admin.incrementalAlterConfigs(Map.of(broker, List.of(
                     new AlterConfigOp(new ConfigEntry("log.cleaner.threads", ""), AlterConfigOp.OpType.DELETE)))).all().get();
         }
+    }
+
+    /** The entry once it has the value, or after 10 s (see {@link Clients#eventually}). */
+    static ConfigEntry awaitConfig(org.apache.kafka.clients.admin.Admin admin, ConfigResource resource, String name,
+            String value) throws Exception {
+        Clients.eventually(() -> {
+            var entry = admin.describeConfigs(List.of(resource)).all().get().get(resource).get(name);
+            return entry != null && value.equals(entry.value());
+        });
+        return admin.describeConfigs(List.of(resource)).all().get().get(resource).get(name);
     }
 
     static void partitions(Main.Context ctx) throws Exception {
@@ -139,6 +153,8 @@ final class AdminScenarios {
             checkEq(2, admin.describeTopics(List.of("admin-p")).allTopicNames().get().get("admin-p").partitions().size(),
                     "partitions after validateOnly");
             admin.createPartitions(Map.of("admin-p", NewPartitions.increaseTo(5))).all().get();
+            Clients.eventually(() -> admin.describeTopics(List.of("admin-p")).allTopicNames().get().get("admin-p")
+                    .partitions().size() == 5);
             checkEq(5, admin.describeTopics(List.of("admin-p")).allTopicNames().get().get("admin-p").partitions().size(),
                     "partitions after growing");
             check(failure(() -> admin.createPartitions(Map.of("admin-p", NewPartitions.increaseTo(3))).all())
@@ -175,7 +191,8 @@ final class AdminScenarios {
             checkEq(base + 50_000, max.timestamp(), "the max timestamp");
             checkEq(5L, admin.listOffsets(Map.of(tp, OffsetSpec.forTimestamp(base + 4500))).all().get().get(tp).offset(),
                     "by time");
-            var dirs = admin.describeLogDirs(List.of(0)).allDescriptions().get().get(0);
+            int node = Clients.nodeId(admin);
+            var dirs = admin.describeLogDirs(List.of(node)).allDescriptions().get().get(node);
             checkEq(1, dirs.size(), "log dirs");
             var replica = dirs.values().iterator().next().replicaInfos().get(tp);
             check(replica != null && replica.size() > 0, "describeLogDirs has no size for the partition: " + replica);
@@ -208,7 +225,7 @@ final class AdminScenarios {
                 var m = d.members().iterator().next();
                 checkEq("admin-member", m.clientId(), "member client id");
                 checkEq(Set.of(tp0, tp1), m.assignment().topicPartitions(), "member assignment");
-                checkEq(0, d.coordinator().id(), "coordinator");
+                checkEq(Clients.nodeId(admin), d.coordinator().id(), "coordinator");
                 check(failure(() -> admin.deleteConsumerGroups(List.of("g-admin")).all()) instanceof GroupNotEmptyException,
                         "deleting a group with a member");
                 admin.removeMembersFromConsumerGroup("g-admin", new RemoveMembersFromConsumerGroupOptions()).all().get();

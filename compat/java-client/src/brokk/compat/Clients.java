@@ -10,10 +10,13 @@ import java.util.concurrent.ExecutionException;
 import java.util.function.Supplier;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
@@ -36,6 +39,29 @@ final class Clients {
 
     static <T> void checkEq(T expected, T actual, String what) {
         check(java.util.Objects.equals(expected, actual), what + ": expected " + expected + ", got " + actual);
+    }
+
+    /** A condition to poll; it may call the broker. */
+    interface Condition {
+        boolean holds() throws Exception;
+    }
+
+    /**
+     * Whether the condition holds within 10 s, polled every 20 ms. For what Kafka answers
+     * before it applies it: KRaft's controller answers CreateTopics, DeleteTopics,
+     * CreatePartitions and config changes once it committed them, and the broker applies the
+     * records a moment later (a few ms). brokk applies them before answering, so the first
+     * poll holds.
+     */
+    static boolean eventually(Condition condition) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        while (!condition.holds()) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            Thread.sleep(20);
+        }
+        return true;
     }
 
     /** The cause of a failed future (what the client's API reports). */
@@ -71,6 +97,13 @@ final class Clients {
         return Admin.create(common(bootstrap));
     }
 
+    /** The id of the cluster's only broker (brokk's is 0, the reference Kafka's 1). */
+    static int nodeId(Admin admin) throws Exception {
+        var nodes = admin.describeCluster().nodes().get();
+        checkEq(1, nodes.size(), "brokers");
+        return nodes.iterator().next().id();
+    }
+
     static KafkaProducer<String, String> producer(String bootstrap, Map<String, Object> extra) {
         var p = common(bootstrap);
         p.put("key.serializer", StringSerializer.class.getName());
@@ -92,9 +125,36 @@ final class Clients {
         return new KafkaConsumer<>(p);
     }
 
+    /**
+     * Creates the topic and waits until its leader serves every partition. Kafka (KRaft)
+     * answers CreateTopics once the controller committed the topic; its broker then publishes
+     * the new metadata before it creates the partitions, and a produce in between gets
+     * NOT_LEADER_OR_FOLLOWER. An idempotent producer with batches in flight can then be stuck:
+     * Kafka takes a later batch first (it accepts any first sequence from a producer it does
+     * not know) and refuses the retried first one with OUT_OF_ORDER_SEQUENCE_NUMBER until the
+     * delivery timeout. ListOffsets succeeds once the partitions exist: the Admin client
+     * retries NOT_LEADER_OR_FOLLOWER itself, and this an unknown topic (the broker's metadata
+     * can lag the answer too). brokk creates the partitions before it answers.
+     */
     static void createTopic(Admin admin, String name, int partitions, Map<String, String> configs)
             throws Exception {
         admin.createTopics(List.of(new NewTopic(name, partitions, (short) 1).configs(configs))).all().get();
+        var latest = new java.util.HashMap<TopicPartition, OffsetSpec>();
+        for (int i = 0; i < partitions; i++) {
+            latest.put(new TopicPartition(name, i), OffsetSpec.latest());
+        }
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (true) {
+            try {
+                admin.listOffsets(latest).all().get();
+                return;
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof UnknownTopicOrPartitionException) || System.nanoTime() > deadline) {
+                    throw e;
+                }
+                Thread.sleep(20);
+            }
+        }
     }
 
     /** Sends the records and waits for every acknowledgement. */

@@ -112,6 +112,9 @@ final class Transactions {
                 }
             }
             check(aborted > 0, "no transaction was aborted");
+            // Kafka answers EndTxn once the transaction is prepared and completes it after the markers.
+            Clients.eventually(() -> admin.describeTransactions(List.of("txn-eos")).all().get().get("txn-eos").state()
+                    == TransactionState.COMPLETE_COMMIT);
             var state = admin.describeTransactions(List.of("txn-eos")).all().get().get("txn-eos");
             checkEq(TransactionState.COMPLETE_COMMIT, state.state(), "the last transaction's state");
             check(state.topicPartitions().isEmpty(), "partitions of a completed transaction: " + state.topicPartitions());
