@@ -131,21 +131,7 @@ mod tests {
     use super::*;
 
     fn registered() -> PartitionRegistration {
-        PartitionRegistration::from(PartitionRecord {
-            partition_id: 0,
-            topic_id: Uuid::from_u64_pair(7, 7),
-            replicas: vec![1, 2, 3],
-            isr: vec![1, 2, 3],
-            removing_replicas: vec![],
-            adding_replicas: vec![],
-            leader: 1,
-            leader_recovery_state: 0,
-            leader_epoch: 0,
-            partition_epoch: 0,
-            directories: vec![],
-            eligible_leader_replicas: None,
-            last_known_elr: None,
-        })
+        PartitionRegistration::from(PartitionRecord::new(Uuid::from_u64_pair(7, 7), 0, vec![1, 2, 3]))
     }
 
     #[test]

@@ -11,21 +11,7 @@ fn topic(name: &str, n: u64) -> MetadataRecord {
 }
 
 fn partition(n: u64, p: i32, replicas: Vec<i32>) -> MetadataRecord {
-    MetadataRecord::Partition(PartitionRecord {
-        partition_id: p,
-        topic_id: Uuid::from_u64_pair(n, n),
-        isr: replicas.clone(),
-        leader: replicas[0],
-        replicas,
-        removing_replicas: vec![],
-        adding_replicas: vec![],
-        leader_recovery_state: 0,
-        leader_epoch: 0,
-        partition_epoch: 0,
-        directories: vec![],
-        eligible_leader_replicas: None,
-        last_known_elr: None,
-    })
+    MetadataRecord::Partition(PartitionRecord::new(Uuid::from_u64_pair(n, n), p, replicas))
 }
 
 fn broker(id: i32, epoch: i64) -> MetadataRecord {

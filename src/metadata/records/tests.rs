@@ -135,21 +135,7 @@ fn older_versions_read_with_defaults() {
     // PartitionRecord v0 has no directories and no ELR tags; v2's ELR tags are ignored at v0.
     let mut w = Writer::new();
     w.uvarint(FRAME_VERSION).uvarint(3).uvarint(0);
-    let p = PartitionRecord {
-        partition_id: 0,
-        topic_id: id(1),
-        replicas: vec![1],
-        isr: vec![1],
-        removing_replicas: vec![],
-        adding_replicas: vec![],
-        leader: 1,
-        leader_recovery_state: 0,
-        leader_epoch: 0,
-        partition_epoch: 0,
-        directories: vec![],
-        eligible_leader_replicas: None,
-        last_known_elr: None,
-    };
+    let p = PartitionRecord::new(id(1), 0, vec![1]);
     p.write(&mut w, 0);
     assert_eq!(MetadataRecord::decode(&w.buf), Ok(MetadataRecord::Partition(p)));
     // RegisterBrokerRecord v0: no migration flag, no controlled shutdown, no log dirs.

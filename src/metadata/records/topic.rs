@@ -51,6 +51,28 @@ pub struct PartitionRecord {
     pub last_known_elr: Option<Vec<i32>>,
 }
 
+impl PartitionRecord {
+    /// A new partition of `topic_id` on `replicas`, as the controller creates one: every
+    /// replica in sync, the first the leader, both epochs 0, log directories unknown.
+    pub fn new(topic_id: Uuid, partition_id: i32, replicas: Vec<i32>) -> Self {
+        PartitionRecord {
+            partition_id,
+            topic_id,
+            isr: replicas.clone(),
+            leader: replicas.first().copied().unwrap_or(NO_LEADER),
+            replicas,
+            removing_replicas: vec![],
+            adding_replicas: vec![],
+            leader_recovery_state: 0,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            directories: vec![],
+            eligible_leader_replicas: None,
+            last_known_elr: None,
+        }
+    }
+}
+
 impl RecordBody for PartitionRecord {
     const API_KEY: u16 = 3;
     const VERSION: i16 = 2;
