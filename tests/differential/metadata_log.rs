@@ -297,6 +297,16 @@ fn kafka_type_name(r: &MetadataRecord) -> &'static str {
         MetadataRecord::AbortTransaction(_) => "ABORT_TRANSACTION_RECORD",
         MetadataRecord::RegisterController(_) => "REGISTER_CONTROLLER_RECORD",
         MetadataRecord::ClearElr(_) => "CLEAR_ELR_RECORD",
-        MetadataRecord::Other { .. } => "OTHER",
+        MetadataRecord::Other { api_key, .. } => match api_key {
+            10 => "DELEGATION_TOKEN_RECORD",
+            11 => "USER_SCRAM_CREDENTIAL_RECORD",
+            14 => "CLIENT_QUOTA_RECORD",
+            18 => "ACCESS_CONTROL_ENTRY_RECORD",
+            19 => "REMOVE_ACCESS_CONTROL_ENTRY_RECORD",
+            21 => "ZK_MIGRATION_STATE_RECORD",
+            22 => "REMOVE_USER_SCRAM_CREDENTIAL_RECORD",
+            26 => "REMOVE_DELEGATION_TOKEN_RECORD",
+            _ => "UNKNOWN",
+        },
     }
 }
