@@ -104,6 +104,9 @@ impl MetadataImage {
             // Kafka's image ignores kraft.version levels (the quorum's own feature, which
             // older releases wrote by mistake: KAFKA-18979).
             MetadataRecord::FeatureLevel(f) if f.name == KRAFT_VERSION => {}
+            MetadataRecord::FeatureLevel(f) if f.name == METADATA_VERSION && f.feature_level < 1 => {
+                return Err(ImageError(format!("metadata.version level {}", f.feature_level)));
+            }
             MetadataRecord::FeatureLevel(f) => {
                 if f.feature_level == 0 {
                     self.features.remove(&f.name);
@@ -138,8 +141,10 @@ impl MetadataImage {
                     0 => {}
                     v => return Err(ImageError(format!("fencing change {v}"))),
                 }
-                if c.in_controlled_shutdown == 1 {
-                    b.in_controlled_shutdown = true;
+                match c.in_controlled_shutdown {
+                    1 => b.in_controlled_shutdown = true,
+                    0 => {}
+                    v => return Err(ImageError(format!("controlled shutdown change {v}"))),
                 }
                 if !c.log_dirs.is_empty() {
                     b.log_dirs = c.log_dirs;
@@ -252,6 +257,8 @@ impl MetadataImage {
     }
 }
 
+/// The feature every other depends on: it cannot be turned off.
+const METADATA_VERSION: &str = "metadata.version";
 /// The quorum's feature, not the image's.
 const KRAFT_VERSION: &str = "kraft.version";
 

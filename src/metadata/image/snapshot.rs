@@ -6,9 +6,7 @@
 use super::super::records::{
     ConfigRecord, FeatureLevelRecord, MetadataRecord, ProducerIdsRecord, RegisterBrokerRecord, TopicRecord,
 };
-use super::{BrokerRegistration, MetadataImage};
-
-const METADATA_VERSION: &str = "metadata.version";
+use super::{BrokerRegistration, METADATA_VERSION, MetadataImage};
 
 impl BrokerRegistration {
     /// The record that registers this broker as it is now (fenced or not).

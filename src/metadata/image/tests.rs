@@ -167,6 +167,12 @@ fn features_and_producer_id_blocks() {
     assert_eq!(image.features["transaction.version"], 2);
     image.apply(level(0)).unwrap();
     assert!(image.features.is_empty());
+    // metadata.version cannot be turned off.
+    let off = MetadataRecord::FeatureLevel(FeatureLevelRecord {
+        name: "metadata.version".into(),
+        feature_level: 0,
+    });
+    assert!(image.apply(off).is_err());
     let block = |next| {
         MetadataRecord::ProducerIds(ProducerIdsRecord {
             broker_id: 1,

@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use super::super::wire::{Reader, WireError, Writer, encoded, tagged_value};
-use super::{RecordBody, read_tags};
+use super::{RecordBody, read_tags, since};
 
 /// A listener of a broker or controller (BrokerEndpoint / ControllerEndpoint).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +126,8 @@ impl RecordBody for RegisterBrokerRecord {
         };
         rec.in_controlled_shutdown = version >= 1 && r.bool()?;
         read_tags(r, |tag, data| {
-            if tag == 0 && version >= 3 {
+            if tag == 0 {
+                since(0, 3, version)?;
                 rec.log_dirs = tagged_value(data, Reader::uuids)?;
             }
             Ok(())
@@ -223,8 +224,14 @@ impl RecordBody for BrokerRegistrationChangeRecord {
         read_tags(r, |tag, data| {
             match tag {
                 0 => rec.fenced = tagged_value(data, Reader::i8)?,
-                1 if version >= 1 => rec.in_controlled_shutdown = tagged_value(data, Reader::i8)?,
-                2 if version >= 2 => rec.log_dirs = tagged_value(data, Reader::uuids)?,
+                1 => {
+                    since(1, 1, version)?;
+                    rec.in_controlled_shutdown = tagged_value(data, Reader::i8)?;
+                }
+                2 => {
+                    since(2, 2, version)?;
+                    rec.log_dirs = tagged_value(data, Reader::uuids)?;
+                }
                 _ => {}
             }
             Ok(())

@@ -125,6 +125,17 @@ records! {
 /// client quotas (14), ACLs (18, 19), the ZooKeeper migration state (21).
 const OTHER_API_KEYS: [u32; 8] = [10, 11, 14, 18, 19, 21, 22, 26];
 
+/// A known tagged field before the version that defines it is an error, as Kafka's
+/// generated readers throw ("Tag N is not valid for version V").
+pub(super) fn since(tag: u32, first: i16, version: i16) -> Result<(), WireError> {
+    if version < first {
+        return Err(WireError::Malformed(format!(
+            "tag {tag} is not valid for version {version}"
+        )));
+    }
+    Ok(())
+}
+
 /// Reads the tagged-field section; `field(tag, data)` takes the tags the record knows.
 pub(super) fn read_tags<'a>(
     r: &mut Reader<'a>,

@@ -194,6 +194,13 @@ fn bad_input_is_an_error_never_a_panic() {
             assert!(MetadataRecord::decode(&longer).is_err(), "{r:?} with a byte more");
         }
     }
+    // A known tag before its version: PartitionRecord v0 with ELR (tag 1, v2+).
+    let mut w = Writer::new();
+    w.uvarint(FRAME_VERSION).uvarint(3).uvarint(0);
+    let mut p = PartitionRecord::new(id(1), 0, vec![1]);
+    p.eligible_leader_replicas = Some(vec![1]);
+    p.write(&mut w, 2);
+    assert!(MetadataRecord::decode(&w.buf).is_err());
     // Frame version 0 (KRaft's preview), an unknown api key, a version too new.
     assert!(MetadataRecord::decode(&[0, 20, 0, 0]).is_err());
     assert!(MetadataRecord::decode(&[1, 6, 0, 0]).is_err());

@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use super::super::wire::{Reader, WireError, Writer, encoded, tagged_value};
-use super::{RecordBody, read_tags};
+use super::{RecordBody, read_tags, since};
 
 /// TopicRecord: a topic was created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,8 +132,14 @@ impl RecordBody for PartitionRecord {
         read_tags(r, |tag, data| {
             match tag {
                 0 => rec.leader_recovery_state = tagged_value(data, Reader::i8)?,
-                1 if version >= 2 => rec.eligible_leader_replicas = tagged_value(data, Reader::nullable_i32s)?,
-                2 if version >= 2 => rec.last_known_elr = tagged_value(data, Reader::nullable_i32s)?,
+                1 => {
+                    since(1, 2, version)?;
+                    rec.eligible_leader_replicas = tagged_value(data, Reader::nullable_i32s)?;
+                }
+                2 => {
+                    since(2, 2, version)?;
+                    rec.last_known_elr = tagged_value(data, Reader::nullable_i32s)?;
+                }
                 _ => {}
             }
             Ok(())
@@ -247,9 +253,18 @@ impl RecordBody for PartitionChangeRecord {
                 3 => rec.removing_replicas = tagged_value(data, Reader::nullable_i32s)?,
                 4 => rec.adding_replicas = tagged_value(data, Reader::nullable_i32s)?,
                 5 => rec.leader_recovery_state = tagged_value(data, Reader::i8)?,
-                6 if version >= 2 => rec.eligible_leader_replicas = tagged_value(data, Reader::nullable_i32s)?,
-                7 if version >= 2 => rec.last_known_elr = tagged_value(data, Reader::nullable_i32s)?,
-                8 if version >= 1 => rec.directories = tagged_value(data, Reader::nullable_uuids)?,
+                6 => {
+                    since(6, 2, version)?;
+                    rec.eligible_leader_replicas = tagged_value(data, Reader::nullable_i32s)?;
+                }
+                7 => {
+                    since(7, 2, version)?;
+                    rec.last_known_elr = tagged_value(data, Reader::nullable_i32s)?;
+                }
+                8 => {
+                    since(8, 1, version)?;
+                    rec.directories = tagged_value(data, Reader::nullable_uuids)?;
+                }
                 _ => {}
             }
             Ok(())
