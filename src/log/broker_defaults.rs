@@ -75,7 +75,7 @@ impl DynamicDefaults {
         }
         checkpoint::write_atomic(
             &dir.join(FILE),
-            &render_properties("brokk dynamic broker configs", &props),
+            render_properties("brokk dynamic broker configs", &props),
         )
     }
 }

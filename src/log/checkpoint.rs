@@ -12,10 +12,10 @@ use std::path::Path;
 use super::LogError;
 
 /// Writes `contents` to `path` atomically and durably.
-pub fn write_atomic(path: &Path, contents: &str) -> Result<(), LogError> {
+pub fn write_atomic(path: &Path, contents: impl AsRef<[u8]>) -> Result<(), LogError> {
     let tmp = path.with_extension("tmp");
     let mut f = File::create(&tmp).map_err(|e| LogError::io(&tmp, e))?;
-    f.write_all(contents.as_bytes()).map_err(|e| LogError::io(&tmp, e))?;
+    f.write_all(contents.as_ref()).map_err(|e| LogError::io(&tmp, e))?;
     f.sync_all().map_err(|e| LogError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| LogError::io(path, e))?;
     if let Some(dir) = path.parent() {

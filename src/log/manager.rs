@@ -512,7 +512,7 @@ impl LogManager {
             }
             return Ok(());
         }
-        checkpoint::write_atomic(&path, &now.concat())
+        checkpoint::write_atomic(&path, now.concat())
     }
 
     /// Writes `partition.metadata` for topic `id` into `pdir` if it has none (a directory
@@ -621,7 +621,7 @@ impl LogManager {
         m.insert("version".to_string(), "1".to_string());
         m.insert("cluster.id".to_string(), cluster_id.clone());
         m.insert("node.id".to_string(), node_id.to_string());
-        checkpoint::write_atomic(&path, &render_properties("brokk broker metadata", &m))?;
+        checkpoint::write_atomic(&path, render_properties("brokk broker metadata", &m))?;
         Ok(cluster_id)
     }
 
@@ -810,7 +810,7 @@ impl LogManager {
         }
         checkpoint::write_atomic(
             &topic_file(&self.dir, id),
-            &render_properties("brokk topic metadata", &props),
+            render_properties("brokk topic metadata", &props),
         )
     }
 

@@ -51,7 +51,7 @@ impl QuorumState {
             "metadata.offset".to_string(),
             self.metadata_offset.load(Ordering::Acquire).to_string(),
         );
-        checkpoint::write_atomic(&dir.join(FILE), &render_properties("brokk quorum state", &props))
+        checkpoint::write_atomic(&dir.join(FILE), render_properties("brokk quorum state", &props))
     }
 }
 

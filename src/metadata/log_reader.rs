@@ -18,6 +18,7 @@ use bytes::{Buf, Bytes};
 use kafka_protocol::records::RecordBatchDecoder;
 
 use super::records::MetadataRecord;
+use crate::log::record::batch::BatchHeader;
 
 /// Why a metadata log could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -110,25 +111,21 @@ fn read_batches(path: &Path, mut data: Bytes, base: i64, last: bool) -> Result<(
     let total = data.len();
     let mut out = vec![];
     let mut next = base;
-    // baseOffset i64, batchLength i32: a batch is 12 + batchLength bytes.
-    while data.len() >= 12 {
-        let len = i32::from_be_bytes([data[8], data[9], data[10], data[11]]);
+    while let Some(frame) = BatchHeader::frame_len(&data) {
         let position = total - data.len();
         let bad = |message: String| ReadError::Batch {
             path: path.to_path_buf(),
             position,
             message,
         };
-        let Ok(len) = usize::try_from(len) else {
-            return Err(bad(format!("batch length {len}")));
-        };
-        if data.len() < 12 + len {
+        let len = frame.map_err(|e| bad(e.to_string()))?;
+        if data.len() < len {
             if last {
                 break;
             }
             return Err(bad("a batch cut short in a segment that is not the last".into()));
         }
-        let mut batch = data.split_to(12 + len);
+        let mut batch = data.split_to(len);
         let set = RecordBatchDecoder::decode(&mut batch).map_err(|e| bad(e.to_string()))?;
         if batch.has_remaining() {
             return Err(bad("bytes after the batch".into()));

@@ -15,6 +15,7 @@ use kafka_protocol::protocol::Encodable;
 use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 
 use super::records::MetadataRecord;
+use crate::log::LogError;
 
 /// KRaft's control record types (the control record key's second i16).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,19 +135,10 @@ pub fn snapshot(records: &[MetadataRecord], epoch: i32, timestamp: i64) -> Vec<u
     out
 }
 
-/// Writes a snapshot file atomically (a temporary file, fsynced, renamed into place).
-pub fn write_snapshot(path: &Path, records: &[MetadataRecord], epoch: i32, timestamp: i64) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("checkpoint.part");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&snapshot(records, epoch, timestamp))?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+/// Writes a snapshot file atomically (a temporary file, fsynced, renamed into place, the
+/// directory fsynced): the log's checkpoint writer.
+pub fn write_snapshot(path: &Path, records: &[MetadataRecord], epoch: i32, timestamp: i64) -> Result<(), LogError> {
+    crate::log::checkpoint::write_atomic(path, snapshot(records, epoch, timestamp))
 }
 
 /// A snapshot's file name: `<end offset:020>-<epoch:010>.checkpoint`.

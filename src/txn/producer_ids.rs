@@ -60,7 +60,7 @@ impl ProducerIdManager {
                 .next
                 .checked_add(BLOCK)
                 .ok_or_else(|| LogError::Invalid("producer ids exhausted".into()))?;
-            checkpoint::write_atomic(&self.path, &format!("{KEY}={end}\n"))?;
+            checkpoint::write_atomic(&self.path, format!("{KEY}={end}\n"))?;
             r.end = end;
         }
         let id = r.next;
