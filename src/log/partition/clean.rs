@@ -62,6 +62,7 @@ impl Partition {
         // list describing files that are gone.
         let commit = || -> Result<Arc<Segment>, LogError> {
             for s in old {
+                s.mark_deleted();
                 segment::rename_files(&dir, s.base_offset(), "", ".deleted")?;
             }
             segment::rename_files(&dir, base, ".swap", "")?;

@@ -81,6 +81,9 @@ pub struct Segment {
     flushed: AtomicUsize,
     bytes_since_index: AtomicUsize,
     sealed: AtomicBool,
+    /// Its files were deleted (retention, DeleteRecords, compaction's swap): nothing of it
+    /// is left to make durable.
+    deleted: AtomicBool,
     index_interval: usize,
     /// The offset index file did not exist when the segment was opened.
     index_was_missing: bool,
@@ -225,6 +228,7 @@ impl Segment {
             flushed: AtomicUsize::new(0),
             bytes_since_index: AtomicUsize::new(0),
             sealed: AtomicBool::new(false),
+            deleted: AtomicBool::new(false),
             index_interval: cfg.index_interval_bytes,
             index_was_missing,
             last_append_ms: AtomicI64::new(0),
@@ -635,7 +639,16 @@ impl Segment {
     /// fsyncs the published data range (msync) and the indexes.
     /// Only the bytes published since the previous flush are synced (callers serialise
     /// flushes through the partition's flush lock).
+    /// A segment whose files are deleted meanwhile (a flush runs off the partition's locks,
+    /// on the segments it listed) has nothing left to sync: its errors are not the disk's.
     pub fn flush(&self) -> Result<(), LogError> {
+        match self.flush_files() {
+            Err(_) if self.deleted.load(Ordering::Acquire) => Ok(()),
+            r => r,
+        }
+    }
+
+    fn flush_files(&self) -> Result<(), LogError> {
         let size = self.size();
         let from = self.flushed.load(Ordering::Acquire).min(size);
         if size > from {
@@ -711,7 +724,13 @@ impl Segment {
     }
 
     pub fn delete_files(&self, dir: &Path) -> Result<(), LogError> {
+        self.mark_deleted();
         delete_files(dir, self.base_offset, "")
+    }
+
+    /// Its files are being removed or renamed away (see `deleted`).
+    pub fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::Release);
     }
 }
 
@@ -726,4 +745,30 @@ pub fn delete_files(dir: &Path, base_offset: i64, suffix: &str) -> Result<(), Lo
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::record::batch::tests::make_batch;
+    use kafka_protocol::records::Compression;
+
+    /// A flush that lists a sealed segment retention then deletes (the roll's background
+    /// flush racing a retention pass) is not a disk failure: it must not fence the partition.
+    #[test]
+    fn a_flush_of_a_deleted_segment_is_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = Segment::create(dir.path(), 0, &LogConfig::default(), 0).unwrap();
+        seg.append(&make_batch(3, 1_000, Compression::None), |_| {}).unwrap();
+        seg.seal().unwrap();
+        assert!(seg.awaits_seal_sync());
+        seg.delete_files(dir.path()).unwrap();
+        seg.flush().unwrap();
+        // A segment whose files vanish without being deleted is still an error.
+        let seg = Segment::create(dir.path(), 10, &LogConfig::default(), 0).unwrap();
+        seg.append(&make_batch(3, 1_000, Compression::None), |_| {}).unwrap();
+        seg.seal().unwrap();
+        super::delete_files(dir.path(), 10, "").unwrap();
+        assert!(seg.flush().is_err());
+    }
 }
