@@ -460,6 +460,14 @@ impl LogManager {
             // The new leader epochs are on disk before any client can see them.
             checkpoint::sync_filesystem(ld.path())?;
         }
+        // Everything recovery kept is on disk now.
+        for topic in mgr.topics.iter() {
+            topic
+                .partitions
+                .iter()
+                .filter(|p| !p.is_offline())
+                .for_each(|p| p.synced_at_start());
+        }
         // Recovery is done with the files: until a partition is written, it holds none.
         mgr.release_idle_files(super::now_ms(), 0);
         // Drops entries of topics deleted since it was written.
@@ -1230,6 +1238,31 @@ mod tests {
         m.delete_topic("t1").unwrap();
         assert!(!dir.path().join("t1-0").exists());
         assert!(m.topic("t1").is_none());
+    }
+
+    #[test]
+    fn an_unclean_start_makes_what_recovery_kept_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (m, _) = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+            let t = m.create_topic("t", 1, BTreeMap::new()).unwrap();
+            let p = &t.partitions[0];
+            let now = super::super::now_ms();
+            let batch =
+                super::super::test_fixture::batch_of(3, now, kafka_protocol::records::Compression::None, |_| {
+                    vec![1; 10]
+                });
+            p.append(&batch, now).unwrap();
+            p.append(&batch, now).unwrap();
+            assert_eq!(p.recovery_point(), 0, "nothing flushed yet");
+            // No shutdown: the next open recovers, with no recovery point checkpointed.
+        }
+        let (m, r) = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+        assert!(!r.clean_shutdown);
+        let p = m.partition("t", 0).unwrap();
+        assert!(p.log_end_offset() > 0);
+        // The start's syncfs made it durable: the cleaner may rewrite it at once.
+        assert_eq!(p.recovery_point(), p.log_end_offset());
     }
 
     #[test]

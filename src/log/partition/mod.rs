@@ -660,6 +660,16 @@ impl Partition {
         Ok(())
     }
 
+    /// At start-up, after the log directory's file system was synced (`syncfs`): all that
+    /// recovery kept is durable, so the recovery point moves to the log end. Without this
+    /// a crash's stale recovery-point checkpoint held the cleaner (which rewrites only
+    /// durable data) off sealed segments until the next roll's flush.
+    pub(super) fn synced_at_start(&self) {
+        let end = self.log_end_offset();
+        self.recovery_point.fetch_max(end, Ordering::AcqRel);
+        self.group_commit.published(end, false);
+    }
+
     /// Whether `flush.ms` has passed with unflushed data.
     pub fn flush_due(&self, now_ms: i64) -> bool {
         let cfg = self.config();

@@ -186,7 +186,10 @@ public final class WordCount {
                         long[] log;
                         while (true) {
                             log = Checks.changelogRecords(bootstrap);
-                            if (log[0] < updates / 2) {
+                            // The active segments are never compacted (as in Kafka), and how much of the
+                            // changelog they hold depends on when the last roll (segment.ms) happened:
+                            // the check is that the cleaner removed superseded updates at all.
+                            if (log[0] < updates) {
                                 break;
                             }
                             Checks.check(System.nanoTime() < deadline, "the changelog still holds " + log[0]
