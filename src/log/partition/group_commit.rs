@@ -39,6 +39,13 @@ impl GroupCommit {
         });
     }
 
+    /// The log was cut at `end`: nothing at or past it is durable any more.
+    pub fn truncated(&self, end: i64) {
+        self.durable.send_modify(|d| d.0 = d.0.min(end));
+        let mut w = self.lock();
+        w.0 = w.0.min(end);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, (i64, bool)> {
         self.wanted.lock().unwrap_or_else(|e| e.into_inner())
     }

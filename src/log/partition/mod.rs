@@ -109,6 +109,9 @@ pub struct Partition {
     append: Mutex<AppendState>,
     segments: RwLock<Arc<Vec<Arc<Segment>>>>,
     high_watermark: AtomicI64,
+    /// One past the last appended offset (published after the batch is readable). A
+    /// leader's high watermark follows it; a follower's is the leader's word.
+    log_end_offset: AtomicI64,
     log_start_offset: AtomicI64,
     /// Every offset below this is fsynced.
     recovery_point: AtomicI64,
@@ -132,6 +135,7 @@ pub struct Partition {
 }
 
 mod clean;
+mod follower;
 pub mod group_commit;
 pub mod leader_epoch;
 pub mod producer_state;
@@ -197,6 +201,7 @@ impl Partition {
             }),
             segments: RwLock::new(Arc::new(vec![])),
             high_watermark: AtomicI64::new(0),
+            log_end_offset: AtomicI64::new(0),
             log_start_offset: AtomicI64::new(0),
             recovery_point: AtomicI64::new(0),
             group_commit: GroupCommit::new(0),
@@ -259,6 +264,7 @@ impl Partition {
             }),
             segments: RwLock::new(Arc::new(segments)),
             high_watermark: AtomicI64::new(next_offset),
+            log_end_offset: AtomicI64::new(next_offset),
             log_start_offset: AtomicI64::new(log_start),
             recovery_point: AtomicI64::new(recovery_point.min(next_offset)),
             group_commit: GroupCommit::new(recovery_point.min(next_offset)),
@@ -292,9 +298,8 @@ impl Partition {
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark.load(Ordering::Acquire)
     }
-    /// brokk's only replica makes the log end offset the high watermark.
     pub fn log_end_offset(&self) -> i64 {
-        self.high_watermark()
+        self.log_end_offset.load(Ordering::Acquire)
     }
     pub fn log_start_offset(&self) -> i64 {
         self.log_start_offset.load(Ordering::Acquire)
@@ -508,6 +513,7 @@ impl Partition {
             let fu = st.producers.first_unstable_offset().unwrap_or(-1);
             self.first_unstable.store(fu, Ordering::Release);
         }
+        self.log_end_offset.store(st.next_offset, Ordering::Release);
         self.high_watermark.store(st.next_offset, Ordering::Release);
         let needs_flush = st.next_offset - self.recovery_point() >= cfg.flush_messages;
         drop(st);
@@ -1059,6 +1065,7 @@ impl Partition {
             }
         }
         self.first_unstable.store(fu, Ordering::Release);
+        self.log_end_offset.store(st.next_offset, Ordering::Release);
         self.high_watermark.store(st.next_offset, Ordering::Release);
         let needs_flush = st.next_offset - self.recovery_point() >= cfg.flush_messages;
         drop(st);
