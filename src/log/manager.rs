@@ -25,7 +25,7 @@ mod topic_config;
 use super::checkpoint::{self, parse_properties, render_properties};
 use super::log_dir::{DirSet, LogDir};
 use super::partition::group_commit::{self, FlushWait};
-use super::partition::{AppendInfo, Origin, Partition};
+use super::partition::{AppendInfo, Origin, Partition, Role};
 use super::recovery::{self, RecoveryReport};
 use super::{LogConfig, LogError};
 
@@ -410,11 +410,13 @@ impl LogManager {
                             config.clone(),
                             segs,
                             rp.unwrap_or(0),
-                            epoch_if_lost,
-                            if was_offline.contains(ld.path()) {
-                                epoch_if_lost
-                            } else {
-                                0
+                            Role::Leader {
+                                epoch_if_lost,
+                                epoch_floor: if was_offline.contains(ld.path()) {
+                                    epoch_if_lost
+                                } else {
+                                    0
+                                },
                             },
                             ld.clone(),
                         )?;
@@ -788,10 +790,42 @@ impl LogManager {
             config.clone(),
             segs,
             0,
-            0,
-            0,
+            Role::Leader {
+                epoch_if_lost: 0,
+                epoch_floor: 0,
+            },
             ld,
         )?))
+    }
+
+    /// Opens the metadata quorum's log, `__cluster_metadata-0` in the metadata directory
+    /// (the first of `log.dirs`), as Kafka keeps it: a replica log whose offsets and epochs
+    /// come with its batches, fully recovered at every open (it is small), and no topic of
+    /// this manager's (no `partition.metadata`, so start-up never takes it for an orphan).
+    pub fn open_metadata_log(&self, config: LogConfig) -> Result<Arc<Partition>, LogError> {
+        let ld = self
+            .log_dirs
+            .iter()
+            .find(|d| d.is_metadata())
+            .ok_or_else(|| LogError::Invalid("no metadata log directory".into()))?
+            .clone();
+        let dir = ld.path().join(crate::metadata::METADATA_LOG_DIR);
+        std::fs::create_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
+        let (segs, report) = recovery::open_segments(&dir, &config, false, None)?;
+        if report.torn_bytes > 0 {
+            tracing::warn!(dir = %dir.display(), torn_bytes = report.torn_bytes, "cut a torn tail off the metadata log");
+        }
+        let p = Partition::from_segments(
+            crate::metadata::METADATA_TOPIC.into(),
+            0,
+            dir,
+            Arc::new(config),
+            segs,
+            0,
+            Role::Replica,
+            ld,
+        )?;
+        Ok(Arc::new(p))
     }
 
     /// fsyncs the log directories holding `parts` (their new partition directories).

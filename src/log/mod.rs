@@ -74,7 +74,7 @@ use std::path::{Path, PathBuf};
 
 pub use config::{LogConfig, TimestampType};
 pub use manager::LogManager;
-pub use partition::{AppendInfo, FetchedData, Partition};
+pub use partition::{AppendInfo, FetchedData, Partition, Role};
 
 /// Errors of the storage layer. Mapped to Kafka error codes in exactly one place
 /// (`api::errors`).

@@ -18,3 +18,8 @@ pub mod wire;
 
 pub use image::MetadataImage;
 pub use records::MetadataRecord;
+
+/// The metadata log's topic, as Kafka names it.
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
+/// Its one partition's directory in the metadata log directory.
+pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";

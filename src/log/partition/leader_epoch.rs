@@ -72,6 +72,29 @@ impl LeaderEpochCache {
         log_end: i64,
         epoch_if_lost: i32,
     ) -> Result<(i32, Self), LogError> {
+        let (mut cache, last_led, last_stamped) = Self::read(dir, segments, log_start, log_end);
+        let after_stamped = last_stamped.map_or(0, |e| e.saturating_add(EPOCHS_PER_START));
+        let epoch = match last_led {
+            Some(led) => after_stamped.max(led.saturating_add(EPOCHS_PER_START)),
+            None => after_stamped.max(epoch_if_lost),
+        };
+        cache.assign(epoch, log_end);
+        cache.write()?;
+        Ok((epoch, cache))
+    }
+
+    /// The cache of a log this broker does not lead (a follower's, the metadata quorum's):
+    /// the checkpoint file completed from the epochs stamped on the batches, no epoch of
+    /// its own added.
+    pub fn load(dir: &Path, segments: &[Arc<Segment>], log_start: i64, log_end: i64) -> Result<Self, LogError> {
+        let (cache, ..) = Self::read(dir, segments, log_start, log_end);
+        cache.write()?;
+        Ok(cache)
+    }
+
+    /// The checkpoint file's entries completed from the log (see [`Self::become_leader`]),
+    /// with the file's last epoch and the log's last stamped one.
+    fn read(dir: &Path, segments: &[Arc<Segment>], log_start: i64, log_end: i64) -> (Self, Option<i32>, Option<i32>) {
         let mut cache = Self::empty(dir);
         let read = std::fs::read_to_string(&cache.path).ok().and_then(|t| parse(&t));
         let last_led = read.as_ref().and_then(|e| e.last()).map(|e| e.epoch);
@@ -89,14 +112,7 @@ impl LeaderEpochCache {
         }
         cache.truncate_from_end(log_end);
         cache.truncate_from_start(log_start);
-        let after_stamped = last_stamped.map_or(0, |e| e.saturating_add(EPOCHS_PER_START));
-        let epoch = match last_led {
-            Some(led) => after_stamped.max(led.saturating_add(EPOCHS_PER_START)),
-            None => after_stamped.max(epoch_if_lost),
-        };
-        cache.assign(epoch, log_end);
-        cache.write()?;
-        Ok((epoch, cache))
+        (cache, last_led, last_stamped)
     }
 
     /// Assigns the epochs stamped on the batches at or after `from` (as Kafka's segment

@@ -76,6 +76,17 @@ pub enum Origin {
     Coordinator,
 }
 
+/// How a partition's log is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The single broker leads every partition: a new leader epoch at every start (at least
+    /// `epoch_if_lost` when the epoch file is gone, at least `epoch_floor` after a log
+    /// directory failure).
+    Leader { epoch_if_lost: i32, epoch_floor: i32 },
+    /// A log whose epochs come with its batches (a follower's, the metadata quorum's).
+    Replica,
+}
+
 /// Bytes read for a fetch plus the partition's offsets at read time.
 #[derive(Debug, Clone)]
 pub struct FetchedData {
@@ -230,8 +241,7 @@ impl Partition {
         config: Arc<LogConfig>,
         segments: Vec<Arc<Segment>>,
         recovery_point: i64,
-        epoch_if_lost: i32,
-        epoch_floor: i32,
+        role: Role,
         log_dir: Arc<LogDir>,
     ) -> Result<Self, LogError> {
         let active = segments
@@ -242,13 +252,25 @@ impl Partition {
         let log_start = segments[0].base_offset();
         let producers = rebuild_producers(&dir, &segments, log_start, next_offset);
         let first_unstable = producers.first_unstable_offset().unwrap_or(-1);
-        let (mut leader_epoch, mut epochs) =
-            LeaderEpochCache::become_leader(&dir, &segments, log_start, next_offset, epoch_if_lost)?;
-        if leader_epoch < epoch_floor {
-            epochs.assign(epoch_floor, next_offset);
-            epochs.write()?;
-            leader_epoch = epoch_floor;
-        }
+        let (leader_epoch, epochs) = match role {
+            Role::Leader {
+                epoch_if_lost,
+                epoch_floor,
+            } => {
+                let (mut leader_epoch, mut epochs) =
+                    LeaderEpochCache::become_leader(&dir, &segments, log_start, next_offset, epoch_if_lost)?;
+                if leader_epoch < epoch_floor {
+                    epochs.assign(epoch_floor, next_offset);
+                    epochs.write()?;
+                    leader_epoch = epoch_floor;
+                }
+                (leader_epoch, epochs)
+            }
+            Role::Replica => {
+                let epochs = LeaderEpochCache::load(&dir, &segments, log_start, next_offset)?;
+                (epochs.latest_epoch().unwrap_or(-1), epochs)
+            }
+        };
         Ok(Self {
             leader_epoch: AtomicI32::new(leader_epoch),
             epochs: Mutex::new(epochs),
