@@ -19,6 +19,7 @@ pub mod api;
 pub mod broker;
 pub mod broker_config_defs;
 pub mod config;
+pub mod controller;
 pub mod failpoint;
 pub mod group;
 pub mod log;
