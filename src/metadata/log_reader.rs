@@ -69,6 +69,11 @@ fn read_segment(path: &Path, base: i64, last: bool) -> Result<(Vec<LoggedRecord>
     read_batches(path, Bytes::from(data), base, last)
 }
 
+/// Every metadata record of a snapshot's (or one segment's) bytes, whose first offset is 0.
+pub fn read_bytes(data: Bytes) -> Result<Vec<LoggedRecord>, ReadError> {
+    Ok(read_batches(Path::new("(snapshot)"), data, 0, false)?.0)
+}
+
 /// Every metadata record of a `__cluster_metadata-0` directory's segments, in offset order.
 pub fn read_log_dir(dir: &Path) -> Result<Vec<LoggedRecord>, ReadError> {
     let io = |source| ReadError::Io {

@@ -117,7 +117,19 @@ pub fn control_batch(kind: ControlType, message: &impl Encodable, offset: i64, e
 /// The bytes of a snapshot of `records` taken at leader epoch `epoch`; `timestamp` is the
 /// last contained log timestamp (0 for a bootstrap snapshot).
 pub fn snapshot(records: &[MetadataRecord], epoch: i32, timestamp: i64) -> Vec<u8> {
-    let header = SnapshotHeaderRecord::default().with_last_contained_log_timestamp(timestamp);
+    snapshot_tagged(records, epoch, timestamp, Default::default())
+}
+
+/// [`snapshot`] with `tags` as tagged fields of its SnapshotHeaderRecord (the quorum keeps
+/// its membership there; Kafka's readers skip unknown tags).
+pub fn snapshot_tagged(
+    records: &[MetadataRecord],
+    epoch: i32,
+    timestamp: i64,
+    tags: std::collections::BTreeMap<i32, Bytes>,
+) -> Vec<u8> {
+    let mut header = SnapshotHeaderRecord::default().with_last_contained_log_timestamp(timestamp);
+    header.unknown_tagged_fields = tags;
     let mut out = control_batch(ControlType::SnapshotHeader, &header, 0, epoch, timestamp).to_vec();
     let mut offset = 1i64;
     for chunk in records.chunks(RECORDS_PER_BATCH) {

@@ -104,7 +104,7 @@ pub fn encode_membership(m: &Membership) -> Vec<u8> {
 pub fn decode_membership(bytes: &[u8]) -> Result<Membership, WireError> {
     let mut r = Reader::new(bytes);
     let configs = r.array(1, |r: &mut Reader<'_>| r.i32s())?;
-    let nodes = r.array(8, |r: &mut Reader<'_>| {
+    let nodes = r.array(7, |r: &mut Reader<'_>| {
         let id = r.i32()?;
         let host = r.string()?;
         let port = r.u16()?;

@@ -15,12 +15,12 @@
 //! (Kafka's snapshot format; the membership and last entry in a tagged field of its header).
 
 pub mod codec;
-// pub mod log_store;
-// pub mod state_machine;
+pub mod log_store;
+pub mod state_machine;
 pub mod vote;
 
 #[cfg(test)]
-mod tests {}
+mod tests;
 
 use crate::metadata::MetadataRecord;
 
