@@ -58,6 +58,9 @@ fn complete_swaps(dir: &Path) -> Result<(), LogError> {
         let Ok(base) = stem.parse::<i64>() else { continue };
         if ext.ends_with(".deleted") {
             std::fs::remove_file(entry.path()).map_err(|e| LogError::io(&entry.path(), e))?;
+        } else if ext.ends_with(super::partition::TRUNCATING) {
+            // A cut that never reached its swap: the old segment is whole.
+            std::fs::remove_file(entry.path()).map_err(|e| LogError::io(&entry.path(), e))?;
         } else if ext.ends_with(".cleaned") {
             min_cleaned = min_cleaned.min(base);
             std::fs::remove_file(entry.path()).map_err(|e| LogError::io(&entry.path(), e))?;

@@ -140,7 +140,8 @@ fn membership_of(v: &VotersRecord) -> Result<Membership, String> {
     Ok(Membership::new(vec![voters], nodes))
 }
 
-/// The entry a batch written by [`encode_entry`] (or by Kafka) holds.
+/// The entry a batch written by [`encode_entry`] holds (a log Kafka wrote has batches of
+/// several records, KRaftVersion records among them: it is not a brokk quorum's log).
 pub fn decode_entry(batch: &[u8]) -> Result<Entry, String> {
     let mut bytes = Bytes::copy_from_slice(batch);
     let set = RecordBatchDecoder::decode(&mut bytes).map_err(|e| e.to_string())?;

@@ -55,7 +55,8 @@ impl Debug for MetadataLogStore {
 fn parse_purged(text: &str) -> Option<LogId> {
     let mut it = text.split_whitespace().map(|n| n.parse::<u64>());
     match (it.next(), it.next()) {
-        (Some(Ok(index)), Some(Ok(term))) => Some(log_id(term, index)),
+        // Offsets are i64: the entry after the purged one must have one too.
+        (Some(Ok(index)), Some(Ok(term))) if index < i64::MAX as u64 => Some(log_id(term, index)),
         _ => None,
     }
 }
@@ -104,14 +105,23 @@ impl MetadataLogStore {
         Ok(())
     }
 
-    fn last_log_id(&self) -> Option<LogId> {
+    /// The last entry's log id, its term read from the batch itself (the leader-epoch
+    /// file is a cache that a crash may leave behind the log).
+    fn last_log_id(&self) -> Result<Option<LogId>, String> {
         let end = self.log.log_end_offset();
         if end <= self.log.log_start_offset() {
-            return None;
+            return Ok(None);
         }
-        let last = end - 1;
-        let term = self.log.epoch_for_offset(last)?;
-        Some(log_id(term.max(0) as u64, last as u64))
+        let read = self
+            .log
+            .read(end - 1, READ_BYTES, true, false)
+            .map_err(|e| e.to_string())?;
+        let records = read.records.unwrap_or_default();
+        let (_, last) = batch::iter_batches(&records)
+            .last()
+            .ok_or_else(|| format!("no batch holds offset {}", end - 1))?;
+        let term = u64::try_from(last.partition_leader_epoch()).map_err(|_| "a negative epoch".to_string())?;
+        Ok(Some(log_id(term, last.last_offset() as u64)))
     }
 
     /// The entries at offsets `[start, end)`.
@@ -151,7 +161,7 @@ impl RaftLogReader<Quorum> for MetadataLogStore {
     ) -> Result<Vec<Entry>, StorageError> {
         let start = match range.start_bound() {
             Bound::Included(s) => *s,
-            Bound::Excluded(s) => s + 1,
+            Bound::Excluded(s) => s.saturating_add(1),
             Bound::Unbounded => 0,
         };
         let end = match range.end_bound() {
@@ -174,7 +184,7 @@ impl RaftLogStorage<Quorum> for MetadataLogStore {
         let purged = *self.purged.lock().unwrap_or_else(|e| e.into_inner());
         Ok(LogState {
             last_purged_log_id: purged,
-            last_log_id: self.last_log_id().or(purged),
+            last_log_id: self.last_log_id().map_err(read_err)?.or(purged),
         })
     }
 
@@ -203,46 +213,78 @@ impl RaftLogStorage<Quorum> for MetadataLogStore {
     {
         let vote = *self.vote.lock().unwrap_or_else(|e| e.into_inner());
         let now = now_ms();
+        let mut batches = vec![];
         for e in entries {
             // A blank entry opens its term: the vote of that term names its leader.
             let leader = match (&e.payload, vote) {
                 (EntryPayload::Blank, Some(v)) if v.leader_id.term == e.log_id.leader_id.term => v.leader_id.voted_for,
                 _ => None,
             };
-            // openraft truncates a conflicting tail before it overwrites it; an entry below
-            // the log end replaces the tail from there all the same.
-            if (e.log_id.index as i64) < self.log.log_end_offset() {
-                self.log
-                    .truncate_to(e.log_id.index as i64)
-                    .map_err(|err| write_err(&err))?;
-            }
             let batch = encode_entry(&e, leader, now).map_err(write_err)?;
-            self.log
-                .append_as_follower(&batch, now)
-                .map_err(|err| StorageIOError::write_log_entry(e.log_id, &err))?;
+            batches.push((e.log_id, batch));
         }
-        self.log.set_high_watermark(self.log.log_end_offset());
-        let (log, end) = (self.log.clone(), self.log.log_end_offset());
-        let flushed = tokio::task::spawn_blocking(move || log.flush(end))
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|r| r.map_err(std::io::Error::other));
-        callback.log_io_completed(flushed);
+        let log = self.log.clone();
+        let appended = tokio::task::spawn_blocking(move || {
+            for (id, batch) in batches {
+                let index = id.index as i64;
+                // openraft truncates a conflicting tail before it overwrites it, and never
+                // leaves a gap; the log stays contiguous either way: an entry below the end
+                // replaces the tail from there, one past it starts the log over.
+                if index < log.log_end_offset() {
+                    log.truncate_to(index)
+                        .map_err(|err| StorageIOError::write_log_entry(id, &err))?;
+                } else if index > log.log_end_offset() {
+                    log.truncate_fully_and_start_at(index)
+                        .map_err(|err| StorageIOError::write_log_entry(id, &err))?;
+                }
+                log.append_as_follower(&batch, now)
+                    .map_err(|err| StorageIOError::write_log_entry(id, &err))?;
+            }
+            log.set_high_watermark(log.log_end_offset());
+            Ok::<_, StorageIOError<u64>>(log)
+        })
+        .await
+        .map_err(write_err)??;
+        // Readable now; durable when the callback fires.
+        tokio::spawn(async move {
+            let end = appended.log_end_offset();
+            let flushed = tokio::task::spawn_blocking(move || appended.flush(end))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r.map_err(std::io::Error::other));
+            callback.log_io_completed(flushed);
+        });
         Ok(())
     }
 
     async fn truncate(&mut self, id: LogId) -> Result<(), StorageError> {
-        self.log.truncate_to(id.index as i64).map_err(|e| write_err(&e))?;
-        self.log.set_high_watermark(self.log.log_end_offset());
-        Ok(())
+        let index = i64::try_from(id.index).map_err(write_err)?;
+        let log = self.log.clone();
+        tokio::task::spawn_blocking(move || {
+            log.truncate_to(index)?;
+            log.set_high_watermark(log.log_end_offset());
+            Ok::<_, LogError>(())
+        })
+        .await
+        .map_err(write_err)?
+        .map_err(|e| write_err(&e))
     }
 
     async fn purge(&mut self, id: LogId) -> Result<(), StorageError> {
-        let path = self.dir.join(PURGED_FILE);
-        checkpoint::write_atomic(&path, format!("{} {}\n", id.index, id.leader_id.term)).map_err(|e| write_err(&e))?;
-        *self.purged.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
-        self.remove_front(id).map_err(|e| write_err(&e))?;
-        self.log.set_high_watermark(self.log.log_end_offset());
-        Ok(())
+        if id.index >= i64::MAX as u64 {
+            return Err(write_err(format!("purge to index {}", id.index)));
+        }
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let path = store.dir.join(PURGED_FILE);
+            checkpoint::write_atomic(&path, format!("{} {}\n", id.index, id.leader_id.term))?;
+            *store.purged.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
+            store.remove_front(id)?;
+            store.log.set_high_watermark(store.log.log_end_offset());
+            Ok::<_, LogError>(())
+        })
+        .await
+        .map_err(write_err)?
+        .map_err(|e| write_err(&e))
     }
 }

@@ -15,7 +15,11 @@
 //! (Kafka's snapshot format; the membership and last entry in a tagged field of its header).
 
 pub mod codec;
+pub mod frame;
 pub mod log_store;
+pub mod network;
+pub mod rpc;
+pub mod server;
 pub mod state_machine;
 pub mod vote;
 

@@ -108,14 +108,7 @@ fn newest(dir: &Path) -> Result<Option<PathBuf>, LogError> {
     let mut best: Option<(i64, i64, PathBuf)> = None;
     for e in std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))? {
         let e = e.map_err(|e| LogError::io(dir, e))?;
-        let name = e.file_name().to_string_lossy().to_string();
-        let Some(stem) = name.strip_suffix(".checkpoint") else {
-            continue;
-        };
-        let Some((off, epoch)) = stem.split_once('-') else {
-            continue;
-        };
-        let (Ok(off), Ok(epoch)) = (off.parse::<i64>(), epoch.parse::<i64>()) else {
+        let Some((off, epoch)) = snapshot_position(&e.file_name().to_string_lossy()) else {
             continue;
         };
         if best.as_ref().is_none_or(|b| (off, epoch) > (b.0, b.1)) {
@@ -186,15 +179,30 @@ pub struct SnapshotBuilder {
     records: Vec<MetadataRecord>,
 }
 
-/// Writes `bytes` as the snapshot ending at `last` and removes the older ones.
+/// A snapshot file's (end offset, epoch).
+fn snapshot_position(name: &str) -> Option<(i64, i64)> {
+    let (off, epoch) = name.strip_suffix(".checkpoint")?.split_once('-')?;
+    Some((off.parse().ok()?, epoch.parse().ok()?))
+}
+
+/// Writes `bytes` as the snapshot ending at `last` and removes the older ones. A build can
+/// finish after a newer snapshot was installed: then nothing is written.
 fn persist(dir: &Path, last: Option<LogId>, bytes: &[u8]) -> Result<(), LogError> {
     let Some(l) = last else { return Ok(()) };
-    let name = snapshot_file_name(l.index as i64 + 1, l.leader_id.term as i32);
+    let ours = (l.index as i64 + 1, l.leader_id.term as i64);
+    let existing: Vec<(PathBuf, (i64, i64))> = std::fs::read_dir(dir)
+        .map_err(|e| LogError::io(dir, e))?
+        .flatten()
+        .filter_map(|e| snapshot_position(&e.file_name().to_string_lossy()).map(|p| (e.path(), p)))
+        .collect();
+    if existing.iter().any(|(_, p)| *p > ours) {
+        return Ok(());
+    }
+    let name = snapshot_file_name(ours.0, ours.1 as i32);
     crate::log::checkpoint::write_atomic(&dir.join(&name), bytes)?;
-    for e in std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))?.flatten() {
-        let n = e.file_name().to_string_lossy().to_string();
-        if n.ends_with(".checkpoint") && n != name {
-            let _ = std::fs::remove_file(e.path());
+    for (path, p) in existing {
+        if p < ours {
+            let _ = std::fs::remove_file(path);
         }
     }
     Ok(())
@@ -311,5 +319,29 @@ impl RaftStateMachine<Quorum> for MetadataStateMachine {
             },
             snapshot: Box::new(Cursor::new(bytes)),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_older_snapshot_never_replaces_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        persist(dir.path(), Some(log_id(3, 500)), b"newer").unwrap();
+        // A build of index 100 finishing after the install of index 500.
+        persist(dir.path(), Some(log_id(2, 100)), b"older").unwrap();
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(names, vec![snapshot_file_name(501, 3)]);
+        persist(dir.path(), Some(log_id(4, 600)), b"newest").unwrap();
+        assert_eq!(
+            newest(dir.path()).unwrap().unwrap(),
+            dir.path().join(snapshot_file_name(601, 4))
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -10,8 +10,8 @@
 //!
 //! A cut never shortens a file that is mapped: readers hold zero-copy `Bytes` of published
 //! bytes, and pages past a file's end fault (SIGBUS). The segment holding the cut is copied
-//! up to it and swapped in as the log cleaner's output is (`.cleaned`, `.swap`, `.deleted`,
-//! completed or undone by start-up), so a crash leaves either the old log or the cut one.
+//! up to it and swapped in as the log cleaner's output is (`.truncating` for `.cleaned`,
+//! then `.swap`, `.deleted`, completed or undone by start-up), so a crash leaves either the old log or the cut one.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -24,11 +24,15 @@ use crate::log::segment::txn_index::AbortedTxn;
 use crate::log::segment::{self, Segment};
 use crate::log::{LogError, checkpoint};
 
+/// The suffix of a cut segment's copy until it is swapped in (start-up removes leftovers).
+pub(crate) const TRUNCATING: &str = ".truncating";
+
 impl Partition {
     /// Appends one batch as the leader wrote it (base offset and partition leader epoch
-    /// kept). Its base offset must not be below the log end offset (a gap is allowed: a
-    /// compacted leader's batches skip offsets). Returns where it went; blocking only when
-    /// it rolls a segment.
+    /// kept). Its base offset must be the log end offset: brokk's leaders never leave gaps
+    /// (its cleaner keeps every batch's offsets), and crash recovery takes a gap in an
+    /// appendable segment for a torn append. Returns where it went; blocking only when it
+    /// rolls a segment.
     pub fn append_as_follower(&self, data: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
         let h = BatchHeader::parse_stored(data)?;
         if h.len() != data.len() {
@@ -42,22 +46,14 @@ impl Partition {
         if self.is_fenced() {
             return Err(LogError::Fenced);
         }
-        if h.base_offset() < st.next_offset {
+        if h.base_offset() != st.next_offset {
             return Err(LogError::Invalid(format!(
-                "a replicated batch at offset {} is below the log end offset {}",
+                "a replicated batch at offset {} where the log ends at {}",
                 h.base_offset(),
                 st.next_offset
             )));
         }
-        // A roll starts the new segment at the batch's own base offset.
-        let before = std::mem::replace(&mut st.next_offset, h.base_offset());
-        let rolled = match self.maybe_roll(&mut st, &cfg, data, now_ms) {
-            Ok(rolled) => rolled,
-            Err(e) => {
-                st.next_offset = before;
-                return Err(e);
-            }
-        };
+        let rolled = self.maybe_roll(&mut st, &cfg, data, now_ms)?;
         let (base_offset, last_offset) = st.active()?.append(data, |_| {}).inspect_err(|e| {
             if matches!(e, LogError::Io { .. }) {
                 self.storage_failed(e);
@@ -68,8 +64,11 @@ impl Partition {
         self.log_end_offset.store(st.next_offset, Ordering::Release);
         if h.partition_leader_epoch() >= 0 {
             let mut epochs = lock(&self.epochs);
-            if epochs.assign(h.partition_leader_epoch(), base_offset) {
-                epochs.write()?;
+            // The file is a cache: start-up completes it from the batches' epochs.
+            if epochs.assign(h.partition_leader_epoch(), base_offset)
+                && let Err(e) = epochs.write()
+            {
+                tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "writing the leader-epoch checkpoint failed");
             }
         }
         if h.producer_id() >= 0 {
@@ -115,8 +114,12 @@ impl Partition {
     /// Moves the high watermark a leader announced (never past the log end offset), and
     /// wakes fetches waiting for it.
     pub fn set_high_watermark(&self, hw: i64) {
-        let hw = hw.min(self.log_end_offset()).max(self.log_start_offset());
-        if self.high_watermark.swap(hw, Ordering::AcqRel) != hw {
+        // Under the append lock: a cut cannot lower the log end in between.
+        let st = lock(&self.append);
+        let hw = hw.min(st.next_offset).max(self.log_start_offset());
+        let moved = self.high_watermark.swap(hw, Ordering::AcqRel) != hw;
+        drop(st);
+        if moved {
             self.waiters.wake_all();
         }
     }
@@ -125,6 +128,9 @@ impl Partition {
     /// log end offset may end below `offset`). Returns whether anything was removed.
     pub fn truncate_to(&self, offset: i64) -> Result<bool, LogError> {
         let cfg = self.config();
+        // No flush may run across a cut: it would mark as durable what it read before the
+        // cut, over offsets written again after it.
+        let flush_guard = lock(&self.flush_lock);
         let mut st = lock(&self.append);
         if self.deleted.load(Ordering::Acquire) {
             return Err(LogError::PartitionDeleted);
@@ -137,6 +143,7 @@ impl Partition {
         }
         if offset <= self.log_start_offset() {
             drop(st);
+            drop(flush_guard);
             return self.truncate_fully_and_start_at(offset).map(|()| true);
         }
         let segs = self.segments();
@@ -156,12 +163,14 @@ impl Partition {
         };
         // The later segments go first: a crash from here on leaves a shorter log whose tail
         // is still divergent, which the replica truncates again after its restart.
-        for s in &segs[at + 1..] {
+        // Highest first: a crash midway leaves a shorter log, never one with a hole.
+        for s in segs[at + 1..].iter().rev() {
             s.mark_deleted();
             segment::rename_files(&dir, s.base_offset(), "", ".deleted").map_err(fence)?;
         }
         let base = held.base_offset();
-        let copy = Segment::create_with_suffix(&dir, base, &cfg, 0, ".cleaned").map_err(fence)?;
+        // Its own suffix: the cleaner writes `.cleaned` files without the append lock.
+        let copy = Segment::create_with_suffix(&dir, base, &cfg, held.size(), TRUNCATING).map_err(fence)?;
         for b in held.batches().take_while(|b| b.last_offset() < offset) {
             copy.append(b.bytes(), |_| {}).map_err(fence)?;
         }
@@ -172,7 +181,7 @@ impl Partition {
         }
         copy.trim_files(true).map_err(fence)?;
         drop(copy);
-        segment::rename_files(&dir, base, ".cleaned", ".swap").map_err(fence)?;
+        segment::rename_files(&dir, base, TRUNCATING, ".swap").map_err(fence)?;
         checkpoint::sync_dir(&dir).map_err(fence)?;
         held.mark_deleted();
         segment::rename_files(&dir, base, "", ".deleted").map_err(fence)?;
@@ -189,7 +198,7 @@ impl Partition {
                 tracing::warn!(partition = ?self, error = %e, "removing a truncated segment's files failed (start-up retries)");
             }
         }
-        self.after_truncation(&mut st, kept_end)?;
+        self.after_truncation(&mut st, kept_end);
         tracing::info!(topic = %self.topic, partition = self.index, offset, log_end_offset = kept_end, "truncated the log");
         Ok(true)
     }
@@ -198,6 +207,7 @@ impl Partition {
     /// (a follower far behind a leader whose log starts later).
     pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), LogError> {
         let cfg = self.config();
+        let _flush = lock(&self.flush_lock);
         let mut st = lock(&self.append);
         if self.deleted.load(Ordering::Acquire) {
             return Err(LogError::PartitionDeleted);
@@ -212,7 +222,7 @@ impl Partition {
             tracing::error!(topic = %self.topic, partition = self.index, error = %e, "truncation failed; partition fenced until restart");
             e
         };
-        for s in segs.iter() {
+        for s in segs.iter().rev() {
             s.mark_deleted();
             segment::rename_files(&dir, s.base_offset(), "", ".deleted").map_err(fence)?;
         }
@@ -235,24 +245,28 @@ impl Partition {
         {
             let mut epochs = lock(&self.epochs);
             *epochs = LeaderEpochCache::empty(&dir);
-            epochs.write()?;
+            if let Err(e) = epochs.write() {
+                tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "writing the leader-epoch checkpoint failed");
+            }
         }
-        self.after_truncation(&mut st, offset)?;
+        self.after_truncation(&mut st, offset);
         tracing::info!(topic = %self.topic, partition = self.index, offset, "replaced the log by an empty one");
         Ok(())
     }
 
     /// What follows every cut at `end`: producer state rebuilt, epochs past it dropped, the
     /// high watermark, recovery point and stable offset no further than it.
-    fn after_truncation(&self, st: &mut super::AppendState, end: i64) -> Result<(), LogError> {
+    fn after_truncation(&self, st: &mut super::AppendState, end: i64) {
         let segs = self.segments();
         st.producers = rebuild_producers(&self.dir, &segs, self.log_start_offset(), end);
         let fu = st.producers.first_unstable_offset().unwrap_or(-1);
         self.first_unstable.store(fu, Ordering::Release);
         {
             let mut epochs = lock(&self.epochs);
-            if epochs.truncate_from_end(end) {
-                epochs.write()?;
+            if epochs.truncate_from_end(end)
+                && let Err(e) = epochs.write()
+            {
+                tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "writing the leader-epoch checkpoint failed");
             }
         }
         self.log_end_offset.store(end, Ordering::Release);
@@ -260,7 +274,6 @@ impl Partition {
         self.recovery_point.fetch_min(end, Ordering::AcqRel);
         self.group_commit.truncated(end);
         self.dir_dirty.store(true, Ordering::Release);
-        Ok(())
     }
 }
 

@@ -67,25 +67,26 @@ fn a_follower_keeps_the_leaders_offsets_and_epochs() {
     let (_logs, p) = small_partition(dir.path());
     p.append_as_follower(&leader_batch(0, 3, 2, -1, false), now_ms())
         .unwrap();
-    // A compacted leader's batches may skip offsets.
     let info = p
-        .append_as_follower(&leader_batch(5, 4, 3, -1, false), now_ms())
+        .append_as_follower(&leader_batch(2, 4, 6, -1, false), now_ms())
         .unwrap();
-    assert_eq!((info.base_offset, info.last_offset), (5, 7));
+    assert_eq!((info.base_offset, info.last_offset), (2, 7));
     assert_eq!(p.log_end_offset(), 8);
     assert_eq!(
         p.high_watermark(),
         0,
         "a follower's high watermark is the leader's word"
     );
-    assert_eq!(batches(&p), vec![(0, 1, 3), (5, 7, 4)]);
+    assert_eq!(batches(&p), vec![(0, 1, 3), (2, 7, 4)]);
     let epochs: Vec<_> = p.epoch_entries().iter().map(|e| (e.epoch, e.start_offset)).collect();
-    assert_eq!(epochs, vec![(3, 0), (4, 5)]);
-    // Below the log end: refused, nothing written.
-    assert!(matches!(
-        p.append_as_follower(&leader_batch(6, 4, 1, -1, false), now_ms()),
-        Err(LogError::Invalid(_))
-    ));
+    assert_eq!(epochs, vec![(3, 0), (4, 2)]);
+    // Below the log end, or past it (a gap): refused, nothing written.
+    for base in [6, 9] {
+        assert!(matches!(
+            p.append_as_follower(&leader_batch(base, 4, 1, -1, false), now_ms()),
+            Err(LogError::Invalid(_))
+        ));
+    }
     // A corrupt batch is refused too.
     let mut bad = leader_batch(8, 4, 1, -1, false);
     let last = bad.len() - 1;
@@ -227,4 +228,20 @@ fn a_log_replaced_by_an_empty_one_starts_at_the_given_offset() {
     let p = logs.partition("t", 0).unwrap();
     assert_eq!((p.log_start_offset(), p.log_end_offset()), (500, 502));
     assert_eq!(batches(&p), vec![(500, 501, 7)]);
+}
+
+#[test]
+fn a_cut_that_never_reached_its_swap_leaves_the_log_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (logs, p) = small_partition(dir.path());
+    p.append_as_follower(&leader_batch(0, 1, 4, -1, false), now_ms())
+        .unwrap();
+    // What a crash in the middle of a copy leaves behind.
+    std::fs::write(p.dir().join("00000000000000000000.log.truncating"), b"partial").unwrap();
+    let pdir = p.dir().to_path_buf();
+    drop((logs, p));
+    let (logs, _) = LogManager::open(dir.path(), LogConfig::default(), 0).unwrap();
+    let p = logs.partition("t", 0).unwrap();
+    assert_eq!(p.log_end_offset(), 4);
+    assert!(!pdir.join("00000000000000000000.log.truncating").exists());
 }

@@ -1,0 +1,80 @@
+//! The quorum's server side: the CONTROLLER listener's connections, each a loop of
+//! Kafka-framed quorum requests handed to the local Raft node in order and answered in
+//! order. A request that is not the quorum's, or that does not decode, closes the
+//! connection (as Kafka closes one on an unknown API).
+
+use openraft::Raft;
+use openraft::error::{InstallSnapshotError, RaftError};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use super::Quorum;
+use super::frame::{read_request, write_response};
+use super::rpc::{Request, Response, decode_request, encode_response};
+
+/// Serves `listener` until `shutdown` turns true.
+pub async fn serve(listener: TcpListener, raft: Raft<Quorum>, shutdown: watch::Receiver<bool>) {
+    let mut stop = shutdown.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(connection(stream, raft.clone(), shutdown.clone()));
+                }
+                Err(e) => tracing::warn!(error = %e, "accepting a controller connection failed"),
+            },
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+async fn connection(mut stream: TcpStream, raft: Raft<Quorum>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let frame = tokio::select! {
+            f = read_request(&mut stream) => f,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        let frame = match frame {
+            Ok(Some(f)) => f,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "closing a controller connection");
+                return;
+            }
+        };
+        let req = match decode_request(frame.api_key, &frame.body) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(api_key = frame.api_key, error = %e, "closing a controller connection: a request brokk's quorum does not know");
+                return;
+            }
+        };
+        let resp = handle(&raft, req).await;
+        if write_response(&mut stream, frame.correlation_id, &encode_response(&resp))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// The local node's answer to `req`.
+pub async fn handle(raft: &Raft<Quorum>, req: Request) -> Response {
+    match req {
+        Request::AppendEntries(a) => match raft.append_entries(a).await {
+            Ok(r) => Response::AppendEntries(r),
+            Err(e) => Response::Failed(e.to_string()),
+        },
+        Request::Vote(v) => match raft.vote(v).await {
+            Ok(r) => Response::Vote(r),
+            Err(e) => Response::Failed(e.to_string()),
+        },
+        Request::InstallSnapshot(s) => match raft.install_snapshot(s).await {
+            Ok(r) => Response::InstallSnapshot(r),
+            Err(RaftError::APIError(InstallSnapshotError::SnapshotMismatch(m))) => Response::SnapshotMismatch(m),
+            Err(e) => Response::Failed(e.to_string()),
+        },
+    }
+}
