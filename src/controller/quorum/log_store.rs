@@ -231,20 +231,18 @@ impl RaftLogStorage<Quorum> for MetadataLogStore {
                 // leaves a gap; the log stays contiguous either way: an entry below the end
                 // replaces the tail from there, one past it starts the log over.
                 if index < log.log_end_offset() {
-                    log.truncate_to(index)
-                        .map_err(|err| StorageIOError::write_log_entry(id, &err))?;
+                    log.truncate_to(index).map_err(|err| (id, err))?;
                 } else if index > log.log_end_offset() {
-                    log.truncate_fully_and_start_at(index)
-                        .map_err(|err| StorageIOError::write_log_entry(id, &err))?;
+                    log.truncate_fully_and_start_at(index).map_err(|err| (id, err))?;
                 }
-                log.append_as_follower(&batch, now)
-                    .map_err(|err| StorageIOError::write_log_entry(id, &err))?;
+                log.append_as_follower(&batch, now).map_err(|err| (id, err))?;
             }
             log.set_high_watermark(log.log_end_offset());
-            Ok::<_, StorageIOError<u64>>(log)
+            Ok::<_, (LogId, LogError)>(log)
         })
         .await
-        .map_err(write_err)??;
+        .map_err(write_err)?
+        .map_err(|(id, err)| StorageIOError::write_log_entry(id, &err))?;
         // Readable now; durable when the callback fires.
         tokio::spawn(async move {
             let end = appended.log_end_offset();
