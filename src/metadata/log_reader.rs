@@ -55,7 +55,8 @@ pub struct LoggedRecord {
 }
 
 /// Every metadata record of the file at `path`, in order. A batch cut short at the end of
-/// the file (one still being written) ends the file; any other damage is an error.
+/// the file (one still being written), or zeros there (a preallocated file's unwritten
+/// end), end the file; any other damage is an error.
 pub fn read_file(path: &Path) -> Result<Vec<LoggedRecord>, ReadError> {
     Ok(read_segment(path, 0, true)?.0)
 }
@@ -117,6 +118,11 @@ fn read_batches(path: &Path, mut data: Bytes, base: i64, last: bool) -> Result<(
     let mut out = vec![];
     let mut next = base;
     while let Some(frame) = BatchHeader::frame_len(&data) {
+        // An appendable segment's file is preallocated: its unwritten end reads as zeros.
+        if last && data.iter().take(12).all(|b| *b == 0) {
+            data.clear();
+            break;
+        }
         let position = total - data.len();
         let bad = |message: String| ReadError::Batch {
             path: path.to_path_buf(),

@@ -18,6 +18,7 @@ pub mod codec;
 pub mod frame;
 pub mod log_store;
 pub mod network;
+pub mod node;
 pub mod rpc;
 pub mod server;
 pub mod state_machine;

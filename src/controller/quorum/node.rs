@@ -1,0 +1,161 @@
+//! One controller's membership of the quorum: its Raft node over the metadata log, the
+//! CONTROLLER listener serving its peers, and what the broker needs from it (proposing a
+//! record, following the image, knowing the leader).
+//!
+//! The voters are static, as Kafka's `controller.quorum.voters`: a node whose log, vote and
+//! snapshots are all empty initializes the quorum with them (every voter does the same,
+//! which openraft allows: the same membership entry at index 0 on each), and from then on
+//! the log holds the membership. Timeouts follow Kafka's keys: an election starts after
+//! `controller.quorum.election.timeout.ms` to twice that without a leader's word; the
+//! leader's heartbeats come four times per timeout.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::storage::{RaftLogStorage, RaftStateMachine};
+use openraft::{Raft, SnapshotPolicy};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::log_store::MetadataLogStore;
+use super::network::QuorumNetwork;
+use super::state_machine::MetadataStateMachine;
+use super::{ControllerNode, NodeId, Quorum, server};
+use crate::log::{LogConfig, LogError, LogManager};
+use crate::metadata::{MetadataImage, MetadataRecord};
+
+/// Entries between snapshots (Kafka snapshots every 20 MiB of metadata records,
+/// `metadata.log.max.record.bytes.between.snapshots`: about this many of its small records).
+const ENTRIES_BETWEEN_SNAPSHOTS: u64 = 100_000;
+
+/// What a controller needs to join the quorum.
+#[derive(Debug, Clone)]
+pub struct QuorumConfig {
+    /// `node.id`.
+    pub node_id: NodeId,
+    /// `controller.quorum.voters`: every voter's controller listener.
+    pub voters: BTreeMap<NodeId, ControllerNode>,
+    /// `controller.quorum.election.timeout.ms`.
+    pub election_timeout_ms: u64,
+}
+
+/// Why a proposal was not committed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProposeError {
+    /// This controller does not lead the quorum (Kafka's NOT_CONTROLLER); the leader, if
+    /// known.
+    #[error("not the active controller (leader: {0:?})")]
+    NotLeader(Option<NodeId>),
+    #[error("the quorum failed: {0}")]
+    Failed(String),
+}
+
+/// A running member of the quorum.
+pub struct QuorumNode {
+    pub node_id: NodeId,
+    raft: Raft<Quorum>,
+    image: watch::Receiver<Arc<MetadataImage>>,
+    stop: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl QuorumNode {
+    /// Opens the metadata log of `logs`, starts the Raft node and serves `listener` (the
+    /// CONTROLLER listener) for the other voters.
+    pub async fn start(cfg: QuorumConfig, logs: &LogManager, listener: TcpListener) -> Result<Self, LogError> {
+        let fail = |e: &dyn std::fmt::Display| LogError::Invalid(format!("the metadata quorum: {e}"));
+        let log = logs.open_metadata_log(LogConfig::default())?;
+        let mut store = MetadataLogStore::open(log)?;
+        let mut sm = MetadataStateMachine::open(store.dir())?;
+        let image = sm.subscribe();
+        let state = store.get_log_state().await.map_err(|e| fail(&e))?;
+        let voted = store.read_vote().await.map_err(|e| fail(&e))?;
+        let (applied, _) = sm.applied_state().await.map_err(|e| fail(&e))?;
+        let fresh = state.last_log_id.is_none() && voted.is_none() && applied.is_none();
+        let timeout = cfg.election_timeout_ms.max(20);
+        let config = openraft::Config {
+            cluster_name: "brokk".into(),
+            election_timeout_min: timeout,
+            election_timeout_max: timeout * 2,
+            heartbeat_interval: timeout / 4,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(ENTRIES_BETWEEN_SNAPSHOTS),
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| fail(&e))?;
+        let network = QuorumNetwork { node_id: cfg.node_id };
+        let raft = Raft::new(cfg.node_id, Arc::new(config), network, store, sm)
+            .await
+            .map_err(|e| fail(&e))?;
+        if fresh {
+            match raft.initialize(cfg.voters.clone()).await {
+                Ok(()) => {
+                    tracing::info!(node_id = cfg.node_id, voters = ?cfg.voters.keys().collect::<Vec<_>>(), "initialized the metadata quorum")
+                }
+                // Another start got there first (a vote or an entry arrived meanwhile).
+                Err(RaftError::APIError(e)) => {
+                    tracing::info!(error = %e, "the metadata quorum was already initialized")
+                }
+                Err(e) => return Err(fail(&e)),
+            }
+        }
+        let (stop, stop_rx) = watch::channel(false);
+        let server = tokio::spawn(server::serve(listener, raft.clone(), stop_rx));
+        Ok(Self {
+            node_id: cfg.node_id,
+            raft,
+            image,
+            stop,
+            server,
+        })
+    }
+
+    /// Appends `record` to the metadata log through the leader (this node) and waits until
+    /// it is committed and applied here. Returns its offset.
+    pub async fn propose(&self, record: MetadataRecord) -> Result<i64, ProposeError> {
+        match self.raft.client_write(record).await {
+            Ok(r) => Ok(r.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(ProposeError::NotLeader(f.leader_id)),
+            Err(e) => Err(ProposeError::Failed(e.to_string())),
+        }
+    }
+
+    /// The leader as this node knows it.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    /// The quorum's epoch (term) as this node knows it.
+    pub fn epoch(&self) -> u64 {
+        self.raft.metrics().borrow().current_term
+    }
+
+    /// Follows the metadata image (every committed change).
+    pub fn image(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.image.clone()
+    }
+
+    /// Waits up to `timeout` for this node to know a leader that `accept` takes.
+    pub async fn await_leader(
+        &self,
+        timeout: Duration,
+        accept: impl Fn(NodeId) -> bool + Send + Sync,
+    ) -> Option<NodeId> {
+        let m = self
+            .raft
+            .wait(Some(timeout))
+            .metrics(|m| m.current_leader.is_some_and(&accept), "a leader")
+            .await
+            .ok()?;
+        m.current_leader
+    }
+
+    /// Stops serving and the Raft node (what a killed controller does, minus the crash).
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.raft.shutdown().await;
+        let _ = self.server.await;
+    }
+}

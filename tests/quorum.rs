@@ -1,0 +1,141 @@
+//! The metadata quorum over TCP: three controllers elect a leader, a record proposed to it
+//! reaches every image and every metadata log (in Kafka's format), the leader's loss elects
+//! another that carries on, and the lost one catches up when it comes back.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use brokk::controller::quorum::node::{QuorumConfig, QuorumNode};
+use brokk::controller::quorum::{ControllerNode, NodeId};
+use brokk::log::{LogConfig, LogManager};
+use brokk::metadata::records::TopicRecord;
+use brokk::metadata::{MetadataImage, MetadataRecord, log_reader};
+use tokio::net::TcpListener;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Controller {
+    node: QuorumNode,
+    _logs: LogManager,
+}
+
+async fn start(dir: &Path, id: NodeId, voters: &BTreeMap<NodeId, ControllerNode>) -> Controller {
+    let (logs, _) = LogManager::open(dir, LogConfig::default(), 0).unwrap();
+    let listener = TcpListener::bind(("127.0.0.1", voters[&id].port)).await.unwrap();
+    let cfg = QuorumConfig {
+        node_id: id,
+        voters: voters.clone(),
+        election_timeout_ms: 300,
+    };
+    let node = QuorumNode::start(cfg, &logs, listener).await.unwrap();
+    Controller { node, _logs: logs }
+}
+
+fn topic(name: &str) -> MetadataRecord {
+    MetadataRecord::Topic(TopicRecord {
+        name: name.into(),
+        topic_id: uuid::Uuid::new_v4(),
+    })
+}
+
+/// Waits until `node`'s image has every topic of `names`.
+async fn await_topics(node: &QuorumNode, names: &[&str]) {
+    let mut image = node.image();
+    let has = |i: &Arc<MetadataImage>| names.iter().all(|n| i.topic(n).is_some());
+    tokio::time::timeout(WAIT, image.wait_for(has))
+        .await
+        .unwrap_or_else(|_| panic!("node {} never applied {names:?}", node.node_id))
+        .unwrap();
+}
+
+/// The leader every node in `nodes` agrees on (other than `not`).
+async fn agreed_leader(nodes: &[&Controller], not: Option<NodeId>) -> NodeId {
+    let mut leaders = vec![];
+    for c in nodes {
+        let l = c
+            .node
+            .await_leader(WAIT, |l| Some(l) != not)
+            .await
+            .expect("a leader elected");
+        leaders.push(l);
+    }
+    leaders.dedup();
+    assert_eq!(leaders.len(), 1, "one leader for all: {leaders:?}");
+    leaders[0]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_controllers_elect_replicate_fail_over_and_catch_up() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut voters = BTreeMap::new();
+    for id in 1..=3u64 {
+        // A free port for each voter's CONTROLLER listener.
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = probe.local_addr().unwrap().port();
+        voters.insert(
+            id,
+            ControllerNode {
+                host: "127.0.0.1".into(),
+                port,
+            },
+        );
+    }
+    let mut controllers: BTreeMap<NodeId, Controller> = BTreeMap::new();
+    for id in 1..=3u64 {
+        controllers.insert(id, start(dirs[id as usize - 1].path(), id, &voters).await);
+    }
+    let all: Vec<&Controller> = controllers.values().collect();
+    let first = agreed_leader(&all, None).await;
+    let offset = controllers[&first].node.propose(topic("a")).await.unwrap();
+    assert!(
+        offset > 0,
+        "after the membership entry and the leader's blank entry: {offset}"
+    );
+    for c in controllers.values() {
+        await_topics(&c.node, &["a"]).await;
+    }
+    // A follower refuses a proposal, naming the leader.
+    let follower = *controllers.keys().find(|id| **id != first).unwrap();
+    match controllers[&follower].node.propose(topic("x")).await {
+        Err(brokk::controller::quorum::node::ProposeError::NotLeader(Some(l))) => assert_eq!(l, first),
+        other => panic!("a follower accepted a proposal: {other:?}"),
+    }
+
+    // The leader goes; the other two elect one of themselves and carry on.
+    let Controller { node, _logs } = controllers.remove(&first).unwrap();
+    node.shutdown().await;
+    drop(_logs);
+    let rest: Vec<&Controller> = controllers.values().collect();
+    let second = agreed_leader(&rest, Some(first)).await;
+    assert_ne!(second, first);
+    assert!(controllers[&second].node.epoch() > 1);
+    controllers[&second].node.propose(topic("b")).await.unwrap();
+    for c in controllers.values() {
+        await_topics(&c.node, &["a", "b"]).await;
+    }
+
+    // The lost controller comes back with its log and catches up.
+    let back = start(dirs[first as usize - 1].path(), first, &voters).await;
+    await_topics(&back.node, &["a", "b"]).await;
+    assert_eq!(back.node.await_leader(WAIT, |_| true).await, Some(second));
+    controllers.insert(first, back);
+
+    // Every metadata log holds both records, in Kafka's format.
+    for (id, c) in &controllers {
+        let records = log_reader::read_log_dir(&dirs[*id as usize - 1].path().join("__cluster_metadata-0")).unwrap();
+        let names: Vec<&str> = records
+            .iter()
+            .filter_map(|r| match &r.record {
+                MetadataRecord::Topic(t) => Some(t.name.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names, vec!["a", "b"], "node {id}");
+        let _ = c;
+    }
+    for (_, c) in controllers {
+        c.node.shutdown().await;
+    }
+}
