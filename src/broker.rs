@@ -22,6 +22,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, DataDir, parse_host_port};
+use crate::controller::quorum::ControllerNode;
+use crate::controller::quorum::node::{QuorumConfig, QuorumNode};
 use crate::group::GroupCoordinator;
 use crate::log::LogManager;
 use crate::log::cleaner::LogCleaner;
@@ -60,6 +62,9 @@ pub struct Broker {
     shutdown: watch::Receiver<bool>,
     /// `queued.max.request.bytes`: the request bytes all connections may hold.
     request_memory: crate::server::connection::RequestMemory,
+    /// This node's membership of the metadata quorum (`controller.quorum.voters` set and
+    /// `process.roles` with `controller`).
+    quorum: Option<Arc<QuorumNode>>,
 }
 
 impl Broker {
@@ -75,6 +80,10 @@ impl Broker {
     }
     pub fn logs(&self) -> &Arc<LogManager> {
         &self.logs
+    }
+    /// The metadata quorum this node votes in, if it is a KRaft controller.
+    pub fn quorum(&self) -> Option<&Arc<QuorumNode>> {
+        self.quorum.as_ref()
     }
     /// The stored client quotas.
     pub fn quotas(&self) -> &Arc<ClientQuotas> {
@@ -221,6 +230,23 @@ impl BrokerBuilder {
             addr: config.listen.clone(),
             source,
         })?;
+        let kraft = config.kraft().map_err(StartError::Config)?;
+        let controller_listener = match kraft.as_ref() {
+            Some(k) if !k.roles.controller => {
+                return Err(StartError::Config(
+                    "process.roles=broker without the controller role: brokk cannot yet run a broker that only follows remote controllers; give every node process.roles=broker,controller".into(),
+                ));
+            }
+            Some(k) => {
+                let (host, port) = k.controller_listener.clone().unwrap_or_default();
+                let addr = format!("{host}:{port}");
+                let l = TcpListener::bind(&addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                Some(l)
+            }
+            None => None,
+        };
         let (logs, report) = {
             let mut dirs = vec![dir.clone()];
             if matches!(config.data_dir, DataDir::Path(_)) {
@@ -267,6 +293,30 @@ impl BrokerBuilder {
             ClientQuotas::open(logs.data_dir())
                 .map_err(|e| StartError::Config(format!("loading client quotas failed: {e}")))?,
         );
+        let quorum = match (kraft, controller_listener) {
+            (Some(k), Some(listener)) => {
+                let voters = k
+                    .voters
+                    .iter()
+                    .map(|(id, (host, port))| {
+                        let node = ControllerNode {
+                            host: host.clone(),
+                            port: *port,
+                        };
+                        (*id as u64, node)
+                    })
+                    .collect();
+                let cfg = QuorumConfig {
+                    node_id: config.node_id as u64,
+                    voters,
+                    election_timeout_ms: k.election_timeout_ms,
+                };
+                let node = QuorumNode::start(cfg, &logs, listener).await?;
+                tracing::info!(node_id = config.node_id, voters = ?k.voters, "joined the metadata quorum");
+                Some(Arc::new(node))
+            }
+            _ => None,
+        };
         let config_queued = config.queued_max_request_bytes;
         let broker = Arc::new(Broker {
             config,
@@ -279,6 +329,7 @@ impl BrokerBuilder {
             advertised,
             shutdown: rx.clone(),
             request_memory: crate::server::connection::RequestMemory::new(config_queued),
+            quorum,
         });
         tracing::info!(
             clean_shutdown = report.clean_shutdown,
@@ -354,6 +405,9 @@ impl RunningBroker {
         let _ = self.txn_maintenance.await;
         let _ = self.cleaner.await;
         self.broker.groups.stopped().await;
+        if let Some(q) = &self.broker.quorum {
+            q.shutdown().await;
+        }
         let logs = self.broker.logs.clone();
         tokio::task::spawn_blocking(move || logs.shutdown())
             .await

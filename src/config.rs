@@ -11,6 +11,10 @@
 //! | `advertised.listeners` | the listener | host:port returned in Metadata |
 //! | `log.dirs` / `log.dir` | `./brokk-data` | data directories, comma-separated; the first holds the metadata |
 //! | `node.id` / `broker.id` | `0` | this broker's id (also the controller id) |
+//! | `process.roles` | none | `broker`, `controller` or both; with `controller.quorum.voters` a controller joins the metadata quorum |
+//! | `controller.quorum.voters` | none | `ID@HOST:PORT,...`: the quorum's voters (their CONTROLLER listeners); unset: a single-node cluster |
+//! | `controller.listener.names` | none | the CONTROLLER listener's name in `listeners` |
+//! | `controller.quorum.election.timeout.ms` | `1000` | a follower without a leader's word this long (to twice that) starts an election |
 //! | `num.partitions` | `1` | partitions of auto-created topics and CreateTopics with -1 |
 //! | `default.replication.factor` | `1` | must be 1: brokk is a single broker |
 //! | `auto.create.topics.enable` | `true` | Metadata/Produce may create unknown topics |
@@ -140,6 +144,26 @@ impl Default for Config {
     }
 }
 
+/// `process.roles`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Roles {
+    pub broker: bool,
+    pub controller: bool,
+}
+
+/// A KRaft node's settings (see [`Config::kraft`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KraftSettings {
+    pub roles: Roles,
+    /// `controller.quorum.voters`: node id -> its CONTROLLER listener.
+    pub voters: BTreeMap<i32, (String, u16)>,
+    /// This node's CONTROLLER listener (the first of `controller.listener.names` in
+    /// `listeners`), when it is a controller.
+    pub controller_listener: Option<(String, u16)>,
+    /// `controller.quorum.election.timeout.ms`.
+    pub election_timeout_ms: u64,
+}
+
 /// Splits `host:port` (IPv6 in brackets) and checks the port.
 pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
     let (host, port) = s
@@ -193,8 +217,10 @@ impl Config {
     /// Applies a set of Kafka `server.properties` keys. Retention and roll keys follow
     /// Kafka's precedence (`ms` over `minutes` over `hours`).
     pub fn apply_properties(&mut self, props: &BTreeMap<String, String>) -> Result<(), String> {
+        // From this set of keys or an earlier one (overrides come one key at a time).
         let controller_names: Vec<String> = props
             .get("controller.listener.names")
+            .or_else(|| self.static_props.get("controller.listener.names"))
             .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
             .unwrap_or_default();
         for (key, v) in props {
@@ -362,6 +388,9 @@ impl Config {
                 | "log.roll.jitter.hours"
                 | "log.flush.scheduler.interval.ms"
                 | "controller.listener.names" => {}
+                // Read together by `Config::kraft` (they depend on each other and on
+                // `listeners`, which may come from different sources).
+                "process.roles" | "controller.quorum.voters" | "controller.quorum.election.timeout.ms" => {}
                 _ => {
                     if let Some(topic_key) = topic_key_of(key) {
                         self.log.set(topic_key, v)?;
@@ -417,9 +446,100 @@ impl Config {
         self.apply_properties(&m)
     }
 
+    /// The KRaft settings (`process.roles`, `controller.quorum.voters`, the CONTROLLER
+    /// listener), checked as Kafka's `KafkaConfig` checks them. `None` without
+    /// `controller.quorum.voters`: brokk is then the single-node cluster it always was
+    /// (whatever `process.roles` says, as long as it is valid).
+    pub fn kraft(&self) -> Result<Option<KraftSettings>, String> {
+        let get = |k: &str| self.static_props.get(k).map(|v| v.trim());
+        let mut roles = Roles::default();
+        if let Some(v) = get("process.roles") {
+            for role in v.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+                let slot = match role {
+                    "broker" => &mut roles.broker,
+                    "controller" => &mut roles.controller,
+                    other => {
+                        return Err(format!(
+                            "Unknown process role: {other} (must be 'broker', 'controller', or both)"
+                        ));
+                    }
+                };
+                if std::mem::replace(slot, true) {
+                    return Err(format!("process.roles={v} lists {role} twice"));
+                }
+            }
+        }
+        let Some(voters_v) = get("controller.quorum.voters").filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        if !roles.broker && !roles.controller {
+            return Err("controller.quorum.voters is set but process.roles is not".into());
+        }
+        let mut voters = BTreeMap::new();
+        for entry in voters_v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (id, addr) = entry
+                .split_once('@')
+                .ok_or_else(|| format!("controller.quorum.voters: expected ID@HOST:PORT, got {entry:?}"))?;
+            let id: i32 = id
+                .parse()
+                .ok()
+                .filter(|id| *id >= 0)
+                .ok_or_else(|| format!("controller.quorum.voters: invalid node id in {entry:?}"))?;
+            let hp = parse_host_port(addr).map_err(|e| format!("controller.quorum.voters: {e}"))?;
+            if voters.insert(id, hp).is_some() {
+                return Err(format!("controller.quorum.voters names node {id} twice"));
+            }
+        }
+        let names: Vec<&str> = get("controller.listener.names")
+            .map(|v| v.split(',').map(str::trim).filter(|n| !n.is_empty()).collect())
+            .unwrap_or_default();
+        let mut controller_listener = None;
+        if roles.controller {
+            if names.is_empty() {
+                return Err(
+                    "controller.listener.names must contain at least one value when running the KRaft controller role"
+                        .into(),
+                );
+            }
+            for entry in get("listeners").unwrap_or_default().split(',').map(str::trim) {
+                if let Some((name, addr)) = entry.split_once("://")
+                    && name == names[0]
+                {
+                    controller_listener = Some(parse_host_port(addr).map_err(|e| format!("listeners: {e}"))?);
+                }
+            }
+            if controller_listener.is_none() {
+                return Err(format!(
+                    "controller.listener.names must contain at least one value appearing in the 'listeners' configuration when running the KRaft controller role (no {} listener)",
+                    names[0]
+                ));
+            }
+            if !voters.contains_key(&self.node_id) {
+                return Err(format!(
+                    "If process.roles contains the 'controller' role, the node id {} must be included in the set of voters controller.quorum.voters={voters_v}",
+                    self.node_id
+                ));
+            }
+        }
+        let election_timeout_ms = match get("controller.quorum.election.timeout.ms") {
+            Some(v) => parse_num::<u64>("controller.quorum.election.timeout.ms", v)?,
+            None => 1000,
+        };
+        if election_timeout_ms == 0 {
+            return Err("controller.quorum.election.timeout.ms must be at least 1".into());
+        }
+        Ok(Some(KraftSettings {
+            roles,
+            voters,
+            controller_listener,
+            election_timeout_ms,
+        }))
+    }
+
     /// Checks cross-field consistency once everything is applied.
     pub fn validate(&self) -> Result<(), String> {
         parse_host_port(&self.listen).map_err(|e| format!("listen address: {e}"))?;
+        self.kraft()?;
         if self.max_request_bytes < 1024 {
             return Err("socket.request.max.bytes must be at least 1024".into());
         }
@@ -457,7 +577,57 @@ mod tests {
         assert_eq!(c.log.retention_ms, 3_600_000);
         assert_eq!(c.log.segment_bytes, 2048);
         assert_eq!(c.num_partitions, 3);
-        assert_eq!(c.unimplemented_keys, vec!["process.roles".to_string()]);
+        assert!(c.unimplemented_keys.is_empty(), "{:?}", c.unimplemented_keys);
+        // No voters: the single-node cluster brokk always was.
+        assert_eq!(c.kraft(), Ok(None));
+    }
+
+    #[test]
+    fn kraft_keys_are_checked_as_kafka_checks_them() {
+        let base = [
+            ("listeners", "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"),
+            ("controller.listener.names", "CONTROLLER"),
+            ("process.roles", "broker,controller"),
+            ("node.id", "2"),
+            (
+                "controller.quorum.voters",
+                "1@127.0.0.1:19093,2@127.0.0.1:9093,3@[::1]:29093",
+            ),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let mut c = Config::default();
+            let mut all: Vec<(&str, &str)> = base.to_vec();
+            all.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+            all.extend_from_slice(extra);
+            c.apply_properties(&props(&all))?;
+            c.kraft()
+        };
+        let k = with(&[]).unwrap().unwrap();
+        assert_eq!(
+            k.roles,
+            Roles {
+                broker: true,
+                controller: true
+            }
+        );
+        assert_eq!(k.voters[&3], ("::1".to_string(), 29093));
+        assert_eq!(k.controller_listener, Some(("127.0.0.1".to_string(), 9093)));
+        assert_eq!(k.election_timeout_ms, 1000);
+        for (bad, why) in [
+            (("process.roles", "broker,zookeeper"), "Unknown process role"),
+            (("process.roles", "broker,broker"), "twice"),
+            (("node.id", "7"), "must be included in the set of voters"),
+            (("controller.quorum.voters", "1@127.0.0.1"), "HOST:PORT"),
+            (("controller.quorum.voters", "x@127.0.0.1:1"), "invalid node id"),
+            (("controller.listener.names", "OTHER"), "CONTROLLER is not supported"),
+            (
+                ("listeners", "PLAINTEXT://127.0.0.1:9092"),
+                "appearing in the 'listeners'",
+            ),
+        ] {
+            let e = with(&[bad]).unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
     }
 
     #[test]

@@ -104,9 +104,9 @@ async fn three_controllers_elect_replicate_fail_over_and_catch_up() {
     }
 
     // The leader goes; the other two elect one of themselves and carry on.
-    let Controller { node, _logs } = controllers.remove(&first).unwrap();
-    node.shutdown().await;
-    drop(_logs);
+    let lost = controllers.remove(&first).unwrap();
+    lost.node.shutdown().await;
+    drop(lost);
     let rest: Vec<&Controller> = controllers.values().collect();
     let second = agreed_leader(&rest, Some(first)).await;
     assert_ne!(second, first);

@@ -58,7 +58,30 @@ pub struct QuorumNode {
     raft: Raft<Quorum>,
     image: watch::Receiver<Arc<MetadataImage>>,
     stop: watch::Sender<bool>,
-    server: tokio::task::JoinHandle<()>,
+    server: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    voters: BTreeMap<NodeId, ControllerNode>,
+}
+
+impl std::fmt::Debug for QuorumNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuorumNode")
+            .field("node_id", &self.node_id)
+            .field("voters", &self.voters)
+            .finish()
+    }
+}
+
+/// The quorum as one node sees it (DescribeQuorum).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumStatus {
+    pub leader: Option<NodeId>,
+    pub epoch: u64,
+    pub is_leader: bool,
+    /// One past the last committed entry.
+    pub high_watermark: i64,
+    /// Each voter's log end offset as the leader knows it (-1 unknown); on a follower,
+    /// only its own.
+    pub voters: BTreeMap<NodeId, i64>,
 }
 
 impl QuorumNode {
@@ -108,7 +131,8 @@ impl QuorumNode {
             raft,
             image,
             stop,
-            server,
+            server: std::sync::Mutex::new(Some(server)),
+            voters: cfg.voters,
         })
     }
 
@@ -152,10 +176,39 @@ impl QuorumNode {
         m.current_leader
     }
 
+    /// The voters' controller listeners.
+    pub fn voters(&self) -> &BTreeMap<NodeId, ControllerNode> {
+        &self.voters
+    }
+
+    /// The quorum's state as this node knows it.
+    pub fn status(&self) -> QuorumStatus {
+        let m = self.raft.metrics().borrow().clone();
+        let next = |id: Option<openraft::LogId<NodeId>>| id.map_or(0, |l| l.index as i64 + 1);
+        let is_leader = m.current_leader == Some(self.node_id);
+        let mut voters: BTreeMap<NodeId, i64> = m.membership_config.membership().voter_ids().map(|v| (v, -1)).collect();
+        if let Some(r) = m.replication.as_ref().filter(|_| is_leader) {
+            for (id, matched) in r.iter() {
+                voters.insert(*id, next(*matched));
+            }
+        }
+        voters.insert(self.node_id, m.last_log_index.map_or(0, |i| i as i64 + 1));
+        QuorumStatus {
+            leader: m.current_leader,
+            epoch: m.current_term,
+            is_leader,
+            high_watermark: next(m.last_applied),
+            voters,
+        }
+    }
+
     /// Stops serving and the Raft node (what a killed controller does, minus the crash).
-    pub async fn shutdown(self) {
+    pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
         let _ = self.raft.shutdown().await;
-        let _ = self.server.await;
+        let server = self.server.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(s) = server {
+            let _ = s.await;
+        }
     }
 }
