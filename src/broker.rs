@@ -253,7 +253,8 @@ impl BrokerBuilder {
                 dirs.extend(config.extra_log_dirs.iter().cloned());
             }
             let (defaults, node) = (config.log.clone(), config.node_id);
-            tokio::task::spawn_blocking(move || LogManager::open_dirs(&dirs, defaults, node))
+            let cluster = kraft.as_ref().map(|k| k.cluster_id());
+            tokio::task::spawn_blocking(move || LogManager::open_dirs_in(&dirs, defaults, node, cluster))
                 .await
                 .map_err(|e| StartError::Config(format!("storage start-up task failed: {e}")))??
         };

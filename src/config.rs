@@ -164,6 +164,21 @@ pub struct KraftSettings {
     pub election_timeout_ms: u64,
 }
 
+impl KraftSettings {
+    /// The cluster id every node of this quorum formats an empty data directory with: a
+    /// name-based UUID (v5) of the voters, so nodes started with the same
+    /// `controller.quorum.voters` agree without a `kafka-storage format -t` step. In
+    /// Kafka's text form (URL-safe base64, no padding).
+    pub fn cluster_id(&self) -> String {
+        let voters: Vec<String> = self.voters.iter().map(|(id, (h, p))| format!("{id}@{h}:{p}")).collect();
+        let u = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            format!("brokk-kraft:{}", voters.join(",")).as_bytes(),
+        );
+        crate::log::manager::uuid_to_kafka_string(u)
+    }
+}
+
 /// Splits `host:port` (IPv6 in brackets) and checks the port.
 pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
     let (host, port) = s
@@ -603,6 +618,13 @@ mod tests {
             c.kraft()
         };
         let k = with(&[]).unwrap().unwrap();
+        // Every node of the quorum derives the same cluster id; another quorum another one.
+        assert_eq!(k.cluster_id(), with(&[("node.id", "1")]).unwrap().unwrap().cluster_id());
+        assert_eq!(k.cluster_id().len(), 22, "Kafka's text form: {}", k.cluster_id());
+        let other = with(&[("controller.quorum.voters", "1@127.0.0.1:1,2@127.0.0.1:9093")])
+            .unwrap()
+            .unwrap();
+        assert_ne!(k.cluster_id(), other.cluster_id());
         assert_eq!(
             k.roles,
             Roles {

@@ -1,8 +1,9 @@
 //! Three brokk processes configured with Kafka's KRaft keys (`process.roles`, `node.id`,
 //! `controller.quorum.voters`, `controller.listener.names`, `listeners` with CONTROLLER)
-//! form one metadata quorum: DescribeQuorum on the leader lists the three voters caught up,
-//! the others answer NOT_LEADER_OR_FOLLOWER naming it; `kill -9` of the leader elects
-//! another in a later epoch, and the killed node, restarted, follows it and catches up.
+//! form one metadata quorum: DescribeQuorum on any node (a follower forwards it to the
+//! leader, as Kafka's brokers do) gives the same leader with the three voters caught up;
+//! `kill -9` of the leader elects another in a later epoch, and the killed node, restarted,
+//! follows it and catches up. The three agree on one cluster id.
 
 mod common;
 
@@ -11,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use common::Raw;
 use common::process::BrokkProcess;
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
-use kafka_protocol::messages::{DescribeQuorumRequest, DescribeQuorumResponse};
+use kafka_protocol::messages::{
+    DescribeClusterRequest, DescribeClusterResponse, DescribeQuorumRequest, DescribeQuorumResponse,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -60,36 +62,36 @@ fn start(dir: &Path, id: i32, voters: &str, port: u16) -> BrokkProcess {
     )
 }
 
-/// Polls (every 50 ms, at most [`WAIT`]) until `nodes` agree on a leader other than `not`
-/// whose answer lists every voter at the high watermark. Returns (leader id, epoch, hw).
-async fn await_leader(nodes: &[(i32, &BrokkProcess)], voters: usize, not: Option<i32>) -> (i32, i32, i64) {
+/// Polls (every 50 ms, at most [`WAIT`]) until every node of `nodes` answers
+/// DescribeQuorum (a follower forwards it to the leader, as Kafka's brokers do) with the
+/// same leader, not `not`, in an epoch above `after`, listing the three voters and, with
+/// `caught_up`, every one at the high watermark. Returns (leader id, epoch, hw).
+async fn await_leader(
+    nodes: &[(i32, &BrokkProcess)],
+    not: Option<i32>,
+    after: i32,
+    caught_up: bool,
+) -> (i32, i32, i64) {
     let start = Instant::now();
     loop {
-        let mut leader = None;
-        let mut followers_agree = true;
-        for (id, node) in nodes {
-            let (code, l, epoch, hw, vs) = summary(&describe(node).await);
-            if code == 0 && l == *id {
-                let caught_up = vs.len() == voters && vs.iter().all(|(_, leo)| *leo == hw) && hw > 0;
-                if caught_up && Some(l) != not {
-                    leader = Some((l, epoch, hw));
-                }
-            } else if code != ResponseError::NotLeaderOrFollower.code() || Some(l) == not || l < 0 {
-                followers_agree = false;
-            }
+        let mut answers = vec![];
+        for (_, node) in nodes {
+            answers.push(summary(&describe(node).await));
         }
-        if let Some(found) = leader.filter(|_| followers_agree) {
-            // Every follower names this leader.
-            let mut named = true;
-            for (_, node) in nodes.iter().filter(|(id, _)| *id != found.0) {
-                let (_, l, ..) = summary(&describe(node).await);
-                named &= l == found.0;
-            }
-            if named {
-                return found;
-            }
+        let first = &answers[0];
+        let agreed = answers.iter().all(|a| a.0 == 0 && a.1 == first.1 && a.2 == first.2);
+        let (code, leader, epoch, hw, voters) = first.clone();
+        let good = agreed
+            && code == 0
+            && leader > 0
+            && Some(leader) != not
+            && epoch > after
+            && voters.len() == 3
+            && (!caught_up || (hw > 0 && voters.iter().all(|(_, leo)| *leo == hw)));
+        if good {
+            return (leader, epoch, hw);
         }
-        assert!(start.elapsed() < WAIT, "no agreed leader within {WAIT:?}");
+        assert!(start.elapsed() < WAIT, "no agreed leader within {WAIT:?}: {answers:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -118,8 +120,19 @@ async fn three_brokk_processes_form_a_quorum_that_survives_kill_9_of_its_leader(
         .enumerate()
         .map(|(i, n)| (i as i32 + 1, n.as_ref().unwrap()))
         .collect();
-    let (first, epoch, hw) = await_leader(&refs, 3, None).await;
+    let (first, epoch, hw) = await_leader(&refs, None, 0, true).await;
     assert!(epoch >= 1 && hw >= 1, "epoch {epoch}, high watermark {hw}");
+    // One cluster: every node formatted its empty data directory with the same id.
+    let mut ids = vec![];
+    for (_, node) in &refs {
+        let r: DescribeClusterResponse = Raw::connect(node.addr())
+            .await
+            .call(&DescribeClusterRequest::default(), 0)
+            .await;
+        ids.push(r.cluster_id.to_string());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "cluster ids: {ids:?}");
 
     // kill -9 of the leader: the other two elect one of themselves in a later epoch.
     nodes[first as usize - 1].take().unwrap().kill();
@@ -128,39 +141,17 @@ async fn three_brokk_processes_form_a_quorum_that_survives_kill_9_of_its_leader(
         .enumerate()
         .filter_map(|(i, n)| n.as_ref().map(|n| (i as i32 + 1, n)))
         .collect();
-    let (second, epoch2, _) = {
-        // The dead voter's log end is unknown to the new leader: wait on the two alive.
-        let start = Instant::now();
-        loop {
-            let mut found = None;
-            for (id, node) in &refs {
-                let (code, l, e, hw, vs) = summary(&describe(node).await);
-                if code == 0 && l == *id && e > epoch && vs.len() == 3 {
-                    found = Some((l, e, hw));
-                }
-            }
-            if let Some(f) = found {
-                break f;
-            }
-            assert!(start.elapsed() < WAIT, "no new leader within {WAIT:?} after the kill");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
+    let (second, epoch2, _) = await_leader(&refs, Some(first), epoch, false).await;
     assert_ne!(second, first);
-    assert!(epoch2 > epoch);
 
-    // The killed node comes back and follows the new leader, caught up.
-    nodes[first as usize - 1] = Some(start(
-        dirs[first as usize - 1].path(),
-        first,
-        &voters,
-        ports[first as usize - 1],
-    ));
+    // The killed node comes back, follows the new leader and catches up.
+    let i = first as usize - 1;
+    nodes[i] = Some(start(dirs[i].path(), first, &voters, ports[i]));
     let refs: Vec<(i32, &BrokkProcess)> = nodes
         .iter()
         .enumerate()
         .map(|(i, n)| (i as i32 + 1, n.as_ref().unwrap()))
         .collect();
-    let (_, epoch3, _) = await_leader(&refs, 3, None).await;
+    let (_, epoch3, _) = await_leader(&refs, None, epoch2 - 1, true).await;
     assert!(epoch3 >= epoch2);
 }

@@ -251,13 +251,25 @@ impl LogManager {
     /// formatted (has `meta.properties`), a directory without one is refused, as Kafka
     /// refuses an unformatted log dir: it may be a disk that is not mounted.
     pub fn open_dirs(dirs: &[PathBuf], defaults: LogConfig, node_id: i32) -> Result<(Self, StartupReport), LogError> {
+        Self::open_dirs_in(dirs, defaults, node_id, None)
+    }
+
+    /// [`Self::open_dirs`] for a node of a cluster whose id is `cluster_id`: an empty
+    /// directory is formatted with it, and a directory formatted for another cluster is
+    /// refused (as Kafka refuses a log dir whose `meta.properties` names another cluster).
+    pub fn open_dirs_in(
+        dirs: &[PathBuf],
+        defaults: LogConfig,
+        node_id: i32,
+        cluster: Option<String>,
+    ) -> Result<(Self, StartupReport), LogError> {
         let dir = dirs
             .first()
             .ok_or_else(|| LogError::Invalid("log.dirs names no directory".into()))?;
         let set = Arc::new(DirSet::default());
         let mut log_dirs = Vec::with_capacity(dirs.len());
         let mut locks = Vec::with_capacity(dirs.len());
-        let mut cluster_id: Option<String> = None;
+        let mut cluster_id: Option<String> = cluster;
         let mut clean_dirs = std::collections::HashSet::new();
         // Each directory's checkpoints speak only for the partitions in that directory.
         let mut rps = std::collections::HashMap::new();
@@ -619,7 +631,7 @@ impl LogManager {
                     && c != want
                 {
                     return Err(LogError::Invalid(format!(
-                        "{} has cluster.id {c}, but the other log.dirs have {want}",
+                        "{} has cluster.id {c}, but this node's cluster (its other log.dirs, or the one controller.quorum.voters names) is {want}",
                         path.display()
                     )));
                 }

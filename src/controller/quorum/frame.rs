@@ -45,6 +45,7 @@ async fn read_sized<R: AsyncReadExt + Unpin>(r: &mut R) -> io::Result<Option<Vec
 pub async fn write_request<W: AsyncWrite + Unpin>(
     w: &mut W,
     api_key: i16,
+    api_version: i16,
     correlation_id: i32,
     client_id: &str,
     body: &[u8],
@@ -54,7 +55,7 @@ pub async fn write_request<W: AsyncWrite + Unpin>(
     let size = i32::try_from(header_len + body.len()).map_err(|_| invalid("a request too large"))?;
     out.extend_from_slice(&size.to_be_bytes());
     out.extend_from_slice(&api_key.to_be_bytes());
-    out.extend_from_slice(&0i16.to_be_bytes());
+    out.extend_from_slice(&api_version.to_be_bytes());
     out.extend_from_slice(&correlation_id.to_be_bytes());
     out.extend_from_slice(&(client_id.len() as i16).to_be_bytes());
     out.extend_from_slice(client_id.as_bytes());
@@ -119,7 +120,7 @@ mod tests {
     #[tokio::test]
     async fn frames_round_trip_and_oversized_ones_are_refused() {
         let mut buf = vec![];
-        write_request(&mut buf, 32_000, 7, "brokk-controller-1", b"body")
+        write_request(&mut buf, 32_000, 0, 7, "brokk-controller-1", b"body")
             .await
             .unwrap();
         let f = read_request(&mut buf.as_slice()).await.unwrap().unwrap();

@@ -15,6 +15,7 @@
 //! (Kafka's snapshot format; the membership and last entry in a tagged field of its header).
 
 pub mod codec;
+pub mod describe;
 pub mod frame;
 pub mod log_store;
 pub mod network;

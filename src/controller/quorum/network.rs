@@ -72,7 +72,7 @@ impl PeerClient {
         self.correlation_id = self.correlation_id.wrapping_add(1);
         let correlation_id = self.correlation_id;
         let conn = self.conn.as_mut().ok_or_else(|| io::Error::other("no connection"))?;
-        write_request(conn, key, correlation_id, &self.client_id, body).await?;
+        write_request(conn, key, 0, correlation_id, &self.client_id, body).await?;
         let (got, answer) = read_response(conn).await?;
         if got != correlation_id {
             return Err(io::Error::new(

@@ -125,7 +125,13 @@ impl QuorumNode {
             }
         }
         let (stop, stop_rx) = watch::channel(false);
-        let server = tokio::spawn(server::serve(listener, raft.clone(), stop_rx));
+        let server = tokio::spawn(server::serve(
+            listener,
+            raft.clone(),
+            cfg.node_id,
+            cfg.voters.clone(),
+            stop_rx,
+        ));
         Ok(Self {
             node_id: cfg.node_id,
             raft,
@@ -183,23 +189,7 @@ impl QuorumNode {
 
     /// The quorum's state as this node knows it.
     pub fn status(&self) -> QuorumStatus {
-        let m = self.raft.metrics().borrow().clone();
-        let next = |id: Option<openraft::LogId<NodeId>>| id.map_or(0, |l| l.index as i64 + 1);
-        let is_leader = m.current_leader == Some(self.node_id);
-        let mut voters: BTreeMap<NodeId, i64> = m.membership_config.membership().voter_ids().map(|v| (v, -1)).collect();
-        if let Some(r) = m.replication.as_ref().filter(|_| is_leader) {
-            for (id, matched) in r.iter() {
-                voters.insert(*id, next(*matched));
-            }
-        }
-        voters.insert(self.node_id, m.last_log_index.map_or(0, |i| i as i64 + 1));
-        QuorumStatus {
-            leader: m.current_leader,
-            epoch: m.current_term,
-            is_leader,
-            high_watermark: next(m.last_applied),
-            voters,
-        }
+        status_of(&self.raft, self.node_id)
     }
 
     /// Stops serving and the Raft node (what a killed controller does, minus the crash).
@@ -210,5 +200,26 @@ impl QuorumNode {
         if let Some(s) = server {
             let _ = s.await;
         }
+    }
+}
+
+/// The quorum's state as node `node_id`'s Raft sees it.
+pub fn status_of(raft: &Raft<Quorum>, node_id: NodeId) -> QuorumStatus {
+    let m = raft.metrics().borrow().clone();
+    let next = |id: Option<openraft::LogId<NodeId>>| id.map_or(0, |l| l.index as i64 + 1);
+    let is_leader = m.current_leader == Some(node_id);
+    let mut voters: BTreeMap<NodeId, i64> = m.membership_config.membership().voter_ids().map(|v| (v, -1)).collect();
+    if let Some(r) = m.replication.as_ref().filter(|_| is_leader) {
+        for (id, matched) in r.iter() {
+            voters.insert(*id, next(*matched));
+        }
+    }
+    voters.insert(node_id, m.last_log_index.map_or(0, |i| i as i64 + 1));
+    QuorumStatus {
+        leader: m.current_leader,
+        epoch: m.current_term,
+        is_leader,
+        high_watermark: next(m.last_applied),
+        voters,
     }
 }

@@ -1,26 +1,38 @@
 //! The quorum's server side: the CONTROLLER listener's connections, each a loop of
 //! Kafka-framed quorum requests handed to the local Raft node in order and answered in
-//! order. A request that is not the quorum's, or that does not decode, closes the
-//! connection (as Kafka closes one on an unknown API).
+//! order; Kafka's DescribeQuorum is answered here too (`describe.rs`). A request that is
+//! neither, or that does not decode, closes the connection (as Kafka closes one on an
+//! unknown API).
 
 use openraft::Raft;
 use openraft::error::{InstallSnapshotError, RaftError};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use super::Quorum;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use super::frame::{read_request, write_response};
+use super::node::status_of;
 use super::rpc::{Request, Response, decode_request, encode_response};
+use super::{ControllerNode, NodeId, Quorum, describe};
 
 /// Serves `listener` until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, raft: Raft<Quorum>, shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    raft: Raft<Quorum>,
+    node_id: NodeId,
+    voters: BTreeMap<NodeId, ControllerNode>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let voters = Arc::new(voters);
     let mut stop = shutdown.clone();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(connection(stream, raft.clone(), shutdown.clone()));
+                    tokio::spawn(connection(stream, raft.clone(), node_id, voters.clone(), shutdown.clone()));
                 }
                 Err(e) => tracing::warn!(error = %e, "accepting a controller connection failed"),
             },
@@ -29,7 +41,13 @@ pub async fn serve(listener: TcpListener, raft: Raft<Quorum>, shutdown: watch::R
     }
 }
 
-async fn connection(mut stream: TcpStream, raft: Raft<Quorum>, mut shutdown: watch::Receiver<bool>) {
+async fn connection(
+    mut stream: TcpStream,
+    raft: Raft<Quorum>,
+    node_id: NodeId,
+    voters: Arc<BTreeMap<NodeId, ControllerNode>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let frame = tokio::select! {
             f = read_request(&mut stream) => f,
@@ -43,6 +61,17 @@ async fn connection(mut stream: TcpStream, raft: Raft<Quorum>, mut shutdown: wat
                 return;
             }
         };
+        if frame.api_key == describe::API_KEY {
+            let status = status_of(&raft, node_id);
+            match describe::serve(&status, node_id, &voters, frame.api_version, &frame.body) {
+                Ok(answer) if write_response(&mut stream, frame.correlation_id, &answer).await.is_ok() => continue,
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "closing a controller connection");
+                    return;
+                }
+            }
+        }
         let req = match decode_request(frame.api_key, &frame.body) {
             Ok(r) => r,
             Err(e) => {
