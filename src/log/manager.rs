@@ -254,9 +254,9 @@ impl LogManager {
         Self::open_dirs_in(dirs, defaults, node_id, None)
     }
 
-    /// [`Self::open_dirs`] for a node of a cluster whose id is `cluster_id`: an empty
-    /// directory is formatted with it, and a directory formatted for another cluster is
-    /// refused (as Kafka refuses a log dir whose `meta.properties` names another cluster).
+    /// [`Self::open_dirs`] for a node of a cluster whose id is `cluster`: empty directories
+    /// are formatted with it. A directory already formatted keeps its own id, as Kafka's
+    /// `meta.properties` does (a warning says when it differs).
     pub fn open_dirs_in(
         dirs: &[PathBuf],
         defaults: LogConfig,
@@ -269,7 +269,7 @@ impl LogManager {
         let set = Arc::new(DirSet::default());
         let mut log_dirs = Vec::with_capacity(dirs.len());
         let mut locks = Vec::with_capacity(dirs.len());
-        let mut cluster_id: Option<String> = cluster;
+        let mut cluster_id: Option<String> = None;
         let mut clean_dirs = std::collections::HashSet::new();
         // Each directory's checkpoints speak only for the partitions in that directory.
         let mut rps = std::collections::HashMap::new();
@@ -281,7 +281,7 @@ impl LogManager {
                 .and_then(|(ld, lock)| {
                     // Room for this start's own writes, even on a full disk (see `reserve`).
                     super::reserve::release(d)?;
-                    let id = Self::load_meta(d, node_id, cluster_id.as_deref())?;
+                    let id = Self::load_meta(d, node_id, cluster_id.as_deref(), cluster.as_deref())?;
                     Ok((ld, lock, id))
                 });
             let (ld, lock, id) = match opened {
@@ -609,7 +609,7 @@ impl LogManager {
     /// directory of `log.dirs` belongs to one cluster: `expected` is the id the directories
     /// before this one have (a new directory takes it; a different one is an error, as
     /// Kafka's "Invalid cluster.id").
-    fn load_meta(dir: &Path, node_id: i32, expected: Option<&str>) -> Result<String, LogError> {
+    fn load_meta(dir: &Path, node_id: i32, expected: Option<&str>, fresh: Option<&str>) -> Result<String, LogError> {
         let path = dir.join(META_FILE);
         let read = match std::fs::read_to_string(&path) {
             Ok(text) => Some(text),
@@ -631,14 +631,19 @@ impl LogManager {
                     && c != want
                 {
                     return Err(LogError::Invalid(format!(
-                        "{} has cluster.id {c}, but this node's cluster (its other log.dirs, or the one controller.quorum.voters names) is {want}",
+                        "{} has cluster.id {c}, but the other log.dirs have {want}",
                         path.display()
                     )));
+                }
+                if let Some(f) = fresh.filter(|f| *f != c) {
+                    tracing::warn!(dir = %dir.display(), cluster_id = %c, quorum_cluster_id = %f, "this data directory was formatted for another cluster id than the one controller.quorum.voters gives new directories");
                 }
                 return Ok(c.clone());
             }
         }
-        let cluster_id = expected.map_or_else(|| uuid_to_kafka_string(new_kafka_uuid()), str::to_string);
+        let cluster_id = expected
+            .or(fresh)
+            .map_or_else(|| uuid_to_kafka_string(new_kafka_uuid()), str::to_string);
         let mut m = BTreeMap::new();
         m.insert("version".to_string(), "1".to_string());
         m.insert("cluster.id".to_string(), cluster_id.clone());
@@ -1309,6 +1314,21 @@ mod tests {
         assert!(p.log_end_offset() > 0);
         // The start's syncfs made it durable: the cleaner may rewrite it at once.
         assert_eq!(p.recovery_point(), p.log_end_offset());
+    }
+
+    #[test]
+    fn a_quorums_cluster_id_formats_new_dirs_and_leaves_formatted_ones_alone() {
+        let (new, old) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let id = "AAAAAAAAAAAAAAAAAAAAAQ".to_string();
+        let (m, _) =
+            LogManager::open_dirs_in(&[new.path().to_path_buf()], LogConfig::default(), 1, Some(id.clone())).unwrap();
+        assert_eq!(m.cluster_id, id);
+        let (m, _) = LogManager::open(old.path(), LogConfig::default(), 1).unwrap();
+        let own = m.cluster_id.clone();
+        m.shutdown().unwrap();
+        drop(m);
+        let (m, _) = LogManager::open_dirs_in(&[old.path().to_path_buf()], LogConfig::default(), 1, Some(id)).unwrap();
+        assert_eq!(m.cluster_id, own);
     }
 
     #[test]
