@@ -57,7 +57,7 @@ fn start(dir: &Path, id: i32, voters: &str, port: u16) -> BrokkProcess {
             "controller.listener.names=CONTROLLER",
             &listeners,
             &voters,
-            "controller.quorum.election.timeout.ms=300",
+            "controller.quorum.election.timeout.ms=500",
         ],
     )
 }

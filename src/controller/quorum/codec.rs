@@ -143,6 +143,11 @@ fn membership_of(v: &VotersRecord) -> Result<Membership, String> {
 /// The entry a batch written by [`encode_entry`] holds (a log Kafka wrote has batches of
 /// several records, KRaftVersion records among them: it is not a brokk quorum's log).
 pub fn decode_entry(batch: &[u8]) -> Result<Entry, String> {
+    // Framing, CRC and the one-record shape first: a peer's bytes are not trusted.
+    let h = crate::log::record::batch::BatchHeader::parse_stored(batch).map_err(|e| e.to_string())?;
+    if h.len() != batch.len() || h.records_count() != 1 || h.last_offset_delta() != 0 || h.is_compressed() {
+        return Err("a metadata log entry is one uncompressed batch of one record".into());
+    }
     let mut bytes = Bytes::copy_from_slice(batch);
     let set = RecordBatchDecoder::decode(&mut bytes).map_err(|e| e.to_string())?;
     let [record] = set.records.as_slice() else {
@@ -214,6 +219,25 @@ mod tests {
             assert_eq!(h.partition_leader_epoch() as u64, e.log_id.leader_id.term);
             assert_eq!(decode_entry(&b).unwrap(), e);
         }
+    }
+
+    #[test]
+    fn hostile_batches_are_refused_before_anything_is_allocated() {
+        let e = Entry {
+            log_id: log_id(1, 0),
+            payload: EntryPayload::Normal(MetadataRecord::NoOp(NoOpRecord)),
+        };
+        let good = encode_entry(&e, None, 0).unwrap();
+        // A record count of 2^31 - 1 (CRC fixed up, so only the shape check stands).
+        let mut huge = good.to_vec();
+        huge[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+        crate::log::record::batch::set_crc(&mut huge);
+        assert!(decode_entry(&huge).is_err());
+        // Bytes after the batch, and a cut batch.
+        let mut long = good.to_vec();
+        long.push(0);
+        assert!(decode_entry(&long).is_err());
+        assert!(decode_entry(&good[..good.len() - 1]).is_err());
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The quorum's client side: openraft's `RaftNetworkFactory` / `RaftNetwork`, one pooled
-//! connection per peer controller (opened on first use, dropped on any error and opened
-//! again by the next call), each call bounded by openraft's time limit. A peer that cannot
-//! be reached is `Unreachable` (openraft backs off before it tries again).
+//! connection per peer controller (opened on first use, dropped on any error or when
+//! openraft's time limit drops the call, and opened again by the next call). A peer that
+//! cannot be connected to is `Unreachable` (openraft backs off before it tries again); a
+//! broken exchange is a `Network` error (retried at once).
 
 use std::io;
-use std::time::Duration;
 
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
@@ -41,6 +41,14 @@ impl RaftNetworkFactory<Quorum> for QuorumNetwork {
     }
 }
 
+/// How a call failed.
+enum CallError {
+    /// No connection could be made.
+    Connect(io::Error),
+    /// The exchange broke on a connection (it is dropped).
+    Failed(io::Error),
+}
+
 /// One peer controller's connection.
 pub struct PeerClient {
     target: NodeId,
@@ -51,40 +59,46 @@ pub struct PeerClient {
 }
 
 impl PeerClient {
-    /// Sends `req` and reads its answer within `ttl`.
-    async fn call(&mut self, req: &Request, ttl: Duration) -> io::Result<Response> {
-        let (key, body) = encode_request(req).map_err(io::Error::other)?;
-        let result = tokio::time::timeout(ttl, self.exchange(key, &body))
-            .await
-            .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "no answer in time")));
-        if result.is_err() {
-            self.conn = None;
-        }
-        result
-    }
-
-    async fn exchange(&mut self, key: i16, body: &[u8]) -> io::Result<Response> {
-        if self.conn.is_none() {
-            let s = TcpStream::connect(&self.addr).await?;
-            s.set_nodelay(true)?;
-            self.conn = Some(s);
-        }
+    /// Sends `req` and reads its answer. openraft bounds the call (and drops it when its
+    /// time is up): the connection is taken out for the exchange and put back only after a
+    /// whole answer, so a dropped call never leaves half a request or an unread answer on
+    /// a pooled connection.
+    async fn call(&mut self, req: &Request) -> Result<Response, CallError> {
+        let (key, body) = encode_request(req).map_err(|e| CallError::Failed(io::Error::other(e)))?;
+        let mut conn = match self.conn.take() {
+            Some(c) => c,
+            None => {
+                let s = TcpStream::connect(&self.addr).await.map_err(CallError::Connect)?;
+                s.set_nodelay(true).map_err(CallError::Connect)?;
+                s
+            }
+        };
         self.correlation_id = self.correlation_id.wrapping_add(1);
         let correlation_id = self.correlation_id;
-        let conn = self.conn.as_mut().ok_or_else(|| io::Error::other("no connection"))?;
-        write_request(conn, key, 0, correlation_id, &self.client_id, body).await?;
-        let (got, answer) = read_response(conn).await?;
+        write_request(&mut conn, key, 0, correlation_id, &self.client_id, &body)
+            .await
+            .map_err(CallError::Failed)?;
+        let (got, answer) = read_response(&mut conn).await.map_err(CallError::Failed)?;
         if got != correlation_id {
-            return Err(io::Error::new(
+            return Err(CallError::Failed(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "an answer to another request",
-            ));
+            )));
         }
-        decode_response(key, &answer).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        let resp = decode_response(key, &answer)
+            .map_err(|e| CallError::Failed(io::Error::new(io::ErrorKind::InvalidData, e)))?;
+        self.conn = Some(conn);
+        Ok(resp)
     }
 
-    fn unreachable<E: std::error::Error>(e: &io::Error) -> RpcError<E> {
-        RPCError::Unreachable(Unreachable::new(e))
+    /// A peer that cannot be connected to is unreachable (openraft backs off); a broken
+    /// exchange on an open connection is a network error (openraft retries at once, on a
+    /// new connection).
+    fn transport<E: std::error::Error>(e: &CallError) -> RpcError<E> {
+        match e {
+            CallError::Connect(e) => RPCError::Unreachable(Unreachable::new(e)),
+            CallError::Failed(e) => RPCError::Network(NetworkError::new(e)),
+        }
     }
 
     fn failed<E: std::error::Error>(what: String) -> RpcError<E> {
@@ -96,22 +110,22 @@ impl RaftNetwork<Quorum> for PeerClient {
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<Quorum>,
-        option: RPCOption,
+        _option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcError> {
-        match self.call(&Request::AppendEntries(rpc), option.hard_ttl()).await {
+        match self.call(&Request::AppendEntries(rpc)).await {
             Ok(Response::AppendEntries(a)) => Ok(a),
             Ok(Response::Failed(m)) => Err(Self::failed(m)),
             Ok(other) => Err(Self::failed(format!("append-entries answered with {other:?}"))),
-            Err(e) => Err(Self::unreachable(&e)),
+            Err(e) => Err(Self::transport(&e)),
         }
     }
 
     async fn install_snapshot(
         &mut self,
         rpc: InstallSnapshotRequest<Quorum>,
-        option: RPCOption,
+        _option: RPCOption,
     ) -> Result<InstallSnapshotResponse<NodeId>, RpcError<InstallSnapshotError>> {
-        match self.call(&Request::InstallSnapshot(rpc), option.hard_ttl()).await {
+        match self.call(&Request::InstallSnapshot(rpc)).await {
             Ok(Response::InstallSnapshot(s)) => Ok(s),
             Ok(Response::SnapshotMismatch(m)) => Err(RPCError::RemoteError(RemoteError::new(
                 self.target,
@@ -119,16 +133,16 @@ impl RaftNetwork<Quorum> for PeerClient {
             ))),
             Ok(Response::Failed(m)) => Err(Self::failed(m)),
             Ok(other) => Err(Self::failed(format!("install-snapshot answered with {other:?}"))),
-            Err(e) => Err(Self::unreachable(&e)),
+            Err(e) => Err(Self::transport(&e)),
         }
     }
 
-    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> Result<VoteResponse<NodeId>, RpcError> {
-        match self.call(&Request::Vote(rpc), option.hard_ttl()).await {
+    async fn vote(&mut self, rpc: VoteRequest<NodeId>, _option: RPCOption) -> Result<VoteResponse<NodeId>, RpcError> {
+        match self.call(&Request::Vote(rpc)).await {
             Ok(Response::Vote(v)) => Ok(v),
             Ok(Response::Failed(m)) => Err(Self::failed(m)),
             Ok(other) => Err(Self::failed(format!("vote answered with {other:?}"))),
-            Err(e) => Err(Self::unreachable(&e)),
+            Err(e) => Err(Self::transport(&e)),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! which openraft allows: the same membership entry at index 0 on each), and from then on
 //! the log holds the membership. Timeouts follow Kafka's keys: an election starts after
 //! `controller.quorum.election.timeout.ms` to twice that without a leader's word; the
-//! leader's heartbeats come four times per timeout.
+//! leader's heartbeats come three times per timeout.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -102,7 +102,9 @@ impl QuorumNode {
             cluster_name: "brokk".into(),
             election_timeout_min: timeout,
             election_timeout_max: timeout * 2,
-            heartbeat_interval: timeout / 4,
+            // openraft bounds each append-entries call (a follower's fsync included) by
+            // the heartbeat interval: a third of the timeout leaves room for a slow disk.
+            heartbeat_interval: timeout / 3,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(ENTRIES_BETWEEN_SNAPSHOTS),
             ..Default::default()
         }
@@ -211,7 +213,10 @@ pub fn status_of(raft: &Raft<Quorum>, node_id: NodeId) -> QuorumStatus {
     let mut voters: BTreeMap<NodeId, i64> = m.membership_config.membership().voter_ids().map(|v| (v, -1)).collect();
     if let Some(r) = m.replication.as_ref().filter(|_| is_leader) {
         for (id, matched) in r.iter() {
-            voters.insert(*id, next(*matched));
+            // Learners are replicated to but are not voters; a voter not yet heard of is -1.
+            if let Some(leo) = voters.get_mut(id) {
+                *leo = matched.map_or(-1, |l| l.index as i64 + 1);
+            }
         }
     }
     voters.insert(node_id, m.last_log_index.map_or(0, |i| i as i64 + 1));
