@@ -342,6 +342,13 @@ impl BrokerBuilder {
             transactional_ids,
             "storage opened"
         );
+        if broker.quorum.is_none()
+            && let Some(roles) = broker.config.static_props.get("process.roles")
+        {
+            tracing::warn!(
+                "process.roles={roles} without controller.quorum.voters: brokk runs as a single-node cluster (controller.quorum.bootstrap.servers, KIP-853's dynamic quorum, is not implemented)"
+            );
+        }
         if !broker.config.unimplemented_keys.is_empty() {
             tracing::warn!(keys = ?broker.config.unimplemented_keys, "configuration keys brokk does not implement were ignored");
         }
