@@ -81,6 +81,19 @@ pub fn voters_record(m: &Membership) -> VotersRecord {
     r
 }
 
+/// A log id as `index: i64, term: i64`, `(-1, -1)` for none (the quorum's RPCs and
+/// snapshot header).
+pub fn put_log_id(w: &mut Writer, id: Option<super::LogId>) {
+    let (i, t) = id.map_or((-1, -1), |id| (id.index as i64, id.leader_id.term as i64));
+    w.i64(i).i64(t);
+}
+
+/// Reads [`put_log_id`]'s bytes.
+pub fn get_log_id(r: &mut Reader<'_>) -> Result<Option<super::LogId>, WireError> {
+    let (i, t) = (r.i64()?, r.i64()?);
+    Ok((i >= 0 && t >= 0).then(|| log_id(t as u64, i as u64)))
+}
+
 /// brokk's membership bytes.
 pub fn encode_membership(m: &Membership) -> Vec<u8> {
     let configs: Vec<Vec<i32>> = m

@@ -17,8 +17,8 @@ use openraft::raft::{
 };
 use openraft::{EntryPayload, SnapshotMeta, SnapshotSegmentId};
 
-use super::codec::{decode_entry, decode_membership, encode_entry, encode_membership};
-use super::{ControllerNode, LogId, NodeId, Quorum, StoredMembership, Vote, log_id};
+use super::codec::{decode_entry, decode_membership, encode_entry, encode_membership, get_log_id, put_log_id};
+use super::{ControllerNode, NodeId, Quorum, StoredMembership, Vote};
 use crate::metadata::wire::{Reader, WireError, Writer, encoded};
 
 pub const APPEND_ENTRIES: i16 = 32_000;
@@ -59,16 +59,6 @@ fn get_vote(r: &mut Reader<'_>) -> Result<Vote, WireError> {
     v.leader_id.voted_for = u64::try_from(voted).ok();
     v.committed = committed;
     Ok(v)
-}
-
-fn put_log_id(w: &mut Writer, id: Option<LogId>) {
-    let (i, t) = id.map_or((-1, -1), |id| (id.index as i64, id.leader_id.term as i64));
-    w.i64(i).i64(t);
-}
-
-fn get_log_id(r: &mut Reader<'_>) -> Result<Option<LogId>, WireError> {
-    let (i, t) = (r.i64()?, r.i64()?);
-    Ok((i >= 0 && t >= 0).then(|| log_id(t as u64, i as u64)))
 }
 
 fn put_segment(w: &mut Writer, s: &SnapshotSegmentId) {

@@ -20,11 +20,11 @@ use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
 use tokio::sync::watch;
 
-use super::codec::{decode_membership, encode_membership};
-use super::{ControllerNode, Entry, LogId, NodeId, Quorum, StorageError, StoredMembership, log_id};
+use super::codec::{decode_membership, encode_membership, get_log_id, put_log_id};
+use super::{ControllerNode, Entry, LogId, NodeId, Quorum, StorageError, StoredMembership};
 use crate::log::LogError;
 use crate::metadata::log_writer::{ControlType, snapshot_file_name, snapshot_tagged};
-use crate::metadata::wire::{Reader, WireError, Writer, encoded};
+use crate::metadata::wire::{Reader, WireError, encoded};
 use crate::metadata::{MetadataImage, MetadataRecord, log_reader};
 
 /// The snapshot header's tagged field holding the last applied log id and the membership.
@@ -36,22 +36,11 @@ fn sm_err(e: impl std::fmt::Display) -> StorageError {
     StorageIOError::write_state_machine(openraft::AnyError::error(e)).into()
 }
 
-/// `(index, term)` of a log id, `(-1, -1)` for none.
-fn write_log_id(w: &mut Writer, id: Option<LogId>) {
-    let (i, t) = id.map_or((-1, -1), |id| (id.index as i64, id.leader_id.term as i64));
-    w.i64(i).i64(t);
-}
-
-fn read_log_id(r: &mut Reader<'_>) -> Result<Option<LogId>, WireError> {
-    let (i, t) = (r.i64()?, r.i64()?);
-    Ok((i >= 0 && t >= 0).then(|| log_id(t as u64, i as u64)))
-}
-
 /// The tag's bytes: last applied log id, membership log id, membership.
 fn encode_meta(last: Option<LogId>, membership: &StoredMembership) -> Vec<u8> {
     encoded(|w| {
-        write_log_id(w, last);
-        write_log_id(w, *membership.log_id());
+        put_log_id(w, last);
+        put_log_id(w, *membership.log_id());
         w.bytes(&encode_membership(membership.membership()));
         w.no_tags();
     })
@@ -59,8 +48,8 @@ fn encode_meta(last: Option<LogId>, membership: &StoredMembership) -> Vec<u8> {
 
 fn decode_meta(b: &[u8]) -> Result<(Option<LogId>, StoredMembership), WireError> {
     let mut r = Reader::new(b);
-    let last = read_log_id(&mut r)?;
-    let m_id = read_log_id(&mut r)?;
+    let last = get_log_id(&mut r)?;
+    let m_id = get_log_id(&mut r)?;
     let m = decode_membership(&r.bytes()?)?;
     r.tagged()?;
     r.finish("snapshot meta")?;
@@ -325,6 +314,7 @@ impl RaftStateMachine<Quorum> for MetadataStateMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::quorum::log_id;
 
     #[test]
     fn an_older_snapshot_never_replaces_a_newer_one() {

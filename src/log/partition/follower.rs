@@ -40,12 +40,7 @@ impl Partition {
         }
         let cfg = self.config();
         let mut st = lock(&self.append);
-        if self.deleted.load(Ordering::Acquire) {
-            return Err(LogError::PartitionDeleted);
-        }
-        if self.is_fenced() {
-            return Err(LogError::Fenced);
-        }
+        self.writable()?;
         if h.base_offset() != st.next_offset {
             return Err(LogError::Invalid(format!(
                 "a replicated batch at offset {} where the log ends at {}",
@@ -132,12 +127,7 @@ impl Partition {
         // cut, over offsets written again after it.
         let flush_guard = lock(&self.flush_lock);
         let mut st = lock(&self.append);
-        if self.deleted.load(Ordering::Acquire) {
-            return Err(LogError::PartitionDeleted);
-        }
-        if self.is_fenced() {
-            return Err(LogError::Fenced);
-        }
+        self.writable()?;
         if offset >= st.next_offset {
             return Ok(false);
         }
@@ -156,11 +146,7 @@ impl Partition {
             .last()
             .map_or(held.base_offset(), |b| b.last_offset() + 1);
         let dir = self.dir.clone();
-        let fence = |e: LogError| {
-            self.storage_failed(&e);
-            tracing::error!(topic = %self.topic, partition = self.index, error = %e, "truncation failed; partition fenced until restart");
-            e
-        };
+        let fence = |e: LogError| self.cut_failed(e);
         // The later segments go first: a crash from here on leaves a shorter log whose tail
         // is still divergent, which the replica truncates again after its restart.
         // Highest first: a crash midway leaves a shorter log, never one with a hole.
@@ -193,11 +179,7 @@ impl Partition {
         self.set_segments(next);
         st.active = Some(active);
         st.next_offset = kept_end;
-        for s in &segs[at..] {
-            if let Err(e) = segment::delete_files(&dir, s.base_offset(), ".deleted") {
-                tracing::warn!(partition = ?self, error = %e, "removing a truncated segment's files failed (start-up retries)");
-            }
-        }
+        self.remove_cut_files(&segs[at..]);
         self.after_truncation(&mut st, kept_end);
         tracing::info!(topic = %self.topic, partition = self.index, offset, log_end_offset = kept_end, "truncated the log");
         Ok(true)
@@ -209,30 +191,17 @@ impl Partition {
         let cfg = self.config();
         let _flush = lock(&self.flush_lock);
         let mut st = lock(&self.append);
-        if self.deleted.load(Ordering::Acquire) {
-            return Err(LogError::PartitionDeleted);
-        }
-        if self.is_fenced() {
-            return Err(LogError::Fenced);
-        }
+        self.writable()?;
         let dir = self.dir.clone();
         let segs = self.segments();
-        let fence = |e: LogError| {
-            self.storage_failed(&e);
-            tracing::error!(topic = %self.topic, partition = self.index, error = %e, "truncation failed; partition fenced until restart");
-            e
-        };
+        let fence = |e: LogError| self.cut_failed(e);
         for s in segs.iter().rev() {
             s.mark_deleted();
             segment::rename_files(&dir, s.base_offset(), "", ".deleted").map_err(fence)?;
         }
         let fresh = Arc::new(Segment::create(&dir, offset, &cfg, 0).map_err(fence)?);
         checkpoint::sync_dir(&dir).map_err(fence)?;
-        for s in segs.iter() {
-            if let Err(e) = segment::delete_files(&dir, s.base_offset(), ".deleted") {
-                tracing::warn!(partition = ?self, error = %e, "removing a truncated segment's files failed (start-up retries)");
-            }
-        }
+        self.remove_cut_files(&segs);
         for snapshot in list_snapshots(&dir) {
             let _ = std::fs::remove_file(snapshot_path(&dir, snapshot));
         }
@@ -252,6 +221,33 @@ impl Partition {
         self.after_truncation(&mut st, offset);
         tracing::info!(topic = %self.topic, partition = self.index, offset, "replaced the log by an empty one");
         Ok(())
+    }
+
+    /// A deleted or fenced partition takes no write.
+    fn writable(&self) -> Result<(), LogError> {
+        if self.deleted.load(Ordering::Acquire) {
+            return Err(LogError::PartitionDeleted);
+        }
+        if self.is_fenced() {
+            return Err(LogError::Fenced);
+        }
+        Ok(())
+    }
+
+    /// A cut that failed midway fences the partition (start-up finishes or undoes it).
+    fn cut_failed(&self, e: LogError) -> LogError {
+        self.storage_failed(&e);
+        tracing::error!(topic = %self.topic, partition = self.index, error = %e, "truncation failed; partition fenced until restart");
+        e
+    }
+
+    /// Unlinks the `.deleted` files of the segments a cut removed (start-up retries).
+    fn remove_cut_files(&self, segs: &[Arc<Segment>]) {
+        for s in segs {
+            if let Err(e) = segment::delete_files(&self.dir, s.base_offset(), ".deleted") {
+                tracing::warn!(partition = ?self, error = %e, "removing a truncated segment's files failed (start-up retries)");
+            }
+        }
     }
 
     /// What follows every cut at `end`: producer state rebuilt, epochs past it dropped, the
