@@ -22,6 +22,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, DataDir, parse_host_port};
+use crate::controller::active::{Controller, ControllerSettings};
+use crate::controller::lifecycle::{BrokerLifecycle, LifecycleSettings};
 use crate::controller::quorum::ControllerNode;
 use crate::controller::quorum::node::{QuorumConfig, QuorumNode};
 use crate::group::GroupCoordinator;
@@ -65,6 +67,8 @@ pub struct Broker {
     /// This node's membership of the metadata quorum (`controller.quorum.voters` set and
     /// `process.roles` with `controller`).
     quorum: Option<Arc<QuorumNode>>,
+    /// This broker's registration with the active controller (with a quorum).
+    lifecycle: Option<Arc<BrokerLifecycle>>,
 }
 
 impl Broker {
@@ -84,6 +88,10 @@ impl Broker {
     /// The metadata quorum this node votes in, if it is a KRaft controller.
     pub fn quorum(&self) -> Option<&Arc<QuorumNode>> {
         self.quorum.as_ref()
+    }
+    /// This broker's registration with the active controller, with a quorum.
+    pub fn lifecycle(&self) -> Option<&Arc<BrokerLifecycle>> {
+        self.lifecycle.as_ref()
     }
     /// The stored client quotas.
     pub fn quotas(&self) -> &Arc<ClientQuotas> {
@@ -112,6 +120,60 @@ impl Broker {
     pub fn advertised(&self) -> (&str, i32) {
         (&self.advertised.0, self.advertised.1)
     }
+    /// The brokers clients are told about (Metadata, DescribeCluster): with a quorum, every
+    /// registered broker from the metadata image, fenced ones marked (clients are shown
+    /// only unfenced ones), and this broker until its registration is applied; alone,
+    /// this broker.
+    pub fn brokers(&self) -> Vec<BrokerNode> {
+        let own = || BrokerNode {
+            id: self.node_id(),
+            host: self.advertised.0.clone(),
+            port: self.advertised.1,
+            rack: None,
+            fenced: false,
+        };
+        let Some(q) = &self.quorum else {
+            return vec![own()];
+        };
+        let image = q.image().borrow().clone();
+        let mut out: Vec<BrokerNode> = image
+            .brokers
+            .values()
+            .filter_map(|b| {
+                let e = b.endpoint(CLIENT_LISTENER)?;
+                Some(BrokerNode {
+                    id: b.id,
+                    host: e.host.clone(),
+                    port: e.port as i32,
+                    rack: b.rack.clone(),
+                    fenced: b.fenced,
+                })
+            })
+            .collect();
+        if !out.iter().any(|b| b.id == self.node_id()) {
+            let mut me = own();
+            me.rack = self.lifecycle.as_ref().and_then(|l| l.rack().map(str::to_string));
+            out.push(me);
+            out.sort_by_key(|b| b.id);
+        }
+        out
+    }
+
+    /// The controller id clients are told (Metadata, DescribeCluster): as Kafka's brokers,
+    /// a random unfenced broker (clients send controller-bound requests to any broker),
+    /// -1 when there is none; alone, this broker.
+    pub fn client_controller_id(&self, brokers: &[BrokerNode]) -> i32 {
+        if self.quorum.is_none() {
+            return self.node_id();
+        }
+        let live: Vec<i32> = brokers.iter().filter(|b| !b.fenced).map(|b| b.id).collect();
+        if live.is_empty() {
+            -1
+        } else {
+            live[fastrand::usize(..live.len())]
+        }
+    }
+
     /// Resolves when the broker starts shutting down (long-polls end early).
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.clone()
@@ -166,6 +228,19 @@ impl Broker {
             other => other,
         }
     }
+}
+
+/// The listener name clients connect to, in brokers' registrations.
+pub const CLIENT_LISTENER: &str = "PLAINTEXT";
+
+/// A broker as clients are told about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerNode {
+    pub id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+    pub fenced: bool,
 }
 
 /// Builds and starts a broker (the binary and embedding tests use the same path).
@@ -294,6 +369,7 @@ impl BrokerBuilder {
             ClientQuotas::open(logs.data_dir())
                 .map_err(|e| StartError::Config(format!("loading client quotas failed: {e}")))?,
         );
+        let cluster_settings = kraft.clone();
         let quorum = match (kraft, controller_listener) {
             (Some(k), Some(listener)) => {
                 let voters = k
@@ -318,6 +394,35 @@ impl BrokerBuilder {
             }
             _ => None,
         };
+        let (lifecycle, controller) = match (&quorum, &cluster_settings) {
+            (Some(q), Some(k)) => {
+                let controller = Controller::new(
+                    q.clone(),
+                    ControllerSettings {
+                        cluster_id: logs.cluster_id.clone(),
+                        session_timeout: Duration::from_millis(k.session_timeout_ms),
+                    },
+                );
+                q.serve_controller(controller.clone());
+                let features = crate::api::api_versions::SUPPORTED_FEATURES
+                    .iter()
+                    .map(|(n, min, max)| (n.to_string(), *min, *max))
+                    .collect();
+                let lifecycle = BrokerLifecycle::new(
+                    q.clone(),
+                    LifecycleSettings {
+                        node_id: config.node_id,
+                        cluster_id: logs.cluster_id.clone(),
+                        listeners: vec![(CLIENT_LISTENER.into(), advertised.0.clone(), advertised.1 as u16, 0)],
+                        rack: k.rack.clone(),
+                        features,
+                        heartbeat_interval: Duration::from_millis(k.heartbeat_interval_ms),
+                    },
+                );
+                (Some(lifecycle), Some(controller))
+            }
+            _ => (None, None),
+        };
         let config_queued = config.queued_max_request_bytes;
         let broker = Arc::new(Broker {
             config,
@@ -331,6 +436,7 @@ impl BrokerBuilder {
             shutdown: rx.clone(),
             request_memory: crate::server::connection::RequestMemory::new(config_queued),
             quorum,
+            lifecycle: lifecycle.clone(),
         });
         tracing::info!(
             clean_shutdown = report.clean_shutdown,
@@ -359,6 +465,13 @@ impl BrokerBuilder {
         ));
         let expiration = tokio::spawn(groups.clone().run_expiration(rx.clone()));
         let txn_maintenance = tokio::spawn(txns.run_maintenance(rx.clone()));
+        let mut cluster_tasks = vec![];
+        if let Some(c) = controller {
+            cluster_tasks.push(tokio::spawn(c.run_fencing(rx.clone())));
+        }
+        if let Some(l) = lifecycle {
+            cluster_tasks.push(tokio::spawn(l.run(rx.clone())));
+        }
         let server = tokio::spawn(crate::server::serve(listener, broker.clone(), rx));
         tracing::info!(
             "brokk listening on {local} (advertised {}:{}), data in {}",
@@ -375,6 +488,7 @@ impl BrokerBuilder {
             expiration,
             txn_maintenance,
             cleaner: cleaner_task,
+            cluster_tasks,
             _tempdir: tempdir,
         })
     }
@@ -391,6 +505,8 @@ pub struct RunningBroker {
     expiration: JoinHandle<()>,
     txn_maintenance: JoinHandle<()>,
     cleaner: JoinHandle<()>,
+    /// The active controller's fencing pass and the broker's heartbeats (with a quorum).
+    cluster_tasks: Vec<JoinHandle<()>>,
     _tempdir: Option<tempfile::TempDir>,
 }
 
@@ -406,7 +522,25 @@ impl RunningBroker {
     /// Stops accepting, lets in-flight requests finish, flushes and trims every partition,
     /// and writes the clean-shutdown marker.
     pub async fn shutdown(self) -> Result<(), StartError> {
+        if let Some(l) = &self.broker.lifecycle {
+            // Kafka's controlled shutdown: the controller moves this broker's leaderships
+            // away and fences it before it stops serving (bounded by the session timeout,
+            // after which the controller fences it anyway).
+            let timeout = self
+                .broker
+                .config
+                .kraft()
+                .ok()
+                .flatten()
+                .map_or(9000, |k| k.session_timeout_ms);
+            if !l.controlled_shutdown(Duration::from_millis(timeout)).await {
+                tracing::warn!("the controller did not allow a controlled shutdown in time; stopping anyway");
+            }
+        }
         let _ = self.shutdown.send(true);
+        for t in self.cluster_tasks {
+            let _ = t.await;
+        }
         let _ = self.server.await;
         let _ = self.maintenance.await;
         let _ = self.expiration.await;

@@ -15,6 +15,9 @@
 //! | `controller.quorum.voters` | none | `ID@HOST:PORT,...`: the quorum's voters (their CONTROLLER listeners); unset: a single-node cluster |
 //! | `controller.listener.names` | none | the CONTROLLER listener's name in `listeners` |
 //! | `controller.quorum.election.timeout.ms` | `1000` | a follower without a leader's word this long (to twice that) starts an election |
+//! | `broker.session.timeout.ms` | `9000` | with a quorum: a broker not heard from this long is fenced (out of Metadata) |
+//! | `broker.heartbeat.interval.ms` | `2000` | with a quorum: how often a broker heartbeats to the active controller |
+//! | `broker.rack` | none | with a quorum: the broker's rack, in its registration and Metadata |
 //! | `num.partitions` | `1` | partitions of auto-created topics and CreateTopics with -1 |
 //! | `default.replication.factor` | `1` | must be 1: brokk is a single broker |
 //! | `auto.create.topics.enable` | `true` | Metadata/Produce may create unknown topics |
@@ -162,6 +165,12 @@ pub struct KraftSettings {
     pub controller_listener: Option<(String, u16)>,
     /// `controller.quorum.election.timeout.ms`.
     pub election_timeout_ms: u64,
+    /// `broker.session.timeout.ms`: a broker not heard from for this long is fenced.
+    pub session_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms`: how often a broker heartbeats to the controller.
+    pub heartbeat_interval_ms: u64,
+    /// `broker.rack`.
+    pub rack: Option<String>,
 }
 
 impl KraftSettings {
@@ -405,7 +414,12 @@ impl Config {
                 | "controller.listener.names" => {}
                 // Read together by `Config::kraft` (they depend on each other and on
                 // `listeners`, which may come from different sources).
-                "process.roles" | "controller.quorum.voters" | "controller.quorum.election.timeout.ms" => {}
+                "process.roles"
+                | "controller.quorum.voters"
+                | "controller.quorum.election.timeout.ms"
+                | "broker.session.timeout.ms"
+                | "broker.heartbeat.interval.ms"
+                | "broker.rack" => {}
                 _ => {
                     if let Some(topic_key) = topic_key_of(key) {
                         self.log.set(topic_key, v)?;
@@ -543,11 +557,23 @@ impl Config {
         if election_timeout_ms == 0 {
             return Err("controller.quorum.election.timeout.ms must be at least 1".into());
         }
+        let millis = |key: &str, default: u64| -> Result<u64, String> {
+            let v = get(key).map_or(Ok(default), |v| parse_num::<u64>(key, v))?;
+            if v == 0 {
+                return Err(format!("{key} must be at least 1"));
+            }
+            Ok(v)
+        };
+        let session_timeout_ms = millis("broker.session.timeout.ms", 9000)?;
+        let heartbeat_interval_ms = millis("broker.heartbeat.interval.ms", 2000)?;
         Ok(Some(KraftSettings {
             roles,
             voters,
             controller_listener,
             election_timeout_ms,
+            session_timeout_ms,
+            heartbeat_interval_ms,
+            rack: get("broker.rack").filter(|r| !r.is_empty()).map(str::to_string),
         }))
     }
 

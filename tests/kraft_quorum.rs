@@ -4,6 +4,12 @@
 //! leader, as Kafka's brokers do) gives the same leader with the three voters caught up;
 //! `kill -9` of the leader elects another in a later epoch, and the killed node, restarted,
 //! follows it and catches up. The three agree on one cluster id.
+//!
+//! The nodes' brokers register with the active controller and heartbeat to it: Metadata on
+//! any node lists the three (with their racks); a broker killed with `kill -9` is fenced
+//! once its session (`broker.session.timeout.ms`) expires and leaves Metadata, and comes
+//! back when restarted; one stopped with SIGTERM is fenced by its controlled shutdown before
+//! it exits.
 
 mod common;
 
@@ -14,7 +20,8 @@ use common::Raw;
 use common::process::BrokkProcess;
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use kafka_protocol::messages::{
-    DescribeClusterRequest, DescribeClusterResponse, DescribeQuorumRequest, DescribeQuorumResponse,
+    DescribeClusterRequest, DescribeClusterResponse, DescribeQuorumRequest, DescribeQuorumResponse, MetadataRequest,
+    MetadataResponse,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -46,20 +53,41 @@ fn summary(r: &DescribeQuorumResponse) -> (i16, i32, i32, i64, Vec<(i32, i64)>) 
 }
 
 fn start(dir: &Path, id: i32, voters: &str, port: u16) -> BrokkProcess {
+    start_with(dir, id, voters, port, &[])
+}
+
+fn start_with(dir: &Path, id: i32, voters: &str, port: u16, extra: &[&str]) -> BrokkProcess {
     let node_id = format!("node.id={id}");
     let listeners = format!("listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}");
     let voters = format!("controller.quorum.voters={voters}");
-    BrokkProcess::start(
-        dir,
-        &[
-            "process.roles=broker,controller",
-            &node_id,
-            "controller.listener.names=CONTROLLER",
-            &listeners,
-            &voters,
-            "controller.quorum.election.timeout.ms=500",
-        ],
-    )
+    let mut overrides = vec![
+        "process.roles=broker,controller",
+        &node_id,
+        "controller.listener.names=CONTROLLER",
+        &listeners,
+        &voters,
+        "controller.quorum.election.timeout.ms=500",
+    ];
+    overrides.extend_from_slice(extra);
+    BrokkProcess::start(dir, &overrides)
+}
+
+/// Three free ports for the CONTROLLER listeners, and the voters string naming them.
+fn controller_ports() -> (Vec<u16>, String) {
+    let ports: Vec<u16> = (0..3)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        })
+        .collect();
+    let voters = (0..3)
+        .map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[i]))
+        .collect::<Vec<_>>()
+        .join(",");
+    (ports, voters)
 }
 
 /// Polls (every 50 ms, at most [`WAIT`]) until every node of `nodes` answers
@@ -99,19 +127,7 @@ async fn await_leader(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_brokk_processes_form_a_quorum_that_survives_kill_9_of_its_leader() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let ports: Vec<u16> = (0..3)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        })
-        .collect();
-    let voters = (0..3)
-        .map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[i]))
-        .collect::<Vec<_>>()
-        .join(",");
+    let (ports, voters) = controller_ports();
     let mut nodes: Vec<Option<BrokkProcess>> = (0..3)
         .map(|i| Some(start(dirs[i].path(), i as i32 + 1, &voters, ports[i])))
         .collect();
@@ -154,4 +170,100 @@ async fn three_brokk_processes_form_a_quorum_that_survives_kill_9_of_its_leader(
         .collect();
     let (_, epoch3, _) = await_leader(&refs, None, epoch2 - 1, true).await;
     assert!(epoch3 >= epoch2);
+}
+
+/// The brokers Metadata (v12) on `node` lists: (id, port, rack).
+async fn listed(node: &BrokkProcess) -> Vec<(i32, i32, Option<String>)> {
+    let mut req = MetadataRequest::default();
+    req.topics = Some(vec![]);
+    let r: MetadataResponse = Raw::connect(node.addr()).await.call(&req, 12).await;
+    let mut out: Vec<_> = r
+        .brokers
+        .iter()
+        .map(|b| (b.node_id.0, b.port, b.rack.as_ref().map(|r| r.to_string())))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Polls Metadata on `node` (every 50 ms, at most [`WAIT`]) until it lists exactly the
+/// brokers `ids`.
+async fn await_brokers(node: &BrokkProcess, ids: &[i32]) -> Vec<(i32, i32, Option<String>)> {
+    let start = Instant::now();
+    loop {
+        let got = listed(node).await;
+        if got.iter().map(|b| b.0).collect::<Vec<_>>() == ids {
+            return got;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "Metadata on {} lists {got:?}, not brokers {ids:?}",
+            node.addr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brokers_register_with_the_controller_and_are_fenced_when_they_stop() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (ports, voters) = controller_ports();
+    let racks: Vec<String> = (1..=3).map(|i| format!("broker.rack=rack-{i}")).collect();
+    let extra = |i: usize| {
+        [
+            "broker.heartbeat.interval.ms=100",
+            "broker.session.timeout.ms=1500",
+            racks[i].as_str(),
+        ]
+    };
+    let mut nodes: Vec<Option<BrokkProcess>> = (0..3)
+        .map(|i| Some(start_with(dirs[i].path(), i as i32 + 1, &voters, ports[i], &extra(i))))
+        .collect();
+    let expected: Vec<(i32, i32, Option<String>)> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            (
+                i as i32 + 1,
+                n.as_ref().unwrap().addr().port() as i32,
+                Some(format!("rack-{}", i + 1)),
+            )
+        })
+        .collect();
+    // Every node tells clients about all three brokers, at their client listeners.
+    for n in nodes.iter().flatten() {
+        assert_eq!(await_brokers(n, &[1, 2, 3]).await, expected);
+    }
+
+    // kill -9: the broker's session expires and the controller fences it.
+    nodes[2].take().unwrap().kill();
+    let first = nodes[0].take().unwrap();
+    let first = &first;
+    await_brokers(first, &[1, 2]).await;
+    // DescribeCluster v2 shows it fenced when asked for fenced brokers.
+    let mut req = DescribeClusterRequest::default();
+    req.include_fenced_brokers = true;
+    let r: DescribeClusterResponse = Raw::connect(first.addr()).await.call(&req, 2).await;
+    let fenced: Vec<(i32, bool)> = r.brokers.iter().map(|b| (b.broker_id.0, b.is_fenced)).collect();
+    assert_eq!(fenced, vec![(1, false), (2, false), (3, true)]);
+    assert!(
+        [1, 2].contains(&r.controller_id.0),
+        "controller id {} is not a live broker",
+        r.controller_id.0
+    );
+
+    // Restarted, it registers again (a new incarnation) and is unfenced.
+    nodes[2] = Some(start_with(dirs[2].path(), 3, &voters, ports[2], &extra(2)));
+    let restarted = await_brokers(first, &[1, 2, 3]).await;
+    assert_eq!(restarted[2].2.as_deref(), Some("rack-3"));
+
+    // SIGTERM: a controlled shutdown, so the broker is fenced before it exits (well
+    // within its 1.5 s session).
+    let status = nodes[1].take().unwrap().terminate();
+    assert!(status.success(), "brokk exited with {status}");
+    assert_eq!(
+        listed(first).await.iter().map(|b| b.0).collect::<Vec<_>>(),
+        vec![1, 3],
+        "a broker that finished its controlled shutdown is fenced at once"
+    );
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use brokk::controller::quorum::node::{ProposeError, QuorumConfig, QuorumNode};
 use brokk::controller::quorum::{ControllerNode, NodeId};
 use brokk::log::{LogConfig, LogManager};
-use brokk::metadata::records::TopicRecord;
+use brokk::metadata::records::{PartitionRecord, TopicRecord};
 use brokk::metadata::{MetadataImage, MetadataRecord, log_reader};
 use tokio::net::TcpListener;
 
@@ -125,6 +125,28 @@ async fn three_controllers_elect_replicate_fail_over_and_catch_up() {
         other => panic!("a follower accepted a proposal: {other:?}"),
     }
 
+    // Several records proposed together apply together, on every node.
+    let id = uuid::Uuid::new_v4();
+    let records = vec![
+        MetadataRecord::Topic(TopicRecord {
+            name: "t".into(),
+            topic_id: id,
+        }),
+        MetadataRecord::Partition(PartitionRecord::new(id, 0, vec![1])),
+        MetadataRecord::Partition(PartitionRecord::new(id, 1, vec![2])),
+    ];
+    let end = controllers[&leader]
+        .node
+        .propose_all(records, "create t")
+        .await
+        .unwrap();
+    assert!(end > offset);
+    for c in controllers.values() {
+        await_topics(&c.node, &["t"]).await;
+        assert_eq!(c.node.image().borrow().topic("t").unwrap().partitions.len(), 2);
+        assert!(!c.node.image().borrow().in_transaction());
+    }
+
     // The leader goes; the other two elect one of themselves and carry on.
     let first = leader;
     let lost = controllers.remove(&first).unwrap();
@@ -155,7 +177,7 @@ async fn three_controllers_elect_replicate_fail_over_and_catch_up() {
                 _ => None,
             })
             .collect();
-        assert_eq!(names, vec!["a", "b"], "node {id}");
+        assert_eq!(names, vec!["a", "t", "b"], "node {id}");
     }
     for (_, c) in controllers {
         c.node.shutdown().await;

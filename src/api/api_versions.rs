@@ -19,7 +19,7 @@ fn api_version(key: ApiKey, min: i16, max: i16) -> ApiVersion {
 /// Features brokk supports (name, min, max), as Kafka 4.0 lists them. Transaction version 2
 /// (KIP-890 part 2) and group version 1 (KIP-848) are not implemented: their ranges stop
 /// below, so clients keep the classic protocols.
-const SUPPORTED_FEATURES: [(&str, i16, i16); 3] = [
+pub const SUPPORTED_FEATURES: [(&str, i16, i16); 3] = [
     ("metadata.version", 7, 25),
     ("kraft.version", 0, 0),
     ("transaction.version", 0, 1),
@@ -28,7 +28,7 @@ const SUPPORTED_FEATURES: [(&str, i16, i16); 3] = [
 /// The finalized `metadata.version` (25 = 4.0-IV3, Kafka 4.0's default). Features at level
 /// 0 are not listed, as in Kafka; their epoch is the metadata offset
 /// (`log/quorum_state.rs`), as Kafka's is the last applied metadata record's.
-const METADATA_VERSION: i16 = 25;
+pub const METADATA_VERSION: i16 = 25;
 
 /// Kafka's rule for v3+'s client software name and version
 /// (`[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`).

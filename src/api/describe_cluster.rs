@@ -1,5 +1,6 @@
-//! DescribeCluster (key 60): this broker as the whole cluster (it is also the controller
-//! Kafka's brokers report: a live broker's id). Only the broker endpoint type is served here;
+//! DescribeCluster (key 60): the cluster's brokers (`Broker::brokers`: unfenced ones, and
+//! fenced ones too when v2 asks) and, as the controller, a live broker's id as Kafka's
+//! brokers report it. Only the broker endpoint type is served here;
 //! the controller type gets MISMATCHED_ENDPOINT_TYPE, as on Kafka's broker listener.
 
 use kafka_protocol::ResponseError;
@@ -39,16 +40,31 @@ pub async fn handle(broker: &Broker, req: DescribeClusterRequest, version: i16) 
         resp.error_message = message(text);
         return resp;
     }
-    let (host, port) = broker.advertised();
-    let mut b = DescribeClusterBroker::default();
-    b.broker_id = BrokerId(broker.node_id());
-    b.host = StrBytes::from_string(host.to_string());
-    b.port = port;
-    b.rack = None;
-    resp.brokers = vec![b];
+    // v2 can ask for fenced brokers too (KIP-1073); they are marked.
+    let include_fenced = version >= 2 && req.include_fenced_brokers;
+    let nodes: Vec<_> = broker
+        .brokers()
+        .into_iter()
+        .filter(|b| include_fenced || !b.fenced)
+        .collect();
+    resp.brokers = nodes
+        .iter()
+        .map(|n| {
+            let mut b = DescribeClusterBroker::default();
+            b.broker_id = BrokerId(n.id);
+            b.host = StrBytes::from_string(n.host.clone());
+            b.port = n.port;
+            b.rack = n.rack.clone().map(StrBytes::from_string);
+            if version >= 2 {
+                b.is_fenced = n.fenced;
+            }
+            b
+        })
+        .collect();
     resp.endpoint_type = ENDPOINT_BROKER;
     resp.cluster_id = StrBytes::from_string(broker.cluster_id().to_string());
-    resp.controller_id = BrokerId(broker.node_id());
+    let live: Vec<_> = nodes.iter().filter(|n| !n.fenced).cloned().collect();
+    resp.controller_id = BrokerId(broker.client_controller_id(&live));
     resp.cluster_authorized_operations = if req.include_cluster_authorized_operations {
         CLUSTER_OPS
     } else {

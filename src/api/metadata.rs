@@ -1,6 +1,7 @@
 //! Metadata (key 3): brokers, cluster id, controller, and topics with their partitions;
 //! auto-creates unknown topics when `auto.create.topics.enable` and the request allow it.
-//! brokk is every partition's leader and only replica.
+//! The brokers are the unfenced ones of the cluster (`Broker::brokers`); brokk is still
+//! every partition's leader and only replica.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -147,18 +148,26 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
             });
         }
     }
-    let (host, port) = broker.advertised();
-    let mut b = MetadataResponseBroker::default();
-    b.node_id = BrokerId(broker.node_id());
-    b.host = StrBytes::from_string(host.to_string());
-    b.port = port;
+    let nodes: Vec<_> = broker.brokers().into_iter().filter(|b| !b.fenced).collect();
     let mut resp = MetadataResponse::default();
-    resp.brokers = vec![b];
+    resp.brokers = nodes
+        .iter()
+        .map(|n| {
+            let mut b = MetadataResponseBroker::default();
+            b.node_id = BrokerId(n.id);
+            b.host = StrBytes::from_string(n.host.clone());
+            b.port = n.port;
+            if version >= 1 {
+                b.rack = n.rack.clone().map(StrBytes::from_string);
+            }
+            b
+        })
+        .collect();
     if version >= 2 {
         resp.cluster_id = Some(StrBytes::from_string(broker.cluster_id().to_string()));
     }
     if version >= 1 {
-        resp.controller_id = BrokerId(broker.node_id());
+        resp.controller_id = BrokerId(broker.client_controller_id(&nodes));
     }
     resp.topics = topics;
     if req.include_cluster_authorized_operations && (8..=10).contains(&version) {

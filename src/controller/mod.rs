@@ -1,10 +1,16 @@
-//! The controller: what Kafka's KRaft controllers do. Today it is the metadata quorum
-//! (`quorum/`): the Raft log that orders the cluster's metadata records, stored as Kafka's
-//! `__cluster_metadata` log, and the state machine that applies them to the image.
-//! Placement (`placement.rs`: where new replicas go) is pure logic the quorum leader will
-//! run; leader election, ISR changes and broker registration come on top of it.
+//! The controller: what Kafka's KRaft controllers do. The metadata quorum (`quorum/`) is
+//! the Raft log that orders the cluster's metadata records, stored as Kafka's
+//! `__cluster_metadata` log, and the state machine that applies them to the image. On the
+//! quorum leader, the active controller (`active.rs`) serves Kafka's controller APIs and
+//! decides: broker registration, heartbeats and fencing (`brokers.rs`). Every broker runs
+//! its side of them (`lifecycle.rs`). Placement (`placement.rs`: where new replicas go) is
+//! pure logic the active controller will run for topic creation; leader election and ISR
+//! changes come on top of it.
 //!
 //! Must not touch: partitions' data logs (`log/`) other than the metadata log it owns.
 
+pub mod active;
+pub mod brokers;
+pub mod lifecycle;
 pub mod placement;
 pub mod quorum;

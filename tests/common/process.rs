@@ -100,6 +100,25 @@ impl BrokkProcess {
         self.child.wait().expect("wait for brokk")
     }
 
+    /// SIGTERM (a clean stop), and waits (bounded by [`super::TIMEOUT`]) for the exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for brokk") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < super::TIMEOUT,
+                "brokk did not stop within {:?} of SIGTERM",
+                super::TIMEOUT
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// SIGKILL, and waits for the exit.
     pub fn kill(mut self) {
         let _ = self.child.kill();

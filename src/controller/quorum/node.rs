@@ -60,6 +60,7 @@ pub struct QuorumNode {
     stop: watch::Sender<bool>,
     server: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     voters: BTreeMap<NodeId, ControllerNode>,
+    apis: server::ControllerApis,
 }
 
 impl std::fmt::Debug for QuorumNode {
@@ -127,11 +128,13 @@ impl QuorumNode {
             }
         }
         let (stop, stop_rx) = watch::channel(false);
+        let apis = server::ControllerApis::default();
         let server = tokio::spawn(server::serve(
             listener,
             raft.clone(),
             cfg.node_id,
             cfg.voters.clone(),
+            apis.clone(),
             stop_rx,
         ));
         Ok(Self {
@@ -141,7 +144,14 @@ impl QuorumNode {
             stop,
             server: std::sync::Mutex::new(Some(server)),
             voters: cfg.voters,
+            apis,
         })
+    }
+
+    /// Serves the controller APIs (BrokerRegistration, BrokerHeartbeat) on the CONTROLLER
+    /// listener with `controller` (once; later calls are ignored).
+    pub fn serve_controller(&self, controller: Arc<crate::controller::active::Controller>) {
+        let _ = self.apis.set(controller);
     }
 
     /// Appends `record` to the metadata log through the leader (this node) and waits until
@@ -152,6 +162,74 @@ impl QuorumNode {
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(ProposeError::NotLeader(f.leader_id)),
             Err(e) => Err(ProposeError::Failed(e.to_string())),
         }
+    }
+
+    /// Appends `records` so that they take effect together: one record as it is, several
+    /// inside a metadata transaction (BeginTransactionRecord ... EndTransactionRecord, as
+    /// Kafka's controller writes what does not fit one batch), submitted in order without
+    /// waiting for each commit. Returns the offset of the last. A transaction cut short by
+    /// a change of leader stays open in the log until the next active controller aborts it
+    /// ([`Self::abort_dangling_transaction`]); readers never see half of it.
+    pub async fn propose_all(&self, mut records: Vec<MetadataRecord>, name: &str) -> Result<i64, ProposeError> {
+        use crate::metadata::records::{BeginTransactionRecord, EndTransactionRecord};
+        match records.len() {
+            0 => return Err(ProposeError::Failed("nothing to propose".into())),
+            1 => return self.propose(records.remove(0)).await,
+            _ => {}
+        }
+        let begin = MetadataRecord::BeginTransaction(BeginTransactionRecord {
+            name: Some(name.to_string()),
+        });
+        let mut pending = Vec::with_capacity(records.len() + 2);
+        for r in std::iter::once(begin)
+            .chain(records)
+            .chain(std::iter::once(MetadataRecord::EndTransaction(EndTransactionRecord)))
+        {
+            let rx = self
+                .raft
+                .client_write_ff(r)
+                .await
+                .map_err(|e| ProposeError::Failed(e.to_string()))?;
+            pending.push(rx);
+        }
+        let mut last = -1;
+        for rx in pending {
+            match rx.await {
+                Ok(Ok(r)) => last = r.data,
+                Ok(Err(ClientWriteError::ForwardToLeader(f))) => return Err(ProposeError::NotLeader(f.leader_id)),
+                Ok(Err(e)) => return Err(ProposeError::Failed(e.to_string())),
+                Err(_) => return Err(ProposeError::Failed("the quorum stopped".into())),
+            }
+        }
+        Ok(last)
+    }
+
+    /// Aborts the metadata transaction a previous leader left open (Kafka's new active
+    /// controller does the same). The caller must be the only proposer (the controller's
+    /// lock), so an open transaction is never one still being written.
+    pub async fn abort_dangling_transaction(&self) -> Result<(), ProposeError> {
+        if !self.image.borrow().in_transaction() {
+            return Ok(());
+        }
+        tracing::warn!("aborting the metadata transaction the previous active controller left open");
+        let abort = crate::metadata::records::AbortTransactionRecord {
+            reason: Some("controller failover".into()),
+        };
+        self.propose(MetadataRecord::AbortTransaction(abort)).await.map(drop)
+    }
+
+    /// One past the last metadata offset applied to this node's image.
+    pub fn applied_offset(&self) -> i64 {
+        self.raft
+            .metrics()
+            .borrow()
+            .last_applied
+            .map_or(0, |l| l.index as i64 + 1)
+    }
+
+    /// One past the last offset in this node's metadata log.
+    pub fn log_end_offset(&self) -> i64 {
+        self.raft.metrics().borrow().last_log_index.map_or(0, |i| i as i64 + 1)
     }
 
     /// The leader as this node knows it.

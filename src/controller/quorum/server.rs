@@ -1,8 +1,9 @@
 //! The quorum's server side: the CONTROLLER listener's connections, each a loop of
 //! Kafka-framed quorum requests handed to the local Raft node in order and answered in
-//! order; Kafka's DescribeQuorum is answered here too (`describe.rs`). A request that is
-//! neither, or that does not decode, closes the connection (as Kafka closes one on an
-//! unknown API).
+//! order; Kafka's DescribeQuorum is answered here too (`describe.rs`), and the controller
+//! APIs brokers send (BrokerRegistration, BrokerHeartbeat) go to the active controller's
+//! side of this node (`controller::active`). A request that is none of these, or that does
+//! not decode, closes the connection (as Kafka closes one on an unknown API).
 
 use openraft::Raft;
 use openraft::error::{InstallSnapshotError, RaftError};
@@ -10,12 +11,16 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::frame::{read_request, write_response};
 use super::node::status_of;
 use super::rpc::{Request, Response, decode_request, encode_response};
 use super::{ControllerNode, NodeId, Quorum, describe};
+use crate::controller::active::Controller;
+
+/// The controller APIs' handler, set once the node's controller exists.
+pub type ControllerApis = Arc<OnceLock<Arc<Controller>>>;
 
 /// Serves `listener` until `shutdown` turns true.
 pub async fn serve(
@@ -23,6 +28,7 @@ pub async fn serve(
     raft: Raft<Quorum>,
     node_id: NodeId,
     voters: BTreeMap<NodeId, ControllerNode>,
+    apis: ControllerApis,
     shutdown: watch::Receiver<bool>,
 ) {
     let voters = Arc::new(voters);
@@ -32,7 +38,7 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(connection(stream, raft.clone(), node_id, voters.clone(), shutdown.clone()));
+                    tokio::spawn(connection(stream, raft.clone(), node_id, voters.clone(), apis.clone(), shutdown.clone()));
                 }
                 Err(e) => tracing::warn!(error = %e, "accepting a controller connection failed"),
             },
@@ -46,6 +52,7 @@ async fn connection(
     raft: Raft<Quorum>,
     node_id: NodeId,
     voters: Arc<BTreeMap<NodeId, ControllerNode>>,
+    apis: ControllerApis,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -68,6 +75,18 @@ async fn connection(
                 Ok(_) => return,
                 Err(e) => {
                     tracing::debug!(error = %e, "closing a controller connection");
+                    return;
+                }
+            }
+        }
+        if let Some(controller) = apis.get()
+            && let Some(answer) = controller.serve(frame.api_key, frame.api_version, &frame.body).await
+        {
+            match answer {
+                Ok(a) if write_response(&mut stream, frame.correlation_id, &a).await.is_ok() => continue,
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::debug!(api_key = frame.api_key, error = %e, "closing a controller connection");
                     return;
                 }
             }

@@ -65,6 +65,11 @@ impl MetadataImage {
         self.topic_ids.get(name).and_then(|id| self.topics.get(id))
     }
 
+    /// A metadata transaction is open (its records are not applied yet).
+    pub fn in_transaction(&self) -> bool {
+        self.pending.is_some()
+    }
+
     /// Applies one record (buffered while a metadata transaction is open).
     pub fn apply(&mut self, record: MetadataRecord) -> Result<(), ImageError> {
         match (record, &mut self.pending) {

@@ -1,7 +1,8 @@
 //! The records that rebuild an image from nothing: what a metadata snapshot holds, in
 //! Kafka's order (features, with `metadata.version` first; brokers; controllers; topics,
 //! each followed by its partitions; configs; the records brokk keeps uninterpreted, in log
-//! order; the producer-id block).
+//! order; the producer-id block; an open metadata transaction's records after a
+//! BeginTransactionRecord).
 
 use super::super::records::{
     ConfigRecord, FeatureLevelRecord, MetadataRecord, ProducerIdsRecord, RegisterBrokerRecord, TopicRecord,
@@ -83,6 +84,12 @@ impl MetadataImage {
                 broker_epoch: -1,
                 next_producer_id,
             }));
+        }
+        if let Some(pending) = &self.pending {
+            // A snapshot taken inside a metadata transaction keeps it open: the entries
+            // after the snapshot end (or abort) it.
+            out.push(MetadataRecord::BeginTransaction(Default::default()));
+            out.extend(pending.iter().cloned());
         }
         out
     }

@@ -155,6 +155,30 @@ fn a_metadata_transaction_applies_at_its_end_or_not_at_all() {
 }
 
 #[test]
+fn a_snapshot_inside_a_metadata_transaction_keeps_it_open() {
+    let mut image = MetadataImage::default();
+    image.apply(topic("a", 1)).unwrap();
+    image
+        .apply(MetadataRecord::BeginTransaction(BeginTransactionRecord::default()))
+        .unwrap();
+    image.apply(topic("b", 2)).unwrap();
+    assert!(image.in_transaction());
+    let mut rebuilt = MetadataImage::default();
+    for r in image.records() {
+        rebuilt.apply(r).unwrap();
+    }
+    assert_eq!(rebuilt, image);
+    // The entries after the snapshot end the transaction on either.
+    for i in [&mut image, &mut rebuilt] {
+        i.apply(partition(2, 0, vec![1])).unwrap();
+        i.apply(MetadataRecord::EndTransaction(EndTransactionRecord)).unwrap();
+        assert!(!i.in_transaction());
+    }
+    assert_eq!(rebuilt, image);
+    assert_eq!(image.topic("b").unwrap().partitions.len(), 1);
+}
+
+#[test]
 fn features_and_producer_id_blocks() {
     let mut image = MetadataImage::default();
     let level = |n: i16| {

@@ -1,0 +1,262 @@
+//! The broker's side of registration and heartbeats (Kafka's `BrokerLifecycleManager`):
+//! it registers with the active controller, heartbeats every
+//! `broker.heartbeat.interval.ms` with the metadata offset it has applied (the controller
+//! unfences it once that covers its registration), and on a controlled shutdown asks to
+//! shut down until the controller allows it. As Kafka's, a refused heartbeat is retried,
+//! never answered by registering again.
+//!
+//! The requests are Kafka's BrokerRegistration and BrokerHeartbeat, sent to the quorum
+//! leader's CONTROLLER listener; an answer of NOT_CONTROLLER (or no answer) sends the next
+//! try to whichever node leads then.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::broker_registration_request::{Feature, Listener};
+use kafka_protocol::messages::{
+    BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse,
+};
+use kafka_protocol::protocol::{Decodable, StrBytes};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::active::{BROKER_HEARTBEAT, BROKER_REGISTRATION, encode};
+use super::quorum::frame::{read_response, write_request};
+use super::quorum::node::QuorumNode;
+
+/// The versions sent (Kafka 4's newest).
+const REGISTRATION_VERSION: i16 = 4;
+const HEARTBEAT_VERSION: i16 = 1;
+/// How long one exchange with a controller may take before the next try.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The pause between tries while no controller answers.
+const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What the broker registers.
+#[derive(Debug, Clone)]
+pub struct LifecycleSettings {
+    pub node_id: i32,
+    pub cluster_id: String,
+    /// The broker's listeners as clients reach them: (name, host, port, security protocol).
+    pub listeners: Vec<(String, String, u16, i16)>,
+    pub rack: Option<String>,
+    /// Supported features: (name, min, max).
+    pub features: Vec<(String, i16, i16)>,
+    /// `broker.heartbeat.interval.ms`.
+    pub heartbeat_interval: Duration,
+}
+
+/// This broker's registration with the controller.
+pub struct BrokerLifecycle {
+    quorum: Arc<QuorumNode>,
+    settings: LifecycleSettings,
+    /// A new one per process start, as Kafka's.
+    incarnation_id: Uuid,
+    /// The epoch of the current registration (-1: none).
+    epoch: AtomicI64,
+    /// A controlled shutdown was asked for.
+    shutting_down: AtomicBool,
+    /// (fenced, may shut down) as the controller last answered.
+    state: watch::Sender<(bool, bool)>,
+    conn: tokio::sync::Mutex<Option<(String, TcpStream, i32)>>,
+}
+
+impl std::fmt::Debug for BrokerLifecycle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerLifecycle")
+            .field("node_id", &self.settings.node_id)
+            .field("epoch", &self.epoch)
+            .finish()
+    }
+}
+
+impl BrokerLifecycle {
+    pub fn new(quorum: Arc<QuorumNode>, settings: LifecycleSettings) -> Arc<Self> {
+        Arc::new(Self {
+            quorum,
+            settings,
+            incarnation_id: Uuid::new_v4(),
+            epoch: AtomicI64::new(-1),
+            shutting_down: AtomicBool::new(false),
+            state: watch::channel((true, false)).0,
+            conn: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// `broker.rack`.
+    pub fn rack(&self) -> Option<&str> {
+        self.settings.rack.as_deref()
+    }
+
+    /// The current registration's broker epoch (-1 before the first).
+    pub fn broker_epoch(&self) -> i64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Follows (fenced, may shut down) as the controller answers.
+    pub fn state(&self) -> watch::Receiver<(bool, bool)> {
+        self.state.subscribe()
+    }
+
+    /// Registers and heartbeats until `stop`.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            let pause = match self.communicate().await {
+                Ok(()) if self.shutting_down.load(Ordering::Acquire) => RETRY_BACKOFF,
+                // Right after a registration, the first heartbeat goes at once.
+                Ok(()) if self.state.borrow().0 && self.broker_epoch() >= 0 => RETRY_BACKOFF,
+                Ok(()) => self.settings.heartbeat_interval,
+                Err(e) => {
+                    tracing::debug!(error = %e, "no answer from the controller");
+                    RETRY_BACKOFF
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    /// Asks the controller for a controlled shutdown and waits until it allows it (or
+    /// `timeout`): leaderships move away before the broker stops.
+    pub async fn controlled_shutdown(&self, timeout: Duration) -> bool {
+        self.shutting_down.store(true, Ordering::Release);
+        let mut state = self.state.subscribe();
+        let allowed = tokio::time::timeout(timeout, state.wait_for(|(_, may)| *may)).await;
+        matches!(allowed, Ok(Ok(_)))
+    }
+
+    /// One registration or heartbeat.
+    async fn communicate(&self) -> Result<(), String> {
+        if self.broker_epoch() < 0 {
+            let resp: BrokerRegistrationResponse = self
+                .exchange(
+                    BROKER_REGISTRATION,
+                    REGISTRATION_VERSION,
+                    &encode(&self.registration(), REGISTRATION_VERSION)?,
+                )
+                .await?;
+            match ResponseError::try_from_code(resp.error_code) {
+                None => {
+                    tracing::info!(broker_epoch = resp.broker_epoch, "registered with the controller");
+                    self.epoch.store(resp.broker_epoch, Ordering::Release);
+                    Ok(())
+                }
+                Some(e) => {
+                    self.forget_controller_if(e).await;
+                    Err(format!("registration refused: {e:?}"))
+                }
+            }
+        } else {
+            let req = BrokerHeartbeatRequest::default()
+                .with_broker_id(BrokerId(self.settings.node_id))
+                .with_broker_epoch(self.broker_epoch())
+                .with_current_metadata_offset(self.quorum.applied_offset() - 1)
+                .with_want_fence(false)
+                .with_want_shut_down(self.shutting_down.load(Ordering::Acquire));
+            let resp: BrokerHeartbeatResponse = self
+                .exchange(BROKER_HEARTBEAT, HEARTBEAT_VERSION, &encode(&req, HEARTBEAT_VERSION)?)
+                .await?;
+            match ResponseError::try_from_code(resp.error_code) {
+                None => {
+                    let next = (resp.is_fenced, resp.should_shut_down);
+                    if *self.state.borrow() != next {
+                        tracing::info!(
+                            fenced = next.0,
+                            may_shut_down = next.1,
+                            "the controller changed this broker's state"
+                        );
+                    }
+                    self.state.send_replace(next);
+                    Ok(())
+                }
+                Some(e) => {
+                    self.forget_controller_if(e).await;
+                    Err(format!("heartbeat refused: {e:?}"))
+                }
+            }
+        }
+    }
+
+    fn registration(&self) -> BrokerRegistrationRequest {
+        let s = &self.settings;
+        BrokerRegistrationRequest::default()
+            .with_broker_id(BrokerId(s.node_id))
+            .with_cluster_id(StrBytes::from_string(s.cluster_id.clone()))
+            .with_incarnation_id(self.incarnation_id)
+            .with_listeners(
+                s.listeners
+                    .iter()
+                    .map(|(name, host, port, protocol)| {
+                        Listener::default()
+                            .with_name(StrBytes::from_string(name.clone()))
+                            .with_host(StrBytes::from_string(host.clone()))
+                            .with_port(*port)
+                            .with_security_protocol(*protocol)
+                    })
+                    .collect(),
+            )
+            .with_features(
+                s.features
+                    .iter()
+                    .map(|(name, min, max)| {
+                        Feature::default()
+                            .with_name(StrBytes::from_string(name.clone()))
+                            .with_min_supported_version(*min)
+                            .with_max_supported_version(*max)
+                    })
+                    .collect(),
+            )
+            .with_rack(s.rack.clone().map(StrBytes::from_string))
+            .with_previous_broker_epoch(-1)
+    }
+
+    async fn forget_controller_if(&self, e: ResponseError) {
+        if e == ResponseError::NotController {
+            *self.conn.lock().await = None;
+        }
+    }
+
+    /// Sends one request to the leading controller and decodes its answer.
+    async fn exchange<R: Decodable>(&self, key: i16, version: i16, body: &[u8]) -> Result<R, String> {
+        let leader = self.quorum.leader().ok_or("no controller leads the quorum")?;
+        let node = self
+            .quorum
+            .voters()
+            .get(&leader)
+            .ok_or_else(|| format!("the leader {leader} is not a voter"))?;
+        let addr = format!("{}:{}", node.host, node.port);
+        let mut guard = self.conn.lock().await;
+        let (mut stream, mut correlation) = match guard.take() {
+            Some((a, s, c)) if a == addr => (s, c),
+            _ => {
+                let s = tokio::time::timeout(EXCHANGE_TIMEOUT, TcpStream::connect(&addr))
+                    .await
+                    .map_err(|_| format!("connecting to {addr} timed out"))?
+                    .map_err(|e| format!("connecting to {addr}: {e}"))?;
+                let _ = s.set_nodelay(true);
+                (s, 0)
+            }
+        };
+        correlation = correlation.wrapping_add(1);
+        let client_id = format!("brokk-broker-{}", self.settings.node_id);
+        let answer = tokio::time::timeout(EXCHANGE_TIMEOUT, async {
+            write_request(&mut stream, key, version, correlation, &client_id, body).await?;
+            read_response(&mut stream).await
+        })
+        .await
+        .map_err(|_| format!("{addr} did not answer in time"))?
+        .map_err(|e| format!("{addr}: {e}"))?;
+        if answer.0 != correlation {
+            return Err(format!("{addr} answered another request"));
+        }
+        let resp = R::decode(&mut bytes::Bytes::from(answer.1), version).map_err(|e| e.to_string())?;
+        // Only a whole exchange puts the connection back.
+        *guard = Some((addr, stream, correlation));
+        Ok(resp)
+    }
+}
