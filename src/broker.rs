@@ -401,6 +401,11 @@ impl BrokerBuilder {
                     ControllerSettings {
                         cluster_id: logs.cluster_id.clone(),
                         session_timeout: Duration::from_millis(k.session_timeout_ms),
+                        topics: crate::controller::topics::TopicDefaults {
+                            num_partitions: config.num_partitions,
+                            replication_factor: 1,
+                            log: (*logs.defaults()).clone(),
+                        },
                     },
                 );
                 q.serve_controller(controller.clone());

@@ -97,7 +97,7 @@ pub async fn handle(
         let mut t = topic_entry(name, ResponseError::UnknownServerError);
         t.error_code = 0;
         t.topic_id = topic.id;
-        for p in &topic.partitions[start.min(count)..upper.max(start.min(count))] {
+        for p in topic.partitions.range(start.min(count)..upper.max(start.min(count))) {
             let mut e = DescribeTopicPartitionsResponsePartition::default();
             e.partition_index = p.index();
             let node = BrokerId(broker.node_id());

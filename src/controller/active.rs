@@ -3,7 +3,8 @@
 //! and its records are committed before the lock is released, so decisions are serial as
 //! in Kafka's single-threaded `QuorumController`.
 //!
-//! Serves, on the CONTROLLER listener: BrokerRegistration (62) and BrokerHeartbeat (63).
+//! Serves, on the CONTROLLER listener: BrokerRegistration (62), BrokerHeartbeat (63),
+//! and CreateTopics (19) / DeleteTopics (20), which brokers forward.
 //! A controller that does not lead answers NOT_CONTROLLER, and the broker tries the leader.
 //! A background pass fences brokers whose session expired (Kafka's
 //! `maybeFenceOneStaleBroker`).
@@ -13,13 +14,18 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
     BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse,
+    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
 };
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::sync::{Mutex, watch};
 
 use super::brokers::{self, Sessions};
+use super::topics::{self, TopicDefaults};
 use super::quorum::node::{ProposeError, QuorumNode};
 use crate::metadata::MetadataRecord;
 
@@ -27,6 +33,10 @@ use crate::metadata::MetadataRecord;
 pub const BROKER_REGISTRATION: i16 = 62;
 /// BrokerHeartbeat's API key.
 pub const BROKER_HEARTBEAT: i16 = 63;
+/// CreateTopics' API key.
+pub const CREATE_TOPICS: i16 = 19;
+/// DeleteTopics' API key.
+pub const DELETE_TOPICS: i16 = 20;
 
 /// What the active controller needs to know.
 #[derive(Debug, Clone)]
@@ -34,6 +44,8 @@ pub struct ControllerSettings {
     pub cluster_id: String,
     /// `broker.session.timeout.ms`.
     pub session_timeout: Duration,
+    /// What topic creation defaults to.
+    pub topics: TopicDefaults,
 }
 
 /// The controller APIs of one controller node.
@@ -162,8 +174,140 @@ impl Controller {
                 Ok(req) => encode(&self.heartbeat(req).await, version),
                 Err(e) => Err(e.to_string()),
             }),
+            CREATE_TOPICS => Some(match CreateTopicsRequest::decode(&mut buf, version) {
+                Ok(req) => encode(&self.create_topics(req).await, version),
+                Err(e) => Err(e.to_string()),
+            }),
+            DELETE_TOPICS => Some(match DeleteTopicsRequest::decode(&mut buf, version) {
+                Ok(req) => encode(&self.delete_topics(req).await, version),
+                Err(e) => Err(e.to_string()),
+            }),
             _ => None,
         }
+    }
+
+    /// CreateTopics: each topic checked against the image (and the topics before it in
+    /// the request); the records of all that pass are committed together, unless
+    /// `validate_only`.
+    pub async fn create_topics(&self, req: CreateTopicsRequest) -> CreateTopicsResponse {
+        let mut resp = CreateTopicsResponse::default();
+        let result = |name: &TopicName, error: ResponseError, message: Option<String>| {
+            let mut r = CreatableTopicResult::default();
+            r.name = name.clone();
+            r.error_code = error.code();
+            r.error_message = message.map(StrBytes::from_string);
+            r.num_partitions = -1;
+            r.replication_factor = -1;
+            r
+        };
+        let Some(_state) = self.lead().await else {
+            resp.topics = req
+                .topics
+                .iter()
+                .map(|t| result(&t.name, ResponseError::NotController, None))
+                .collect();
+            return resp;
+        };
+        let mut image = (*self.quorum.image().borrow().clone()).clone();
+        let mut records = vec![];
+        let mut created = vec![];
+        for t in &req.topics {
+            match topics::create(&image, &self.settings.topics, t, fastrand::u64(..)) {
+                Err(r) => resp.topics.push(result(&t.name, r.error, Some(r.message))),
+                Ok(c) => {
+                    for r in &c.records {
+                        // Later topics of the request see this one (a name given twice).
+                        let _ = image.apply(r.clone());
+                    }
+                    let mut r = result(&t.name, ResponseError::UnknownServerError, None);
+                    r.error_code = 0;
+                    r.topic_id = c.id;
+                    r.num_partitions = c.partitions;
+                    r.replication_factor = c.replication_factor as i16;
+                    created.push(resp.topics.len());
+                    resp.topics.push(r);
+                    records.extend(c.records);
+                }
+            }
+        }
+        if req.validate_only || records.is_empty() {
+            if req.validate_only {
+                for i in created {
+                    resp.topics[i].topic_id = uuid::Uuid::nil();
+                }
+            }
+            return resp;
+        }
+        if let Err(e) = self.quorum.propose_all(records, "create topics").await {
+            for i in created {
+                let r = &mut resp.topics[i];
+                r.error_code = propose_error(&e).code();
+                r.error_message = Some(StrBytes::from_string(e.to_string()));
+                r.topic_id = uuid::Uuid::nil();
+            }
+        } else {
+            tracing::info!(topics = created.len(), "created topics");
+        }
+        resp
+    }
+
+    /// DeleteTopics (v6's topics, by name or id): RemoveTopicRecords for those that
+    /// exist, committed together.
+    pub async fn delete_topics(&self, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+        let mut resp = DeleteTopicsResponse::default();
+        let Some(_state) = self.lead().await else {
+            resp.responses = req
+                .topics
+                .iter()
+                .map(|t| {
+                    let mut r = DeletableTopicResult::default();
+                    r.name = t.name.clone();
+                    r.topic_id = t.topic_id;
+                    r.error_code = ResponseError::NotController.code();
+                    r
+                })
+                .collect();
+            return resp;
+        };
+        let image = self.quorum.image().borrow().clone();
+        let mut records = vec![];
+        let mut deleted = vec![];
+        for t in &req.topics {
+            let mut r = DeletableTopicResult::default();
+            r.name = t.name.clone();
+            r.topic_id = t.topic_id;
+            let id = if t.topic_id.is_nil() {
+                t.name.as_ref().and_then(|n| image.topic_ids.get(n.0.as_str()).copied())
+            } else {
+                Some(t.topic_id)
+            };
+            match id.map(|id| (id, topics::delete(&image, id))) {
+                None => r.error_code = ResponseError::UnknownTopicOrPartition.code(),
+                Some((_, Err(e))) => {
+                    r.error_code = e.error.code();
+                    r.error_message = Some(StrBytes::from_string(e.message));
+                }
+                Some((id, Ok(record))) => {
+                    if let Some(topic) = image.topics.get(&id) {
+                        r.name = Some(TopicName(StrBytes::from_string(topic.name.clone())));
+                        r.topic_id = id;
+                    }
+                    if !records.contains(&record) {
+                        records.push(record);
+                    }
+                    deleted.push(resp.responses.len());
+                }
+            }
+            resp.responses.push(r);
+        }
+        if !records.is_empty()
+            && let Err(e) = self.quorum.propose_all(records, "delete topics").await
+        {
+            for i in deleted {
+                resp.responses[i].error_code = propose_error(&e).code();
+            }
+        }
+        resp
     }
 
     /// BrokerRegistration: checks, then a RegisterBrokerRecord (fenced) whose epoch is the
@@ -251,7 +395,7 @@ impl Controller {
                 timeout_ms = self.settings.session_timeout.as_millis() as u64,
                 "fencing a broker whose session expired"
             );
-            if let Err(e) = self.quorum.propose(brokers::fence(b)).await {
+            if let Err(e) = self.quorum.propose_all(brokers::fence_all(&image, b), "fence a broker").await {
                 tracing::warn!(broker = id, error = %e, "fencing failed");
                 return;
             }

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{BrokerHeartbeatRequest, BrokerRegistrationRequest};
 
+use super::election;
 use crate::metadata::MetadataImage;
 use crate::metadata::image::BrokerRegistration;
 use crate::metadata::records::{
@@ -240,6 +241,14 @@ pub fn fence(b: &BrokerRegistration) -> MetadataRecord {
     })
 }
 
+/// The records fencing `b`: it leaves the ISRs and its leaderships move (Kafka's
+/// `handleBrokerFenced`), then the fence itself.
+pub fn fence_all(image: &MetadataImage, b: &BrokerRegistration) -> Vec<MetadataRecord> {
+    let mut out = election::without_broker(image, b.id);
+    out.push(fence(b));
+    out
+}
+
 /// A broker's state as the heartbeat manager sees it (Kafka's `BrokerControlState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BrokerState {
@@ -284,19 +293,29 @@ pub fn heartbeat(image: &MetadataImage, b: &BrokerRegistration, req: &BrokerHear
     };
     let mut records = vec![];
     match next {
-        BrokerState::Fenced | BrokerState::ShutdownNow if !b.fenced => records.push(fence(b)),
-        BrokerState::Unfenced if b.fenced => records.push(MetadataRecord::BrokerRegistrationChange(
-            BrokerRegistrationChangeRecord {
+        BrokerState::Fenced | BrokerState::ShutdownNow if !b.fenced => records = fence_all(image, b),
+        BrokerState::Unfenced if b.fenced => {
+            let unfence = MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
                 fenced: UNFENCE,
                 ..change(b)
-            },
-        )),
-        BrokerState::ControlledShutdown if !b.in_controlled_shutdown => records.push(
-            MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
+            });
+            // Elections see the broker unfenced.
+            let mut after = image.clone();
+            let _ = after.apply(unfence.clone());
+            records.push(unfence);
+            records.extend(election::with_broker(&after, b.id));
+        }
+        BrokerState::ControlledShutdown if !b.in_controlled_shutdown => {
+            let shutting = MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
                 in_controlled_shutdown: 1,
                 ..change(b)
-            }),
-        ),
+            });
+            let mut after = image.clone();
+            let _ = after.apply(shutting.clone());
+            records.push(shutting);
+            // Its leaderships move away (or go offline where no other replica is in sync).
+            records.extend(election::without_broker(&after, b.id));
+        }
         _ => {}
     }
     Beat {

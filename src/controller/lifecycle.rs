@@ -19,12 +19,11 @@ use kafka_protocol::messages::{
     BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::active::{BROKER_HEARTBEAT, BROKER_REGISTRATION, encode};
-use super::quorum::frame::{read_response, write_request};
+use super::channel::ControllerChannel;
 use super::quorum::node::QuorumNode;
 
 /// The versions sent (Kafka 4's newest).
@@ -61,7 +60,7 @@ pub struct BrokerLifecycle {
     shutting_down: AtomicBool,
     /// (fenced, may shut down) as the controller last answered.
     state: watch::Sender<(bool, bool)>,
-    conn: tokio::sync::Mutex<Option<(String, TcpStream, i32)>>,
+    channel: ControllerChannel,
 }
 
 impl std::fmt::Debug for BrokerLifecycle {
@@ -75,14 +74,15 @@ impl std::fmt::Debug for BrokerLifecycle {
 
 impl BrokerLifecycle {
     pub fn new(quorum: Arc<QuorumNode>, settings: LifecycleSettings) -> Arc<Self> {
+        let channel = ControllerChannel::new(quorum.clone(), format!("brokk-broker-{}", settings.node_id));
         Arc::new(Self {
-            quorum,
+            quorum: quorum.clone(),
             settings,
             incarnation_id: Uuid::new_v4(),
             epoch: AtomicI64::new(-1),
             shutting_down: AtomicBool::new(false),
             state: watch::channel((true, false)).0,
-            conn: tokio::sync::Mutex::new(None),
+            channel,
         })
     }
 
@@ -217,46 +217,11 @@ impl BrokerLifecycle {
 
     async fn forget_controller_if(&self, e: ResponseError) {
         if e == ResponseError::NotController {
-            *self.conn.lock().await = None;
+            self.channel.forget().await;
         }
     }
 
-    /// Sends one request to the leading controller and decodes its answer.
     async fn exchange<R: Decodable>(&self, key: i16, version: i16, body: &[u8]) -> Result<R, String> {
-        let leader = self.quorum.leader().ok_or("no controller leads the quorum")?;
-        let node = self
-            .quorum
-            .voters()
-            .get(&leader)
-            .ok_or_else(|| format!("the leader {leader} is not a voter"))?;
-        let addr = format!("{}:{}", node.host, node.port);
-        let mut guard = self.conn.lock().await;
-        let (mut stream, mut correlation) = match guard.take() {
-            Some((a, s, c)) if a == addr => (s, c),
-            _ => {
-                let s = tokio::time::timeout(EXCHANGE_TIMEOUT, TcpStream::connect(&addr))
-                    .await
-                    .map_err(|_| format!("connecting to {addr} timed out"))?
-                    .map_err(|e| format!("connecting to {addr}: {e}"))?;
-                let _ = s.set_nodelay(true);
-                (s, 0)
-            }
-        };
-        correlation = correlation.wrapping_add(1);
-        let client_id = format!("brokk-broker-{}", self.settings.node_id);
-        let answer = tokio::time::timeout(EXCHANGE_TIMEOUT, async {
-            write_request(&mut stream, key, version, correlation, &client_id, body).await?;
-            read_response(&mut stream).await
-        })
-        .await
-        .map_err(|_| format!("{addr} did not answer in time"))?
-        .map_err(|e| format!("{addr}: {e}"))?;
-        if answer.0 != correlation {
-            return Err(format!("{addr} answered another request"));
-        }
-        let resp = R::decode(&mut bytes::Bytes::from(answer.1), version).map_err(|e| e.to_string())?;
-        // Only a whole exchange puts the connection back.
-        *guard = Some((addr, stream, correlation));
-        Ok(resp)
+        self.channel.exchange(key, version, body, EXCHANGE_TIMEOUT).await
     }
 }

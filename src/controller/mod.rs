@@ -11,6 +11,9 @@
 
 pub mod active;
 pub mod brokers;
+pub mod channel;
+pub mod election;
 pub mod lifecycle;
 pub mod placement;
 pub mod quorum;
+pub mod topics;

@@ -49,11 +49,19 @@ impl LogManager {
         let settings = topic.settings();
         let mut partitions = topic.partitions.clone();
         let mut placed = self.partitions_per_dir();
+        let mut added = vec![];
         for p in current..count {
-            partitions.push(self.new_partition(&topic.name, topic.id, p, &settings.config, &mut placed)?);
+            added.push(self.new_partition(&topic.name, topic.id, p, &settings.config, &mut placed)?);
         }
-        self.sync_dirs_of(&partitions[current as usize..])?;
-        self.write_topic_file(&topic.name, topic.id, count, &settings.overrides)?;
+        self.sync_dirs_of(&added)?;
+        added.into_iter().for_each(|p| partitions.push(p));
+        self.write_topic_file(
+            &topic.name,
+            topic.id,
+            count,
+            crate::log::manager::hosted_list(&partitions).as_deref(),
+            &settings.overrides,
+        )?;
         let grown = Arc::new(TopicLog::new(topic.name.clone(), topic.id, settings, partitions));
         self.topics.insert(topic.name.clone(), grown.clone());
         self.metadata_changed();

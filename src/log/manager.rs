@@ -25,6 +25,7 @@ mod topic_config;
 use super::checkpoint::{self, parse_properties, render_properties};
 use super::log_dir::{DirSet, LogDir};
 use super::partition::group_commit::{self, FlushWait};
+use super::partition_set::PartitionSet;
 use super::partition::{AppendInfo, Origin, Partition, Role};
 use super::recovery::{self, RecoveryReport};
 use super::{LogConfig, LogError};
@@ -71,7 +72,7 @@ pub struct TopicLog {
     pub name: Arc<str>,
     pub id: Uuid,
     settings: std::sync::RwLock<TopicSettings>,
-    pub partitions: Vec<Arc<Partition>>,
+    pub partitions: PartitionSet,
 }
 
 /// A topic's dynamic config (its overrides) and the effective config they give.
@@ -82,7 +83,7 @@ pub struct TopicSettings {
 }
 
 impl TopicLog {
-    fn new(name: Arc<str>, id: Uuid, settings: TopicSettings, partitions: Vec<Arc<Partition>>) -> Self {
+    fn new(name: Arc<str>, id: Uuid, settings: TopicSettings, partitions: PartitionSet) -> Self {
         Self {
             name,
             id,
@@ -200,6 +201,30 @@ pub struct LogManager {
     /// The `log.dirs` locks, held as long as the manager lives.
     _locks: Vec<std::fs::File>,
     pub cluster_id: String,
+}
+
+/// The topic file's list of the partitions hosted here, when not all are (a cluster).
+const HOSTED_KEY: &str = "hosted.partitions";
+
+/// What a topic file says.
+struct TopicFile {
+    name: String,
+    id: Uuid,
+    count: i32,
+    /// None: every partition.
+    hosted: Option<Vec<i32>>,
+    overrides: BTreeMap<String, String>,
+}
+
+impl TopicFile {
+    fn hosts(&self, p: i32) -> bool {
+        self.hosted.as_ref().is_none_or(|h| h.contains(&p))
+    }
+}
+
+/// The hosted partitions a topic file lists: None when every partition is hosted.
+pub(crate) fn hosted_list(set: &PartitionSet) -> Option<Vec<i32>> {
+    (!set.hosts_all()).then(|| set.indexes())
 }
 
 /// `.topics/<topic id>.properties` (named by id: topic names may be 249 characters).
@@ -362,8 +387,9 @@ impl LogManager {
         // A partition in two directories is refused, as Kafka's "Duplicate log directories
         // found": which copy is right is for the operator to say, and neither is deleted.
         for path in &topic_files {
-            let (name, id, count, _) = Self::read_topic_file(path)?;
-            for p in 0..count {
+            let file = Self::read_topic_file(path)?;
+            let (name, id) = (&file.name, file.id);
+            for p in (0..file.count).filter(|p| file.hosts(*p)) {
                 let holders = mgr.holders(&name, p, id)?;
                 let mut holders = holders.iter();
                 if let Some(ld) = holders.next() {
@@ -379,11 +405,12 @@ impl LogManager {
             }
         }
         for path in topic_files {
-            let (name, id, count, overrides) = Self::read_topic_file(&path)?;
-            let config = Arc::new(mgr.defaults().with_overrides(&overrides).map_err(LogError::Invalid)?);
-            let name: Arc<str> = Arc::from(name);
+            let file = Self::read_topic_file(&path)?;
+            let (id, count) = (file.id, file.count);
+            let config = Arc::new(mgr.defaults().with_overrides(&file.overrides).map_err(LogError::Invalid)?);
+            let name: Arc<str> = Arc::from(file.name.as_str());
             let mut partitions = Vec::new();
-            for p in 0..count {
+            for p in (0..count).filter(|p| file.hosts(*p)) {
                 let found = mgr.holders(&name, p, id)?.into_iter().next();
                 let (ld, fresh) = match found {
                     Some(ld) => (ld, false),
@@ -460,7 +487,15 @@ impl LogManager {
             mgr.ids.insert(id, name.clone());
             mgr.topics.insert(
                 name.clone(),
-                Arc::new(TopicLog::new(name, id, TopicSettings { overrides, config }, partitions)),
+                Arc::new(TopicLog::new(
+                    name,
+                    id,
+                    TopicSettings {
+                        overrides: file.overrides,
+                        config,
+                    },
+                    PartitionSet::hosted(count as usize, partitions),
+                )),
             );
         }
         mgr.record_offline_dirs(&was_offline)?;
@@ -653,7 +688,7 @@ impl LogManager {
     }
 
     /// (name, id, partition count, config overrides) from a topic file.
-    fn read_topic_file(path: &Path) -> Result<(String, Uuid, i32, BTreeMap<String, String>), LogError> {
+    fn read_topic_file(path: &Path) -> Result<TopicFile, LogError> {
         let text = std::fs::read_to_string(path).map_err(|e| LogError::io(path, e))?;
         let props = parse_properties(&text).map_err(|e| LogError::Invalid(format!("{}: {e}", path.display())))?;
         let bad = |what: &str| LogError::Invalid(format!("{}: missing or invalid {what}", path.display()));
@@ -674,7 +709,23 @@ impl LogManager {
             .get("name")
             .filter(|n| validate_topic_name(n).is_ok())
             .ok_or_else(|| bad("name"))?;
-        Ok((name.clone(), id, count, overrides))
+        let hosted = match props.get(HOSTED_KEY) {
+            None => None,
+            Some(v) => Some(
+                v.split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(|p| p.parse::<i32>().ok().filter(|p| (0..count).contains(p)))
+                    .collect::<Option<Vec<i32>>>()
+                    .ok_or_else(|| bad(HOSTED_KEY))?,
+            ),
+        };
+        Ok(TopicFile {
+            name: name.clone(),
+            id,
+            count,
+            hosted,
+            overrides,
+        })
     }
 
     /// Removes partition directories no topic owns (a crash during create or delete).
@@ -761,27 +812,42 @@ impl LogManager {
         partitions: i32,
         overrides: BTreeMap<String, String>,
     ) -> Result<Arc<TopicLog>, TopicError> {
+        self.create_topic_as(name, new_kafka_uuid(), partitions, None, overrides)
+    }
+
+    /// Creates topic `name` with id `id` (the cluster's, from the metadata image) and
+    /// `partitions` partitions, of which this broker hosts `hosted` (None: all), as
+    /// [`Self::create_topic`] does.
+    pub fn create_topic_as(
+        &self,
+        name: &str,
+        id: Uuid,
+        partitions: i32,
+        hosted: Option<&[i32]>,
+        overrides: BTreeMap<String, String>,
+    ) -> Result<Arc<TopicLog>, TopicError> {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         let config = Arc::new(self.check_new_topic(name, partitions, &overrides)?);
-        let id = new_kafka_uuid();
         let name: Arc<str> = Arc::from(name);
         let mut placed = self.partitions_per_dir();
         let parts = (0..partitions)
+            .filter(|p| hosted.is_none_or(|h| h.contains(p)))
             .map(|p| self.new_partition(&name, id, p, &config, &mut placed))
             .collect::<Result<Vec<_>, _>>()?;
         // The partition directories must be durable before the commit point.
         self.sync_dirs_of(&parts)?;
-        self.write_topic_file(&name, id, partitions, &overrides)?;
+        let set = PartitionSet::hosted(partitions as usize, parts);
+        self.write_topic_file(&name, id, partitions, hosted_list(&set).as_deref(), &overrides)?;
         let topic = Arc::new(TopicLog::new(
             name.clone(),
             id,
             TopicSettings { overrides, config },
-            parts,
+            set,
         ));
         self.ids.insert(id, name.clone());
         self.topics.insert(name.clone(), topic.clone());
         self.metadata_changed();
-        tracing::info!(topic = %name, partitions, topic_id = %uuid_to_kafka_string(id), "created topic");
+        tracing::info!(topic = %name, partitions, hosted = ?hosted, topic_id = %uuid_to_kafka_string(id), "created topic");
         Ok(topic)
     }
 
@@ -858,12 +924,17 @@ impl LogManager {
         name: &str,
         id: Uuid,
         partitions: i32,
+        hosted: Option<&[i32]>,
         overrides: &BTreeMap<String, String>,
     ) -> Result<(), LogError> {
         let mut props = BTreeMap::new();
         props.insert("name".to_string(), name.to_string());
         props.insert("topic.id".to_string(), id.to_string());
         props.insert("partitions".to_string(), partitions.to_string());
+        if let Some(hosted) = hosted {
+            let list: Vec<String> = hosted.iter().map(i32::to_string).collect();
+            props.insert(HOSTED_KEY.to_string(), list.join(","));
+        }
         for (k, v) in overrides {
             props.insert(format!("config.{k}"), v.clone());
         }

@@ -57,6 +57,7 @@ pub mod internal;
 pub mod log_dir;
 pub mod manager;
 pub mod partition;
+pub mod partition_set;
 pub mod record;
 pub mod recovery;
 pub mod reserve;

@@ -31,7 +31,13 @@ impl LogManager {
         if validate_only {
             return Ok(config);
         }
-        self.write_topic_file(&topic.name, topic.id, topic.partitions.len() as i32, &overrides)?;
+        self.write_topic_file(
+            &topic.name,
+            topic.id,
+            topic.partitions.len() as i32,
+            crate::log::manager::hosted_list(&topic.partitions).as_deref(),
+            &overrides,
+        )?;
         topic.set_settings(TopicSettings {
             overrides,
             config: config.clone(),
