@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, DataDir, parse_host_port};
 use crate::controller::active::{Controller, ControllerSettings};
+use crate::controller::channel::ControllerChannel;
 use crate::controller::lifecycle::{BrokerLifecycle, LifecycleSettings};
 use crate::controller::quorum::ControllerNode;
 use crate::controller::quorum::node::{QuorumConfig, QuorumNode};
@@ -69,6 +70,8 @@ pub struct Broker {
     quorum: Option<Arc<QuorumNode>>,
     /// This broker's registration with the active controller (with a quorum).
     lifecycle: Option<Arc<BrokerLifecycle>>,
+    /// Where requests only the active controller answers go (with a quorum).
+    forwarding: Option<ControllerChannel>,
 }
 
 impl Broker {
@@ -159,6 +162,156 @@ impl Broker {
         out
     }
 
+    /// Who leads `topic`-`partition`, as requests that need the leader check it: alone, or
+    /// for a topic the cluster's image does not have (the coordinators' internal topics,
+    /// each broker's own for now), this broker's log answers; in a cluster, the image says.
+    pub fn leadership(&self, topic: &str, partition: i32) -> Leadership {
+        let Some(q) = &self.quorum else {
+            return Leadership::Here;
+        };
+        let image = q.image();
+        let image = image.borrow();
+        let Some(t) = image.topic(topic) else {
+            return if crate::log::internal::is_internal(topic) {
+                Leadership::Here
+            } else {
+                Leadership::Unknown
+            };
+        };
+        match t.partitions.get(&partition) {
+            None => Leadership::Unknown,
+            Some(p) if p.leader == self.node_id() => Leadership::Here,
+            Some(p) => Leadership::Elsewhere {
+                leader: p.leader,
+                leader_epoch: p.leader_epoch,
+            },
+        }
+    }
+
+    /// Sends `req` to the active controller (Kafka's forwarding of controller-bound
+    /// requests) and returns its answer, trying again (on the node that leads then) while
+    /// the exchange fails or `not_controller` says the answer came from a controller that
+    /// no longer leads, until `timeout`. None alone or after the timeout.
+    pub async fn forward<Q, R>(
+        &self,
+        (key, version): (i16, i16),
+        req: &Q,
+        timeout: Duration,
+        not_controller: impl Fn(&R) -> bool,
+    ) -> Option<R>
+    where
+        Q: kafka_protocol::protocol::Encodable,
+        R: kafka_protocol::protocol::Decodable,
+    {
+        let channel = self.forwarding.as_ref()?;
+        let body = crate::controller::active::encode(req, version).ok()?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match channel.exchange::<R>(key, version, &body, left).await {
+                Ok(r) if !not_controller(&r) => return Some(r),
+                Ok(_) => channel.forget().await,
+                Err(e) => {
+                    tracing::debug!(api_key = key, error = %e, "forwarding to the controller failed");
+                    channel.forget().await;
+                }
+            }
+            if tokio::time::Instant::now() + FORWARD_BACKOFF >= deadline {
+                return None;
+            }
+            tokio::time::sleep(FORWARD_BACKOFF).await;
+        }
+    }
+
+    /// Waits (at most `timeout`) until this broker's image satisfies `done`; whether it
+    /// does. Alone: at once.
+    pub async fn await_image(&self, timeout: Duration, done: impl Fn(&crate::metadata::MetadataImage) -> bool) -> bool {
+        let Some(q) = &self.quorum else {
+            return true;
+        };
+        let mut image = q.image();
+        matches!(
+            tokio::time::timeout(timeout, image.wait_for(|i| done(i))).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// The cluster's metadata image as this broker has applied it (None alone).
+    pub fn image(&self) -> Option<Arc<crate::metadata::MetadataImage>> {
+        self.quorum.as_ref().map(|q| q.image().borrow().clone())
+    }
+
+    /// Creates topic `name` through the active controller with the defaults
+    /// (`num.partitions`, `default.replication.factor`), as auto-creation does in a
+    /// cluster, and waits until this broker's image has it. The controller's error, if any.
+    pub async fn auto_create_in_cluster(&self, name: &str) -> Result<(), (kafka_protocol::ResponseError, String)> {
+        use kafka_protocol::ResponseError;
+        use kafka_protocol::messages::create_topics_request::CreatableTopic;
+        use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, TopicName};
+        let timeout = Duration::from_millis(AUTO_CREATE_TIMEOUT_MS as u64);
+        let topic = CreatableTopic::default()
+            .with_name(TopicName(kafka_protocol::protocol::StrBytes::from_string(
+                name.to_string(),
+            )))
+            .with_num_partitions(-1)
+            .with_replication_factor(-1);
+        let req = CreateTopicsRequest::default()
+            .with_topics(vec![topic])
+            .with_timeout_ms(AUTO_CREATE_TIMEOUT_MS);
+        let not_controller = |r: &CreateTopicsResponse| {
+            r.topics
+                .iter()
+                .any(|t| t.error_code == ResponseError::NotController.code())
+        };
+        let resp = self
+            .forward(
+                (crate::controller::active::CREATE_TOPICS, 7),
+                &req,
+                timeout,
+                not_controller,
+            )
+            .await
+            .ok_or((
+                ResponseError::RequestTimedOut,
+                "the controller did not answer".to_string(),
+            ))?;
+        let r = resp
+            .topics
+            .first()
+            .ok_or((ResponseError::UnknownServerError, "no answer".to_string()))?;
+        match ResponseError::try_from_code(r.error_code) {
+            None | Some(ResponseError::TopicAlreadyExists) => {}
+            Some(e) => return Err((e, r.error_message.as_ref().map(|m| m.to_string()).unwrap_or_default())),
+        }
+        if self.await_image(timeout, |i| i.topic(name).is_some()).await {
+            Ok(())
+        } else {
+            Err((ResponseError::LeaderNotAvailable, "the topic is being created".into()))
+        }
+    }
+
+    /// Partition `partition` of `topic` exists: in a cluster, in the image (or in this
+    /// broker's logs for the coordinators' internal topics); alone, in this broker's logs.
+    pub fn partition_exists(&self, topic: &str, partition: i32) -> bool {
+        if let Some(image) = self.image()
+            && let Some(t) = image.topic(topic)
+        {
+            return t.partitions.contains_key(&partition);
+        }
+        if self.quorum.is_some() && !crate::log::internal::is_internal(topic) {
+            return false;
+        }
+        self.logs
+            .topic(topic)
+            .is_some_and(|t| partition >= 0 && (partition as usize) < t.partitions.len())
+    }
+
+    /// The name of the topic `id` in the cluster's image (None alone or unknown).
+    pub fn image_topic_name(&self, id: &uuid::Uuid) -> Option<String> {
+        let q = self.quorum.as_ref()?;
+        q.image().borrow().topics.get(id).map(|t| t.name.clone())
+    }
+
     /// The controller id clients are told (Metadata, DescribeCluster): as Kafka's brokers,
     /// a random unfenced broker (clients send controller-bound requests to any broker),
     /// -1 when there is none; alone, this broker.
@@ -230,8 +383,71 @@ impl Broker {
     }
 }
 
+/// Producer-id blocks from the active controller (AllocateProducerIds), for this broker's
+/// current registration.
+fn cluster_producer_ids(
+    quorum: Arc<QuorumNode>,
+    lifecycle: Arc<BrokerLifecycle>,
+) -> crate::txn::producer_ids::BlockSource {
+    use crate::controller::active::ALLOCATE_PRODUCER_IDS;
+    use kafka_protocol::messages::{AllocateProducerIdsRequest, AllocateProducerIdsResponse, BrokerId};
+    let channel = Arc::new(ControllerChannel::new(quorum, "brokk-producer-ids".into()));
+    Arc::new(move || {
+        let (channel, lifecycle) = (channel.clone(), lifecycle.clone());
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let req = AllocateProducerIdsRequest::default()
+                    .with_broker_id(BrokerId(lifecycle.node_id()))
+                    .with_broker_epoch(lifecycle.broker_epoch());
+                let body = crate::controller::active::encode(&req, 0)?;
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                match channel
+                    .exchange::<AllocateProducerIdsResponse>(ALLOCATE_PRODUCER_IDS, 0, &body, left)
+                    .await
+                {
+                    Ok(r) if r.error_code == 0 => return Ok((r.producer_id_start.0, r.producer_id_len as i64)),
+                    Ok(r) => {
+                        channel.forget().await;
+                        if tokio::time::Instant::now() >= deadline {
+                            return Err(format!(
+                                "the controller refused a producer id block: error {}",
+                                r.error_code
+                            ));
+                        }
+                    }
+                    Err(e) => {
+                        channel.forget().await;
+                        if tokio::time::Instant::now() >= deadline {
+                            return Err(e);
+                        }
+                    }
+                }
+                tokio::time::sleep(FORWARD_BACKOFF).await;
+            }
+        })
+    })
+}
+
+/// How long auto-creation waits for the controller and the image.
+const AUTO_CREATE_TIMEOUT_MS: i32 = 30_000;
+
+/// The pause before a forwarded request is tried again.
+const FORWARD_BACKOFF: Duration = Duration::from_millis(50);
+
 /// The listener name clients connect to, in brokers' registrations.
 pub const CLIENT_LISTENER: &str = "PLAINTEXT";
+
+/// Where a partition's leader is (see [`Broker::leadership`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leadership {
+    /// This broker leads it (or hosts it alone): its local log answers.
+    Here,
+    /// Another broker leads it (-1: none does now).
+    Elsewhere { leader: i32, leader_epoch: i32 },
+    /// The cluster has no such partition.
+    Unknown,
+}
 
 /// A broker as clients are told about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -348,7 +564,9 @@ impl BrokerBuilder {
         let (tx, rx) = watch::channel(false);
         logs.halt_on_dir_failure(config.halt_on_log_dir_failure);
         let logs = Arc::new(logs);
-        let groups = Arc::new(GroupCoordinator::new(logs.clone(), config.group.clone(), rx.clone()));
+        let mut group_config = config.group.clone();
+        group_config.in_cluster = kraft.is_some();
+        let groups = Arc::new(GroupCoordinator::new(logs.clone(), group_config, rx.clone()));
         let loaded = groups
             .load()
             .await
@@ -428,7 +646,11 @@ impl BrokerBuilder {
             }
             _ => (None, None),
         };
+        if let (Some(q), Some(l)) = (&quorum, &lifecycle) {
+            producer_ids.use_cluster_blocks(cluster_producer_ids(q.clone(), l.clone()));
+        }
         let config_queued = config.queued_max_request_bytes;
+        let node_id = config.node_id;
         let broker = Arc::new(Broker {
             config,
             cleaner: cleaner.clone(),
@@ -440,6 +662,9 @@ impl BrokerBuilder {
             advertised,
             shutdown: rx.clone(),
             request_memory: crate::server::connection::RequestMemory::new(config_queued),
+            forwarding: quorum
+                .as_ref()
+                .map(|q| ControllerChannel::new(q.clone(), format!("brokk-forwarding-{node_id}"))),
             quorum,
             lifecycle: lifecycle.clone(),
         });
@@ -476,6 +701,10 @@ impl BrokerBuilder {
         }
         if let Some(l) = lifecycle {
             cluster_tasks.push(tokio::spawn(l.run(rx.clone())));
+        }
+        if let (Some(q), Some(l)) = (&broker.quorum, &broker.lifecycle) {
+            let replicas = crate::replica::ReplicaManager::new(broker.node_id(), logs.clone());
+            cluster_tasks.push(tokio::spawn(replicas.run(q.image(), l.state(), rx.clone())));
         }
         let server = tokio::spawn(crate::server::serve(listener, broker.clone(), rx));
         tracing::info!(

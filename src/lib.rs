@@ -26,6 +26,7 @@ pub mod log;
 pub mod logging;
 pub mod metadata;
 pub mod quotas;
+pub mod replica;
 pub mod server;
 pub mod txn;
 

@@ -53,16 +53,12 @@ async fn run(broker: &Broker, t: Txn, version: i16) -> Codes {
     let checked: Vec<(String, PartitionErrors)> = requested
         .iter()
         .map(|(name, ps)| {
-            let topic = broker.logs().topic(name);
             let errs = ps
                 .iter()
                 .map(|&p| {
                     let err = if version < 4 && is_internal(name) {
                         Some(ResponseError::TopicAuthorizationFailed)
-                    } else if !topic
-                        .as_ref()
-                        .is_some_and(|t| p >= 0 && (p as usize) < t.partitions.len())
-                    {
+                    } else if !broker.partition_exists(name, p) {
                         Some(ResponseError::UnknownTopicOrPartition)
                     } else {
                         None

@@ -1,5 +1,6 @@
 //! CreateTopics (key 19): partitions (or manual assignments onto this broker), replication
 //! factor 1 only, per-topic configs, validate_only; v5+ answers with the effective configs.
+//! In a cluster the active controller decides (`forwarded.rs`).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -102,7 +103,11 @@ fn check(broker: &Broker, t: &CreatableTopic) -> Checked {
 
 /// The effective topic configs, as CreateTopics v5+ reports them: value and source as
 /// DescribeConfigs would.
-fn describe(broker: &Broker, cfg: &LogConfig, overrides: &BTreeMap<String, String>) -> Vec<CreatableTopicConfigs> {
+pub(super) fn describe(
+    broker: &Broker,
+    cfg: &LogConfig,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<CreatableTopicConfigs> {
     let layers = Layers::of(broker);
     TOPIC_CONFIGS
         .iter()
@@ -136,9 +141,34 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
         r.replication_factor = -1;
         r
     };
+    if broker.image().is_some() {
+        // A cluster: the controller decides; internal topics stay their coordinators'.
+        let mut forward = vec![];
+        let mut answers = vec![];
+        for (i, t) in req.topics.iter().enumerate().filter(|(_, t)| !dups.contains(&&t.name)) {
+            let name = t.name.0.as_str();
+            if crate::log::internal::is_internal(name) {
+                let mut r = result(&t.name);
+                r.error_code = ResponseError::InvalidRequest.code();
+                r.error_message = message(format!("{name} is internal: its coordinator creates it"));
+                answers.push((i, r));
+            } else {
+                forward.push(i);
+            }
+        }
+        if !forward.is_empty() {
+            answers.extend(super::forwarded::create_topics(broker, &req, forward, version).await);
+        }
+        answers.sort_by_key(|(i, _)| *i);
+        resp.topics = answers.into_iter().map(|(_, r)| r).collect();
+    }
     // As Kafka: the topics named once, in order, then one INVALID_REQUEST per name given
     // more than once.
-    for t in req.topics.iter().filter(|t| !dups.contains(&&t.name)) {
+    for t in req
+        .topics
+        .iter()
+        .filter(|t| !dups.contains(&&t.name) && broker.image().is_none())
+    {
         let mut r = result(&t.name);
         match check(broker, t) {
             Err((code, msg)) => {

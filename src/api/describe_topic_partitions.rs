@@ -43,8 +43,19 @@ pub async fn handle(
         .as_ref()
         .map(|c| c.topic_name.0.to_string())
         .unwrap_or_default();
+    let image = broker.image();
     let names: BTreeSet<String> = if fetch_all {
-        broker.logs().topics().iter().map(|t| t.name.to_string()).collect()
+        let mut all: BTreeSet<String> = broker
+            .logs()
+            .topics()
+            .iter()
+            .filter(|t| image.is_none() || is_internal(&t.name))
+            .map(|t| t.name.to_string())
+            .collect();
+        if let Some(i) = &image {
+            all.extend(i.topic_ids.keys().cloned());
+        }
+        all
     } else {
         req.topics.iter().map(|t| t.name.0.to_string()).collect()
     };
@@ -79,7 +90,7 @@ pub async fn handle(
             );
             break;
         }
-        let Some(topic) = broker.logs().topic(name) else {
+        let Some((id, entries)) = described(broker, image.as_deref(), name) else {
             let code = if validate_topic_name(name).is_err() {
                 ResponseError::InvalidTopicException
             } else {
@@ -92,15 +103,73 @@ pub async fn handle(
             Some(c) if *name == cursor_topic => c.partition_index as usize,
             _ => 0,
         };
-        let count = topic.partitions.len();
+        let count = entries.len();
         let upper = count.min(start.saturating_add(remaining));
         let mut t = topic_entry(name, ResponseError::UnknownServerError);
         t.error_code = 0;
-        t.topic_id = topic.id;
-        for p in topic.partitions.range(start.min(count)..upper.max(start.min(count))) {
+        t.topic_id = id;
+        t.partitions = entries
+            .into_iter()
+            .skip(start.min(count))
+            .take(upper.saturating_sub(start.min(count)))
+            .collect();
+        remaining -= t.partitions.len();
+        resp.topics.push(t);
+        if upper < count {
+            resp.next_cursor = Some(
+                Cursor::default()
+                    .with_topic_name(topic_name(name))
+                    .with_partition_index(upper as i32),
+            );
+            break;
+        }
+    }
+    resp
+}
+
+/// The topic `name` as described: its id and every partition's entry. In a cluster, from
+/// the image (the coordinators' internal topics from this broker's logs).
+fn described(
+    broker: &Broker,
+    image: Option<&crate::metadata::MetadataImage>,
+    name: &str,
+) -> Option<(uuid::Uuid, Vec<DescribeTopicPartitionsResponsePartition>)> {
+    if let Some(t) = image.and_then(|i| i.topic(name)) {
+        let live: BTreeSet<i32> = broker.brokers().iter().filter(|b| !b.fenced).map(|b| b.id).collect();
+        let ids = |v: &[i32]| v.iter().map(|b| BrokerId(*b)).collect::<Vec<_>>();
+        let entries = t
+            .partitions
+            .iter()
+            .map(|(index, p)| {
+                let mut e = DescribeTopicPartitionsResponsePartition::default();
+                e.partition_index = *index;
+                e.leader_id = BrokerId(if live.contains(&p.leader) { p.leader } else { -1 });
+                if !live.contains(&p.leader) {
+                    e.error_code = ResponseError::LeaderNotAvailable.code();
+                }
+                e.leader_epoch = p.leader_epoch;
+                e.replica_nodes = ids(&p.replicas);
+                e.isr_nodes = ids(&p.isr);
+                e.eligible_leader_replicas = Some(ids(&p.eligible_leader_replicas));
+                e.last_known_elr = Some(ids(&p.last_known_elr));
+                let offline: Vec<i32> = p.replicas.iter().copied().filter(|b| !live.contains(b)).collect();
+                e.offline_replicas = ids(&offline);
+                e
+            })
+            .collect();
+        return Some((t.id, entries));
+    }
+    let topic = broker
+        .logs()
+        .topic(name)
+        .filter(|t| image.is_none() || is_internal(&t.name))?;
+    let node = BrokerId(broker.node_id());
+    let entries = topic
+        .partitions
+        .iter()
+        .map(|p| {
             let mut e = DescribeTopicPartitionsResponsePartition::default();
             e.partition_index = p.index();
-            let node = BrokerId(broker.node_id());
             e.leader_epoch = p.metadata_leader_epoch();
             e.replica_nodes = vec![node];
             if p.is_offline() {
@@ -116,18 +185,8 @@ pub async fn handle(
                 e.eligible_leader_replicas = Some(vec![]);
                 e.last_known_elr = Some(vec![]);
             }
-            t.partitions.push(e);
-        }
-        remaining -= t.partitions.len();
-        resp.topics.push(t);
-        if upper < count {
-            resp.next_cursor = Some(
-                Cursor::default()
-                    .with_topic_name(topic_name(name))
-                    .with_partition_index(upper as i32),
-            );
-            break;
-        }
-    }
-    resp
+            e
+        })
+        .collect();
+    Some((topic.id, entries))
 }

@@ -17,12 +17,11 @@ use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, EpochEndOffset, FetchableTopicResponse, NodeEndpoint, PartitionData,
 };
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
-use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::errors::log_error;
-use crate::broker::Broker;
+use crate::broker::{Broker, Leadership};
 use crate::log::Partition;
 use kafka_protocol::messages::TopicName;
 
@@ -37,6 +36,8 @@ struct Wanted {
     /// The epoch of the last batch the client fetched (-1: none; v12+).
     last_fetched_epoch: i32,
     log: Result<Arc<Partition>, ResponseError>,
+    /// In a cluster, the partition's leader (id, epoch) when another broker leads it.
+    elsewhere: Option<(i32, i32)>,
 }
 
 fn empty_partition(index: i32, error_code: i16) -> PartitionData {
@@ -59,7 +60,7 @@ fn read_all(
     read_committed: bool,
     version: i16,
     node_id: i32,
-    leader_moved: &mut bool,
+    leaders: &mut std::collections::BTreeSet<i32>,
 ) -> (Vec<PartitionData>, usize, bool) {
     let mut out = Vec::with_capacity(wanted.len());
     let mut total = 0usize;
@@ -69,7 +70,14 @@ fn read_all(
             Ok(p) => p,
             Err(e) => {
                 any_error = true;
-                out.push(empty_partition(w.partition, e.code()));
+                let mut d = empty_partition(w.partition, e.code());
+                if let Some((leader, epoch)) = w.elsewhere.filter(|(l, _)| version >= 16 && *l >= 0) {
+                    // KIP-951: where the leader is, so the client need not ask Metadata.
+                    d.current_leader.leader_id = BrokerId(leader);
+                    d.current_leader.leader_epoch = epoch;
+                    leaders.insert(leader);
+                }
+                out.push(d);
                 continue;
             }
         };
@@ -84,7 +92,7 @@ fn read_all(
                 // KIP-951: where the leader is now, so the client need not ask Metadata.
                 d.current_leader.leader_id = BrokerId(node_id);
                 d.current_leader.leader_epoch = p.leader_epoch();
-                *leader_moved = true;
+                leaders.insert(node_id);
             }
             out.push(d);
             continue;
@@ -196,8 +204,29 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
             )
         };
         topics.push((ft.topic.clone(), ft.topic_id));
+        let cluster_name = if version >= 13 {
+            broker.image_topic_name(&ft.topic_id)
+        } else {
+            Some(ft.topic.0.to_string())
+        };
         for fp in &ft.partitions {
+            let led = cluster_name
+                .as_deref()
+                .map_or(Leadership::Here, |n| broker.leadership(n, fp.partition));
+            let elsewhere = match led {
+                Leadership::Elsewhere { leader, leader_epoch } => Some((leader, leader_epoch)),
+                _ => None,
+            };
+            let not_open = led == Leadership::Here
+                && cluster_name.is_some()
+                && broker.image().is_some()
+                && topic
+                    .as_ref()
+                    .and_then(|t| t.partitions.by_index(fp.partition))
+                    .is_none();
             let log = match &topic {
+                // Elsewhere, or here by the image but with its log not open yet.
+                _ if elsewhere.is_some() || not_open => Err(ResponseError::NotLeaderOrFollower),
                 None => Err(unknown),
                 Some(t) => usize::try_from(fp.partition)
                     .ok()
@@ -217,6 +246,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
                 },
                 last_fetched_epoch: if version >= 12 { fp.last_fetched_epoch } else { -1 },
                 log,
+                elsewhere,
             });
         }
     }
@@ -230,7 +260,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
     let deadline = tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let mut shutdown = broker.shutdown_signal();
     let notify = Arc::new(Notify::new());
-    let mut leader_moved = false;
+    let mut leaders = std::collections::BTreeSet::new();
     let parts = loop {
         // Register before reading so an append between the read and the wait still wakes us.
         for w in &wanted {
@@ -244,7 +274,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
             read_committed,
             version,
             broker.node_id(),
-            &mut leader_moved,
+            &mut leaders,
         );
         if total >= min_bytes
             || any_error
@@ -273,13 +303,16 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
         responses[w.topic_idx].partitions.push(d);
     }
     resp.responses = responses;
-    if leader_moved {
-        let (host, port) = broker.advertised();
-        let mut n = NodeEndpoint::default();
-        n.node_id = BrokerId(broker.node_id());
-        n.host = StrBytes::from_string(host.to_string());
-        n.port = port;
-        resp.node_endpoints = vec![n];
-    }
+    resp.node_endpoints = super::leader_endpoints(broker, &leaders)
+        .into_iter()
+        .map(|(id, host, port, rack)| {
+            let mut n = NodeEndpoint::default();
+            n.node_id = BrokerId(id);
+            n.host = host;
+            n.port = port;
+            n.rack = rack;
+            n
+        })
+        .collect();
     resp
 }

@@ -1,5 +1,5 @@
 //! FindCoordinator: brokk is the coordinator of every group (key type 0) and transactional
-//! id (key type 1). v0-v3 ask for one key, v4+ for a batch (KIP-699). The first lookup
+//! id (key type 1); in a cluster, one live broker per key (`coordinator_of`). v0-v3 ask for one key, v4+ for a batch (KIP-699). The first lookup
 //! creates `__consumer_offsets` or `__transaction_state`, as in Kafka. A key whose partition
 //! of that topic is in a failed log dir gets COORDINATOR_NOT_AVAILABLE (Kafka: the
 //! partition has no leader). Other key types (2 = share groups) are INVALID_REQUEST.
@@ -52,9 +52,32 @@ fn offline(broker: &Broker, key_type: i8, key: &str) -> Result<(), (ResponseErro
     Ok(())
 }
 
+/// The broker coordinating `key`: alone, this one; in a cluster, until the coordinators
+/// move with the leadership of their topics' partitions, the live broker that the key's
+/// coordinator partition picks among the live brokers by id, so that every broker names
+/// the same one.
+fn coordinator_of(broker: &Broker, key_type: i8, key: &str) -> (i32, String, i32) {
+    let own = || {
+        let (host, port) = broker.advertised();
+        (broker.node_id(), host.to_string(), port)
+    };
+    if broker.image().is_none() {
+        return own();
+    }
+    let live: Vec<_> = broker.brokers().into_iter().filter(|b| !b.fenced).collect();
+    if live.is_empty() {
+        return own();
+    }
+    let partitions = if key_type == GROUP {
+        broker.config().group.offsets_topic_partitions
+    } else {
+        50
+    };
+    let b = &live[crate::log::internal::partition_for(key, partitions) as usize % live.len()];
+    (b.id, b.host.clone(), b.port)
+}
+
 pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
-    let (host, port) = broker.advertised();
-    let node = BrokerId(broker.node_id());
     let located = locate(broker, req.key_type).await;
     let mut resp = FindCoordinatorResponse::default();
     if version >= 4 {
@@ -67,8 +90,9 @@ pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) 
                 c.key = key;
                 match &located {
                     Ok(()) => {
-                        c.node_id = node;
-                        c.host = StrBytes::from_string(host.to_string());
+                        let (id, host, port) = coordinator_of(broker, req.key_type, &c.key);
+                        c.node_id = BrokerId(id);
+                        c.host = StrBytes::from_string(host);
                         c.port = port;
                     }
                     Err((e, msg)) => {
@@ -85,8 +109,9 @@ pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) 
     }
     match located.and_then(|()| offline(broker, req.key_type, &req.key)) {
         Ok(()) => {
-            resp.node_id = node;
-            resp.host = StrBytes::from_string(host.to_string());
+            let (id, host, port) = coordinator_of(broker, req.key_type, &req.key);
+            resp.node_id = BrokerId(id);
+            resp.host = StrBytes::from_string(host);
             resp.port = port;
             if version >= 1 {
                 resp.error_message = message("NONE");

@@ -38,19 +38,14 @@ pub async fn handle(broker: &Broker, req: InitProducerIdRequest, version: i16) -
         }
         return resp;
     }
-    let ids = broker.producer_ids().clone();
-    match tokio::task::spawn_blocking(move || ids.next_id()).await {
-        Ok(Ok(id)) => {
+    match broker.producer_ids().next_id_async().await {
+        Ok(id) => {
             resp.producer_id = ProducerId(id);
             resp.producer_epoch = 0;
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             tracing::error!(error = %e, "allocating a producer id failed");
             // Retriable for every client, as Kafka answers while it cannot allocate ids.
-            resp.error_code = ResponseError::CoordinatorLoadInProgress.code();
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "producer id task failed");
             resp.error_code = ResponseError::CoordinatorLoadInProgress.code();
         }
     }

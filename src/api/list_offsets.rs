@@ -75,9 +75,14 @@ pub async fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> L
                 let current = if version >= 4 { rp.current_leader_epoch } else { -1 };
                 super::leader_epoch::check(p, current).map(|()| p)
             });
+            let elsewhere = matches!(
+                broker.leadership(tr.name.0.as_str(), rp.partition_index),
+                crate::broker::Leadership::Elsewhere { .. }
+            );
             match checked {
                 // Before the partition is looked up, as Kafka's.
                 _ if version < min_version(rp.timestamp) => r.error_code = ResponseError::UnsupportedVersion.code(),
+                _ if elsewhere => r.error_code = ResponseError::NotLeaderOrFollower.code(),
                 None => r.error_code = ResponseError::UnknownTopicOrPartition.code(),
                 Some(Err(e)) => r.error_code = e.code(),
                 Some(Ok(p)) => {

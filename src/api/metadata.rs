@@ -1,7 +1,8 @@
 //! Metadata (key 3): brokers, cluster id, controller, and topics with their partitions;
 //! auto-creates unknown topics when `auto.create.topics.enable` and the request allow it.
-//! The brokers are the unfenced ones of the cluster (`Broker::brokers`); brokk is still
-//! every partition's leader and only replica.
+//! The brokers are the unfenced ones of the cluster (`Broker::brokers`). Alone, brokk is
+//! every partition's leader and only replica; in a cluster, topics come from the metadata
+//! image (`metadata_image.rs`) and auto-creation goes through the active controller.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -11,6 +12,7 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, meta
 use kafka_protocol::protocol::StrBytes;
 
 use super::errors::topic_error;
+use super::metadata_image;
 use super::topic_name;
 use crate::broker::Broker;
 use crate::log::manager::{TopicError, TopicLog, validate_topic_name};
@@ -109,13 +111,27 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
         // Neither a name nor an id: Kafka fails on the null name (its NullPointerException).
         return refused(requested, ResponseError::UnknownServerError, version);
     }
+    // In a cluster the image has the topics; this broker's own logs answer only for the
+    // coordinators' internal topics (each broker's own for now).
+    let image = broker.image();
+    let nodes: Vec<_> = broker.brokers().into_iter().filter(|b| !b.fenced).collect();
+    let live: std::collections::BTreeSet<i32> = nodes.iter().map(|b| b.id).collect();
+    let local = |t: &TopicLog| {
+        image.is_none()
+            || (crate::log::internal::is_internal(&t.name)
+                && image.as_ref().is_some_and(|i| i.topic(&t.name).is_none()))
+    };
     if !all && !ids.is_empty() {
         // Any topic id makes Kafka look up ids only (names beside them are ignored): the
         // unknown ids first, then the topics found.
         let (mut found, mut unknown) = (vec![], vec![]);
         let mut seen = std::collections::HashSet::new();
         for id in ids.into_iter().filter(|id| seen.insert(*id)) {
-            match broker.logs().topic_by_id(&id) {
+            if let Some(t) = image.as_ref().and_then(|i| i.topics.get(&id)) {
+                found.push(metadata_image::topic_response(t, &live, include_ops, version));
+                continue;
+            }
+            match broker.logs().topic_by_id(&id).filter(|t| local(t)) {
                 Some(t) => found.push(topic_response(broker, &t, include_ops, version)),
                 None => unknown.push(error_topic(None, id, ResponseError::UnknownTopicId)),
             }
@@ -123,17 +139,47 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
         unknown.extend(found);
         topics = unknown;
     } else if all {
-        topics = broker
+        let mut named: Vec<(String, MetadataResponseTopic)> = broker
             .logs()
             .topics()
             .iter()
-            .map(|t| topic_response(broker, t, include_ops, version))
+            .filter(|t| local(t))
+            .map(|t| (t.name.to_string(), topic_response(broker, t, include_ops, version)))
             .collect();
+        if let Some(i) = &image {
+            named.extend(i.topics.values().map(|t| {
+                (
+                    t.name.clone(),
+                    metadata_image::topic_response(t, &live, include_ops, version),
+                )
+            }));
+            named.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        topics = named.into_iter().map(|(_, t)| t).collect();
     } else {
         for rt in requested {
             let Some(name) = rt.name.as_ref().map(|n| n.0.as_str().to_string()) else {
                 continue; // refused above
             };
+            if let Some(i) = &image
+                && !crate::log::internal::is_internal(&name)
+            {
+                topics.push(match i.topic(&name) {
+                    Some(t) => metadata_image::topic_response(t, &live, include_ops, version),
+                    None => match validate_topic_name(&name) {
+                        Err(e) => error_topic(Some(&name), uuid::Uuid::nil(), topic_error(&e)),
+                        Ok(()) if allow_create => match broker.auto_create_in_cluster(&name).await {
+                            Ok(()) => match broker.image().and_then(|i| i.topic(&name).cloned()) {
+                                Some(t) => metadata_image::topic_response(&t, &live, include_ops, version),
+                                None => error_topic(Some(&name), uuid::Uuid::nil(), ResponseError::LeaderNotAvailable),
+                            },
+                            Err((e, _)) => error_topic(Some(&name), uuid::Uuid::nil(), e),
+                        },
+                        Ok(()) => error_topic(Some(&name), uuid::Uuid::nil(), ResponseError::UnknownTopicOrPartition),
+                    },
+                });
+                continue;
+            }
             let found = match broker.logs().topic(&name) {
                 Some(t) => Ok(t),
                 None => match validate_topic_name(&name) {
@@ -148,7 +194,6 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
             });
         }
     }
-    let nodes: Vec<_> = broker.brokers().into_iter().filter(|b| !b.fenced).collect();
     let mut resp = MetadataResponse::default();
     resp.brokers = nodes
         .iter()

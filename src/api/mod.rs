@@ -28,6 +28,7 @@ pub mod end_txn;
 pub mod errors;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod forwarded;
 pub mod heartbeat;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
@@ -39,6 +40,7 @@ pub mod list_groups;
 pub mod list_offsets;
 pub mod list_transactions;
 pub mod metadata;
+pub mod metadata_image;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
@@ -79,4 +81,33 @@ pub struct RequestContext {
     pub client_id: String,
     /// As Kafka shows it: `/` + the peer IP.
     pub client_host: String,
+}
+
+/// The endpoints (id, host, port, rack) of the brokers `ids` among the live ones: what
+/// KIP-951's `node_endpoints` tell a client sent to another leader.
+pub fn leader_endpoints(
+    broker: &crate::broker::Broker,
+    ids: &std::collections::BTreeSet<i32>,
+) -> Vec<(
+    i32,
+    kafka_protocol::protocol::StrBytes,
+    i32,
+    Option<kafka_protocol::protocol::StrBytes>,
+)> {
+    if ids.is_empty() {
+        return vec![];
+    }
+    broker
+        .brokers()
+        .into_iter()
+        .filter(|b| ids.contains(&b.id) && !b.fenced)
+        .map(|b| {
+            (
+                b.id,
+                kafka_protocol::protocol::StrBytes::from_string(b.host),
+                b.port,
+                b.rack.map(kafka_protocol::protocol::StrBytes::from_string),
+            )
+        })
+        .collect()
 }

@@ -37,12 +37,9 @@ pub(super) fn check_offsets(
     let mut decided = vec![];
     let mut to_commit = vec![];
     for (name, partitions) in topics {
-        let topic = broker.logs().topic(&name);
         let mut parts = vec![];
         for (i, offset, leader_epoch, metadata) in partitions {
-            let exists = topic
-                .as_ref()
-                .is_some_and(|t| i >= 0 && (i as usize) < t.partitions.len());
+            let exists = broker.partition_exists(&name, i);
             let metadata = metadata.unwrap_or_default();
             let err = if !exists {
                 Some(ResponseError::UnknownTopicOrPartition)

@@ -21,13 +21,9 @@ async fn delete(broker: &Broker, req: &OffsetDeleteRequest) -> Result<Vec<(Strin
     let mut unknown = std::collections::HashSet::new();
     for t in &req.topics {
         let name = t.name.0.to_string();
-        let topic = broker.logs().topic(&name);
         for p in &t.partitions {
             let i = p.partition_index;
-            if topic
-                .as_ref()
-                .is_some_and(|t| i >= 0 && (i as usize) < t.partitions.len())
-            {
+            if broker.partition_exists(&name, i) {
                 known.push((name.clone(), i));
             } else {
                 unknown.insert((name.clone(), i));

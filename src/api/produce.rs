@@ -12,13 +12,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response::{
-    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
 };
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 
 use super::errors::log_error;
 use super::message;
-use crate::broker::Broker;
+use crate::broker::{Broker, Leadership};
 use crate::log::manager::{append_validated, validate_topic_name};
 use crate::log::partition::Origin;
 use crate::log::partition::group_commit::FlushWait;
@@ -230,6 +230,7 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let mut durability = Durability::default();
     let mut failed = None;
+    let mut leaders = std::collections::BTreeSet::new();
     for (ti, td) in req.topic_data.into_iter().enumerate() {
         let topic = if version >= 13 {
             broker.logs().topic_by_id(&td.topic_id)
@@ -246,9 +247,35 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
         let mut tr = TopicProduceResponse::default();
         tr.name = td.name.clone();
         tr.topic_id = td.topic_id;
+        let cluster_name = if version >= 13 {
+            broker.image_topic_name(&td.topic_id)
+        } else {
+            Some(td.name.0.to_string())
+        };
         for (pi, pd) in td.partition_data.into_iter().enumerate() {
+            let led = cluster_name
+                .as_deref()
+                .map_or(Leadership::Here, |n| broker.leadership(n, pd.index));
             let r = if !matches!(acks, -1..=1) {
                 partition_error(pd.index, ResponseError::InvalidRequiredAcks, None)
+            } else if let Leadership::Elsewhere { leader, leader_epoch } = led {
+                // KIP-951 (v10+): where the leader is, so the client need not ask Metadata.
+                let mut r = partition_error(pd.index, ResponseError::NotLeaderOrFollower, None);
+                if version >= 10 && leader >= 0 {
+                    r.current_leader.leader_id = BrokerId(leader);
+                    r.current_leader.leader_epoch = leader_epoch;
+                    leaders.insert(leader);
+                }
+                r
+            } else if led == Leadership::Unknown && topic.is_none() {
+                partition_error(pd.index, unknown, None)
+            } else if broker.image().is_some()
+                && led == Leadership::Here
+                && topic.as_ref().and_then(|t| t.partitions.by_index(pd.index)).is_none()
+            {
+                // The image made this broker the leader, but its log is not open yet (as
+                // Kafka's broker before it has applied the change).
+                partition_error(pd.index, ResponseError::NotLeaderOrFollower, None)
             } else {
                 match (
                     topic
@@ -306,5 +333,15 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
     }
     let mut resp = ProduceResponse::default();
     resp.responses = responses;
+    resp.node_endpoints = super::leader_endpoints(broker, &leaders)
+        .into_iter()
+        .map(|(id, host, port, rack)| {
+            NodeEndpoint::default()
+                .with_node_id(BrokerId(id))
+                .with_host(host)
+                .with_port(port)
+                .with_rack(rack)
+        })
+        .collect();
     Outcome::Respond(resp, durability)
 }

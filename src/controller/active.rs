@@ -4,7 +4,8 @@
 //! in Kafka's single-threaded `QuorumController`.
 //!
 //! Serves, on the CONTROLLER listener: BrokerRegistration (62), BrokerHeartbeat (63),
-//! and CreateTopics (19) / DeleteTopics (20), which brokers forward.
+//! CreateTopics (19) / DeleteTopics (20), which brokers forward, and AllocateProducerIds
+//! (67), from which brokers take blocks of producer ids.
 //! A controller that does not lead answers NOT_CONTROLLER, and the broker tries the leader.
 //! A background pass fences brokers whose session expired (Kafka's
 //! `maybeFenceOneStaleBroker`).
@@ -17,16 +18,17 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
-    BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse,
-    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, BrokerHeartbeatRequest, BrokerHeartbeatResponse,
+    BrokerRegistrationRequest, BrokerRegistrationResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::sync::{Mutex, watch};
 
 use super::brokers::{self, Sessions};
-use super::topics::{self, TopicDefaults};
 use super::quorum::node::{ProposeError, QuorumNode};
+use super::topics::{self, TopicDefaults};
 use crate::metadata::MetadataRecord;
 
 /// BrokerRegistration's API key.
@@ -37,6 +39,10 @@ pub const BROKER_HEARTBEAT: i16 = 63;
 pub const CREATE_TOPICS: i16 = 19;
 /// DeleteTopics' API key.
 pub const DELETE_TOPICS: i16 = 20;
+/// AllocateProducerIds' API key.
+pub const ALLOCATE_PRODUCER_IDS: i16 = 67;
+/// Producer ids per block (Kafka's `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).
+pub const PRODUCER_ID_BLOCK: i32 = 1000;
 
 /// What the active controller needs to know.
 #[derive(Debug, Clone)]
@@ -182,8 +188,43 @@ impl Controller {
                 Ok(req) => encode(&self.delete_topics(req).await, version),
                 Err(e) => Err(e.to_string()),
             }),
+            ALLOCATE_PRODUCER_IDS => Some(match AllocateProducerIdsRequest::decode(&mut buf, version) {
+                Ok(req) => encode(&self.allocate_producer_ids(req).await, version),
+                Err(e) => Err(e.to_string()),
+            }),
             _ => None,
         }
+    }
+
+    /// AllocateProducerIds: the next block of producer ids for a registered broker (Kafka's
+    /// `ProducerIdControlManager`), committed as a ProducerIdsRecord before it is given.
+    pub async fn allocate_producer_ids(&self, req: AllocateProducerIdsRequest) -> AllocateProducerIdsResponse {
+        let mut resp =
+            AllocateProducerIdsResponse::default().with_producer_id_start(kafka_protocol::messages::ProducerId(-1));
+        let Some(_state) = self.lead().await else {
+            return resp.with_error_code(ResponseError::NotController.code());
+        };
+        let image = self.quorum.image().borrow().clone();
+        if let Err(r) = brokers::registered(&image, req.broker_id.0, req.broker_epoch) {
+            return resp.with_error_code(r.error.code());
+        }
+        let start = image.next_producer_id.unwrap_or(0);
+        let Some(next) = start.checked_add(PRODUCER_ID_BLOCK as i64) else {
+            return resp.with_error_code(ResponseError::UnknownServerError.code());
+        };
+        let record = crate::metadata::records::ProducerIdsRecord {
+            broker_id: req.broker_id.0,
+            broker_epoch: req.broker_epoch,
+            next_producer_id: next,
+        };
+        match self.quorum.propose(MetadataRecord::ProducerIds(record)).await {
+            Ok(_) => {
+                resp.producer_id_start = kafka_protocol::messages::ProducerId(start);
+                resp.producer_id_len = PRODUCER_ID_BLOCK;
+            }
+            Err(e) => resp.error_code = propose_error(&e).code(),
+        }
+        resp
     }
 
     /// CreateTopics: each topic checked against the image (and the topics before it in
@@ -395,7 +436,11 @@ impl Controller {
                 timeout_ms = self.settings.session_timeout.as_millis() as u64,
                 "fencing a broker whose session expired"
             );
-            if let Err(e) = self.quorum.propose_all(brokers::fence_all(&image, b), "fence a broker").await {
+            if let Err(e) = self
+                .quorum
+                .propose_all(brokers::fence_all(&image, b), "fence a broker")
+                .await
+            {
                 tracing::warn!(broker = id, error = %e, "fencing failed");
                 return;
             }

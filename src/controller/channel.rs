@@ -21,7 +21,9 @@ pub struct ControllerChannel {
 
 impl std::fmt::Debug for ControllerChannel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ControllerChannel").field("client_id", &self.client_id).finish()
+        f.debug_struct("ControllerChannel")
+            .field("client_id", &self.client_id)
+            .finish()
     }
 }
 
@@ -41,7 +43,13 @@ impl ControllerChannel {
 
     /// Sends one request (`key`, `version`, encoded `body`) to the leading controller and
     /// decodes its answer, within `timeout`.
-    pub async fn exchange<R: Decodable>(&self, key: i16, version: i16, body: &[u8], timeout: Duration) -> Result<R, String> {
+    pub async fn exchange<R: Decodable>(
+        &self,
+        key: i16,
+        version: i16,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<R, String> {
         let leader = self.quorum.leader().ok_or("no controller leads the quorum")?;
         let node = self
             .quorum

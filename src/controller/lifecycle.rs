@@ -86,6 +86,11 @@ impl BrokerLifecycle {
         })
     }
 
+    /// `node.id`.
+    pub fn node_id(&self) -> i32 {
+        self.settings.node_id
+    }
+
     /// `broker.rack`.
     pub fn rack(&self) -> Option<&str> {
         self.settings.rack.as_deref()

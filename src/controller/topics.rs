@@ -54,14 +54,22 @@ fn refuse(error: ResponseError, message: impl Into<String>) -> Refusal {
 const MAX_REPLICATION_FACTOR: usize = 1;
 
 /// Checks `t` against `image` and gives the records creating it (with a new topic id).
-pub fn create(image: &MetadataImage, defaults: &TopicDefaults, t: &CreatableTopic, seed: u64) -> Result<Created, Refusal> {
+pub fn create(
+    image: &MetadataImage,
+    defaults: &TopicDefaults,
+    t: &CreatableTopic,
+    seed: u64,
+) -> Result<Created, Refusal> {
     let name = t.name.0.as_str();
     validate_topic_name(name).map_err(|e| match e {
         TopicError::InvalidName(m) => refuse(ResponseError::InvalidTopicException, m),
         other => refuse(ResponseError::InvalidTopicException, other.to_string()),
     })?;
     if image.topic(name).is_some() {
-        return Err(refuse(ResponseError::TopicAlreadyExists, format!("Topic '{name}' already exists.")));
+        return Err(refuse(
+            ResponseError::TopicAlreadyExists,
+            format!("Topic '{name}' already exists."),
+        ));
     }
     let collides = |other: &str| other != name && other.replace('.', "_") == name.replace('.', "_");
     if let Some(other) = image.topic_ids.keys().find(|o| collides(o)) {
@@ -84,9 +92,18 @@ pub fn create(image: &MetadataImage, defaults: &TopicDefaults, t: &CreatableTopi
         .log
         .with_overrides(&overrides)
         .map_err(|e| refuse(ResponseError::InvalidConfig, e))?;
-    let fenced = |id: i32| image.brokers.get(&id).is_none_or(|b| b.fenced || b.in_controlled_shutdown);
+    let fenced = |id: i32| {
+        image
+            .brokers
+            .get(&id)
+            .is_none_or(|b| b.fenced || b.in_controlled_shutdown)
+    };
     let assignments: Vec<Vec<i32>> = if t.assignments.is_empty() {
-        let partitions = if t.num_partitions == -1 { defaults.num_partitions } else { t.num_partitions };
+        let partitions = if t.num_partitions == -1 {
+            defaults.num_partitions
+        } else {
+            t.num_partitions
+        };
         if partitions <= 0 {
             return Err(refuse(
                 ResponseError::InvalidPartitions,
@@ -96,10 +113,17 @@ pub fn create(image: &MetadataImage, defaults: &TopicDefaults, t: &CreatableTopi
         if partitions > crate::log::manager::MAX_PARTITIONS_PER_TOPIC {
             return Err(refuse(
                 ResponseError::InvalidPartitions,
-                format!("Number of partitions {partitions} exceeds this cluster's limit of {} per topic.", crate::log::manager::MAX_PARTITIONS_PER_TOPIC),
+                format!(
+                    "Number of partitions {partitions} exceeds this cluster's limit of {} per topic.",
+                    crate::log::manager::MAX_PARTITIONS_PER_TOPIC
+                ),
             ));
         }
-        let rf = if t.replication_factor == -1 { defaults.replication_factor } else { t.replication_factor as i32 };
+        let rf = if t.replication_factor == -1 {
+            defaults.replication_factor
+        } else {
+            t.replication_factor as i32
+        };
         let usable: Vec<UsableBroker> = image
             .brokers
             .values()
@@ -114,7 +138,10 @@ pub fn create(image: &MetadataImage, defaults: &TopicDefaults, t: &CreatableTopi
             .map_err(|e| refuse(ResponseError::InvalidReplicationFactor, e.0))?
     } else {
         if t.num_partitions != -1 || t.replication_factor != -1 {
-            return Err(refuse(ResponseError::InvalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time."));
+            return Err(refuse(
+                ResponseError::InvalidRequest,
+                "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
+            ));
         }
         let mut sorted: Vec<&_> = t.assignments.iter().collect();
         sorted.sort_by_key(|a| a.partition_index);
@@ -129,22 +156,52 @@ pub fn create(image: &MetadataImage, defaults: &TopicDefaults, t: &CreatableTopi
             let replicas: Vec<i32> = a.broker_ids.iter().map(|b| b.0).collect();
             let p = a.partition_index;
             if replicas.is_empty() {
-                return Err(refuse(ResponseError::InvalidReplicaAssignment, format!("The manual partition assignment includes an empty replica list for partition {p}.")));
+                return Err(refuse(
+                    ResponseError::InvalidReplicaAssignment,
+                    format!("The manual partition assignment includes an empty replica list for partition {p}."),
+                ));
             }
             let mut unique = replicas.clone();
             unique.sort_unstable();
             unique.dedup();
             if unique.len() != replicas.len() {
-                return Err(refuse(ResponseError::InvalidReplicaAssignment, format!("The manual partition assignment includes the broker {} more than once for partition {p}.", replicas.iter().find(|r| replicas.iter().filter(|x| x == r).count() > 1).copied().unwrap_or(-1))));
+                return Err(refuse(
+                    ResponseError::InvalidReplicaAssignment,
+                    format!(
+                        "The manual partition assignment includes the broker {} more than once for partition {p}.",
+                        replicas
+                            .iter()
+                            .find(|r| replicas.iter().filter(|x| x == r).count() > 1)
+                            .copied()
+                            .unwrap_or(-1)
+                    ),
+                ));
             }
             if let Some(unknown) = replicas.iter().find(|r| !image.brokers.contains_key(r)) {
-                return Err(refuse(ResponseError::InvalidReplicaAssignment, format!("The manual partition assignment includes broker {unknown}, but no such broker is registered.")));
+                return Err(refuse(
+                    ResponseError::InvalidReplicaAssignment,
+                    format!(
+                        "The manual partition assignment includes broker {unknown}, but no such broker is registered."
+                    ),
+                ));
             }
             if out.first().is_some_and(|f: &Vec<i32>| f.len() != replicas.len()) {
-                return Err(refuse(ResponseError::InvalidReplicaAssignment, format!("The manual partition assignment includes a partition with {} replica(s), but this is not consistent with previous partitions, which have {} replica(s).", replicas.len(), out[0].len())));
+                return Err(refuse(
+                    ResponseError::InvalidReplicaAssignment,
+                    format!(
+                        "The manual partition assignment includes a partition with {} replica(s), but this is not consistent with previous partitions, which have {} replica(s).",
+                        replicas.len(),
+                        out[0].len()
+                    ),
+                ));
             }
             if replicas.iter().all(|r| fenced(*r)) {
-                return Err(refuse(ResponseError::InvalidReplicaAssignment, format!("All brokers specified in the manual partition assignment for partition {p} are fenced or in controlled shutdown.")));
+                return Err(refuse(
+                    ResponseError::InvalidReplicaAssignment,
+                    format!(
+                        "All brokers specified in the manual partition assignment for partition {p} are fenced or in controlled shutdown."
+                    ),
+                ));
             }
             out.push(replicas);
         }
@@ -154,7 +211,9 @@ pub fn create(image: &MetadataImage, defaults: &TopicDefaults, t: &CreatableTopi
     if rf > MAX_REPLICATION_FACTOR {
         return Err(refuse(
             ResponseError::InvalidReplicationFactor,
-            format!("Replication factor {rf}: brokk brokers do not replicate partitions yet, the replication factor must be 1."),
+            format!(
+                "Replication factor {rf}: brokk brokers do not replicate partitions yet, the replication factor must be 1."
+            ),
         ));
     }
     let id = loop {
@@ -192,7 +251,10 @@ pub fn create(image: &MetadataImage, defaults: &TopicDefaults, t: &CreatableTopi
 /// The record deleting the topic `id` (UNKNOWN_TOPIC_ID when there is none).
 pub fn delete(image: &MetadataImage, id: Uuid) -> Result<MetadataRecord, Refusal> {
     if !image.topics.contains_key(&id) {
-        return Err(refuse(ResponseError::UnknownTopicId, "This server does not host this topic ID."));
+        return Err(refuse(
+            ResponseError::UnknownTopicId,
+            "This server does not host this topic ID.",
+        ));
     }
     Ok(MetadataRecord::RemoveTopic(RemoveTopicRecord { topic_id: id }))
 }

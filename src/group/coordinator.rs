@@ -44,6 +44,9 @@ pub struct GroupConfig {
     pub offset_metadata_max_bytes: usize,
     pub offsets_retention_ms: i64,
     pub offsets_retention_check_interval_ms: u64,
+    /// The broker is in a cluster: its topics are the metadata image's, not (all) in its
+    /// own logs, so offsets of topics it does not host are kept at load.
+    pub in_cluster: bool,
 }
 
 impl Default for GroupConfig {
@@ -61,6 +64,7 @@ impl Default for GroupConfig {
             offset_metadata_max_bytes: 4096,
             offsets_retention_ms: 7 * 24 * 3_600_000,
             offsets_retention_check_interval_ms: 600_000,
+            in_cluster: false,
         }
     }
 }
@@ -793,7 +797,7 @@ impl GroupCoordinator {
             }
             let mut orphaned = vec![];
             for (tp, o) in l.offsets {
-                if self.log.logs().topic(&tp.0).is_some() {
+                if self.config.in_cluster || self.log.logs().topic(&tp.0).is_some() {
                     g.offsets.insert(tp, o);
                 } else {
                     orphaned.push(tp);

@@ -25,8 +25,8 @@ mod topic_config;
 use super::checkpoint::{self, parse_properties, render_properties};
 use super::log_dir::{DirSet, LogDir};
 use super::partition::group_commit::{self, FlushWait};
-use super::partition_set::PartitionSet;
 use super::partition::{AppendInfo, Origin, Partition, Role};
+use super::partition_set::PartitionSet;
 use super::recovery::{self, RecoveryReport};
 use super::{LogConfig, LogError};
 
@@ -203,7 +203,8 @@ pub struct LogManager {
     pub cluster_id: String,
 }
 
-/// The topic file's list of the partitions hosted here, when not all are (a cluster).
+/// The topic file's list of the partitions hosted here, for a topic the metadata image
+/// assigns (a cluster's): its presence marks the topic as the image's.
 const HOSTED_KEY: &str = "hosted.partitions";
 
 /// What a topic file says.
@@ -222,9 +223,10 @@ impl TopicFile {
     }
 }
 
-/// The hosted partitions a topic file lists: None when every partition is hosted.
+/// The hosted partitions a topic file lists: those of a topic the metadata image assigns,
+/// None for a single broker's own topic (every partition hosted).
 pub(crate) fn hosted_list(set: &PartitionSet) -> Option<Vec<i32>> {
-    (!set.hosts_all()).then(|| set.indexes())
+    set.is_managed().then(|| set.indexes())
 }
 
 /// `.topics/<topic id>.properties` (named by id: topic names may be 249 characters).
@@ -390,14 +392,14 @@ impl LogManager {
             let file = Self::read_topic_file(path)?;
             let (name, id) = (&file.name, file.id);
             for p in (0..file.count).filter(|p| file.hosts(*p)) {
-                let holders = mgr.holders(&name, p, id)?;
+                let holders = mgr.holders(name, p, id)?;
                 let mut holders = holders.iter();
                 if let Some(ld) = holders.next() {
                     if let Some(other) = holders.next() {
                         return Err(LogError::Invalid(format!(
                             "duplicate log directories for {name}-{p}: {} and {}",
-                            partition_dir(ld.path(), &name, p).display(),
-                            partition_dir(other.path(), &name, p).display()
+                            partition_dir(ld.path(), name, p).display(),
+                            partition_dir(other.path(), name, p).display()
                         )));
                     }
                     *placed.entry(ld.path().to_path_buf()).or_insert(0usize) += 1;
@@ -406,8 +408,12 @@ impl LogManager {
         }
         for path in topic_files {
             let file = Self::read_topic_file(&path)?;
-            let (id, count) = (file.id, file.count);
-            let config = Arc::new(mgr.defaults().with_overrides(&file.overrides).map_err(LogError::Invalid)?);
+            let (id, count, managed) = (file.id, file.count, file.hosted.is_some());
+            let config = Arc::new(
+                mgr.defaults()
+                    .with_overrides(&file.overrides)
+                    .map_err(LogError::Invalid)?,
+            );
             let name: Arc<str> = Arc::from(file.name.as_str());
             let mut partitions = Vec::new();
             for p in (0..count).filter(|p| file.hosts(*p)) {
@@ -449,13 +455,19 @@ impl LogManager {
                             config.clone(),
                             segs,
                             rp.unwrap_or(0),
-                            Role::Leader {
-                                epoch_if_lost,
-                                epoch_floor: if was_offline.contains(ld.path()) {
-                                    epoch_if_lost
-                                } else {
-                                    0
-                                },
+                            if managed {
+                                // A cluster's partition leads at the epoch its image gives
+                                // (`Partition::become_leader_at`), never one of its own.
+                                Role::Replica
+                            } else {
+                                Role::Leader {
+                                    epoch_if_lost,
+                                    epoch_floor: if was_offline.contains(ld.path()) {
+                                        epoch_if_lost
+                                    } else {
+                                        0
+                                    },
+                                }
                             },
                             ld.clone(),
                         )?;
@@ -494,7 +506,10 @@ impl LogManager {
                         overrides: file.overrides,
                         config,
                     },
-                    PartitionSet::hosted(count as usize, partitions),
+                    match file.hosted {
+                        Some(_) => PartitionSet::hosted(count as usize, partitions),
+                        None => PartitionSet::all(partitions),
+                    },
                 )),
             );
         }
@@ -836,7 +851,10 @@ impl LogManager {
             .collect::<Result<Vec<_>, _>>()?;
         // The partition directories must be durable before the commit point.
         self.sync_dirs_of(&parts)?;
-        let set = PartitionSet::hosted(partitions as usize, parts);
+        let set = match hosted {
+            Some(_) => PartitionSet::hosted(partitions as usize, parts),
+            None => PartitionSet::all(parts),
+        };
         self.write_topic_file(&name, id, partitions, hosted_list(&set).as_deref(), &overrides)?;
         let topic = Arc::new(TopicLog::new(
             name.clone(),

@@ -12,6 +12,9 @@ use super::partition::Partition;
 #[derive(Debug, Clone, Default)]
 pub struct PartitionSet {
     slots: Vec<Option<Arc<Partition>>>,
+    /// The metadata image assigns these partitions (a cluster's topic): the broker's
+    /// replica manager creates, grows and deletes the topic as the image says.
+    managed: bool,
 }
 
 impl PartitionSet {
@@ -19,10 +22,12 @@ impl PartitionSet {
     pub fn all(partitions: Vec<Arc<Partition>>) -> Self {
         Self {
             slots: partitions.into_iter().map(Some).collect(),
+            managed: false,
         }
     }
 
-    /// A topic of `count` partitions, of which `hosted` are here.
+    /// A topic of `count` partitions, of which `hosted` are here, as the metadata image
+    /// assigns them.
     pub fn hosted(count: usize, hosted: impl IntoIterator<Item = Arc<Partition>>) -> Self {
         let mut slots = vec![None; count];
         for p in hosted {
@@ -30,7 +35,12 @@ impl PartitionSet {
                 *slot = Some(p);
             }
         }
-        Self { slots }
+        Self { slots, managed: true }
+    }
+
+    /// The metadata image assigns these partitions (see [`Self::hosted`]).
+    pub fn is_managed(&self) -> bool {
+        self.managed
     }
 
     /// The topic's partition count (hosted or not).

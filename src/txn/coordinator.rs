@@ -154,11 +154,7 @@ impl TransactionCoordinator {
     }
 
     async fn fresh_producer_id(&self) -> Result<i64, TxnError> {
-        let ids = self.producer_ids.clone();
-        tokio::task::spawn_blocking(move || ids.next_id())
-            .await
-            .map_err(storage)?
-            .map_err(storage)
+        self.producer_ids.next_id_async().await.map_err(storage)
     }
 
     /// Stores `next` in `__transaction_state`, then makes it current.

@@ -3,9 +3,12 @@
 //! handed out, so after a crash the next start continues above every id ever given.
 //!
 //! File format: one line, `next_block_start=<i64>`.
+//!
+//! In a cluster, blocks come from the active controller instead ([`BlockSource`], Kafka's
+//! AllocateProducerIds), so no two brokers give out the same id.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::log::LogError;
 use crate::log::checkpoint;
@@ -21,11 +24,28 @@ struct Range {
     end: i64,
 }
 
+/// Gets the next block of producer ids from the cluster: (first id, count).
+pub type BlockSource = Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(i64, i64), String>> + Send>> + Send + Sync,
+>;
+
 /// Hands out producer ids.
-#[derive(Debug)]
 pub struct ProducerIdManager {
     path: PathBuf,
     range: Mutex<Range>,
+    /// The cluster's blocks (set once, at start, with a quorum).
+    cluster: std::sync::OnceLock<BlockSource>,
+    /// The cluster block being handed out.
+    cluster_range: tokio::sync::Mutex<Range>,
+}
+
+impl std::fmt::Debug for ProducerIdManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerIdManager")
+            .field("path", &self.path)
+            .field("cluster", &self.cluster.get().is_some())
+            .finish()
+    }
 }
 
 impl ProducerIdManager {
@@ -48,7 +68,36 @@ impl ProducerIdManager {
                 next: start,
                 end: start,
             }),
+            cluster: std::sync::OnceLock::new(),
+            cluster_range: tokio::sync::Mutex::new(Range { next: 0, end: 0 }),
         })
+    }
+
+    /// Takes blocks from `source` (the cluster's controller) from now on.
+    pub fn use_cluster_blocks(&self, source: BlockSource) {
+        let _ = self.cluster.set(source);
+    }
+
+    /// The next producer id: from the cluster's blocks with a quorum, else from this
+    /// broker's own ([`Self::next_id`], on a blocking thread).
+    pub async fn next_id_async(self: &Arc<Self>) -> Result<i64, LogError> {
+        let Some(source) = self.cluster.get() else {
+            let me = self.clone();
+            return tokio::task::spawn_blocking(move || me.next_id())
+                .await
+                .map_err(|e| LogError::Invalid(format!("producer id task failed: {e}")))?;
+        };
+        let mut r = self.cluster_range.lock().await;
+        if r.next >= r.end {
+            let (start, len) = source().await.map_err(LogError::Invalid)?;
+            *r = Range {
+                next: start,
+                end: start.saturating_add(len),
+            };
+        }
+        let id = r.next;
+        r.next += 1;
+        Ok(id)
     }
 
     /// The next producer id; reserves a new block first when the current one is used up

@@ -190,6 +190,7 @@ pub fn topic(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
 }
 
+pub mod cluster;
 pub mod process;
 pub mod records;
 

@@ -233,7 +233,8 @@ fn a_controlled_shutdown_waits_for_the_broker_to_lead_nothing() {
     assert_eq!((down.should_shut_down, down.is_fenced), (true, true));
     assert!(matches!(down.records.as_slice(), [MetadataRecord::BrokerRegistrationChange(c)] if c.fenced == FENCE));
 
-    // A leader first enters controlled shutdown (still unfenced, not allowed to stop) ...
+    // A leader first enters controlled shutdown (still unfenced, not allowed to stop), its
+    // leadership moving away (here, to none: it is the only replica in sync) ...
     let mut image = image_with_broker(1, 3, true);
     lead_a_partition(&mut image, 1);
     let b = image.brokers[&1].clone();
@@ -241,20 +242,17 @@ fn a_controlled_shutdown_waits_for_the_broker_to_lead_nothing() {
     assert_eq!((pending.should_shut_down, pending.is_fenced), (false, false));
     assert!(matches!(
         pending.records.as_slice(),
-        [MetadataRecord::BrokerRegistrationChange(c)] if c.in_controlled_shutdown == 1 && c.fenced == 0
+        [MetadataRecord::BrokerRegistrationChange(c), MetadataRecord::PartitionChange(p)]
+            if c.in_controlled_shutdown == 1 && c.fenced == 0 && p.leader == crate::metadata::records::NO_LEADER
     ));
     for r in pending.records {
         image.apply(r).unwrap();
     }
+    // ... and is allowed to stop (and fenced) once it leads nothing.
     let b = image.brokers[&1].clone();
-    let again = heartbeat(&image, &b, &beat(1, 3, 9).with_want_shut_down(true));
-    assert_eq!((again.should_shut_down, again.records.len()), (false, 0));
-    // ... and is allowed to stop once its leadership moved.
-    let mut c = crate::metadata::records::PartitionChangeRecord::new(Uuid::from_u128(99), 0);
-    c.leader = crate::metadata::records::NO_LEADER;
-    image.apply(MetadataRecord::PartitionChange(c)).unwrap();
-    let done = heartbeat(&image, &b, &beat(1, 3, 9));
+    let done = heartbeat(&image, &b, &beat(1, 3, 9).with_want_shut_down(true));
     assert_eq!((done.should_shut_down, done.is_fenced), (true, true));
+    assert!(matches!(done.records.as_slice(), [MetadataRecord::BrokerRegistrationChange(c)] if c.fenced == FENCE));
 }
 
 #[test]

@@ -1,1 +1,104 @@
+use uuid::Uuid;
 
+use super::*;
+use crate::metadata::records::{
+    BrokerRegistrationChangeRecord, FENCE, PartitionRecord, RegisterBrokerRecord, TopicRecord, UNFENCE,
+};
+
+const T: Uuid = Uuid::from_u128(1);
+
+fn image(brokers: &[i32], partitions: &[(&[i32], &[i32], i32)]) -> MetadataImage {
+    let mut image = MetadataImage::default();
+    for id in brokers {
+        image
+            .apply(MetadataRecord::RegisterBroker(RegisterBrokerRecord {
+                broker_id: *id,
+                is_migrating_zk_broker: false,
+                incarnation_id: Uuid::from_u128(*id as u128),
+                broker_epoch: 1,
+                end_points: vec![],
+                features: vec![],
+                rack: None,
+                fenced: false,
+                in_controlled_shutdown: false,
+                log_dirs: vec![],
+            }))
+            .unwrap();
+    }
+    image
+        .apply(MetadataRecord::Topic(TopicRecord {
+            name: "t".into(),
+            topic_id: T,
+        }))
+        .unwrap();
+    for (i, (replicas, isr, leader)) in partitions.iter().enumerate() {
+        let mut r = PartitionRecord::new(T, i as i32, replicas.to_vec());
+        r.isr = isr.to_vec();
+        r.leader = *leader;
+        image.apply(MetadataRecord::Partition(r)).unwrap();
+    }
+    image
+}
+
+fn fenced(image: &mut MetadataImage, id: i32, fence: bool) {
+    image
+        .apply(MetadataRecord::BrokerRegistrationChange(
+            BrokerRegistrationChangeRecord {
+                broker_id: id,
+                broker_epoch: 1,
+                fenced: if fence { FENCE } else { UNFENCE },
+                in_controlled_shutdown: 0,
+                log_dirs: vec![],
+            },
+        ))
+        .unwrap();
+}
+
+/// (partition, isr, leader) after applying `records`.
+fn after(mut image: MetadataImage, records: Vec<MetadataRecord>) -> Vec<(i32, Vec<i32>, i32, i32)> {
+    for r in records {
+        image.apply(r).unwrap();
+    }
+    image.topics[&T]
+        .partitions
+        .iter()
+        .map(|(i, p)| (*i, p.isr.clone(), p.leader, p.leader_epoch))
+        .collect()
+}
+
+#[test]
+fn a_gone_broker_leaves_the_isrs_and_its_leaderships_move_to_the_next_in_sync_replica() {
+    let mut img = image(
+        &[1, 2, 3],
+        &[
+            (&[1, 2, 3], &[1, 2, 3], 1),
+            (&[2, 1], &[2, 1], 2),
+            (&[1], &[1], 1),
+            (&[3], &[3], 3),
+        ],
+    );
+    fenced(&mut img, 1, true);
+    let changes = without_broker(&img, 1);
+    assert_eq!(changes.len(), 3, "the partition without broker 1 is untouched");
+    assert_eq!(
+        after(img, changes),
+        vec![
+            (0, vec![2, 3], 2, 1),
+            (1, vec![2], 2, 0),
+            // Its only in-sync replica: kept in the ISR, no leader (no unclean election).
+            (2, vec![1], -1, 1),
+            (3, vec![3], 3, 0),
+        ]
+    );
+}
+
+#[test]
+fn a_broker_back_leads_the_leaderless_partitions_it_is_in_sync_for() {
+    let mut img = image(&[1, 2], &[(&[1], &[1], -1), (&[2, 1], &[2], -1), (&[2], &[2], 2)]);
+    fenced(&mut img, 1, false);
+    let changes = with_broker(&img, 1);
+    assert_eq!(
+        after(img, changes),
+        vec![(0, vec![1], 1, 1), (1, vec![2], -1, 0), (2, vec![2], 2, 0)]
+    );
+}

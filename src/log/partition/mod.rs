@@ -147,6 +147,7 @@ pub struct Partition {
 
 mod clean;
 mod follower;
+mod role;
 pub(crate) use follower::TRUNCATING;
 pub mod group_commit;
 pub mod leader_epoch;

@@ -1,0 +1,83 @@
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use super::*;
+use crate::metadata::records::{ConfigRecord, MetadataRecord, PartitionRecord, TopicRecord};
+
+fn image_with(topics: &[(&str, u128, &[&[i32]])]) -> MetadataImage {
+    let mut image = MetadataImage::default();
+    for (name, id, partitions) in topics {
+        let id = Uuid::from_u128(*id);
+        image
+            .apply(MetadataRecord::Topic(TopicRecord {
+                name: name.to_string(),
+                topic_id: id,
+            }))
+            .unwrap();
+        for (p, replicas) in partitions.iter().enumerate() {
+            let r = PartitionRecord::new(id, p as i32, replicas.to_vec());
+            image.apply(MetadataRecord::Partition(r)).unwrap();
+        }
+    }
+    image
+}
+
+#[test]
+fn a_broker_creates_the_partitions_assigned_to_it_with_the_images_id_and_configs() {
+    let mut image = image_with(&[("a", 1, &[&[1], &[2], &[1]]), ("b", 2, &[&[2]])]);
+    image
+        .apply(MetadataRecord::Config(ConfigRecord {
+            resource_type: TOPIC_RESOURCE,
+            resource_name: "a".into(),
+            name: "retention.ms".into(),
+            value: Some("1000".into()),
+        }))
+        .unwrap();
+    let actions = plan(&image, 1, &[]);
+    assert_eq!(
+        actions,
+        vec![Action::Create {
+            name: "a".into(),
+            id: Uuid::from_u128(1),
+            count: 3,
+            hosted: vec![0, 2],
+            overrides: BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]),
+        }]
+    );
+    // Already here: nothing to do.
+    assert!(plan(&image, 1, &[("a".into(), Uuid::from_u128(1), true)]).is_empty());
+}
+
+#[test]
+fn only_topics_the_image_assigned_are_deleted_when_it_drops_them() {
+    let image = image_with(&[("a", 1, &[&[1]])]);
+    let local = [
+        // A deleted topic of the image's.
+        ("gone".to_string(), Uuid::from_u128(7), true),
+        // A namesake of an earlier incarnation: deleted, then the image's is created.
+        ("a".to_string(), Uuid::from_u128(8), true),
+        // A single broker's own topic and a coordinator's internal one stay.
+        ("mine".to_string(), Uuid::from_u128(9), false),
+        ("__consumer_offsets".to_string(), Uuid::from_u128(10), true),
+    ];
+    let actions = plan(&image, 1, &local);
+    assert_eq!(
+        actions,
+        vec![
+            Action::Delete { name: "gone".into() },
+            Action::Delete { name: "a".into() },
+            Action::Create {
+                name: "a".into(),
+                id: Uuid::from_u128(1),
+                count: 1,
+                hosted: vec![0],
+                overrides: BTreeMap::new(),
+            },
+        ]
+    );
+    // A local topic of the single broker with the image's name is left alone and the
+    // image's is not hosted over it.
+    let clash = [("a".to_string(), Uuid::from_u128(9), false)];
+    assert!(plan(&image, 1, &clash).is_empty());
+}

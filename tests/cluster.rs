@@ -1,0 +1,276 @@
+//! Three brokk processes as one cluster: topics are created, placed and deleted by the
+//! active controller (forwarded from any broker), every broker hosts the partitions the
+//! metadata image assigns it and answers Metadata from the image; a produce to a broker
+//! that does not lead the partition gets NOT_LEADER_OR_FOLLOWER with the leader's
+//! whereabouts (KIP-951); librdkafka produces to and consumes from the whole cluster with
+//! a consumer group; a killed broker's partitions go offline (no leader, replication
+//! factor 1) and come back with their data when it restarts.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::cluster::Cluster;
+use common::{Raw, batch, fetch_req, produce_req, topic};
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::{
+    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, FetchResponse,
+    MetadataResponse, ProduceResponse,
+};
+use kafka_protocol::records::Compression;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+/// Brokers heartbeat fast and are fenced 1.5 s after they go silent.
+const FAST: [&str; 2] = ["broker.heartbeat.interval.ms=100", "broker.session.timeout.ms=1500"];
+
+fn create(name: &str, partitions: i32, rf: i16) -> CreateTopicsRequest {
+    let t = CreatableTopic::default()
+        .with_name(topic(name))
+        .with_num_partitions(partitions)
+        .with_replication_factor(rf);
+    CreateTopicsRequest::default()
+        .with_topics(vec![t])
+        .with_timeout_ms(30_000)
+}
+
+/// partition -> leader of `name` in `m`.
+fn leaders(m: &MetadataResponse, name: &str) -> BTreeMap<i32, i32> {
+    m.topics
+        .iter()
+        .filter(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == name))
+        .flat_map(|t| t.partitions.iter().map(|p| (p.partition_index, p.leader_id.0)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_places_topics_and_brokers_serve_what_they_lead() {
+    let cluster = Cluster::start(&FAST);
+    let all_live = |m: &MetadataResponse| m.brokers.len() == 3;
+    cluster
+        .await_metadata(1, Some(&[]), "three live brokers", all_live)
+        .await;
+
+    // Created through node 1 (forwarded to the active controller, wherever it is).
+    let r: CreateTopicsResponse = Raw::connect(cluster.node(1).addr())
+        .await
+        .call(&create("orders", 6, -1), 7)
+        .await;
+    let t = &r.topics[0];
+    assert_eq!(
+        (t.error_code, t.num_partitions, t.replication_factor),
+        (0, 6, 1),
+        "{t:?}"
+    );
+    assert!(!t.topic_id.is_nil());
+    // A replication factor the brokers cannot serve yet is refused as Kafka refuses one.
+    let r: CreateTopicsResponse = Raw::connect(cluster.node(2).addr())
+        .await
+        .call(&create("triple", 1, 3), 7)
+        .await;
+    assert_eq!(r.topics[0].error_code, ResponseError::InvalidReplicationFactor.code());
+    let r: CreateTopicsResponse = Raw::connect(cluster.node(3).addr())
+        .await
+        .call(&create("orders", 1, -1), 7)
+        .await;
+    assert_eq!(r.topics[0].error_code, ResponseError::TopicAlreadyExists.code());
+
+    // Every broker describes the same placement from its image: leaders spread evenly.
+    let m1 = cluster.metadata(1, Some(&["orders"])).await;
+    let placed = leaders(&m1, "orders");
+    assert_eq!(placed.len(), 6);
+    for id in 2..=3 {
+        let m = cluster
+            .await_metadata(id, Some(&["orders"]), "the placement", |m| {
+                leaders(m, "orders") == placed
+            })
+            .await;
+        assert_eq!(m.topics[0].topic_id, t.topic_id);
+    }
+    for b in 1..=3 {
+        assert_eq!(placed.values().filter(|l| **l == b).count(), 2, "leaders {placed:?}");
+    }
+    // Each broker hosts exactly the partitions it leads.
+    for (p, leader) in &placed {
+        for b in 1..=3 {
+            let dir = cluster.dir(b).join(format!("orders-{p}"));
+            assert_eq!(dir.exists(), b == *leader, "{} on broker {b}", dir.display());
+        }
+    }
+
+    // The leader takes a produce; another broker sends the client to it (KIP-951).
+    let (p, leader) = placed.iter().next().map(|(p, l)| (*p, *l)).unwrap();
+    let other = (1..=3).find(|b| *b != leader).unwrap();
+    let req = produce_req("orders", p, batch(3, common::now_ms(), Compression::None), -1);
+    let r: ProduceResponse = Raw::connect(cluster.node(other).addr()).await.call(&req, 10).await;
+    let pr = &r.responses[0].partition_responses[0];
+    assert_eq!(pr.error_code, ResponseError::NotLeaderOrFollower.code());
+    assert_eq!(pr.current_leader.leader_id.0, leader);
+    assert_eq!(
+        r.node_endpoints.iter().map(|n| n.node_id.0).collect::<Vec<_>>(),
+        vec![leader]
+    );
+    assert_eq!(r.node_endpoints[0].port, cluster.node(leader).addr().port() as i32);
+    // The leader opens its log once it has applied the image: until then it answers
+    // NOT_LEADER_OR_FOLLOWER, which clients retry.
+    let start = std::time::Instant::now();
+    loop {
+        let r: ProduceResponse = Raw::connect(cluster.node(leader).addr()).await.call(&req, 10).await;
+        let code = r.responses[0].partition_responses[0].error_code;
+        if code == 0 {
+            break;
+        }
+        assert_eq!(code, ResponseError::NotLeaderOrFollower.code(), "{r:?}");
+        assert!(
+            start.elapsed() < common::cluster::SETTLE,
+            "the leader never opened its log"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let f: FetchResponse = Raw::connect(cluster.node(other).addr())
+        .await
+        .call(&fetch_req("orders", p, 0, 0, 1), 12)
+        .await;
+    assert_eq!(
+        f.responses[0].partitions[0].error_code,
+        ResponseError::NotLeaderOrFollower.code()
+    );
+    let f: FetchResponse = Raw::connect(cluster.node(leader).addr())
+        .await
+        .call(&fetch_req("orders", p, 0, 0, 1), 12)
+        .await;
+    assert_eq!(f.responses[0].partitions[0].high_watermark, 3);
+
+    // Deleted through node 3: gone from every image and every broker's disk.
+    let del = DeleteTopicsRequest::default()
+        .with_topics(vec![DeleteTopicState::default().with_name(Some(topic("orders")))])
+        .with_timeout_ms(30_000);
+    let r: DeleteTopicsResponse = Raw::connect(cluster.node(3).addr()).await.call(&del, 6).await;
+    assert_eq!(r.responses[0].error_code, 0, "{r:?}");
+    assert_eq!(r.responses[0].topic_id, t.topic_id);
+    for id in 1..=3 {
+        let gone = |m: &MetadataResponse| m.topics[0].error_code == ResponseError::UnknownTopicOrPartition.code();
+        cluster
+            .await_metadata(id, Some(&["orders"]), "the topic deleted", gone)
+            .await;
+    }
+    for b in 1..=3 {
+        let start = std::time::Instant::now();
+        while (0..6).any(|p| cluster.dir(b).join(format!("orders-{p}")).exists()) {
+            assert!(
+                start.elapsed() < common::cluster::SETTLE,
+                "broker {b} kept the deleted topic's logs"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_uses_the_cluster_and_a_killed_brokers_partitions_come_back() {
+    let mut cluster = Cluster::start(&FAST);
+    cluster
+        .await_metadata(1, Some(&[]), "three live brokers", |m| m.brokers.len() == 3)
+        .await;
+    let r: CreateTopicsResponse = Raw::connect(cluster.node(2).addr())
+        .await
+        .call(&create("events", 6, -1), 7)
+        .await;
+    assert_eq!(r.topics[0].error_code, 0);
+    for id in 1..=3 {
+        cluster
+            .await_metadata(id, Some(&["events"]), "the topic", |m| {
+                leaders(m, "events").values().all(|l| *l > 0)
+            })
+            .await;
+    }
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap())
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "20000")
+        .create()
+        .unwrap();
+    const N: usize = 600;
+    for i in 0..N {
+        let key = format!("key-{i}");
+        let value = format!("value-{i}");
+        producer
+            .send(
+                FutureRecord::to("events").key(&key).payload(&value),
+                Duration::from_secs(20),
+            )
+            .await
+            .unwrap_or_else(|(e, _)| panic!("message {i}: {e}"));
+    }
+
+    // Nodes 1 and 2 stay up: a restarted node 3 listens on a new port.
+    let bootstrap = cluster.bootstrap();
+    let consume_all = |group: &'static str| {
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("group.id", group)
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "true")
+            .create()
+            .unwrap();
+        consumer.subscribe(&["events"]).unwrap();
+        async move {
+            let mut seen = std::collections::BTreeSet::new();
+            while seen.len() < N {
+                let m = tokio::time::timeout(common::cluster::SETTLE, consumer.recv())
+                    .await
+                    .unwrap_or_else(|_| panic!("group {group}: only {} of {N} messages consumed", seen.len()));
+                // librdkafka reports a broker it cannot reach (the killed node's old
+                // address in the bootstrap list) as an error event, and carries on.
+                let m = match m {
+                    Ok(m) => m,
+                    Err(rdkafka::error::KafkaError::MessageConsumption(
+                        rdkafka::types::RDKafkaErrorCode::BrokerTransportFailure
+                        | rdkafka::types::RDKafkaErrorCode::AllBrokersDown,
+                    )) => continue,
+                    Err(e) => panic!("group {group}: {e}"),
+                };
+                let value = String::from_utf8(m.payload().unwrap().to_vec()).unwrap();
+                assert!(seen.insert(value.clone()), "{value} consumed twice");
+            }
+            seen
+        }
+    };
+    let seen = consume_all("first").await;
+    assert_eq!(seen.len(), N);
+
+    // kill -9 of a broker: once its session expires, its partitions have no leader (their
+    // one replica is gone) ...
+    let before = leaders(&cluster.metadata(1, Some(&["events"])).await, "events");
+    cluster.kill(3);
+    let offline: Vec<i32> = before.iter().filter(|(_, l)| **l == 3).map(|(p, _)| *p).collect();
+    assert!(!offline.is_empty());
+    let m = cluster
+        .await_metadata(1, Some(&["events"]), "broker 3's partitions offline", |m| {
+            let now = leaders(m, "events");
+            offline.iter().all(|p| now[p] == -1) && m.brokers.len() == 2
+        })
+        .await;
+    for p in &m.topics[0].partitions {
+        let expected = if offline.contains(&p.partition_index) {
+            ResponseError::LeaderNotAvailable.code()
+        } else {
+            0
+        };
+        assert_eq!(p.error_code, expected, "partition {}", p.partition_index);
+    }
+    // ... and when it comes back it leads them again, with everything they held.
+    cluster.restart(3);
+    cluster
+        .await_metadata(1, Some(&["events"]), "broker 3 leading again", |m| {
+            leaders(m, "events") == before
+        })
+        .await;
+    assert_eq!(consume_all("second").await, seen);
+}

@@ -1,0 +1,146 @@
+//! Three brokk processes configured as one KRaft cluster (Kafka's keys: `process.roles`,
+//! `node.id`, `controller.quorum.voters`, `controller.listener.names`, `listeners` with a
+//! CONTROLLER listener), each with its own data directory; nodes can be killed and
+//! restarted on the same directory and CONTROLLER port.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
+
+use super::Raw;
+use super::process::BrokkProcess;
+
+/// How long a cluster test waits for the cluster to settle.
+pub const SETTLE: Duration = Duration::from_secs(30);
+
+pub struct Cluster {
+    dirs: Vec<tempfile::TempDir>,
+    ports: Vec<u16>,
+    voters: String,
+    extra: Vec<String>,
+    pub nodes: Vec<Option<BrokkProcess>>,
+}
+
+fn start_node(dir: &Path, id: usize, voters: &str, port: u16, extra: &[String]) -> BrokkProcess {
+    let mut overrides = vec![
+        "process.roles=broker,controller".to_string(),
+        format!("node.id={id}"),
+        "controller.listener.names=CONTROLLER".to_string(),
+        format!("listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}"),
+        format!("controller.quorum.voters={voters}"),
+        "controller.quorum.election.timeout.ms=500".to_string(),
+    ];
+    overrides.extend(extra.iter().cloned());
+    let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
+    BrokkProcess::start(dir, &refs)
+}
+
+impl Cluster {
+    /// Starts nodes 1..=3 with `extra` overrides each.
+    pub fn start(extra: &[&str]) -> Self {
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let ports: Vec<u16> = (0..3)
+            .map(|_| {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port()
+            })
+            .collect();
+        let voters = (0..3)
+            .map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[i]))
+            .collect::<Vec<_>>()
+            .join(",");
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let nodes = (0..3)
+            .map(|i| Some(start_node(dirs[i].path(), i + 1, &voters, ports[i], &extra)))
+            .collect();
+        Self {
+            dirs,
+            ports,
+            voters,
+            extra,
+            nodes,
+        }
+    }
+
+    /// Node `id` (1-based), which must be running.
+    pub fn node(&self, id: i32) -> &BrokkProcess {
+        self.nodes[id as usize - 1].as_ref().expect("node is running")
+    }
+
+    /// Node `id`'s data directory.
+    pub fn dir(&self, id: i32) -> &Path {
+        self.dirs[id as usize - 1].path()
+    }
+
+    /// The running nodes' client addresses, comma-separated (a client's bootstrap list).
+    pub fn bootstrap(&self) -> String {
+        self.nodes
+            .iter()
+            .flatten()
+            .map(|n| n.addr().to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// `kill -9` of node `id`.
+    pub fn kill(&mut self, id: i32) {
+        self.nodes[id as usize - 1].take().expect("node is running").kill();
+    }
+
+    /// Starts node `id` again on its data directory.
+    pub fn restart(&mut self, id: i32) {
+        let i = id as usize - 1;
+        assert!(self.nodes[i].is_none(), "node {id} is running");
+        self.nodes[i] = Some(start_node(
+            self.dirs[i].path(),
+            id as usize,
+            &self.voters,
+            self.ports[i],
+            &self.extra,
+        ));
+    }
+
+    /// Metadata (v12) for `topics` (None: all) from node `id`.
+    pub async fn metadata(&self, id: i32, topics: Option<&[&str]>) -> MetadataResponse {
+        let mut req = MetadataRequest::default();
+        req.topics = topics.map(|ts| {
+            ts.iter()
+                .map(|t| {
+                    let mut r = kafka_protocol::messages::metadata_request::MetadataRequestTopic::default();
+                    r.name = Some(super::topic(t));
+                    r
+                })
+                .collect()
+        });
+        req.allow_auto_topic_creation = false;
+        Raw::connect(self.node(id).addr()).await.call(&req, 12).await
+    }
+
+    /// Polls Metadata from node `id` (every 50 ms, at most [`SETTLE`]; the cluster's state
+    /// lives in other processes, so there is no event to await) until `done` holds;
+    /// returns that answer.
+    pub async fn await_metadata(
+        &self,
+        id: i32,
+        topics: Option<&[&str]>,
+        what: &str,
+        done: impl Fn(&MetadataResponse) -> bool,
+    ) -> MetadataResponse {
+        let start = Instant::now();
+        loop {
+            let m = self.metadata(id, topics).await;
+            if done(&m) {
+                return m;
+            }
+            assert!(
+                start.elapsed() < SETTLE,
+                "node {id}: {what} within {SETTLE:?}; last answer {m:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
