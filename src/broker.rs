@@ -206,9 +206,15 @@ impl Broker {
         let channel = self.forwarding.as_ref()?;
         let body = crate::controller::active::encode(req, version).ok()?;
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut stop = self.shutdown.clone();
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match channel.exchange::<R>(key, version, &body, left).await {
+            let exchanged = tokio::select! {
+                r = channel.exchange::<R>(key, version, &body, left) => r,
+                // A broker shutting down does not wait for the controller.
+                _ = stop.wait_for(|s| *s) => return None,
+            };
+            match exchanged {
                 Ok(r) if !not_controller(&r) => return Some(r),
                 Ok(_) => channel.forget().await,
                 Err(e) => {
@@ -283,7 +289,12 @@ impl Broker {
             None | Some(ResponseError::TopicAlreadyExists) => {}
             Some(e) => return Err((e, r.error_message.as_ref().map(|m| m.to_string()).unwrap_or_default())),
         }
-        if self.await_image(timeout, |i| i.topic(name).is_some()).await {
+        // Kafka answers LEADER_NOT_AVAILABLE at once while the topic is being created;
+        // the image here usually has it within moments of the commit.
+        if self
+            .await_image(AUTO_CREATE_IMAGE_WAIT, |i| i.topic(name).is_some())
+            .await
+        {
             Ok(())
         } else {
             Err((ResponseError::LeaderNotAvailable, "the topic is being created".into()))
@@ -429,8 +440,10 @@ fn cluster_producer_ids(
     })
 }
 
-/// How long auto-creation waits for the controller and the image.
-const AUTO_CREATE_TIMEOUT_MS: i32 = 30_000;
+/// How long auto-creation waits for the controller.
+const AUTO_CREATE_TIMEOUT_MS: i32 = 10_000;
+/// How long auto-creation waits for the new topic to reach this broker's image.
+const AUTO_CREATE_IMAGE_WAIT: Duration = Duration::from_millis(500);
 
 /// The pause before a forwarded request is tried again.
 const FORWARD_BACKOFF: Duration = Duration::from_millis(50);
@@ -695,6 +708,20 @@ impl BrokerBuilder {
         ));
         let expiration = tokio::spawn(groups.clone().run_expiration(rx.clone()));
         let txn_maintenance = tokio::spawn(txns.run_maintenance(rx.clone()));
+        if broker.quorum.is_some() {
+            // Requests for keys another broker coordinates get NOT_COORDINATOR here.
+            let elsewhere = |key_type: i8| -> crate::txn::Elsewhere {
+                let weak = Arc::downgrade(&broker);
+                crate::txn::Elsewhere(Arc::new(move |key: &str| {
+                    weak.upgrade().is_some_and(|b| {
+                        crate::api::find_coordinator::coordinator_of(&b, key_type, key)
+                            .map_or(true, |(id, _, _)| id != b.node_id())
+                    })
+                }))
+            };
+            broker.groups.coordinate_only_where(elsewhere(0));
+            broker.txns.coordinate_only_where(elsewhere(1));
+        }
         let mut cluster_tasks = vec![];
         if let Some(c) = controller {
             cluster_tasks.push(tokio::spawn(c.run_fencing(rx.clone())));

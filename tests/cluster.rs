@@ -3,8 +3,9 @@
 //! metadata image assigns it and answers Metadata from the image; a produce to a broker
 //! that does not lead the partition gets NOT_LEADER_OR_FOLLOWER with the leader's
 //! whereabouts (KIP-951); librdkafka produces to and consumes from the whole cluster with
-//! a consumer group; a killed broker's partitions go offline (no leader, replication
-//! factor 1) and come back with their data when it restarts.
+//! a consumer group (one coordinator per group, the other brokers answer NOT_COORDINATOR);
+//! a killed broker's partitions go offline (no leader, replication factor 1) and come back
+//! with their data when it restarts.
 
 mod common;
 
@@ -18,8 +19,10 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::{
     CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, FetchResponse,
-    MetadataResponse, ProduceResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatRequest, HeartbeatResponse, MetadataResponse,
+    ProduceResponse,
 };
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -145,6 +148,36 @@ async fn the_controller_places_topics_and_brokers_serve_what_they_lead() {
         .call(&fetch_req("orders", p, 0, 0, 1), 12)
         .await;
     assert_eq!(f.responses[0].partitions[0].high_watermark, 3);
+
+    // One coordinator per group, named alike by every broker; the others refuse the
+    // group's requests with NOT_COORDINATOR.
+    let mut coordinators = vec![];
+    for id in 1..=3 {
+        let req = FindCoordinatorRequest::default()
+            .with_key_type(0)
+            .with_coordinator_keys(vec![StrBytes::from_static_str("group-x")]);
+        let r: FindCoordinatorResponse = Raw::connect(cluster.node(id).addr()).await.call(&req, 4).await;
+        assert_eq!(r.coordinators[0].error_code, 0, "{r:?}");
+        coordinators.push(r.coordinators[0].node_id.0);
+    }
+    coordinators.dedup();
+    assert_eq!(
+        coordinators.len(),
+        1,
+        "brokers disagree on the coordinator: {coordinators:?}"
+    );
+    let hb = HeartbeatRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("group-x")))
+        .with_generation_id(1)
+        .with_member_id(StrBytes::from_static_str("m"));
+    for id in 1..=3 {
+        let r: HeartbeatResponse = Raw::connect(cluster.node(id).addr()).await.call(&hb, 4).await;
+        if id == coordinators[0] {
+            assert_ne!(r.error_code, ResponseError::NotCoordinator.code());
+        } else {
+            assert_eq!(r.error_code, ResponseError::NotCoordinator.code(), "broker {id}");
+        }
+    }
 
     // Deleted through node 3: gone from every image and every broker's disk.
     let del = DeleteTopicsRequest::default()

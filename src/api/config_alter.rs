@@ -57,6 +57,15 @@ pub async fn alter_topic(
             "Default topic resources are not allowed.",
         ));
     }
+    if broker.image().is_some() && !crate::log::internal::is_internal(name) {
+        // A cluster's topic configs are metadata records the controller writes; brokk's
+        // controller does not change them yet, and one broker's change alone would differ
+        // from the others'.
+        return Err(err(
+            ResponseError::InvalidRequest,
+            "brokk's cluster does not yet change topic configs after creation (set them in CreateTopics).",
+        ));
+    }
     if let Some(why) = invalid_topic_name(name) {
         return Err(err(ResponseError::InvalidTopicException, why));
     }

@@ -40,6 +40,14 @@ async fn grow(
     validate_only: bool,
 ) -> Result<(), (ResponseError, Option<String>)> {
     let name = t.name.0.to_string();
+    if broker.image().is_some() {
+        // A cluster's partitions are metadata records the controller writes; growing a
+        // topic on one broker alone would differ from the others.
+        return Err((
+            ResponseError::InvalidRequest,
+            Some("brokk's cluster does not yet add partitions to existing topics.".into()),
+        ));
+    }
     let logs = broker.logs().clone();
     let fail = |e: TopicError| {
         let code = topic_error(&e);

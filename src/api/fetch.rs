@@ -203,6 +203,14 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
                 ResponseError::UnknownTopicOrPartition,
             )
         };
+        // In a cluster only the image's incarnation of a topic is served.
+        let image = broker.image();
+        let topic = topic.filter(|t| {
+            image.as_ref().is_none_or(|i| {
+                i.topic(&t.name).map(|it| it.id) == Some(t.id)
+                    || (crate::log::internal::is_internal(&t.name) && i.topic(&t.name).is_none())
+            })
+        });
         topics.push((ft.topic.clone(), ft.topic_id));
         let cluster_name = if version >= 13 {
             broker.image_topic_name(&ft.topic_id)
@@ -210,21 +218,25 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
             Some(ft.topic.0.to_string())
         };
         for fp in &ft.partitions {
-            let led = cluster_name
-                .as_deref()
-                .map_or(Leadership::Here, |n| broker.leadership(n, fp.partition));
+            let led = match (&image, cluster_name.as_deref()) {
+                (None, _) => Leadership::Here,
+                (Some(_), Some(n)) => broker.leadership(n, fp.partition),
+                (Some(_), None) if topic.is_some() => Leadership::Here,
+                (Some(_), None) => Leadership::Unknown,
+            };
             let elsewhere = match led {
                 Leadership::Elsewhere { leader, leader_epoch } => Some((leader, leader_epoch)),
                 _ => None,
             };
             let not_open = led == Leadership::Here
                 && cluster_name.is_some()
-                && broker.image().is_some()
+                && image.is_some()
                 && topic
                     .as_ref()
                     .and_then(|t| t.partitions.by_index(fp.partition))
                     .is_none();
             let log = match &topic {
+                _ if led == Leadership::Unknown => Err(unknown),
                 // Elsewhere, or here by the image but with its log not open yet.
                 _ if elsewhere.is_some() || not_open => Err(ResponseError::NotLeaderOrFollower),
                 None => Err(unknown),

@@ -36,8 +36,12 @@ async fn locate(broker: &Broker, key_type: i8) -> Result<(), (ResponseError, Str
     }
 }
 
-/// The key's coordinator partition is in a failed log dir.
-fn offline(broker: &Broker, key_type: i8, key: &str) -> Result<(), (ResponseError, String)> {
+/// The key's coordinator partition is in a failed log dir (of this broker, when it is the
+/// coordinator `at`).
+fn offline(broker: &Broker, key_type: i8, key: &str, at: i32) -> Result<(), (ResponseError, String)> {
+    if at != broker.node_id() {
+        return Ok(());
+    }
     let offline = match key_type {
         GROUP => broker.groups().is_offline(key),
         TRANSACTION => broker.txns().is_offline(key),
@@ -53,28 +57,35 @@ fn offline(broker: &Broker, key_type: i8, key: &str) -> Result<(), (ResponseErro
 }
 
 /// The broker coordinating `key`: alone, this one; in a cluster, until the coordinators
-/// move with the leadership of their topics' partitions, the live broker that the key's
-/// coordinator partition picks among the live brokers by id, so that every broker names
-/// the same one.
-fn coordinator_of(broker: &Broker, key_type: i8, key: &str) -> (i32, String, i32) {
+/// move with the leadership of their topics' partitions, the registered broker the key's
+/// coordinator partition picks among all registered brokers by id (so a broker's fencing
+/// does not move other brokers' groups); COORDINATOR_NOT_AVAILABLE while that one is
+/// fenced.
+pub fn coordinator_of(broker: &Broker, key_type: i8, key: &str) -> Result<(i32, String, i32), (ResponseError, String)> {
     let own = || {
         let (host, port) = broker.advertised();
         (broker.node_id(), host.to_string(), port)
     };
     if broker.image().is_none() {
-        return own();
+        return Ok(own());
     }
-    let live: Vec<_> = broker.brokers().into_iter().filter(|b| !b.fenced).collect();
-    if live.is_empty() {
-        return own();
+    let all = broker.brokers();
+    if all.is_empty() {
+        return Ok(own());
     }
     let partitions = if key_type == GROUP {
         broker.config().group.offsets_topic_partitions
     } else {
-        50
+        broker.config().txn.state_log_partitions
     };
-    let b = &live[crate::log::internal::partition_for(key, partitions) as usize % live.len()];
-    (b.id, b.host.clone(), b.port)
+    let b = &all[crate::log::internal::partition_for(key, partitions) as usize % all.len()];
+    if b.fenced {
+        return Err((
+            ResponseError::CoordinatorNotAvailable,
+            "The coordinator is not available.".into(),
+        ));
+    }
+    Ok((b.id, b.host.clone(), b.port))
 }
 
 pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
@@ -86,14 +97,16 @@ pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) 
             .into_iter()
             .map(|key| {
                 let mut c = Coordinator::default();
-                let located = located.clone().and_then(|()| offline(broker, req.key_type, &key));
+                let located = located
+                    .clone()
+                    .and_then(|()| coordinator_of(broker, req.key_type, &key))
+                    .and_then(|at| offline(broker, req.key_type, &key, at.0).map(|()| at));
                 c.key = key;
                 match &located {
-                    Ok(()) => {
-                        let (id, host, port) = coordinator_of(broker, req.key_type, &c.key);
-                        c.node_id = BrokerId(id);
-                        c.host = StrBytes::from_string(host);
-                        c.port = port;
+                    Ok((id, host, port)) => {
+                        c.node_id = BrokerId(*id);
+                        c.host = StrBytes::from_string(host.clone());
+                        c.port = *port;
                     }
                     Err((e, msg)) => {
                         c.node_id = BrokerId(-1);
@@ -107,9 +120,11 @@ pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) 
             .collect();
         return resp;
     }
-    match located.and_then(|()| offline(broker, req.key_type, &req.key)) {
-        Ok(()) => {
-            let (id, host, port) = coordinator_of(broker, req.key_type, &req.key);
+    let located = located
+        .and_then(|()| coordinator_of(broker, req.key_type, &req.key))
+        .and_then(|at| offline(broker, req.key_type, &req.key, at.0).map(|()| at));
+    match located {
+        Ok((id, host, port)) => {
             resp.node_id = BrokerId(id);
             resp.host = StrBytes::from_string(host);
             resp.port = port;

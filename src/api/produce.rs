@@ -232,11 +232,20 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
     let mut failed = None;
     let mut leaders = std::collections::BTreeSet::new();
     for (ti, td) in req.topic_data.into_iter().enumerate() {
+        let image = broker.image();
         let topic = if version >= 13 {
             broker.logs().topic_by_id(&td.topic_id)
         } else {
             broker.logs().topic(td.name.0.as_str())
-        };
+        }
+        // In a cluster only the image's incarnation of a topic is served (a local log of a
+        // deleted namesake is not, whatever its name).
+        .filter(|t| {
+            image.as_ref().is_none_or(|i| {
+                i.topic(&t.name).map(|it| it.id) == Some(t.id)
+                    || (crate::log::internal::is_internal(&t.name) && i.topic(&t.name).is_none())
+            })
+        });
         let unknown = if version >= 13 {
             ResponseError::UnknownTopicId
         } else if validate_topic_name(td.name.0.as_str()).is_err() {
@@ -253,9 +262,13 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
             Some(td.name.0.to_string())
         };
         for (pi, pd) in td.partition_data.into_iter().enumerate() {
-            let led = cluster_name
-                .as_deref()
-                .map_or(Leadership::Here, |n| broker.leadership(n, pd.index));
+            let led = match (&image, cluster_name.as_deref()) {
+                (None, _) => Leadership::Here,
+                (Some(_), Some(n)) => broker.leadership(n, pd.index),
+                // An id the image does not know (a coordinator's internal topic by id).
+                (Some(_), None) if topic.is_some() => Leadership::Here,
+                (Some(_), None) => Leadership::Unknown,
+            };
             let r = if !matches!(acks, -1..=1) {
                 partition_error(pd.index, ResponseError::InvalidRequiredAcks, None)
             } else if let Leadership::Elsewhere { leader, leader_epoch } = led {
@@ -267,9 +280,9 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
                     leaders.insert(leader);
                 }
                 r
-            } else if led == Leadership::Unknown && topic.is_none() {
+            } else if led == Leadership::Unknown {
                 partition_error(pd.index, unknown, None)
-            } else if broker.image().is_some()
+            } else if image.is_some()
                 && led == Leadership::Here
                 && topic.as_ref().and_then(|t| t.partitions.by_index(pd.index)).is_none()
             {

@@ -27,6 +27,7 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::sync::{Mutex, watch};
 
 use super::brokers::{self, Sessions};
+use super::election;
 use super::quorum::node::{ProposeError, QuorumNode};
 use super::topics::{self, TopicDefaults};
 use crate::metadata::MetadataRecord;
@@ -86,6 +87,7 @@ pub fn encode(m: &impl Encodable, version: i16) -> Result<Vec<u8>, String> {
 fn propose_error(e: &ProposeError) -> ResponseError {
     match e {
         ProposeError::NotLeader(_) => ResponseError::NotController,
+        ProposeError::TimedOut => ResponseError::RequestTimedOut,
         ProposeError::Failed(_) => ResponseError::UnknownServerError,
     }
 }
@@ -157,14 +159,7 @@ impl Controller {
     /// by earlier leaders is then in the image.
     async fn caught_up_as_leader(&self) -> bool {
         let end = self.quorum.log_end_offset();
-        let mut image = self.quorum.image();
-        let deadline = tokio::time::Instant::now() + self.settings.session_timeout;
-        while self.quorum.applied_offset() < end {
-            if tokio::time::timeout_at(deadline, image.changed()).await.is_err() {
-                return false;
-            }
-        }
-        true
+        self.quorum.await_applied(end, self.settings.session_timeout).await
     }
 
     /// Serves one controller API request: the encoded answer, or `None` for an API it
@@ -355,27 +350,37 @@ impl Controller {
     /// offset it is written at.
     pub async fn register(&self, req: BrokerRegistrationRequest) -> BrokerRegistrationResponse {
         let mut resp = BrokerRegistrationResponse::default().with_broker_epoch(-1);
-        let Some(mut state) = self.lead().await else {
+        let Some(state) = self.lead().await else {
             return resp.with_error_code(ResponseError::NotController.code());
         };
         let now = Instant::now();
         let image = self.quorum.image().borrow().clone();
-        // This node is the only proposer while it holds the lock: the record lands at the
-        // log's end.
-        let epoch = self.quorum.log_end_offset();
+        // A new incarnation of a registered broker: the old one's leaderships and ISR
+        // places go first (Kafka's `registerBroker` shutdown handling), in the same commit.
+        let mut records = match image.brokers.get(&req.broker_id.0) {
+            Some(old) if old.incarnation_id != req.incarnation_id => election::without_broker(&image, old.id),
+            _ => vec![],
+        };
+        // This node is the only proposer while it holds the lock: the records land at the
+        // log's end, the registration last (after a BeginTransactionRecord when several).
+        let n = records.len() as i64 + 1;
+        let epoch = self.quorum.log_end_offset() + if n > 1 { n } else { 0 };
         match brokers::register(&image, &state.sessions, &self.settings.cluster_id, &req, epoch, now) {
             Err(r) => {
                 tracing::warn!(broker = req.broker_id.0, error = ?r.error, message = %r.message, "refused a broker registration");
                 resp.error_code = r.error.code();
             }
-            Ok(record) => match self.quorum.propose(MetadataRecord::RegisterBroker(record)).await {
-                Ok(offset) => {
-                    state.sessions.touch(req.broker_id.0, now);
-                    tracing::info!(broker = req.broker_id.0, epoch = offset, "registered a broker");
-                    resp.broker_epoch = offset;
+            Ok(record) => {
+                records.push(MetadataRecord::RegisterBroker(record));
+                match self.quorum.propose_all(records, "register a broker").await {
+                    Ok(_) => {
+                        tracing::info!(broker = req.broker_id.0, epoch, "registered a broker");
+                        // The epoch the image holds (the record's).
+                        resp.broker_epoch = epoch;
+                    }
+                    Err(e) => resp.error_code = propose_error(&e).code(),
                 }
-                Err(e) => resp.error_code = propose_error(&e).code(),
-            },
+            }
         }
         resp
     }
@@ -420,7 +425,10 @@ impl Controller {
                 _ = tokio::time::sleep(period) => {}
                 _ = shutdown.wait_for(|s| *s) => return,
             }
-            self.fence_expired().await;
+            tokio::select! {
+                _ = self.fence_expired() => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
         }
     }
 
@@ -428,9 +436,13 @@ impl Controller {
         let Some(state) = self.lead().await else {
             return;
         };
-        let image = self.quorum.image().borrow().clone();
-        for id in state.sessions.expired(&image, Instant::now()) {
-            let Some(b) = image.brokers.get(&id) else { continue };
+        let expired = state.sessions.expired(&self.quorum.image().borrow(), Instant::now());
+        for id in expired {
+            // Each fence sees the ones before it (ISRs and leaders already moved).
+            let image = self.quorum.image().borrow().clone();
+            let Some(b) = image.brokers.get(&id).filter(|b| !b.fenced) else {
+                continue;
+            };
             tracing::warn!(
                 broker = id,
                 timeout_ms = self.settings.session_timeout.as_millis() as u64,

@@ -65,6 +65,12 @@ pub fn create(
         TopicError::InvalidName(m) => refuse(ResponseError::InvalidTopicException, m),
         other => refuse(ResponseError::InvalidTopicException, other.to_string()),
     })?;
+    if crate::log::internal::is_internal(name) {
+        return Err(refuse(
+            ResponseError::InvalidRequest,
+            format!("{name} is internal: its coordinator creates it"),
+        ));
+    }
     if image.topic(name).is_some() {
         return Err(refuse(
             ResponseError::TopicAlreadyExists,

@@ -177,9 +177,21 @@ pub struct GroupCoordinator {
     /// Producer id → the groups it has transactional offsets pending in (whose pending
     /// offsets its markers settle).
     txn_groups: DashMap<i64, HashSet<String>>,
+    /// In a cluster: whether a group is coordinated by another broker (NOT_COORDINATOR).
+    elsewhere: std::sync::OnceLock<crate::txn::Elsewhere>,
 }
 
 impl GroupCoordinator {
+    /// In a cluster, `f` says which groups another broker coordinates: their requests get
+    /// NOT_COORDINATOR here (set once, at start).
+    pub fn coordinate_only_where(&self, f: crate::txn::Elsewhere) {
+        let _ = self.elsewhere.set(f);
+    }
+
+    fn is_elsewhere(&self, group_id: &str) -> bool {
+        self.elsewhere.get().is_some_and(|f| (f.0)(group_id))
+    }
+
     /// A coordinator whose actors stop (failing parked requests with NOT_COORDINATOR) when
     /// `shutdown` turns true.
     pub fn new(logs: Arc<LogManager>, config: GroupConfig, shutdown: watch::Receiver<bool>) -> Self {
@@ -192,6 +204,7 @@ impl GroupCoordinator {
             shutdown,
             actors: Mutex::new(tokio::task::JoinSet::new()),
             txn_groups: DashMap::new(),
+            elsewhere: std::sync::OnceLock::new(),
         }
     }
 
@@ -269,8 +282,9 @@ impl GroupCoordinator {
             if *self.shutdown.borrow() {
                 return Some(Err(GroupError::NotCoordinator));
             }
-            // The group's __consumer_offsets partition is in a failed log dir.
-            if self.is_offline(group_id) {
+            // The group's __consumer_offsets partition is in a failed log dir, or another
+            // broker of the cluster coordinates it.
+            if self.is_offline(group_id) || self.is_elsewhere(group_id) {
                 return Some(Err(GroupError::NotCoordinator));
             }
             let h = self.handle(group_id, create)?;

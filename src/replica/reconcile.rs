@@ -67,7 +67,8 @@ pub fn plan(image: &MetadataImage, node: i32, local: &[(String, uuid::Uuid, bool
             out.push(Action::Delete { name: name.clone() });
         }
     }
-    for t in image.topics.values() {
+    // The coordinators' internal topics stay their own (never hosted from the image).
+    for t in image.topics.values().filter(|t| !is_internal(&t.name)) {
         let here = hosted(t, node);
         if here.is_empty() || local.iter().any(|(_, id, _)| *id == t.id) {
             continue;

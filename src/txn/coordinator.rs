@@ -110,6 +110,8 @@ pub struct TransactionCoordinator {
     entries: DashMap<String, Arc<Entry>>,
     /// Producer id → its transactional id's entry (for verifying transactional appends).
     by_pid: DashMap<i64, Arc<Entry>>,
+    /// In a cluster: whether another broker coordinates a transactional id.
+    elsewhere: std::sync::OnceLock<super::Elsewhere>,
 }
 
 /// A failure writing the transaction state log or a marker.
@@ -141,6 +143,7 @@ impl TransactionCoordinator {
             producer_ids,
             entries: DashMap::new(),
             by_pid: DashMap::new(),
+            elsewhere: std::sync::OnceLock::new(),
         }
     }
 
@@ -184,6 +187,9 @@ impl TransactionCoordinator {
         timeout_ms: i32,
         expected: Option<(i64, i16)>,
     ) -> Result<(i64, i16), TxnError> {
+        if self.is_elsewhere(transactional_id) {
+            return Err(TxnError::NotCoordinator);
+        }
         if timeout_ms <= 0 || timeout_ms > self.config.max_timeout_ms {
             return Err(TxnError::InvalidTransactionTimeout);
         }
@@ -288,8 +294,18 @@ impl TransactionCoordinator {
         self.log.is_offline(transactional_id)
     }
 
+    /// In a cluster, `f` says which transactional ids another broker coordinates: their
+    /// requests get NOT_COORDINATOR here (set once, at start).
+    pub fn coordinate_only_where(&self, f: super::Elsewhere) {
+        let _ = self.elsewhere.set(f);
+    }
+
+    fn is_elsewhere(&self, transactional_id: &str) -> bool {
+        self.elsewhere.get().is_some_and(|f| (f.0)(transactional_id))
+    }
+
     fn entry(&self, transactional_id: &str) -> Result<Arc<Entry>, TxnError> {
-        if self.is_offline(transactional_id) {
+        if self.is_offline(transactional_id) || self.is_elsewhere(transactional_id) {
             return Err(TxnError::NotCoordinator);
         }
         self.entries

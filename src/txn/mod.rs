@@ -14,3 +14,14 @@ pub mod state;
 
 pub use coordinator::{TransactionCoordinator, TxnConfig};
 pub use producer_ids::ProducerIdManager;
+
+/// In a cluster: whether a key (group id, transactional id) is coordinated by another
+/// broker.
+#[derive(Clone)]
+pub struct Elsewhere(pub std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Elsewhere {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Elsewhere")
+    }
+}

@@ -50,7 +50,14 @@ pub enum ProposeError {
     NotLeader(Option<NodeId>),
     #[error("the quorum failed: {0}")]
     Failed(String),
+    /// Not committed within [`PROPOSE_TIMEOUT`] (no majority answers).
+    #[error("not committed in time")]
+    TimedOut,
 }
+
+/// How long a proposal may wait to be committed (a leader cut off from its majority keeps
+/// trying; the caller answers REQUEST_TIMED_OUT and the client retries).
+pub const PROPOSE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A running member of the quorum.
 pub struct QuorumNode {
@@ -157,7 +164,10 @@ impl QuorumNode {
     /// Appends `record` to the metadata log through the leader (this node) and waits until
     /// it is committed and applied here. Returns its offset.
     pub async fn propose(&self, record: MetadataRecord) -> Result<i64, ProposeError> {
-        match self.raft.client_write(record).await {
+        let written = tokio::time::timeout(PROPOSE_TIMEOUT, self.raft.client_write(record))
+            .await
+            .map_err(|_| ProposeError::TimedOut)?;
+        match written {
             Ok(r) => Ok(r.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(ProposeError::NotLeader(f.leader_id)),
             Err(e) => Err(ProposeError::Failed(e.to_string())),
@@ -193,8 +203,12 @@ impl QuorumNode {
             pending.push(rx);
         }
         let mut last = -1;
+        let deadline = tokio::time::Instant::now() + PROPOSE_TIMEOUT;
         for rx in pending {
-            match rx.await {
+            let answer = tokio::time::timeout_at(deadline, rx)
+                .await
+                .map_err(|_| ProposeError::TimedOut)?;
+            match answer {
                 Ok(Ok(r)) => last = r.data,
                 Ok(Err(ClientWriteError::ForwardToLeader(f))) => return Err(ProposeError::NotLeader(f.leader_id)),
                 Ok(Err(e)) => return Err(ProposeError::Failed(e.to_string())),
@@ -216,6 +230,19 @@ impl QuorumNode {
             reason: Some("controller failover".into()),
         };
         self.propose(MetadataRecord::AbortTransaction(abort)).await.map(drop)
+    }
+
+    /// Waits (at most `timeout`) until this node has applied every entry below `end`.
+    pub async fn await_applied(&self, end: i64, timeout: Duration) -> bool {
+        if end <= 0 {
+            return true;
+        }
+        let want = (end - 1) as u64;
+        self.raft
+            .wait(Some(timeout))
+            .metrics(|m| m.last_applied.is_some_and(|l| l.index >= want), "applied")
+            .await
+            .is_ok()
     }
 
     /// One past the last metadata offset applied to this node's image.
