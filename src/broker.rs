@@ -730,7 +730,12 @@ impl BrokerBuilder {
             cluster_tasks.push(tokio::spawn(l.run(rx.clone())));
         }
         if let (Some(q), Some(l)) = (&broker.quorum, &broker.lifecycle) {
-            let replicas = crate::replica::ReplicaManager::new(broker.node_id(), logs.clone());
+            let replicas = crate::replica::ReplicaManager::new(
+                broker.node_id(),
+                logs.clone(),
+                broker.cleaner.clone(),
+                broker.groups.clone(),
+            );
             cluster_tasks.push(tokio::spawn(replicas.run(q.image(), l.state(), rx.clone())));
         }
         let server = tokio::spawn(crate::server::serve(listener, broker.clone(), rx));

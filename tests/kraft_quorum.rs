@@ -17,6 +17,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::Raw;
+use common::cluster::controller_ports;
 use common::process::BrokkProcess;
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use kafka_protocol::messages::{
@@ -70,24 +71,6 @@ fn start_with(dir: &Path, id: i32, voters: &str, port: u16, extra: &[&str]) -> B
     ];
     overrides.extend_from_slice(extra);
     BrokkProcess::start(dir, &overrides)
-}
-
-/// Three free ports for the CONTROLLER listeners, and the voters string naming them.
-fn controller_ports() -> (Vec<u16>, String) {
-    let ports: Vec<u16> = (0..3)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        })
-        .collect();
-    let voters = (0..3)
-        .map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[i]))
-        .collect::<Vec<_>>()
-        .join(",");
-    (ports, voters)
 }
 
 /// Polls (every 50 ms, at most [`WAIT`]) until every node of `nodes` answers

@@ -19,7 +19,9 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use crate::group::GroupCoordinator;
 use crate::log::LogManager;
+use crate::log::cleaner::LogCleaner;
 use crate::log::internal::is_internal;
 use crate::metadata::MetadataImage;
 use crate::metadata::image::{TOPIC_RESOURCE, TopicImage};
@@ -29,6 +31,9 @@ use crate::metadata::image::{TOPIC_RESOURCE, TopicImage};
 pub struct ReplicaManager {
     node_id: i32,
     logs: Arc<LogManager>,
+    /// Told of deleted topics, as DeleteTopics tells them on a single broker.
+    cleaner: Arc<LogCleaner>,
+    groups: Arc<GroupCoordinator>,
 }
 
 /// What the image asks of one topic here.
@@ -96,8 +101,13 @@ pub fn plan(image: &MetadataImage, node: i32, local: &[(String, uuid::Uuid, bool
 }
 
 impl ReplicaManager {
-    pub fn new(node_id: i32, logs: Arc<LogManager>) -> Self {
-        Self { node_id, logs }
+    pub fn new(node_id: i32, logs: Arc<LogManager>, cleaner: Arc<LogCleaner>, groups: Arc<GroupCoordinator>) -> Self {
+        Self {
+            node_id,
+            logs,
+            cleaner,
+            groups,
+        }
     }
 
     /// Follows `image` until `shutdown`, starting once the controller has unfenced this
@@ -138,6 +148,13 @@ impl ReplicaManager {
             self.lead(image);
             return;
         }
+        let deleted: Vec<String> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Delete { name } => Some(name.clone()),
+                Action::Create { .. } => None,
+            })
+            .collect();
         let logs = self.logs.clone();
         let done = tokio::task::spawn_blocking(move || {
             for a in actions {
@@ -161,6 +178,10 @@ impl ReplicaManager {
         .await;
         if let Err(e) = done {
             tracing::error!(error = %e, "the replica manager's task failed");
+        }
+        for name in deleted {
+            self.cleaner.forget_topic(&name);
+            self.groups.topic_deleted(&name).await;
         }
         self.lead(image);
     }

@@ -14,6 +14,25 @@ use super::process::BrokkProcess;
 /// How long a cluster test waits for the cluster to settle.
 pub const SETTLE: Duration = Duration::from_secs(30);
 
+/// Three free ports for the CONTROLLER listeners, and the `controller.quorum.voters`
+/// naming them (nodes 1, 2, 3).
+pub fn controller_ports() -> (Vec<u16>, String) {
+    let ports: Vec<u16> = (0..3)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        })
+        .collect();
+    let voters = (0..3)
+        .map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[i]))
+        .collect::<Vec<_>>()
+        .join(",");
+    (ports, voters)
+}
+
 pub struct Cluster {
     dirs: Vec<tempfile::TempDir>,
     ports: Vec<u16>,
@@ -40,19 +59,7 @@ impl Cluster {
     /// Starts nodes 1..=3 with `extra` overrides each.
     pub fn start(extra: &[&str]) -> Self {
         let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-        let ports: Vec<u16> = (0..3)
-            .map(|_| {
-                std::net::TcpListener::bind("127.0.0.1:0")
-                    .unwrap()
-                    .local_addr()
-                    .unwrap()
-                    .port()
-            })
-            .collect();
-        let voters = (0..3)
-            .map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[i]))
-            .collect::<Vec<_>>()
-            .join(",");
+        let (ports, voters) = controller_ports();
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let nodes = (0..3)
             .map(|i| Some(start_node(dirs[i].path(), i + 1, &voters, ports[i], &extra)))

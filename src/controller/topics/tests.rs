@@ -17,18 +17,9 @@ fn image(brokers: &[i32]) -> MetadataImage {
     let mut image = MetadataImage::default();
     for id in brokers {
         image
-            .apply(MetadataRecord::RegisterBroker(RegisterBrokerRecord {
-                broker_id: *id,
-                is_migrating_zk_broker: false,
-                incarnation_id: Uuid::from_u128(*id as u128),
-                broker_epoch: *id as i64,
-                end_points: vec![],
-                features: vec![],
-                rack: None,
-                fenced: false,
-                in_controlled_shutdown: false,
-                log_dirs: vec![],
-            }))
+            .apply(MetadataRecord::RegisterBroker(RegisterBrokerRecord::for_test(
+                *id, *id as i64,
+            )))
             .unwrap();
     }
     image

@@ -273,3 +273,22 @@ impl RecordBody for RegisterControllerRecord {
         Ok(rec)
     }
 }
+
+#[cfg(test)]
+impl RegisterBrokerRecord {
+    /// A registration of broker `id` at `epoch`, unfenced, without listeners (tests).
+    pub fn for_test(id: i32, epoch: i64) -> Self {
+        RegisterBrokerRecord {
+            broker_id: id,
+            is_migrating_zk_broker: false,
+            incarnation_id: Uuid::from_u128(id as u128),
+            broker_epoch: epoch,
+            end_points: vec![],
+            features: vec![],
+            rack: None,
+            fenced: false,
+            in_controlled_shutdown: false,
+            log_dirs: vec![],
+        }
+    }
+}
