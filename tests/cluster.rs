@@ -17,10 +17,11 @@ use common::{Raw, batch, fetch_req, produce_req, topic};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
 use kafka_protocol::messages::{
-    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, FetchResponse,
+    BrokerId, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, FetchResponse,
     FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatRequest, HeartbeatResponse, MetadataResponse,
-    ProduceResponse,
+    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, ProduceResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
@@ -98,11 +99,24 @@ async fn the_controller_places_topics_and_brokers_serve_what_they_lead() {
     for b in 1..=3 {
         assert_eq!(placed.values().filter(|l| **l == b).count(), 2, "leaders {placed:?}");
     }
-    // Each broker hosts exactly the partitions it leads.
+    // Each broker hosts exactly the partitions it leads (created once it has applied the
+    // image, which may be just after it answered from it).
+    let start = std::time::Instant::now();
     for (p, leader) in &placed {
-        for b in 1..=3 {
+        let dir = cluster.dir(*leader).join(format!("orders-{p}"));
+        while !dir.exists() {
+            assert!(
+                start.elapsed() < common::cluster::SETTLE,
+                "{} never created",
+                dir.display()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    for (p, leader) in &placed {
+        for b in (1..=3).filter(|b| b != leader) {
             let dir = cluster.dir(b).join(format!("orders-{p}"));
-            assert_eq!(dir.exists(), b == *leader, "{} on broker {b}", dir.display());
+            assert!(!dir.exists(), "{} on broker {b}, which does not lead it", dir.display());
         }
     }
 
@@ -148,6 +162,23 @@ async fn the_controller_places_topics_and_brokers_serve_what_they_lead() {
         .call(&fetch_req("orders", p, 0, 0, 1), 12)
         .await;
     assert_eq!(f.responses[0].partitions[0].high_watermark, 3);
+    // So are the other leader-only requests (here OffsetForLeaderEpoch).
+    let epochs = OffsetForLeaderEpochRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![
+            OffsetForLeaderTopic::default()
+                .with_topic(topic("orders"))
+                .with_partitions(vec![
+                    OffsetForLeaderPartition::default()
+                        .with_partition(p)
+                        .with_current_leader_epoch(-1)
+                        .with_leader_epoch(0),
+                ]),
+        ]);
+    for (id, expected) in [(other, ResponseError::NotLeaderOrFollower.code()), (leader, 0)] {
+        let r: OffsetForLeaderEpochResponse = Raw::connect(cluster.node(id).addr()).await.call(&epochs, 4).await;
+        assert_eq!(r.topics[0].partitions[0].error_code, expected, "broker {id}");
+    }
 
     // One coordinator per group, named alike by every broker; the others refuse the
     // group's requests with NOT_COORDINATOR.

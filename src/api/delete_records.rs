@@ -36,7 +36,13 @@ pub async fn handle(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -
         r.partition_index = index;
         r.low_watermark = INVALID_LOW_WATERMARK;
         let partition = broker.logs().partition(name.0.as_str(), index);
+        let elsewhere = matches!(
+            broker.leadership(name.0.as_str(), index),
+            crate::broker::Leadership::Elsewhere { .. }
+        );
         match partition {
+            // In a cluster, another broker leads it.
+            _ if elsewhere => r.error_code = ResponseError::NotLeaderOrFollower.code(),
             None => r.error_code = ResponseError::UnknownTopicOrPartition.code(),
             Some(_) if crate::log::internal::is_internal(name.0.as_str()) => {
                 r.error_code = ResponseError::InvalidTopicException.code();

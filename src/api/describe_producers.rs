@@ -23,7 +23,13 @@ pub async fn handle(broker: &Broker, req: DescribeProducersRequest, _version: i1
             let partition = topic
                 .as_ref()
                 .and_then(|t| usize::try_from(i).ok().and_then(|i| t.partitions.get(i)));
+            let elsewhere = matches!(
+                broker.leadership(t.name.0.as_str(), i),
+                crate::broker::Leadership::Elsewhere { .. }
+            );
             match partition {
+                // In a cluster, another broker leads it.
+                _ if elsewhere => pr.error_code = ResponseError::NotLeaderOrFollower.code(),
                 // As Kafka: an unknown topic gets the error's default text, an unknown
                 // partition of a known topic none.
                 None => {

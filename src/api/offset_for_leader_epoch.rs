@@ -20,7 +20,13 @@ pub async fn handle(broker: &Broker, req: OffsetForLeaderEpochRequest, _version:
             r.partition = p.partition;
             r.leader_epoch = -1;
             r.end_offset = -1;
+            let elsewhere = matches!(
+                broker.leadership(t.topic.0.as_str(), p.partition),
+                crate::broker::Leadership::Elsewhere { .. }
+            );
             match broker.logs().partition(t.topic.0.as_str(), p.partition) {
+                // In a cluster, another broker leads it.
+                _ if elsewhere => r.error_code = ResponseError::NotLeaderOrFollower.code(),
                 None => r.error_code = ResponseError::UnknownTopicOrPartition.code(),
                 Some(part) => match super::leader_epoch::check(&part, p.current_leader_epoch) {
                     Err(e) => r.error_code = e.code(),
