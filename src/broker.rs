@@ -166,11 +166,15 @@ impl Broker {
     /// for a topic the cluster's image does not have (the coordinators' internal topics,
     /// each broker's own for now), this broker's log answers; in a cluster, the image says.
     pub fn leadership(&self, topic: &str, partition: i32) -> Leadership {
-        let Some(q) = &self.quorum else {
-            return Leadership::Here;
-        };
-        let image = q.image();
-        let image = image.borrow();
+        match self.image() {
+            None => Leadership::Here,
+            Some(image) => self.leadership_in(&image, topic, partition),
+        }
+    }
+
+    /// [`Self::leadership`] in a cluster, against `image` (a request reads the image once,
+    /// not once per partition).
+    pub fn leadership_in(&self, image: &crate::metadata::MetadataImage, topic: &str, partition: i32) -> Leadership {
         let Some(t) = image.topic(topic) else {
             return if crate::log::internal::is_internal(topic) {
                 Leadership::Here
@@ -186,6 +190,16 @@ impl Broker {
                 leader_epoch: p.leader_epoch,
             },
         }
+    }
+
+    /// Whether this broker serves its local log `t`: alone, always; in a cluster, only the
+    /// image's incarnation of the topic (a local log of a deleted namesake is not), or a
+    /// coordinator's internal topic the image does not have.
+    pub fn serves(image: Option<&crate::metadata::MetadataImage>, t: &TopicLog) -> bool {
+        image.is_none_or(|i| match i.topic(&t.name) {
+            Some(it) => it.id == t.id,
+            None => crate::log::internal::is_internal(&t.name),
+        })
     }
 
     /// Sends `req` to the active controller (Kafka's forwarding of controller-bound
@@ -315,12 +329,6 @@ impl Broker {
         self.logs
             .topic(topic)
             .is_some_and(|t| partition >= 0 && (partition as usize) < t.partitions.len())
-    }
-
-    /// The name of the topic `id` in the cluster's image (None alone or unknown).
-    pub fn image_topic_name(&self, id: &uuid::Uuid) -> Option<String> {
-        let q = self.quorum.as_ref()?;
-        q.image().borrow().topics.get(id).map(|t| t.name.clone())
     }
 
     /// The controller id clients are told (Metadata, DescribeCluster): as Kafka's brokers,

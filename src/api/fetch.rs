@@ -203,24 +203,21 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
                 ResponseError::UnknownTopicOrPartition,
             )
         };
-        // In a cluster only the image's incarnation of a topic is served.
         let image = broker.image();
-        let topic = topic.filter(|t| {
-            image.as_ref().is_none_or(|i| {
-                i.topic(&t.name).map(|it| it.id) == Some(t.id)
-                    || (crate::log::internal::is_internal(&t.name) && i.topic(&t.name).is_none())
-            })
-        });
+        let topic = topic.filter(|t| Broker::serves(image.as_deref(), t));
         topics.push((ft.topic.clone(), ft.topic_id));
-        let cluster_name = if version >= 13 {
-            broker.image_topic_name(&ft.topic_id)
-        } else {
-            Some(ft.topic.0.to_string())
-        };
+        // In a cluster, the topic's name in the image (only then: no copy on a single broker).
+        let cluster_name = image.as_ref().and_then(|i| {
+            if version >= 13 {
+                i.topics.get(&ft.topic_id).map(|t| t.name.clone())
+            } else {
+                Some(ft.topic.0.to_string())
+            }
+        });
         for fp in &ft.partitions {
             let led = match (&image, cluster_name.as_deref()) {
                 (None, _) => Leadership::Here,
-                (Some(_), Some(n)) => broker.leadership(n, fp.partition),
+                (Some(i), Some(n)) => broker.leadership_in(i, n, fp.partition),
                 (Some(_), None) if topic.is_some() => Leadership::Here,
                 (Some(_), None) => Leadership::Unknown,
             };
@@ -230,7 +227,6 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
             };
             let not_open = led == Leadership::Here
                 && cluster_name.is_some()
-                && image.is_some()
                 && topic
                     .as_ref()
                     .and_then(|t| t.partitions.by_index(fp.partition))

@@ -27,15 +27,22 @@ pub const TOPIC_OPS: i32 = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) 
 /// 7-12) = 8096, what Kafka answers with no authorizer.
 pub const CLUSTER_OPS: i32 = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
-fn topic_response(broker: &Broker, t: &TopicLog, include_ops: bool, version: i16) -> MetadataResponseTopic {
-    let node = BrokerId(broker.node_id());
+/// A topic's entry without its partitions: name, internal flag (v1+), id (v10+) and the
+/// authorized operations when asked.
+pub fn topic_header(name: &str, id: uuid::Uuid, include_ops: bool, version: i16) -> MetadataResponseTopic {
     let mut r = MetadataResponseTopic::default();
-    r.name = Some(topic_name(&t.name));
-    r.is_internal = version >= 1 && crate::log::internal::is_internal(&t.name);
+    r.name = Some(topic_name(name));
+    r.is_internal = version >= 1 && crate::log::internal::is_internal(name);
     if version >= 10 {
-        r.topic_id = t.id;
+        r.topic_id = id;
     }
     r.topic_authorized_operations = if include_ops { TOPIC_OPS } else { OPS_NOT_REQUESTED };
+    r
+}
+
+fn topic_response(broker: &Broker, t: &TopicLog, include_ops: bool, version: i16) -> MetadataResponseTopic {
+    let node = BrokerId(broker.node_id());
+    let mut r = topic_header(&t.name, t.id, include_ops, version);
     r.partitions = t
         .partitions
         .iter()

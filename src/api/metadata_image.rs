@@ -9,19 +9,12 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::BrokerId;
 use kafka_protocol::messages::metadata_response::{MetadataResponsePartition, MetadataResponseTopic};
 
-use super::metadata::{OPS_NOT_REQUESTED, TOPIC_OPS};
-use super::topic_name;
+use super::metadata::topic_header;
 use crate::metadata::image::TopicImage;
 
 /// The response entry of `t`; `live` are the unfenced brokers.
 pub fn topic_response(t: &TopicImage, live: &BTreeSet<i32>, include_ops: bool, version: i16) -> MetadataResponseTopic {
-    let mut r = MetadataResponseTopic::default();
-    r.name = Some(topic_name(&t.name));
-    r.is_internal = version >= 1 && crate::log::internal::is_internal(&t.name);
-    if version >= 10 {
-        r.topic_id = t.id;
-    }
-    r.topic_authorized_operations = if include_ops { TOPIC_OPS } else { OPS_NOT_REQUESTED };
+    let mut r = topic_header(&t.name, t.id, include_ops, version);
     let ids = |v: &[i32]| v.iter().map(|b| BrokerId(*b)).collect::<Vec<_>>();
     r.partitions = t
         .partitions

@@ -238,14 +238,7 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
         } else {
             broker.logs().topic(td.name.0.as_str())
         }
-        // In a cluster only the image's incarnation of a topic is served (a local log of a
-        // deleted namesake is not, whatever its name).
-        .filter(|t| {
-            image.as_ref().is_none_or(|i| {
-                i.topic(&t.name).map(|it| it.id) == Some(t.id)
-                    || (crate::log::internal::is_internal(&t.name) && i.topic(&t.name).is_none())
-            })
-        });
+        .filter(|t| Broker::serves(image.as_deref(), t));
         let unknown = if version >= 13 {
             ResponseError::UnknownTopicId
         } else if validate_topic_name(td.name.0.as_str()).is_err() {
@@ -256,15 +249,18 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
         let mut tr = TopicProduceResponse::default();
         tr.name = td.name.clone();
         tr.topic_id = td.topic_id;
-        let cluster_name = if version >= 13 {
-            broker.image_topic_name(&td.topic_id)
-        } else {
-            Some(td.name.0.to_string())
-        };
+        // In a cluster, the topic's name in the image (only then: no copy on a single broker).
+        let cluster_name = image.as_ref().and_then(|i| {
+            if version >= 13 {
+                i.topics.get(&td.topic_id).map(|t| t.name.clone())
+            } else {
+                Some(td.name.0.to_string())
+            }
+        });
         for (pi, pd) in td.partition_data.into_iter().enumerate() {
             let led = match (&image, cluster_name.as_deref()) {
                 (None, _) => Leadership::Here,
-                (Some(_), Some(n)) => broker.leadership(n, pd.index),
+                (Some(i), Some(n)) => broker.leadership_in(i, n, pd.index),
                 // An id the image does not know (a coordinator's internal topic by id).
                 (Some(_), None) if topic.is_some() => Leadership::Here,
                 (Some(_), None) => Leadership::Unknown,
