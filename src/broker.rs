@@ -72,6 +72,8 @@ pub struct Broker {
     lifecycle: Option<Arc<BrokerLifecycle>>,
     /// Where requests only the active controller answers go (with a quorum).
     forwarding: Option<ControllerChannel>,
+    /// The replicated partitions this broker leads (with a quorum).
+    replication: Option<Arc<crate::replica::Replication>>,
 }
 
 impl Broker {
@@ -95,6 +97,10 @@ impl Broker {
     /// This broker's registration with the active controller, with a quorum.
     pub fn lifecycle(&self) -> Option<&Arc<BrokerLifecycle>> {
         self.lifecycle.as_ref()
+    }
+    /// The replicated partitions this broker leads, with a quorum.
+    pub fn replication(&self) -> Option<&Arc<crate::replica::Replication>> {
+        self.replication.as_ref()
     }
     /// The stored client quotas.
     pub fn quotas(&self) -> &Arc<ClientQuotas> {
@@ -642,7 +648,7 @@ impl BrokerBuilder {
                         session_timeout: Duration::from_millis(k.session_timeout_ms),
                         topics: crate::controller::topics::TopicDefaults {
                             num_partitions: config.num_partitions,
-                            replication_factor: 1,
+                            replication_factor: k.default_replication_factor,
                             log: (*logs.defaults()).clone(),
                         },
                     },
@@ -686,6 +692,13 @@ impl BrokerBuilder {
             forwarding: quorum
                 .as_ref()
                 .map(|q| ControllerChannel::new(q.clone(), format!("brokk-forwarding-{node_id}"))),
+            replication: match (&quorum, &cluster_settings) {
+                (Some(_), Some(k)) => Some(Arc::new(crate::replica::Replication::new(
+                    node_id,
+                    k.replica_lag_time_max_ms as i64,
+                ))),
+                _ => None,
+            },
             quorum,
             lifecycle: lifecycle.clone(),
         });
@@ -738,13 +751,37 @@ impl BrokerBuilder {
             cluster_tasks.push(tokio::spawn(l.run(rx.clone())));
         }
         if let (Some(q), Some(l)) = (&broker.quorum, &broker.lifecycle) {
+            let replication = broker.replication.clone().expect("a cluster broker replicates");
+            let fetchers = crate::replica::fetcher::FetcherManager::new(
+                broker.node_id(),
+                crate::replica::fetcher::FetchSettings::default(),
+                q.image(),
+            );
             let replicas = crate::replica::ReplicaManager::new(
                 broker.node_id(),
                 logs.clone(),
                 broker.cleaner.clone(),
                 broker.groups.clone(),
+                replication.clone(),
+                fetchers,
             );
             cluster_tasks.push(tokio::spawn(replicas.run(q.image(), l.state(), rx.clone())));
+            let channel = Arc::new(ControllerChannel::new(
+                q.clone(),
+                format!("brokk-alter-partition-{}", broker.node_id()),
+            ));
+            cluster_tasks.push(tokio::spawn(crate::replica::isr::run(
+                replication,
+                channel,
+                l.clone(),
+                q.image(),
+                rx.clone(),
+            )));
+            for key in ["offsets.topic.replication.factor", "transaction.state.log.replication.factor"] {
+                if broker.config.static_props.get(key).is_some_and(|v| v.trim() != "1") {
+                    tracing::warn!(key, "the coordinators' internal topics are not replicated yet: each broker keeps its own, with one replica");
+                }
+            }
         }
         let server = tokio::spawn(crate::server::serve(listener, broker.clone(), rx));
         tracing::info!(

@@ -19,7 +19,9 @@
 //! | `broker.heartbeat.interval.ms` | `2000` | with a quorum: how often a broker heartbeats to the active controller |
 //! | `broker.rack` | none | with a quorum: the broker's rack, in its registration and Metadata |
 //! | `num.partitions` | `1` | partitions of auto-created topics and CreateTopics with -1 |
-//! | `default.replication.factor` | `1` | must be 1: brokk is a single broker |
+//! | `default.replication.factor` | `1` | replicas of topics created without a replication factor; above 1 only in a cluster |
+//! | `replica.lag.time.max.ms` | `30000` | in a cluster: an in-sync follower not caught up with its leader this long leaves the ISR |
+//! | `min.insync.replicas` | `1` | acks=all needs this many in-sync replicas (NOT_ENOUGH_REPLICAS); in a cluster the high watermark waits for as many |
 //! | `auto.create.topics.enable` | `true` | Metadata/Produce may create unknown topics |
 //! | `delete.topic.enable` | `true` | DeleteTopics allowed |
 //! | `log.retention.check.interval.ms` | `300000` | period of the retention pass |
@@ -39,7 +41,7 @@
 //! | `group.max.size` | `2147483647` | members per group (GROUP_MAX_SIZE_REACHED beyond) |
 //! | `offsets.topic.num.partitions` | `50` | partitions of `__consumer_offsets` (fixed once created) |
 //! | `offsets.topic.segment.bytes` | `104857600` | segment size of `__consumer_offsets` |
-//! | `offsets.topic.replication.factor` | `1` | must be 1 |
+//! | `offsets.topic.replication.factor` | `1` | 1 on a single broker; a cluster accepts more but does not replicate the coordinators' internal topics yet (a warning says so) |
 //! | `offset.metadata.max.bytes` | `4096` | largest commit metadata (OFFSET_METADATA_TOO_LARGE) |
 //! | `offsets.retention.minutes` | `10080` | how long an empty group's offsets are kept |
 //! | `offsets.retention.check.interval.ms` | `600000` | period of the offset-expiration pass |
@@ -47,7 +49,7 @@
 //! | `transaction.max.timeout.ms` | `900000` | largest `transaction.timeout.ms` (INVALID_TRANSACTION_TIMEOUT beyond) |
 //! | `transaction.state.log.num.partitions` | `50` | partitions of `__transaction_state` (fixed once created) |
 //! | `transaction.state.log.segment.bytes` | `104857600` | segment size of `__transaction_state` |
-//! | `transaction.state.log.replication.factor` | `1` | must be 1 |
+//! | `transaction.state.log.replication.factor` | `1` | as `offsets.topic.replication.factor` |
 //! | `transaction.abort.timed.out.transaction.cleanup.interval.ms` | `10000` | how often open transactions are checked against their timeout |
 //! | `transactional.id.expiration.ms` | `604800000` | idle transactional ids are forgotten after this |
 //! | `transaction.remove.expired.transaction.cleanup.interval.ms` | `3600000` | how often idle transactional ids are looked for |
@@ -171,6 +173,10 @@ pub struct KraftSettings {
     pub heartbeat_interval_ms: u64,
     /// `broker.rack`.
     pub rack: Option<String>,
+    /// `default.replication.factor`: topics created without one.
+    pub default_replication_factor: i32,
+    /// `replica.lag.time.max.ms`: an in-sync follower not caught up this long leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
 }
 
 impl KraftSettings {
@@ -274,13 +280,12 @@ impl Config {
                         return Err(format!("{key} must be at least 1"));
                     }
                 }
+                // Checked by `kraft()`: above 1 only in a cluster.
                 "default.replication.factor"
                 | "offsets.topic.replication.factor"
                 | "transaction.state.log.replication.factor" => {
-                    if parse_num::<i32>(key, v)? != 1 {
-                        return Err(format!(
-                            "{key}={v}: brokk is a single broker, the replication factor must be 1"
-                        ));
+                    if parse_num::<i32>(key, v)? < 1 {
+                        return Err(format!("{key} must be at least 1"));
                     }
                 }
                 "auto.create.topics.enable" => self.auto_create_topics = parse_bool(key, v)?,
@@ -498,7 +503,22 @@ impl Config {
                 }
             }
         }
+        let replication = |key: &str| -> Result<i32, String> {
+            get(key).map_or(Ok(1), |v| parse_num::<i32>(key, v))
+        };
         let Some(voters_v) = get("controller.quorum.voters").filter(|v| !v.is_empty()) else {
+            for key in [
+                "default.replication.factor",
+                "offsets.topic.replication.factor",
+                "transaction.state.log.replication.factor",
+            ] {
+                if replication(key)? != 1 {
+                    return Err(format!(
+                        "{key}={}: a single broker (no controller.quorum.voters) has one replica of each partition, the replication factor must be 1",
+                        get(key).unwrap_or_default()
+                    ));
+                }
+            }
             return Ok(None);
         };
         if !roles.broker && !roles.controller {
@@ -566,7 +586,10 @@ impl Config {
         };
         let session_timeout_ms = millis("broker.session.timeout.ms", 9000)?;
         let heartbeat_interval_ms = millis("broker.heartbeat.interval.ms", 2000)?;
+        let replica_lag_time_max_ms = millis("replica.lag.time.max.ms", 30_000)?;
         Ok(Some(KraftSettings {
+            default_replication_factor: replication("default.replication.factor")?,
+            replica_lag_time_max_ms,
             roles,
             voters,
             controller_listener,
@@ -699,7 +722,7 @@ mod tests {
         for (k, v) in [
             ("num.partitions", "0"),
             ("listeners", "SSL://:9093"),
-            ("default.replication.factor", "3"),
+            ("default.replication.factor", "0"),
             ("log.segment.bytes", "x"),
             ("log.dirs", "a,a"),
             ("log.dirs", " , "),

@@ -14,6 +14,8 @@ use brokk::metadata::records::{PartitionRecord, TopicRecord};
 use brokk::metadata::{MetadataImage, MetadataRecord, log_reader};
 use tokio::net::TcpListener;
 
+mod common;
+
 const WAIT: Duration = Duration::from_secs(20);
 
 struct Controller {
@@ -93,8 +95,7 @@ async fn three_controllers_elect_replicate_fail_over_and_catch_up() {
     let mut voters = BTreeMap::new();
     for id in 1..=3u64 {
         // A free port for each voter's CONTROLLER listener.
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = probe.local_addr().unwrap().port();
+        let port = common::ports::reserved_port();
         voters.insert(
             id,
             ControllerNode {

@@ -3,6 +3,13 @@
 //! and long-polling for min_bytes up to max_wait_ms. The wait is event-driven: the fetch
 //! registers with every partition it reads *before* reading, and any append wakes it.
 //!
+//! A fetch naming a replica (`replica_id`, `replica_state` from v15) is a follower's: it
+//! reads up to the log end offset rather than the high watermark, is answered only for
+//! partitions this broker leads with that replica among their followers (else
+//! UNKNOWN_LEADER_EPOCH when it named an epoch, NOT_LEADER_OR_FOLLOWER when not, as
+//! Kafka's `followerReplicaOrThrow`), and tells the partition's leader state where the
+//! follower's log ends (high watermark, ISR).
+//!
 //! Fetch sessions (KIP-227) are not kept: every fetch is answered in full with session id
 //! 0, which is Kafka's own answer when its session cache is full; an incremental request
 //! (epoch > 0) for an unknown session gets FETCH_SESSION_ID_NOT_FOUND.
@@ -23,6 +30,7 @@ use uuid::Uuid;
 use super::errors::log_error;
 use crate::broker::{Broker, Leadership};
 use crate::log::Partition;
+use crate::replica::{LeaderState, Replication};
 use kafka_protocol::messages::TopicName;
 
 /// One requested partition, resolved.
@@ -38,6 +46,15 @@ struct Wanted {
     log: Result<Arc<Partition>, ResponseError>,
     /// In a cluster, the partition's leader (id, epoch) when another broker leads it.
     elsewhere: Option<(i32, i32)>,
+    /// A follower's fetch: the partition's leader state here.
+    leader_state: Option<Arc<LeaderState>>,
+}
+
+/// A follower's fetch: its broker id and this broker's replicated partitions.
+#[derive(Clone, Copy)]
+struct FollowerFetch<'a> {
+    replica_id: i32,
+    replication: &'a Replication,
 }
 
 fn empty_partition(index: i32, error_code: i16) -> PartitionData {
@@ -61,6 +78,7 @@ fn read_all(
     version: i16,
     node_id: i32,
     leaders: &mut std::collections::BTreeSet<i32>,
+    follower: Option<FollowerFetch<'_>>,
 ) -> (Vec<PartitionData>, usize, bool) {
     let mut out = Vec::with_capacity(wanted.len());
     let mut total = 0usize;
@@ -115,7 +133,21 @@ fn read_all(
                 continue;
             }
         }
-        match p.fetch(w.fetch_offset, limit, min_one, read_committed) {
+        let read = match (follower, &w.leader_state) {
+            (Some(f), Some(state)) => {
+                let leader_log_end = p.log_end_offset();
+                let read = p.fetch_for_follower(w.fetch_offset, limit, min_one);
+                if read.is_ok() {
+                    let effect = state.follower_fetched(f.replica_id, w.fetch_offset, leader_log_end, crate::log::now_ms());
+                    if effect.may_expand {
+                        f.replication.wake_isr();
+                    }
+                }
+                read
+            }
+            _ => p.fetch(w.fetch_offset, limit, min_one, read_committed),
+        };
+        match read {
             Ok(f) => {
                 d.high_watermark = f.high_watermark;
                 d.last_stable_offset = f.last_stable_offset;
@@ -191,7 +223,20 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
         resp.session_id = req.session_id;
         return resp;
     }
-    let read_committed = req.isolation_level == 1;
+    // A follower reads without isolation (Kafka's FetchIsolation.LOG_END).
+    let replica_id = if version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
+    let follower = broker
+        .replication()
+        .filter(|_| replica_id >= 0)
+        .map(|r| FollowerFetch {
+            replica_id,
+            replication: r,
+        });
+    let read_committed = req.isolation_level == 1 && follower.is_none();
     let mut topics: Vec<(TopicName, Uuid)> = Vec::with_capacity(req.topics.len());
     let mut wanted = vec![];
     for ft in &req.topics {
@@ -231,8 +276,26 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
                     .as_ref()
                     .and_then(|t| t.partitions.by_index(fp.partition))
                     .is_none();
+            let current_leader_epoch = if version >= 9 && fp.current_leader_epoch >= 0 {
+                fp.current_leader_epoch
+            } else {
+                -1
+            };
+            let leader_state = match (&follower, &topic) {
+                (Some(f), Some(t)) if led == Leadership::Here => f
+                    .replication
+                    .leader(&t.name, fp.partition)
+                    .filter(|s| s.has_follower(f.replica_id)),
+                _ => None,
+            };
+            let not_a_follower = follower.is_some() && leader_state.is_none();
             let log = match &topic {
                 _ if led == Leadership::Unknown => Err(unknown),
+                // Kafka's `followerReplicaOrThrow`.
+                _ if not_a_follower && elsewhere.is_none() && current_leader_epoch >= 0 => {
+                    Err(ResponseError::UnknownLeaderEpoch)
+                }
+                _ if not_a_follower => Err(ResponseError::NotLeaderOrFollower),
                 // Elsewhere, or here by the image but with its log not open yet.
                 _ if elsewhere.is_some() || not_open => Err(ResponseError::NotLeaderOrFollower),
                 None => Err(unknown),
@@ -247,14 +310,11 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
                 fetch_offset: fp.fetch_offset,
                 max_bytes: fp.partition_max_bytes.max(0) as usize,
                 // Kafka's `FetchRequest.optionalEpoch`: any negative epoch means none.
-                current_leader_epoch: if version >= 9 && fp.current_leader_epoch >= 0 {
-                    fp.current_leader_epoch
-                } else {
-                    -1
-                },
+                current_leader_epoch,
                 last_fetched_epoch: if version >= 12 { fp.last_fetched_epoch } else { -1 },
                 log,
                 elsewhere,
+                leader_state,
             });
         }
     }
@@ -283,6 +343,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
             version,
             broker.node_id(),
             &mut leaders,
+            follower,
         );
         if total >= min_bytes
             || any_error

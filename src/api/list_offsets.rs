@@ -21,10 +21,13 @@ pub const LATEST_TIERED: i64 = -5;
 /// qualifies. As Kafka's `Partition.fetchOffsetForTimestamp`: the latest offset carries the
 /// current leader epoch, every other answer the epoch its offset was written under; a
 /// timestamp match at or past the last fetchable offset (the LSO for read_committed) is no
-/// match.
-fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> (i64, i64, i32) {
+/// match. A follower replica (`replica_id >= 0`) asks without isolation: the latest
+/// offset is then the log end offset.
+fn lookup(p: &Partition, timestamp: i64, read_committed: bool, follower: bool) -> (i64, i64, i32) {
     const NONE: (i64, i64, i32) = (-1, -1, -1);
-    let last_fetchable = if read_committed {
+    let last_fetchable = if follower {
+        p.log_end_offset()
+    } else if read_committed {
         p.last_stable_offset()
     } else {
         p.high_watermark()
@@ -55,6 +58,7 @@ fn min_version(timestamp: i64) -> i16 {
 
 pub async fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let read_committed = req.isolation_level == 1;
+    let follower = req.replica_id.0 >= 0;
     let mut resp = ListOffsetsResponse::default();
     for t in req.topics {
         let topic = broker.logs().topic(t.name.0.as_str());
@@ -89,11 +93,11 @@ pub async fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> L
                     let (offset, ts, epoch) = if rp.timestamp >= 0 || rp.timestamp == MAX_TIMESTAMP {
                         // Decodes (and may decompress) one batch: off the async workers.
                         let (p, t) = (p.clone(), rp.timestamp);
-                        tokio::task::spawn_blocking(move || lookup(&p, t, read_committed))
+                        tokio::task::spawn_blocking(move || lookup(&p, t, read_committed, follower))
                             .await
                             .unwrap_or((-1, -1, -1))
                     } else {
-                        lookup(p, rp.timestamp, read_committed)
+                        lookup(p, rp.timestamp, read_committed, follower)
                     };
                     r.offset = offset;
                     r.timestamp = ts;

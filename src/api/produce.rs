@@ -6,6 +6,10 @@
 //! together ([`Durability`]), and the connection may read the next produce meanwhile.
 //! Produce never auto-creates topics (Metadata does). Transactional batches are
 //! admitted only to partitions of the producer's ongoing transaction.
+//!
+//! In a cluster, a partition with followers takes acks=all only while its ISR has
+//! `min.insync.replicas` members (NOT_ENOUGH_REPLICAS), and is answered once the ISR holds
+//! the batch (`replica/acks.rs`: NOT_ENOUGH_REPLICAS_AFTER_APPEND, REQUEST_TIMED_OUT).
 
 use std::sync::Arc;
 
@@ -24,6 +28,8 @@ use crate::log::partition::Origin;
 use crate::log::partition::group_commit::FlushWait;
 use crate::log::record::batch::BatchHeader;
 use crate::log::{LogError, Partition, now_ms};
+use crate::replica::LeaderState;
+use crate::replica::acks::ReplicationWait;
 use crate::txn::TransactionCoordinator;
 use crate::txn::state::TxnError;
 
@@ -49,24 +55,37 @@ pub enum Outcome {
     CloseConnection(String),
 }
 
-/// The fsyncs a produce response waits for: (topic position, partition position, fsync).
+/// What a produce response waits for: fsyncs and, for acks=all on replicated partitions,
+/// the ISR (each with its topic position and partition position).
 #[derive(Debug, Default)]
-pub struct Durability(Vec<(usize, usize, FlushWait)>);
+pub struct Durability {
+    flushes: Vec<(usize, usize, FlushWait)>,
+    replicas: Vec<(usize, usize, ReplicationWait)>,
+}
 
 impl Durability {
     /// Nothing to wait for.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.flushes.is_empty() && self.replicas.is_empty()
     }
 
-    /// Waits for every fsync; a partition whose fsync failed (and which is now fenced) is
-    /// answered with the error instead of its offset.
+    /// Waits for every fsync and replication; a partition whose fsync failed (and which is
+    /// now fenced), or whose ISR did not take the batch, is answered with the error instead
+    /// of its offset.
     pub async fn wait(self, resp: &mut ProduceResponse) {
-        for (t, i, flush) in self.0 {
+        for (t, i, flush) in self.flushes {
             if let Err(e) = flush.wait().await
                 && let Some(r) = resp.responses.get_mut(t).and_then(|t| t.partition_responses.get_mut(i))
             {
                 *r = partition_error(r.index, log_error(&e), Some(e.to_string()));
+            }
+        }
+        for (t, i, wait) in self.replicas {
+            if let Err((e, msg)) = wait.wait().await
+                && let Some(r) = resp.responses.get_mut(t).and_then(|t| t.partition_responses.get_mut(i))
+                && r.error_code == 0
+            {
+                *r = partition_error(r.index, e, msg);
             }
         }
     }
@@ -154,12 +173,29 @@ async fn produce_partition(
     records: &Bytes,
     acks: i16,
     version: i16,
-) -> (PartitionProduceResponse, Option<FlushWait>) {
+    leader: Option<&LeaderState>,
+) -> (PartitionProduceResponse, Option<FlushWait>, i64) {
     // Kafka's `getPartitionOrException` comes before the ISR check and the LogValidator.
     if p.is_offline() {
-        return (append_failure(p, index, LogError::Fenced), None);
+        return (append_failure(p, index, LogError::Fenced), None, -1);
     }
-    if acks == -1 && p.config().min_insync_replicas > 1 {
+    if let Some(state) = leader {
+        let (isr, _) = state.isr();
+        if acks == -1 && isr.len() < state.min_isr() {
+            let members: Vec<String> = isr.iter().map(i32::to_string).collect();
+            let msg = format!(
+                "The size of the current ISR Set({}) is insufficient to satisfy the min.isr requirement of {} for partition {}-{index}",
+                members.join(", "),
+                state.min_isr(),
+                p.topic()
+            );
+            return (
+                partition_error(index, ResponseError::NotEnoughReplicas, Some(msg)),
+                None,
+                -1,
+            );
+        }
+    } else if acks == -1 && p.config().min_insync_replicas > 1 {
         let msg = format!(
             "min.insync.replicas={} but brokk has 1 in-sync replica",
             p.config().min_insync_replicas
@@ -167,6 +203,7 @@ async fn produce_partition(
         return (
             partition_error(index, ResponseError::NotEnoughReplicas, Some(msg)),
             None,
+            -1,
         );
     }
     // Kafka's LogValidator, before the transaction guard is taken; a compressed batch is
@@ -182,7 +219,7 @@ async fn produce_partition(
     };
     let converted = match validated {
         Ok(c) => c,
-        Err(e) => return (append_failure(p, index, e), None),
+        Err(e) => return (append_failure(p, index, e), None, -1),
     };
     let batch: &[u8] = converted.as_deref().unwrap_or(records);
     // A transactional batch must go to a partition of the producer's ongoing transaction
@@ -203,7 +240,7 @@ async fn produce_partition(
                     TxnError::InvalidTxnState => "Partition was not added to the transaction".to_string(),
                     _ => format!("transactional write refused: {e}"),
                 };
-                return (partition_error(index, verification_error(&e, version), Some(msg)), None);
+                return (partition_error(index, verification_error(&e, version), Some(msg)), None, -1);
             }
         }
     }
@@ -213,18 +250,19 @@ async fn produce_partition(
     drop(guard);
     let (info, flush) = match appended {
         Ok(a) => a,
-        Err(e) => return (append_failure(p, index, e), None),
+        Err(e) => return (append_failure(p, index, e), None, -1),
     };
     let mut r = PartitionProduceResponse::default();
     r.index = index;
     r.base_offset = info.base_offset;
     r.log_append_time_ms = info.log_append_time;
     r.log_start_offset = info.log_start_offset;
-    (r, flush)
+    (r, flush, info.last_offset)
 }
 
 pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outcome {
     let acks = req.acks;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(req.timeout_ms.max(0) as u64);
     let req_txn_id = req.transactional_id.as_ref().map(|t| t.0.to_string());
     let transactional_without_id = req_txn_id.is_none();
     let mut responses = Vec::with_capacity(req.topic_data.len());
@@ -311,12 +349,31 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
                     }
                     (Some(p), Some(records)) => {
                         let id = req_txn_id.as_deref().unwrap_or_default();
-                        let (r, flush) =
-                            produce_partition(broker.txns(), id, p, pd.index, records, acks, version).await;
+                        let replicated = broker
+                            .replication()
+                            .and_then(|r| r.leader(p.topic(), pd.index).map(|s| (r.clone(), s)));
+                        let leader = replicated.as_ref().map(|(_, s)| s.as_ref());
+                        let (r, flush, last_offset) =
+                            produce_partition(broker.txns(), id, p, pd.index, records, acks, version, leader).await;
                         if let Some(f) = flush
                             && acks != 0
                         {
-                            durability.0.push((ti, pi, f));
+                            durability.flushes.push((ti, pi, f));
+                        }
+                        if let Some((replication, state)) = replicated
+                            && acks == -1
+                            && r.error_code == 0
+                        {
+                            durability.replicas.push((
+                                ti,
+                                pi,
+                                ReplicationWait {
+                                    replication,
+                                    state,
+                                    required_offset: last_offset + 1,
+                                    deadline,
+                                },
+                            ));
                         }
                         r
                     }

@@ -5,7 +5,8 @@
 //!
 //! Serves, on the CONTROLLER listener: BrokerRegistration (62), BrokerHeartbeat (63),
 //! CreateTopics (19) / DeleteTopics (20), which brokers forward, and AllocateProducerIds
-//! (67), from which brokers take blocks of producer ids.
+//! (67), from which brokers take blocks of producer ids, and AlterPartition (56), with
+//! which partition leaders change their ISRs.
 //! A controller that does not lead answers NOT_CONTROLLER, and the broker tries the leader.
 //! A background pass fences brokers whose session expired (Kafka's
 //! `maybeFenceOneStaleBroker`).
@@ -18,7 +19,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
-    AllocateProducerIdsRequest, AllocateProducerIdsResponse, BrokerHeartbeatRequest, BrokerHeartbeatResponse,
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionRequest, AlterPartitionResponse, BrokerHeartbeatRequest, BrokerHeartbeatResponse,
     BrokerRegistrationRequest, BrokerRegistrationResponse, CreateTopicsRequest, CreateTopicsResponse,
     DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
 };
@@ -42,6 +43,8 @@ pub const CREATE_TOPICS: i16 = 19;
 pub const DELETE_TOPICS: i16 = 20;
 /// AllocateProducerIds' API key.
 pub const ALLOCATE_PRODUCER_IDS: i16 = 67;
+/// AlterPartition's API key.
+pub const ALTER_PARTITION: i16 = 56;
 /// Producer ids per block (Kafka's `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).
 pub const PRODUCER_ID_BLOCK: i32 = 1000;
 
@@ -185,6 +188,10 @@ impl Controller {
             }),
             ALLOCATE_PRODUCER_IDS => Some(match AllocateProducerIdsRequest::decode(&mut buf, version) {
                 Ok(req) => encode(&self.allocate_producer_ids(req).await, version),
+                Err(e) => Err(e.to_string()),
+            }),
+            ALTER_PARTITION => Some(match AlterPartitionRequest::decode(&mut buf, version) {
+                Ok(req) => encode(&self.alter_partition(req, version).await, version),
                 Err(e) => Err(e.to_string()),
             }),
             _ => None,
@@ -383,6 +390,22 @@ impl Controller {
             }
         }
         resp
+    }
+
+    /// AlterPartition: a leader's ISR change (see [`super::isr`]).
+    pub async fn alter_partition(&self, req: AlterPartitionRequest, version: i16) -> AlterPartitionResponse {
+        let Some(_state) = self.lead().await else {
+            return AlterPartitionResponse::default().with_error_code(ResponseError::NotController.code());
+        };
+        let image = self.quorum.image().borrow().clone();
+        let (resp, records) = super::isr::alter_partition(&image, &req, version);
+        if records.is_empty() {
+            return resp;
+        }
+        match self.quorum.propose_all(records, "change ISRs").await {
+            Ok(_) => resp,
+            Err(e) => AlterPartitionResponse::default().with_error_code(propose_error(&e).code()),
+        }
     }
 
     /// BrokerHeartbeat: the broker's session is renewed and its state moves (see

@@ -13,6 +13,7 @@ pub mod active;
 pub mod brokers;
 pub mod channel;
 pub mod election;
+pub mod isr;
 pub mod lifecycle;
 pub mod placement;
 pub mod quorum;

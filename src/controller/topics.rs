@@ -5,7 +5,6 @@
 //!
 //! Replicas go where `placement.rs` puts them (or where a manual assignment says); every
 //! partition starts with its unfenced replicas in sync and the first of them leading.
-//! Until brokers replicate partitions, a replication factor above 1 is refused.
 //!
 //! Owns: the decisions. Must not propose (that is `active.rs`) nor touch logs.
 
@@ -49,9 +48,6 @@ fn refuse(error: ResponseError, message: impl Into<String>) -> Refusal {
         message: message.into(),
     }
 }
-
-/// The replication factor this broker can serve (no replication yet).
-const MAX_REPLICATION_FACTOR: usize = 1;
 
 /// Checks `t` against `image` and gives the records creating it (with a new topic id).
 pub fn create(
@@ -214,14 +210,6 @@ pub fn create(
         out
     };
     let rf = assignments.first().map_or(0, Vec::len);
-    if rf > MAX_REPLICATION_FACTOR {
-        return Err(refuse(
-            ResponseError::InvalidReplicationFactor,
-            format!(
-                "Replication factor {rf}: brokk brokers do not replicate partitions yet, the replication factor must be 1."
-            ),
-        ));
-    }
     let id = loop {
         let id = new_kafka_uuid();
         if !image.topics.contains_key(&id) {

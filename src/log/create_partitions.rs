@@ -51,7 +51,7 @@ impl LogManager {
         let mut placed = self.partitions_per_dir();
         let mut added = vec![];
         for p in current..count {
-            added.push(self.new_partition(&topic.name, topic.id, p, &settings.config, &mut placed)?);
+            added.push(self.new_partition(&topic.name, topic.id, p, &settings.config, &mut placed, false)?);
         }
         self.sync_dirs_of(&added)?;
         added.into_iter().for_each(|p| partitions.push(p));

@@ -471,6 +471,7 @@ impl LogManager {
                             },
                             ld.clone(),
                         )?;
+                        partition.set_replicated(managed);
                         Ok((partition, r))
                     });
                 let partition = match opened {
@@ -847,7 +848,7 @@ impl LogManager {
         let mut placed = self.partitions_per_dir();
         let parts = (0..partitions)
             .filter(|p| hosted.is_none_or(|h| h.contains(p)))
-            .map(|p| self.new_partition(&name, id, p, &config, &mut placed))
+            .map(|p| self.new_partition(&name, id, p, &config, &mut placed, hosted.is_some()))
             .collect::<Result<Vec<_>, _>>()?;
         // The partition directories must be durable before the commit point.
         self.sync_dirs_of(&parts)?;
@@ -878,25 +879,34 @@ impl LogManager {
         p: i32,
         config: &Arc<LogConfig>,
         placed: &mut std::collections::HashMap<PathBuf, usize>,
+        managed: bool,
     ) -> Result<Arc<Partition>, LogError> {
         let ld = self.least_loaded_dir(placed)?;
         *placed.entry(ld.path().to_path_buf()).or_insert(0) += 1;
         let pdir = partition_dir(ld.path(), name, p);
         Self::create_partition_dir(&pdir, id)?;
         let (segs, _) = recovery::open_segments(&pdir, config, true, None)?;
-        Ok(Arc::new(Partition::from_segments(
+        let partition = Partition::from_segments(
             name.clone(),
             p,
             pdir,
             config.clone(),
             segs,
             0,
-            Role::Leader {
-                epoch_if_lost: 0,
-                epoch_floor: 0,
+            if managed {
+                // A cluster's partition: its role and epoch come from the image.
+                Role::Replica
+            } else {
+                Role::Leader {
+                    epoch_if_lost: 0,
+                    epoch_floor: 0,
+                }
             },
             ld,
-        )?))
+        )?;
+        // Until the replica manager says otherwise, only the replicas move its high watermark.
+        partition.set_replicated(managed);
+        Ok(Arc::new(partition))
     }
 
     /// Opens the metadata quorum's log, `__cluster_metadata-0` in the metadata directory

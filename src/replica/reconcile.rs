@@ -8,7 +8,12 @@
 //! - a local topic the image assigned (its topic file lists hosted partitions) whose id the
 //!   image no longer has is deleted.
 //!
-//! The hosted partitions this broker leads take the image's leader epoch.
+//! Each hosted partition then takes its role (Kafka's `makeLeader` / `makeFollower`):
+//! - led here: it leads at the image's leader epoch; with replicas elsewhere, a
+//!   [`LeaderState`] at that epoch tracks its followers (a new epoch is a new state; a new
+//!   partition epoch of the same leader updates its ISR);
+//! - led elsewhere: it fetches from that leader (no leader: it waits). The fetchers are
+//!   told first, so no fetched batch lands in a partition that has begun to lead.
 //!
 //! A single broker's own topics (written before the cluster was configured) and the
 //! coordinators' internal topics are left alone. Growing a topic's partitions, moving
@@ -19,8 +24,10 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use super::fetcher::{FetcherManager, Followed, PartitionKey};
+use super::{LeaderState, Replication};
 use crate::group::GroupCoordinator;
-use crate::log::LogManager;
+use crate::log::{LogManager, now_ms};
 use crate::log::cleaner::LogCleaner;
 use crate::log::internal::is_internal;
 use crate::metadata::MetadataImage;
@@ -34,6 +41,8 @@ pub struct ReplicaManager {
     /// Told of deleted topics, as DeleteTopics tells them on a single broker.
     cleaner: Arc<LogCleaner>,
     groups: Arc<GroupCoordinator>,
+    replication: Arc<Replication>,
+    fetchers: FetcherManager,
 }
 
 /// What the image asks of one topic here.
@@ -101,12 +110,21 @@ pub fn plan(image: &MetadataImage, node: i32, local: &[(String, uuid::Uuid, bool
 }
 
 impl ReplicaManager {
-    pub fn new(node_id: i32, logs: Arc<LogManager>, cleaner: Arc<LogCleaner>, groups: Arc<GroupCoordinator>) -> Self {
+    pub fn new(
+        node_id: i32,
+        logs: Arc<LogManager>,
+        cleaner: Arc<LogCleaner>,
+        groups: Arc<GroupCoordinator>,
+        replication: Arc<Replication>,
+        fetchers: FetcherManager,
+    ) -> Self {
         Self {
             node_id,
             logs,
             cleaner,
             groups,
+            replication,
+            fetchers,
         }
     }
 
@@ -129,10 +147,11 @@ impl ReplicaManager {
             let current = image.borrow_and_update().clone();
             self.reconcile(&current).await;
             tokio::select! {
-                changed = image.changed() => if changed.is_err() { return },
-                _ = shutdown.wait_for(|s| *s) => return,
+                changed = image.changed() => if changed.is_err() { break },
+                _ = shutdown.wait_for(|s| *s) => break,
             }
         }
+        self.fetchers.stop_all();
     }
 
     /// Applies [`plan`] (file work on a blocking thread).
@@ -145,7 +164,7 @@ impl ReplicaManager {
             .collect();
         let actions = plan(image, self.node_id, &local);
         if actions.is_empty() {
-            self.lead(image);
+            self.take_roles(image);
             return;
         }
         let deleted: Vec<String> = actions
@@ -183,26 +202,83 @@ impl ReplicaManager {
             self.cleaner.forget_topic(&name);
             self.groups.topic_deleted(&name).await;
         }
-        self.lead(image);
+        self.take_roles(image);
     }
 
-    /// The hosted partitions this broker leads in `image` lead at the image's epoch.
-    fn lead(&self, image: &MetadataImage) {
+    /// Every hosted partition takes the role `image` gives it (see the module doc).
+    fn take_roles(&self, image: &MetadataImage) {
+        let mut followed: BTreeMap<PartitionKey, (i32, Followed)> = BTreeMap::new();
+        let mut led = vec![];
         for t in image.topics.values() {
             let Some(local) = self.logs.topic(&t.name).filter(|l| l.id == t.id) else {
                 continue;
             };
-            for (index, p) in t.partitions.iter().filter(|(_, p)| p.leader == self.node_id) {
+            for (index, p) in &t.partitions {
                 let Some(partition) = local.partitions.by_index(*index) else {
                     continue;
                 };
-                if partition.leader_epoch() != p.leader_epoch
-                    && let Err(e) = partition.become_leader_at(p.leader_epoch)
-                {
-                    tracing::error!(topic = %t.name, partition = index, error = %e, "becoming the leader failed");
+                if p.leader == self.node_id {
+                    led.push((t, *index, p, partition.clone()));
+                } else if p.leader >= 0 && p.replicas.contains(&self.node_id) {
+                    partition.set_replicated(true);
+                    let f = Followed {
+                        partition: partition.clone(),
+                        topic_id: t.id,
+                        leader_epoch: p.leader_epoch,
+                    };
+                    followed.insert((t.id, *index), (p.leader, f));
                 }
             }
         }
+        // Fetchers first: nothing fetched lands in a partition once it leads.
+        self.fetchers.assign(followed);
+        let now = now_ms();
+        let mut leading = std::collections::HashSet::new();
+        for (t, index, p, partition) in led {
+            leading.insert((t.name.clone(), index));
+            if partition.leader_epoch() != p.leader_epoch
+                && let Err(e) = partition.become_leader_at(p.leader_epoch)
+            {
+                tracing::error!(topic = %t.name, partition = index, error = %e, "becoming the leader failed");
+                continue;
+            }
+            if p.replicas.len() <= 1 {
+                partition.set_replicated(false);
+                continue;
+            }
+            partition.set_replicated(true);
+            let state = match self.replication.leader(&t.name, index) {
+                Some(s) if s.leader_epoch == p.leader_epoch && Arc::ptr_eq(&s.partition, &partition) => {
+                    s.committed(p.isr.clone(), p.partition_epoch);
+                    s
+                }
+                _ => {
+                    let s = Arc::new(LeaderState::new(
+                        partition.clone(),
+                        t.id,
+                        self.node_id,
+                        p.leader_epoch,
+                        p.partition_epoch,
+                        &p.replicas,
+                        p.isr.clone(),
+                        now,
+                    ));
+                    self.replication.set_leader(&t.name, index, s.clone());
+                    // Produces waiting on the previous state answer NOT_LEADER_OR_FOLLOWER.
+                    partition.wake_waiters();
+                    s
+                }
+            };
+            state.leader_appended();
+        }
+        // Partitions led no more: their waiting produces learn it.
+        self.replication.retain(|topic, index, s| {
+            let keep = leading.contains(&(topic.to_string(), index));
+            if !keep {
+                s.partition.wake_waiters();
+            }
+            keep
+        });
     }
 }
 

@@ -17,15 +17,7 @@ pub const SETTLE: Duration = Duration::from_secs(30);
 /// Three free ports for the CONTROLLER listeners, and the `controller.quorum.voters`
 /// naming them (nodes 1, 2, 3).
 pub fn controller_ports() -> (Vec<u16>, String) {
-    let ports: Vec<u16> = (0..3)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        })
-        .collect();
+    let ports: Vec<u16> = (0..3).map(|_| super::ports::reserved_port()).collect();
     let voters = (0..3)
         .map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[i]))
         .collect::<Vec<_>>()

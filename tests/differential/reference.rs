@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use crate::common::ports::reserved_port;
+
 /// The pinned release (compat/kafka/setup.sh's default); see compat/kafka/FINDINGS.md.
 pub const VERSION: &str = "4.1.2";
 
@@ -55,13 +57,6 @@ pub fn home() -> Option<PathBuf> {
     home.join(".complete").exists().then_some(home)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 fn java(home: &Path, dir: &Path) -> Command {
     let mut c = Command::new("java");
     c.args(["-Xmx512m", "-Xms128m", "-XX:+UseSerialGC", "-Djava.awt.headless=true"])
@@ -86,7 +81,7 @@ fn start() -> Option<Reference> {
         return None;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let (port, cport) = (free_port(), free_port());
+    let (port, cport) = (reserved_port(), reserved_port());
     let mut props = format!(
         "process.roles=broker,controller\ncontroller.quorum.voters=1@127.0.0.1:{cport}\n\
          listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}\n\

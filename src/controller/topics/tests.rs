@@ -97,14 +97,21 @@ fn creation_is_refused_with_kafkas_errors() {
         refused(&img, &topic("z", 1, 0)).error,
         ResponseError::InvalidReplicationFactor
     );
-    // More replicas than brokers (the placer's message), and more than brokk replicates.
+    // More replicas than brokers (the placer's message).
     assert_eq!(
         refused(&img, &topic("z", 1, 3)).error,
         ResponseError::InvalidReplicationFactor
     );
-    let r = refused(&img, &topic("z", 1, 2));
-    assert_eq!(r.error, ResponseError::InvalidReplicationFactor);
-    assert!(r.message.contains("do not replicate"), "{}", r.message);
+    // As many as there are brokers: each partition on distinct brokers, all in sync.
+    let c = create(&img, &defaults(), &topic("z", 4, 2), 7).unwrap();
+    assert_eq!(c.replication_factor, 2);
+    for r in &c.records {
+        if let MetadataRecord::Partition(p) = r {
+            assert_eq!(p.replicas.len(), 2);
+            assert_ne!(p.replicas[0], p.replicas[1]);
+            assert_eq!((p.isr.clone(), p.leader), (p.replicas.clone(), p.replicas[0]));
+        }
+    }
     let bad_config = topic("z", 1, -1).with_configs(vec![
         CreatableTopicConfig::default()
             .with_name(StrBytes::from_static_str("cleanup.policy"))

@@ -143,6 +143,10 @@ pub struct Partition {
     leader_epoch: AtomicI32,
     /// Where each leader epoch began (a leaf lock: taken last, held briefly).
     epochs: Mutex<LeaderEpochCache>,
+    /// Other brokers hold replicas of this partition: an append does not move the high
+    /// watermark, the replica layer does (what the in-sync replicas hold, or the leader's
+    /// word on a follower).
+    replicated: AtomicBool,
 }
 
 mod clean;
@@ -226,6 +230,7 @@ impl Partition {
             dir_dirty: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
             waiters: Waiters::default(),
+            replicated: AtomicBool::new(false),
         }
     }
 
@@ -299,6 +304,7 @@ impl Partition {
             dir_dirty: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
             waiters: Waiters::default(),
+            replicated: AtomicBool::new(false),
         })
     }
 
@@ -538,7 +544,9 @@ impl Partition {
             self.first_unstable.store(fu, Ordering::Release);
         }
         self.log_end_offset.store(st.next_offset, Ordering::Release);
-        self.high_watermark.store(st.next_offset, Ordering::Release);
+        if !self.replicated.load(Ordering::Acquire) {
+            self.high_watermark.store(st.next_offset, Ordering::Release);
+        }
         let needs_flush = st.next_offset - self.recovery_point() >= cfg.flush_messages;
         drop(st);
         self.waiters.wake_all();
@@ -718,7 +726,7 @@ impl Partition {
         min_one: bool,
         read_committed: bool,
     ) -> Result<FetchedData, LogError> {
-        self.read_from(offset, max_bytes, min_one, read_committed, false)
+        self.read_from(offset, max_bytes, min_one, read_committed, false, false)
     }
 
     /// [`Partition::read`] for a Fetch answer: the bytes up to `max_bytes` as Kafka slices
@@ -730,7 +738,14 @@ impl Partition {
         min_one: bool,
         read_committed: bool,
     ) -> Result<FetchedData, LogError> {
-        self.read_from(offset, max_bytes, min_one, read_committed, true)
+        self.read_from(offset, max_bytes, min_one, read_committed, true, false)
+    }
+
+    /// [`Partition::fetch`] for a follower replica: up to the log end offset, not the high
+    /// watermark (the follower copies what the leader has; the high watermark in the answer
+    /// tells it what is committed).
+    pub fn fetch_for_follower(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<FetchedData, LogError> {
+        self.read_from(offset, max_bytes, min_one, false, true, true)
     }
 
     fn read_from(
@@ -740,6 +755,7 @@ impl Partition {
         min_one: bool,
         read_committed: bool,
         partial_tail: bool,
+        to_log_end: bool,
     ) -> Result<FetchedData, LogError> {
         // A fenced partition is offline, as Kafka's partitions in a failed log dir: what it
         // holds in memory may never reach the disk (a failed write or fsync), so it is not
@@ -750,15 +766,24 @@ impl Partition {
         let hw = self.high_watermark();
         let lso = self.stable_offset_below(hw);
         let log_start = self.log_start_offset();
+        // Kafka's range is the log's, not the high watermark's: a replicated partition's
+        // high watermark lags its log end, and a consumer between them reads nothing yet.
+        let log_end = self.log_end_offset().max(hw);
         let out_of_range = LogError::OffsetOutOfRange {
             offset,
             log_start_offset: log_start,
-            log_end_offset: hw,
+            log_end_offset: log_end,
         };
-        if offset < log_start || offset > hw {
+        if offset < log_start || offset > log_end {
             return Err(out_of_range);
         }
-        let upper = if read_committed { lso } else { hw };
+        let upper = if to_log_end {
+            log_end
+        } else if read_committed {
+            lso
+        } else {
+            hw
+        };
         let mut data = FetchedData {
             records: None,
             high_watermark: hw,
@@ -1090,7 +1115,9 @@ impl Partition {
         }
         self.first_unstable.store(fu, Ordering::Release);
         self.log_end_offset.store(st.next_offset, Ordering::Release);
-        self.high_watermark.store(st.next_offset, Ordering::Release);
+        if !self.replicated.load(Ordering::Acquire) {
+            self.high_watermark.store(st.next_offset, Ordering::Release);
+        }
         let needs_flush = st.next_offset - self.recovery_point() >= cfg.flush_messages;
         drop(st);
         self.waiters.wake_all();

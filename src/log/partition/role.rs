@@ -1,6 +1,9 @@
 //! A partition of a cluster's topic changes role as the metadata image says: it becomes
 //! the leader at the epoch the controller gave (Kafka's `makeLeader`), so that batches it
-//! appends carry that epoch and clients' epochs match it.
+//! appends carry that epoch and clients' epochs match it. A partition with replicas on
+//! other brokers is *replicated*: its high watermark is what the in-sync replicas hold
+//! (the leader advances it) or what the leader said (a follower sets it), never simply
+//! its log end.
 
 use std::sync::atomic::Ordering;
 
@@ -22,5 +25,47 @@ impl Partition {
         }
         self.leader_epoch.store(epoch, Ordering::Release);
         Ok(())
+    }
+}
+
+impl Partition {
+    /// Marks the partition as replicated on other brokers (or not). Turning it off moves
+    /// the high watermark to the log end, as a lone replica's appends do.
+    pub fn set_replicated(&self, replicated: bool) {
+        let was = self.replicated.swap(replicated, Ordering::AcqRel);
+        if was && !replicated {
+            let st = lock(&self.append);
+            self.high_watermark.store(st.next_offset, Ordering::Release);
+            drop(st);
+            self.waiters.wake_all();
+        }
+    }
+
+    /// The epoch of the last batch in the log (-1: none): a follower's `last_fetched_epoch`.
+    pub fn latest_epoch(&self) -> i32 {
+        lock(&self.epochs).latest_epoch().unwrap_or(-1)
+    }
+
+    /// Wakes every fetch and produce waiting on this partition (its role changed).
+    pub fn wake_waiters(&self) {
+        self.waiters.wake_all();
+    }
+
+    /// Whether other brokers hold replicas of this partition.
+    pub fn is_replicated(&self) -> bool {
+        self.replicated.load(Ordering::Acquire)
+    }
+
+    /// The leader's high watermark moves forward to `hw` (never back, never past the log
+    /// end); fetches and acks=all produces waiting for it wake. Returns whether it moved.
+    pub fn advance_high_watermark(&self, hw: i64) -> bool {
+        let st = lock(&self.append);
+        let hw = hw.min(st.next_offset);
+        let moved = self.high_watermark.fetch_max(hw, Ordering::AcqRel) < hw;
+        drop(st);
+        if moved {
+            self.waiters.wake_all();
+        }
+        moved
     }
 }

@@ -1,0 +1,183 @@
+//! Replication across three brokk processes: a topic with replication factor 3 keeps its
+//! ISR at three while every follower fetches; librdkafka's idempotent acks=all producer
+//! loses nothing and duplicates nothing when the leader of a partition is killed
+//! mid-stream (the controller moves leadership to an in-sync follower and shrinks the
+//! ISR); `min.insync.replicas` above the ISR's size gets NOT_ENOUGH_REPLICAS; the killed
+//! broker, restarted, catches up from the new leaders and rejoins every ISR.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::cluster::{Cluster, SETTLE};
+use common::{Raw, batch, produce_req, topic};
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, MetadataResponse, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::Compression;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+/// Brokers fenced 1.5 s after they go silent; followers out of sync after 2 s.
+const SETTINGS: [&str; 3] = [
+    "broker.heartbeat.interval.ms=100",
+    "broker.session.timeout.ms=1500",
+    "replica.lag.time.max.ms=2000",
+];
+
+fn create(name: &str, partitions: i32, min_isr: &str) -> CreateTopicsRequest {
+    let t = CreatableTopic::default()
+        .with_name(topic(name))
+        .with_num_partitions(partitions)
+        .with_replication_factor(3)
+        .with_configs(vec![
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_static_str("min.insync.replicas"))
+                .with_value(Some(StrBytes::from_string(min_isr.to_string()))),
+        ]);
+    CreateTopicsRequest::default()
+        .with_topics(vec![t])
+        .with_timeout_ms(30_000)
+}
+
+/// (partition, leader, isr) of `name` in `m`.
+fn partitions(m: &MetadataResponse, name: &str) -> Vec<(i32, i32, BTreeSet<i32>)> {
+    m.topics
+        .iter()
+        .filter(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == name))
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (p.partition_index, p.leader_id.0, p.isr_nodes.iter().map(|b| b.0).collect()))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_all_survives_a_killed_leader_and_the_broker_rejoins_the_isr() {
+    let mut cluster = Cluster::start(&SETTINGS);
+    cluster
+        .await_metadata(1, Some(&[]), "three live brokers", |m| m.brokers.len() == 3)
+        .await;
+    let mut raw = Raw::connect(cluster.node(1).addr()).await;
+    for (name, count, min_isr) in [("replicated", 3, "2"), ("strict", 1, "3")] {
+        let r: CreateTopicsResponse = raw.call(&create(name, count, min_isr), 7).await;
+        assert_eq!(r.topics[0].error_code, 0, "{name}: {:?}", r.topics[0].error_message);
+        assert_eq!(r.topics[0].replication_factor, 3);
+    }
+    let all = BTreeSet::from([1, 2, 3]);
+    for id in 1..=3 {
+        cluster
+            .await_metadata(id, Some(&["replicated", "strict"]), "three in-sync replicas", |m| {
+                ["replicated", "strict"].iter().all(|t| {
+                    let ps = partitions(m, t);
+                    !ps.is_empty() && ps.iter().all(|(_, l, isr)| *l > 0 && *isr == all)
+                })
+            })
+            .await;
+    }
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap())
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "30000")
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    const N: usize = 400;
+    let send = |i: usize| {
+        let producer = producer.clone();
+        async move {
+            let (key, value) = (format!("key-{i}"), format!("value-{i}"));
+            producer
+                .send(
+                    FutureRecord::to("replicated").key(&key).payload(&value),
+                    Duration::from_secs(30),
+                )
+                .await
+                .unwrap_or_else(|(e, _)| panic!("message {i}: {e}"));
+        }
+    };
+    for i in 0..N / 2 {
+        send(i).await;
+    }
+
+    // kill -9 of partition 0's leader, with messages in flight.
+    let before = cluster.metadata(1, Some(&["replicated"])).await;
+    let victim = partitions(&before, "replicated")[0].1;
+    let observer = (1..=3).find(|id| *id != victim).unwrap();
+    let in_flight: Vec<_> = (N / 2..N / 2 + 50).map(|i| tokio::spawn(send(i))).collect();
+    cluster.kill(victim);
+    for f in in_flight {
+        f.await.unwrap();
+    }
+    for i in N / 2 + 50..N {
+        send(i).await;
+    }
+    let survivors: BTreeSet<i32> = all.iter().copied().filter(|b| *b != victim).collect();
+    let m = cluster
+        .await_metadata(observer, Some(&["replicated", "strict"]), "the victim out of every ISR", |m| {
+            ["replicated", "strict"].iter().all(|t| {
+                partitions(m, t)
+                    .iter()
+                    .all(|(_, l, isr)| *l > 0 && *l != victim && *isr == survivors)
+            })
+        })
+        .await;
+
+    // min.insync.replicas=3 with two in sync: refused before the append.
+    let strict_leader = partitions(&m, "strict")[0].1;
+    let resp: ProduceResponse = Raw::connect(cluster.node(strict_leader).addr())
+        .await
+        .call(&produce_req("strict", 0, batch(1, common::now_ms(), Compression::None), -1), 9)
+        .await;
+    let p = &resp.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, ResponseError::NotEnoughReplicas.code(), "{p:?}");
+    // acks=1 does not need the ISR.
+    let resp: ProduceResponse = Raw::connect(cluster.node(strict_leader).addr())
+        .await
+        .call(&produce_req("strict", 0, batch(1, common::now_ms(), Compression::None), 1), 9)
+        .await;
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+
+    // Every acknowledged message, once.
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap())
+        .set("group.id", "after-the-kill")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&["replicated"]).unwrap();
+    let mut seen = BTreeSet::new();
+    while seen.len() < N {
+        let m = tokio::time::timeout(SETTLE, consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {N} messages consumed", seen.len()));
+        let m = match m {
+            Ok(m) => m,
+            Err(rdkafka::error::KafkaError::MessageConsumption(
+                rdkafka::types::RDKafkaErrorCode::BrokerTransportFailure
+                | rdkafka::types::RDKafkaErrorCode::AllBrokersDown,
+            )) => continue,
+            Err(e) => panic!("{e}"),
+        };
+        let value = String::from_utf8(m.payload().unwrap().to_vec()).unwrap();
+        assert!(seen.insert(value.clone()), "{value} consumed twice");
+    }
+    drop(consumer);
+
+    // The victim comes back, fetches what it missed and rejoins every ISR.
+    cluster.restart(victim);
+    cluster
+        .await_metadata(observer, Some(&["replicated", "strict"]), "the victim back in every ISR", |m| {
+            ["replicated", "strict"]
+                .iter()
+                .all(|t| partitions(m, t).iter().all(|(_, _, isr)| *isr == all))
+        })
+        .await;
+}
