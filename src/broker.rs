@@ -777,9 +777,15 @@ impl BrokerBuilder {
                 q.image(),
                 rx.clone(),
             )));
-            for key in ["offsets.topic.replication.factor", "transaction.state.log.replication.factor"] {
+            for key in [
+                "offsets.topic.replication.factor",
+                "transaction.state.log.replication.factor",
+            ] {
                 if broker.config.static_props.get(key).is_some_and(|v| v.trim() != "1") {
-                    tracing::warn!(key, "the coordinators' internal topics are not replicated yet: each broker keeps its own, with one replica");
+                    tracing::warn!(
+                        key,
+                        "the coordinators' internal topics are not replicated yet: each broker keeps its own, with one replica"
+                    );
                 }
             }
         }

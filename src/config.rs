@@ -424,7 +424,8 @@ impl Config {
                 | "controller.quorum.election.timeout.ms"
                 | "broker.session.timeout.ms"
                 | "broker.heartbeat.interval.ms"
-                | "broker.rack" => {}
+                | "broker.rack"
+                | "replica.lag.time.max.ms" => {}
                 _ => {
                     if let Some(topic_key) = topic_key_of(key) {
                         self.log.set(topic_key, v)?;
@@ -503,9 +504,7 @@ impl Config {
                 }
             }
         }
-        let replication = |key: &str| -> Result<i32, String> {
-            get(key).map_or(Ok(1), |v| parse_num::<i32>(key, v))
-        };
+        let replication = |key: &str| -> Result<i32, String> { get(key).map_or(Ok(1), |v| parse_num::<i32>(key, v)) };
         let Some(voters_v) = get("controller.quorum.voters").filter(|v| !v.is_empty()) else {
             for key in [
                 "default.replication.factor",

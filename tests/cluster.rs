@@ -72,10 +72,10 @@ async fn the_controller_places_topics_and_brokers_serve_what_they_lead() {
         "{t:?}"
     );
     assert!(!t.topic_id.is_nil());
-    // A replication factor the brokers cannot serve yet is refused as Kafka refuses one.
+    // More replicas than brokers is refused as Kafka refuses it.
     let r: CreateTopicsResponse = Raw::connect(cluster.node(2).addr())
         .await
-        .call(&create("triple", 1, 3), 7)
+        .call(&create("quadruple", 1, 4), 7)
         .await;
     assert_eq!(r.topics[0].error_code, ResponseError::InvalidReplicationFactor.code());
     let r: CreateTopicsResponse = Raw::connect(cluster.node(3).addr())

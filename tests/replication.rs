@@ -3,7 +3,8 @@
 //! loses nothing and duplicates nothing when the leader of a partition is killed
 //! mid-stream (the controller moves leadership to an in-sync follower and shrinks the
 //! ISR); `min.insync.replicas` above the ISR's size gets NOT_ENOUGH_REPLICAS; the killed
-//! broker, restarted, catches up from the new leaders and rejoins every ISR.
+//! broker, restarted, truncates what it held beyond the new leaders' logs, catches up and
+//! rejoins every ISR, its logs then byte for byte its leaders'.
 
 mod common;
 
@@ -50,9 +51,13 @@ fn partitions(m: &MetadataResponse, name: &str) -> Vec<(i32, i32, BTreeSet<i32>)
         .iter()
         .filter(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == name))
         .flat_map(|t| {
-            t.partitions
-                .iter()
-                .map(|p| (p.partition_index, p.leader_id.0, p.isr_nodes.iter().map(|b| b.0).collect()))
+            t.partitions.iter().map(|p| {
+                (
+                    p.partition_index,
+                    p.leader_id.0,
+                    p.isr_nodes.iter().map(|b| b.0).collect(),
+                )
+            })
         })
         .collect()
 }
@@ -119,40 +124,60 @@ async fn acks_all_survives_a_killed_leader_and_the_broker_rejoins_the_isr() {
     for i in N / 2 + 50..N {
         send(i).await;
     }
+    drop(producer);
     let survivors: BTreeSet<i32> = all.iter().copied().filter(|b| *b != victim).collect();
     let m = cluster
-        .await_metadata(observer, Some(&["replicated", "strict"]), "the victim out of every ISR", |m| {
-            ["replicated", "strict"].iter().all(|t| {
-                partitions(m, t)
-                    .iter()
-                    .all(|(_, l, isr)| *l > 0 && *l != victim && *isr == survivors)
-            })
-        })
+        .await_metadata(
+            observer,
+            Some(&["replicated", "strict"]),
+            "the victim out of every ISR",
+            |m| {
+                ["replicated", "strict"].iter().all(|t| {
+                    partitions(m, t)
+                        .iter()
+                        .all(|(_, l, isr)| *l > 0 && *l != victim && *isr == survivors)
+                })
+            },
+        )
         .await;
 
     // min.insync.replicas=3 with two in sync: refused before the append.
     let strict_leader = partitions(&m, "strict")[0].1;
     let resp: ProduceResponse = Raw::connect(cluster.node(strict_leader).addr())
         .await
-        .call(&produce_req("strict", 0, batch(1, common::now_ms(), Compression::None), -1), 9)
+        .call(
+            &produce_req("strict", 0, batch(1, common::now_ms(), Compression::None), -1),
+            9,
+        )
         .await;
     let p = &resp.responses[0].partition_responses[0];
     assert_eq!(p.error_code, ResponseError::NotEnoughReplicas.code(), "{p:?}");
     // acks=1 does not need the ISR.
     let resp: ProduceResponse = Raw::connect(cluster.node(strict_leader).addr())
         .await
-        .call(&produce_req("strict", 0, batch(1, common::now_ms(), Compression::None), 1), 9)
+        .call(
+            &produce_req("strict", 0, batch(1, common::now_ms(), Compression::None), 1),
+            9,
+        )
         .await;
     assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
 
     // Every acknowledged message, once.
+    // Partitions assigned, not a group: the group coordinator does not move with
+    // `__consumer_offsets` yet, and the killed broker may be the one a group names.
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", cluster.bootstrap())
-        .set("group.id", "after-the-kill")
-        .set("auto.offset.reset", "earliest")
+        .set("group.id", "never-joined")
+        .set("enable.auto.commit", "false")
         .create()
         .unwrap();
-    consumer.subscribe(&["replicated"]).unwrap();
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    for p in 0..3 {
+        assignment
+            .add_partition_offset("replicated", p, rdkafka::Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
     let mut seen = BTreeSet::new();
     while seen.len() < N {
         let m = tokio::time::timeout(SETTLE, consumer.recv())
@@ -174,10 +199,50 @@ async fn acks_all_survives_a_killed_leader_and_the_broker_rejoins_the_isr() {
     // The victim comes back, fetches what it missed and rejoins every ISR.
     cluster.restart(victim);
     cluster
-        .await_metadata(observer, Some(&["replicated", "strict"]), "the victim back in every ISR", |m| {
-            ["replicated", "strict"]
-                .iter()
-                .all(|t| partitions(m, t).iter().all(|(_, _, isr)| *isr == all))
-        })
+        .await_metadata(
+            observer,
+            Some(&["replicated", "strict"]),
+            "the victim back in every ISR",
+            |m| {
+                ["replicated", "strict"]
+                    .iter()
+                    .all(|t| partitions(m, t).iter().all(|(_, _, isr)| *isr == all))
+            },
+        )
         .await;
+    // Nothing is produced any more: every replica's log ends up the same bytes, the
+    // divergent tail the victim may have written before the kill cut away.
+    // The first segment's batches (the file is preallocated: its length says nothing).
+    let log = |id: i32, p: i32| {
+        use std::io::Read;
+        let path = cluster
+            .dir(id)
+            .join(format!("replicated-{p}"))
+            .join("00000000000000000000.log");
+        let mut b = vec![];
+        if let Ok(f) = std::fs::File::open(&path) {
+            f.take(4 << 20).read_to_end(&mut b).unwrap();
+        }
+        let mut end = 0;
+        while end + 12 <= b.len() {
+            let len = i32::from_be_bytes(b[end + 8..end + 12].try_into().unwrap());
+            if len <= 0 || end + 12 + len as usize > b.len() {
+                break;
+            }
+            end += 12 + len as usize;
+        }
+        b.truncate(end);
+        b
+    };
+    let start = std::time::Instant::now();
+    for p in 0..3 {
+        loop {
+            let leader_log = log(1, p);
+            if !leader_log.is_empty() && (2..=3).all(|id| log(id, p) == leader_log) {
+                break;
+            }
+            assert!(start.elapsed() < SETTLE, "partition {p}: the replicas' logs differ");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }

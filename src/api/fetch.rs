@@ -138,7 +138,8 @@ fn read_all(
                 let leader_log_end = p.log_end_offset();
                 let read = p.fetch_for_follower(w.fetch_offset, limit, min_one);
                 if read.is_ok() {
-                    let effect = state.follower_fetched(f.replica_id, w.fetch_offset, leader_log_end, crate::log::now_ms());
+                    let effect =
+                        state.follower_fetched(f.replica_id, w.fetch_offset, leader_log_end, crate::log::now_ms());
                     if effect.may_expand {
                         f.replication.wake_isr();
                     }
@@ -229,13 +230,10 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
     } else {
         req.replica_id.0
     };
-    let follower = broker
-        .replication()
-        .filter(|_| replica_id >= 0)
-        .map(|r| FollowerFetch {
-            replica_id,
-            replication: r,
-        });
+    let follower = broker.replication().filter(|_| replica_id >= 0).map(|r| FollowerFetch {
+        replica_id,
+        replication: r,
+    });
     let read_committed = req.isolation_level == 1 && follower.is_none();
     let mut topics: Vec<(TopicName, Uuid)> = Vec::with_capacity(req.topics.len());
     let mut wanted = vec![];

@@ -164,7 +164,9 @@ fn append_failure(p: &Partition, index: i32, e: LogError) -> PartitionProduceRes
     r
 }
 
-/// Appends one partition's records, returning the answer and the fsync it waits for.
+/// Appends one partition's records, returning the answer, the fsync it waits for and the
+/// last offset appended.
+#[allow(clippy::too_many_arguments)]
 async fn produce_partition(
     txns: &TransactionCoordinator,
     transactional_id: &str,
@@ -240,7 +242,11 @@ async fn produce_partition(
                     TxnError::InvalidTxnState => "Partition was not added to the transaction".to_string(),
                     _ => format!("transactional write refused: {e}"),
                 };
-                return (partition_error(index, verification_error(&e, version), Some(msg)), None, -1);
+                return (
+                    partition_error(index, verification_error(&e, version), Some(msg)),
+                    None,
+                    -1,
+                );
             }
         }
     }
@@ -353,8 +359,18 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
                             .replication()
                             .and_then(|r| r.leader(p.topic(), pd.index).map(|s| (r.clone(), s)));
                         let leader = replicated.as_ref().map(|(_, s)| s.as_ref());
-                        let (r, flush, last_offset) =
-                            produce_partition(broker.txns(), id, p, pd.index, records, acks, version, leader).await;
+                        // A replicated partition this broker does not lead yet, or no more
+                        // (its role is changing): the client retries.
+                        let not_leading = broker.replication().is_some() && leader.is_none() && p.is_replicated();
+                        let (r, flush, last_offset) = if not_leading {
+                            (
+                                partition_error(pd.index, ResponseError::NotLeaderOrFollower, None),
+                                None,
+                                -1,
+                            )
+                        } else {
+                            produce_partition(broker.txns(), id, p, pd.index, records, acks, version, leader).await
+                        };
                         if let Some(f) = flush
                             && acks != 0
                         {

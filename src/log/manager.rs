@@ -471,7 +471,10 @@ impl LogManager {
                             },
                             ld.clone(),
                         )?;
-                        partition.set_replicated(managed);
+                        if managed {
+                            partition.set_replicated(true);
+                            partition.forget_high_watermark();
+                        }
                         Ok((partition, r))
                     });
                 let partition = match opened {

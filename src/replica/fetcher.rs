@@ -22,10 +22,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::TopicName;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse};
-use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, watch};
@@ -142,8 +142,9 @@ impl FetcherManager {
             map.retain(|k, _| parts.contains_key(k));
             for (key, followed) in parts {
                 match map.get_mut(&key) {
-                    Some(s) if s.followed.leader_epoch == followed.leader_epoch
-                        && Arc::ptr_eq(&s.followed.partition, &followed.partition) => {}
+                    Some(s)
+                        if s.followed.leader_epoch == followed.leader_epoch
+                            && Arc::ptr_eq(&s.followed.partition, &followed.partition) => {}
                     Some(s) => {
                         s.followed = followed;
                         s.delayed_until = None;
@@ -218,7 +219,7 @@ impl FetcherTask {
                 return;
             }
             let request = self.build();
-            let Some((request, count)) = request else {
+            let Some((request, asked)) = request else {
                 // Nothing to fetch now: wait for a change or the first delay to pass.
                 tokio::select! {
                     _ = self.wake.notified() => {}
@@ -234,13 +235,13 @@ impl FetcherTask {
             };
             match answer {
                 Ok(resp) => {
-                    let out_of_range = self.apply(resp);
+                    let out_of_range = self.apply(resp, &asked);
                     for key in out_of_range {
                         self.reset_out_of_range(key).await;
                     }
                 }
                 Err(e) => {
-                    tracing::debug!(leader = self.leader, partitions = count, error = %e, "fetching from the leader failed");
+                    tracing::debug!(leader = self.leader, partitions = asked.len(), error = %e, "fetching from the leader failed");
                     self.conn = None;
                     tokio::select! {
                         _ = tokio::time::sleep(self.settings.backoff) => {}
@@ -251,12 +252,12 @@ impl FetcherTask {
         }
     }
 
-    /// The Fetch for every partition not delayed, and how many it names.
-    fn build(&self) -> Option<(FetchRequest, usize)> {
+    /// The Fetch for every partition not delayed, and the leader epoch each was asked at.
+    fn build(&self) -> Option<(FetchRequest, BTreeMap<PartitionKey, i32>)> {
         let now = Instant::now();
         let map = lock(&self.partitions);
         let mut topics: BTreeMap<uuid::Uuid, Vec<FetchPartition>> = BTreeMap::new();
-        let mut count = 0;
+        let mut asked = BTreeMap::new();
         for ((topic_id, index), s) in map.iter() {
             if s.delayed_until.is_some_and(|d| d > now) {
                 continue;
@@ -270,9 +271,9 @@ impl FetcherTask {
             fp.log_start_offset = p.log_start_offset();
             fp.partition_max_bytes = self.settings.partition_max_bytes;
             topics.entry(*topic_id).or_default().push(fp);
-            count += 1;
+            asked.insert((*topic_id, *index), s.followed.leader_epoch);
         }
-        if count == 0 {
+        if asked.is_empty() {
             return None;
         }
         let mut req = FetchRequest::default();
@@ -290,15 +291,19 @@ impl FetcherTask {
             .into_iter()
             .map(|(id, partitions)| FetchTopic::default().with_topic_id(id).with_partitions(partitions))
             .collect();
-        Some((req, count))
+        Some((req, asked))
     }
 
     /// Applies a Fetch answer; returns the partitions whose fetch offset was out of range.
-    fn apply(&self, resp: FetchResponse) -> Vec<PartitionKey> {
+    fn apply(&self, resp: FetchResponse, asked: &BTreeMap<PartitionKey, i32>) -> Vec<PartitionKey> {
         let mut out_of_range = vec![];
         let mut map = lock(&self.partitions);
         if resp.error_code != 0 {
-            tracing::debug!(leader = self.leader, error = resp.error_code, "the leader refused the fetch");
+            tracing::debug!(
+                leader = self.leader,
+                error = resp.error_code,
+                "the leader refused the fetch"
+            );
             for s in map.values_mut() {
                 s.delayed_until = Some(Instant::now() + self.settings.backoff);
             }
@@ -308,6 +313,10 @@ impl FetcherTask {
             for d in t.partitions {
                 let key = (t.topic_id, d.partition_index);
                 let Some(s) = map.get_mut(&key) else { continue };
+                // An answer for an epoch the partition no longer follows is dropped.
+                if asked.get(&key) != Some(&s.followed.leader_epoch) {
+                    continue;
+                }
                 match apply_partition(&s.followed.partition, d) {
                     Next::Fine => {}
                     Next::Delay => s.delayed_until = Some(Instant::now() + self.settings.backoff),
@@ -330,11 +339,10 @@ impl FetcherTask {
         let result = match offsets {
             Ok((_, end)) if p.log_end_offset() > end => p.truncate_to(end).map(drop),
             Ok((start, _)) if p.log_end_offset() < start => p.truncate_fully_and_start_at(start),
-            Ok(_) => {
-                // In range by the leader's own offsets: ask again after a while.
-                s.delayed_until = Some(Instant::now() + self.settings.backoff);
-                Ok(())
-            }
+            // In range by the leader's offsets, so the leader does not know the epoch of
+            // this log's last batch (older than its log): nothing here can be trusted,
+            // the log starts over at the leader's log start.
+            Ok((start, _)) => p.truncate_fully_and_start_at(start),
             Err(e) => {
                 tracing::debug!(partition = ?p, error = %e, "asking the leader for its offsets failed");
                 s.delayed_until = Some(Instant::now() + self.settings.backoff);
@@ -392,7 +400,9 @@ impl FetcherTask {
             let addr = {
                 let image = self.image.borrow();
                 let b = image.brokers.get(&self.leader).ok_or("the leader is not registered")?;
-                let e = b.endpoint(CLIENT_LISTENER).ok_or("the leader has no PLAINTEXT endpoint")?;
+                let e = b
+                    .endpoint(CLIENT_LISTENER)
+                    .ok_or("the leader has no PLAINTEXT endpoint")?;
                 format!("{}:{}", e.host, e.port)
             };
             let s = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&addr))
@@ -469,8 +479,18 @@ fn apply_partition(p: &Partition, d: kafka_protocol::messages::fetch_response::P
             if end > records.len() {
                 break;
             }
-            if h.base_offset() < p.log_end_offset() {
+            let leo = p.log_end_offset();
+            if h.last_offset() < leo {
                 continue;
+            }
+            if h.base_offset() < leo {
+                // A batch holding the log end: only an empty log that starts inside it (at
+                // the leader's log start) takes it, starting at its base offset instead
+                // (Kafka's handling of `UnexpectedAppendOffsetException`).
+                if leo != p.log_start_offset() || p.truncate_fully_and_start_at(h.base_offset()).is_err() {
+                    tracing::error!(partition = ?p, base_offset = h.base_offset(), log_end_offset = leo, "a fetched batch overlaps this log's end");
+                    return Next::Delay;
+                }
             }
             if let Err(e) = p.append_as_follower(&records[at..end], now) {
                 tracing::error!(partition = ?p, error = %e, "appending the leader's batch failed");

@@ -25,6 +25,9 @@ use crate::controller::lifecycle::BrokerLifecycle;
 use crate::log::now_ms;
 use crate::metadata::MetadataImage;
 
+/// A led partition and the ISR it asks for, at a partition epoch.
+type Change = (Arc<LeaderState>, (Vec<i32>, i32));
+
 /// AlterPartition's version sent (topic ids, broker epochs per member).
 const VERSION: i16 = 3;
 /// A change with no answer is asked again after this.
@@ -46,18 +49,27 @@ pub async fn run(
             _ = shutdown.wait_for(|s| *s) => return,
         }
         let now = now_ms();
-        let changes: Vec<(Arc<LeaderState>, Vec<i32>)> = replication
+        let image = image.borrow().clone();
+        let eligible = |id: i32| {
+            image
+                .brokers
+                .get(&id)
+                .is_some_and(|b| !b.fenced && !b.in_controlled_shutdown)
+        };
+        let changes: Vec<Change> = replication
             .leaders()
             .into_iter()
             .filter_map(|s| {
-                let isr = s.isr_change(now, replication.lag_time_max_ms, RETRY_MS)?;
-                Some((s, isr))
+                let change = s.isr_change(now, replication.lag_time_max_ms, RETRY_MS, eligible)?;
+                Some((s, change))
             })
             .collect();
         if changes.is_empty() {
             continue;
         }
-        let image = image.borrow().clone();
+        for (s, (isr, epoch)) in &changes {
+            tracing::info!(partition = ?s.partition, isr = ?isr, partition_epoch = epoch, "asking the controller to change the ISR");
+        }
         let req = request(&replication, lifecycle.broker_epoch(), &image, &changes);
         let answer = match encode(&req, VERSION) {
             Ok(body) => {
@@ -82,11 +94,10 @@ fn request(
     replication: &Replication,
     broker_epoch: i64,
     image: &MetadataImage,
-    changes: &[(Arc<LeaderState>, Vec<i32>)],
+    changes: &[Change],
 ) -> AlterPartitionRequest {
     let mut topics: BTreeMap<uuid::Uuid, Vec<PartitionData>> = BTreeMap::new();
-    for (s, isr) in changes {
-        let (_, partition_epoch) = s.isr();
+    for (s, (isr, partition_epoch)) in changes {
         let members = isr
             .iter()
             .map(|id| {
@@ -101,7 +112,7 @@ fn request(
                 .with_leader_epoch(s.leader_epoch)
                 .with_new_isr_with_epochs(members)
                 .with_leader_recovery_state(0)
-                .with_partition_epoch(partition_epoch),
+                .with_partition_epoch(*partition_epoch),
         );
     }
     AlterPartitionRequest::default()
@@ -115,7 +126,7 @@ fn request(
         )
 }
 
-async fn apply(changes: &[(Arc<LeaderState>, Vec<i32>)], resp: AlterPartitionResponse, channel: &ControllerChannel) {
+async fn apply(changes: &[Change], resp: AlterPartitionResponse, channel: &ControllerChannel) {
     if resp.error_code != 0 {
         if ResponseError::try_from_code(resp.error_code) == Some(ResponseError::NotController) {
             channel.forget().await;
@@ -137,7 +148,9 @@ async fn apply(changes: &[(Arc<LeaderState>, Vec<i32>)], resp: AlterPartitionRes
         };
         match ResponseError::try_from_code(p.error_code) {
             None if p.leader_epoch == s.leader_epoch => {
-                s.committed(p.isr.iter().map(|b| b.0).collect(), p.partition_epoch);
+                let isr: Vec<i32> = p.isr.iter().map(|b| b.0).collect();
+                tracing::info!(partition = ?s.partition, isr = ?isr, partition_epoch = p.partition_epoch, "the ISR changed");
+                s.committed(isr, p.partition_epoch);
             }
             None => {}
             Some(ResponseError::IneligibleReplica | ResponseError::OperationNotAttempted) => s.abandon_pending(),

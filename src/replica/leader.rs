@@ -36,6 +36,8 @@ pub struct FollowerState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingIsr {
     pub isr: Vec<i32>,
+    /// The partition epoch it was asked at.
+    pub partition_epoch: i32,
     /// When it was sent (ms): an answer lost is asked again after a while.
     pub sent_ms: i64,
 }
@@ -237,53 +239,63 @@ impl LeaderState {
         self.advance(&g)
     }
 
-    /// The ISR change to ask for at `now_ms`, if none is pending: members not caught up
-    /// within `max_lag_ms` leave (the leader always stays), followers in sync join.
-    /// The change is recorded as pending.
-    pub fn isr_change(&self, now_ms: i64, max_lag_ms: i64, retry_after_ms: i64) -> Option<Vec<i32>> {
+    /// The ISR change to ask for at `now_ms` and the partition epoch to ask it at, if none
+    /// is pending (or a pending one went unanswered for `retry_after_ms`): members not
+    /// caught up within `max_lag_ms` leave (the leader always stays); failing that,
+    /// followers in sync that are `eligible` (registered, unfenced, not shutting down: Kafka's
+    /// `isReplicaIsrEligible`) join. The change is recorded as pending.
+    pub fn isr_change(
+        &self,
+        now_ms: i64,
+        max_lag_ms: i64,
+        retry_after_ms: i64,
+        eligible: impl Fn(i32) -> bool,
+    ) -> Option<(Vec<i32>, i32)> {
         let mut g = self.lock();
-        if let Some(p) = &g.pending {
+        if let Some(p) = &mut g.pending {
             if now_ms - p.sent_ms < retry_after_ms {
                 return None;
             }
-            let isr = p.isr.clone();
-            g.pending = Some(PendingIsr { isr: isr.clone(), sent_ms: now_ms });
-            return Some(isr);
+            p.sent_ms = now_ms;
+            return Some((p.isr.clone(), p.partition_epoch));
         }
         let leader_end = self.partition.log_end_offset();
         let hw = self.partition.high_watermark();
-        let mut isr: Vec<i32> = g
-            .isr
-            .iter()
-            .copied()
-            .filter(|id| {
-                *id == self.node_id
-                    || g.followers.get(id).is_some_and(|f| {
-                        f.log_end_offset >= leader_end || now_ms - f.last_caught_up_ms <= max_lag_ms
-                    })
-            })
-            .collect();
-        for (id, f) in &g.followers {
-            if !isr.contains(id) && f.log_end_offset >= hw && f.log_end_offset >= self.epoch_start_offset {
-                isr.push(*id);
-            }
-        }
+        // Kafka's `maybeShrinkIsr` first: members not caught up within the lag leave.
+        let in_sync = |id: &i32| {
+            *id == self.node_id
+                || g.followers
+                    .get(id)
+                    .is_some_and(|f| f.log_end_offset >= leader_end || now_ms - f.last_caught_up_ms <= max_lag_ms)
+        };
+        let mut isr: Vec<i32> = g.isr.iter().copied().filter(in_sync).collect();
         if !isr.contains(&self.node_id) {
             isr.insert(0, self.node_id);
         }
-        let mut sorted_new = isr.clone();
-        sorted_new.sort_unstable();
-        let mut sorted_old = g.isr.clone();
-        sorted_old.sort_unstable();
-        if sorted_new == sorted_old {
-            return None;
+        if isr == g.isr {
+            // Then `maybeExpandIsr`: followers at the high watermark and past this
+            // leader's epoch start join.
+            for (id, f) in &g.followers {
+                if !g.isr.contains(id)
+                    && f.log_end_offset >= hw
+                    && f.log_end_offset >= self.epoch_start_offset
+                    && eligible(*id)
+                {
+                    isr.push(*id);
+                }
+            }
+            if isr == g.isr {
+                return None;
+            }
         }
+        let partition_epoch = g.partition_epoch;
         g.pending = Some(PendingIsr {
             isr: isr.clone(),
+            partition_epoch,
             sent_ms: now_ms,
         });
         self.sync_alone(&g);
-        Some(isr)
+        Some((isr, partition_epoch))
     }
 
     /// The controller committed `isr` at `partition_epoch` (its answer, or the image):

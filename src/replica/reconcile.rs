@@ -27,9 +27,9 @@ use tokio::sync::watch;
 use super::fetcher::{FetcherManager, Followed, PartitionKey};
 use super::{LeaderState, Replication};
 use crate::group::GroupCoordinator;
-use crate::log::{LogManager, now_ms};
 use crate::log::cleaner::LogCleaner;
 use crate::log::internal::is_internal;
+use crate::log::{LogManager, now_ms};
 use crate::metadata::MetadataImage;
 use crate::metadata::image::{TOPIC_RESOURCE, TopicImage};
 
@@ -246,13 +246,14 @@ impl ReplicaManager {
                 partition.set_replicated(false);
                 continue;
             }
-            partition.set_replicated(true);
             let state = match self.replication.leader(&t.name, index) {
                 Some(s) if s.leader_epoch == p.leader_epoch && Arc::ptr_eq(&s.partition, &partition) => {
                     s.committed(p.isr.clone(), p.partition_epoch);
                     s
                 }
                 _ => {
+                    // The state decides from here on whether appends alone commit.
+                    partition.set_replicated(true);
                     let s = Arc::new(LeaderState::new(
                         partition.clone(),
                         t.id,

@@ -43,7 +43,10 @@ impl BrokkProcess {
             cmd.args(["--override", o]);
         }
         let mut child = cmd
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("BROKK_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stderr(Stdio::piped())
             .spawn()
             .expect("start brokk");

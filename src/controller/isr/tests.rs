@@ -15,7 +15,10 @@ fn image() -> MetadataImage {
     let mut image = MetadataImage::default();
     for id in [1, 2, 3] {
         image
-            .apply(MetadataRecord::RegisterBroker(RegisterBrokerRecord::for_test(id, 10 + id as i64)))
+            .apply(MetadataRecord::RegisterBroker(RegisterBrokerRecord::for_test(
+                id,
+                10 + id as i64,
+            )))
             .unwrap();
     }
     image
@@ -34,7 +37,11 @@ fn image() -> MetadataImage {
 fn ask(broker: i32, epoch: i64, leader_epoch: i32, partition_epoch: i32, isr: &[(i32, i64)]) -> AlterPartitionRequest {
     let members = isr
         .iter()
-        .map(|(id, e)| BrokerState::default().with_broker_id(BrokerId(*id)).with_broker_epoch(*e))
+        .map(|(id, e)| {
+            BrokerState::default()
+                .with_broker_id(BrokerId(*id))
+                .with_broker_epoch(*e)
+        })
         .collect();
     AlterPartitionRequest::default()
         .with_broker_id(BrokerId(broker))
@@ -71,7 +78,10 @@ fn an_accepted_change_commits_the_isr_and_answers_the_new_state() {
         img.apply(r).unwrap();
     }
     let now = &img.topics[&T].partitions[&0];
-    assert_eq!((now.isr.clone(), now.partition_epoch, now.leader_epoch), (vec![1, 2, 3], 1, 0));
+    assert_eq!(
+        (now.isr.clone(), now.partition_epoch, now.leader_epoch),
+        (vec![1, 2, 3], 1, 0)
+    );
     // The same ISR again writes nothing and answers the current state.
     let (resp, records) = alter_partition(&img, &ask(1, 11, 0, 1, &[(1, 11), (2, 12), (3, 13)]), 3);
     assert!(records.is_empty());
@@ -85,13 +95,31 @@ fn refusals_follow_kafkas_order() {
     assert_eq!(resp.error_code, ResponseError::StaleBrokerEpoch.code());
     assert!(records.is_empty() && resp.topics.is_empty());
     let code = |r: ResponseError| r.code();
-    assert_eq!(error(&img, &ask(1, 11, 1, 0, &[(1, 11)])), code(ResponseError::NotController));
-    assert_eq!(error(&img, &ask(1, 11, 0, 5, &[(1, 11)])), code(ResponseError::NotController));
-    assert_eq!(error(&img, &ask(2, 12, 0, 0, &[(1, 11)])), code(ResponseError::InvalidRequest));
+    assert_eq!(
+        error(&img, &ask(1, 11, 1, 0, &[(1, 11)])),
+        code(ResponseError::NotController)
+    );
+    assert_eq!(
+        error(&img, &ask(1, 11, 0, 5, &[(1, 11)])),
+        code(ResponseError::NotController)
+    );
+    assert_eq!(
+        error(&img, &ask(2, 12, 0, 0, &[(1, 11)])),
+        code(ResponseError::InvalidRequest)
+    );
     // Not in the replicas, a duplicate, the leader missing.
-    assert_eq!(error(&img, &ask(1, 11, 0, 0, &[(1, 11), (4, 1)])), code(ResponseError::InvalidRequest));
-    assert_eq!(error(&img, &ask(1, 11, 0, 0, &[(1, 11), (1, 11)])), code(ResponseError::InvalidRequest));
-    assert_eq!(error(&img, &ask(1, 11, 0, 0, &[(2, 12)])), code(ResponseError::InvalidRequest));
+    assert_eq!(
+        error(&img, &ask(1, 11, 0, 0, &[(1, 11), (4, 1)])),
+        code(ResponseError::InvalidRequest)
+    );
+    assert_eq!(
+        error(&img, &ask(1, 11, 0, 0, &[(1, 11), (1, 11)])),
+        code(ResponseError::InvalidRequest)
+    );
+    assert_eq!(
+        error(&img, &ask(1, 11, 0, 0, &[(2, 12)])),
+        code(ResponseError::InvalidRequest)
+    );
     // A member of another incarnation, or fenced.
     assert_eq!(
         error(&img, &ask(1, 11, 0, 0, &[(1, 11), (3, 7)])),
@@ -99,19 +127,24 @@ fn refusals_follow_kafkas_order() {
     );
     let mut fenced = img.clone();
     fenced
-        .apply(MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
-            broker_id: 3,
-            broker_epoch: 13,
-            fenced: FENCE,
-            in_controlled_shutdown: 0,
-            log_dirs: vec![],
-        }))
+        .apply(MetadataRecord::BrokerRegistrationChange(
+            BrokerRegistrationChangeRecord {
+                broker_id: 3,
+                broker_epoch: 13,
+                fenced: FENCE,
+                in_controlled_shutdown: 0,
+                log_dirs: vec![],
+            },
+        ))
         .unwrap();
     assert_eq!(
         error(&fenced, &ask(1, 11, 0, 0, &[(1, 11), (3, -1)])),
         code(ResponseError::IneligibleReplica)
     );
-    let (resp, _) = alter_partition(&fenced, &ask(1, 11, 0, 0, &[(1, 11), (3, -1)]), 1);
+    // Before v3 the members come without epochs.
+    let mut v1 = ask(1, 11, 0, 0, &[]);
+    v1.topics[0].partitions[0].new_isr = vec![BrokerId(1), BrokerId(3)];
+    let (resp, _) = alter_partition(&fenced, &v1, 1);
     assert_eq!(
         resp.topics[0].partitions[0].error_code,
         code(ResponseError::OperationNotAttempted)
@@ -120,11 +153,17 @@ fn refusals_follow_kafkas_order() {
     let mut later = img.clone();
     let (_, records) = alter_partition(&later, &ask(1, 11, 0, 0, &[(1, 11)]), 3);
     records.into_iter().for_each(|r| later.apply(r).unwrap());
-    assert_eq!(error(&later, &ask(1, 11, 0, 0, &[(1, 11), (2, 12)])), code(ResponseError::InvalidUpdateVersion));
+    assert_eq!(
+        error(&later, &ask(1, 11, 0, 0, &[(1, 11), (2, 12)])),
+        code(ResponseError::InvalidUpdateVersion)
+    );
     let mut c = PartitionChangeRecord::new(T, 0);
     c.leader = 1;
     later.apply(MetadataRecord::PartitionChange(c)).unwrap();
-    assert_eq!(error(&later, &ask(1, 11, 0, 1, &[(1, 11)])), code(ResponseError::FencedLeaderEpoch));
+    assert_eq!(
+        error(&later, &ask(1, 11, 0, 1, &[(1, 11)])),
+        code(ResponseError::FencedLeaderEpoch)
+    );
     // Unknown topic id.
     let mut other = ask(1, 11, 0, 0, &[(1, 11)]);
     other.topics[0].topic_id = Uuid::from_u128(9);

@@ -129,6 +129,14 @@ impl Partition {
         let mut st = lock(&self.append);
         self.writable()?;
         if offset >= st.next_offset {
+            // Nothing to cut but epochs begun at or past it (a leadership that wrote
+            // nothing), as Kafka's `truncateTo` drops them from the cache.
+            let mut epochs = lock(&self.epochs);
+            if epochs.truncate_from_end(offset)
+                && let Err(e) = epochs.write()
+            {
+                tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "writing the leader-epoch checkpoint failed");
+            }
             return Ok(false);
         }
         if offset <= self.log_start_offset() {

@@ -51,6 +51,16 @@ impl Partition {
         self.waiters.wake_all();
     }
 
+    /// A replicated partition opened from disk does not know what its ISR held: its high
+    /// watermark starts at the log start, and the replicas establish it again (the
+    /// leader's followers, or the leader's word to a follower). Consumers never see a
+    /// tail that may be divergent.
+    pub fn forget_high_watermark(&self) {
+        let st = lock(&self.append);
+        self.high_watermark.store(self.log_start_offset(), Ordering::Release);
+        drop(st);
+    }
+
     /// Whether other brokers hold replicas of this partition.
     pub fn is_replicated(&self) -> bool {
         self.replicated.load(Ordering::Acquire)

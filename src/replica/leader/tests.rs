@@ -45,11 +45,14 @@ fn a_lagging_member_leaves_and_a_caught_up_follower_joins() {
     s.follower_fetched(2, 10, 10, 1_100);
     s.follower_fetched(3, 3, 10, 1_100);
     // Within the lag both stay.
-    assert_eq!(s.isr_change(20_000, 30_000, 5_000), None);
+    assert_eq!(s.isr_change(20_000, 30_000, 5_000, |_| true).map(|(isr, _)| isr), None);
     // 3 was last caught up when this broker became the leader (1 000).
-    assert_eq!(s.isr_change(31_001, 30_000, 5_000), Some(vec![1, 2]));
+    assert_eq!(
+        s.isr_change(31_001, 30_000, 5_000, |_| true).map(|(isr, _)| isr),
+        Some(vec![1, 2])
+    );
     // One change at a time, asked again only after the retry time.
-    assert_eq!(s.isr_change(31_002, 30_000, 5_000), None);
+    assert_eq!(s.isr_change(31_002, 30_000, 5_000, |_| true).map(|(isr, _)| isr), None);
     // Pending shrink: the high watermark still waits for 3 (maximal ISR).
     assert_eq!(s.partition.high_watermark(), 3);
     s.committed(vec![1, 2], 1);
@@ -58,13 +61,16 @@ fn a_lagging_member_leaves_and_a_caught_up_follower_joins() {
     // 3 catches up to the high watermark: it may join.
     let e = s.follower_fetched(3, 10, 10, 40_000);
     assert!(e.may_expand);
-    assert_eq!(s.isr_change(40_000, 30_000, 5_000), Some(vec![1, 2, 3]));
+    assert_eq!(
+        s.isr_change(40_000, 30_000, 5_000, |_| true).map(|(isr, _)| isr),
+        Some(vec![1, 2, 3])
+    );
     // An older answer changes nothing; the committed one ends the pending change.
     s.committed(vec![1], 0);
     assert_eq!(s.isr().0, vec![1, 2]);
     s.committed(vec![1, 2, 3], 2);
     assert_eq!(s.isr(), (vec![1, 2, 3], 2));
-    assert_eq!(s.isr_change(40_001, 30_000, 5_000), None);
+    assert_eq!(s.isr_change(40_001, 30_000, 5_000, |_| true).map(|(isr, _)| isr), None);
 }
 
 #[test]
@@ -81,8 +87,11 @@ fn a_follower_behind_the_epoch_start_does_not_join() {
     assert_eq!(s.epoch_start_offset, 5);
     let e = s.follower_fetched(2, 3, 5, 10);
     assert!(!e.may_expand);
-    assert_eq!(s.isr_change(10, 30_000, 5_000), None);
+    assert_eq!(s.isr_change(10, 30_000, 5_000, |_| true).map(|(isr, _)| isr), None);
     let e = s.follower_fetched(2, 5, 5, 20);
     assert!(e.may_expand);
-    assert_eq!(s.isr_change(20, 30_000, 5_000), Some(vec![1, 2]));
+    assert_eq!(
+        s.isr_change(20, 30_000, 5_000, |_| true).map(|(isr, _)| isr),
+        Some(vec![1, 2])
+    );
 }
