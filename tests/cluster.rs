@@ -27,7 +27,6 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 /// Brokers heartbeat fast and are fenced 1.5 s after they go silent.
@@ -284,27 +283,7 @@ async fn librdkafka_uses_the_cluster_and_a_killed_brokers_partitions_come_back()
             .create()
             .unwrap();
         consumer.subscribe(&["events"]).unwrap();
-        async move {
-            let mut seen = std::collections::BTreeSet::new();
-            while seen.len() < N {
-                let m = tokio::time::timeout(common::cluster::SETTLE, consumer.recv())
-                    .await
-                    .unwrap_or_else(|_| panic!("group {group}: only {} of {N} messages consumed", seen.len()));
-                // librdkafka reports a broker it cannot reach (the killed node's old
-                // address in the bootstrap list) as an error event, and carries on.
-                let m = match m {
-                    Ok(m) => m,
-                    Err(rdkafka::error::KafkaError::MessageConsumption(
-                        rdkafka::types::RDKafkaErrorCode::BrokerTransportFailure
-                        | rdkafka::types::RDKafkaErrorCode::AllBrokersDown,
-                    )) => continue,
-                    Err(e) => panic!("group {group}: {e}"),
-                };
-                let value = String::from_utf8(m.payload().unwrap().to_vec()).unwrap();
-                assert!(seen.insert(value.clone()), "{value} consumed twice");
-            }
-            seen
-        }
+        async move { common::cluster::consume_distinct(&consumer, N, group).await }
     };
     let seen = consume_all("first").await;
     assert_eq!(seen.len(), N);

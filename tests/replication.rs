@@ -20,7 +20,6 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 /// Brokers fenced 1.5 s after they go silent; followers out of sync after 2 s.
@@ -178,22 +177,8 @@ async fn acks_all_survives_a_killed_leader_and_the_broker_rejoins_the_isr() {
             .unwrap();
     }
     consumer.assign(&assignment).unwrap();
-    let mut seen = BTreeSet::new();
-    while seen.len() < N {
-        let m = tokio::time::timeout(SETTLE, consumer.recv())
-            .await
-            .unwrap_or_else(|_| panic!("only {} of {N} messages consumed", seen.len()));
-        let m = match m {
-            Ok(m) => m,
-            Err(rdkafka::error::KafkaError::MessageConsumption(
-                rdkafka::types::RDKafkaErrorCode::BrokerTransportFailure
-                | rdkafka::types::RDKafkaErrorCode::AllBrokersDown,
-            )) => continue,
-            Err(e) => panic!("{e}"),
-        };
-        let value = String::from_utf8(m.payload().unwrap().to_vec()).unwrap();
-        assert!(seen.insert(value.clone()), "{value} consumed twice");
-    }
+    let seen = common::cluster::consume_distinct(&consumer, N, "after the kill").await;
+    assert_eq!(seen.len(), N);
     drop(consumer);
 
     // The victim comes back, fetches what it missed and rejoins every ISR.

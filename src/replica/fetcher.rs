@@ -235,7 +235,11 @@ impl FetcherTask {
             };
             match answer {
                 Ok(resp) => {
-                    let out_of_range = self.apply(resp, &asked);
+                    // Appends, and a truncation's copy and fsyncs, on a blocking thread.
+                    let (map, leader, backoff) = (self.partitions.clone(), self.leader, self.settings.backoff);
+                    let out_of_range = tokio::task::spawn_blocking(move || apply(&map, leader, backoff, resp, &asked))
+                        .await
+                        .unwrap_or_default();
                     for key in out_of_range {
                         self.reset_out_of_range(key).await;
                     }
@@ -292,39 +296,6 @@ impl FetcherTask {
             .map(|(id, partitions)| FetchTopic::default().with_topic_id(id).with_partitions(partitions))
             .collect();
         Some((req, asked))
-    }
-
-    /// Applies a Fetch answer; returns the partitions whose fetch offset was out of range.
-    fn apply(&self, resp: FetchResponse, asked: &BTreeMap<PartitionKey, i32>) -> Vec<PartitionKey> {
-        let mut out_of_range = vec![];
-        let mut map = lock(&self.partitions);
-        if resp.error_code != 0 {
-            tracing::debug!(
-                leader = self.leader,
-                error = resp.error_code,
-                "the leader refused the fetch"
-            );
-            for s in map.values_mut() {
-                s.delayed_until = Some(Instant::now() + self.settings.backoff);
-            }
-            return out_of_range;
-        }
-        for t in resp.responses {
-            for d in t.partitions {
-                let key = (t.topic_id, d.partition_index);
-                let Some(s) = map.get_mut(&key) else { continue };
-                // An answer for an epoch the partition no longer follows is dropped.
-                if asked.get(&key) != Some(&s.followed.leader_epoch) {
-                    continue;
-                }
-                match apply_partition(&s.followed.partition, d) {
-                    Next::Fine => {}
-                    Next::Delay => s.delayed_until = Some(Instant::now() + self.settings.backoff),
-                    Next::OutOfRange => out_of_range.push(key),
-                }
-            }
-        }
-        out_of_range
     }
 
     /// Asks the leader where the partition's log starts and ends, and cuts this log to fit.
@@ -440,6 +411,41 @@ impl FetcherTask {
         }
         R::decode(&mut Bytes::from(answer.1), version).map_err(|e| e.to_string())
     }
+}
+
+/// Applies a Fetch answer; returns the partitions whose fetch offset was out of range.
+fn apply(
+    partitions: &PartitionMap,
+    leader: i32,
+    backoff: Duration,
+    resp: FetchResponse,
+    asked: &BTreeMap<PartitionKey, i32>,
+) -> Vec<PartitionKey> {
+    let mut out_of_range = vec![];
+    let mut map = lock(partitions);
+    if resp.error_code != 0 {
+        tracing::debug!(leader, error = resp.error_code, "the leader refused the fetch");
+        for s in map.values_mut() {
+            s.delayed_until = Some(Instant::now() + backoff);
+        }
+        return out_of_range;
+    }
+    for t in resp.responses {
+        for d in t.partitions {
+            let key = (t.topic_id, d.partition_index);
+            let Some(s) = map.get_mut(&key) else { continue };
+            // An answer for an epoch the partition no longer follows is dropped.
+            if asked.get(&key) != Some(&s.followed.leader_epoch) {
+                continue;
+            }
+            match apply_partition(&s.followed.partition, d) {
+                Next::Fine => {}
+                Next::Delay => s.delayed_until = Some(Instant::now() + backoff),
+                Next::OutOfRange => out_of_range.push(key),
+            }
+        }
+    }
+    out_of_range
 }
 
 /// Applies one partition's answer to its log.

@@ -288,6 +288,9 @@ impl LeaderState {
                 return None;
             }
         }
+        // Replicated before the change is pending: no append commits on this broker alone
+        // once a joining follower counts.
+        self.partition.set_replicated(true);
         let partition_epoch = g.partition_epoch;
         g.pending = Some(PendingIsr {
             isr: isr.clone(),

@@ -143,3 +143,33 @@ impl Cluster {
         }
     }
 }
+
+/// Reads `n` distinct values from `consumer` (each at most once: a second copy fails the
+/// test), each within [`SETTLE`]. librdkafka reports a broker it cannot reach (a killed
+/// node's old address in the bootstrap list) as an error event and carries on, so those
+/// are skipped. `what` names the consumer in failures.
+pub async fn consume_distinct(
+    consumer: &rdkafka::consumer::StreamConsumer,
+    n: usize,
+    what: &str,
+) -> std::collections::BTreeSet<String> {
+    use rdkafka::error::KafkaError;
+    use rdkafka::message::Message;
+    use rdkafka::types::RDKafkaErrorCode;
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < n {
+        let m = tokio::time::timeout(SETTLE, consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{what}: only {} of {n} messages consumed", seen.len()));
+        let m = match m {
+            Ok(m) => m,
+            Err(KafkaError::MessageConsumption(
+                RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown,
+            )) => continue,
+            Err(e) => panic!("{what}: {e}"),
+        };
+        let value = String::from_utf8(m.payload().unwrap_or_default().to_vec()).unwrap();
+        assert!(seen.insert(value.clone()), "{what}: {value} consumed twice");
+    }
+    seen
+}
