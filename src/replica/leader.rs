@@ -141,19 +141,9 @@ impl LeaderState {
         (g.isr.clone(), g.partition_epoch)
     }
 
-    /// The committed ISR's size (acks=all and `min.insync.replicas`).
-    pub fn isr_len(&self) -> usize {
-        self.lock().isr.len()
-    }
-
     /// Whether `replica` is one of this partition's followers.
     pub fn has_follower(&self, replica: i32) -> bool {
         self.lock().followers.contains_key(&replica)
-    }
-
-    /// The follower states (for tests and descriptions).
-    pub fn followers(&self) -> BTreeMap<i32, FollowerState> {
-        self.lock().followers.clone()
     }
 
     /// A fetch from `replica` at `fetch_offset` at `now_ms`, answered from a log ending at

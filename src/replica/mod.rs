@@ -61,7 +61,7 @@ impl Replication {
         self.leaders.insert((topic.to_string(), partition), state);
     }
 
-    /// The led partitions of `topic` (before its deletion).
+    /// Keeps the led partitions for which `keep` holds.
     pub(crate) fn retain(&self, keep: impl Fn(&str, i32, &LeaderState) -> bool) {
         self.leaders.retain(|(t, p), v| keep(t, *p, v));
     }

@@ -57,7 +57,7 @@ fn a_lagging_member_leaves_and_a_caught_up_follower_joins() {
     assert_eq!(s.partition.high_watermark(), 3);
     s.committed(vec![1, 2], 1);
     assert_eq!(s.partition.high_watermark(), 10, "the shrink commits 2's offsets");
-    assert_eq!(s.isr_len(), 2);
+    assert_eq!(s.isr().0.len(), 2);
     // 3 catches up to the high watermark: it may join.
     let e = s.follower_fetched(3, 10, 10, 40_000);
     assert!(e.may_expand);
