@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kafka_protocol::protocol::StrBytes;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -182,7 +183,7 @@ impl Broker {
     /// not once per partition).
     pub fn leadership_in(&self, image: &crate::metadata::MetadataImage, topic: &str, partition: i32) -> Leadership {
         let Some(t) = image.topic(topic) else {
-            return if crate::log::internal::is_internal(topic) {
+            return if crate::log::internal::kept_per_broker(topic) {
                 Leadership::Here
             } else {
                 Leadership::Unknown
@@ -204,7 +205,7 @@ impl Broker {
     pub fn serves(image: Option<&crate::metadata::MetadataImage>, t: &TopicLog) -> bool {
         image.is_none_or(|i| match i.topic(&t.name) {
             Some(it) => it.id == t.id,
-            None => crate::log::internal::is_internal(&t.name),
+            None => crate::log::internal::kept_per_broker(&t.name),
         })
     }
 
@@ -271,16 +272,58 @@ impl Broker {
     /// (`num.partitions`, `default.replication.factor`), as auto-creation does in a
     /// cluster, and waits until this broker's image has it. The controller's error, if any.
     pub async fn auto_create_in_cluster(&self, name: &str) -> Result<(), (kafka_protocol::ResponseError, String)> {
-        use kafka_protocol::ResponseError;
         use kafka_protocol::messages::create_topics_request::CreatableTopic;
-        use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, TopicName};
-        let timeout = Duration::from_millis(AUTO_CREATE_TIMEOUT_MS as u64);
         let topic = CreatableTopic::default()
-            .with_name(TopicName(kafka_protocol::protocol::StrBytes::from_string(
+            .with_name(kafka_protocol::messages::TopicName(StrBytes::from_string(
                 name.to_string(),
             )))
             .with_num_partitions(-1)
             .with_replication_factor(-1);
+        self.create_in_cluster(topic).await
+    }
+
+    /// Makes sure `__consumer_offsets` exists in the cluster, created through the active
+    /// controller as Kafka's brokers create it: `offsets.topic.num.partitions` partitions,
+    /// `offsets.topic.replication.factor` replicas (Kafka's default, 3, when not set),
+    /// compacted, `offsets.topic.segment.bytes` segments.
+    pub async fn ensure_offsets_topic_in_cluster(&self) -> Result<(), (kafka_protocol::ResponseError, String)> {
+        use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+        if self
+            .image()
+            .is_some_and(|i| i.topic(crate::group::OFFSETS_TOPIC).is_some())
+        {
+            return Ok(());
+        }
+        let g = &self.config.group;
+        let config = |k: &str, v: String| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(k.to_string()))
+                .with_value(Some(StrBytes::from_string(v)))
+        };
+        let topic = CreatableTopic::default()
+            .with_name(kafka_protocol::messages::TopicName(StrBytes::from_static_str(
+                crate::group::OFFSETS_TOPIC,
+            )))
+            .with_num_partitions(g.offsets_topic_partitions)
+            .with_replication_factor(g.offsets_topic_replication_factor.unwrap_or(3) as i16)
+            .with_configs(vec![
+                config("cleanup.policy", "compact".into()),
+                config("compression.type", "producer".into()),
+                config("segment.bytes", g.offsets_topic_segment_bytes.to_string()),
+            ]);
+        self.create_in_cluster(topic).await
+    }
+
+    /// Creates `topic` through the active controller and waits until this broker's image
+    /// has it. The controller's error, if any.
+    async fn create_in_cluster(
+        &self,
+        topic: kafka_protocol::messages::create_topics_request::CreatableTopic,
+    ) -> Result<(), (kafka_protocol::ResponseError, String)> {
+        use kafka_protocol::ResponseError;
+        use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+        let name = topic.name.0.to_string();
+        let timeout = Duration::from_millis(AUTO_CREATE_TIMEOUT_MS as u64);
         let req = CreateTopicsRequest::default()
             .with_topics(vec![topic])
             .with_timeout_ms(AUTO_CREATE_TIMEOUT_MS);
@@ -312,7 +355,7 @@ impl Broker {
         // Kafka answers LEADER_NOT_AVAILABLE at once while the topic is being created;
         // the image here usually has it within moments of the commit.
         if self
-            .await_image(AUTO_CREATE_IMAGE_WAIT, |i| i.topic(name).is_some())
+            .await_image(AUTO_CREATE_IMAGE_WAIT, |i| i.topic(&name).is_some())
             .await
         {
             Ok(())
@@ -329,7 +372,7 @@ impl Broker {
         {
             return t.partitions.contains_key(&partition);
         }
-        if self.quorum.is_some() && !crate::log::internal::is_internal(topic) {
+        if self.quorum.is_some() && !crate::log::internal::kept_per_broker(topic) {
             return false;
         }
         self.logs
@@ -740,7 +783,6 @@ impl BrokerBuilder {
                     })
                 }))
             };
-            broker.groups.coordinate_only_where(elsewhere(0));
             broker.txns.coordinate_only_where(elsewhere(1));
         }
         let mut cluster_tasks = vec![];
@@ -752,6 +794,10 @@ impl BrokerBuilder {
         }
         if let (Some(q), Some(l)) = (&broker.quorum, &broker.lifecycle) {
             let replication = broker.replication.clone().expect("a cluster broker replicates");
+            broker.groups.join_cluster(
+                replication.clone(),
+                Duration::from_millis(broker.config.group.offsets_commit_timeout_ms),
+            );
             let fetchers = crate::replica::fetcher::FetcherManager::new(
                 broker.node_id(),
                 crate::replica::fetcher::FetchSettings::default(),
@@ -777,16 +823,12 @@ impl BrokerBuilder {
                 q.image(),
                 rx.clone(),
             )));
-            for key in [
-                "offsets.topic.replication.factor",
-                "transaction.state.log.replication.factor",
-            ] {
-                if broker.config.static_props.get(key).is_some_and(|v| v.trim() != "1") {
-                    tracing::warn!(
-                        key,
-                        "the coordinators' internal topics are not replicated yet: each broker keeps its own, with one replica"
-                    );
-                }
+            let key = "transaction.state.log.replication.factor";
+            if broker.config.static_props.get(key).is_some_and(|v| v.trim() != "1") {
+                tracing::warn!(
+                    key,
+                    "__transaction_state is not replicated yet: each broker keeps its own, with one replica"
+                );
             }
         }
         let server = tokio::spawn(crate::server::serve(listener, broker.clone(), rx));

@@ -477,6 +477,13 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         doc: "The replication factor for the offsets topic (set higher to ensure availability). Internal topic creation will fail until the cluster size meets this replication factor requirement.",
     },
     ConfigDef {
+        name: "offsets.commit.timeout.ms",
+        ty: ConfigType::Int,
+        default: Some("5000"),
+        dynamic: false,
+        doc: "Offset commit will be delayed until all replicas for the offsets topic receive the commit or this timeout is reached. This is similar to the producer request timeout.",
+    },
+    ConfigDef {
         name: "offset.metadata.max.bytes",
         ty: ConfigType::Int,
         default: Some("4096"),

@@ -41,7 +41,8 @@
 //! | `group.max.size` | `2147483647` | members per group (GROUP_MAX_SIZE_REACHED beyond) |
 //! | `offsets.topic.num.partitions` | `50` | partitions of `__consumer_offsets` (fixed once created) |
 //! | `offsets.topic.segment.bytes` | `104857600` | segment size of `__consumer_offsets` |
-//! | `offsets.topic.replication.factor` | `1` | 1 on a single broker; a cluster accepts more but does not replicate the coordinators' internal topics yet (a warning says so) |
+//! | `offsets.topic.replication.factor` | `1` alone, `3` in a cluster | replicas of each `__consumer_offsets` partition; a single broker has one; in a cluster, as Kafka, FindCoordinator answers COORDINATOR_NOT_AVAILABLE until that many brokers are registered |
+//! | `offsets.commit.timeout.ms` | `5000` | in a cluster, how long a write to `__consumer_offsets` waits for the in-sync replicas (then COORDINATOR_NOT_AVAILABLE) |
 //! | `offset.metadata.max.bytes` | `4096` | largest commit metadata (OFFSET_METADATA_TOO_LARGE) |
 //! | `offsets.retention.minutes` | `10080` | how long an empty group's offsets are kept |
 //! | `offsets.retention.check.interval.ms` | `600000` | period of the offset-expiration pass |
@@ -49,7 +50,7 @@
 //! | `transaction.max.timeout.ms` | `900000` | largest `transaction.timeout.ms` (INVALID_TRANSACTION_TIMEOUT beyond) |
 //! | `transaction.state.log.num.partitions` | `50` | partitions of `__transaction_state` (fixed once created) |
 //! | `transaction.state.log.segment.bytes` | `104857600` | segment size of `__transaction_state` |
-//! | `transaction.state.log.replication.factor` | `1` | as `offsets.topic.replication.factor` |
+//! | `transaction.state.log.replication.factor` | `1` | 1 on a single broker; a cluster accepts more but does not replicate `__transaction_state` yet (a warning says so) |
 //! | `transaction.abort.timed.out.transaction.cleanup.interval.ms` | `10000` | how often open transactions are checked against their timeout |
 //! | `transactional.id.expiration.ms` | `604800000` | idle transactional ids are forgotten after this |
 //! | `transaction.remove.expired.transaction.cleanup.interval.ms` | `3600000` | how often idle transactional ids are looked for |
@@ -281,10 +282,21 @@ impl Config {
                     }
                 }
                 // Checked by `kraft()`: above 1 only in a cluster.
-                "default.replication.factor"
-                | "offsets.topic.replication.factor"
-                | "transaction.state.log.replication.factor" => {
+                "default.replication.factor" | "transaction.state.log.replication.factor" => {
                     if parse_num::<i32>(key, v)? < 1 {
+                        return Err(format!("{key} must be at least 1"));
+                    }
+                }
+                "offsets.topic.replication.factor" => {
+                    let rf = parse_num::<i32>(key, v)?;
+                    if !(1..=i16::MAX as i32).contains(&rf) {
+                        return Err(format!("{key} must be between 1 and 32767"));
+                    }
+                    self.group.offsets_topic_replication_factor = Some(rf);
+                }
+                "offsets.commit.timeout.ms" => {
+                    self.group.offsets_commit_timeout_ms = parse_num(key, v)?;
+                    if self.group.offsets_commit_timeout_ms == 0 {
                         return Err(format!("{key} must be at least 1"));
                     }
                 }

@@ -69,6 +69,7 @@ pub fn group_error(e: &crate::group::GroupError) -> ResponseError {
         G::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
         G::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
         G::NotCoordinator => ResponseError::NotCoordinator,
+        G::LoadInProgress => ResponseError::CoordinatorLoadInProgress,
         G::CommitTooLarge => ResponseError::InvalidCommitOffsetSize,
         G::ProducerFenced => ResponseError::ProducerFenced,
         // Kafka answers a failed __consumer_offsets append with NOT_COORDINATOR (retriable).

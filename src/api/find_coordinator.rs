@@ -1,8 +1,13 @@
-//! FindCoordinator: brokk is the coordinator of every group (key type 0) and transactional
-//! id (key type 1); in a cluster, one live broker per key (`coordinator_of`). v0-v3 ask for one key, v4+ for a batch (KIP-699). The first lookup
-//! creates `__consumer_offsets` or `__transaction_state`, as in Kafka. A key whose partition
-//! of that topic is in a failed log dir gets COORDINATOR_NOT_AVAILABLE (Kafka: the
-//! partition has no leader). Other key types (2 = share groups) are INVALID_REQUEST.
+//! FindCoordinator: a single broker is the coordinator of every group (key type 0) and
+//! transactional id (key type 1). In a cluster (`coordinator_of`), a group's coordinator
+//! is the leader of its `__consumer_offsets` partition, as in Kafka; a transactional id's
+//! is, until `__transaction_state` is replicated, one live broker picked by the key. v0-v3
+//! ask for one key, v4+ for a batch (KIP-699). The first lookup creates
+//! `__consumer_offsets` or `__transaction_state`, as in Kafka (in a cluster, through the
+//! controller, with `offsets.topic.replication.factor` replicas: COORDINATOR_NOT_AVAILABLE
+//! while it cannot be created or has no leader). A key whose partition of that topic is in
+//! a failed log dir gets COORDINATOR_NOT_AVAILABLE (Kafka: the partition has no leader).
+//! Other key types (2 = share groups) are INVALID_REQUEST.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -19,6 +24,10 @@ const TRANSACTION: i8 = 1;
 async fn locate(broker: &Broker, key_type: i8) -> Result<(), (ResponseError, String)> {
     // Kafka answers COORDINATOR_NOT_AVAILABLE while it cannot create the topic.
     match key_type {
+        GROUP if broker.image().is_some() => broker
+            .ensure_offsets_topic_in_cluster()
+            .await
+            .map_err(|(_, msg)| (ResponseError::CoordinatorNotAvailable, msg)),
         GROUP => broker
             .groups()
             .ensure_offsets_topic()
@@ -56,20 +65,37 @@ fn offline(broker: &Broker, key_type: i8, key: &str, at: i32) -> Result<(), (Res
     Ok(())
 }
 
-/// The broker coordinating `key`: alone, this one; in a cluster, until the coordinators
-/// move with the leadership of their topics' partitions, the registered broker the key's
-/// coordinator partition picks among all registered brokers by id (so a broker's fencing
-/// does not move other brokers' groups); COORDINATOR_NOT_AVAILABLE while that one is
-/// fenced.
+/// The broker coordinating `key`: alone, this one; in a cluster, a group's is the leader of
+/// its `__consumer_offsets` partition; a transactional id's, until the transaction
+/// coordinator moves with the leadership of `__transaction_state`, the registered broker
+/// the key's partition picks among all registered brokers by id (so a broker's fencing
+/// does not move other brokers' keys). COORDINATOR_NOT_AVAILABLE while that one is fenced
+/// or the partition has no leader.
 pub fn coordinator_of(broker: &Broker, key_type: i8, key: &str) -> Result<(i32, String, i32), (ResponseError, String)> {
     let own = || {
         let (host, port) = broker.advertised();
         (broker.node_id(), host.to_string(), port)
     };
-    if broker.image().is_none() {
+    let Some(image) = broker.image() else {
         return Ok(own());
-    }
+    };
+    let unavailable = || {
+        (
+            ResponseError::CoordinatorNotAvailable,
+            "The coordinator is not available.".to_string(),
+        )
+    };
     let all = broker.brokers();
+    if key_type == GROUP {
+        let t = image.topic(crate::group::OFFSETS_TOPIC).ok_or_else(unavailable)?;
+        let p = crate::log::internal::partition_for(key, t.partitions.len() as i32);
+        let leader = t.partitions.get(&p).map_or(-1, |p| p.leader);
+        return all
+            .iter()
+            .find(|b| b.id == leader && !b.fenced)
+            .map(|b| (b.id, b.host.clone(), b.port))
+            .ok_or_else(unavailable);
+    }
     if all.is_empty() {
         return Ok(own());
     }

@@ -119,7 +119,8 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
         return refused(requested, ResponseError::UnknownServerError, version);
     }
     // In a cluster the image has the topics; this broker's own logs answer only for the
-    // coordinators' internal topics (each broker's own for now).
+    // internal topics the image does not have (`__transaction_state`, each broker's own
+    // for now).
     let image = broker.image();
     let nodes: Vec<_> = broker.brokers().into_iter().filter(|b| !b.fenced).collect();
     let live: std::collections::BTreeSet<i32> = nodes.iter().map(|b| b.id).collect();
@@ -169,7 +170,7 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
                 continue; // refused above
             };
             if let Some(i) = &image
-                && !crate::log::internal::is_internal(&name)
+                && !crate::log::internal::kept_per_broker(&name)
             {
                 topics.push(match i.topic(&name) {
                     Some(t) => metadata_image::topic_response(t, &live, include_ops, version),

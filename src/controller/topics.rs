@@ -61,12 +61,8 @@ pub fn create(
         TopicError::InvalidName(m) => refuse(ResponseError::InvalidTopicException, m),
         other => refuse(ResponseError::InvalidTopicException, other.to_string()),
     })?;
-    if crate::log::internal::is_internal(name) {
-        return Err(refuse(
-            ResponseError::InvalidRequest,
-            format!("{name} is internal: its coordinator creates it"),
-        ));
-    }
+    // Internal topics come from the brokers' coordinators (their CreateTopics handlers
+    // refuse clients' requests for them).
     if image.topic(name).is_some() {
         return Err(refuse(
             ResponseError::TopicAlreadyExists,

@@ -68,10 +68,13 @@ pub enum OffsetWrite {
     },
 }
 
-/// A command for the actor: a synchronous step on the state machine, or an offset write.
+/// A command for the actor: a synchronous step on the state machine, an offset write, or
+/// (in a cluster) the end of this broker's coordination of the group.
 pub enum Command {
     Step(Step),
     Write(OffsetWrite),
+    /// The group's `__consumer_offsets` partition is led elsewhere now: stop at once.
+    Resign,
 }
 
 /// The running actor's context.
@@ -109,6 +112,7 @@ impl Actor {
                 .map(|ms| self.clock_base + std::time::Duration::from_millis(ms));
             tokio::select! {
                 cmd = self.rx.recv() => match cmd {
+                    Some(Command::Resign) => return self.resign(),
                     Some(cmd) => self.handle(cmd).await,
                     None => break,
                 },
@@ -137,6 +141,7 @@ impl Actor {
         match cmd {
             Command::Step(f) => f(&mut self.group, now),
             Command::Write(w) => self.write(w, now).await,
+            Command::Resign => {}
         }
     }
 
@@ -342,8 +347,24 @@ impl Actor {
                     f(&mut self.group, now)
                 }
                 Command::Write(w) => reject(w, GroupError::NotCoordinator),
+                Command::Resign => {}
             }
         }
+    }
+
+    /// This broker resigned as the group's coordinator (the coordinator already took it
+    /// out of the registry): parked requests get NOT_COORDINATOR, queued writes too, and
+    /// queued steps are dropped unrun, so their callers look for the coordinator again.
+    fn resign(mut self) {
+        self.rx.close();
+        self.group.fail_parked(GroupError::NotCoordinator);
+        while let Ok(cmd) = self.rx.try_recv() {
+            if let Command::Write(w) = cmd {
+                reject(w, GroupError::NotCoordinator);
+            }
+        }
+        let mut s = self.summary.lock().unwrap_or_else(|p| p.into_inner());
+        s.state = GroupState::Dead;
     }
 
     /// Leaves the registry, then answers whatever is still queued as a Dead group does
@@ -357,6 +378,7 @@ impl Actor {
             match cmd {
                 Command::Step(f) => f(&mut self.group, now),
                 Command::Write(w) => reject(w, GroupError::CoordinatorNotAvailable),
+                Command::Resign => {}
             }
         }
         let mut s = self.summary.lock().unwrap_or_else(|p| p.into_inner());

@@ -24,6 +24,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::actor::{Actor, Command, OffsetWrite, Summary};
+use super::cluster::ClusterLink;
+use super::ownership::Standing;
 use super::records::{self, OffsetsRecord};
 use super::state::{
     CommittedOffset, Group, GroupDescription, JoinRequest, JoinResponse, Limits, Now, StoredGroup, SyncRequest,
@@ -44,6 +46,11 @@ pub struct GroupConfig {
     pub offset_metadata_max_bytes: usize,
     pub offsets_retention_ms: i64,
     pub offsets_retention_check_interval_ms: u64,
+    /// `offsets.topic.replication.factor` as given (a cluster's default is Kafka's, 3).
+    pub offsets_topic_replication_factor: Option<i32>,
+    /// `offsets.commit.timeout.ms`: how long a write to `__consumer_offsets` waits for
+    /// the in-sync replicas (a cluster's).
+    pub offsets_commit_timeout_ms: u64,
     /// The broker is in a cluster: its topics are the metadata image's, not (all) in its
     /// own logs, so offsets of topics it does not host are kept at load.
     pub in_cluster: bool,
@@ -64,6 +71,8 @@ impl Default for GroupConfig {
             offset_metadata_max_bytes: 4096,
             offsets_retention_ms: 7 * 24 * 3_600_000,
             offsets_retention_check_interval_ms: 600_000,
+            offsets_topic_replication_factor: None,
+            offsets_commit_timeout_ms: 5_000,
             in_cluster: false,
         }
     }
@@ -74,6 +83,8 @@ impl Default for GroupConfig {
 #[derive(Debug)]
 pub struct OffsetsLog {
     topic: InternalTopic,
+    /// In a cluster: the partitions coordinated here, written through replication.
+    cluster: std::sync::OnceLock<Arc<ClusterLink>>,
 }
 
 fn storage_error(e: TopicError) -> GroupError {
@@ -96,6 +107,7 @@ impl OffsetsLog {
         );
         OffsetsLog {
             topic: InternalTopic::new(logs, OFFSETS_TOPIC, config.offsets_topic_partitions, overrides),
+            cluster: std::sync::OnceLock::new(),
         }
     }
 
@@ -110,6 +122,9 @@ impl OffsetsLog {
 
     /// Appends the group's records; returns the batch's base offset.
     pub async fn append(&self, group: &str, recs: Vec<(Bytes, Option<Bytes>)>) -> Result<i64, GroupError> {
+        if let Some(link) = self.cluster.get() {
+            return Ok(link.append(self.logs(), group, &recs, None).await?.base_offset);
+        }
         let info = self.topic.append(group, &recs, None).await.map_err(storage_error)?;
         Ok(info.base_offset)
     }
@@ -122,6 +137,12 @@ impl OffsetsLog {
         pid: i64,
         epoch: i16,
     ) -> Result<i64, GroupError> {
+        if let Some(link) = self.cluster.get() {
+            return Ok(link
+                .append(self.logs(), group, &recs, Some((pid, epoch)))
+                .await?
+                .base_offset);
+        }
         let info = self
             .topic
             .append(group, &recs, Some((pid, epoch)))
@@ -177,19 +198,59 @@ pub struct GroupCoordinator {
     /// Producer id → the groups it has transactional offsets pending in (whose pending
     /// offsets its markers settle).
     txn_groups: DashMap<i64, HashSet<String>>,
-    /// In a cluster: whether a group is coordinated by another broker (NOT_COORDINATOR).
-    elsewhere: std::sync::OnceLock<crate::txn::Elsewhere>,
 }
 
 impl GroupCoordinator {
-    /// In a cluster, `f` says which groups another broker coordinates: their requests get
-    /// NOT_COORDINATOR here (set once, at start).
-    pub fn coordinate_only_where(&self, f: crate::txn::Elsewhere) {
-        let _ = self.elsewhere.set(f);
+    pub(super) fn link_slot(&self) -> &std::sync::OnceLock<Arc<ClusterLink>> {
+        &self.log.cluster
     }
 
-    fn is_elsewhere(&self, group_id: &str) -> bool {
-        self.elsewhere.get().is_some_and(|f| (f.0)(group_id))
+    /// The coordinator's place in a cluster (None on a single broker).
+    pub(super) fn link(&self) -> Option<&Arc<ClusterLink>> {
+        self.log.cluster.get()
+    }
+
+    pub(super) fn log_manager(&self) -> &Arc<LogManager> {
+        self.log.logs()
+    }
+
+    /// In a cluster, why this broker does not serve `group_id` now, if it does not:
+    /// another broker coordinates it (NOT_COORDINATOR) or its partition is loading here
+    /// (COORDINATOR_LOAD_IN_PROGRESS).
+    fn not_here(&self, group_id: &str) -> Option<GroupError> {
+        let link = self.link()?;
+        let p = partition_for(group_id, link.ownership.count());
+        match link.ownership.standing(p) {
+            Standing::Coordinated => None,
+            Standing::Loading => Some(GroupError::LoadInProgress),
+            Standing::Elsewhere => Some(GroupError::NotCoordinator),
+        }
+    }
+
+    /// Stops the actors of partition `p`'s groups (`count` partitions): their requests get
+    /// NOT_COORDINATOR. Returns how many there were.
+    pub(super) fn stop_partition(&self, p: i32, count: i32) -> usize {
+        let doomed: Vec<(String, Handle)> = self
+            .registry
+            .groups
+            .iter()
+            .filter(|e| partition_for(e.key(), count) == p)
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect();
+        for (id, h) in &doomed {
+            self.registry.remove(id, h.actor_id);
+            let _ = h.tx.send(Command::Resign);
+        }
+        self.txn_groups.retain(|_, gs| {
+            gs.retain(|g| partition_for(g, count) != p);
+            !gs.is_empty()
+        });
+        doomed.len()
+    }
+
+    /// Serves `g` (a group rebuilt from the log).
+    pub(super) fn install(&self, id: String, g: Group) {
+        self.registry.groups.insert(id, self.spawn(g));
     }
 
     /// A coordinator whose actors stop (failing parked requests with NOT_COORDINATOR) when
@@ -204,7 +265,6 @@ impl GroupCoordinator {
             shutdown,
             actors: Mutex::new(tokio::task::JoinSet::new()),
             txn_groups: DashMap::new(),
-            elsewhere: std::sync::OnceLock::new(),
         }
     }
 
@@ -225,8 +285,16 @@ impl GroupCoordinator {
         while actors.join_next().await.is_some() {}
     }
 
-    /// Makes sure `__consumer_offsets` exists (FindCoordinator does this, as in Kafka).
+    /// Makes sure `__consumer_offsets` exists (FindCoordinator does this, as in Kafka). In
+    /// a cluster the controller creates it (`Broker::ensure_offsets_topic_in_cluster`):
+    /// here it is only checked that the image has it.
     pub async fn ensure_offsets_topic(&self) -> Result<(), GroupError> {
+        if let Some(link) = self.link() {
+            return match link.ownership.count() {
+                0 => Err(GroupError::CoordinatorNotAvailable),
+                _ => Ok(()),
+            };
+        }
         self.log.topic().await.map(|_| ())
     }
 
@@ -282,10 +350,13 @@ impl GroupCoordinator {
             if *self.shutdown.borrow() {
                 return Some(Err(GroupError::NotCoordinator));
             }
-            // The group's __consumer_offsets partition is in a failed log dir, or another
-            // broker of the cluster coordinates it.
-            if self.is_offline(group_id) || self.is_elsewhere(group_id) {
+            // The group's __consumer_offsets partition is in a failed log dir.
+            if self.is_offline(group_id) {
                 return Some(Err(GroupError::NotCoordinator));
+            }
+            // Another broker of the cluster coordinates it, or it is loading here.
+            if let Some(e) = self.not_here(group_id) {
+                return Some(Err(e));
             }
             let h = self.handle(group_id, create)?;
             let (tx, rx) = oneshot::channel();
@@ -293,7 +364,12 @@ impl GroupCoordinator {
                 self.registry.remove(group_id, h.actor_id);
                 continue;
             }
-            return Some(rx.await.map_err(|_| GroupError::CoordinatorNotAvailable));
+            match rx.await {
+                Ok(r) => return Some(Ok(r)),
+                // A resigned actor drops what it has not run: look again.
+                Err(_) if self.link().is_some() => continue,
+                Err(_) => return Some(Err(GroupError::CoordinatorNotAvailable)),
+            }
         }
         Some(Err(GroupError::CoordinatorNotAvailable))
     }
@@ -503,6 +579,9 @@ impl GroupCoordinator {
     }
 
     fn offsets_partition_count(&self) -> i32 {
+        if let Some(link) = self.link() {
+            return link.ownership.count();
+        }
         self.log
             .logs()
             .topic(OFFSETS_TOPIC)
@@ -526,6 +605,14 @@ impl GroupCoordinator {
         let Some(p) = self.log.logs().partition(OFFSETS_TOPIC, partition) else {
             return Err(LogError::PartitionDeleted);
         };
+        // In a cluster, only where the partition is coordinated (led) here.
+        if let Some(link) = self.link()
+            && link.ownership.gate(partition).is_none()
+        {
+            return Err(LogError::Invalid(format!(
+                "{OFFSETS_TOPIC}-{partition} is not led here"
+            )));
+        }
         let written = append_marker_durably(&p, pid, epoch, coordinator_epoch, commit).await;
         let stale = match written {
             Ok(_) => None,
@@ -662,6 +749,12 @@ impl GroupCoordinator {
             if p.segment_count() < 2 {
                 continue;
             }
+            // In a cluster, the leader compacts; followers take its log start.
+            if let Some(link) = self.link()
+                && link.ownership.gate(p.index()).is_none()
+            {
+                continue;
+            }
             let mut cut = p.log_end_offset();
             // Read the registry after the cut: a group whose records lie below the cut
             // registered before writing them.
@@ -717,8 +810,12 @@ impl GroupCoordinator {
     /// Rebuilds every group from `__consumer_offsets` (blocking reads of the log: call
     /// before serving). Offsets of topics that no longer exist are tombstoned. A
     /// transactional offset commit is applied when its commit marker follows it, dropped
-    /// on an abort marker, and left pending when its transaction is still open.
+    /// on an abort marker, and left pending when its transaction is still open. In a
+    /// cluster nothing is loaded here: each partition is, once this broker leads it.
     pub async fn load(&self) -> Result<usize, GroupError> {
+        if self.config.in_cluster {
+            return Ok(0);
+        }
         let Some(topic) = self.log.logs().topic(OFFSETS_TOPIC) else {
             return Ok(0);
         };
@@ -737,64 +834,34 @@ impl GroupCoordinator {
                 .await
                 .map_err(|e| GroupError::Storage(format!("loading {OFFSETS_TOPIC} failed: {e}")))?
                 .map_err(|e| GroupError::Storage(e.to_string()))?;
-            // Groups of this partition with offsets in each open transaction.
-            let mut open: HashMap<i64, Vec<String>> = HashMap::new();
-            for item in items {
-                let (batch, key, value) = match item {
-                    Item::Record { batch, key, value } => (batch, key, value),
-                    Item::Marker(m) => {
-                        for g in open.remove(&m.producer_id).unwrap_or_default() {
-                            if let Some(l) = loading.get_mut(&g) {
-                                l.txn.complete(m.producer_id, m.marker == Some(true), &mut l.offsets);
-                            }
-                        }
-                        continue;
-                    }
-                };
-                let Some(rec) = records::decode(&key, value.as_deref()) else {
-                    tracing::warn!(
-                        offset = batch.base_offset,
-                        "skipping an unreadable __consumer_offsets record"
-                    );
-                    continue;
-                };
-                match rec {
-                    OffsetsRecord::Offset {
-                        group,
-                        topic,
-                        partition,
-                        value,
-                    } => {
-                        let l = loading.entry(group.clone()).or_default();
-                        let tp = (topic, partition);
-                        match value {
-                            Some(v) if batch.transactional => {
-                                l.txn.add_pending(batch.producer_id, tp, v, batch.base_offset);
-                                let gs = open.entry(batch.producer_id).or_default();
-                                if !gs.contains(&group) {
-                                    gs.push(group);
-                                }
-                            }
-                            Some(v) => {
-                                l.txn.record_commit(tp.clone(), batch.base_offset);
-                                l.offsets.insert(tp, v);
-                            }
-                            None => {
-                                l.txn.forget(&tp);
-                                l.offsets.remove(&tp);
-                            }
-                        }
-                    }
-                    OffsetsRecord::Group { group, value } => {
-                        loading.entry(group).or_default().stored = Some(value);
-                    }
-                }
-            }
+            read_groups(items, &mut loading);
         }
+        let mut loaded = 0;
+        for (id, g, orphaned) in self.build_groups(loading) {
+            if !orphaned.is_empty() {
+                let recs = orphaned
+                    .iter()
+                    .map(|(t, p)| (records::offset_key(&id, t, *p), None))
+                    .collect();
+                self.log.append(&id, recs).await?;
+            }
+            self.install(id, g);
+            loaded += 1;
+        }
+        Ok(loaded)
+    }
+
+    /// The groups read from `__consumer_offsets`, with the offsets they held of topics
+    /// that no longer exist (dropped from the group; on a single broker only: a cluster
+    /// broker does not host every topic).
+    pub(super) fn build_groups(
+        &self,
+        mut loading: HashMap<String, Loading>,
+    ) -> Vec<Rebuilt> {
         let now = self.now();
         let mut ids: Vec<String> = loading.keys().cloned().collect();
         ids.sort();
-        let mut loaded = 0;
+        let mut out = vec![];
         for id in ids {
             let Some(l) = loading.remove(&id) else { continue };
             let stored = l.stored.flatten();
@@ -820,23 +887,76 @@ impl GroupCoordinator {
             for (t, _) in &orphaned {
                 g.txn.drop_topic(t);
             }
-            if !orphaned.is_empty() {
-                let recs = orphaned
-                    .iter()
-                    .map(|(t, p)| (records::offset_key(&id, t, *p), None))
-                    .collect();
-                self.log.append(&id, recs).await?;
-            }
-            self.registry.groups.insert(id, self.spawn(g));
-            loaded += 1;
+            out.push((id, g, orphaned));
         }
-        Ok(loaded)
+        out
+    }
+}
+
+/// A group rebuilt from the log: its id, its state, and the partitions of deleted topics
+/// it held offsets of.
+pub(super) type Rebuilt = (String, Group, Vec<(String, i32)>);
+
+/// Applies one partition's records, in log order, to the groups being rebuilt.
+pub(super) fn read_groups(items: Vec<Item>, loading: &mut HashMap<String, Loading>) {
+    // Groups of this partition with offsets in each open transaction.
+    let mut open: HashMap<i64, Vec<String>> = HashMap::new();
+    for item in items {
+        let (batch, key, value) = match item {
+            Item::Record { batch, key, value } => (batch, key, value),
+            Item::Marker(m) => {
+                for g in open.remove(&m.producer_id).unwrap_or_default() {
+                    if let Some(l) = loading.get_mut(&g) {
+                        l.txn.complete(m.producer_id, m.marker == Some(true), &mut l.offsets);
+                    }
+                }
+                continue;
+            }
+        };
+        let Some(rec) = records::decode(&key, value.as_deref()) else {
+            tracing::warn!(
+                offset = batch.base_offset,
+                "skipping an unreadable __consumer_offsets record"
+            );
+            continue;
+        };
+        match rec {
+            OffsetsRecord::Offset {
+                group,
+                topic,
+                partition,
+                value,
+            } => {
+                let l = loading.entry(group.clone()).or_default();
+                let tp = (topic, partition);
+                match value {
+                    Some(v) if batch.transactional => {
+                        l.txn.add_pending(batch.producer_id, tp, v, batch.base_offset);
+                        let gs = open.entry(batch.producer_id).or_default();
+                        if !gs.contains(&group) {
+                            gs.push(group);
+                        }
+                    }
+                    Some(v) => {
+                        l.txn.record_commit(tp.clone(), batch.base_offset);
+                        l.offsets.insert(tp, v);
+                    }
+                    None => {
+                        l.txn.forget(&tp);
+                        l.offsets.remove(&tp);
+                    }
+                }
+            }
+            OffsetsRecord::Group { group, value } => {
+                loading.entry(group).or_default().stored = Some(value);
+            }
+        }
     }
 }
 
 /// One group's state while `__consumer_offsets` is read.
 #[derive(Default)]
-struct Loading {
+pub(super) struct Loading {
     /// The last GroupMetadata record (`Some(None)`: a tombstone).
     stored: Option<Option<StoredGroup>>,
     offsets: BTreeMap<(String, i32), CommittedOffset>,

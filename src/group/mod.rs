@@ -14,10 +14,15 @@
 //!   expiration pass;
 //! - [`records`]: the `__consumer_offsets` key/value formats (Kafka's, so Kafka tools can
 //!   read them) and the batch writer;
-//! - [`subscription`]: reads topic names out of consumer-protocol member metadata.
+//! - [`subscription`]: reads topic names out of consumer-protocol member metadata;
+//! - [`cluster`] and [`ownership`]: in a cluster, groups are coordinated by the leader of
+//!   their `__consumer_offsets` partition, loaded when it is elected and stopped when it
+//!   resigns, and their writes wait for the in-sync replicas.
 
 pub mod actor;
+pub mod cluster;
 pub mod coordinator;
+pub mod ownership;
 pub mod records;
 pub mod state;
 pub mod subscription;
@@ -56,8 +61,10 @@ pub enum GroupError {
     GroupSubscribedToTopic,
     #[error("the offset metadata is larger than offset.metadata.max.bytes")]
     OffsetMetadataTooLarge,
-    #[error("the coordinator is shutting down")]
+    #[error("this broker is not the group's coordinator (now)")]
     NotCoordinator,
+    #[error("the coordinator is loading the group's partition")]
+    LoadInProgress,
     #[error("the commit is larger than a __consumer_offsets batch may be")]
     CommitTooLarge,
     #[error("a newer producer with the same transactional id fenced this one")]

@@ -44,6 +44,13 @@ pub fn is_internal(topic: &str) -> bool {
     INTERNAL_TOPICS.contains(&topic)
 }
 
+/// In a cluster, whether `topic` is an internal topic each broker keeps on its own, not a
+/// topic of the metadata image: `__transaction_state`, until the transaction coordinator
+/// moves with the leadership of its partitions. (`__consumer_offsets` is the image's.)
+pub fn kept_per_broker(topic: &str) -> bool {
+    topic == "__transaction_state"
+}
+
 /// One internal topic.
 #[derive(Debug)]
 pub struct InternalTopic {
@@ -110,7 +117,7 @@ impl InternalTopic {
     pub fn is_offline(&self, key: &str) -> bool {
         self.existing().is_some_and(|t| {
             let p = partition_for(key, t.partitions.len() as i32);
-            t.partitions[p as usize].is_offline()
+            t.partitions.get(p as usize).is_some_and(|p| p.is_offline())
         })
     }
 
@@ -232,11 +239,30 @@ pub enum Item {
 /// Reads every batch of `p` from its log start to its high watermark (blocking). Batches
 /// that cannot be decoded are skipped with a warning.
 pub fn read_all(p: &Partition) -> Result<Vec<Item>, LogError> {
+    read_items(p, false)
+}
+
+/// [`read_all`] to the log end: a coordinator elected leader of a replicated partition
+/// loads what its log holds (Kafka's `CoordinatorLoader`), the tail its followers have not
+/// confirmed yet included: as the leader, that tail is the partition's history.
+pub fn read_all_to_log_end(p: &Partition) -> Result<Vec<Item>, LogError> {
+    read_items(p, true)
+}
+
+fn read_items(p: &Partition, to_log_end: bool) -> Result<Vec<Item>, LogError> {
     let mut out = vec![];
     let mut offset = p.log_start_offset();
-    let end = p.high_watermark();
+    let end = if to_log_end {
+        p.log_end_offset()
+    } else {
+        p.high_watermark()
+    };
     while offset < end {
-        let data = p.read(offset, 8 << 20, true, false)?;
+        let data = if to_log_end {
+            p.read_to_log_end(offset, 8 << 20)?
+        } else {
+            p.read(offset, 8 << 20, true, false)?
+        };
         let Some(bytes) = data.records.filter(|b| !b.is_empty()) else {
             break;
         };

@@ -15,9 +15,13 @@
 //! - led elsewhere: it fetches from that leader (no leader: it waits). The fetchers are
 //!   told first, so no fetched batch lands in a partition that has begun to lead.
 //!
-//! A single broker's own topics (written before the cluster was configured) and the
-//! coordinators' internal topics are left alone. Growing a topic's partitions, moving
-//! replicas and config changes through the image are not followed yet.
+//! `__consumer_offsets` is a topic of the image like any other (its group coordinator
+//! follows the leadership of its partitions: [`GroupCoordinator::elect`] resigns the
+//! partitions led no more before their fetchers start, and loads the newly led ones once
+//! they lead); a local one that predates the cluster is replaced by the image's. A single
+//! broker's own topics (written before the cluster was configured) and
+//! `__transaction_state` (not replicated yet) are left alone. Growing a topic's
+//! partitions, moving replicas and config changes through the image are not followed yet.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,8 +31,9 @@ use tokio::sync::watch;
 use super::fetcher::{FetcherManager, Followed, PartitionKey};
 use super::{LeaderState, Replication};
 use crate::group::GroupCoordinator;
+use crate::group::OFFSETS_TOPIC;
 use crate::log::cleaner::LogCleaner;
-use crate::log::internal::is_internal;
+use crate::log::internal::kept_per_broker;
 use crate::log::{LogManager, now_ms};
 use crate::metadata::MetadataImage;
 use crate::metadata::image::{TOPIC_RESOURCE, TopicImage};
@@ -73,7 +78,7 @@ fn hosted(t: &TopicImage, node: i32) -> Vec<i32> {
 pub fn plan(image: &MetadataImage, node: i32, local: &[(String, uuid::Uuid, bool)]) -> Vec<Action> {
     let mut out = vec![];
     for (name, id, managed) in local {
-        if is_internal(name) || !managed {
+        if kept_per_broker(name) || !managed {
             continue;
         }
         let current = image.topic(name).map(|t| t.id);
@@ -81,18 +86,24 @@ pub fn plan(image: &MetadataImage, node: i32, local: &[(String, uuid::Uuid, bool
             out.push(Action::Delete { name: name.clone() });
         }
     }
-    // The coordinators' internal topics stay their own (never hosted from the image).
-    for t in image.topics.values().filter(|t| !is_internal(&t.name)) {
+    for t in image.topics.values().filter(|t| !kept_per_broker(&t.name)) {
         let here = hosted(t, node);
         if here.is_empty() || local.iter().any(|(_, id, _)| *id == t.id) {
             continue;
         }
         if let Some((name, _, managed)) = local.iter().find(|(n, _, _)| *n == t.name)
             && !managed
-            && !is_internal(name)
         {
-            tracing::warn!(topic = %t.name, "a local topic of this name predates the cluster; the cluster's topic is not hosted here until it is deleted");
-            continue;
+            if name != OFFSETS_TOPIC {
+                tracing::warn!(topic = %t.name, "a local topic of this name predates the cluster; the cluster's topic is not hosted here until it is deleted");
+                continue;
+            }
+            // This broker's own committed offsets from before it was in the cluster (or
+            // from a version that kept them per broker): the cluster's topic replaces it.
+            tracing::warn!(
+                "a local {OFFSETS_TOPIC} predates the cluster's: it is deleted, and the offsets it held with it"
+            );
+            out.push(Action::Delete { name: name.clone() });
         }
         out.push(Action::Create {
             name: t.name.clone(),
@@ -207,6 +218,19 @@ impl ReplicaManager {
 
     /// Every hosted partition takes the role `image` gives it (see the module doc).
     fn take_roles(&self, image: &MetadataImage) {
+        // Groups whose partition is led no more stop before it follows its new leader.
+        let to_load = match image.topic(OFFSETS_TOPIC) {
+            Some(t) => {
+                let led: Vec<(i32, i32)> = t
+                    .partitions
+                    .iter()
+                    .filter(|(_, p)| p.leader == self.node_id)
+                    .map(|(i, p)| (*i, p.leader_epoch))
+                    .collect();
+                self.groups.elect(t.partitions.len() as i32, &led)
+            }
+            None => self.groups.elect(0, &[]),
+        };
         let mut followed: BTreeMap<PartitionKey, (i32, Followed)> = BTreeMap::new();
         let mut led = vec![];
         for t in image.topics.values() {
@@ -280,6 +304,8 @@ impl ReplicaManager {
             }
             keep
         });
+        // Newly led partitions of __consumer_offsets lead now: their groups load.
+        self.groups.load_partitions(to_load);
     }
 }
 

@@ -741,6 +741,12 @@ impl Partition {
         self.read_from(offset, max_bytes, min_one, read_committed, true, false)
     }
 
+    /// Whole batches from `offset` up to the log end, past the high watermark (a
+    /// coordinator loading the partition it now leads).
+    pub fn read_to_log_end(&self, offset: i64, max_bytes: usize) -> Result<FetchedData, LogError> {
+        self.read_from(offset, max_bytes, true, false, false, true)
+    }
+
     /// [`Partition::fetch`] for a follower replica: up to the log end offset, not the high
     /// watermark (the follower copies what the leader has; the high watermark in the answer
     /// tells it what is committed).

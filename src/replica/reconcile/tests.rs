@@ -57,9 +57,9 @@ fn only_topics_the_image_assigned_are_deleted_when_it_drops_them() {
         ("gone".to_string(), Uuid::from_u128(7), true),
         // A namesake of an earlier incarnation: deleted, then the image's is created.
         ("a".to_string(), Uuid::from_u128(8), true),
-        // A single broker's own topic and a coordinator's internal one stay.
+        // A single broker's own topic and the transaction coordinator's stay.
         ("mine".to_string(), Uuid::from_u128(9), false),
-        ("__consumer_offsets".to_string(), Uuid::from_u128(10), true),
+        ("__transaction_state".to_string(), Uuid::from_u128(10), false),
     ];
     let actions = plan(&image, 1, &local);
     assert_eq!(
@@ -80,4 +80,29 @@ fn only_topics_the_image_assigned_are_deleted_when_it_drops_them() {
     // image's is not hosted over it.
     let clash = [("a".to_string(), Uuid::from_u128(9), false)];
     assert!(plan(&image, 1, &clash).is_empty());
+}
+
+#[test]
+fn the_clusters_consumer_offsets_replaces_a_local_one() {
+    let image = image_with(&[("__consumer_offsets", 1, &[&[1, 2], &[2, 1]])]);
+    let local = [("__consumer_offsets".to_string(), Uuid::from_u128(5), false)];
+    let actions = plan(&image, 1, &local);
+    assert_eq!(
+        actions,
+        vec![
+            Action::Delete {
+                name: "__consumer_offsets".into()
+            },
+            Action::Create {
+                name: "__consumer_offsets".into(),
+                id: Uuid::from_u128(1),
+                count: 2,
+                hosted: vec![0, 1],
+                overrides: BTreeMap::new(),
+            },
+        ]
+    );
+    // Once the image's is here, nothing more.
+    let here = [("__consumer_offsets".to_string(), Uuid::from_u128(1), true)];
+    assert!(plan(&image, 1, &here).is_empty());
 }

@@ -1,0 +1,263 @@
+//! Consumer groups across a `kill -9` of their coordinator, in a three-broker cluster.
+//!
+//! `__consumer_offsets` is created by the first FindCoordinator through the controller
+//! with Kafka's default of three replicas; a group's coordinator is the leader of its
+//! partition. A librdkafka consumer commits, its coordinator is killed, and the group
+//! carries on: the leadership of the partition moves to an in-sync follower, which loads
+//! the group (members and offsets) and coordinates it; commits go on; a new member of the
+//! group starts at the committed offsets; the killed broker, restarted, follows and no
+//! longer answers for the group.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::cluster::{Cluster, SETTLE};
+use common::{Raw, topic};
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use kafka_protocol::messages::{
+    CreateTopicsRequest, CreateTopicsResponse, FindCoordinatorRequest, FindCoordinatorResponse, GroupId,
+    OffsetFetchRequest, OffsetFetchResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+const SETTINGS: [&str; 4] = [
+    "broker.heartbeat.interval.ms=100",
+    "broker.session.timeout.ms=1500",
+    "replica.lag.time.max.ms=2000",
+    // Few partitions: the test's group is in one of them either way.
+    "offsets.topic.num.partitions=3",
+];
+
+const GROUP: &str = "failover";
+const TOPIC: &str = "events";
+
+/// FindCoordinator (v3) for `GROUP` asked of node `id`: the coordinator's id, or the error.
+async fn coordinator(cluster: &Cluster, id: i32) -> Result<i32, i16> {
+    let req = FindCoordinatorRequest::default()
+        .with_key(StrBytes::from_static_str(GROUP))
+        .with_key_type(0);
+    let r: FindCoordinatorResponse = Raw::connect(cluster.node(id).addr()).await.call(&req, 3).await;
+    match r.error_code {
+        0 => Ok(r.node_id.0),
+        e => Err(e),
+    }
+}
+
+/// Asks node `id` until FindCoordinator names a live coordinator other than `not`.
+async fn await_coordinator(cluster: &Cluster, id: i32, not: Option<i32>) -> i32 {
+    let start = Instant::now();
+    loop {
+        match coordinator(cluster, id).await {
+            Ok(c) if Some(c) != not => return c,
+            other => assert!(
+                start.elapsed() < SETTLE,
+                "no coordinator for {GROUP} within {SETTLE:?}: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// OffsetFetch (v7) of `GROUP`'s offsets of `TOPIC` partitions 0..3 from node `id`:
+/// the group-level error, and partition → committed offset (of those with one).
+async fn committed(cluster: &Cluster, id: i32) -> (i16, BTreeMap<i32, i64>) {
+    let req = OffsetFetchRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str(GROUP)))
+        .with_topics(Some(vec![
+            OffsetFetchRequestTopic::default()
+                .with_name(topic(TOPIC))
+                .with_partition_indexes(vec![0, 1, 2]),
+        ]));
+    let r: OffsetFetchResponse = Raw::connect(cluster.node(id).addr()).await.call(&req, 7).await;
+    let offsets = r
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (p.partition_index, p.committed_offset)))
+        .filter(|(_, o)| *o >= 0)
+        .collect();
+    (r.error_code, offsets)
+}
+
+fn consumer(cluster: &Cluster) -> StreamConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap())
+        .set("group.id", GROUP)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "500")
+        .create()
+        .unwrap()
+}
+
+/// A synchronous commit of the consumer's positions, retried while the coordinator moves
+/// (librdkafka reports NOT_COORDINATOR and the like to a synchronous commit).
+async fn commit(c: &StreamConsumer) {
+    let start = Instant::now();
+    loop {
+        match c.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => return,
+            Err(e) => assert!(start.elapsed() < SETTLE, "commit failed for {SETTLE:?}: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_carries_on_when_its_coordinator_is_killed() {
+    let mut cluster = Cluster::start(&SETTINGS);
+    cluster
+        .await_metadata(1, Some(&[]), "three live brokers", |m| m.brokers.len() == 3)
+        .await;
+    let t = CreatableTopic::default()
+        .with_name(topic(TOPIC))
+        .with_num_partitions(3)
+        .with_replication_factor(3);
+    let r: CreateTopicsResponse = Raw::connect(cluster.node(1).addr())
+        .await
+        .call(
+            &CreateTopicsRequest::default()
+                .with_topics(vec![t])
+                .with_timeout_ms(30_000),
+            7,
+        )
+        .await;
+    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
+
+    // The first lookup creates __consumer_offsets, with three replicas by default.
+    let first = coordinator(&cluster, 1).await;
+    assert!(
+        first.is_ok() || first == Err(ResponseError::CoordinatorNotAvailable.code()),
+        "{first:?}"
+    );
+    let all = BTreeSet::from([1, 2, 3]);
+    cluster
+        .await_metadata(
+            1,
+            Some(&["__consumer_offsets", TOPIC]),
+            "both topics fully in sync",
+            |m| {
+                m.topics.len() == 2
+                    && m.topics.iter().all(|t| {
+                        !t.partitions.is_empty()
+                            && t.partitions.iter().all(|p| {
+                                p.leader_id.0 > 0
+                                    && p.replica_nodes.len() == 3
+                                    && p.isr_nodes.iter().map(|b| b.0).collect::<BTreeSet<_>>() == all
+                            })
+                    })
+            },
+        )
+        .await;
+    let m = cluster.metadata(1, Some(&["__consumer_offsets"])).await;
+    assert!(m.topics[0].is_internal);
+    assert_eq!(m.topics[0].partitions.len(), 3);
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap())
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create()
+        .unwrap();
+    let produce = |range: std::ops::Range<usize>| {
+        let producer = producer.clone();
+        async move {
+            for i in range {
+                let (key, value) = (format!("key-{i}"), format!("value-{i}"));
+                producer
+                    .send(
+                        FutureRecord::to(TOPIC).key(&key).payload(&value),
+                        Duration::from_secs(30),
+                    )
+                    .await
+                    .unwrap_or_else(|(e, _)| panic!("message {i}: {e}"));
+            }
+        }
+    };
+    produce(0..300).await;
+
+    // A member consumes half and commits.
+    let c = consumer(&cluster);
+    c.subscribe(&[TOPIC]).unwrap();
+    let mut seen = common::cluster::consume_distinct(&c, 150, "before the kill").await;
+    commit(&c).await;
+    let old = await_coordinator(&cluster, 1, None).await;
+    let (error, before) = committed(&cluster, old).await;
+    assert_eq!(error, 0);
+    assert_eq!(before.values().sum::<i64>(), 150, "{before:?}");
+
+    // kill -9 of the coordinator: a follower of the group's partition takes over.
+    cluster.kill(old);
+    let observer = (1..=3).find(|id| *id != old).unwrap();
+    let new = await_coordinator(&cluster, observer, Some(old)).await;
+    let start = Instant::now();
+    let after_kill = loop {
+        let (error, offsets) = committed(&cluster, new).await;
+        if error == 0 {
+            break offsets;
+        }
+        // Loading, or the leadership still moving.
+        assert!(
+            [
+                ResponseError::CoordinatorLoadInProgress.code(),
+                ResponseError::NotCoordinator.code()
+            ]
+            .contains(&error)
+                && start.elapsed() < SETTLE,
+            "OffsetFetch from the new coordinator {new}: error {error}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(after_kill, before, "the committed offsets moved with the coordinator");
+
+    // The same member carries on, and commits with the new coordinator.
+    let rest = common::cluster::consume_distinct(&c, 150, "after the kill").await;
+    assert!(seen.is_disjoint(&rest), "a message was consumed twice");
+    seen.extend(rest);
+    assert_eq!(seen.len(), 300);
+    commit(&c).await;
+    let (error, done) = committed(&cluster, new).await;
+    assert_eq!(error, 0);
+    assert_eq!(done.values().sum::<i64>(), 300, "{done:?}");
+    drop(c);
+
+    // A new member starts at the committed offsets: it reads only what comes next.
+    produce(300..330).await;
+    let c = consumer(&cluster);
+    c.subscribe(&[TOPIC]).unwrap();
+    let next = common::cluster::consume_distinct(&c, 30, "a new member").await;
+    let expected: BTreeSet<String> = (300..330).map(|i| format!("value-{i}")).collect();
+    assert_eq!(next, expected);
+    commit(&c).await;
+    drop(c);
+
+    // The old coordinator comes back as a follower and does not answer for the group.
+    cluster.restart(old);
+    cluster
+        .await_metadata(
+            observer,
+            Some(&["__consumer_offsets"]),
+            "the old coordinator in sync",
+            |m| {
+                m.topics[0]
+                    .partitions
+                    .iter()
+                    .all(|p| p.isr_nodes.iter().map(|b| b.0).collect::<BTreeSet<_>>() == all)
+            },
+        )
+        .await;
+    let now = await_coordinator(&cluster, old, None).await;
+    assert_eq!(now, new, "the leadership did not move back by itself");
+    let (error, _) = committed(&cluster, old).await;
+    assert_eq!(error, ResponseError::NotCoordinator.code());
+    let (error, last) = committed(&cluster, new).await;
+    assert_eq!(error, 0);
+    assert_eq!(last.values().sum::<i64>(), 330, "{last:?}");
+}
