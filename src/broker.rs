@@ -183,11 +183,7 @@ impl Broker {
     /// not once per partition).
     pub fn leadership_in(&self, image: &crate::metadata::MetadataImage, topic: &str, partition: i32) -> Leadership {
         let Some(t) = image.topic(topic) else {
-            return if crate::log::internal::kept_per_broker(topic) {
-                Leadership::Here
-            } else {
-                Leadership::Unknown
-            };
+            return Leadership::Unknown;
         };
         match t.partitions.get(&partition) {
             None => Leadership::Unknown,
@@ -205,7 +201,7 @@ impl Broker {
     pub fn serves(image: Option<&crate::metadata::MetadataImage>, t: &TopicLog) -> bool {
         image.is_none_or(|i| match i.topic(&t.name) {
             Some(it) => it.id == t.id,
-            None => crate::log::internal::kept_per_broker(&t.name),
+            None => false,
         })
     }
 
@@ -282,35 +278,55 @@ impl Broker {
         self.create_in_cluster(topic).await
     }
 
-    /// Makes sure `__consumer_offsets` exists in the cluster, created through the active
-    /// controller as Kafka's brokers create it: `offsets.topic.num.partitions` partitions,
-    /// `offsets.topic.replication.factor` replicas (Kafka's default, 3, when not set),
-    /// compacted, `offsets.topic.segment.bytes` segments.
-    pub async fn ensure_offsets_topic_in_cluster(&self) -> Result<(), (kafka_protocol::ResponseError, String)> {
+    /// Makes sure internal topic `name` (`__consumer_offsets`, `__transaction_state`)
+    /// exists in the cluster, created through the active controller as Kafka's brokers
+    /// create it: the coordinator's partition count and replication factor (Kafka's
+    /// default, 3, when not set), compacted, its segment size; `__transaction_state` with
+    /// `min.insync.replicas` = `transaction.state.log.min.isr` and every state fsynced.
+    pub async fn ensure_internal_topic_in_cluster(
+        &self,
+        name: &'static str,
+    ) -> Result<(), (kafka_protocol::ResponseError, String)> {
         use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-        if self
-            .image()
-            .is_some_and(|i| i.topic(crate::group::OFFSETS_TOPIC).is_some())
-        {
+        if self.image().is_some_and(|i| i.topic(name).is_some()) {
             return Ok(());
         }
-        let g = &self.config.group;
         let config = |k: &str, v: String| {
             CreatableTopicConfig::default()
                 .with_name(StrBytes::from_string(k.to_string()))
                 .with_value(Some(StrBytes::from_string(v)))
         };
+        let (g, t) = (&self.config.group, &self.config.txn);
+        let (partitions, rf, configs) = if name == crate::group::OFFSETS_TOPIC {
+            (
+                g.offsets_topic_partitions,
+                g.offsets_topic_replication_factor,
+                vec![
+                    config("cleanup.policy", "compact".into()),
+                    config("compression.type", "producer".into()),
+                    config("segment.bytes", g.offsets_topic_segment_bytes.to_string()),
+                ],
+            )
+        } else {
+            (
+                t.state_log_partitions,
+                t.state_log_replication_factor,
+                vec![
+                    config("cleanup.policy", "compact".into()),
+                    config("compression.type", "uncompressed".into()),
+                    config("segment.bytes", t.state_log_segment_bytes.to_string()),
+                    config("min.insync.replicas", t.state_log_min_isr.to_string()),
+                    config("unclean.leader.election.enable", "false".into()),
+                    // As a single broker's: a state is on disk before it is acted on.
+                    config("flush.messages", "1".into()),
+                ],
+            )
+        };
         let topic = CreatableTopic::default()
-            .with_name(kafka_protocol::messages::TopicName(StrBytes::from_static_str(
-                crate::group::OFFSETS_TOPIC,
-            )))
-            .with_num_partitions(g.offsets_topic_partitions)
-            .with_replication_factor(g.offsets_topic_replication_factor.unwrap_or(3) as i16)
-            .with_configs(vec![
-                config("cleanup.policy", "compact".into()),
-                config("compression.type", "producer".into()),
-                config("segment.bytes", g.offsets_topic_segment_bytes.to_string()),
-            ]);
+            .with_name(kafka_protocol::messages::TopicName(StrBytes::from_static_str(name)))
+            .with_num_partitions(partitions)
+            .with_replication_factor(rf.unwrap_or(3) as i16)
+            .with_configs(configs);
         self.create_in_cluster(topic).await
     }
 
@@ -372,7 +388,7 @@ impl Broker {
         {
             return t.partitions.contains_key(&partition);
         }
-        if self.quorum.is_some() && !crate::log::internal::kept_per_broker(topic) {
+        if self.quorum.is_some() {
             return false;
         }
         self.logs
@@ -637,6 +653,8 @@ impl BrokerBuilder {
         let mut group_config = config.group.clone();
         group_config.in_cluster = kraft.is_some();
         let groups = Arc::new(GroupCoordinator::new(logs.clone(), group_config, rx.clone()));
+        let mut txn_config = config.txn.clone();
+        txn_config.in_cluster = kraft.is_some();
         let loaded = groups
             .load()
             .await
@@ -644,7 +662,7 @@ impl BrokerBuilder {
         let producer_ids = Arc::new(ProducerIdManager::open(&dir)?);
         let txns = Arc::new(TransactionCoordinator::new(
             logs.clone(),
-            config.txn.clone(),
+            txn_config,
             groups.clone(),
             producer_ids.clone(),
         ));
@@ -772,19 +790,6 @@ impl BrokerBuilder {
         ));
         let expiration = tokio::spawn(groups.clone().run_expiration(rx.clone()));
         let txn_maintenance = tokio::spawn(txns.run_maintenance(rx.clone()));
-        if broker.quorum.is_some() {
-            // Requests for keys another broker coordinates get NOT_COORDINATOR here.
-            let elsewhere = |key_type: i8| -> crate::txn::Elsewhere {
-                let weak = Arc::downgrade(&broker);
-                crate::txn::Elsewhere(Arc::new(move |key: &str| {
-                    weak.upgrade().is_some_and(|b| {
-                        crate::api::find_coordinator::coordinator_of(&b, key_type, key)
-                            .map_or(true, |(id, _, _)| id != b.node_id())
-                    })
-                }))
-            };
-            broker.txns.coordinate_only_where(elsewhere(1));
-        }
         let mut cluster_tasks = vec![];
         if let Some(c) = controller {
             cluster_tasks.push(tokio::spawn(c.run_fencing(rx.clone())));
@@ -803,11 +808,15 @@ impl BrokerBuilder {
                 crate::replica::fetcher::FetchSettings::default(),
                 q.image(),
             );
+            broker
+                .txns
+                .join_cluster(broker.node_id(), replication.clone(), q.image());
             let replicas = crate::replica::ReplicaManager::new(
                 broker.node_id(),
                 logs.clone(),
                 broker.cleaner.clone(),
                 broker.groups.clone(),
+                broker.txns.clone(),
                 replication.clone(),
                 fetchers,
             );
@@ -823,13 +832,6 @@ impl BrokerBuilder {
                 q.image(),
                 rx.clone(),
             )));
-            let key = "transaction.state.log.replication.factor";
-            if broker.config.static_props.get(key).is_some_and(|v| v.trim() != "1") {
-                tracing::warn!(
-                    key,
-                    "__transaction_state is not replicated yet: each broker keeps its own, with one replica"
-                );
-            }
         }
         let server = tokio::spawn(crate::server::serve(listener, broker.clone(), rx));
         tracing::info!(

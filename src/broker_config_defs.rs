@@ -540,6 +540,13 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         doc: "The replication factor for the transaction topic (set higher to ensure availability). Internal topic creation will fail until the cluster size meets this replication factor requirement.",
     },
     ConfigDef {
+        name: "transaction.state.log.min.isr",
+        ty: ConfigType::Int,
+        default: Some("2"),
+        dynamic: false,
+        doc: "The minimum number of replicas that must acknowledge a write to transaction topic in order to be considered successful.",
+    },
+    ConfigDef {
         name: "transaction.abort.timed.out.transaction.cleanup.interval.ms",
         ty: ConfigType::Int,
         default: Some("10000"),

@@ -50,7 +50,8 @@
 //! | `transaction.max.timeout.ms` | `900000` | largest `transaction.timeout.ms` (INVALID_TRANSACTION_TIMEOUT beyond) |
 //! | `transaction.state.log.num.partitions` | `50` | partitions of `__transaction_state` (fixed once created) |
 //! | `transaction.state.log.segment.bytes` | `104857600` | segment size of `__transaction_state` |
-//! | `transaction.state.log.replication.factor` | `1` | 1 on a single broker; a cluster accepts more but does not replicate `__transaction_state` yet (a warning says so) |
+//! | `transaction.state.log.replication.factor` | `1` alone, `3` in a cluster | replicas of each `__transaction_state` partition, as `offsets.topic.replication.factor` |
+//! | `transaction.state.log.min.isr` | `2` | `__transaction_state`'s `min.insync.replicas` in a cluster |
 //! | `transaction.abort.timed.out.transaction.cleanup.interval.ms` | `10000` | how often open transactions are checked against their timeout |
 //! | `transactional.id.expiration.ms` | `604800000` | idle transactional ids are forgotten after this |
 //! | `transaction.remove.expired.transaction.cleanup.interval.ms` | `3600000` | how often idle transactional ids are looked for |
@@ -282,8 +283,21 @@ impl Config {
                     }
                 }
                 // Checked by `kraft()`: above 1 only in a cluster.
-                "default.replication.factor" | "transaction.state.log.replication.factor" => {
+                "default.replication.factor" => {
                     if parse_num::<i32>(key, v)? < 1 {
+                        return Err(format!("{key} must be at least 1"));
+                    }
+                }
+                "transaction.state.log.replication.factor" => {
+                    let rf = parse_num::<i32>(key, v)?;
+                    if !(1..=i16::MAX as i32).contains(&rf) {
+                        return Err(format!("{key} must be between 1 and 32767"));
+                    }
+                    self.txn.state_log_replication_factor = Some(rf);
+                }
+                "transaction.state.log.min.isr" => {
+                    self.txn.state_log_min_isr = parse_num(key, v)?;
+                    if self.txn.state_log_min_isr < 1 {
                         return Err(format!("{key} must be at least 1"));
                     }
                 }

@@ -201,11 +201,22 @@ async fn the_controller_places_topics_and_brokers_serve_what_they_lead() {
         .with_generation_id(1)
         .with_member_id(StrBytes::from_static_str("m"));
     for id in 1..=3 {
-        let r: HeartbeatResponse = Raw::connect(cluster.node(id).addr()).await.call(&hb, 4).await;
-        if id == coordinators[0] {
-            assert_ne!(r.error_code, ResponseError::NotCoordinator.code());
-        } else {
-            assert_eq!(r.error_code, ResponseError::NotCoordinator.code(), "broker {id}");
+        let start = std::time::Instant::now();
+        loop {
+            let r: HeartbeatResponse = Raw::connect(cluster.node(id).addr()).await.call(&hb, 4).await;
+            if id != coordinators[0] {
+                assert_eq!(r.error_code, ResponseError::NotCoordinator.code(), "broker {id}");
+                break;
+            }
+            // The coordinator takes its role once it has applied the topic's creation.
+            if r.error_code != ResponseError::NotCoordinator.code() {
+                break;
+            }
+            assert!(
+                start.elapsed() < common::cluster::SETTLE,
+                "the coordinator {id} never took the group"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

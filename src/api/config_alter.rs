@@ -57,7 +57,7 @@ pub async fn alter_topic(
             "Default topic resources are not allowed.",
         ));
     }
-    if broker.image().is_some() && !crate::log::internal::kept_per_broker(name) {
+    if broker.image().is_some() {
         // A cluster's topic configs are metadata records the controller writes; brokk's
         // controller does not change them yet, and one broker's change alone would differ
         // from the others'.

@@ -16,7 +16,7 @@ use kafka_protocol::messages::{BrokerId, DescribeTopicPartitionsRequest, Describ
 use super::metadata::TOPIC_OPS;
 use super::topic_name;
 use crate::broker::Broker;
-use crate::log::internal::{is_internal, kept_per_broker};
+use crate::log::internal::is_internal;
 use crate::log::manager::validate_topic_name;
 
 /// Kafka's `max.request.partition.size.limit` default.
@@ -49,7 +49,7 @@ pub async fn handle(
             .logs()
             .topics()
             .iter()
-            .filter(|t| image.is_none() || kept_per_broker(&t.name))
+            .filter(|_| image.is_none())
             .map(|t| t.name.to_string())
             .collect();
         if let Some(i) = &image {
@@ -159,10 +159,7 @@ fn described(
             .collect();
         return Some((t.id, entries));
     }
-    let topic = broker
-        .logs()
-        .topic(name)
-        .filter(|t| image.is_none() || kept_per_broker(&t.name))?;
+    let topic = broker.logs().topic(name).filter(|_| image.is_none())?;
     let node = BrokerId(broker.node_id());
     let entries = topic
         .partitions

@@ -50,6 +50,19 @@ pub fn topic_error(e: &TopicError) -> ResponseError {
     }
 }
 
+/// Kafka's error code for a leader's own write made for a client's request
+/// (WriteTxnMarkers).
+pub fn leader_write_error(e: &crate::replica::leader_write::LeaderWriteError) -> ResponseError {
+    use crate::replica::leader_write::LeaderWriteError as W;
+    match e {
+        W::NotLeader => ResponseError::NotLeaderOrFollower,
+        W::NotEnoughReplicas => ResponseError::NotEnoughReplicas,
+        W::NotEnoughReplicasAfterAppend => ResponseError::NotEnoughReplicasAfterAppend,
+        W::TimedOut => ResponseError::RequestTimedOut,
+        W::Log(e) => log_error(e),
+    }
+}
+
 /// Kafka error code for a group coordinator error.
 pub fn group_error(e: &crate::group::GroupError) -> ResponseError {
     use crate::group::GroupError as G;
@@ -98,6 +111,7 @@ pub fn txn_error(e: &crate::txn::state::TxnError, fenced_known: bool) -> Respons
         T::InvalidTxnState => ResponseError::InvalidTxnState,
         T::InvalidTransactionTimeout => ResponseError::InvalidTransactionTimeout,
         T::NotCoordinator => ResponseError::NotCoordinator,
+        T::LoadInProgress => ResponseError::CoordinatorLoadInProgress,
         // Kafka answers a failed transaction-log append with COORDINATOR_NOT_AVAILABLE.
         T::Storage(msg) => {
             tracing::error!(error = %msg, "transaction state write failed");

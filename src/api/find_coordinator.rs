@@ -1,11 +1,10 @@
 //! FindCoordinator: a single broker is the coordinator of every group (key type 0) and
-//! transactional id (key type 1). In a cluster (`coordinator_of`), a group's coordinator
-//! is the leader of its `__consumer_offsets` partition, as in Kafka; a transactional id's
-//! is, until `__transaction_state` is replicated, one live broker picked by the key. v0-v3
-//! ask for one key, v4+ for a batch (KIP-699). The first lookup creates
-//! `__consumer_offsets` or `__transaction_state`, as in Kafka (in a cluster, through the
-//! controller, with `offsets.topic.replication.factor` replicas: COORDINATOR_NOT_AVAILABLE
-//! while it cannot be created or has no leader). A key whose partition of that topic is in
+//! transactional id (key type 1). In a cluster (`coordinator_of`), a key's coordinator is
+//! the leader of its partition of `__consumer_offsets` or `__transaction_state`, as in
+//! Kafka. v0-v3 ask for one key, v4+ for a batch (KIP-699). The first lookup creates the
+//! topic, as in Kafka (in a cluster, through the controller, with
+//! `offsets.topic.replication.factor` / `transaction.state.log.replication.factor`
+//! replicas: COORDINATOR_NOT_AVAILABLE while it cannot be created or has no leader). A key whose partition of that topic is in
 //! a failed log dir gets COORDINATOR_NOT_AVAILABLE (Kafka: the partition has no leader).
 //! Other key types (2 = share groups) are INVALID_REQUEST.
 
@@ -24,10 +23,17 @@ const TRANSACTION: i8 = 1;
 async fn locate(broker: &Broker, key_type: i8) -> Result<(), (ResponseError, String)> {
     // Kafka answers COORDINATOR_NOT_AVAILABLE while it cannot create the topic.
     match key_type {
-        GROUP if broker.image().is_some() => broker
-            .ensure_offsets_topic_in_cluster()
-            .await
-            .map_err(|(_, msg)| (ResponseError::CoordinatorNotAvailable, msg)),
+        GROUP | TRANSACTION if broker.image().is_some() => {
+            let name = if key_type == GROUP {
+                crate::group::OFFSETS_TOPIC
+            } else {
+                crate::txn::coordinator::TRANSACTION_STATE_TOPIC
+            };
+            broker
+                .ensure_internal_topic_in_cluster(name)
+                .await
+                .map_err(|(_, msg)| (ResponseError::CoordinatorNotAvailable, msg))
+        }
         GROUP => broker
             .groups()
             .ensure_offsets_topic()
@@ -65,12 +71,9 @@ fn offline(broker: &Broker, key_type: i8, key: &str, at: i32) -> Result<(), (Res
     Ok(())
 }
 
-/// The broker coordinating `key`: alone, this one; in a cluster, a group's is the leader of
-/// its `__consumer_offsets` partition; a transactional id's, until the transaction
-/// coordinator moves with the leadership of `__transaction_state`, the registered broker
-/// the key's partition picks among all registered brokers by id (so a broker's fencing
-/// does not move other brokers' keys). COORDINATOR_NOT_AVAILABLE while that one is fenced
-/// or the partition has no leader.
+/// The broker coordinating `key`: alone, this one; in a cluster, the leader of the key's
+/// partition of `__consumer_offsets` (a group) or `__transaction_state` (a transactional
+/// id). COORDINATOR_NOT_AVAILABLE while the topic or a live leader is missing.
 pub fn coordinator_of(broker: &Broker, key_type: i8, key: &str) -> Result<(i32, String, i32), (ResponseError, String)> {
     let own = || {
         let (host, port) = broker.advertised();
@@ -85,33 +88,20 @@ pub fn coordinator_of(broker: &Broker, key_type: i8, key: &str) -> Result<(i32, 
             "The coordinator is not available.".to_string(),
         )
     };
-    let all = broker.brokers();
-    if key_type == GROUP {
-        let t = image.topic(crate::group::OFFSETS_TOPIC).ok_or_else(unavailable)?;
-        let p = crate::log::internal::partition_for(key, t.partitions.len() as i32);
-        let leader = t.partitions.get(&p).map_or(-1, |p| p.leader);
-        return all
-            .iter()
-            .find(|b| b.id == leader && !b.fenced)
-            .map(|b| (b.id, b.host.clone(), b.port))
-            .ok_or_else(unavailable);
-    }
-    if all.is_empty() {
-        return Ok(own());
-    }
-    let partitions = if key_type == GROUP {
-        broker.config().group.offsets_topic_partitions
+    let name = if key_type == GROUP {
+        crate::group::OFFSETS_TOPIC
     } else {
-        broker.config().txn.state_log_partitions
+        crate::txn::coordinator::TRANSACTION_STATE_TOPIC
     };
-    let b = &all[crate::log::internal::partition_for(key, partitions) as usize % all.len()];
-    if b.fenced {
-        return Err((
-            ResponseError::CoordinatorNotAvailable,
-            "The coordinator is not available.".into(),
-        ));
-    }
-    Ok((b.id, b.host.clone(), b.port))
+    let t = image.topic(name).ok_or_else(unavailable)?;
+    let p = crate::log::internal::partition_for(key, t.partitions.len() as i32);
+    let leader = t.partitions.get(&p).map_or(-1, |p| p.leader);
+    broker
+        .brokers()
+        .into_iter()
+        .find(|b| b.id == leader && !b.fenced)
+        .map(|b| (b.id, b.host, b.port))
+        .ok_or_else(unavailable)
 }
 
 pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {

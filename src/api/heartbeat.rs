@@ -23,8 +23,10 @@ pub async fn handle(broker: &Broker, req: HeartbeatRequest, _version: i16) -> He
             .await
     };
     let mut resp = HeartbeatResponse::default();
-    if let Err(e) = result {
-        resp.error_code = group_error(&e).code();
+    match result {
+        // As Kafka: a group whose partition is still loading is answered blindly.
+        Err(crate::group::GroupError::LoadInProgress) | Ok(()) => {}
+        Err(e) => resp.error_code = group_error(&e).code(),
     }
     resp
 }

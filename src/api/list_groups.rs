@@ -1,6 +1,7 @@
 //! ListGroups: every group with its protocol type; v4+ filters by state (case-insensitive
 //! state names), v5+ by type (all brokk groups are "classic").
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -11,6 +12,11 @@ pub async fn handle(broker: &Broker, req: ListGroupsRequest, version: i16) -> Li
     let states: Vec<String> = req.states_filter.iter().map(|s| s.trim().to_lowercase()).collect();
     let types: Vec<String> = req.types_filter.iter().map(|s| s.to_lowercase()).collect();
     let mut resp = ListGroupsResponse::default();
+    // As Kafka: while a partition of this broker's loads, its groups cannot be listed.
+    if broker.groups().any_loading() {
+        resp.error_code = ResponseError::CoordinatorLoadInProgress.code();
+        return resp;
+    }
     resp.groups = broker
         .groups()
         .list()

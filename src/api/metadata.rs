@@ -118,17 +118,11 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
         // Neither a name nor an id: Kafka fails on the null name (its NullPointerException).
         return refused(requested, ResponseError::UnknownServerError, version);
     }
-    // In a cluster the image has the topics; this broker's own logs answer only for the
-    // internal topics the image does not have (`__transaction_state`, each broker's own
-    // for now).
+    // In a cluster the image has the topics, the coordinators' internal ones included.
     let image = broker.image();
     let nodes: Vec<_> = broker.brokers().into_iter().filter(|b| !b.fenced).collect();
     let live: std::collections::BTreeSet<i32> = nodes.iter().map(|b| b.id).collect();
-    let local = |t: &TopicLog| {
-        image.is_none()
-            || (crate::log::internal::is_internal(&t.name)
-                && image.as_ref().is_some_and(|i| i.topic(&t.name).is_none()))
-    };
+    let local = |_: &TopicLog| image.is_none();
     if !all && !ids.is_empty() {
         // Any topic id makes Kafka look up ids only (names beside them are ignored): the
         // unknown ids first, then the topics found.
@@ -169,9 +163,7 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
             let Some(name) = rt.name.as_ref().map(|n| n.0.as_str().to_string()) else {
                 continue; // refused above
             };
-            if let Some(i) = &image
-                && !crate::log::internal::kept_per_broker(&name)
-            {
+            if let Some(i) = &image {
                 topics.push(match i.topic(&name) {
                     Some(t) => metadata_image::topic_response(t, &live, include_ops, version),
                     None => match validate_topic_name(&name) {

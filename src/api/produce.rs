@@ -131,7 +131,8 @@ fn verification_error(e: &TxnError, version: i16) -> ResponseError {
         TxnError::ConcurrentTransactions
         | TxnError::Storage(_)
         | TxnError::InvalidTransactionTimeout
-        | TxnError::NotCoordinator => ResponseError::NotEnoughReplicas,
+        | TxnError::NotCoordinator
+        | TxnError::LoadInProgress => ResponseError::NotEnoughReplicas,
     }
 }
 
@@ -230,11 +231,21 @@ async fn produce_partition(
     if let Ok(h) = BatchHeader::parse_unchecked(records)
         && h.is_transactional()
     {
-        match txns
-            .begin_append(transactional_id, h.producer_id(), h.producer_epoch(), p.topic(), index)
+        // In a cluster, an id coordinated elsewhere is verified there (no guard: the
+        // client ends its transaction only once this write is answered).
+        let verified = match txns
+            .verify_elsewhere(transactional_id, h.producer_id(), h.producer_epoch(), p)
             .await
         {
-            Ok(g) => guard = Some(g),
+            Ok(true) => Ok(None),
+            Ok(false) => txns
+                .begin_append(transactional_id, h.producer_id(), h.producer_epoch(), p.topic(), index)
+                .await
+                .map(Some),
+            Err(e) => Err(e),
+        };
+        match verified {
+            Ok(g) => guard = g,
             Err(e) => {
                 // Kafka's words for a partition outside the transaction; its other
                 // verification errors carry their exception's text, brokk's its own.

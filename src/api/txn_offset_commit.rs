@@ -75,15 +75,26 @@ async fn commit(
         return Err(ResponseError::CoordinatorNotAvailable);
     }
     let partition = broker.groups().offsets_partition(group_id);
-    let guard = broker
-        .txns()
-        .begin_offset_commit(&req.transactional_id, req.producer_id.0, req.producer_epoch, partition)
-        .await
-        .map_err(|e| match e {
-            TxnError::InvalidTxnState if version >= 4 => ResponseError::TransactionAbortable,
-            // The brokers' verification reports a fenced producer as INVALID_PRODUCER_EPOCH.
-            e => txn_error(&e, false),
-        })?;
+    let (id, pid, epoch) = (&req.transactional_id, req.producer_id.0, req.producer_epoch);
+    // In a cluster, a transactional id coordinated elsewhere is verified there.
+    let elsewhere = match broker.logs().partition(crate::group::OFFSETS_TOPIC, partition) {
+        Some(p) if broker.image().is_some() => broker.txns().verify_elsewhere(id, pid, epoch, &p).await,
+        _ => Ok(false),
+    };
+    let guard = match elsewhere {
+        Ok(true) => Ok(None),
+        Ok(false) => broker
+            .txns()
+            .begin_offset_commit(id, pid, epoch, partition)
+            .await
+            .map(Some),
+        Err(e) => Err(e),
+    };
+    let guard = guard.map_err(|e| match e {
+        TxnError::InvalidTxnState if version >= 4 => ResponseError::TransactionAbortable,
+        // The brokers' verification reports a fenced producer as INVALID_PRODUCER_EPOCH.
+        e => txn_error(&e, false),
+    })?;
     let (member, instance) = if version >= 3 {
         (
             req.member_id.to_string(),

@@ -13,11 +13,10 @@ use kafka_protocol::messages::write_txn_markers_response::{
 };
 use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 
-use super::errors::log_error;
+use super::errors::leader_write_error;
 use crate::broker::Broker;
-use crate::group::OFFSETS_TOPIC;
 use crate::log::LogError;
-use crate::log::manager::append_marker_durably;
+use crate::replica::leader_write::LeaderWriteError;
 
 pub async fn handle(broker: &Broker, req: WriteTxnMarkersRequest, _version: i16) -> WriteTxnMarkersResponse {
     let mut resp = WriteTxnMarkersResponse::default();
@@ -59,23 +58,31 @@ async fn write(
         m.coordinator_epoch,
         m.transaction_result,
     );
-    let written = if topic == OFFSETS_TOPIC {
-        broker
-            .groups()
-            .write_txn_marker(partition, pid, epoch, coordinator_epoch, commit)
-            .await
-    } else {
-        append_marker_durably(&p, pid, epoch, coordinator_epoch, commit)
-            .await
-            .map(|_| ())
+    let marker = crate::txn::markers::Marker {
+        producer_id: pid,
+        producer_epoch: epoch,
+        coordinator_epoch,
+        commit,
     };
+    let written = crate::txn::markers::write_local(
+        broker.logs(),
+        broker.groups(),
+        broker.replication(),
+        topic,
+        partition,
+        marker,
+    )
+    .await;
     match written {
         Ok(()) => None,
         Err(e) => {
-            if !matches!(e, LogError::InvalidProducerEpoch(_) | LogError::CoordinatorFenced(_)) {
+            if !matches!(
+                e,
+                LeaderWriteError::Log(LogError::InvalidProducerEpoch(_) | LogError::CoordinatorFenced(_))
+            ) {
                 tracing::warn!(topic, partition, producer_id = pid, error = %e, "WriteTxnMarkers: marker not written");
             }
-            Some(log_error(&e))
+            Some(leader_write_error(&e))
         }
     }
 }

@@ -90,6 +90,9 @@ pub struct Actor {
     /// The membership last written to `__consumer_offsets` (what compaction copies: the
     /// in-memory state may be mid-rebalance).
     pub last_stored: Option<StoredGroup>,
+    /// In a cluster, the leader epoch of the group's partition this actor was created at:
+    /// it writes only while the partition is coordinated here at that epoch.
+    pub epoch: Option<i32>,
 }
 
 impl Actor {
@@ -111,6 +114,8 @@ impl Actor {
                 .next_deadline()
                 .map(|ms| self.clock_base + std::time::Duration::from_millis(ms));
             tokio::select! {
+                // Commands first: a resignation is never passed by a timer's write.
+                biased;
                 cmd = self.rx.recv() => match cmd {
                     Some(Command::Resign) => return self.resign(),
                     Some(cmd) => self.handle(cmd).await,
@@ -150,7 +155,7 @@ impl Actor {
         if self.group.take_metadata_dirty() && self.group.state() != GroupState::Dead {
             let stored = self.group.stored();
             let recs = vec![(records::group_key(&self.group.id), Some(records::group_value(&stored)))];
-            match self.log.append(&self.group.id, recs).await {
+            match self.log.append(self.epoch, &self.group.id, recs).await {
                 Ok(_) => self.last_stored = Some(stored),
                 Err(e) => tracing::error!(group = %self.group.id, error = %e, "storing group metadata failed"),
             }
@@ -186,8 +191,8 @@ impl Actor {
                     .map(|((t, p), o)| (records::offset_key(&gid, t, *p), Some(records::offset_value(o))))
                     .collect();
                 let written = match producer {
-                    Some((pid, epoch)) => self.log.append_txn(&gid, recs, pid, epoch).await,
-                    None => self.log.append(&gid, recs).await,
+                    Some((pid, epoch)) => self.log.append_txn(self.epoch, &gid, recs, pid, epoch).await,
+                    None => self.log.append(self.epoch, &gid, recs).await,
                 };
                 if let Ok(at) = written {
                     for (tp, o) in offsets {
@@ -285,14 +290,14 @@ impl Actor {
         for r in recs {
             let len = r.0.len() + r.1.as_ref().map_or(0, |v| v.len()) + 32;
             if !batch.is_empty() && size + len > BATCH_BYTES {
-                self.log.append(&gid, std::mem::take(&mut batch)).await?;
+                self.log.append(self.epoch, &gid, std::mem::take(&mut batch)).await?;
                 size = 0;
             }
             size += len;
             batch.push(r);
         }
         if !batch.is_empty() {
-            self.log.append(&gid, batch).await?;
+            self.log.append(self.epoch, &gid, batch).await?;
         }
         Ok(())
     }
@@ -306,7 +311,7 @@ impl Actor {
             .iter()
             .map(|(t, p)| (records::offset_key(&gid, t, *p), None))
             .collect();
-        self.log.append(&gid, recs).await?;
+        self.log.append(self.epoch, &gid, recs).await?;
         for tp in tps {
             self.group.offsets.remove(tp);
             self.group.txn.forget(tp);
@@ -326,7 +331,7 @@ impl Actor {
             .map(|(t, p)| (records::offset_key(&gid, t, *p), None))
             .collect();
         recs.push((records::group_key(&gid), None));
-        self.log.append(&gid, recs).await?;
+        self.log.append(self.epoch, &gid, recs).await?;
         self.group.offsets.clear();
         for tp in &tps {
             self.group.txn.forget(tp);

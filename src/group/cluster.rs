@@ -19,17 +19,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::ResponseError;
 
 use super::coordinator::GroupCoordinator;
-use super::ownership::{self, Ownership};
 use super::{GroupError, OFFSETS_TOPIC, partition_for};
 use crate::log::internal::{encode_batch, read_all_to_log_end};
-use crate::log::manager::append_flushing;
+use crate::log::manager::{append_flushing, append_marker_flushing};
+use crate::log::partition::group_commit::FlushWait;
 use crate::log::partition::{AppendInfo, Origin};
-use crate::log::{LogError, LogManager};
+use crate::log::{LogError, LogManager, Partition};
 use crate::replica::Replication;
-use crate::replica::acks::ReplicationWait;
+use crate::replica::leader_write::{LeaderWriteError, await_committed, check_leading};
+use crate::replica::ownership::{self, Ownership};
 
 /// The coordinator's place in the cluster (set once, at start).
 #[derive(Debug)]
@@ -40,13 +40,17 @@ pub struct ClusterLink {
     pub commit_timeout: Duration,
 }
 
-fn append_error(e: LogError) -> GroupError {
+fn write_error(e: LeaderWriteError) -> GroupError {
     match e {
-        LogError::BatchTooLarge { .. } => GroupError::CommitTooLarge,
-        LogError::InvalidProducerEpoch(_) => GroupError::ProducerFenced,
+        LeaderWriteError::NotLeader => GroupError::NotCoordinator,
+        LeaderWriteError::NotEnoughReplicas
+        | LeaderWriteError::NotEnoughReplicasAfterAppend
+        | LeaderWriteError::TimedOut => GroupError::CoordinatorNotAvailable,
+        LeaderWriteError::Log(LogError::BatchTooLarge { .. }) => GroupError::CommitTooLarge,
+        LeaderWriteError::Log(LogError::InvalidProducerEpoch(_)) => GroupError::ProducerFenced,
         // KAFKA_STORAGE_ERROR: Kafka's coordinators answer NOT_COORDINATOR.
-        LogError::Fenced | LogError::PartitionDeleted => GroupError::NotCoordinator,
-        e => GroupError::Storage(e.to_string()),
+        LeaderWriteError::Log(LogError::Fenced | LogError::PartitionDeleted) => GroupError::NotCoordinator,
+        LeaderWriteError::Log(e) => GroupError::Storage(e.to_string()),
     }
 }
 
@@ -57,12 +61,11 @@ impl ClusterLink {
     pub async fn append(
         &self,
         logs: &LogManager,
+        epoch: Option<i32>,
         key: &str,
         records: &[(Bytes, Option<Bytes>)],
         producer: Option<(i64, i16)>,
     ) -> Result<AppendInfo, GroupError> {
-        let p = partition_for(key, self.ownership.count());
-        let partition = logs.partition(OFFSETS_TOPIC, p).ok_or(GroupError::NotCoordinator)?;
         let now = crate::log::now_ms();
         let batch = encode_batch(records, now, producer);
         let origin = if producer.is_some() {
@@ -70,43 +73,60 @@ impl ClusterLink {
         } else {
             Origin::Client
         };
+        let p = partition_for(key, self.ownership.count());
+        self.write(logs, p, epoch, |partition| {
+            append_flushing(partition, &batch, now, origin)
+        })
+        .await
+    }
+
+    /// Writes a transaction marker to partition `p`, led here (the groups' pending
+    /// offsets are settled by the caller).
+    pub async fn append_marker(
+        &self,
+        logs: &LogManager,
+        p: i32,
+        (pid, epoch, coordinator_epoch, commit): (i64, i16, i32, bool),
+    ) -> Result<AppendInfo, LeaderWriteError> {
+        self.write_raw(logs, p, None, |partition| {
+            append_marker_flushing(partition, pid, epoch, coordinator_epoch, commit)
+        })
+        .await
+    }
+
+    async fn write(
+        &self,
+        logs: &LogManager,
+        p: i32,
+        epoch: Option<i32>,
+        append: impl FnOnce(&Arc<Partition>) -> Result<(AppendInfo, Option<FlushWait>), LogError>,
+    ) -> Result<AppendInfo, GroupError> {
+        self.write_raw(logs, p, epoch, append).await.map_err(write_error)
+    }
+
+    /// `append` to partition `p` while it is coordinated here (at `expected`, when given:
+    /// an actor of an earlier election writes nothing), then waits for the ISR.
+    async fn write_raw(
+        &self,
+        logs: &LogManager,
+        p: i32,
+        expected: Option<i32>,
+        append: impl FnOnce(&Arc<Partition>) -> Result<(AppendInfo, Option<FlushWait>), LogError>,
+    ) -> Result<AppendInfo, LeaderWriteError> {
+        let partition = logs.partition(OFFSETS_TOPIC, p).ok_or(LeaderWriteError::NotLeader)?;
         let (info, flush, state) = {
             // Held until the batch is in the log: a resignation waits for it.
             let Some((epoch, _gate)) = self.ownership.gate(p) else {
-                return Err(GroupError::NotCoordinator);
+                return Err(LeaderWriteError::NotLeader);
             };
-            let state = self.replication.leader(OFFSETS_TOPIC, p);
-            match &state {
-                Some(s) if s.leader_epoch != epoch => return Err(GroupError::NotCoordinator),
-                Some(s) if s.isr().0.len() < s.min_isr() => {
-                    // NOT_ENOUGH_REPLICAS before the append.
-                    return Err(GroupError::CoordinatorNotAvailable);
-                }
-                Some(_) => {}
-                // One replica: the append commits alone, at the epoch it was loaded at.
-                None if partition.is_replicated() || partition.leader_epoch() != epoch => {
-                    return Err(GroupError::NotCoordinator);
-                }
-                None => {}
+            if expected.is_some_and(|e| e != epoch) {
+                return Err(LeaderWriteError::NotLeader);
             }
-            let (info, flush) = append_flushing(&partition, &batch, now, origin).map_err(append_error)?;
+            let state = check_leading(&self.replication, &partition, Some(epoch))?;
+            let (info, flush) = append(&partition)?;
             (info, flush, state)
         };
-        if let Some(f) = flush {
-            f.wait().await.map_err(append_error)?;
-        }
-        if let Some(state) = state {
-            let wait = ReplicationWait {
-                replication: self.replication.clone(),
-                state,
-                required_offset: info.last_offset + 1,
-                deadline: tokio::time::Instant::now() + self.commit_timeout,
-            };
-            wait.wait().await.map_err(|(e, _)| match e {
-                ResponseError::NotLeaderOrFollower => GroupError::NotCoordinator,
-                _ => GroupError::CoordinatorNotAvailable,
-            })?;
-        }
+        await_committed(&self.replication, state, &info, flush, self.commit_timeout).await?;
         Ok(info)
     }
 }
@@ -128,10 +148,9 @@ impl GroupCoordinator {
     pub fn elect(&self, count: i32, led: &[(i32, i32)]) -> Vec<(i32, i32)> {
         let Some(link) = self.link() else { return vec![] };
         link.ownership.set_count(count);
-        let changes = {
-            let mut owned = link.ownership.write();
-            ownership::elect(&mut owned, led)
-        };
+        // The actors stop under the lock: no group of a resigned partition is created after.
+        let mut owned = link.ownership.write();
+        let changes = ownership::elect(&mut owned, led);
         for p in changes.resigned {
             let stopped = self.stop_partition(p, count);
             tracing::info!(
@@ -141,6 +160,12 @@ impl GroupCoordinator {
             );
         }
         changes.load
+    }
+
+    /// Whether a partition coordinated here is still loading (ListGroups waits).
+    pub fn any_loading(&self) -> bool {
+        self.link()
+            .is_some_and(|l| l.ownership.all().iter().any(|(_, o)| !o.loaded))
     }
 
     /// Loads each (partition, epoch) in the background.
@@ -181,7 +206,7 @@ impl GroupCoordinator {
                 // A group created here before an earlier resignation finished is replaced.
                 self.stop_partition(p, link.ownership.count());
                 for (id, g, _) in groups {
-                    self.install(id, g);
+                    self.install(id, g, Some(epoch));
                 }
                 o.loaded = true;
             }

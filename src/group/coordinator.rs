@@ -25,7 +25,6 @@ use tokio::time::Instant;
 
 use super::actor::{Actor, Command, OffsetWrite, Summary};
 use super::cluster::ClusterLink;
-use super::ownership::Standing;
 use super::records::{self, OffsetsRecord};
 use super::state::{
     CommittedOffset, Group, GroupDescription, JoinRequest, JoinResponse, Limits, Now, StoredGroup, SyncRequest,
@@ -36,6 +35,8 @@ use super::{GroupError, GroupState, OFFSETS_TOPIC, partition_for};
 use crate::log::internal::{InternalTopic, Item, read_all};
 use crate::log::manager::{TopicError, TopicLog, append_marker_durably};
 use crate::log::{LogError, LogManager};
+use crate::replica::leader_write::LeaderWriteError;
+use crate::replica::ownership::Standing;
 
 /// Coordinator settings (Kafka's `group.*` and `offsets.*` keys; defaults in `config.rs`).
 #[derive(Debug, Clone)]
@@ -121,9 +122,15 @@ impl OffsetsLog {
     }
 
     /// Appends the group's records; returns the batch's base offset.
-    pub async fn append(&self, group: &str, recs: Vec<(Bytes, Option<Bytes>)>) -> Result<i64, GroupError> {
+    /// In a cluster, only while the group's partition is coordinated here at `epoch`.
+    pub async fn append(
+        &self,
+        epoch: Option<i32>,
+        group: &str,
+        recs: Vec<(Bytes, Option<Bytes>)>,
+    ) -> Result<i64, GroupError> {
         if let Some(link) = self.cluster.get() {
-            return Ok(link.append(self.logs(), group, &recs, None).await?.base_offset);
+            return Ok(link.append(self.logs(), epoch, group, &recs, None).await?.base_offset);
         }
         let info = self.topic.append(group, &recs, None).await.map_err(storage_error)?;
         Ok(info.base_offset)
@@ -132,6 +139,7 @@ impl OffsetsLog {
     /// Appends the group's records inside producer `pid`'s transaction at `epoch`.
     pub async fn append_txn(
         &self,
+        at: Option<i32>,
         group: &str,
         recs: Vec<(Bytes, Option<Bytes>)>,
         pid: i64,
@@ -139,7 +147,7 @@ impl OffsetsLog {
     ) -> Result<i64, GroupError> {
         if let Some(link) = self.cluster.get() {
             return Ok(link
-                .append(self.logs(), group, &recs, Some((pid, epoch)))
+                .append(self.logs(), at, group, &recs, Some((pid, epoch)))
                 .await?
                 .base_offset);
         }
@@ -221,7 +229,7 @@ impl GroupCoordinator {
         let link = self.link()?;
         let p = partition_for(group_id, link.ownership.count());
         match link.ownership.standing(p) {
-            Standing::Coordinated => None,
+            Standing::Coordinated(_) => None,
             Standing::Loading => Some(GroupError::LoadInProgress),
             Standing::Elsewhere => Some(GroupError::NotCoordinator),
         }
@@ -248,9 +256,10 @@ impl GroupCoordinator {
         doomed.len()
     }
 
-    /// Serves `g` (a group rebuilt from the log).
-    pub(super) fn install(&self, id: String, g: Group) {
-        self.registry.groups.insert(id, self.spawn(g));
+    /// Serves `g` (a group rebuilt from the log; in a cluster, from its partition loaded
+    /// at leader epoch `epoch`).
+    pub(super) fn install(&self, id: String, g: Group, epoch: Option<i32>) {
+        self.registry.groups.insert(id, self.spawn(g, epoch));
     }
 
     /// A coordinator whose actors stop (failing parked requests with NOT_COORDINATOR) when
@@ -286,19 +295,16 @@ impl GroupCoordinator {
     }
 
     /// Makes sure `__consumer_offsets` exists (FindCoordinator does this, as in Kafka). In
-    /// a cluster the controller creates it (`Broker::ensure_offsets_topic_in_cluster`):
-    /// here it is only checked that the image has it.
+    /// a cluster the controller creates it, on FindCoordinator
+    /// (`Broker::ensure_internal_topic_in_cluster`): nothing to do here.
     pub async fn ensure_offsets_topic(&self) -> Result<(), GroupError> {
-        if let Some(link) = self.link() {
-            return match link.ownership.count() {
-                0 => Err(GroupError::CoordinatorNotAvailable),
-                _ => Ok(()),
-            };
+        if self.link().is_some() {
+            return Ok(());
         }
         self.log.topic().await.map(|_| ())
     }
 
-    fn spawn(&self, group: Group) -> Handle {
+    fn spawn(&self, group: Group, epoch: Option<i32>) -> Handle {
         let (tx, rx) = mpsc::unbounded_channel();
         let summary = Arc::new(Mutex::new(Summary {
             state: group.state(),
@@ -316,6 +322,7 @@ impl GroupCoordinator {
             actor_id,
             clock_base: self.clock_base,
             shutdown: self.shutdown.clone(),
+            epoch,
         };
         let mut actors = self.actors.lock().unwrap_or_else(|p| p.into_inner());
         while actors.try_join_next().is_some() {}
@@ -323,7 +330,8 @@ impl GroupCoordinator {
         Handle { tx, summary, actor_id }
     }
 
-    fn handle(&self, group_id: &str, create: bool) -> Option<Handle> {
+    /// The group's actor; created (at leader epoch `epoch` in a cluster) if `create`.
+    fn handle(&self, group_id: &str, create: bool, epoch: Option<i32>) -> Option<Handle> {
         if let Some(h) = self.registry.groups.get(group_id) {
             return Some(h.clone());
         }
@@ -332,7 +340,7 @@ impl GroupCoordinator {
         }
         let entry = self.registry.groups.entry(group_id.to_string()).or_insert_with(|| {
             let g = Group::new(group_id, self.config.limits.clone(), self.now());
-            self.spawn(g)
+            self.spawn(g, epoch)
         });
         Some(entry.clone())
     }
@@ -354,11 +362,24 @@ impl GroupCoordinator {
             if self.is_offline(group_id) {
                 return Some(Err(GroupError::NotCoordinator));
             }
-            // Another broker of the cluster coordinates it, or it is loading here.
-            if let Some(e) = self.not_here(group_id) {
-                return Some(Err(e));
-            }
-            let h = self.handle(group_id, create)?;
+            // Another broker of the cluster coordinates it, or it is loading here; a group
+            // is created only while its partition is coordinated here (a resignation
+            // waits for the check, then stops every actor of the partition).
+            let h = match self.link() {
+                None => self.handle(group_id, create, None)?,
+                Some(link) => {
+                    let p = partition_for(group_id, link.ownership.count());
+                    let found = link.ownership.with_standing(p, |standing| match standing {
+                        Standing::Coordinated(epoch) => Ok(self.handle(group_id, create, Some(epoch))),
+                        Standing::Loading => Err(GroupError::LoadInProgress),
+                        Standing::Elsewhere => Err(GroupError::NotCoordinator),
+                    });
+                    match found {
+                        Ok(h) => h?,
+                        Err(e) => return Some(Err(e)),
+                    }
+                }
+            };
             let (tx, rx) = oneshot::channel();
             if h.tx.send(make(tx)).is_err() {
                 self.registry.remove(group_id, h.actor_id);
@@ -579,8 +600,13 @@ impl GroupCoordinator {
     }
 
     fn offsets_partition_count(&self) -> i32 {
+        // In a cluster, the image's count; before the topic exists, the configured one
+        // (the count it will be created with), as Kafka's `partitionFor`.
         if let Some(link) = self.link() {
-            return link.ownership.count();
+            return match link.ownership.count() {
+                0 => self.config.offsets_topic_partitions,
+                n => n,
+            };
         }
         self.log
             .logs()
@@ -601,22 +627,25 @@ impl GroupCoordinator {
         epoch: i16,
         coordinator_epoch: i32,
         commit: bool,
-    ) -> Result<(), LogError> {
-        let Some(p) = self.log.logs().partition(OFFSETS_TOPIC, partition) else {
-            return Err(LogError::PartitionDeleted);
+    ) -> Result<(), LeaderWriteError> {
+        // In a cluster, only where the partition is coordinated (led) here, and answered
+        // once its in-sync replicas have the marker.
+        let written = match self.link() {
+            Some(link) => link
+                .append_marker(self.log.logs(), partition, (pid, epoch, coordinator_epoch, commit))
+                .await
+                .map(drop),
+            None => match self.log.logs().partition(OFFSETS_TOPIC, partition) {
+                Some(p) => append_marker_durably(&p, pid, epoch, coordinator_epoch, commit)
+                    .await
+                    .map(drop)
+                    .map_err(LeaderWriteError::Log),
+                None => Err(LeaderWriteError::Log(LogError::PartitionDeleted)),
+            },
         };
-        // In a cluster, only where the partition is coordinated (led) here.
-        if let Some(link) = self.link()
-            && link.ownership.gate(partition).is_none()
-        {
-            return Err(LogError::Invalid(format!(
-                "{OFFSETS_TOPIC}-{partition} is not led here"
-            )));
-        }
-        let written = append_marker_durably(&p, pid, epoch, coordinator_epoch, commit).await;
         let stale = match written {
-            Ok(_) => None,
-            Err(e @ LogError::InvalidProducerEpoch(_)) => Some(e),
+            Ok(()) => None,
+            Err(e @ LeaderWriteError::Log(LogError::InvalidProducerEpoch(_))) => Some(e),
             Err(e) => return Err(e),
         };
         let n = self.offsets_partition_count();
@@ -669,7 +698,7 @@ impl GroupCoordinator {
                 let s = e.summary.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 (e.key().clone(), s.protocol_type, s.state)
             })
-            .filter(|(g, _, s)| *s != GroupState::Dead && !self.is_offline(g))
+            .filter(|(g, _, s)| *s != GroupState::Dead && !self.is_offline(g) && self.not_here(g).is_none())
             .collect();
         out.sort();
         out
@@ -843,9 +872,9 @@ impl GroupCoordinator {
                     .iter()
                     .map(|(t, p)| (records::offset_key(&id, t, *p), None))
                     .collect();
-                self.log.append(&id, recs).await?;
+                self.log.append(None, &id, recs).await?;
             }
-            self.install(id, g);
+            self.install(id, g, None);
             loaded += 1;
         }
         Ok(loaded)
@@ -854,10 +883,7 @@ impl GroupCoordinator {
     /// The groups read from `__consumer_offsets`, with the offsets they held of topics
     /// that no longer exist (dropped from the group; on a single broker only: a cluster
     /// broker does not host every topic).
-    pub(super) fn build_groups(
-        &self,
-        mut loading: HashMap<String, Loading>,
-    ) -> Vec<Rebuilt> {
+    pub(super) fn build_groups(&self, mut loading: HashMap<String, Loading>) -> Vec<Rebuilt> {
         let now = self.now();
         let mut ids: Vec<String> = loading.keys().cloned().collect();
         ids.sort();

@@ -15,14 +15,13 @@
 //! - [`records`]: the `__consumer_offsets` key/value formats (Kafka's, so Kafka tools can
 //!   read them) and the batch writer;
 //! - [`subscription`]: reads topic names out of consumer-protocol member metadata;
-//! - [`cluster`] and [`ownership`]: in a cluster, groups are coordinated by the leader of
+//! - [`cluster`]: in a cluster, groups are coordinated by the leader of
 //!   their `__consumer_offsets` partition, loaded when it is elected and stopped when it
 //!   resigns, and their writes wait for the in-sync replicas.
 
 pub mod actor;
 pub mod cluster;
 pub mod coordinator;
-pub mod ownership;
 pub mod records;
 pub mod state;
 pub mod subscription;

@@ -44,13 +44,6 @@ pub fn is_internal(topic: &str) -> bool {
     INTERNAL_TOPICS.contains(&topic)
 }
 
-/// In a cluster, whether `topic` is an internal topic each broker keeps on its own, not a
-/// topic of the metadata image: `__transaction_state`, until the transaction coordinator
-/// moves with the leadership of its partitions. (`__consumer_offsets` is the image's.)
-pub fn kept_per_broker(topic: &str) -> bool {
-    topic == "__transaction_state"
-}
-
 /// One internal topic.
 #[derive(Debug)]
 pub struct InternalTopic {

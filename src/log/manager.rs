@@ -1239,11 +1239,25 @@ pub async fn append_marker_durably(
     coordinator_epoch: i32,
     commit: bool,
 ) -> Result<AppendInfo, LogError> {
-    let info = p.append_marker(pid, epoch, coordinator_epoch, commit, super::now_ms())?;
-    if let Some(f) = start_flush(p, &info) {
+    let (info, flush) = append_marker_flushing(p, pid, epoch, coordinator_epoch, commit)?;
+    if let Some(f) = flush {
         f.wait().await?;
     }
     Ok(info)
+}
+
+/// Appends a transaction marker and requests the fsync the flush policy requires,
+/// returning its waiter (see [`append_flushing`]).
+pub fn append_marker_flushing(
+    p: &Arc<Partition>,
+    pid: i64,
+    epoch: i16,
+    coordinator_epoch: i32,
+    commit: bool,
+) -> Result<(AppendInfo, Option<FlushWait>), LogError> {
+    let info = p.append_marker(pid, epoch, coordinator_epoch, commit, super::now_ms())?;
+    let flush = start_flush(p, &info);
+    Ok((info, flush))
 }
 
 /// After an append: flushes a rolled segment in the background and, when the policy asks

@@ -7,7 +7,11 @@
 //! - `leader.rs`: a led partition with followers tracks them, keeps the ISR and moves the
 //!   high watermark; `isr.rs` asks the controller for ISR changes (AlterPartition);
 //!   `acks.rs` answers acks=all produces once the ISR has the batch;
-//! - `fetcher.rs`: followed partitions fetch from their leader.
+//! - `fetcher.rs`: followed partitions fetch from their leader;
+//! - `leader_write.rs`: this broker's own writes to partitions it leads (coordinators'
+//!   records, transaction markers), answered once the ISR holds them;
+//! - `ownership.rs`: which partitions of a coordinator's internal topic are coordinated
+//!   here (loading, loaded), following their leadership.
 //!
 //! Must not: decide anything about the cluster (the controller does) nor write metadata
 //! except by asking the controller.
@@ -16,6 +20,8 @@ pub mod acks;
 pub mod fetcher;
 pub mod isr;
 pub mod leader;
+pub mod leader_write;
+pub mod ownership;
 pub mod reconcile;
 
 use std::sync::Arc;

@@ -15,12 +15,12 @@
 //! - led elsewhere: it fetches from that leader (no leader: it waits). The fetchers are
 //!   told first, so no fetched batch lands in a partition that has begun to lead.
 //!
-//! `__consumer_offsets` is a topic of the image like any other (its group coordinator
-//! follows the leadership of its partitions: [`GroupCoordinator::elect`] resigns the
-//! partitions led no more before their fetchers start, and loads the newly led ones once
-//! they lead); a local one that predates the cluster is replaced by the image's. A single
-//! broker's own topics (written before the cluster was configured) and
-//! `__transaction_state` (not replicated yet) are left alone. Growing a topic's
+//! The coordinators' internal topics are topics of the image like any other; their
+//! coordinators follow the leadership of their partitions ([`GroupCoordinator::elect`] and
+//! `TransactionCoordinator::elect` resign the partitions led no more before their fetchers
+//! start, and the newly led ones load once they lead). A local internal topic that
+//! predates the cluster is replaced by the image's; a single broker's own other topics
+//! (written before the cluster was configured) are left alone. Growing a topic's
 //! partitions, moving replicas and config changes through the image are not followed yet.
 
 use std::collections::BTreeMap;
@@ -33,10 +33,12 @@ use super::{LeaderState, Replication};
 use crate::group::GroupCoordinator;
 use crate::group::OFFSETS_TOPIC;
 use crate::log::cleaner::LogCleaner;
-use crate::log::internal::kept_per_broker;
+use crate::log::internal::is_internal;
 use crate::log::{LogManager, now_ms};
 use crate::metadata::MetadataImage;
 use crate::metadata::image::{TOPIC_RESOURCE, TopicImage};
+use crate::txn::TransactionCoordinator;
+use crate::txn::coordinator::TRANSACTION_STATE_TOPIC;
 
 /// Keeps the local logs as the image assigns them.
 #[derive(Debug)]
@@ -46,6 +48,7 @@ pub struct ReplicaManager {
     /// Told of deleted topics, as DeleteTopics tells them on a single broker.
     cleaner: Arc<LogCleaner>,
     groups: Arc<GroupCoordinator>,
+    txns: Arc<TransactionCoordinator>,
     replication: Arc<Replication>,
     fetchers: FetcherManager,
 }
@@ -78,7 +81,7 @@ fn hosted(t: &TopicImage, node: i32) -> Vec<i32> {
 pub fn plan(image: &MetadataImage, node: i32, local: &[(String, uuid::Uuid, bool)]) -> Vec<Action> {
     let mut out = vec![];
     for (name, id, managed) in local {
-        if kept_per_broker(name) || !managed {
+        if !managed {
             continue;
         }
         let current = image.topic(name).map(|t| t.id);
@@ -86,7 +89,7 @@ pub fn plan(image: &MetadataImage, node: i32, local: &[(String, uuid::Uuid, bool
             out.push(Action::Delete { name: name.clone() });
         }
     }
-    for t in image.topics.values().filter(|t| !kept_per_broker(&t.name)) {
+    for t in image.topics.values() {
         let here = hosted(t, node);
         if here.is_empty() || local.iter().any(|(_, id, _)| *id == t.id) {
             continue;
@@ -94,14 +97,15 @@ pub fn plan(image: &MetadataImage, node: i32, local: &[(String, uuid::Uuid, bool
         if let Some((name, _, managed)) = local.iter().find(|(n, _, _)| *n == t.name)
             && !managed
         {
-            if name != OFFSETS_TOPIC {
+            if !is_internal(name) {
                 tracing::warn!(topic = %t.name, "a local topic of this name predates the cluster; the cluster's topic is not hosted here until it is deleted");
                 continue;
             }
-            // This broker's own committed offsets from before it was in the cluster (or
-            // from a version that kept them per broker): the cluster's topic replaces it.
+            // This broker's own coordinator state from before it was in the cluster (or
+            // from a version that kept it per broker): the cluster's topic replaces it.
             tracing::warn!(
-                "a local {OFFSETS_TOPIC} predates the cluster's: it is deleted, and the offsets it held with it"
+                topic = %name,
+                "a local internal topic predates the cluster's: it is deleted, and the offsets or transaction states it held with it"
             );
             out.push(Action::Delete { name: name.clone() });
         }
@@ -126,6 +130,7 @@ impl ReplicaManager {
         logs: Arc<LogManager>,
         cleaner: Arc<LogCleaner>,
         groups: Arc<GroupCoordinator>,
+        txns: Arc<TransactionCoordinator>,
         replication: Arc<Replication>,
         fetchers: FetcherManager,
     ) -> Self {
@@ -134,6 +139,7 @@ impl ReplicaManager {
             logs,
             cleaner,
             groups,
+            txns,
             replication,
             fetchers,
         }
@@ -218,19 +224,23 @@ impl ReplicaManager {
 
     /// Every hosted partition takes the role `image` gives it (see the module doc).
     fn take_roles(&self, image: &MetadataImage) {
-        // Groups whose partition is led no more stop before it follows its new leader.
-        let to_load = match image.topic(OFFSETS_TOPIC) {
-            Some(t) => {
-                let led: Vec<(i32, i32)> = t
+        // Groups and transactional ids whose partition is led no more stop before it
+        // follows its new leader.
+        let led = |name: &str| -> (i32, Vec<(i32, i32)>) {
+            image.topic(name).map_or((0, vec![]), |t| {
+                let led = t
                     .partitions
                     .iter()
                     .filter(|(_, p)| p.leader == self.node_id)
                     .map(|(i, p)| (*i, p.leader_epoch))
                     .collect();
-                self.groups.elect(t.partitions.len() as i32, &led)
-            }
-            None => self.groups.elect(0, &[]),
+                (t.partitions.len() as i32, led)
+            })
         };
+        let (n, offsets) = led(OFFSETS_TOPIC);
+        let groups_to_load = self.groups.elect(n, &offsets);
+        let (n, states) = led(TRANSACTION_STATE_TOPIC);
+        let txns_to_load = self.txns.elect(n, &states);
         let mut followed: BTreeMap<PartitionKey, (i32, Followed)> = BTreeMap::new();
         let mut led = vec![];
         for t in image.topics.values() {
@@ -304,8 +314,10 @@ impl ReplicaManager {
             }
             keep
         });
-        // Newly led partitions of __consumer_offsets lead now: their groups load.
-        self.groups.load_partitions(to_load);
+        // Newly led partitions of the internal topics lead now: their groups and
+        // transactional ids load.
+        self.groups.load_partitions(groups_to_load);
+        self.txns.load_partitions(txns_to_load);
     }
 }
 

@@ -34,8 +34,8 @@ use super::state::{TransactionMetadata, TxnError, TxnState};
 use crate::group::coordinator::TXN_COORDINATOR_EPOCH;
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::internal::{InternalTopic, Item, read_all};
-use crate::log::manager::append_marker_durably;
 use crate::log::{LogError, LogManager, now_ms};
+use crate::replica::leader_write::LeaderWriteError;
 
 /// The internal topic holding transaction state.
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
@@ -55,6 +55,14 @@ pub struct TxnConfig {
     pub id_expiration_ms: i64,
     /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
     pub remove_interval_ms: u64,
+    /// `transaction.state.log.replication.factor` as given (a cluster's default is
+    /// Kafka's, 3).
+    pub state_log_replication_factor: Option<i32>,
+    /// `transaction.state.log.min.isr`: `__transaction_state`'s `min.insync.replicas` in a
+    /// cluster (Kafka's default, 2).
+    pub state_log_min_isr: i32,
+    /// The broker is in a cluster: partitions load as this broker leads them.
+    pub in_cluster: bool,
 }
 
 impl Default for TxnConfig {
@@ -66,13 +74,16 @@ impl Default for TxnConfig {
             abort_interval_ms: 10_000,
             id_expiration_ms: 604_800_000,
             remove_interval_ms: 3_600_000,
+            state_log_replication_factor: None,
+            state_log_min_isr: 2,
+            in_cluster: false,
         }
     }
 }
 
 /// One transactional id.
 #[derive(Debug)]
-struct Entry {
+pub(super) struct Entry {
     /// Serialises the coordinator's operations on this id (held across log writes).
     op: Arc<tokio::sync::Mutex<()>>,
     /// The current, durable metadata (replaced only under `op`).
@@ -110,8 +121,9 @@ pub struct TransactionCoordinator {
     entries: DashMap<String, Arc<Entry>>,
     /// Producer id → its transactional id's entry (for verifying transactional appends).
     by_pid: DashMap<i64, Arc<Entry>>,
-    /// In a cluster: whether another broker coordinates a transactional id.
-    elsewhere: std::sync::OnceLock<super::Elsewhere>,
+    /// In a cluster: the partitions of `__transaction_state` coordinated here, and the
+    /// other brokers.
+    cluster: std::sync::OnceLock<Arc<super::cluster::TxnClusterLink>>,
 }
 
 /// A failure writing the transaction state log or a marker.
@@ -143,7 +155,7 @@ impl TransactionCoordinator {
             producer_ids,
             entries: DashMap::new(),
             by_pid: DashMap::new(),
-            elsewhere: std::sync::OnceLock::new(),
+            cluster: std::sync::OnceLock::new(),
         }
     }
 
@@ -151,9 +163,30 @@ impl TransactionCoordinator {
         &self.config
     }
 
-    /// Makes sure `__transaction_state` exists (FindCoordinator does, as in Kafka).
+    /// Makes sure `__transaction_state` exists (FindCoordinator does, as in Kafka). In a
+    /// cluster the controller creates it (`Broker::ensure_internal_topic_in_cluster`).
     pub async fn ensure_topic(&self) -> Result<(), TxnError> {
+        if self.cluster().is_some() {
+            return Ok(());
+        }
         self.log.topic().await.map(|_| ()).map_err(storage)
+    }
+
+    pub(super) fn cluster_slot(&self) -> &std::sync::OnceLock<Arc<super::cluster::TxnClusterLink>> {
+        &self.cluster
+    }
+
+    /// The coordinator's place in a cluster (None on a single broker).
+    pub(super) fn cluster(&self) -> Option<&Arc<super::cluster::TxnClusterLink>> {
+        self.cluster.get()
+    }
+
+    pub(super) fn logs(&self) -> &Arc<LogManager> {
+        self.log.logs()
+    }
+
+    pub(super) fn groups(&self) -> &Arc<GroupCoordinator> {
+        &self.groups
     }
 
     async fn fresh_producer_id(&self) -> Result<i64, TxnError> {
@@ -164,9 +197,18 @@ impl TransactionCoordinator {
     async fn store(&self, entry: &Arc<Entry>, next: TransactionMetadata) -> Result<(), TxnError> {
         let id = next.transactional_id.clone();
         let recs = [(records::key(&id), Some(records::value(&next)))];
-        self.log.append(&id, &recs, None).await.map_err(storage)?;
+        self.append_state(&id, &recs).await?;
         self.publish(entry, next);
         Ok(())
+    }
+
+    /// Appends `recs` to `id`'s partition of `__transaction_state` (in a cluster, one
+    /// coordinated here, answered once its in-sync replicas hold them).
+    async fn append_state(&self, id: &str, recs: &[(Bytes, Option<Bytes>)]) -> Result<(), TxnError> {
+        match self.cluster() {
+            Some(c) => c.append_state(self.logs(), id, recs).await,
+            None => self.log.append(id, recs, None).await.map(drop).map_err(storage),
+        }
     }
 
     fn publish(&self, entry: &Arc<Entry>, next: TransactionMetadata) {
@@ -187,8 +229,8 @@ impl TransactionCoordinator {
         timeout_ms: i32,
         expected: Option<(i64, i16)>,
     ) -> Result<(i64, i16), TxnError> {
-        if self.is_elsewhere(transactional_id) {
-            return Err(TxnError::NotCoordinator);
+        if let Some(e) = self.not_here(transactional_id) {
+            return Err(e);
         }
         if timeout_ms <= 0 || timeout_ms > self.config.max_timeout_ms {
             return Err(TxnError::InvalidTransactionTimeout);
@@ -242,6 +284,9 @@ impl TransactionCoordinator {
         if self.is_offline(transactional_id) {
             return Err(TxnError::NotCoordinator);
         }
+        if let Some(e) = self.not_here(transactional_id) {
+            return Err(e);
+        }
         for _ in 0..3 {
             let entry = match self.entries.get(transactional_id).map(|e| e.clone()) {
                 Some(e) => e,
@@ -294,19 +339,12 @@ impl TransactionCoordinator {
         self.log.is_offline(transactional_id)
     }
 
-    /// In a cluster, `f` says which transactional ids another broker coordinates: their
-    /// requests get NOT_COORDINATOR here (set once, at start).
-    pub fn coordinate_only_where(&self, f: super::Elsewhere) {
-        let _ = self.elsewhere.set(f);
-    }
-
-    fn is_elsewhere(&self, transactional_id: &str) -> bool {
-        self.elsewhere.get().is_some_and(|f| (f.0)(transactional_id))
-    }
-
     fn entry(&self, transactional_id: &str) -> Result<Arc<Entry>, TxnError> {
-        if self.is_offline(transactional_id) || self.is_elsewhere(transactional_id) {
+        if self.is_offline(transactional_id) {
             return Err(TxnError::NotCoordinator);
+        }
+        if let Some(e) = self.not_here(transactional_id) {
+            return Err(e);
         }
         self.entries
             .get(transactional_id)
@@ -424,24 +462,28 @@ impl TransactionCoordinator {
             // Every partition gets its marker even if another's fails (one in a failed log
             // dir must not hold back the others' last stable offset); the transaction
             // completes once all have one (the maintenance pass retries).
-            let mut failed = None;
-            for (topic, partition) in &prepared.partitions {
-                let written = write_marker(
-                    &self.log,
-                    &self.groups,
-                    topic,
-                    *partition,
-                    prepared.producer_id,
-                    prepared.producer_epoch,
-                    commit,
-                )
-                .await;
-                if let Err(e) = written {
-                    failed.get_or_insert(e);
+            if self.cluster().is_some() {
+                self.write_markers_in_cluster(&prepared, commit).await?;
+            } else {
+                let mut failed = None;
+                for (topic, partition) in &prepared.partitions {
+                    let written = write_marker(
+                        &self.log,
+                        &self.groups,
+                        topic,
+                        *partition,
+                        prepared.producer_id,
+                        prepared.producer_epoch,
+                        commit,
+                    )
+                    .await;
+                    if let Err(e) = written {
+                        failed.get_or_insert(e);
+                    }
                 }
-            }
-            if let Some(e) = failed {
-                return Err(e);
+                if let Some(e) = failed {
+                    return Err(e);
+                }
             }
         }
         let Some(done) = prepared.complete(now_ms()) else {
@@ -513,7 +555,7 @@ impl TransactionCoordinator {
         }
         let id = meta.transactional_id.clone();
         let recs = [(records::key(&id), None::<Bytes>)];
-        if let Err(e) = self.log.append(&id, &recs, None).await {
+        if let Err(e) = self.append_state(&id, &recs).await {
             tracing::error!(transactional_id = %id, error = %e, "removing an expired transactional id failed");
             return;
         }
@@ -538,6 +580,12 @@ impl TransactionCoordinator {
         let mut removed = 0;
         for p in &topic.partitions {
             if p.segment_count() < 2 {
+                continue;
+            }
+            // In a cluster, the leader compacts; followers take its log start.
+            if let Some(c) = self.cluster()
+                && c.ownership.gate(p.index()).is_none()
+            {
                 continue;
             }
             let cut = p.log_end_offset();
@@ -598,6 +646,10 @@ impl TransactionCoordinator {
     /// again; a partition that already has one gets a harmless second). Call before serving,
     /// after the group coordinator loaded.
     pub async fn load(&self) -> Result<usize, TxnError> {
+        if self.config.in_cluster {
+            // Each partition loads once this broker leads it (see `cluster.rs`).
+            return Ok(0);
+        }
         let Some(topic) = self.log.existing() else {
             self.abort_hanging_transactions().await;
             return Ok(0);
@@ -617,29 +669,27 @@ impl TransactionCoordinator {
                 .await
                 .map_err(storage)?
                 .map_err(storage)?;
-            for item in items {
-                let Item::Record { key, value, .. } = item else {
-                    continue;
-                };
-                let Some(id) = records::decode_key(&key) else {
-                    tracing::warn!("skipping an unreadable __transaction_state key");
-                    continue;
-                };
-                match value {
-                    None => {
-                        latest.insert(id, None);
-                    }
-                    Some(v) => match records::decode_value(&id, &v) {
-                        Some(m) => {
-                            latest.insert(id, Some(m));
-                        }
-                        None => {
-                            tracing::warn!(transactional_id = %id, "skipping an unreadable __transaction_state value")
-                        }
-                    },
-                }
+            read_states(items, &mut latest);
+        }
+        let pending = self.install(latest);
+        for (entry, meta) in pending {
+            tracing::info!(transactional_id = %meta.transactional_id, state = meta.state.name(),
+                "finishing a transaction that was ending at shutdown");
+            let _op = entry.op.lock().await;
+            if let Err(e) = self.write_markers_and_complete(&entry, meta).await {
+                tracing::error!(error = %e, "finishing a transaction failed; retrying later");
             }
         }
+        self.abort_hanging_transactions().await;
+        Ok(self.entries.len())
+    }
+
+    /// Serves the transactional ids read from the log; returns those whose transaction
+    /// was ending (Prepare states), whose markers are to be written again.
+    pub(super) fn install(
+        &self,
+        latest: HashMap<String, Option<TransactionMetadata>>,
+    ) -> Vec<(Arc<Entry>, TransactionMetadata)> {
         let mut pending = vec![];
         for (id, meta) in latest {
             let Some(mut meta) = meta else { continue };
@@ -657,16 +707,38 @@ impl TransactionCoordinator {
                 pending.push((entry, meta));
             }
         }
+        pending
+    }
+
+    /// Forgets the transactional ids `gone` says are no longer coordinated here.
+    pub(super) fn forget_where(&self, gone: impl Fn(&str) -> bool) -> usize {
+        let ids: Vec<(String, Arc<Entry>)> = self
+            .entries
+            .iter()
+            .filter(|e| gone(e.key()))
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect();
+        for (id, entry) in &ids {
+            self.entries.remove_if(id, |_, e| Arc::ptr_eq(e, entry));
+            let pid = entry.meta().producer_id;
+            self.by_pid.remove_if(&pid, |_, e| Arc::ptr_eq(e, entry));
+        }
+        ids.len()
+    }
+
+    /// Finishes the transactions `pending` (loaded in a Prepare state), each under its lock.
+    pub(super) async fn finish_pending(&self, pending: Vec<(Arc<Entry>, TransactionMetadata)>) {
         for (entry, meta) in pending {
             tracing::info!(transactional_id = %meta.transactional_id, state = meta.state.name(),
-                "finishing a transaction that was ending at shutdown");
+                "finishing a transaction its previous coordinator was ending");
             let _op = entry.op.lock().await;
+            if entry.meta() != meta {
+                continue;
+            }
             if let Err(e) = self.write_markers_and_complete(&entry, meta).await {
                 tracing::error!(error = %e, "finishing a transaction failed; retrying later");
             }
         }
-        self.abort_hanging_transactions().await;
-        Ok(self.entries.len())
     }
 
     /// Start-up safety net (Kafka's KIP-664 remedy, applied automatically): a partition
@@ -714,6 +786,33 @@ impl TransactionCoordinator {
     }
 }
 
+/// Applies one partition's records, in log order: the latest state of each transactional
+/// id (`None`: a tombstone).
+pub(super) fn read_states(items: Vec<Item>, latest: &mut HashMap<String, Option<TransactionMetadata>>) {
+    for item in items {
+        let Item::Record { key, value, .. } = item else {
+            continue;
+        };
+        let Some(id) = records::decode_key(&key) else {
+            tracing::warn!("skipping an unreadable __transaction_state key");
+            continue;
+        };
+        match value {
+            None => {
+                latest.insert(id, None);
+            }
+            Some(v) => match records::decode_value(&id, &v) {
+                Some(m) => {
+                    latest.insert(id, Some(m));
+                }
+                None => {
+                    tracing::warn!(transactional_id = %id, "skipping an unreadable __transaction_state value")
+                }
+            },
+        }
+    }
+}
+
 /// Admits a write of `pid`/`epoch` to `topic`-`partition` if it is in the entry's ongoing
 /// transaction; the guard keeps the transaction's markers out until it is dropped.
 async fn admit(entry: &Arc<Entry>, pid: i64, epoch: i16, topic: &str, partition: i32) -> Result<AppendGuard, TxnError> {
@@ -741,7 +840,8 @@ fn check_producer(meta: &TransactionMetadata, pid: i64, epoch: i16) -> Result<()
     Ok(())
 }
 
-/// Writes one transaction marker to `topic`-`partition` (nothing if it no longer exists).
+/// Writes one transaction marker to `topic`-`partition` of a single broker (nothing if
+/// it no longer exists).
 async fn write_marker(
     log: &InternalTopic,
     groups: &GroupCoordinator,
@@ -751,18 +851,18 @@ async fn write_marker(
     epoch: i16,
     commit: bool,
 ) -> Result<(), TxnError> {
-    let written = if topic == OFFSETS_TOPIC {
-        groups
-            .write_txn_marker(partition, pid, epoch, TXN_COORDINATOR_EPOCH, commit)
-            .await
-    } else {
-        match log.logs().partition(topic, partition) {
-            Some(p) => append_marker_durably(&p, pid, epoch, TXN_COORDINATOR_EPOCH, commit)
-                .await
-                .map(|_| ()),
-            None => Ok(()),
-        }
+    let marker = super::markers::Marker {
+        producer_id: pid,
+        producer_epoch: epoch,
+        coordinator_epoch: TXN_COORDINATOR_EPOCH,
+        commit,
     };
+    let written = super::markers::write_local(log.logs(), groups, None, topic, partition, marker)
+        .await
+        .map_err(|e| match e {
+            LeaderWriteError::Log(e) => e,
+            e => LogError::Invalid(e.to_string()),
+        });
     match written {
         Ok(()) | Err(LogError::PartitionDeleted) => Ok(()),
         Err(LogError::InvalidProducerEpoch(msg)) => {

@@ -93,8 +93,10 @@ pub enum TxnError {
     InvalidTransactionTimeout,
     #[error("the transaction state could not be written: {0}")]
     Storage(String),
-    #[error("the transactional id's __transaction_state partition is offline")]
+    #[error("this broker does not coordinate the transactional id (now)")]
     NotCoordinator,
+    #[error("the coordinator is loading the transactional id's partition")]
+    LoadInProgress,
 }
 
 /// One transactional id's metadata.

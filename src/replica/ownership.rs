@@ -1,10 +1,11 @@
-//! In a cluster, which `__consumer_offsets` partitions this broker coordinates (Kafka's
-//! `GroupCoordinator.onElection` / `onResignation`): the groups of a partition are
-//! coordinated by that partition's leader. When the metadata image makes this broker the
-//! leader of partition `p` at leader epoch `e`, the partition is *loading* (its groups'
-//! requests get COORDINATOR_LOAD_IN_PROGRESS) until its log has been read, then *loaded*;
-//! when the image gives the leadership to another broker, the partition is resigned (its
-//! groups' requests get NOT_COORDINATOR and the clients look for the new coordinator).
+//! In a cluster, which partitions of a coordinator's internal topic (`__consumer_offsets`,
+//! `__transaction_state`) this broker coordinates (Kafka's coordinators' `onElection` /
+//! `onResignation`): the keys (group ids, transactional ids) of a partition are coordinated
+//! by that partition's leader. When the metadata image makes this broker the leader of
+//! partition `p` at leader epoch `e`, the partition is *loading* (its keys' requests get
+//! COORDINATOR_LOAD_IN_PROGRESS) until its log has been read, then *loaded*; when the
+//! image gives the leadership to another broker, the partition is resigned (its keys'
+//! requests get NOT_COORDINATOR and the clients look for the new coordinator).
 //!
 //! Owns: that map, and the gate that makes a coordinator's append and a resignation
 //! exclusive: an append happens only while its partition is owned at the epoch the append
@@ -27,18 +28,18 @@ pub struct Owned {
     pub loaded: bool,
 }
 
-/// Where a group's requests stand on this broker.
+/// Where a key's requests stand on this broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
-    /// Its partition is loaded here.
-    Coordinated,
+    /// Its partition is loaded here (at this leader epoch).
+    Coordinated(i32),
     /// Its partition is being loaded here.
     Loading,
     /// Another broker (or none) coordinates it.
     Elsewhere,
 }
 
-/// The owned partitions of `__consumer_offsets` and their partition count.
+/// The owned partitions of one internal topic and its partition count.
 #[derive(Debug, Default)]
 pub struct Ownership {
     owned: RwLock<HashMap<i32, Owned>>,
@@ -77,13 +78,25 @@ impl Ownership {
         v
     }
 
-    /// Where the requests for partition `p`'s groups stand.
+    /// Where the requests for partition `p`'s keys stand.
     pub fn standing(&self, p: i32) -> Standing {
         match self.get(p) {
-            Some(Owned { loaded: true, .. }) => Standing::Coordinated,
+            Some(Owned { loaded: true, epoch }) => Standing::Coordinated(epoch),
             Some(Owned { loaded: false, .. }) => Standing::Loading,
             None => Standing::Elsewhere,
         }
+    }
+
+    /// Runs `f` with partition `p`'s standing, holding it: no election or resignation
+    /// happens meanwhile.
+    pub fn with_standing<T>(&self, p: i32, f: impl FnOnce(Standing) -> T) -> T {
+        let g = self.read();
+        let standing = match g.get(&p) {
+            Some(Owned { loaded: true, epoch }) => Standing::Coordinated(*epoch),
+            Some(_) => Standing::Loading,
+            None => Standing::Elsewhere,
+        };
+        f(standing)
     }
 
     /// Holds partition `p` while a write to it runs, if it is loaded here: a resignation
@@ -182,7 +195,7 @@ mod tests {
         assert_eq!(o.standing(1), Standing::Loading);
         assert!(o.gate(1).is_none(), "no write before the partition is loaded");
         o.write().get_mut(&1).unwrap().loaded = true;
-        assert_eq!(o.standing(1), Standing::Coordinated);
+        assert_eq!(o.standing(1), Standing::Coordinated(7));
         assert_eq!(o.gate(1).map(|(e, _)| e), Some(7));
     }
 }
