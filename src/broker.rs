@@ -707,6 +707,7 @@ impl BrokerBuilder {
                     ControllerSettings {
                         cluster_id: logs.cluster_id.clone(),
                         session_timeout: Duration::from_millis(k.session_timeout_ms),
+                        leader_balance: k.leader_balance,
                         topics: crate::controller::topics::TopicDefaults {
                             num_partitions: config.num_partitions,
                             replication_factor: k.default_replication_factor,
@@ -792,6 +793,7 @@ impl BrokerBuilder {
         let txn_maintenance = tokio::spawn(txns.run_maintenance(rx.clone()));
         let mut cluster_tasks = vec![];
         if let Some(c) = controller {
+            cluster_tasks.push(tokio::spawn(c.clone().run_leader_balance(rx.clone())));
             cluster_tasks.push(tokio::spawn(c.run_fencing(rx.clone())));
         }
         if let Some(l) = lifecycle {

@@ -456,6 +456,20 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         doc: "The maximum number of consumers that a single consumer group can accommodate.",
     },
     ConfigDef {
+        name: "auto.leader.rebalance.enable",
+        ty: ConfigType::Boolean,
+        default: Some("true"),
+        dynamic: false,
+        doc: "Enables auto leader balancing. A background thread checks the distribution of partition leaders at regular intervals, configurable by leader.imbalance.check.interval.seconds. If the leader is imbalanced, leader rebalance to the preferred leader for partitions is triggered.",
+    },
+    ConfigDef {
+        name: "leader.imbalance.check.interval.seconds",
+        ty: ConfigType::Long,
+        default: Some("300"),
+        dynamic: false,
+        doc: "The frequency with which the partition rebalance check is triggered by the controller",
+    },
+    ConfigDef {
         name: "offsets.topic.num.partitions",
         ty: ConfigType::Int,
         default: Some("50"),

@@ -52,6 +52,8 @@
 //! | `transaction.state.log.segment.bytes` | `104857600` | segment size of `__transaction_state` |
 //! | `transaction.state.log.replication.factor` | `1` alone, `3` in a cluster | replicas of each `__transaction_state` partition, as `offsets.topic.replication.factor` |
 //! | `transaction.state.log.min.isr` | `2` | `__transaction_state`'s `min.insync.replicas` in a cluster |
+//! | `auto.leader.rebalance.enable` | `true` | in a cluster, the active controller restores preferred leaders |
+//! | `leader.imbalance.check.interval.seconds` | `300` | how often it does |
 //! | `transaction.abort.timed.out.transaction.cleanup.interval.ms` | `10000` | how often open transactions are checked against their timeout |
 //! | `transactional.id.expiration.ms` | `604800000` | idle transactional ids are forgotten after this |
 //! | `transaction.remove.expired.transaction.cleanup.interval.ms` | `3600000` | how often idle transactional ids are looked for |
@@ -179,6 +181,10 @@ pub struct KraftSettings {
     pub default_replication_factor: i32,
     /// `replica.lag.time.max.ms`: an in-sync follower not caught up this long leaves the ISR.
     pub replica_lag_time_max_ms: u64,
+    /// `leader.imbalance.check.interval.seconds` (300), or `None` with
+    /// `auto.leader.rebalance.enable=false`: how often the active controller restores
+    /// preferred leaders.
+    pub leader_balance: Option<std::time::Duration>,
 }
 
 impl KraftSettings {
@@ -451,7 +457,9 @@ impl Config {
                 | "broker.session.timeout.ms"
                 | "broker.heartbeat.interval.ms"
                 | "broker.rack"
-                | "replica.lag.time.max.ms" => {}
+                | "replica.lag.time.max.ms"
+                | "auto.leader.rebalance.enable"
+                | "leader.imbalance.check.interval.seconds" => {}
                 _ => {
                     if let Some(topic_key) = topic_key_of(key) {
                         self.log.set(topic_key, v)?;
@@ -612,9 +620,19 @@ impl Config {
         let session_timeout_ms = millis("broker.session.timeout.ms", 9000)?;
         let heartbeat_interval_ms = millis("broker.heartbeat.interval.ms", 2000)?;
         let replica_lag_time_max_ms = millis("replica.lag.time.max.ms", 30_000)?;
+        let rebalance =
+            get("auto.leader.rebalance.enable").map_or(Ok(true), |v| parse_bool("auto.leader.rebalance.enable", v))?;
+        let leader_balance = match rebalance {
+            false => None,
+            true => Some(std::time::Duration::from_secs(millis(
+                "leader.imbalance.check.interval.seconds",
+                300,
+            )?)),
+        };
         Ok(Some(KraftSettings {
             default_replication_factor: replication("default.replication.factor")?,
             replica_lag_time_max_ms,
+            leader_balance,
             roles,
             voters,
             controller_listener,

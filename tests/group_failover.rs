@@ -5,8 +5,9 @@
 //! partition. A librdkafka consumer commits, its coordinator is killed, and the group
 //! carries on: the leadership of the partition moves to an in-sync follower, which loads
 //! the group (members and offsets) and coordinates it; commits go on; a new member of the
-//! group starts at the committed offsets; the killed broker, restarted, follows and no
-//! longer answers for the group.
+//! group starts at the committed offsets; the killed broker, restarted, catches up, and
+//! the controller's leader rebalance makes it the partition's (preferred) leader again:
+//! the group moves back to it, with its offsets, and the other broker hands it over.
 
 mod common;
 
@@ -27,10 +28,12 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-const SETTINGS: [&str; 4] = [
+const SETTINGS: [&str; 5] = [
     "broker.heartbeat.interval.ms=100",
     "broker.session.timeout.ms=1500",
     "replica.lag.time.max.ms=2000",
+    // Preferred leaders come back within a second of being in sync again.
+    "leader.imbalance.check.interval.seconds=1",
     // Few partitions: the test's group is in one of them either way.
     "offsets.topic.num.partitions=3",
 ];
@@ -238,26 +241,42 @@ async fn a_group_carries_on_when_its_coordinator_is_killed() {
     commit(&c).await;
     drop(c);
 
-    // The old coordinator comes back as a follower and does not answer for the group.
+    // The old coordinator comes back, catches up, and leads its preferred partitions
+    // again: the group moves back to it, and the broker that had it hands it over.
     cluster.restart(old);
-    cluster
-        .await_metadata(
-            observer,
-            Some(&["__consumer_offsets"]),
-            "the old coordinator in sync",
-            |m| {
-                m.topics[0]
-                    .partitions
-                    .iter()
-                    .all(|p| p.isr_nodes.iter().map(|b| b.0).collect::<BTreeSet<_>>() == all)
-            },
-        )
-        .await;
-    let now = await_coordinator(&cluster, old, None).await;
-    assert_eq!(now, new, "the leadership did not move back by itself");
-    let (error, _) = committed(&cluster, old).await;
+    let start = Instant::now();
+    while coordinator(&cluster, observer).await != Ok(old) {
+        assert!(
+            start.elapsed() < SETTLE,
+            "the preferred leader {old} did not get the group back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let start = Instant::now();
+    let back = loop {
+        let (error, offsets) = committed(&cluster, old).await;
+        if error == 0 {
+            break offsets;
+        }
+        assert!(
+            [
+                ResponseError::CoordinatorLoadInProgress.code(),
+                ResponseError::NotCoordinator.code()
+            ]
+            .contains(&error)
+                && start.elapsed() < SETTLE,
+            "OffsetFetch from the restored coordinator {old}: error {error}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(back.values().sum::<i64>(), 330, "{back:?}");
+    let (error, _) = committed(&cluster, new).await;
     assert_eq!(error, ResponseError::NotCoordinator.code());
-    let (error, last) = committed(&cluster, new).await;
-    assert_eq!(error, 0);
-    assert_eq!(last.values().sum::<i64>(), 330, "{last:?}");
+    // And the group works there: a member reads what comes next.
+    produce(330..340).await;
+    let c = consumer(&cluster);
+    c.subscribe(&[TOPIC]).unwrap();
+    let next = common::cluster::consume_distinct(&c, 10, "a member after the move back").await;
+    let expected: BTreeSet<String> = (330..340).map(|i| format!("value-{i}")).collect();
+    assert_eq!(next, expected);
 }

@@ -4,7 +4,8 @@
 //! mid-stream (the controller moves leadership to an in-sync follower and shrinks the
 //! ISR); `min.insync.replicas` above the ISR's size gets NOT_ENOUGH_REPLICAS; the killed
 //! broker, restarted, truncates what it held beyond the new leaders' logs, catches up and
-//! rejoins every ISR, its logs then byte for byte its leaders'.
+//! rejoins every ISR, its logs then byte for byte its leaders'; ElectLeaders gives it its
+//! preferred leaderships back.
 
 mod common;
 
@@ -15,7 +16,11 @@ use common::cluster::{Cluster, SETTLE};
 use common::{Raw, batch, produce_req, topic};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, MetadataResponse, ProduceResponse};
+use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+use kafka_protocol::messages::{
+    CreateTopicsRequest, CreateTopicsResponse, ElectLeadersRequest, ElectLeadersResponse, MetadataResponse,
+    ProduceResponse,
+};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 use rdkafka::config::ClientConfig;
@@ -195,6 +200,65 @@ async fn acks_all_survives_a_killed_leader_and_the_broker_rejoins_the_isr() {
             },
         )
         .await;
+    // The victim led partition 0 as its preferred replica; another broker leads it now.
+    // ElectLeaders (preferred, every partition) gives the victim its leaderships back, and
+    // answers only for what it changed; a partition asked for by name that its preferred
+    // replica leads needs no election.
+    let m = cluster.metadata(observer, Some(&["replicated"])).await;
+    assert_ne!(partitions(&m, "replicated")[0].1, victim);
+    let r: ElectLeadersResponse = Raw::connect(cluster.node(observer).addr())
+        .await
+        .call(
+            &ElectLeadersRequest::default()
+                .with_election_type(0)
+                .with_topic_partitions(None)
+                .with_timeout_ms(30_000),
+            2,
+        )
+        .await;
+    assert_eq!(r.error_code, 0, "{r:?}");
+    let changed: Vec<(String, i32, i16)> = r
+        .replica_election_results
+        .iter()
+        .flat_map(|t| {
+            t.partition_result
+                .iter()
+                .map(|p| (t.topic.0.to_string(), p.partition_id, p.error_code))
+        })
+        .collect();
+    assert!(changed.contains(&("replicated".to_string(), 0, 0)), "{changed:?}");
+    // (Internal topics' partitions may still be catching up on the victim.)
+    assert!(
+        changed
+            .iter()
+            .filter(|(t, _, _)| t == "replicated" || t == "strict")
+            .all(|(_, _, e)| *e == 0),
+        "{changed:?}"
+    );
+    let m = cluster
+        .await_metadata(observer, Some(&["replicated", "strict"]), "preferred leaders", |m| {
+            m.topics.iter().all(|t| {
+                t.partitions
+                    .iter()
+                    .all(|p| Some(&p.leader_id) == p.replica_nodes.first())
+            })
+        })
+        .await;
+    assert_eq!(partitions(&m, "replicated")[0].1, victim);
+    let again = ElectLeadersRequest::default()
+        .with_election_type(0)
+        .with_topic_partitions(Some(vec![
+            TopicPartitions::default()
+                .with_topic(topic("replicated"))
+                .with_partitions(vec![0]),
+        ]))
+        .with_timeout_ms(30_000);
+    let r: ElectLeadersResponse = Raw::connect(cluster.node(victim).addr()).await.call(&again, 2).await;
+    assert_eq!(
+        r.replica_election_results[0].partition_result[0].error_code,
+        ResponseError::ElectionNotNeeded.code()
+    );
+
     // Nothing is produced any more: every replica's log ends up the same bytes, the
     // divergent tail the victim may have written before the kill cut away.
     // The first segment's batches (the file is preallocated: its length says nothing).

@@ -23,6 +23,12 @@ pub async fn handle(broker: &Broker, req: DescribeTransactionsRequest, _version:
             resp.transaction_states.push(s);
             continue;
         }
+        // In a cluster: coordinated by another broker, or loading here.
+        if let Some(e) = broker.txns().standing_error(&id) {
+            s.error_code = crate::api::errors::txn_error(&e, false).code();
+            resp.transaction_states.push(s);
+            continue;
+        }
         match broker.txns().describe(&id) {
             None => s.error_code = ResponseError::TransactionalIdNotFound.code(),
             Some(m) => {

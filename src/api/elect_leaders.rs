@@ -1,7 +1,9 @@
-//! ElectLeaders (key 43): on one broker every partition is led by its preferred (and only)
-//! replica, so every election is ELECTION_NOT_NEEDED, answered as Kafka 4.0's controller
-//! does: omitted when all partitions were asked for (null), per partition otherwise;
-//! unknown topics and partitions, and unknown election types, with Kafka's messages.
+//! ElectLeaders (key 43). In a cluster the request goes to the active controller, which
+//! elects preferred or unclean leaders (`controller/leaders.rs`). On one broker every
+//! partition is led by its preferred (and only) replica, so every election is
+//! ELECTION_NOT_NEEDED, answered as Kafka 4.0's controller does: omitted when all
+//! partitions were asked for (null), per partition otherwise; unknown topics and
+//! partitions, and unknown election types, with Kafka's messages.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
@@ -18,10 +20,39 @@ fn result(partition: i32, e: ResponseError, msg: String) -> PartitionResult {
     r
 }
 
-pub async fn handle(broker: &Broker, req: ElectLeadersRequest, version: i16) -> ElectLeadersResponse {
+pub async fn handle(broker: &Broker, mut req: ElectLeadersRequest, version: i16) -> ElectLeadersResponse {
     let mut resp = ElectLeadersResponse::default();
     // v0 has no election type: preferred.
     let kind = if version >= 1 { req.election_type } else { 0 };
+    if broker.image().is_some() {
+        // A cluster: the active controller elects (forwarded at v2, a flexible version).
+        req.election_type = kind;
+        let timeout = std::time::Duration::from_millis(req.timeout_ms.clamp(1_000, 300_000) as u64);
+        let not_controller = |r: &ElectLeadersResponse| r.error_code == ResponseError::NotController.code();
+        return match broker
+            .forward(
+                (crate::controller::active::ELECT_LEADERS, 2),
+                &req,
+                timeout,
+                not_controller,
+            )
+            .await
+        {
+            Some(mut r) => {
+                if version == 0 {
+                    // v0 has no top-level error: it goes to every partition asked for.
+                    r.error_code = 0;
+                }
+                r
+            }
+            None => {
+                if version >= 1 {
+                    resp.error_code = ResponseError::RequestTimedOut.code();
+                }
+                resp
+            }
+        };
+    }
     let Some(wanted) = req.topic_partitions else {
         // All partitions: the not-needed ones are left out, each topic still listed.
         if !(0..=1).contains(&kind) {

@@ -47,6 +47,13 @@ async fn write(
     m: &kafka_protocol::messages::write_txn_markers_request::WritableTxnMarker,
 ) -> Option<ResponseError> {
     let Some(p) = broker.logs().partition(topic, partition) else {
+        // In a cluster, a partition of the image hosted elsewhere (Kafka's ReplicaManager).
+        if broker
+            .image()
+            .is_some_and(|i| i.topic(topic).is_some_and(|t| t.partitions.contains_key(&partition)))
+        {
+            return Some(ResponseError::NotLeaderOrFollower);
+        }
         return Some(ResponseError::UnknownTopicOrPartition);
     };
     if p.is_offline() {

@@ -5,11 +5,11 @@
 //!
 //! Serves, on the CONTROLLER listener: BrokerRegistration (62), BrokerHeartbeat (63),
 //! CreateTopics (19) / DeleteTopics (20), which brokers forward, and AllocateProducerIds
-//! (67), from which brokers take blocks of producer ids, and AlterPartition (56), with
-//! which partition leaders change their ISRs.
+//! (67), from which brokers take blocks of producer ids, AlterPartition (56), with
+//! which partition leaders change their ISRs, and ElectLeaders (43), which brokers forward.
 //! A controller that does not lead answers NOT_CONTROLLER, and the broker tries the leader.
-//! A background pass fences brokers whose session expired (Kafka's
-//! `maybeFenceOneStaleBroker`).
+//! Background passes fence brokers whose session expired (Kafka's
+//! `maybeFenceOneStaleBroker`) and restore preferred leaders (`auto.leader.rebalance.enable`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +21,8 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
     AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionRequest, AlterPartitionResponse,
     BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse,
-    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
+    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, ElectLeadersRequest,
+    ElectLeadersResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::protocol::{Decodable, Encodable};
@@ -29,6 +30,7 @@ use tokio::sync::{Mutex, watch};
 
 use super::brokers::{self, Sessions};
 use super::election;
+use super::leaders;
 use super::quorum::node::{ProposeError, QuorumNode};
 use super::topics::{self, TopicDefaults};
 use crate::metadata::MetadataRecord;
@@ -45,6 +47,8 @@ pub const DELETE_TOPICS: i16 = 20;
 pub const ALLOCATE_PRODUCER_IDS: i16 = 67;
 /// AlterPartition's API key.
 pub const ALTER_PARTITION: i16 = 56;
+/// ElectLeaders' API key (brokers forward it, at v2).
+pub const ELECT_LEADERS: i16 = 43;
 /// Producer ids per block (Kafka's `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).
 pub const PRODUCER_ID_BLOCK: i32 = 1000;
 
@@ -56,6 +60,8 @@ pub struct ControllerSettings {
     pub session_timeout: Duration,
     /// What topic creation defaults to.
     pub topics: TopicDefaults,
+    /// `leader.imbalance.check.interval.seconds`, when `auto.leader.rebalance.enable`.
+    pub leader_balance: Option<Duration>,
 }
 
 /// The controller APIs of one controller node.
@@ -192,6 +198,10 @@ impl Controller {
             }),
             ALTER_PARTITION => Some(match AlterPartitionRequest::decode(&mut buf, version) {
                 Ok(req) => encode(&self.alter_partition(req, version).await, version),
+                Err(e) => Err(e.to_string()),
+            }),
+            ELECT_LEADERS => Some(match ElectLeadersRequest::decode(&mut buf, version) {
+                Ok(req) => encode(&self.elect_leaders(req).await, version),
                 Err(e) => Err(e.to_string()),
             }),
             _ => None,
@@ -441,6 +451,127 @@ impl Controller {
 
     /// Fences, while this node leads, every broker whose session expired; runs until
     /// `shutdown`. Checks every eighth of a session, as Kafka.
+    /// ElectLeaders (forwarded by a broker, v2): preferred or unclean elections of the
+    /// partitions asked for, or of every partition (`topic_partitions` null; then, as
+    /// Kafka, the partitions that need none are left out of the answer). The changes are
+    /// committed together.
+    pub async fn elect_leaders(&self, req: ElectLeadersRequest) -> ElectLeadersResponse {
+        use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
+        let mut resp = ElectLeadersResponse::default();
+        let Some(election) = leaders::Election::from_wire(req.election_type) else {
+            resp.error_code = ResponseError::InvalidRequest.code();
+            return resp;
+        };
+        let Some(_state) = self.lead().await else {
+            resp.error_code = ResponseError::NotController.code();
+            return resp;
+        };
+        let image = self.quorum.image().borrow().clone();
+        let result = |partition: i32, e: Option<(ResponseError, String)>| {
+            let mut r = PartitionResult::default();
+            r.partition_id = partition;
+            if let Some((e, msg)) = e {
+                r.error_code = e.code();
+                r.error_message = Some(StrBytes::from_string(msg));
+            }
+            r
+        };
+        let all = req.topic_partitions.is_none();
+        let wanted: Vec<(String, Vec<i32>)> = match req.topic_partitions {
+            None => image
+                .topics
+                .values()
+                .map(|t| (t.name.clone(), t.partitions.keys().copied().collect()))
+                .collect(),
+            Some(tps) => tps
+                .into_iter()
+                .map(|tp| (tp.topic.0.to_string(), tp.partitions))
+                .collect(),
+        };
+        let mut records = vec![];
+        let mut elected = vec![];
+        for (name, partitions) in wanted {
+            let mut tr = ReplicaElectionResult::default();
+            tr.topic = TopicName(StrBytes::from_string(name.clone()));
+            let topic = image.topic(&name);
+            for p in partitions {
+                let outcome = match topic {
+                    None => Err((
+                        ResponseError::UnknownTopicOrPartition,
+                        format!("No such topic as {name}"),
+                    )),
+                    Some(t) => match t.partitions.get(&p) {
+                        None => Err((
+                            ResponseError::UnknownTopicOrPartition,
+                            format!("No such partition as {name}-{p}"),
+                        )),
+                        Some(reg) => {
+                            leaders::elect(&image, t.id, p, reg, election).map_err(|(e, msg)| (e, msg.to_string()))
+                        }
+                    },
+                };
+                match outcome {
+                    Ok(change) => {
+                        records.push(MetadataRecord::PartitionChange(change));
+                        elected.push((resp.replica_election_results.len(), tr.partition_result.len()));
+                        tr.partition_result.push(result(p, None));
+                    }
+                    Err((ResponseError::ElectionNotNeeded, _)) if all => {}
+                    Err(e) => tr.partition_result.push(result(p, Some(e))),
+                }
+            }
+            resp.replica_election_results.push(tr);
+        }
+        if !records.is_empty() {
+            let n = records.len();
+            match self.quorum.propose_all(records, "elect leaders").await {
+                Ok(_) => tracing::info!(partitions = n, ?election, "elected leaders"),
+                Err(e) => {
+                    for (t, p) in elected {
+                        let r = &mut resp.replica_election_results[t].partition_result[p];
+                        r.error_code = propose_error(&e).code();
+                        r.error_message = Some(StrBytes::from_string(e.to_string()));
+                    }
+                }
+            }
+        }
+        resp
+    }
+
+    /// The automatic leader rebalance (`auto.leader.rebalance.enable`): every
+    /// `leader.imbalance.check.interval.seconds`, while this node is the active controller,
+    /// the preferred replicas that may lead lead again.
+    pub async fn run_leader_balance(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let Some(period) = self.settings.leader_balance else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+            tokio::select! {
+                _ = self.balance_leaders() => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    async fn balance_leaders(&self) {
+        let Some(_state) = self.lead().await else {
+            return;
+        };
+        let records = leaders::rebalance(&self.quorum.image().borrow());
+        if records.is_empty() {
+            return;
+        }
+        let n = records.len();
+        match self.quorum.propose_all(records, "rebalance leaders").await {
+            Ok(_) => tracing::info!(partitions = n, "preferred leaders restored"),
+            Err(e) => tracing::warn!(error = %e, "restoring preferred leaders failed"),
+        }
+    }
+
     pub async fn run_fencing(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let period = (self.settings.session_timeout / 8).max(Duration::from_millis(1));
         loop {

@@ -14,7 +14,7 @@ use crate::metadata::MetadataImage;
 use crate::metadata::records::{MetadataRecord, NO_LEADER, NO_LEADER_CHANGE, PartitionChangeRecord};
 
 /// `id` may lead: registered, unfenced and not in controlled shutdown.
-fn acceptable(image: &MetadataImage, id: i32) -> bool {
+pub(super) fn acceptable(image: &MetadataImage, id: i32) -> bool {
     image
         .brokers
         .get(&id)

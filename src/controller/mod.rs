@@ -4,8 +4,9 @@
 //! quorum leader, the active controller (`active.rs`) serves Kafka's controller APIs and
 //! decides: broker registration, heartbeats and fencing (`brokers.rs`). Every broker runs
 //! its side of them (`lifecycle.rs`). Placement (`placement.rs`: where new replicas go) is
-//! pure logic the active controller will run for topic creation; leader election and ISR
-//! changes come on top of it.
+//! pure logic the active controller runs for topic creation; leader election when brokers
+//! go and come (`election.rs`), on request and for the automatic rebalance (`leaders.rs`),
+//! and ISR changes (`isr.rs`) come on top of it.
 //!
 //! Must not touch: partitions' data logs (`log/`) other than the metadata log it owns.
 
@@ -14,6 +15,7 @@ pub mod brokers;
 pub mod channel;
 pub mod election;
 pub mod isr;
+pub mod leaders;
 pub mod lifecycle;
 pub mod placement;
 pub mod quorum;

@@ -32,7 +32,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 
-use super::coordinator::{TRANSACTION_STATE_TOPIC, TransactionCoordinator, read_states};
+use super::coordinator::{Entry, TRANSACTION_STATE_TOPIC, TransactionCoordinator, read_states};
 use super::markers::{MARKER_TIMEOUT, Marker, write_local};
 use super::peers::Peers;
 use super::state::{TransactionMetadata, TxnError};
@@ -47,10 +47,10 @@ use crate::replica::ownership::{self, Ownership, Standing};
 
 /// How long a state record waits for the in-sync replicas (Kafka's `request.timeout.ms`).
 const STATE_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Markers not written yet are tried again this often, this many times, before the
-/// maintenance pass takes over.
+/// Markers not written yet are tried again this often, for at most `MARKERS_TIMEOUT`
+/// (Kafka's `request.timeout.ms`), before the maintenance pass takes over.
 const MARKER_RETRY: Duration = Duration::from_millis(200);
-const MARKER_ATTEMPTS: usize = 50;
+const MARKERS_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The coordinator's place in the cluster (set once, at start).
 #[derive(Debug)]
@@ -78,6 +78,7 @@ impl TxnClusterLink {
     pub async fn append_state(
         &self,
         logs: &LogManager,
+        expected: Option<i32>,
         id: &str,
         recs: &[(Bytes, Option<Bytes>)],
     ) -> Result<(), TxnError> {
@@ -91,6 +92,10 @@ impl TxnClusterLink {
             let Some((epoch, _gate)) = self.ownership.gate(p) else {
                 return Err(TxnError::NotCoordinator);
             };
+            // An entry of an earlier election of this partition writes nothing.
+            if expected.is_some_and(|e| e != epoch) {
+                return Err(TxnError::NotCoordinator);
+            }
             let state = check_leading(&self.replication, &partition, Some(epoch)).map_err(state_write_error)?;
             let (info, flush) = append_flushing(&partition, &batch, now, Origin::Client)
                 .map_err(|e| state_write_error(LeaderWriteError::Log(e)))?;
@@ -133,11 +138,18 @@ impl TransactionCoordinator {
         }
     }
 
-    /// The coordinator epoch of `id`'s markers: its partition's leader epoch in a cluster.
-    pub(super) fn coordinator_epoch(&self, id: &str) -> i32 {
-        match self.cluster().map(|c| c.standing(id)) {
-            Some(Standing::Coordinated(epoch)) => epoch,
-            _ => crate::group::coordinator::TXN_COORDINATOR_EPOCH,
+    /// In a cluster, why `id` is not described here (NOT_COORDINATOR,
+    /// COORDINATOR_LOAD_IN_PROGRESS), if it is not.
+    pub fn standing_error(&self, id: &str) -> Option<TxnError> {
+        self.not_here(id)
+    }
+
+    /// In a cluster, the leader epoch `id`'s partition is coordinated here at (an entry
+    /// created now belongs to that election).
+    pub(super) fn election_of(&self, id: &str) -> Option<i32> {
+        match self.cluster()?.standing(id) {
+            Standing::Coordinated(epoch) => Some(epoch),
+            _ => None,
         }
     }
 
@@ -192,7 +204,7 @@ impl TransactionCoordinator {
                 Some(o) if o.epoch == epoch && !o.loaded => {
                     let count = c.ownership.count();
                     self.forget_where(|id| partition_for(id, count) == p);
-                    let pending = self.install(latest);
+                    let pending = self.install(latest, Some(epoch));
                     o.loaded = true;
                     pending
                 }
@@ -214,24 +226,33 @@ impl TransactionCoordinator {
     /// is led (see the module doc). Call holding the id's locks.
     pub(super) async fn write_markers_in_cluster(
         &self,
+        entry: &Entry,
         prepared: &TransactionMetadata,
         commit: bool,
     ) -> Result<(), TxnError> {
         let c = self.cluster().ok_or(TxnError::NotCoordinator)?.clone();
+        // The coordinator epoch is the election the entry belongs to.
+        let Some(election) = entry.epoch else {
+            return Err(TxnError::NotCoordinator);
+        };
         let marker = Marker {
             producer_id: prepared.producer_id,
             producer_epoch: prepared.producer_epoch,
-            coordinator_epoch: self.coordinator_epoch(&prepared.transactional_id),
+            coordinator_epoch: election,
             commit,
         };
+        let deadline = tokio::time::Instant::now() + MARKERS_TIMEOUT;
         let mut pending: BTreeSet<(String, i32)> = prepared.partitions.clone();
         let mut last_error = String::new();
-        for attempt in 0..MARKER_ATTEMPTS {
+        for attempt in 0.. {
             if attempt > 0 {
+                if tokio::time::Instant::now() + MARKER_RETRY >= deadline {
+                    break;
+                }
                 tokio::time::sleep(MARKER_RETRY).await;
             }
             // A resigned coordinator stops: the new one finishes the transaction.
-            if self.not_here(&prepared.transactional_id).is_some() {
+            if self.election_of(&prepared.transactional_id) != Some(election) {
                 return Err(TxnError::NotCoordinator);
             }
             let image = c.peers.image();

@@ -90,14 +90,18 @@ pub(super) struct Entry {
     meta: Mutex<TransactionMetadata>,
     /// Shared by transactional appends, exclusive while markers are written.
     appends: Arc<RwLock<()>>,
+    /// In a cluster, the leader epoch of the id's partition this entry was loaded or
+    /// created at: it writes (states, markers) only while coordinated at that epoch.
+    pub(super) epoch: Option<i32>,
 }
 
 impl Entry {
-    fn new(meta: TransactionMetadata) -> Arc<Self> {
+    fn new(meta: TransactionMetadata, epoch: Option<i32>) -> Arc<Self> {
         Arc::new(Entry {
             op: Arc::new(tokio::sync::Mutex::new(())),
             meta: Mutex::new(meta),
             appends: Arc::new(RwLock::new(())),
+            epoch,
         })
     }
     fn meta(&self) -> TransactionMetadata {
@@ -197,16 +201,21 @@ impl TransactionCoordinator {
     async fn store(&self, entry: &Arc<Entry>, next: TransactionMetadata) -> Result<(), TxnError> {
         let id = next.transactional_id.clone();
         let recs = [(records::key(&id), Some(records::value(&next)))];
-        self.append_state(&id, &recs).await?;
+        self.append_state(entry.epoch, &id, &recs).await?;
         self.publish(entry, next);
         Ok(())
     }
 
     /// Appends `recs` to `id`'s partition of `__transaction_state` (in a cluster, one
-    /// coordinated here, answered once its in-sync replicas hold them).
-    async fn append_state(&self, id: &str, recs: &[(Bytes, Option<Bytes>)]) -> Result<(), TxnError> {
+    /// coordinated here at `epoch`, answered once its in-sync replicas hold them).
+    async fn append_state(
+        &self,
+        epoch: Option<i32>,
+        id: &str,
+        recs: &[(Bytes, Option<Bytes>)],
+    ) -> Result<(), TxnError> {
         match self.cluster() {
-            Some(c) => c.append_state(self.logs(), id, recs).await,
+            Some(c) => c.append_state(self.logs(), epoch, id, recs).await,
             None => self.log.append(id, recs, None).await.map(drop).map_err(storage),
         }
     }
@@ -217,7 +226,14 @@ impl TransactionCoordinator {
         if old.producer_id != pid {
             self.by_pid.remove_if(&old.producer_id, |_, e| Arc::ptr_eq(e, entry));
         }
-        self.by_pid.insert(pid, entry.clone());
+        // An entry forgotten meanwhile (its partition resigned) is not found again by pid.
+        let current = self
+            .entries
+            .get(&old.transactional_id)
+            .is_some_and(|e| Arc::ptr_eq(e.value(), entry));
+        if current {
+            self.by_pid.insert(pid, entry.clone());
+        }
     }
 
     /// InitProducerId with a transactional id: the producer id and the bumped epoch. An
@@ -292,7 +308,10 @@ impl TransactionCoordinator {
                 Some(e) => e,
                 None => {
                     let pid = self.fresh_producer_id().await?;
-                    let created = Entry::new(TransactionMetadata::new(transactional_id, pid, timeout_ms, now_ms()));
+                    let created = Entry::new(
+                        TransactionMetadata::new(transactional_id, pid, timeout_ms, now_ms()),
+                        self.election_of(transactional_id),
+                    );
                     self.entries
                         .entry(transactional_id.to_string())
                         .or_insert(created)
@@ -463,7 +482,7 @@ impl TransactionCoordinator {
             // dir must not hold back the others' last stable offset); the transaction
             // completes once all have one (the maintenance pass retries).
             if self.cluster().is_some() {
-                self.write_markers_in_cluster(&prepared, commit).await?;
+                self.write_markers_in_cluster(entry, &prepared, commit).await?;
             } else {
                 let mut failed = None;
                 for (topic, partition) in &prepared.partitions {
@@ -555,7 +574,7 @@ impl TransactionCoordinator {
         }
         let id = meta.transactional_id.clone();
         let recs = [(records::key(&id), None::<Bytes>)];
-        if let Err(e) = self.append_state(&id, &recs).await {
+        if let Err(e) = self.append_state(entry.epoch, &id, &recs).await {
             tracing::error!(transactional_id = %id, error = %e, "removing an expired transactional id failed");
             return;
         }
@@ -671,7 +690,7 @@ impl TransactionCoordinator {
                 .map_err(storage)?;
             read_states(items, &mut latest);
         }
-        let pending = self.install(latest);
+        let pending = self.install(latest, None);
         for (entry, meta) in pending {
             tracing::info!(transactional_id = %meta.transactional_id, state = meta.state.name(),
                 "finishing a transaction that was ending at shutdown");
@@ -689,6 +708,7 @@ impl TransactionCoordinator {
     pub(super) fn install(
         &self,
         latest: HashMap<String, Option<TransactionMetadata>>,
+        epoch: Option<i32>,
     ) -> Vec<(Arc<Entry>, TransactionMetadata)> {
         let mut pending = vec![];
         for (id, meta) in latest {
@@ -700,7 +720,7 @@ impl TransactionCoordinator {
                 // Never written by brokk; Kafka's meaning is "abort this open transaction".
                 meta.state = TxnState::Ongoing;
             }
-            let entry = Entry::new(meta.clone());
+            let entry = Entry::new(meta.clone(), epoch);
             self.by_pid.insert(meta.producer_id, entry.clone());
             self.entries.insert(id, entry.clone());
             if matches!(meta.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
