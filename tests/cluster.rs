@@ -5,7 +5,8 @@
 //! whereabouts (KIP-951); librdkafka produces to and consumes from the whole cluster with
 //! a consumer group (one coordinator per group, the other brokers answer NOT_COORDINATOR);
 //! a killed broker's partitions go offline (no leader, replication factor 1) and come back
-//! with their data when it restarts.
+//! with their data when it restarts; CreatePartitions (librdkafka's admin client) grows a
+//! topic across the brokers.
 
 mod common;
 
@@ -25,9 +26,12 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
 
 /// Brokers heartbeat fast and are fenced 1.5 s after they go silent.
 const FAST: [&str; 2] = ["broker.heartbeat.interval.ms=100", "broker.session.timeout.ms=1500"];
@@ -327,4 +331,62 @@ async fn librdkafka_uses_the_cluster_and_a_killed_brokers_partitions_come_back()
         })
         .await;
     assert_eq!(consume_all("second").await, seen);
+
+    // CreatePartitions through librdkafka's admin client: the controller places the new
+    // partitions, every broker hosts its share, and they take records at once.
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap())
+        .create()
+        .unwrap();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let r = admin
+        .create_partitions([&NewPartitions::new("events", 8)], &opts)
+        .await
+        .unwrap();
+    assert!(r[0].is_ok(), "{r:?}");
+    let r = admin
+        .create_partitions([&NewPartitions::new("events", 4)], &opts)
+        .await
+        .unwrap();
+    assert!(matches!(&r[0], Err((_, RDKafkaErrorCode::InvalidPartitions))), "{r:?}");
+    for id in 1..=3 {
+        cluster
+            .await_metadata(id, Some(&["events"]), "eight partitions, all led", |m| {
+                let l = leaders(m, "events");
+                l.len() == 8 && l.values().all(|l| *l > 0)
+            })
+            .await;
+    }
+    // (A new producer: librdkafka's metadata of the topic is refreshed only every
+    // topic.metadata.refresh.interval.ms, as against Kafka.)
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap())
+        .create()
+        .unwrap();
+    for p in [6, 7] {
+        producer
+            .send(
+                FutureRecord::to("events")
+                    .partition(p)
+                    .key("k")
+                    .payload(&format!("grown-{p}")),
+                Duration::from_secs(20),
+            )
+            .await
+            .unwrap_or_else(|(e, _)| panic!("partition {p}: {e}"));
+    }
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap())
+        .set("group.id", "grown")
+        .create()
+        .unwrap();
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    for p in [6, 7] {
+        assignment
+            .add_partition_offset("events", p, rdkafka::Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let grown = common::cluster::consume_distinct(&consumer, 2, "the new partitions").await;
+    assert_eq!(grown, ["grown-6".to_string(), "grown-7".to_string()].into());
 }

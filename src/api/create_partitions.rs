@@ -1,7 +1,9 @@
 //! CreatePartitions (key 37): grows topics, as Kafka's controller checks it (duplicate
 //! names, unknown topic, not an increase, manual assignments onto this one broker), with
 //! validate_only. New partitions are empty, led by this broker at epoch 0; clients find them
-//! through Metadata.
+//! through Metadata. In a cluster the active controller checks and places the new
+//! partitions (`controller/partitions.rs`), and each broker grows its logs as the metadata
+//! image says.
 
 use std::collections::{HashMap, HashSet};
 
@@ -40,14 +42,6 @@ async fn grow(
     validate_only: bool,
 ) -> Result<(), (ResponseError, Option<String>)> {
     let name = t.name.0.to_string();
-    if broker.image().is_some() {
-        // A cluster's partitions are metadata records the controller writes; growing a
-        // topic on one broker alone would differ from the others.
-        return Err((
-            ResponseError::InvalidRequest,
-            Some("brokk's cluster does not yet add partitions to existing topics.".into()),
-        ));
-    }
     let logs = broker.logs().clone();
     let fail = |e: TopicError| {
         let code = topic_error(&e);
@@ -91,6 +85,7 @@ pub async fn handle(broker: &Broker, req: CreatePartitionsRequest, _version: i16
         r.error_message = msg.and_then(message);
         r
     };
+    let mut forward = vec![];
     for t in &req.topics {
         let name = t.name.0.as_str();
         if counts.get(name).is_some_and(|n| *n > 1) {
@@ -107,11 +102,63 @@ pub async fn handle(broker: &Broker, req: CreatePartitionsRequest, _version: i16
                 .push(result(t, ResponseError::RequestTimedOut.code(), None));
             continue;
         }
+        if broker.image().is_some() {
+            // A cluster: the active controller decides (below, for all at once).
+            forward.push(t.clone());
+            continue;
+        }
         let r = match grow(broker, t, req.validate_only).await {
             Ok(()) => result(t, 0, None),
             Err((e, msg)) => result(t, e.code(), msg),
         };
         resp.results.push(r);
+    }
+    if !forward.is_empty() {
+        let names: Vec<_> = forward.iter().map(|t| t.name.clone()).collect();
+        let sent = CreatePartitionsRequest::default()
+            .with_topics(forward)
+            .with_timeout_ms(req.timeout_ms)
+            .with_validate_only(req.validate_only);
+        let not_controller = |r: &CreatePartitionsResponse| {
+            r.results
+                .iter()
+                .any(|t| t.error_code == ResponseError::NotController.code())
+        };
+        let timeout = std::time::Duration::from_millis(req.timeout_ms.clamp(1_000, 300_000) as u64);
+        match broker
+            .forward(
+                (crate::controller::active::CREATE_PARTITIONS, 3),
+                &sent,
+                timeout,
+                not_controller,
+            )
+            .await
+        {
+            Some(r) => resp.results.extend(r.results),
+            None => resp.results.extend(names.into_iter().map(|name| {
+                let mut r = CreatePartitionsTopicResult::default();
+                r.name = name;
+                r.error_code = ResponseError::RequestTimedOut.code();
+                r
+            })),
+        }
+        // Kafka's brokers answer once their metadata has the new partitions; clients
+        // that look right after find them.
+        let wanted: Vec<(String, i32)> = req
+            .topics
+            .iter()
+            .filter(|t| resp.results.iter().any(|r| r.name == t.name && r.error_code == 0))
+            .map(|t| (t.name.0.to_string(), t.count))
+            .collect();
+        if !req.validate_only && !wanted.is_empty() {
+            broker
+                .await_image(std::time::Duration::from_secs(5), |i| {
+                    wanted
+                        .iter()
+                        .all(|(n, c)| i.topic(n).is_some_and(|t| t.partitions.len() as i32 >= *c))
+                })
+                .await;
+        }
     }
     resp
 }

@@ -6,7 +6,8 @@
 //! Serves, on the CONTROLLER listener: BrokerRegistration (62), BrokerHeartbeat (63),
 //! CreateTopics (19) / DeleteTopics (20), which brokers forward, and AllocateProducerIds
 //! (67), from which brokers take blocks of producer ids, AlterPartition (56), with
-//! which partition leaders change their ISRs, and ElectLeaders (43), which brokers forward.
+//! which partition leaders change their ISRs, and ElectLeaders (43) and CreatePartitions
+//! (37), which brokers forward.
 //! A controller that does not lead answers NOT_CONTROLLER, and the broker tries the leader.
 //! Background passes fence brokers whose session expired (Kafka's
 //! `maybeFenceOneStaleBroker`) and restore preferred leaders (`auto.leader.rebalance.enable`).
@@ -21,8 +22,8 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
     AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionRequest, AlterPartitionResponse,
     BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse,
-    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, ElectLeadersRequest,
-    ElectLeadersResponse, TopicName,
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest,
+    DeleteTopicsResponse, ElectLeadersRequest, ElectLeadersResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::protocol::{Decodable, Encodable};
@@ -49,6 +50,8 @@ pub const ALLOCATE_PRODUCER_IDS: i16 = 67;
 pub const ALTER_PARTITION: i16 = 56;
 /// ElectLeaders' API key (brokers forward it, at v2).
 pub const ELECT_LEADERS: i16 = 43;
+/// CreatePartitions' API key (brokers forward it, at v3).
+pub const CREATE_PARTITIONS: i16 = 37;
 /// Producer ids per block (Kafka's `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).
 pub const PRODUCER_ID_BLOCK: i32 = 1000;
 
@@ -198,6 +201,10 @@ impl Controller {
             }),
             ALTER_PARTITION => Some(match AlterPartitionRequest::decode(&mut buf, version) {
                 Ok(req) => encode(&self.alter_partition(req, version).await, version),
+                Err(e) => Err(e.to_string()),
+            }),
+            CREATE_PARTITIONS => Some(match CreatePartitionsRequest::decode(&mut buf, version) {
+                Ok(req) => encode(&self.create_partitions(req).await, version),
                 Err(e) => Err(e.to_string()),
             }),
             ELECT_LEADERS => Some(match ElectLeadersRequest::decode(&mut buf, version) {
@@ -451,6 +458,56 @@ impl Controller {
 
     /// Fences, while this node leads, every broker whose session expired; runs until
     /// `shutdown`. Checks every eighth of a session, as Kafka.
+    /// CreatePartitions (forwarded by a broker, v3, duplicate names already answered):
+    /// each topic checked against the image; the records of all that pass are committed
+    /// together, unless `validate_only`.
+    pub async fn create_partitions(&self, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
+        use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+        let mut resp = CreatePartitionsResponse::default();
+        let result = |name: &TopicName, error: Option<(ResponseError, String)>| {
+            let mut r = CreatePartitionsTopicResult::default();
+            r.name = name.clone();
+            if let Some((e, msg)) = error {
+                r.error_code = e.code();
+                r.error_message = (!msg.is_empty()).then(|| StrBytes::from_string(msg));
+            }
+            r
+        };
+        let Some(_state) = self.lead().await else {
+            resp.results = req
+                .topics
+                .iter()
+                .map(|t| result(&t.name, Some((ResponseError::NotController, String::new()))))
+                .collect();
+            return resp;
+        };
+        let image = self.quorum.image().borrow().clone();
+        let mut records = vec![];
+        let mut grown = vec![];
+        for t in &req.topics {
+            match super::partitions::grow(&image, t, fastrand::u64(..)) {
+                Ok(rs) => {
+                    grown.push(resp.results.len());
+                    resp.results.push(result(&t.name, None));
+                    records.extend(rs);
+                }
+                Err(r) => resp.results.push(result(&t.name, Some((r.error, r.message)))),
+            }
+        }
+        if req.validate_only || records.is_empty() {
+            return resp;
+        }
+        if let Err(e) = self.quorum.propose_all(records, "create partitions").await {
+            for i in grown {
+                resp.results[i].error_code = propose_error(&e).code();
+                resp.results[i].error_message = Some(StrBytes::from_string(e.to_string()));
+            }
+        } else {
+            tracing::info!(topics = grown.len(), "added partitions");
+        }
+        resp
+    }
+
     /// ElectLeaders (forwarded by a broker, v2): preferred or unclean elections of the
     /// partitions asked for, or of every partition (`topic_partitions` null; then, as
     /// Kafka, the partitions that need none are left out of the answer). The changes are

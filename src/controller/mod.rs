@@ -17,6 +17,7 @@ pub mod election;
 pub mod isr;
 pub mod leaders;
 pub mod lifecycle;
+pub mod partitions;
 pub mod placement;
 pub mod quorum;
 pub mod topics;

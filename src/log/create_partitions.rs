@@ -9,6 +9,38 @@ use super::{LogManager, MAX_PARTITIONS_PER_TOPIC, TopicError, TopicLog};
 pub const MAX_NEW_PARTITIONS: i32 = 10_000;
 
 impl LogManager {
+    /// A cluster's topic `name`, grown in the image to `count` partitions: the new
+    /// partitions this broker hosts (`hosted`, all above the current count) are created as
+    /// replicas (their role comes from the image). Blocking.
+    pub fn grow_managed(&self, name: &str, count: i32, hosted: &[i32]) -> Result<Arc<TopicLog>, TopicError> {
+        let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        let topic = self.topic(name).ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let current = topic.partitions.len() as i32;
+        if !topic.partitions.is_managed() || count <= current {
+            return Ok(topic);
+        }
+        let settings = topic.settings();
+        let mut placed = self.partitions_per_dir();
+        let mut added = vec![];
+        for p in hosted.iter().copied().filter(|p| (current..count).contains(p)) {
+            added.push(self.new_partition(&topic.name, topic.id, p, &settings.config, &mut placed, true)?);
+        }
+        self.sync_dirs_of(&added)?;
+        let partitions = topic.partitions.grown(count as usize, added);
+        self.write_topic_file(
+            &topic.name,
+            topic.id,
+            count,
+            crate::log::manager::hosted_list(&partitions).as_deref(),
+            &settings.overrides,
+        )?;
+        let grown = Arc::new(TopicLog::new(topic.name.clone(), topic.id, settings, partitions));
+        self.topics.insert(topic.name.clone(), grown.clone());
+        self.metadata_changed();
+        tracing::info!(topic = %name, from = current, to = count, hosted = ?hosted, "grew the topic as the metadata image says");
+        Ok(grown)
+    }
+
     /// Grows `name` to `count` partitions (Kafka's checks and messages); with
     /// `validate_only` nothing is created. Blocking (file creation): call from
     /// `spawn_blocking`.

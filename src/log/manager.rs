@@ -17,6 +17,7 @@ use uuid::Uuid;
 pub mod broker_defaults;
 #[path = "create_partitions.rs"]
 mod create_partitions;
+pub use create_partitions::MAX_NEW_PARTITIONS;
 #[path = "quorum_state.rs"]
 pub mod quorum_state;
 #[path = "topic_config.rs"]

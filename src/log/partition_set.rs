@@ -38,6 +38,21 @@ impl PartitionSet {
         Self { slots, managed: true }
     }
 
+    /// A managed topic grown to `count` partitions, the new hosted ones `added`.
+    pub fn grown(&self, count: usize, added: impl IntoIterator<Item = Arc<Partition>>) -> Self {
+        let mut slots = self.slots.clone();
+        slots.resize(count.max(slots.len()), None);
+        for p in added {
+            if let Some(slot) = usize::try_from(p.index()).ok().and_then(|i| slots.get_mut(i)) {
+                *slot = Some(p);
+            }
+        }
+        Self {
+            slots,
+            managed: self.managed,
+        }
+    }
+
     /// The metadata image assigns these partitions (see [`Self::hosted`]).
     pub fn is_managed(&self) -> bool {
         self.managed

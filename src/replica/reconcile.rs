@@ -20,8 +20,8 @@
 //! `TransactionCoordinator::elect` resign the partitions led no more before their fetchers
 //! start, and the newly led ones load once they lead). A local internal topic that
 //! predates the cluster is replaced by the image's; a single broker's own other topics
-//! (written before the cluster was configured) are left alone. Growing a topic's
-//! partitions, moving replicas and config changes through the image are not followed yet.
+//! (written before the cluster was configured) are left alone. A topic the image grows
+//! (CreatePartitions) grows here with the new partitions this broker hosts. Moving replicas and config changes through the image are not followed yet.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -124,6 +124,27 @@ pub fn plan(image: &MetadataImage, node: i32, local: &[(String, uuid::Uuid, bool
     out
 }
 
+/// The image's topics that grew (CreatePartitions) beyond their local logs here (name, id,
+/// partition count, managed): (name, new count, the new partitions this broker hosts).
+pub fn growth(
+    image: &MetadataImage,
+    node: i32,
+    local: &[(String, uuid::Uuid, bool, i32)],
+) -> Vec<(String, i32, Vec<i32>)> {
+    let mut out = vec![];
+    for (name, id, managed, count) in local {
+        let Some(t) = image.topics.get(id).filter(|t| *managed && t.name == *name) else {
+            continue;
+        };
+        let n = t.partitions.len() as i32;
+        if n > *count {
+            let new: Vec<i32> = hosted(t, node).into_iter().filter(|p| p >= count).collect();
+            out.push((name.clone(), n, new));
+        }
+    }
+    out
+}
+
 impl ReplicaManager {
     pub fn new(
         node_id: i32,
@@ -180,6 +201,34 @@ impl ReplicaManager {
             .map(|t| (t.name.to_string(), t.id, t.partitions.is_managed()))
             .collect();
         let actions = plan(image, self.node_id, &local);
+        let counts: Vec<(String, uuid::Uuid, bool, i32)> = self
+            .logs
+            .topics()
+            .iter()
+            .map(|t| {
+                (
+                    t.name.to_string(),
+                    t.id,
+                    t.partitions.is_managed(),
+                    t.partitions.len() as i32,
+                )
+            })
+            .collect();
+        let grown = growth(image, self.node_id, &counts);
+        if !grown.is_empty() {
+            let logs = self.logs.clone();
+            let done = tokio::task::spawn_blocking(move || {
+                for (name, count, hosted) in grown {
+                    if let Err(e) = logs.grow_managed(&name, count, &hosted) {
+                        tracing::error!(topic = %name, count, error = %e, "the local log could not grow as the metadata image says");
+                    }
+                }
+            })
+            .await;
+            if let Err(e) = done {
+                tracing::error!(error = %e, "the replica manager's task failed");
+            }
+        }
         if actions.is_empty() {
             self.take_roles(image);
             return;

@@ -106,3 +106,14 @@ fn the_clusters_consumer_offsets_replaces_a_local_one() {
     let here = [("__consumer_offsets".to_string(), Uuid::from_u128(1), true)];
     assert!(plan(&image, 1, &here).is_empty());
 }
+
+#[test]
+fn a_grown_topic_adds_the_new_partitions_this_broker_hosts() {
+    let image = image_with(&[("a", 1, &[&[1], &[2], &[1, 2], &[2]])]);
+    let local = [("a".to_string(), Uuid::from_u128(1), true, 2)];
+    assert_eq!(growth(&image, 1, &local), vec![("a".to_string(), 4, vec![2])]);
+    // Not grown, another incarnation, or a single broker's own topic: nothing.
+    assert!(growth(&image, 1, &[("a".to_string(), Uuid::from_u128(1), true, 4)]).is_empty());
+    assert!(growth(&image, 1, &[("a".to_string(), Uuid::from_u128(2), true, 2)]).is_empty());
+    assert!(growth(&image, 1, &[("a".to_string(), Uuid::from_u128(1), false, 2)]).is_empty());
+}
