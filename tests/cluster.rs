@@ -6,7 +6,7 @@
 //! a consumer group (one coordinator per group, the other brokers answer NOT_COORDINATOR);
 //! a killed broker's partitions go offline (no leader, replication factor 1) and come back
 //! with their data when it restarts; CreatePartitions (librdkafka's admin client) grows a
-//! topic across the brokers.
+//! topic across the brokers, and AlterConfigs changes a topic's configs on all of them.
 
 mod common;
 
@@ -26,7 +26,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
-use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
+use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, NewPartitions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -389,4 +389,42 @@ async fn librdkafka_uses_the_cluster_and_a_killed_brokers_partitions_come_back()
     consumer.assign(&assignment).unwrap();
     let grown = common::cluster::consume_distinct(&consumer, 2, "the new partitions").await;
     assert_eq!(grown, ["grown-6".to_string(), "grown-7".to_string()].into());
+
+    // A topic config changed through one broker (AlterConfigs) is the controller's: every
+    // broker describes it, and the leaders apply it (a batch over max.message.bytes is
+    // refused).
+    let change = AlterConfig::new(ResourceSpecifier::Topic("events")).set("max.message.bytes", "200");
+    let r = admin.alter_configs([&change], &opts).await.unwrap();
+    assert!(r[0].is_ok(), "{r:?}");
+    for id in 1..=3 {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", cluster.node(id).addr().to_string())
+            .create()
+            .unwrap();
+        let d = admin
+            .describe_configs([&ResourceSpecifier::Topic("events")], &opts)
+            .await
+            .unwrap();
+        let resource = d[0].as_ref().unwrap();
+        let entry = resource.get("max.message.bytes").unwrap();
+        assert_eq!(entry.value.as_deref(), Some("200"), "broker {id}");
+    }
+    let start = std::time::Instant::now();
+    loop {
+        let big = "x".repeat(1000);
+        let sent = producer
+            .send(
+                FutureRecord::to("events").partition(0).key("k").payload(&big),
+                Duration::from_secs(20),
+            )
+            .await;
+        match sent {
+            Err((rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _)) => break,
+            other => assert!(
+                start.elapsed() < common::cluster::SETTLE,
+                "the leader never applied max.message.bytes: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

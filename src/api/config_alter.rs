@@ -57,17 +57,11 @@ pub async fn alter_topic(
             "Default topic resources are not allowed.",
         ));
     }
-    if broker.image().is_some() {
-        // A cluster's topic configs are metadata records the controller writes; brokk's
-        // controller does not change them yet, and one broker's change alone would differ
-        // from the others'.
-        return Err(err(
-            ResponseError::InvalidRequest,
-            "brokk's cluster does not yet change topic configs after creation (set them in CreateTopics).",
-        ));
-    }
     if let Some(why) = invalid_topic_name(name) {
         return Err(err(ResponseError::InvalidTopicException, why));
+    }
+    if let Some(image) = broker.image() {
+        return alter_topic_in_cluster(broker, &image, name, validate_only, change).await;
     }
     let logs = broker.logs().clone();
     let current = logs.topic(name).map(|t| t.overrides()).unwrap_or_default();
@@ -108,6 +102,93 @@ pub async fn alter_topic(
     })
     .await;
     done.unwrap_or_else(|e| Err(err(ResponseError::UnknownServerError, e.to_string())))
+}
+
+/// In a cluster a topic's configs are metadata records: the new set is computed against
+/// the image and checked here (INVALID_CONFIG before UNKNOWN_TOPIC_OR_PARTITION, as
+/// Kafka), then the keys that change go to the active controller, which commits them;
+/// every broker hosting the topic applies them from its image. Answered once this
+/// broker's image has them.
+async fn alter_topic_in_cluster(
+    broker: &Broker,
+    image: &crate::metadata::MetadataImage,
+    name: &str,
+    validate_only: bool,
+    change: Change,
+) -> Result<(), ResourceError> {
+    use kafka_protocol::messages::IncrementalAlterConfigsRequest;
+    use kafka_protocol::messages::IncrementalAlterConfigsResponse;
+    use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    use kafka_protocol::protocol::StrBytes;
+    let key = (crate::metadata::image::TOPIC_RESOURCE, name.to_string());
+    let current = image.configs.get(&key).cloned().unwrap_or_default();
+    let next = change(&current)?;
+    broker
+        .logs()
+        .defaults()
+        .with_overrides(&next)
+        .map_err(|m| err(ResponseError::InvalidConfig, m))?;
+    if image.topic(name).is_none() {
+        return Err(err(
+            ResponseError::UnknownTopicOrPartition,
+            format!("The topic '{name}' does not exist."),
+        ));
+    }
+    let mut configs: Vec<AlterableConfig> = next
+        .iter()
+        .filter(|(k, v)| current.get(*k) != Some(*v))
+        .map(|(k, v)| {
+            AlterableConfig::default()
+                .with_name(StrBytes::from_string(k.clone()))
+                .with_config_operation(0)
+                .with_value(Some(StrBytes::from_string(v.clone())))
+        })
+        .collect();
+    configs.extend(current.keys().filter(|k| !next.contains_key(*k)).map(|k| {
+        AlterableConfig::default()
+            .with_name(StrBytes::from_string(k.clone()))
+            .with_config_operation(1)
+    }));
+    if configs.is_empty() {
+        return Ok(());
+    }
+    let req = IncrementalAlterConfigsRequest::default()
+        .with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(crate::metadata::image::TOPIC_RESOURCE)
+                .with_resource_name(StrBytes::from_string(name.to_string()))
+                .with_configs(configs),
+        ])
+        .with_validate_only(validate_only);
+    let not_controller = |r: &IncrementalAlterConfigsResponse| {
+        r.responses
+            .iter()
+            .any(|x| x.error_code == ResponseError::NotController.code())
+    };
+    let resp = broker
+        .forward(
+            (crate::controller::active::INCREMENTAL_ALTER_CONFIGS, 1),
+            &req,
+            std::time::Duration::from_secs(30),
+            not_controller,
+        )
+        .await
+        .ok_or_else(|| err(ResponseError::RequestTimedOut, "the controller did not answer"))?;
+    let r = resp
+        .responses
+        .first()
+        .ok_or_else(|| err(ResponseError::UnknownServerError, "no answer"))?;
+    if let Some(e) = ResponseError::try_from_code(r.error_code) {
+        return Err((e, r.error_message.as_ref().map(|m| m.to_string())));
+    }
+    if !validate_only {
+        broker
+            .await_image(std::time::Duration::from_secs(5), |i| {
+                i.configs.get(&key).cloned().unwrap_or_default() == next
+            })
+            .await;
+    }
+    Ok(())
 }
 
 /// This broker's (`name` = its id) or the cluster-wide (`name` = "") dynamic configs.

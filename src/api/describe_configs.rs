@@ -25,7 +25,7 @@ use crate::broker::Broker;
 use crate::broker_config_defs::{BROKER_CONFIGS, GROUP_CONFIGS, broker_config_def};
 use crate::config::DataDir;
 use crate::log::config_defs::{ConfigType, TOPIC_CONFIGS};
-use crate::log::manager::TopicLog;
+use crate::log::manager::TopicSettings;
 
 /// One synonym: name, value, source.
 type Synonym = (String, Option<String>, i8);
@@ -168,8 +168,7 @@ pub fn topic_synonyms(layers: &Layers, name: &str, value: &str, overrides: &BTre
     list
 }
 
-fn topic_entries(layers: &Layers, topic: &TopicLog, inc: Include) -> Vec<DescribeConfigsResourceResult> {
-    let settings = topic.settings();
+fn topic_entries(layers: &Layers, settings: &TopicSettings, inc: Include) -> Vec<DescribeConfigsResourceResult> {
     TOPIC_CONFIGS
         .iter()
         .map(|d| {
@@ -310,11 +309,32 @@ fn describe(
             if let Some(why) = invalid_topic_name(name) {
                 return Err(err(ResponseError::InvalidTopicException, why));
             }
+            // In a cluster, the image's configs (every broker answers for every topic).
+            if let Some(image) = broker.image() {
+                image
+                    .topic(name)
+                    .ok_or((ResponseError::UnknownTopicOrPartition, None))?;
+                let overrides = image
+                    .configs
+                    .get(&(crate::metadata::image::TOPIC_RESOURCE, name.to_string()))
+                    .cloned()
+                    .unwrap_or_default();
+                let config = broker
+                    .logs()
+                    .defaults()
+                    .with_overrides(&overrides)
+                    .map_err(|m| err(ResponseError::InvalidConfig, m))?;
+                let settings = TopicSettings {
+                    overrides,
+                    config: std::sync::Arc::new(config),
+                };
+                return Ok(topic_entries(layers, &settings, inc));
+            }
             let topic = broker
                 .logs()
                 .topic(name)
                 .ok_or((ResponseError::UnknownTopicOrPartition, None))?;
-            Ok(topic_entries(layers, &topic, inc))
+            Ok(topic_entries(layers, &topic.settings(), inc))
         }
         BROKER => match broker_name(name, node, true)? {
             None => Ok(cluster_default_entries(layers, inc)),

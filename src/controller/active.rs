@@ -23,7 +23,8 @@ use kafka_protocol::messages::{
     AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionRequest, AlterPartitionResponse,
     BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse,
     CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest,
-    DeleteTopicsResponse, ElectLeadersRequest, ElectLeadersResponse, TopicName,
+    DeleteTopicsResponse, ElectLeadersRequest, ElectLeadersResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::protocol::{Decodable, Encodable};
@@ -52,6 +53,8 @@ pub const ALTER_PARTITION: i16 = 56;
 pub const ELECT_LEADERS: i16 = 43;
 /// CreatePartitions' API key (brokers forward it, at v3).
 pub const CREATE_PARTITIONS: i16 = 37;
+/// IncrementalAlterConfigs' API key (brokers forward topic changes, SET and DELETE, at v1).
+pub const INCREMENTAL_ALTER_CONFIGS: i16 = 44;
 /// Producer ids per block (Kafka's `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).
 pub const PRODUCER_ID_BLOCK: i32 = 1000;
 
@@ -201,6 +204,10 @@ impl Controller {
             }),
             ALTER_PARTITION => Some(match AlterPartitionRequest::decode(&mut buf, version) {
                 Ok(req) => encode(&self.alter_partition(req, version).await, version),
+                Err(e) => Err(e.to_string()),
+            }),
+            INCREMENTAL_ALTER_CONFIGS => Some(match IncrementalAlterConfigsRequest::decode(&mut buf, version) {
+                Ok(req) => encode(&self.alter_topic_configs(req).await, version),
                 Err(e) => Err(e.to_string()),
             }),
             CREATE_PARTITIONS => Some(match CreatePartitionsRequest::decode(&mut buf, version) {
@@ -458,6 +465,92 @@ impl Controller {
 
     /// Fences, while this node leads, every broker whose session expired; runs until
     /// `shutdown`. Checks every eighth of a session, as Kafka.
+    /// IncrementalAlterConfigs of topics (forwarded by a broker, v1, with SET and DELETE
+    /// only): each resource checked against the image; the records of all that pass are
+    /// committed together, unless `validate_only`.
+    pub async fn alter_topic_configs(&self, req: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+        use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+        let mut resp = IncrementalAlterConfigsResponse::default();
+        let result = |r: &kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource,
+                      e: Option<(ResponseError, String)>| {
+            let mut out = AlterConfigsResourceResponse::default();
+            out.resource_type = r.resource_type;
+            out.resource_name = r.resource_name.clone();
+            if let Some((e, msg)) = e {
+                out.error_code = e.code();
+                out.error_message = Some(StrBytes::from_string(msg));
+            }
+            out
+        };
+        let Some(_state) = self.lead().await else {
+            resp.responses = req
+                .resources
+                .iter()
+                .map(|r| {
+                    let mut out = result(r, None);
+                    out.error_code = ResponseError::NotController.code();
+                    out
+                })
+                .collect();
+            return resp;
+        };
+        let mut image = (*self.quorum.image().borrow().clone()).clone();
+        let mut records = vec![];
+        let mut changed = vec![];
+        for r in &req.resources {
+            if r.resource_type != crate::metadata::image::TOPIC_RESOURCE {
+                resp.responses.push(result(
+                    r,
+                    Some((ResponseError::InvalidRequest, "only topic configs are forwarded".into())),
+                ));
+                continue;
+            }
+            let mut changes = vec![];
+            let mut bad = None;
+            for c in &r.configs {
+                match c.config_operation {
+                    0 => changes.push((c.name.to_string(), c.value.as_ref().map(|v| v.to_string()))),
+                    1 => changes.push((c.name.to_string(), None)),
+                    op => bad = Some(op),
+                }
+            }
+            if let Some(op) = bad {
+                resp.responses.push(result(
+                    r,
+                    Some((
+                        ResponseError::InvalidRequest,
+                        format!("unexpected config operation {op}"),
+                    )),
+                ));
+                continue;
+            }
+            match super::configs::alter_topic(&image, &self.settings.topics.log, r.resource_name.as_str(), &changes) {
+                Ok(rs) => {
+                    for rec in &rs {
+                        // Later resources of the request see this one's change.
+                        let _ = image.apply(rec.clone());
+                    }
+                    changed.push(resp.responses.len());
+                    resp.responses.push(result(r, None));
+                    records.extend(rs);
+                }
+                Err(e) => resp.responses.push(result(r, Some((e.error, e.message)))),
+            }
+        }
+        if req.validate_only || records.is_empty() {
+            return resp;
+        }
+        if let Err(e) = self.quorum.propose_all(records, "alter topic configs").await {
+            for i in changed {
+                resp.responses[i].error_code = propose_error(&e).code();
+                resp.responses[i].error_message = Some(StrBytes::from_string(e.to_string()));
+            }
+        } else {
+            tracing::info!(topics = changed.len(), "changed topic configs");
+        }
+        resp
+    }
+
     /// CreatePartitions (forwarded by a broker, v3, duplicate names already answered):
     /// each topic checked against the image; the records of all that pass are committed
     /// together, unless `validate_only`.

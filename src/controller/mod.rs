@@ -13,6 +13,7 @@
 pub mod active;
 pub mod brokers;
 pub mod channel;
+pub mod configs;
 pub mod election;
 pub mod isr;
 pub mod leaders;

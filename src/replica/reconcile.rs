@@ -21,7 +21,9 @@
 //! start, and the newly led ones load once they lead). A local internal topic that
 //! predates the cluster is replaced by the image's; a single broker's own other topics
 //! (written before the cluster was configured) are left alone. A topic the image grows
-//! (CreatePartitions) grows here with the new partitions this broker hosts. Moving replicas and config changes through the image are not followed yet.
+//! (CreatePartitions) grows here with the new partitions this broker hosts, and config
+//! changes (a topic's ConfigRecords) are applied to its local logs. Moving replicas is not
+//! followed yet.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -215,6 +217,7 @@ impl ReplicaManager {
             })
             .collect();
         let grown = growth(image, self.node_id, &counts);
+        self.follow_configs(image).await;
         if !grown.is_empty() {
             let logs = self.logs.clone();
             let done = tokio::task::spawn_blocking(move || {
@@ -269,6 +272,53 @@ impl ReplicaManager {
             self.groups.topic_deleted(&name).await;
         }
         self.take_roles(image);
+    }
+
+    /// Topics whose configs the image changed (IncrementalAlterConfigs through the
+    /// controller) take them: persisted and installed as a single broker's change is, and
+    /// a retention change applied at once.
+    async fn follow_configs(&self, image: &MetadataImage) {
+        let changed: Vec<(String, BTreeMap<String, String>)> = self
+            .logs
+            .topics()
+            .iter()
+            .filter(|t| t.partitions.is_managed())
+            .filter_map(|t| {
+                let it = image.topics.get(&t.id).filter(|it| *it.name == *t.name)?;
+                let wanted = image
+                    .configs
+                    .get(&(TOPIC_RESOURCE, it.name.clone()))
+                    .cloned()
+                    .unwrap_or_default();
+                (t.overrides() != wanted).then(|| (t.name.to_string(), wanted))
+            })
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        let logs = self.logs.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            for (name, wanted) in changed {
+                match logs.alter_topic_config(&name, false, |_| Ok(wanted)) {
+                    Ok(_) => {
+                        if let Some(t) = logs.topic(&name) {
+                            for p in &t.partitions {
+                                if let Err(e) = p.apply_retention(now_ms()) {
+                                    tracing::error!(partition = ?p, error = %e, "retention failed");
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(topic = %name, error = %e, "the topic's configs could not follow the metadata image")
+                    }
+                }
+            }
+        })
+        .await;
+        if let Err(e) = done {
+            tracing::error!(error = %e, "the replica manager's task failed");
+        }
     }
 
     /// Every hosted partition takes the role `image` gives it (see the module doc).
