@@ -17,11 +17,9 @@ use std::time::{Duration, Instant};
 use common::cluster::{Cluster, SETTLE};
 use common::{Raw, topic};
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::{
-    CreateTopicsRequest, CreateTopicsResponse, FindCoordinatorRequest, FindCoordinatorResponse, GroupId,
-    OffsetFetchRequest, OffsetFetchResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, GroupId, OffsetFetchRequest, OffsetFetchResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::config::ClientConfig;
@@ -116,49 +114,14 @@ async fn commit(c: &StreamConsumer) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_carries_on_when_its_coordinator_is_killed() {
     let mut cluster = Cluster::start(&SETTINGS);
-    cluster
-        .await_metadata(1, Some(&[]), "three live brokers", |m| m.brokers.len() == 3)
-        .await;
-    let t = CreatableTopic::default()
-        .with_name(topic(TOPIC))
-        .with_num_partitions(3)
-        .with_replication_factor(3);
-    let r: CreateTopicsResponse = Raw::connect(cluster.node(1).addr())
-        .await
-        .call(
-            &CreateTopicsRequest::default()
-                .with_topics(vec![t])
-                .with_timeout_ms(30_000),
-            7,
-        )
-        .await;
-    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
-
+    cluster.create_replicated(TOPIC, 3).await;
     // The first lookup creates __consumer_offsets, with three replicas by default.
     let first = coordinator(&cluster, 1).await;
     assert!(
         first.is_ok() || first == Err(ResponseError::CoordinatorNotAvailable.code()),
         "{first:?}"
     );
-    let all = BTreeSet::from([1, 2, 3]);
-    cluster
-        .await_metadata(
-            1,
-            Some(&["__consumer_offsets", TOPIC]),
-            "both topics fully in sync",
-            |m| {
-                m.topics.len() == 2
-                    && m.topics.iter().all(|t| {
-                        !t.partitions.is_empty()
-                            && t.partitions.iter().all(|p| {
-                                p.leader_id.0 > 0
-                                    && p.replica_nodes.len() == 3
-                                    && p.isr_nodes.iter().map(|b| b.0).collect::<BTreeSet<_>>() == all
-                            })
-                    })
-            },
-        )
-        .await;
+    cluster.await_in_sync(1, &["__consumer_offsets", TOPIC]).await;
     let m = cluster.metadata(1, Some(&["__consumer_offsets"])).await;
     assert!(m.topics[0].is_internal);
     assert_eq!(m.topics[0].partitions.len(), 3);

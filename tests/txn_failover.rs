@@ -15,12 +15,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use common::Raw;
 use common::cluster::{Cluster, SETTLE};
-use common::{Raw, topic};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::{
-    CreateTopicsRequest, CreateTopicsResponse, FindCoordinatorRequest, FindCoordinatorResponse,
-};
+use kafka_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
@@ -68,43 +65,10 @@ fn send(p: &ThreadedProducer<DefaultProducerContext>, tag: &str, n: usize) -> Ve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_complete_through_a_killed_coordinator() {
     let mut cluster = Cluster::start(&SETTINGS);
-    cluster
-        .await_metadata(1, Some(&[]), "three live brokers", |m| m.brokers.len() == 3)
-        .await;
-    let t = CreatableTopic::default()
-        .with_name(topic(TOPIC))
-        .with_num_partitions(3)
-        .with_replication_factor(3);
-    let r: CreateTopicsResponse = Raw::connect(cluster.node(1).addr())
-        .await
-        .call(
-            &CreateTopicsRequest::default()
-                .with_topics(vec![t])
-                .with_timeout_ms(30_000),
-            7,
-        )
-        .await;
-    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
+    cluster.create_replicated(TOPIC, 3).await;
     // The first lookup creates __transaction_state.
     let _ = coordinator(&cluster, 1).await;
-    let all = BTreeSet::from([1, 2, 3]);
-    cluster
-        .await_metadata(
-            1,
-            Some(&["__transaction_state", TOPIC]),
-            "both topics fully in sync",
-            |m| {
-                m.topics.len() == 2
-                    && m.topics.iter().all(|t| {
-                        t.error_code == 0
-                            && !t.partitions.is_empty()
-                            && t.partitions.iter().all(|p| {
-                                p.leader_id.0 > 0 && p.isr_nodes.iter().map(|b| b.0).collect::<BTreeSet<_>>() == all
-                            })
-                    })
-            },
-        )
-        .await;
+    cluster.await_in_sync(1, &["__transaction_state", TOPIC]).await;
     let m = cluster.metadata(1, Some(&[TOPIC])).await;
     let leaders: BTreeSet<i32> = m.topics[0].partitions.iter().map(|p| p.leader_id.0).collect();
     assert_eq!(leaders.len(), 3, "the partitions' leaders are spread: {leaders:?}");

@@ -13,7 +13,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 
 use super::brokers::Refusal;
-use super::placement::{self, UsableBroker};
+use super::placement;
 use crate::log::manager::{MAX_NEW_PARTITIONS, MAX_PARTITIONS_PER_TOPIC};
 use crate::metadata::MetadataImage;
 use crate::metadata::records::{MetadataRecord, NO_LEADER, PartitionRecord};
@@ -77,20 +77,8 @@ pub fn grow(image: &MetadataImage, t: &CreatePartitionsTopic, seed: u64) -> Resu
             .is_none_or(|b| b.fenced || b.in_controlled_shutdown)
     };
     let assignments: Vec<Vec<i32>> = match &t.assignments {
-        None => {
-            let usable: Vec<UsableBroker> = image
-                .brokers
-                .values()
-                .filter(|b| !b.in_controlled_shutdown)
-                .map(|b| UsableBroker {
-                    id: b.id,
-                    rack: b.rack.clone(),
-                    fenced: b.fenced,
-                })
-                .collect();
-            placement::place(&usable, adding, rf as i32, seed)
-                .map_err(|e| refuse(ResponseError::InvalidReplicationFactor, e.0))?
-        }
+        None => placement::place(&placement::usable(image), adding, rf as i32, seed)
+            .map_err(|e| refuse(ResponseError::InvalidReplicationFactor, e.0))?,
         Some(given) => {
             if given.len() != adding {
                 return Err(refuse(

@@ -76,6 +76,21 @@ impl Rack {
     }
 }
 
+/// The brokers new replicas may go to: registered and not shutting down (fenced ones
+/// only when the unfenced are too few).
+pub fn usable(image: &crate::metadata::MetadataImage) -> Vec<UsableBroker> {
+    image
+        .brokers
+        .values()
+        .filter(|b| !b.in_controlled_shutdown)
+        .map(|b| UsableBroker {
+            id: b.id,
+            rack: b.rack.clone(),
+            fenced: b.fenced,
+        })
+        .collect()
+}
+
 /// Places the replicas of `partitions` new partitions with `replication_factor` replicas
 /// each (the first of each list is its preferred leader).
 pub fn place(

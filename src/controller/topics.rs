@@ -15,7 +15,7 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use uuid::Uuid;
 
 use super::brokers::Refusal;
-use super::placement::{self, UsableBroker};
+use super::placement;
 use crate::log::LogConfig;
 use crate::log::manager::{TopicError, new_kafka_uuid, validate_topic_name};
 use crate::metadata::MetadataImage;
@@ -122,17 +122,7 @@ pub fn create(
         } else {
             t.replication_factor as i32
         };
-        let usable: Vec<UsableBroker> = image
-            .brokers
-            .values()
-            .filter(|b| !b.in_controlled_shutdown)
-            .map(|b| UsableBroker {
-                id: b.id,
-                rack: b.rack.clone(),
-                fenced: b.fenced,
-            })
-            .collect();
-        placement::place(&usable, partitions as usize, rf, seed)
+        placement::place(&placement::usable(image), partitions as usize, rf, seed)
             .map_err(|e| refuse(ResponseError::InvalidReplicationFactor, e.0))?
     } else {
         if t.num_partitions != -1 || t.replication_factor != -1 {

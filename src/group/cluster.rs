@@ -22,7 +22,7 @@ use bytes::Bytes;
 
 use super::coordinator::GroupCoordinator;
 use super::{GroupError, OFFSETS_TOPIC, partition_for};
-use crate::log::internal::{encode_batch, read_all_to_log_end};
+use crate::log::internal::{encode_batch, load_to_log_end};
 use crate::log::manager::{append_flushing, append_marker_flushing};
 use crate::log::partition::group_commit::FlushWait;
 use crate::log::partition::{AppendInfo, Origin};
@@ -181,14 +181,7 @@ impl GroupCoordinator {
     async fn load_partition(self: Arc<Self>, p: i32, epoch: i32) {
         let Some(link) = self.link().cloned() else { return };
         let started = std::time::Instant::now();
-        let read = match self.log_manager().partition(OFFSETS_TOPIC, p) {
-            Some(partition) => tokio::task::spawn_blocking(move || read_all_to_log_end(&partition))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string())),
-            None => Err("the partition is not hosted here".to_string()),
-        };
-        let items = match read {
+        let items = match load_to_log_end(self.log_manager(), OFFSETS_TOPIC, p).await {
             Ok(items) => items,
             Err(e) => {
                 tracing::error!(partition = p, epoch, error = %e, "loading {OFFSETS_TOPIC}-{p} failed: its groups are not coordinated here");

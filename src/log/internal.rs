@@ -242,6 +242,17 @@ pub fn read_all_to_log_end(p: &Partition) -> Result<Vec<Item>, LogError> {
     read_items(p, true)
 }
 
+/// [`read_all_to_log_end`] of `topic`-`p` on a blocking thread; why not, as text.
+pub async fn load_to_log_end(logs: &LogManager, topic: &str, p: i32) -> Result<Vec<Item>, String> {
+    let partition = logs
+        .partition(topic, p)
+        .ok_or_else(|| "the partition is not hosted here".to_string())?;
+    tokio::task::spawn_blocking(move || read_all_to_log_end(&partition))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
 fn read_items(p: &Partition, to_log_end: bool) -> Result<Vec<Item>, LogError> {
     let mut out = vec![];
     let mut offset = p.log_start_offset();

@@ -36,7 +36,7 @@ use super::coordinator::{Entry, TRANSACTION_STATE_TOPIC, TransactionCoordinator,
 use super::markers::{MARKER_TIMEOUT, Marker, write_local};
 use super::peers::Peers;
 use super::state::{TransactionMetadata, TxnError};
-use crate::log::internal::{encode_batch, partition_for, read_all_to_log_end};
+use crate::log::internal::{encode_batch, load_to_log_end, partition_for};
 use crate::log::manager::append_flushing;
 use crate::log::partition::Origin;
 use crate::log::{LogError, LogManager, Partition};
@@ -180,14 +180,7 @@ impl TransactionCoordinator {
     async fn load_partition(self: Arc<Self>, p: i32, epoch: i32) {
         let Some(c) = self.cluster().cloned() else { return };
         let started = std::time::Instant::now();
-        let read = match self.logs().partition(TRANSACTION_STATE_TOPIC, p) {
-            Some(partition) => tokio::task::spawn_blocking(move || read_all_to_log_end(&partition))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string())),
-            None => Err("the partition is not hosted here".to_string()),
-        };
-        let items = match read {
+        let items = match load_to_log_end(self.logs(), TRANSACTION_STATE_TOPIC, p).await {
             Ok(items) => items,
             Err(e) => {
                 tracing::error!(partition = p, epoch, error = %e, "loading {TRANSACTION_STATE_TOPIC}-{p} failed: its transactional ids are not coordinated here");

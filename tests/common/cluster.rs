@@ -144,6 +144,54 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Waits for three live brokers, then creates `name` with `partitions` partitions of
+    /// three replicas through node 1.
+    pub async fn create_replicated(&self, name: &str, partitions: i32) {
+        use kafka_protocol::messages::create_topics_request::CreatableTopic;
+        use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+        self.await_metadata(1, Some(&[]), "three live brokers", |m| m.brokers.len() == 3)
+            .await;
+        let t = CreatableTopic::default()
+            .with_name(super::topic(name))
+            .with_num_partitions(partitions)
+            .with_replication_factor(3);
+        let r: CreateTopicsResponse = Raw::connect(self.node(1).addr())
+            .await
+            .call(
+                &CreateTopicsRequest::default()
+                    .with_topics(vec![t])
+                    .with_timeout_ms(30_000),
+                7,
+            )
+            .await;
+        assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
+    }
+
+    /// Waits until node `id` shows every partition of `topics` led, with three replicas,
+    /// all in sync.
+    pub async fn await_in_sync(&self, id: i32, topics: &[&str]) -> MetadataResponse {
+        let all: std::collections::BTreeSet<i32> = [1, 2, 3].into();
+        self.await_metadata(id, Some(topics), "every partition fully in sync", |m| {
+            m.topics.len() == topics.len()
+                && m.topics.iter().all(|t| {
+                    t.error_code == 0
+                        && !t.partitions.is_empty()
+                        && t.partitions.iter().all(|p| {
+                            p.leader_id.0 > 0
+                                && p.replica_nodes.len() == 3
+                                && p.isr_nodes
+                                    .iter()
+                                    .map(|b| b.0)
+                                    .collect::<std::collections::BTreeSet<_>>()
+                                    == all
+                        })
+                })
+        })
+        .await
+    }
+}
+
 /// Reads `n` distinct values from `consumer` (each at most once: a second copy fails the
 /// test), each within [`SETTLE`]. librdkafka reports a broker it cannot reach (a killed
 /// node's old address in the bootstrap list) as an error event and carries on, so those
