@@ -86,6 +86,28 @@ async fn committed(cluster: &Cluster, id: i32) -> (i16, BTreeMap<i32, i64>) {
     (r.error_code, offsets)
 }
 
+/// OffsetFetch from node `id`, asked again while it answers that it is loading the group
+/// or not (yet) its coordinator (the leadership still moving), within [`SETTLE`].
+async fn await_offsets(cluster: &Cluster, id: i32) -> BTreeMap<i32, i64> {
+    let start = Instant::now();
+    loop {
+        let (error, offsets) = committed(cluster, id).await;
+        if error == 0 {
+            return offsets;
+        }
+        assert!(
+            [
+                ResponseError::CoordinatorLoadInProgress.code(),
+                ResponseError::NotCoordinator.code()
+            ]
+            .contains(&error)
+                && start.elapsed() < SETTLE,
+            "OffsetFetch from coordinator {id}: error {error}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn consumer(cluster: &Cluster) -> StreamConsumer {
     ClientConfig::new()
         .set("bootstrap.servers", cluster.bootstrap())
@@ -163,24 +185,7 @@ async fn a_group_carries_on_when_its_coordinator_is_killed() {
     cluster.kill(old);
     let observer = (1..=3).find(|id| *id != old).unwrap();
     let new = await_coordinator(&cluster, observer, Some(old)).await;
-    let start = Instant::now();
-    let after_kill = loop {
-        let (error, offsets) = committed(&cluster, new).await;
-        if error == 0 {
-            break offsets;
-        }
-        // Loading, or the leadership still moving.
-        assert!(
-            [
-                ResponseError::CoordinatorLoadInProgress.code(),
-                ResponseError::NotCoordinator.code()
-            ]
-            .contains(&error)
-                && start.elapsed() < SETTLE,
-            "OffsetFetch from the new coordinator {new}: error {error}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let after_kill = await_offsets(&cluster, new).await;
     assert_eq!(after_kill, before, "the committed offsets moved with the coordinator");
 
     // The same member carries on, and commits with the new coordinator.
@@ -215,23 +220,7 @@ async fn a_group_carries_on_when_its_coordinator_is_killed() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let start = Instant::now();
-    let back = loop {
-        let (error, offsets) = committed(&cluster, old).await;
-        if error == 0 {
-            break offsets;
-        }
-        assert!(
-            [
-                ResponseError::CoordinatorLoadInProgress.code(),
-                ResponseError::NotCoordinator.code()
-            ]
-            .contains(&error)
-                && start.elapsed() < SETTLE,
-            "OffsetFetch from the restored coordinator {old}: error {error}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let back = await_offsets(&cluster, old).await;
     assert_eq!(back.values().sum::<i64>(), 330, "{back:?}");
     let (error, _) = committed(&cluster, new).await;
     assert_eq!(error, ResponseError::NotCoordinator.code());

@@ -27,16 +27,7 @@ impl LogManager {
         }
         self.sync_dirs_of(&added)?;
         let partitions = topic.partitions.grown(count as usize, added);
-        self.write_topic_file(
-            &topic.name,
-            topic.id,
-            count,
-            crate::log::manager::hosted_list(&partitions).as_deref(),
-            &settings.overrides,
-        )?;
-        let grown = Arc::new(TopicLog::new(topic.name.clone(), topic.id, settings, partitions));
-        self.topics.insert(topic.name.clone(), grown.clone());
-        self.metadata_changed();
+        let grown = self.install_grown(&topic, count, partitions, settings)?;
         tracing::info!(topic = %name, from = current, to = count, hosted = ?hosted, "grew the topic as the metadata image says");
         Ok(grown)
     }
@@ -87,6 +78,20 @@ impl LogManager {
         }
         self.sync_dirs_of(&added)?;
         added.into_iter().for_each(|p| partitions.push(p));
+        let grown = self.install_grown(&topic, count, partitions, settings)?;
+        tracing::info!(topic = %name, from = current, to = count, "added partitions");
+        Ok(grown)
+    }
+
+    /// Commits `topic` grown to `count` partitions (`partitions`, their directories
+    /// durable) by rewriting its topic file, then serves it.
+    fn install_grown(
+        &self,
+        topic: &TopicLog,
+        count: i32,
+        partitions: super::PartitionSet,
+        settings: super::TopicSettings,
+    ) -> Result<Arc<TopicLog>, TopicError> {
         self.write_topic_file(
             &topic.name,
             topic.id,
@@ -97,7 +102,6 @@ impl LogManager {
         let grown = Arc::new(TopicLog::new(topic.name.clone(), topic.id, settings, partitions));
         self.topics.insert(topic.name.clone(), grown.clone());
         self.metadata_changed();
-        tracing::info!(topic = %name, from = current, to = count, "added partitions");
         Ok(grown)
     }
 }
