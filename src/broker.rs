@@ -794,6 +794,7 @@ impl BrokerBuilder {
         let mut cluster_tasks = vec![];
         if let Some(c) = controller {
             cluster_tasks.push(tokio::spawn(c.clone().run_leader_balance(rx.clone())));
+            cluster_tasks.push(tokio::spawn(c.clone().run_unclean_elections(rx.clone())));
             cluster_tasks.push(tokio::spawn(c.run_fencing(rx.clone())));
         }
         if let Some(l) = lifecycle {

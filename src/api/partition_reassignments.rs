@@ -1,7 +1,12 @@
-//! ListPartitionReassignments (key 46) and AlterPartitionReassignments (key 45) on one
-//! broker: no reassignment is ever in progress (every partition's only replica is this
-//! broker), so List is always empty and Alter accepts only a target of this broker (no
-//! change, as Kafka's controller records none), with Kafka 4.0's errors for the rest.
+//! ListPartitionReassignments (key 46) and AlterPartitionReassignments (key 45).
+//!
+//! In a cluster both go to the active controller (as Kafka's brokers forward them), which
+//! moves replicas (`controller/reassign.rs`); the brokers then follow the image: new
+//! replicas are created and fetch, removed ones are deleted.
+//!
+//! On one broker no reassignment is ever in progress (every partition's only replica is
+//! this broker), so List is always empty and Alter accepts only a target of this broker
+//! (no change, as Kafka's controller records none), with Kafka 4.0's errors for the rest.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::alter_partition_reassignments_response::{
@@ -12,14 +17,38 @@ use kafka_protocol::messages::{
     ListPartitionReassignmentsResponse,
 };
 
+use std::time::Duration;
+
 use super::message;
 use crate::broker::Broker;
+use crate::controller::active::{ALTER_PARTITION_REASSIGNMENTS, LIST_PARTITION_REASSIGNMENTS};
+
+/// The shortest wait for the controller, whatever the request's timeout says.
+const MIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn timeout_of(ms: i32) -> Duration {
+    Duration::from_millis(ms.max(0) as u64).clamp(MIN_TIMEOUT, Duration::from_secs(300))
+}
 
 pub async fn list(
-    _broker: &Broker,
-    _req: ListPartitionReassignmentsRequest,
+    broker: &Broker,
+    req: ListPartitionReassignmentsRequest,
     _version: i16,
 ) -> ListPartitionReassignmentsResponse {
+    if broker.image().is_some() {
+        let not_controller =
+            |r: &ListPartitionReassignmentsResponse| r.error_code == ResponseError::NotController.code();
+        let timeout = timeout_of(req.timeout_ms);
+        return match broker
+            .forward((LIST_PARTITION_REASSIGNMENTS, 0), &req, timeout, not_controller)
+            .await
+        {
+            Some(r) => r,
+            None => ListPartitionReassignmentsResponse::default()
+                .with_error_code(ResponseError::RequestTimedOut.code())
+                .with_error_message(message("the active controller did not answer in time")),
+        };
+    }
     // Unknown topics are skipped silently, as Kafka; nothing is ever reassigning.
     ListPartitionReassignmentsResponse::default().with_error_message(None)
 }
@@ -32,6 +61,22 @@ pub async fn alter(
     let mut resp = AlterPartitionReassignmentsResponse::default();
     resp.error_message = None;
     resp.allow_replication_factor_change = req.allow_replication_factor_change;
+    if broker.image().is_some() {
+        let not_controller =
+            |r: &AlterPartitionReassignmentsResponse| r.error_code == ResponseError::NotController.code();
+        let timeout = timeout_of(req.timeout_ms);
+        return match broker
+            .forward((ALTER_PARTITION_REASSIGNMENTS, 1), &req, timeout, not_controller)
+            .await
+        {
+            Some(r) => r,
+            None => {
+                resp.error_code = ResponseError::RequestTimedOut.code();
+                resp.error_message = message("the active controller did not answer in time");
+                resp
+            }
+        };
+    }
     for t in req.topics {
         let name = t.name.0.to_string();
         let topic = broker.logs().topic(&name);

@@ -6,11 +6,14 @@
 //! Serves, on the CONTROLLER listener: BrokerRegistration (62), BrokerHeartbeat (63),
 //! CreateTopics (19) / DeleteTopics (20), which brokers forward, and AllocateProducerIds
 //! (67), from which brokers take blocks of producer ids, AlterPartition (56), with
-//! which partition leaders change their ISRs, and ElectLeaders (43) and CreatePartitions
-//! (37), which brokers forward.
+//! which partition leaders change their ISRs, and ElectLeaders (43), CreatePartitions
+//! (37), IncrementalAlterConfigs (44) of topics, AlterPartitionReassignments (45) and
+//! ListPartitionReassignments (46), which brokers forward.
 //! A controller that does not lead answers NOT_CONTROLLER, and the broker tries the leader.
 //! Background passes fence brokers whose session expired (Kafka's
-//! `maybeFenceOneStaleBroker`) and restore preferred leaders (`auto.leader.rebalance.enable`).
+//! `maybeFenceOneStaleBroker`), restore preferred leaders (`auto.leader.rebalance.enable`)
+//! and elect leaders uncleanly where a topic allows it and has none (Kafka's
+//! `maybeElectUncleanLeaders`, every five minutes).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,11 +23,12 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
-    AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionRequest, AlterPartitionResponse,
-    BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse,
-    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest,
-    DeleteTopicsResponse, ElectLeadersRequest, ElectLeadersResponse, IncrementalAlterConfigsRequest,
-    IncrementalAlterConfigsResponse, TopicName,
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionReassignmentsRequest,
+    AlterPartitionReassignmentsResponse, AlterPartitionRequest, AlterPartitionResponse, BrokerHeartbeatRequest,
+    BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse, CreatePartitionsRequest,
+    CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    ElectLeadersRequest, ElectLeadersResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::protocol::{Decodable, Encodable};
@@ -55,6 +59,13 @@ pub const ELECT_LEADERS: i16 = 43;
 pub const CREATE_PARTITIONS: i16 = 37;
 /// IncrementalAlterConfigs' API key (brokers forward topic changes, SET and DELETE, at v1).
 pub const INCREMENTAL_ALTER_CONFIGS: i16 = 44;
+/// AlterPartitionReassignments' API key (brokers forward it, at v1).
+pub const ALTER_PARTITION_REASSIGNMENTS: i16 = 45;
+/// ListPartitionReassignments' API key (brokers forward it, at v0).
+pub const LIST_PARTITION_REASSIGNMENTS: i16 = 46;
+/// How often the active controller looks for leaderless partitions to elect leaders for
+/// uncleanly (Kafka's `uncleanLeaderElectionCheckIntervalMs`).
+pub const UNCLEAN_CHECK_INTERVAL: Duration = Duration::from_secs(300);
 /// Producer ids per block (Kafka's `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).
 pub const PRODUCER_ID_BLOCK: i32 = 1000;
 
@@ -216,6 +227,16 @@ impl Controller {
             }),
             ELECT_LEADERS => Some(match ElectLeadersRequest::decode(&mut buf, version) {
                 Ok(req) => encode(&self.elect_leaders(req).await, version),
+                Err(e) => Err(e.to_string()),
+            }),
+            ALTER_PARTITION_REASSIGNMENTS => {
+                Some(match AlterPartitionReassignmentsRequest::decode(&mut buf, version) {
+                    Ok(req) => encode(&self.alter_reassignments(req).await, version),
+                    Err(e) => Err(e.to_string()),
+                })
+            }
+            LIST_PARTITION_REASSIGNMENTS => Some(match ListPartitionReassignmentsRequest::decode(&mut buf, version) {
+                Ok(req) => encode(&self.list_reassignments(req).await, version),
                 Err(e) => Err(e.to_string()),
             }),
             _ => None,
@@ -389,7 +410,9 @@ impl Controller {
         // A new incarnation of a registered broker: the old one's leaderships and ISR
         // places go first (Kafka's `registerBroker` shutdown handling), in the same commit.
         let mut records = match image.brokers.get(&req.broker_id.0) {
-            Some(old) if old.incarnation_id != req.incarnation_id => election::without_broker(&image, old.id),
+            Some(old) if old.incarnation_id != req.incarnation_id => {
+                election::without_broker(&image, old.id, &self.settings.topics.log)
+            }
             _ => vec![],
         };
         // This node is the only proposer while it holds the lock: the records land at the
@@ -422,7 +445,7 @@ impl Controller {
             return AlterPartitionResponse::default().with_error_code(ResponseError::NotController.code());
         };
         let image = self.quorum.image().borrow().clone();
-        let (resp, records) = super::isr::alter_partition(&image, &req, version);
+        let (resp, records) = super::isr::alter_partition(&image, &req, version, &self.settings.topics.log);
         if records.is_empty() {
             return resp;
         }
@@ -445,7 +468,7 @@ impl Controller {
             Err(r) => return resp.with_error_code(r.error.code()),
         };
         state.sessions.touch(b.id, Instant::now());
-        let beat = brokers::heartbeat(&image, b, &req);
+        let beat = brokers::heartbeat(&image, b, &req, &self.settings.topics.log);
         if !beat.records.is_empty() {
             if let Err(e) = self.quorum.propose_all(beat.records, "broker heartbeat").await {
                 return resp.with_error_code(propose_error(&e).code());
@@ -688,6 +711,136 @@ impl Controller {
         resp
     }
 
+    /// AlterPartitionReassignments (forwarded by a broker, v1): each partition's change
+    /// decided by `reassign.rs`; the changes are committed together or not at all (Kafka's
+    /// `atomicOf`).
+    pub async fn alter_reassignments(
+        &self,
+        req: AlterPartitionReassignmentsRequest,
+    ) -> AlterPartitionReassignmentsResponse {
+        use kafka_protocol::messages::alter_partition_reassignments_response::{
+            ReassignablePartitionResponse, ReassignableTopicResponse,
+        };
+        let mut resp = AlterPartitionReassignmentsResponse::default();
+        resp.error_message = None;
+        resp.allow_replication_factor_change = req.allow_replication_factor_change;
+        let Some(_state) = self.lead().await else {
+            resp.error_code = ResponseError::NotController.code();
+            return resp;
+        };
+        let mut image = (*self.quorum.image().borrow().clone()).clone();
+        let mut records = vec![];
+        let mut changed = vec![];
+        for t in &req.topics {
+            let mut tr = ReassignableTopicResponse::default();
+            tr.name = t.name.clone();
+            let name = t.name.0.as_str();
+            for p in &t.partitions {
+                let mut r = ReassignablePartitionResponse::default();
+                r.partition_index = p.partition_index;
+                r.error_message = None;
+                let unclean = super::configs::unclean_enabled(&image, &self.settings.topics.log, name);
+                let outcome = super::reassign::alter(
+                    &image,
+                    name,
+                    p.partition_index,
+                    p.replicas.as_deref(),
+                    req.allow_replication_factor_change,
+                    unclean,
+                );
+                match outcome {
+                    Ok(change) => {
+                        if let Some(c) = change {
+                            let record = MetadataRecord::PartitionChange(c);
+                            // A partition named twice sees its first change.
+                            let _ = image.apply(record.clone());
+                            records.push(record);
+                        }
+                        changed.push((resp.responses.len(), tr.partitions.len()));
+                    }
+                    Err(e) => {
+                        tracing::info!(topic = name, partition = p.partition_index, error = ?e.error, message = %e.message, "refused a partition reassignment");
+                        r.error_code = e.error.code();
+                        r.error_message = (!e.message.is_empty()).then(|| StrBytes::from_string(e.message));
+                    }
+                }
+                tr.partitions.push(r);
+            }
+            resp.responses.push(tr);
+        }
+        if !records.is_empty() {
+            let n = records.len();
+            match self.quorum.propose_all(records, "reassign partitions").await {
+                Ok(_) => tracing::info!(partitions = n, "altered partition reassignments"),
+                Err(e) => {
+                    for (t, p) in changed {
+                        let r = &mut resp.responses[t].partitions[p];
+                        r.error_code = propose_error(&e).code();
+                        r.error_message = Some(StrBytes::from_string(e.to_string()));
+                    }
+                }
+            }
+        }
+        resp
+    }
+
+    /// ListPartitionReassignments (forwarded by a broker): the ongoing reassignments among
+    /// the partitions asked for, or all (see [`super::reassign::list`]).
+    pub async fn list_reassignments(
+        &self,
+        req: ListPartitionReassignmentsRequest,
+    ) -> ListPartitionReassignmentsResponse {
+        let mut resp = ListPartitionReassignmentsResponse::default();
+        resp.error_message = None;
+        if self.lead().await.is_none() {
+            resp.error_code = ResponseError::NotController.code();
+            return resp;
+        }
+        let image = self.quorum.image().borrow().clone();
+        let wanted = req.topics.map(|ts| {
+            ts.into_iter()
+                .map(|t| (t.name.0.to_string(), t.partition_indexes))
+                .collect()
+        });
+        resp.topics = super::reassign::list(&image, wanted);
+        resp
+    }
+
+    /// Kafka's `maybeElectUncleanLeaders`: every [`UNCLEAN_CHECK_INTERVAL`], while this
+    /// node is the active controller, the leaderless partitions of topics that allow
+    /// unclean elections get a leader (any replica that may lead).
+    pub async fn run_unclean_elections(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(UNCLEAN_CHECK_INTERVAL) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+            tokio::select! {
+                _ = self.elect_unclean_leaders() => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    async fn elect_unclean_leaders(&self) {
+        let Some(_state) = self.lead().await else {
+            return;
+        };
+        let image = self.quorum.image().borrow().clone();
+        let defaults = &self.settings.topics.log;
+        let records = super::election::leaderless(&image, defaults, |t| {
+            super::configs::unclean_enabled(&image, defaults, t)
+        });
+        if records.is_empty() {
+            return;
+        }
+        let n = records.len();
+        match self.quorum.propose_all(records, "unclean leader elections").await {
+            Ok(_) => tracing::error!(partitions = n, "elected leaders uncleanly for offline partitions"),
+            Err(e) => tracing::warn!(error = %e, "unclean leader elections failed"),
+        }
+    }
+
     /// The automatic leader rebalance (`auto.leader.rebalance.enable`): every
     /// `leader.imbalance.check.interval.seconds`, while this node is the active controller,
     /// the preferred replicas that may lead lead again.
@@ -754,7 +907,10 @@ impl Controller {
             );
             if let Err(e) = self
                 .quorum
-                .propose_all(brokers::fence_all(&image, b), "fence a broker")
+                .propose_all(
+                    brokers::fence_all(&image, b, &self.settings.topics.log),
+                    "fence a broker",
+                )
                 .await
             {
                 tracing::warn!(broker = id, error = %e, "fencing failed");

@@ -17,6 +17,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{BrokerHeartbeatRequest, BrokerRegistrationRequest};
 
 use super::election;
+use crate::log::LogConfig;
 use crate::metadata::MetadataImage;
 use crate::metadata::image::BrokerRegistration;
 use crate::metadata::records::{
@@ -243,8 +244,8 @@ pub fn fence(b: &BrokerRegistration) -> MetadataRecord {
 
 /// The records fencing `b`: it leaves the ISRs and its leaderships move (Kafka's
 /// `handleBrokerFenced`), then the fence itself.
-pub fn fence_all(image: &MetadataImage, b: &BrokerRegistration) -> Vec<MetadataRecord> {
-    let mut out = election::without_broker(image, b.id);
+pub fn fence_all(image: &MetadataImage, b: &BrokerRegistration, defaults: &LogConfig) -> Vec<MetadataRecord> {
+    let mut out = election::without_broker(image, b.id, defaults);
     out.push(fence(b));
     out
 }
@@ -268,7 +269,13 @@ pub enum BrokerState {
 ///
 /// Only a change of state writes records: BrokerRegistrationChangeRecord (fenced 1 or -1,
 /// or in controlled shutdown), as Kafka 4 writes them.
-pub fn heartbeat(image: &MetadataImage, b: &BrokerRegistration, req: &BrokerHeartbeatRequest) -> Beat {
+/// `defaults` are the broker's topic config defaults (for `unclean.leader.election.enable`).
+pub fn heartbeat(
+    image: &MetadataImage,
+    b: &BrokerRegistration,
+    req: &BrokerHeartbeatRequest,
+    defaults: &LogConfig,
+) -> Beat {
     let caught_up = req.current_metadata_offset >= b.epoch;
     let leads = leaderships(image, b.id) > 0;
     let current = if b.in_controlled_shutdown {
@@ -293,7 +300,7 @@ pub fn heartbeat(image: &MetadataImage, b: &BrokerRegistration, req: &BrokerHear
     };
     let mut records = vec![];
     match next {
-        BrokerState::Fenced | BrokerState::ShutdownNow if !b.fenced => records = fence_all(image, b),
+        BrokerState::Fenced | BrokerState::ShutdownNow if !b.fenced => records = fence_all(image, b, defaults),
         BrokerState::Unfenced if b.fenced => {
             let unfence = MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
                 fenced: UNFENCE,
@@ -303,7 +310,7 @@ pub fn heartbeat(image: &MetadataImage, b: &BrokerRegistration, req: &BrokerHear
             let mut after = image.clone();
             let _ = after.apply(unfence.clone());
             records.push(unfence);
-            records.extend(election::with_broker(&after, b.id));
+            records.extend(election::with_broker(&after, b.id, defaults));
         }
         BrokerState::ControlledShutdown if !b.in_controlled_shutdown => {
             let shutting = MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
@@ -314,7 +321,7 @@ pub fn heartbeat(image: &MetadataImage, b: &BrokerRegistration, req: &BrokerHear
             let _ = after.apply(shutting.clone());
             records.push(shutting);
             // Its leaderships move away (or go offline where no other replica is in sync).
-            records.extend(election::without_broker(&after, b.id));
+            records.extend(election::without_broker(&after, b.id, defaults));
         }
         _ => {}
     }

@@ -18,6 +18,19 @@ use crate::metadata::MetadataImage;
 use crate::metadata::image::TOPIC_RESOURCE;
 use crate::metadata::records::{ConfigRecord, MetadataRecord};
 
+/// Topic `name`'s effective `unclean.leader.election.enable`: its override in the image,
+/// else the broker default (Kafka's `uncleanLeaderElectionEnabledForTopic`).
+pub fn unclean_enabled(image: &MetadataImage, defaults: &LogConfig, name: &str) -> bool {
+    match image.configs.get(&(TOPIC_RESOURCE, name.to_string())) {
+        Some(overrides) => defaults
+            .with_overrides(overrides)
+            .map_or(defaults.unclean_leader_election_enable, |c| {
+                c.unclean_leader_election_enable
+            }),
+        None => defaults.unclean_leader_election_enable,
+    }
+}
+
 /// The records setting (`Some`) or removing (`None`) `changes` of topic `name`'s overrides.
 pub fn alter_topic(
     image: &MetadataImage,

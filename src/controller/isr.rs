@@ -12,24 +12,33 @@
 //!   member that is not registered, fenced, shutting down or of another broker epoch
 //!   (INELIGIBLE_REPLICA, OPERATION_NOT_ATTEMPTED before v2).
 //!
-//! An accepted change is one PartitionChangeRecord (ISR and recovery state); the answer
-//! carries the partition as it is after the change. An ISR equal to the current one (in
-//! order) writes nothing and is answered with the current state.
+//! An accepted change is one PartitionChangeRecord built by `change.rs` (ISR and recovery
+//! state, and what follows: an ISR that holds every target replica of a reassignment
+//! completes it); the answer carries the partition as it is after the change. If the
+//! change moved the leadership (a completed reassignment that removed the leader) the
+//! record is still written and the answer is NEW_LEADER_ELECTED (FENCED_LEADER_EPOCH
+//! before v2), as Kafka's. A change that changes nothing writes nothing and is answered
+//! with the current state.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::alter_partition_request::PartitionData as Asked;
 use kafka_protocol::messages::alter_partition_response::{PartitionData, TopicData};
 use kafka_protocol::messages::{AlterPartitionRequest, AlterPartitionResponse, BrokerId};
 
+use super::change::PartitionChange;
+use super::election::{acceptable, election_for};
+use crate::log::LogConfig;
 use crate::metadata::MetadataImage;
 use crate::metadata::image::PartitionRegistration;
-use crate::metadata::records::{MetadataRecord, PartitionChangeRecord};
+use crate::metadata::records::{MetadataRecord, NO_LEADER_CHANGE};
 
-/// The answer, and the records to commit before sending it.
+/// The answer, and the records to commit before sending it (`defaults`: the broker's topic
+/// config defaults, for `unclean.leader.election.enable`).
 pub fn alter_partition(
     image: &MetadataImage,
     req: &AlterPartitionRequest,
     version: i16,
+    defaults: &LogConfig,
 ) -> (AlterPartitionResponse, Vec<MetadataRecord>) {
     let mut resp = AlterPartitionResponse::default();
     let broker = req.broker_id.0;
@@ -53,14 +62,26 @@ pub fn alter_partition(
                 (Err(e), _) => answer.error_code = e.code(),
                 (Ok(isr), Some(p)) => {
                     let mut after = p.clone();
-                    if isr != p.isr || asked.leader_recovery_state != p.leader_recovery_state {
-                        let mut change = PartitionChangeRecord::new(t.topic_id, asked.partition_index);
-                        change.isr = (isr != p.isr).then_some(isr);
-                        if asked.leader_recovery_state != p.leader_recovery_state {
-                            change.leader_recovery_state = asked.leader_recovery_state;
-                        }
+                    let name = topic.map_or("", |tp| tp.name.as_str());
+                    let may_lead = |r: i32| acceptable(image, r);
+                    let change = PartitionChange::new(p, t.topic_id, asked.partition_index, &may_lead)
+                        .election(election_for(image, defaults, name))
+                        .isr(isr)
+                        .recovery(asked.leader_recovery_state)
+                        .build();
+                    if let Some(change) = change {
                         after.merge(&change);
+                        let moved = change.leader != NO_LEADER_CHANGE && change.leader != broker;
                         records.push(MetadataRecord::PartitionChange(change));
+                        if moved {
+                            answer.error_code = if version > 1 {
+                                ResponseError::NewLeaderElected.code()
+                            } else {
+                                ResponseError::FencedLeaderEpoch.code()
+                            };
+                            out.partitions.push(answer);
+                            continue;
+                        }
                     }
                     answer.leader_id = BrokerId(after.leader);
                     answer.leader_epoch = after.leader_epoch;

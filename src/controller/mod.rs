@@ -6,12 +6,14 @@
 //! its side of them (`lifecycle.rs`). Placement (`placement.rs`: where new replicas go) is
 //! pure logic the active controller runs for topic creation; leader election when brokers
 //! go and come (`election.rs`), on request and for the automatic rebalance (`leaders.rs`),
-//! and ISR changes (`isr.rs`) come on top of it.
+//! ISR changes (`isr.rs`) and partition reassignments (`reassign.rs`) come on top of it;
+//! each partition's change is built as Kafka builds it (`change.rs`).
 //!
 //! Must not touch: partitions' data logs (`log/`) other than the metadata log it owns.
 
 pub mod active;
 pub mod brokers;
+pub mod change;
 pub mod channel;
 pub mod configs;
 pub mod election;
@@ -21,4 +23,5 @@ pub mod lifecycle;
 pub mod partitions;
 pub mod placement;
 pub mod quorum;
+pub mod reassign;
 pub mod topics;

@@ -9,27 +9,42 @@ use super::{LogManager, MAX_PARTITIONS_PER_TOPIC, TopicError, TopicLog};
 pub const MAX_NEW_PARTITIONS: i32 = 10_000;
 
 impl LogManager {
-    /// A cluster's topic `name`, grown in the image to `count` partitions: the new
-    /// partitions this broker hosts (`hosted`, all above the current count) are created as
-    /// replicas (their role comes from the image). Blocking.
-    pub fn grow_managed(&self, name: &str, count: i32, hosted: &[i32]) -> Result<Arc<TopicLog>, TopicError> {
+    /// A cluster's topic `name` as the image now assigns it here: `count` partitions (grown
+    /// by CreatePartitions), of which this broker hosts `hosted` (changed by reassignments).
+    /// New hosted partitions are created as empty replicas (their role comes from the
+    /// image); partitions hosted no more are removed: the topic file, rewritten, is the
+    /// commit point, then their data is deleted. Blocking.
+    pub fn follow_assignment(&self, name: &str, count: i32, hosted: &[i32]) -> Result<Arc<TopicLog>, TopicError> {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         let topic = self.topic(name).ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         let current = topic.partitions.len() as i32;
-        if !topic.partitions.is_managed() || count <= current {
+        let here = topic.partitions.indexes();
+        let new: Vec<i32> = hosted
+            .iter()
+            .copied()
+            .filter(|p| (0..count.max(current)).contains(p) && !here.contains(p))
+            .collect();
+        let gone: Vec<i32> = here.iter().copied().filter(|p| !hosted.contains(p)).collect();
+        if !topic.partitions.is_managed() || (count <= current && new.is_empty() && gone.is_empty()) {
             return Ok(topic);
         }
         let settings = topic.settings();
         let mut placed = self.partitions_per_dir();
         let mut added = vec![];
-        for p in hosted.iter().copied().filter(|p| (current..count).contains(p)) {
+        for p in new.iter().copied() {
             added.push(self.new_partition(&topic.name, topic.id, p, &settings.config, &mut placed, true)?);
         }
         self.sync_dirs_of(&added)?;
-        let partitions = topic.partitions.grown(count as usize, added);
-        let grown = self.install_grown(&topic, count, partitions, settings)?;
-        tracing::info!(topic = %name, from = current, to = count, hosted = ?hosted, "grew the topic as the metadata image says");
-        Ok(grown)
+        let count = count.max(current);
+        let partitions = topic.partitions.reassigned(count as usize, added, &gone);
+        let next = self.install_grown(&topic, count, partitions, settings)?;
+        let removed: Vec<Arc<super::Partition>> = gone
+            .iter()
+            .filter_map(|i| topic.partitions.by_index(*i).cloned())
+            .collect();
+        self.delete_partition_data(topic.id, &removed);
+        tracing::info!(topic = %name, from = current, to = count, added = ?new, removed = ?gone, "the topic follows the metadata image's assignment");
+        Ok(next)
     }
 
     /// Grows `name` to `count` partitions (Kafka's checks and messages); with
@@ -83,8 +98,8 @@ impl LogManager {
         Ok(grown)
     }
 
-    /// Commits `topic` grown to `count` partitions (`partitions`, their directories
-    /// durable) by rewriting its topic file, then serves it.
+    /// Commits `topic` as `count` partitions, `partitions` hosted (the new ones' directories
+    /// durable), by rewriting its topic file, then serves it.
     fn install_grown(
         &self,
         topic: &TopicLog,

@@ -991,28 +991,53 @@ impl LogManager {
         let tf = topic_file(&self.dir, topic.id);
         std::fs::remove_file(&tf).map_err(|e| LogError::io(&tf, e))?;
         checkpoint::sync_dir(&self.dir.join(TOPICS_DIR))?;
-        // A partition in a failed log dir keeps its files until a start finds them
-        // belonging to no topic (`remove_orphan_dirs`), as Kafka's stray logs.
-        for p in topic.partitions.iter().filter(|p| !p.is_offline()) {
+        let parts: Vec<Arc<Partition>> = topic.partitions.iter().cloned().collect();
+        self.remove_partition_dirs(topic.id, &parts)?;
+        self.forget_checkpointed();
+        self.metadata_changed();
+        tracing::info!(topic = %name, "deleted topic");
+        Ok(topic)
+    }
+
+    /// Deletes the data of partitions of topic `id` that are no longer hosted (after the
+    /// topic file that leaves them out is written): they take no more appends and their
+    /// directories go. A failure is logged; a start removes what is left as orphans.
+    pub(super) fn delete_partition_data(&self, id: Uuid, parts: &[Arc<Partition>]) {
+        for p in parts {
+            p.mark_deleted();
+        }
+        if let Err(e) = self.remove_partition_dirs(id, parts) {
+            tracing::warn!(error = %e, "removing the data of partitions hosted no more failed (start-up retries)");
+        }
+        self.forget_checkpointed();
+    }
+
+    /// Renames and removes the directories of `parts` (of topic `id`). A partition in a
+    /// failed log dir keeps its files until a start finds them belonging to no topic
+    /// (`remove_orphan_dirs`), as Kafka's stray logs.
+    fn remove_partition_dirs(&self, id: Uuid, parts: &[Arc<Partition>]) -> Result<(), LogError> {
+        for p in parts.iter().filter(|p| !p.is_offline()) {
             // Kafka renames to `<name>-<p>.<id>-delete`; the topic name is left out here so
             // that 249-character names stay within the file-name limit.
             let doomed = p
                 .log_dir()
                 .path()
-                .join(format!("{DELETE_PREFIX}{}-{}", topic.id.simple(), p.index()));
+                .join(format!("{DELETE_PREFIX}{}-{}", id.simple(), p.index()));
             std::fs::rename(p.dir(), &doomed).map_err(|e| LogError::io(p.dir(), e))?;
             std::fs::remove_dir_all(&doomed).map_err(|e| LogError::io(&doomed, e))?;
         }
+        Ok(())
+    }
+
+    /// Rewrites the checkpoints without partitions that are gone: a partition of the same
+    /// name created later must not inherit their recovery point or log start.
+    fn forget_checkpointed(&self) {
         if let Err(e) = self.write_recovery_checkpoint() {
-            tracing::warn!(error = %e, "rewriting the recovery checkpoint after a topic deletion failed");
+            tracing::warn!(error = %e, "rewriting the recovery checkpoint after a deletion failed");
         }
-        // A topic of the same name created later must not inherit this one's log start.
         if let Err(e) = self.write_log_start_checkpoint() {
-            tracing::warn!(error = %e, "rewriting the log-start-offset checkpoint after a topic deletion failed");
+            tracing::warn!(error = %e, "rewriting the log-start-offset checkpoint after a deletion failed");
         }
-        self.metadata_changed();
-        tracing::info!(topic = %name, "deleted topic");
-        Ok(topic)
     }
 
     /// Takes the start-up reserve back if it is not held and there is room (blocking).

@@ -53,6 +53,18 @@ impl PartitionSet {
         }
     }
 
+    /// A managed topic of `count` partitions (at least its current count) that hosts
+    /// `added` besides the current ones, less those whose index is in `removed`.
+    pub fn reassigned(&self, count: usize, added: impl IntoIterator<Item = Arc<Partition>>, removed: &[i32]) -> Self {
+        let mut next = self.grown(count, added);
+        for i in removed {
+            if let Some(slot) = usize::try_from(*i).ok().and_then(|i| next.slots.get_mut(i)) {
+                *slot = None;
+            }
+        }
+        next
+    }
+
     /// The metadata image assigns these partitions (see [`Self::hosted`]).
     pub fn is_managed(&self) -> bool {
         self.managed

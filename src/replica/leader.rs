@@ -17,6 +17,7 @@
 //! Must not: write metadata (the ISR task sends what [`LeaderState::isr_change`] says).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::log::Partition;
@@ -30,6 +31,18 @@ pub struct FollowerState {
     pub last_caught_up_ms: i64,
     last_fetch_ms: i64,
     last_fetch_leader_log_end: i64,
+}
+
+impl FollowerState {
+    /// A follower not heard from yet: an ISR member counts as caught up at `now_ms`.
+    fn fresh(member: bool, now_ms: i64) -> Self {
+        FollowerState {
+            log_end_offset: -1,
+            last_caught_up_ms: if member { now_ms } else { 0 },
+            last_fetch_ms: 0,
+            last_fetch_leader_log_end: -1,
+        }
+    }
 }
 
 /// The ISR change asked of the controller and not committed yet.
@@ -60,8 +73,8 @@ pub struct LeaderState {
     /// The log end offset when this broker became the leader (Kafka's
     /// `leaderEpochStartOffset`): a follower joins the ISR only past it.
     pub epoch_start_offset: i64,
-    /// How many replicas the partition has (this one included).
-    pub replica_count: usize,
+    /// How many replicas the partition has (this one included; a reassignment changes it).
+    replica_count: AtomicUsize,
     inner: Mutex<Inner>,
 }
 
@@ -102,22 +115,11 @@ impl LeaderState {
         let followers = replicas
             .iter()
             .filter(|r| **r != node_id)
-            .map(|r| {
-                let member = isr.contains(r);
-                (
-                    *r,
-                    FollowerState {
-                        log_end_offset: -1,
-                        last_caught_up_ms: if member { now_ms } else { 0 },
-                        last_fetch_ms: 0,
-                        last_fetch_leader_log_end: -1,
-                    },
-                )
-            })
+            .map(|r| (*r, FollowerState::fresh(isr.contains(r), now_ms)))
             .collect();
         Self {
             epoch_start_offset: partition.log_end_offset(),
-            replica_count: replicas.len(),
+            replica_count: AtomicUsize::new(replicas.len()),
             partition,
             topic_id,
             node_id,
@@ -199,7 +201,7 @@ impl LeaderState {
 
     /// `min.insync.replicas`, at most the replica count (Kafka's `effectiveMinIsr`).
     pub fn min_isr(&self) -> usize {
-        (self.partition.config().min_insync_replicas.max(1) as usize).min(self.replica_count)
+        (self.partition.config().min_insync_replicas.max(1) as usize).min(self.replica_count.load(Ordering::Acquire))
     }
 
     /// The ISR counting a pending change's additions (Kafka's maximal ISR) and its size.
@@ -304,6 +306,20 @@ impl LeaderState {
         }
         g.partition_epoch = partition_epoch;
         g.isr = isr;
+        self.advance(&g);
+    }
+
+    /// The partition's replicas are now `replicas` (a reassignment added or removed some
+    /// in this leader epoch): new followers are tracked from `now_ms`, as not caught up
+    /// unless in the ISR; removed ones are forgotten.
+    pub fn set_replicas(&self, replicas: &[i32], now_ms: i64) {
+        let mut g = self.lock();
+        g.followers.retain(|id, _| replicas.contains(id));
+        for r in replicas.iter().filter(|r| **r != self.node_id) {
+            let member = g.isr.contains(r);
+            g.followers.entry(*r).or_insert(FollowerState::fresh(member, now_ms));
+        }
+        self.replica_count.store(replicas.len(), Ordering::Release);
         self.advance(&g);
     }
 

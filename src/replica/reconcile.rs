@@ -21,9 +21,11 @@
 //! start, and the newly led ones load once they lead). A local internal topic that
 //! predates the cluster is replaced by the image's; a single broker's own other topics
 //! (written before the cluster was configured) are left alone. A topic the image grows
-//! (CreatePartitions) grows here with the new partitions this broker hosts, and config
-//! changes (a topic's ConfigRecords) are applied to its local logs. Moving replicas is not
-//! followed yet.
+//! (CreatePartitions) grows here with the new partitions this broker hosts; a partition
+//! whose replicas come to name this broker (a reassignment) is created here empty and
+//! fetches, and one whose replicas no longer name it is deleted here (the whole local
+//! topic once none is left). Config changes (a topic's ConfigRecords) are applied to its
+//! local logs.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -86,9 +88,12 @@ pub fn plan(image: &MetadataImage, node: i32, local: &[(String, uuid::Uuid, bool
         if !managed {
             continue;
         }
-        let current = image.topic(name).map(|t| t.id);
-        if current != Some(*id) {
-            out.push(Action::Delete { name: name.clone() });
+        match image.topic(name).filter(|t| t.id == *id) {
+            // Deleted, or replaced by a namesake.
+            None => out.push(Action::Delete { name: name.clone() }),
+            // Every replica here was moved away (AlterPartitionReassignments).
+            Some(t) if hosted(t, node).is_empty() => out.push(Action::Delete { name: name.clone() }),
+            Some(_) => {}
         }
     }
     for t in image.topics.values() {
@@ -126,22 +131,25 @@ pub fn plan(image: &MetadataImage, node: i32, local: &[(String, uuid::Uuid, bool
     out
 }
 
-/// The image's topics that grew (CreatePartitions) beyond their local logs here (name, id,
-/// partition count, managed): (name, new count, the new partitions this broker hosts).
-pub fn growth(
+/// The image's topics whose assignment here changed from their local logs' (name, id,
+/// managed, partition count, hosted partitions): grown by CreatePartitions, or with
+/// replicas moved to or from this broker by a reassignment. Each is (name, partition
+/// count, the partitions this broker hosts now); a topic hosted here no more is
+/// [`plan`]'s to delete.
+pub fn assignment_changes(
     image: &MetadataImage,
     node: i32,
-    local: &[(String, uuid::Uuid, bool, i32)],
+    local: &[(String, uuid::Uuid, bool, i32, Vec<i32>)],
 ) -> Vec<(String, i32, Vec<i32>)> {
     let mut out = vec![];
-    for (name, id, managed, count) in local {
+    for (name, id, managed, count, here) in local {
         let Some(t) = image.topics.get(id).filter(|t| *managed && t.name == *name) else {
             continue;
         };
         let n = t.partitions.len() as i32;
-        if n > *count {
-            let new: Vec<i32> = hosted(t, node).into_iter().filter(|p| p >= count).collect();
-            out.push((name.clone(), n, new));
+        let wanted = hosted(t, node);
+        if !wanted.is_empty() && (n > *count || wanted != *here) {
+            out.push((name.clone(), n, wanted));
         }
     }
     out
@@ -203,7 +211,7 @@ impl ReplicaManager {
             .map(|t| (t.name.to_string(), t.id, t.partitions.is_managed()))
             .collect();
         let actions = plan(image, self.node_id, &local);
-        let counts: Vec<(String, uuid::Uuid, bool, i32)> = self
+        let assigned: Vec<(String, uuid::Uuid, bool, i32, Vec<i32>)> = self
             .logs
             .topics()
             .iter()
@@ -213,17 +221,18 @@ impl ReplicaManager {
                     t.id,
                     t.partitions.is_managed(),
                     t.partitions.len() as i32,
+                    t.partitions.indexes(),
                 )
             })
             .collect();
-        let grown = growth(image, self.node_id, &counts);
+        let changed = assignment_changes(image, self.node_id, &assigned);
         self.follow_configs(image).await;
-        if !grown.is_empty() {
+        if !changed.is_empty() {
             let logs = self.logs.clone();
             let done = tokio::task::spawn_blocking(move || {
-                for (name, count, hosted) in grown {
-                    if let Err(e) = logs.grow_managed(&name, count, &hosted) {
-                        tracing::error!(topic = %name, count, error = %e, "the local log could not grow as the metadata image says");
+                for (name, count, hosted) in changed {
+                    if let Err(e) = logs.follow_assignment(&name, count, &hosted) {
+                        tracing::error!(topic = %name, count, error = %e, "the local log could not follow the metadata image's assignment");
                     }
                 }
             })
@@ -382,6 +391,7 @@ impl ReplicaManager {
             let state = match self.replication.leader(&t.name, index) {
                 Some(s) if s.leader_epoch == p.leader_epoch && Arc::ptr_eq(&s.partition, &partition) => {
                     s.committed(p.isr.clone(), p.partition_epoch);
+                    s.set_replicas(&p.replicas, now);
                     s
                 }
                 _ => {

@@ -58,7 +58,7 @@ fn image_with_broker(id: i32, epoch: i64, unfenced: bool) -> MetadataImage {
     image.apply(MetadataRecord::RegisterBroker(record)).unwrap();
     if unfenced {
         let b = image.brokers[&id].clone();
-        for r in heartbeat(&image, &b, &beat(id, epoch, epoch)).records {
+        for r in heartbeat(&image, &b, &beat(id, epoch, epoch), &LogConfig::default()).records {
             image.apply(r).unwrap();
         }
         assert!(!image.brokers[&id].fenced);
@@ -190,21 +190,26 @@ fn heartbeats_name_a_registration() {
 fn a_fenced_broker_is_unfenced_once_it_has_applied_its_registration() {
     let image = image_with_broker(1, 3, false);
     let b = &image.brokers[&1];
-    let behind = heartbeat(&image, b, &beat(1, 3, 2));
+    let behind = heartbeat(&image, b, &beat(1, 3, 2), &LogConfig::default());
     assert_eq!(
         (behind.is_caught_up, behind.is_fenced, behind.records.len()),
         (false, true, 0)
     );
-    let wants_fence = heartbeat(&image, b, &beat(1, 3, 3).with_want_fence(true));
+    let wants_fence = heartbeat(&image, b, &beat(1, 3, 3).with_want_fence(true), &LogConfig::default());
     assert_eq!((wants_fence.is_fenced, wants_fence.records.len()), (true, 0));
-    let caught_up = heartbeat(&image, b, &beat(1, 3, 3));
+    let caught_up = heartbeat(&image, b, &beat(1, 3, 3), &LogConfig::default());
     assert_eq!((caught_up.is_caught_up, caught_up.is_fenced), (true, false));
     assert!(matches!(
         caught_up.records.as_slice(),
         [MetadataRecord::BrokerRegistrationChange(c)] if c.fenced == UNFENCE && c.broker_epoch == 3
     ));
     // A fenced broker that asks to shut down may do so at once, without a record.
-    let down = heartbeat(&image, b, &beat(1, 3, 0).with_want_shut_down(true));
+    let down = heartbeat(
+        &image,
+        b,
+        &beat(1, 3, 0).with_want_shut_down(true),
+        &LogConfig::default(),
+    );
     assert_eq!(
         (down.should_shut_down, down.is_fenced, down.records.len()),
         (true, true, 0)
@@ -215,12 +220,12 @@ fn a_fenced_broker_is_unfenced_once_it_has_applied_its_registration() {
 fn an_unfenced_broker_is_fenced_when_it_asks() {
     let image = image_with_broker(1, 3, true);
     let b = &image.brokers[&1];
-    let steady = heartbeat(&image, b, &beat(1, 3, 9));
+    let steady = heartbeat(&image, b, &beat(1, 3, 9), &LogConfig::default());
     assert_eq!(
         (steady.is_fenced, steady.should_shut_down, steady.records.len()),
         (false, false, 0)
     );
-    let fenced = heartbeat(&image, b, &beat(1, 3, 9).with_want_fence(true));
+    let fenced = heartbeat(&image, b, &beat(1, 3, 9).with_want_fence(true), &LogConfig::default());
     assert!(fenced.is_fenced && !fenced.should_shut_down);
     assert!(matches!(fenced.records.as_slice(), [MetadataRecord::BrokerRegistrationChange(c)] if c.fenced == FENCE));
 }
@@ -229,7 +234,12 @@ fn an_unfenced_broker_is_fenced_when_it_asks() {
 fn a_controlled_shutdown_waits_for_the_broker_to_lead_nothing() {
     // No leaderships: shut down at once, fenced.
     let image = image_with_broker(1, 3, true);
-    let down = heartbeat(&image, &image.brokers[&1], &beat(1, 3, 9).with_want_shut_down(true));
+    let down = heartbeat(
+        &image,
+        &image.brokers[&1],
+        &beat(1, 3, 9).with_want_shut_down(true),
+        &LogConfig::default(),
+    );
     assert_eq!((down.should_shut_down, down.is_fenced), (true, true));
     assert!(matches!(down.records.as_slice(), [MetadataRecord::BrokerRegistrationChange(c)] if c.fenced == FENCE));
 
@@ -238,7 +248,12 @@ fn a_controlled_shutdown_waits_for_the_broker_to_lead_nothing() {
     let mut image = image_with_broker(1, 3, true);
     lead_a_partition(&mut image, 1);
     let b = image.brokers[&1].clone();
-    let pending = heartbeat(&image, &b, &beat(1, 3, 9).with_want_shut_down(true));
+    let pending = heartbeat(
+        &image,
+        &b,
+        &beat(1, 3, 9).with_want_shut_down(true),
+        &LogConfig::default(),
+    );
     assert_eq!((pending.should_shut_down, pending.is_fenced), (false, false));
     assert!(matches!(
         pending.records.as_slice(),
@@ -250,7 +265,12 @@ fn a_controlled_shutdown_waits_for_the_broker_to_lead_nothing() {
     }
     // ... and is allowed to stop (and fenced) once it leads nothing.
     let b = image.brokers[&1].clone();
-    let done = heartbeat(&image, &b, &beat(1, 3, 9).with_want_shut_down(true));
+    let done = heartbeat(
+        &image,
+        &b,
+        &beat(1, 3, 9).with_want_shut_down(true),
+        &LogConfig::default(),
+    );
     assert_eq!((done.should_shut_down, done.is_fenced), (true, true));
     assert!(matches!(done.records.as_slice(), [MetadataRecord::BrokerRegistrationChange(c)] if c.fenced == FENCE));
 }

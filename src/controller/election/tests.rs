@@ -67,7 +67,7 @@ fn a_gone_broker_leaves_the_isrs_and_its_leaderships_move_to_the_next_in_sync_re
         ],
     );
     fenced(&mut img, 1, true);
-    let changes = without_broker(&img, 1);
+    let changes = without_broker(&img, 1, &LogConfig::default());
     assert_eq!(changes.len(), 3, "the partition without broker 1 is untouched");
     assert_eq!(
         after(img, changes),
@@ -82,12 +82,59 @@ fn a_gone_broker_leaves_the_isrs_and_its_leaderships_move_to_the_next_in_sync_re
 }
 
 #[test]
-fn a_broker_back_leads_the_leaderless_partitions_it_is_in_sync_for() {
+fn a_broker_back_and_the_other_leaderless_partitions_in_sync_replicas_lead() {
     let mut img = image(&[1, 2], &[(&[1], &[1], -1), (&[2, 1], &[2], -1), (&[2], &[2], 2)]);
     fenced(&mut img, 1, false);
-    let changes = with_broker(&img, 1);
+    let changes = with_broker(&img, 1, &LogConfig::default());
     assert_eq!(
         after(img, changes),
-        vec![(0, vec![1], 1, 1), (1, vec![2], -1, 0), (2, vec![2], 2, 0)]
+        // Kafka elects for every leaderless partition, not only the returning broker's.
+        vec![(0, vec![1], 1, 1), (1, vec![2], 2, 1), (2, vec![2], 2, 0)]
+    );
+}
+
+fn unclean() -> LogConfig {
+    LogConfig {
+        unclean_leader_election_enable: true,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn with_unclean_elections_allowed_an_out_of_sync_replica_leads_alone_and_recovering() {
+    // Broker 1 is the only ISR member and goes: broker 2 (out of sync) leads uncleanly.
+    let mut img = image(&[1, 2], &[(&[1, 2], &[1], 1)]);
+    fenced(&mut img, 2, false);
+    fenced(&mut img, 1, true);
+    let changes = without_broker(&img, 1, &unclean());
+    let mut img2 = img.clone();
+    for r in changes {
+        img2.apply(r).unwrap();
+    }
+    let p = &img2.topics[&T].partitions[&0];
+    assert_eq!((p.leader, p.isr.clone(), p.leader_recovery_state), (2, vec![2], 1));
+    // Allowed by the topic's own override too, and not otherwise.
+    let changes = without_broker(&img, 1, &LogConfig::default());
+    assert_eq!(after(img.clone(), changes), vec![(0, vec![1], -1, 1)]);
+    img.apply(MetadataRecord::Config(crate::metadata::records::ConfigRecord {
+        resource_type: crate::metadata::image::TOPIC_RESOURCE,
+        resource_name: "t".into(),
+        name: "unclean.leader.election.enable".into(),
+        value: Some("true".into()),
+    }))
+    .unwrap();
+    let changes = without_broker(&img, 1, &LogConfig::default());
+    assert_eq!(after(img, changes), vec![(0, vec![2], 2, 1)]);
+}
+
+#[test]
+fn a_broker_back_leads_a_leaderless_partition_uncleanly_only_when_allowed() {
+    let mut img = image(&[1, 2], &[(&[2, 1], &[2], -1)]);
+    fenced(&mut img, 2, true);
+    fenced(&mut img, 1, false);
+    assert!(with_broker(&img, 1, &LogConfig::default()).is_empty());
+    assert_eq!(
+        after(img.clone(), with_broker(&img, 1, &unclean())),
+        vec![(0, vec![1], 1, 1)]
     );
 }

@@ -4,6 +4,7 @@ use kafka_protocol::messages::alter_partition_request::{BrokerState, PartitionDa
 use uuid::Uuid;
 
 use super::*;
+use crate::metadata::records::PartitionChangeRecord;
 use crate::metadata::records::{
     BrokerRegistrationChangeRecord, FENCE, PartitionRecord, RegisterBrokerRecord, TopicRecord,
 };
@@ -56,7 +57,7 @@ fn ask(broker: i32, epoch: i64, leader_epoch: i32, partition_epoch: i32, isr: &[
 }
 
 fn error(image: &MetadataImage, req: &AlterPartitionRequest) -> i16 {
-    let (resp, records) = alter_partition(image, req, 3);
+    let (resp, records) = alter_partition(image, req, 3, &LogConfig::default());
     let code = resp.topics[0].partitions[0].error_code;
     if code != 0 {
         assert!(records.is_empty());
@@ -67,7 +68,12 @@ fn error(image: &MetadataImage, req: &AlterPartitionRequest) -> i16 {
 #[test]
 fn an_accepted_change_commits_the_isr_and_answers_the_new_state() {
     let mut img = image();
-    let (resp, records) = alter_partition(&img, &ask(1, 11, 0, 0, &[(1, 11), (2, 12), (3, 13)]), 3);
+    let (resp, records) = alter_partition(
+        &img,
+        &ask(1, 11, 0, 0, &[(1, 11), (2, 12), (3, 13)]),
+        3,
+        &LogConfig::default(),
+    );
     assert_eq!(resp.error_code, 0);
     let p = &resp.topics[0].partitions[0];
     assert_eq!(p.error_code, 0);
@@ -83,7 +89,12 @@ fn an_accepted_change_commits_the_isr_and_answers_the_new_state() {
         (vec![1, 2, 3], 1, 0)
     );
     // The same ISR again writes nothing and answers the current state.
-    let (resp, records) = alter_partition(&img, &ask(1, 11, 0, 1, &[(1, 11), (2, 12), (3, 13)]), 3);
+    let (resp, records) = alter_partition(
+        &img,
+        &ask(1, 11, 0, 1, &[(1, 11), (2, 12), (3, 13)]),
+        3,
+        &LogConfig::default(),
+    );
     assert!(records.is_empty());
     assert_eq!(resp.topics[0].partitions[0].partition_epoch, 1);
 }
@@ -91,7 +102,7 @@ fn an_accepted_change_commits_the_isr_and_answers_the_new_state() {
 #[test]
 fn refusals_follow_kafkas_order() {
     let img = image();
-    let (resp, records) = alter_partition(&img, &ask(1, 99, 0, 0, &[(1, 11)]), 3);
+    let (resp, records) = alter_partition(&img, &ask(1, 99, 0, 0, &[(1, 11)]), 3, &LogConfig::default());
     assert_eq!(resp.error_code, ResponseError::StaleBrokerEpoch.code());
     assert!(records.is_empty() && resp.topics.is_empty());
     let code = |r: ResponseError| r.code();
@@ -144,14 +155,14 @@ fn refusals_follow_kafkas_order() {
     // Before v3 the members come without epochs.
     let mut v1 = ask(1, 11, 0, 0, &[]);
     v1.topics[0].partitions[0].new_isr = vec![BrokerId(1), BrokerId(3)];
-    let (resp, _) = alter_partition(&fenced, &v1, 1);
+    let (resp, _) = alter_partition(&fenced, &v1, 1, &LogConfig::default());
     assert_eq!(
         resp.topics[0].partitions[0].error_code,
         code(ResponseError::OperationNotAttempted)
     );
     // After a change, an ask at the old partition epoch is stale; an old leader epoch fenced.
     let mut later = img.clone();
-    let (_, records) = alter_partition(&later, &ask(1, 11, 0, 0, &[(1, 11)]), 3);
+    let (_, records) = alter_partition(&later, &ask(1, 11, 0, 0, &[(1, 11)]), 3, &LogConfig::default());
     records.into_iter().for_each(|r| later.apply(r).unwrap());
     assert_eq!(
         error(&later, &ask(1, 11, 0, 0, &[(1, 11), (2, 12)])),

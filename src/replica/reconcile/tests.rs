@@ -110,10 +110,31 @@ fn the_clusters_consumer_offsets_replaces_a_local_one() {
 #[test]
 fn a_grown_topic_adds_the_new_partitions_this_broker_hosts() {
     let image = image_with(&[("a", 1, &[&[1], &[2], &[1, 2], &[2]])]);
-    let local = [("a".to_string(), Uuid::from_u128(1), true, 2)];
-    assert_eq!(growth(&image, 1, &local), vec![("a".to_string(), 4, vec![2])]);
+    let local = |id: u128, managed: bool, count: i32, here: Vec<i32>| {
+        [("a".to_string(), Uuid::from_u128(id), managed, count, here)]
+    };
+    assert_eq!(
+        assignment_changes(&image, 1, &local(1, true, 2, vec![0])),
+        vec![("a".to_string(), 4, vec![0, 2])]
+    );
     // Not grown, another incarnation, or a single broker's own topic: nothing.
-    assert!(growth(&image, 1, &[("a".to_string(), Uuid::from_u128(1), true, 4)]).is_empty());
-    assert!(growth(&image, 1, &[("a".to_string(), Uuid::from_u128(2), true, 2)]).is_empty());
-    assert!(growth(&image, 1, &[("a".to_string(), Uuid::from_u128(1), false, 2)]).is_empty());
+    assert!(assignment_changes(&image, 1, &local(1, true, 4, vec![0, 2])).is_empty());
+    assert!(assignment_changes(&image, 1, &local(2, true, 2, vec![0])).is_empty());
+    assert!(assignment_changes(&image, 1, &local(1, false, 2, vec![0, 1])).is_empty());
+}
+
+#[test]
+fn moved_replicas_are_added_and_removed_here_and_a_topic_hosted_no_more_is_deleted() {
+    // Partition 0 moved from broker 2 to broker 1; partition 1 from broker 1 to 2.
+    let image = image_with(&[("a", 1, &[&[1, 3], &[2, 3]])]);
+    let local = [("a".to_string(), Uuid::from_u128(1), true, 2, vec![1])];
+    assert_eq!(
+        assignment_changes(&image, 1, &local),
+        vec![("a".to_string(), 2, vec![0])]
+    );
+    // Nothing hosted here any more: the local topic goes.
+    let image = image_with(&[("a", 1, &[&[2, 3], &[2, 3]])]);
+    assert!(assignment_changes(&image, 1, &local).is_empty());
+    let here = [("a".to_string(), Uuid::from_u128(1), true)];
+    assert_eq!(plan(&image, 1, &here), vec![Action::Delete { name: "a".into() }]);
 }
