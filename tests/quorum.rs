@@ -77,11 +77,13 @@ async fn propose(controllers: &BTreeMap<NodeId, Controller>, record: MetadataRec
 async fn agreed_leader(nodes: &[&Controller], not: Option<NodeId>) -> NodeId {
     let mut leaders = vec![];
     for c in nodes {
-        let l = c
-            .node
-            .await_leader(WAIT, |l| Some(l) != not)
-            .await
-            .expect("a leader elected");
+        let l = c.node.await_leader(WAIT, |l| Some(l) != not).await.unwrap_or_else(|| {
+            panic!(
+                "node {} saw no leader (other than {not:?}) within {WAIT:?}: {:?}",
+                c.node.node_id,
+                c.node.status()
+            )
+        });
         leaders.push(l);
     }
     leaders.dedup();
@@ -91,6 +93,10 @@ async fn agreed_leader(nodes: &[&Controller], not: Option<NodeId>) -> NodeId {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_controllers_elect_replicate_fail_over_and_catch_up() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut voters = BTreeMap::new();
     for id in 1..=3u64 {

@@ -14,6 +14,7 @@
 //! entry removed from the log's front) and snapshots `<end offset>-<epoch>.checkpoint`
 //! (Kafka's snapshot format; the membership and last entry in a tagged field of its header).
 
+pub mod backoff;
 pub mod codec;
 pub mod describe;
 pub mod frame;

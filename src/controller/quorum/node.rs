@@ -135,6 +135,11 @@ impl QuorumNode {
             }
         }
         let (stop, stop_rx) = watch::channel(false);
+        tokio::spawn(super::backoff::run(
+            raft.clone(),
+            Duration::from_millis(timeout),
+            stop_rx.clone(),
+        ));
         let apis = server::ControllerApis::default();
         let server = tokio::spawn(server::serve(
             listener,
