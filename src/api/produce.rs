@@ -198,17 +198,9 @@ async fn produce_partition(
                 -1,
             );
         }
-    } else if acks == -1 && p.config().min_insync_replicas > 1 {
-        let msg = format!(
-            "min.insync.replicas={} but brokk has 1 in-sync replica",
-            p.config().min_insync_replicas
-        );
-        return (
-            partition_error(index, ResponseError::NotEnoughReplicas, Some(msg)),
-            None,
-            -1,
-        );
     }
+    // With no replica elsewhere, Kafka's effective `min.insync.replicas` is at most the
+    // replica count, one (`Partition.effectiveMinIsr`): acks=all is never refused.
     // Kafka's LogValidator, before the transaction guard is taken; a compressed batch is
     // decompressed and walked on a blocking thread, not on the connections' workers.
     let now = now_ms();

@@ -142,7 +142,8 @@ pub struct LogConfig {
     pub timestamp_before_max_ms: i64,
     /// `message.timestamp.after.max.ms`: how far in the future a CreateTime may be.
     pub timestamp_after_max_ms: i64,
-    /// `min.insync.replicas`: acks=-1 needs this many in-sync replicas (brokk has one).
+    /// `min.insync.replicas`: acks=-1 needs this many in-sync replicas (at most the replica
+    /// count, as Kafka's effective minimum).
     pub min_insync_replicas: i32,
     /// `cleanup.policy`.
     pub cleanup_policy: CleanupPolicy,

@@ -98,6 +98,32 @@ pub async fn produce_fetch_offsets(p: &mut Pair) {
     ] {
         p.same(what, &req, v, n::produce).await;
     }
+    // min.insync.replicas above the replication factor: Kafka 4 counts it at most the
+    // replica count (`Partition.effectiveMinIsr`), so acks=all is accepted.
+    let strict = p.topic("strict");
+    p.same(
+        "CreateTopics with min.insync.replicas=2",
+        &super::topics::create(
+            vec![super::topics::creatable(
+                &strict,
+                1,
+                1,
+                &[("min.insync.replicas", Some("2"))],
+            )],
+            false,
+        ),
+        7,
+        n::create_topics,
+    )
+    .await;
+    p.await_leaders(&[&strict]).await;
+    p.same(
+        "Produce acks=all with min.insync.replicas above the replication factor",
+        &produce_req(&strict, 0, first.clone(), -1),
+        9,
+        n::produce,
+    )
+    .await;
     for (what, req, v) in [
         ("Fetch from 0", fetch_req(&t, 0, 0, 0, 0), 12),
         ("Fetch from the middle of a batch", fetch_req(&t, 0, 1, 0, 0), 12),
