@@ -1,7 +1,8 @@
 //! Partition reassignments across three brokk processes: AlterPartitionReassignments moves
 //! a partition written on broker 1 to brokers 2 and 3 (they fetch its log, join the ISR,
 //! the move completes, broker 1 deletes its copy) and librdkafka's consumer reads every
-//! record from the new leader; a move to a broker that is down stays in progress,
+//! record from the new leader, while the offsets a group committed on broker 1 (its
+//! coordinator) stay; a move to a broker that is down stays in progress,
 //! ListPartitionReassignments shows it, and cancelling it reverts; Kafka's errors for a
 //! replication factor change refused (KIP-860), an unregistered broker, an unknown
 //! partition and a cancellation with nothing to cancel.
@@ -16,19 +17,60 @@ use common::cluster::{Cluster, SETTLE, consume_distinct};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic};
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, BrokerId, CreateTopicsRequest,
-    CreateTopicsResponse, ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, MetadataResponse,
+    CreateTopicsResponse, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, ListPartitionReassignmentsRequest,
+    ListPartitionReassignmentsResponse, MetadataResponse, OffsetFetchRequest, OffsetFetchResponse,
 };
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-const SETTINGS: [&str; 3] = [
+const SETTINGS: [&str; 4] = [
     "broker.heartbeat.interval.ms=100",
     "broker.session.timeout.ms=1500",
     "replica.lag.time.max.ms=2000",
+    "offsets.topic.num.partitions=3",
 ];
+
+/// A group id whose coordinator is broker `id` (FindCoordinator asked until it names one).
+async fn group_coordinated_by(cluster: &Cluster, id: i32) -> String {
+    let start = Instant::now();
+    for i in 0.. {
+        let group = format!("check-{i}");
+        let req = FindCoordinatorRequest::default()
+            .with_key(StrBytes::from_string(group.clone()))
+            .with_key_type(0);
+        loop {
+            let r: FindCoordinatorResponse = Raw::connect(cluster.node(id).addr()).await.call(&req, 3).await;
+            assert!(start.elapsed() < SETTLE, "no coordinator within {SETTLE:?}: {r:?}");
+            if r.error_code == 0 {
+                if r.node_id.0 == id {
+                    return group;
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    unreachable!()
+}
+
+/// The offset `group` committed for partition 0 of "moved", asked of node `id`.
+async fn committed(cluster: &Cluster, id: i32, group: &str) -> i64 {
+    let req = OffsetFetchRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_topics(Some(vec![
+            OffsetFetchRequestTopic::default()
+                .with_name(common::topic("moved"))
+                .with_partition_indexes(vec![0]),
+        ]));
+    let r: OffsetFetchResponse = Raw::connect(cluster.node(id).addr()).await.call(&req, 7).await;
+    assert_eq!(r.error_code, 0);
+    r.topics[0].partitions[0].committed_offset
+}
 
 fn ids(v: &[i32]) -> Vec<BrokerId> {
     v.iter().map(|b| BrokerId(*b)).collect()
@@ -134,6 +176,20 @@ async fn a_partition_moves_to_other_brokers_with_its_data_and_a_stalled_move_can
     }
     let on_one = cluster.dir(1).join("moved-0");
     assert!(on_one.is_dir(), "broker 1 holds the partition");
+    // A group coordinated by broker 1 reads everything and commits.
+    let group = group_coordinated_by(&cluster, 1).await;
+    let reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap())
+        .set("group.id", &group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    reader.subscribe(&["moved"]).unwrap();
+    consume_distinct(&reader, N, "the consumer before the move").await;
+    reader.commit_consumer_state(CommitMode::Sync).unwrap();
+    drop(reader);
+    assert_eq!(committed(&cluster, 1, &group).await, N as i64);
 
     // Kafka's errors first: nothing changes.
     let r: AlterPartitionReassignmentsResponse = raw.call(&alter(&[(0, Some(&[2, 3]))], false), 1).await;
@@ -190,6 +246,8 @@ async fn a_partition_moves_to_other_brokers_with_its_data_and_a_stalled_move_can
     let seen = consume_distinct(&consumer, N, "the consumer after the move").await;
     assert_eq!(seen, (0..N).map(|i| format!("value-{i}")).collect::<BTreeSet<_>>());
     drop(consumer);
+    // Broker 1 hosts no replica of the topic now, but the topic lives: its group's offsets stay.
+    assert_eq!(committed(&cluster, 1, &group).await, N as i64);
 
     // A move to a broker that is down cannot complete: it is listed until cancelled.
     cluster.kill(1);

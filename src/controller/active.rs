@@ -712,8 +712,8 @@ impl Controller {
     }
 
     /// AlterPartitionReassignments (forwarded by a broker, v1): each partition's change
-    /// decided by `reassign.rs`; the changes are committed together or not at all (Kafka's
-    /// `atomicOf`).
+    /// decided by `reassign.rs` against the image before the request (as Kafka's); the
+    /// changes are committed together or not at all (Kafka's `atomicOf`).
     pub async fn alter_reassignments(
         &self,
         req: AlterPartitionReassignmentsRequest,
@@ -728,7 +728,7 @@ impl Controller {
             resp.error_code = ResponseError::NotController.code();
             return resp;
         };
-        let mut image = (*self.quorum.image().borrow().clone()).clone();
+        let image = self.quorum.image().borrow().clone();
         let mut records = vec![];
         let mut changed = vec![];
         for t in &req.topics {
@@ -751,10 +751,7 @@ impl Controller {
                 match outcome {
                     Ok(change) => {
                         if let Some(c) = change {
-                            let record = MetadataRecord::PartitionChange(c);
-                            // A partition named twice sees its first change.
-                            let _ = image.apply(record.clone());
-                            records.push(record);
+                            records.push(MetadataRecord::PartitionChange(c));
                         }
                         changed.push((resp.responses.len(), tr.partitions.len()));
                     }

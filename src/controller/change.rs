@@ -170,7 +170,8 @@ impl<'a> PartitionChange<'a> {
                         .unwrap_or(MIGRATING_DIRECTORY)
                 })
                 .collect();
-            if dirs.iter().any(|d| *d != MIGRATING_DIRECTORY) {
+            // All MIGRATING before and after: the image keeps them so by itself.
+            if dirs.iter().chain(&p.directories).any(|d| *d != MIGRATING_DIRECTORY) {
                 c.directories = Some(dirs);
             }
             c.replicas = Some(self.replicas.clone());

@@ -46,8 +46,8 @@ pub fn in_progress(p: &PartitionRegistration) -> bool {
 
 /// The change for one partition of AlterPartitionReassignments: `target` replicas, or a
 /// cancellation (`None`); `allow_rf_change` false refuses a target of another size
-/// (KIP-860); `unclean` says whether the topic allows unclean elections. `Ok(None)`: the
-/// partition is already as asked.
+/// (KIP-860); `unclean` says whether the topic allows unclean elections (a cancellation's
+/// only; a new target elects cleanly). `Ok(None)`: the partition is already as asked.
 pub fn alter(
     image: &MetadataImage,
     topic: &str,
@@ -69,8 +69,7 @@ pub fn alter(
         )
     })?;
     let may_lead = |id: i32| acceptable(image, id);
-    let election = if unclean { Election::Unclean } else { Election::Online };
-    let change = PartitionChange::new(p, t.id, index, &may_lead).election(election);
+    let change = PartitionChange::new(p, t.id, index, &may_lead);
     let Some(target) = target else {
         if !in_progress(p) {
             // (Kafka's answer carries no message.)
@@ -105,7 +104,10 @@ pub fn alter(
             }
             isr.push(*first);
         }
+        // Only a cancellation may elect uncleanly (Kafka's `cancelPartitionReassignment`).
+        let election = if unclean { Election::Unclean } else { Election::Online };
         return Ok(change
+            .election(election)
             .isr(isr)
             .replicas(replicas)
             .removing(vec![])

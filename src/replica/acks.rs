@@ -1,7 +1,8 @@
 //! acks=all on a replicated partition (Kafka's `DelayedProduce`): the produce is answered
 //! once the high watermark passes its batch, with NOT_ENOUGH_REPLICAS_AFTER_APPEND if the
 //! ISR (counting a pending expansion) is then smaller than `min.insync.replicas`,
-//! NOT_LEADER_OR_FOLLOWER if this broker stopped leading the partition meanwhile, and
+//! NOT_LEADER_OR_FOLLOWER if this broker stopped leading the partition meanwhile (a new
+//! leader epoch of the same log here, or its becoming the only replica, is not that), and
 //! REQUEST_TIMED_OUT when the request's `timeout_ms` passes first.
 //!
 //! Must not: move the high watermark (followers' fetches do).
@@ -28,18 +29,23 @@ impl ReplicationWait {
     /// Waits for the outcome: `Ok` once the ISR holds the batch, or the error to answer.
     pub async fn wait(self) -> Result<(), (ResponseError, Option<String>)> {
         let p = self.state.partition.clone();
+        let mut state = self.state.clone();
         let notify = Arc::new(Notify::new());
         loop {
             p.register_waiter(&notify);
-            let still_leader = self
-                .replication
-                .leader(p.topic(), p.index())
-                .is_some_and(|s| Arc::ptr_eq(&s, &self.state));
-            if !still_leader {
-                return Err((ResponseError::NotLeaderOrFollower, None));
+            match self.replication.leader(p.topic(), p.index()) {
+                Some(s) if Arc::ptr_eq(&s, &state) => {}
+                // A new leader epoch of this same log here (a reassignment removed a
+                // follower): Kafka's DelayedProduce waits on, as long as the log leads here.
+                Some(s) if Arc::ptr_eq(&s.partition, &p) => state = s,
+                // A lone replica leading here now: its appends are committed at once.
+                None if !p.is_replicated() && !p.is_deleted() && p.high_watermark() >= self.required_offset => {
+                    return Ok(());
+                }
+                _ => return Err((ResponseError::NotLeaderOrFollower, None)),
             }
             if p.high_watermark() >= self.required_offset {
-                let (isr, min) = (self.state.maximal_isr_len(), self.state.min_isr());
+                let (isr, min) = (state.maximal_isr_len(), state.min_isr());
                 if isr < min {
                     // Kafka's DelayedProduce answers the code alone.
                     tracing::debug!(partition = ?p, isr, min, "acks=all: the ISR shrank below min.insync.replicas");

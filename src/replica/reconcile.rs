@@ -68,8 +68,12 @@ pub enum Action {
         hosted: Vec<i32>,
         overrides: BTreeMap<String, String>,
     },
-    /// Delete the local topic of this name.
+    /// Delete the local topic of this name: the image deleted it (or replaced it by a
+    /// namesake).
     Delete { name: String },
+    /// Delete the local topic of this name: it lives on, but none of its replicas is here
+    /// any more (moved away by reassignments).
+    Unhost { name: String },
 }
 
 /// The partitions of `t` whose replicas name `node`.
@@ -92,7 +96,7 @@ pub fn plan(image: &MetadataImage, node: i32, local: &[(String, uuid::Uuid, bool
             // Deleted, or replaced by a namesake.
             None => out.push(Action::Delete { name: name.clone() }),
             // Every replica here was moved away (AlterPartitionReassignments).
-            Some(t) if hosted(t, node).is_empty() => out.push(Action::Delete { name: name.clone() }),
+            Some(t) if hosted(t, node).is_empty() => out.push(Action::Unhost { name: name.clone() }),
             Some(_) => {}
         }
     }
@@ -202,7 +206,9 @@ impl ReplicaManager {
         self.fetchers.stop_all();
     }
 
-    /// Applies [`plan`] (file work on a blocking thread).
+    /// Applies [`plan`] and [`assignment_changes`] (file work on a blocking thread): what
+    /// is created or grows first, then the roles, then what is hosted here no more, once
+    /// its fetchers have stopped (Kafka's `stopPartitions` before the log's deletion).
     pub async fn reconcile(&self, image: &MetadataImage) {
         let local: Vec<(String, uuid::Uuid, bool)> = self
             .logs
@@ -227,36 +233,65 @@ impl ReplicaManager {
             .collect();
         let changed = assignment_changes(image, self.node_id, &assigned);
         self.follow_configs(image).await;
-        if !changed.is_empty() {
-            let logs = self.logs.clone();
-            let done = tokio::task::spawn_blocking(move || {
-                for (name, count, hosted) in changed {
-                    if let Err(e) = logs.follow_assignment(&name, count, &hosted) {
-                        tracing::error!(topic = %name, count, error = %e, "the local log could not follow the metadata image's assignment");
-                    }
-                }
+        // Growth and new replicas; removed replicas stay until their fetchers stop.
+        let additions: Vec<(String, i32, Vec<i32>)> = changed
+            .iter()
+            .map(|(name, count, hosted)| {
+                let here = assigned.iter().find(|a| a.0 == *name).map_or(&[][..], |a| &a.4[..]);
+                let mut keep: Vec<i32> = hosted.iter().chain(here).copied().collect();
+                keep.sort_unstable();
+                keep.dedup();
+                (name.clone(), *count, keep)
             })
-            .await;
-            if let Err(e) = done {
-                tracing::error!(error = %e, "the replica manager's task failed");
-            }
-        }
-        if actions.is_empty() {
-            self.take_roles(image);
-            return;
-        }
-        let deleted: Vec<String> = actions
+            .collect();
+        let (now, later): (Vec<Action>, Vec<Action>) =
+            actions.into_iter().partition(|a| !matches!(a, Action::Unhost { .. }));
+        let deleted: Vec<String> = now
             .iter()
             .filter_map(|a| match a {
                 Action::Delete { name } => Some(name.clone()),
-                Action::Create { .. } => None,
+                _ => None,
             })
             .collect();
+        self.file_work(now, additions).await;
+        for name in deleted {
+            self.cleaner.forget_topic(&name);
+            self.groups.topic_deleted(&name).await;
+        }
+        self.take_roles(image);
+        // Replicas moved away (a reassignment): their data goes, the topic stays.
+        let removals: Vec<(String, i32, Vec<i32>)> = changed
+            .into_iter()
+            .filter(|(name, _, hosted)| {
+                assigned
+                    .iter()
+                    .find(|a| a.0 == *name)
+                    .is_some_and(|a| a.4.iter().any(|p| !hosted.contains(p)))
+            })
+            .collect();
+        for (name, _, hosted) in &removals {
+            let here = assigned.iter().find(|a| a.0 == *name).map_or(&[][..], |a| &a.4[..]);
+            let gone: Vec<i32> = here.iter().copied().filter(|p| !hosted.contains(p)).collect();
+            self.cleaner.forget_partitions(name, &gone);
+        }
+        for a in &later {
+            if let Action::Unhost { name } = a {
+                self.cleaner.forget_topic(name);
+            }
+        }
+        self.file_work(later, removals).await;
+    }
+
+    /// Runs `actions` then `assignments` (name, count, hosted) on a blocking thread.
+    async fn file_work(&self, actions: Vec<Action>, assignments: Vec<(String, i32, Vec<i32>)>) {
+        if actions.is_empty() && assignments.is_empty() {
+            return;
+        }
         let logs = self.logs.clone();
         let done = tokio::task::spawn_blocking(move || {
             for a in actions {
                 let result = match &a {
-                    Action::Delete { name } => logs.delete_topic(name).map(drop),
+                    Action::Delete { name } | Action::Unhost { name } => logs.delete_topic(name).map(drop),
                     Action::Create {
                         name,
                         id,
@@ -271,16 +306,16 @@ impl ReplicaManager {
                     tracing::error!(action = ?a, error = %e, "the local logs could not follow the metadata image");
                 }
             }
+            for (name, count, hosted) in assignments {
+                if let Err(e) = logs.follow_assignment(&name, count, &hosted) {
+                    tracing::error!(topic = %name, count, error = %e, "the local log could not follow the metadata image's assignment");
+                }
+            }
         })
         .await;
         if let Err(e) = done {
             tracing::error!(error = %e, "the replica manager's task failed");
         }
-        for name in deleted {
-            self.cleaner.forget_topic(&name);
-            self.groups.topic_deleted(&name).await;
-        }
-        self.take_roles(image);
     }
 
     /// Topics whose configs the image changed (IncrementalAlterConfigs through the
@@ -377,7 +412,6 @@ impl ReplicaManager {
         let now = now_ms();
         let mut leading = std::collections::HashSet::new();
         for (t, index, p, partition) in led {
-            leading.insert((t.name.clone(), index));
             if partition.leader_epoch() != p.leader_epoch
                 && let Err(e) = partition.become_leader_at(p.leader_epoch)
             {
@@ -385,9 +419,12 @@ impl ReplicaManager {
                 continue;
             }
             if p.replicas.len() <= 1 {
+                // A lone replica (a reassignment may have just made it one): no leader
+                // state, appends commit at once.
                 partition.set_replicated(false);
                 continue;
             }
+            leading.insert((t.name.clone(), index));
             let state = match self.replication.leader(&t.name, index) {
                 Some(s) if s.leader_epoch == p.leader_epoch && Arc::ptr_eq(&s.partition, &partition) => {
                     s.committed(p.isr.clone(), p.partition_epoch);

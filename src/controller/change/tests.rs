@@ -97,3 +97,17 @@ fn a_reorder_completes_at_once_without_an_epoch_bump() {
         (Some(vec![3, 2, 1]), NO_LEADER_CHANGE, None)
     );
 }
+
+#[test]
+fn new_replicas_get_a_directory_each_when_the_old_ones_had_real_ones() {
+    let mut p = partition(&[1, 2, 3], &[1, 2, 3], 1);
+    p.directories = vec![Uuid::from_u128(11), Uuid::from_u128(12), Uuid::from_u128(13)];
+    let c = PartitionChange::new(&p, T, 0, &all)
+        .replicas(vec![5, 2])
+        .build()
+        .unwrap();
+    assert_eq!(c.directories, Some(vec![MIGRATING_DIRECTORY, Uuid::from_u128(12)]));
+    let mut after = p.clone();
+    after.merge(&c);
+    after.check().unwrap();
+}

@@ -201,14 +201,24 @@ impl LogCleaner {
     /// Forgets a deleted topic's checkpoints: a topic created later under the same name
     /// starts dirty from its beginning (Kafka drops the entry on deletion).
     pub fn forget_topic(&self, topic: &str) {
+        self.forget(|t, _| t == topic);
+    }
+
+    /// Forgets partitions `partitions` of `topic` (hosted here no more): a replica moved
+    /// back later starts uncleaned.
+    pub fn forget_partitions(&self, topic: &str, partitions: &[i32]) {
+        self.forget(|t, p| t == topic && partitions.contains(&p));
+    }
+
+    fn forget(&self, gone: impl Fn(&str, i32) -> bool) {
         self.checkpoints
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|(t, _), _| t != topic);
+            .retain(|(t, p), _| !gone(t, *p));
         self.uncleanable
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|(t, _)| t != topic);
+            .retain(|(t, p)| !gone(t, *p));
         if let Err(e) = self.write_checkpoint() {
             tracing::error!(error = %e, "writing the cleaner checkpoint failed");
         }

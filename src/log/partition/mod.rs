@@ -1176,6 +1176,11 @@ impl Partition {
         self.fenced.store(true, Ordering::Release);
     }
 
+    /// Whether the partition's log was deleted here ([`Partition::mark_deleted`]).
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::Acquire)
+    }
+
     pub fn mark_deleted(&self) {
         let _st = lock(&self.append);
         self.deleted.store(true, Ordering::Release);

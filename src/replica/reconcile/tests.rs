@@ -136,5 +136,5 @@ fn moved_replicas_are_added_and_removed_here_and_a_topic_hosted_no_more_is_delet
     let image = image_with(&[("a", 1, &[&[2, 3], &[2, 3]])]);
     assert!(assignment_changes(&image, 1, &local).is_empty());
     let here = [("a".to_string(), Uuid::from_u128(1), true)];
-    assert_eq!(plan(&image, 1, &here), vec![Action::Delete { name: "a".into() }]);
+    assert_eq!(plan(&image, 1, &here), vec![Action::Unhost { name: "a".into() }]);
 }
