@@ -90,6 +90,11 @@ impl Cluster {
         self.nodes[id as usize - 1].take().expect("node is running").kill();
     }
 
+    /// SIGTERM of node `id` (a controlled shutdown), waiting (bounded) for its exit.
+    pub fn terminate(&mut self, id: i32) -> std::process::ExitStatus {
+        self.nodes[id as usize - 1].take().expect("node is running").terminate()
+    }
+
     /// Starts node `id` again on its data directory.
     pub fn restart(&mut self, id: i32) {
         let i = id as usize - 1;
