@@ -20,6 +20,7 @@ need_apt=()
 command -v kcat >/dev/null || need_apt+=(kcat)
 command -v curl >/dev/null || need_apt+=(curl)   # compat/kafka-connect drives the worker's REST API
 command -v bc >/dev/null || need_apt+=(bc)       # compat/kafka-cli sums the verifiable consumer's counts
+command -v ip >/dev/null || need_apt+=(iproute2) # tests/network_partition.rs: network namespaces
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v npm >/dev/null || need_apt+=(nodejs npm)   # compat/kafkajs, confluent-kafka-javascript
 # compat/confluent-kafka-javascript builds its librdkafka against these (CKJS_LINKING=dynamic).

@@ -80,7 +80,10 @@ async fn a_rolling_restart_under_load_loses_and_duplicates_nothing() {
                     batch.spawn(async move {
                         let value = format!("value-{n}");
                         producer
-                            .send(FutureRecord::to(TOPIC).key(&value).payload(&value), Duration::from_secs(60))
+                            .send(
+                                FutureRecord::to(TOPIC).key(&value).payload(&value),
+                                Duration::from_secs(60),
+                            )
                             .await
                             .map(|_| value)
                             .map_err(|(e, _)| format!("message {n}: {e}"))
@@ -113,8 +116,15 @@ async fn a_rolling_restart_under_load_loses_and_duplicates_nothing() {
     }
     stop.store(true, Ordering::Release);
     let acked = load.await.unwrap();
-    assert!(acked.len() >= 30, "the load ran throughout: {} acknowledged", acked.len());
-    eprintln!("rolling restart: {} records acknowledged, all read back once", acked.len());
+    assert!(
+        acked.len() >= 30,
+        "the load ran throughout: {} acknowledged",
+        acked.len()
+    );
+    eprintln!(
+        "rolling restart: {} records acknowledged, all read back once",
+        acked.len()
+    );
 
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", cluster.bootstrap())

@@ -17,7 +17,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_brokk");
 
 pub struct BrokkProcess {
     child: Child,
-    port: u16,
+    addr: SocketAddr,
 }
 
 impl BrokkProcess {
@@ -26,6 +26,17 @@ impl BrokkProcess {
     pub fn start(data: &Path, overrides: &[&str]) -> Self {
         let mut cmd = Command::new(BIN);
         cmd.args(["--listen", "127.0.0.1:0", "--data-dir"]).arg(data);
+        Self::spawn(cmd, overrides)
+    }
+
+    /// Starts brokk inside network namespace `netns` (`ip netns exec`, which becomes the
+    /// brokk process itself), listening on `listen`, with `data` and `--override`s.
+    pub fn start_in_netns(netns: &str, listen: SocketAddr, data: &Path, overrides: &[&str]) -> Self {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", netns, BIN, "--listen"])
+            .arg(listen.to_string())
+            .arg("--data-dir")
+            .arg(data);
         Self::spawn(cmd, overrides)
     }
 
@@ -53,18 +64,18 @@ impl BrokkProcess {
         let mut lines = BufReader::new(child.stderr.take().expect("stderr"))
             .lines()
             .map_while(Result::ok);
-        let mut port = None;
+        let mut addr = None;
         for l in lines.by_ref() {
             eprintln!("brokk: {l}");
-            if let Some(rest) = l.split("brokk listening on 127.0.0.1:").nth(1) {
-                port = rest.split_whitespace().next().and_then(|p| p.parse().ok());
+            if let Some(rest) = l.split("brokk listening on ").nth(1) {
+                addr = rest.split_whitespace().next().and_then(|a| a.parse().ok());
                 break;
             }
         }
         std::thread::spawn(move || lines.for_each(|l| eprintln!("brokk: {l}")));
         Self {
             child,
-            port: port.expect("brokk logged its port"),
+            addr: addr.expect("brokk logged its address"),
         }
     }
 
@@ -95,7 +106,7 @@ impl BrokkProcess {
     }
 
     pub fn addr(&self) -> SocketAddr {
-        ([127, 0, 0, 1], self.port).into()
+        self.addr
     }
 
     /// Waits for the process to exit by itself (blocking).
