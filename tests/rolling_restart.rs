@@ -12,18 +12,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::Raw;
-use common::cluster::{Cluster, consume_distinct};
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
-use kafka_protocol::protocol::StrBytes;
+use common::cluster::{Cluster, SETTLE, consume_distinct};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 const SETTINGS: [&str; 4] = [
     "broker.heartbeat.interval.ms=100",
-    "broker.session.timeout.ms=1500",
+    "broker.session.timeout.ms=3000",
     "replica.lag.time.max.ms=2000",
     "offsets.topic.num.partitions=3",
 ];
@@ -33,27 +29,8 @@ const TOPIC: &str = "rolling";
 async fn a_rolling_restart_under_load_loses_and_duplicates_nothing() {
     let mut cluster = Cluster::start(&SETTINGS);
     cluster
-        .await_metadata(1, Some(&[]), "three live brokers", |m| m.brokers.len() == 3)
+        .create_replicated_with(TOPIC, 3, &[("min.insync.replicas", "2")])
         .await;
-    let t = CreatableTopic::default()
-        .with_name(common::topic(TOPIC))
-        .with_num_partitions(3)
-        .with_replication_factor(3)
-        .with_configs(vec![
-            CreatableTopicConfig::default()
-                .with_name(StrBytes::from_static_str("min.insync.replicas"))
-                .with_value(Some(StrBytes::from_static_str("2"))),
-        ]);
-    let r: CreateTopicsResponse = Raw::connect(cluster.node(1).addr())
-        .await
-        .call(
-            &CreateTopicsRequest::default()
-                .with_topics(vec![t])
-                .with_timeout_ms(30_000),
-            7,
-        )
-        .await;
-    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
     for id in 1..=3 {
         cluster.await_in_sync(id, &[TOPIC]).await;
     }
@@ -68,6 +45,8 @@ async fn a_rolling_restart_under_load_loses_and_duplicates_nothing() {
         .create()
         .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
+    // How many sends were acknowledged so far, for the restarts to wait on.
+    let (acks_tx, mut acks) = tokio::sync::watch::channel(0usize);
     let load = {
         let (producer, stop) = (producer.clone(), stop.clone());
         tokio::spawn(async move {
@@ -92,16 +71,27 @@ async fn a_rolling_restart_under_load_loses_and_duplicates_nothing() {
                 while let Some(r) = batch.join_next().await {
                     acked.insert(r.unwrap().expect("every send is acknowledged"));
                 }
+                acks_tx.send_replace(acked.len());
                 i += 10;
             }
             acked
         })
     };
 
-    // Each broker in turn: a controlled shutdown, a restart, back in every ISR.
+    // Each broker in turn: a controlled shutdown, a restart, back in every ISR, with sends
+    // acknowledged while it is down and after it is back.
+    let mut more_acks = async |what: &str| {
+        let from = *acks.borrow_and_update();
+        tokio::time::timeout(SETTLE, acks.wait_for(|n| *n >= from + 50))
+            .await
+            .unwrap_or_else(|_| panic!("no 50 more sends acknowledged within {SETTLE:?} {what}"))
+            .expect("the load runs");
+    };
+    more_acks("before the restarts").await;
     for id in 1..=3 {
         let status = cluster.terminate(id);
         assert!(status.success(), "node {id} exited with {status}");
+        more_acks(&format!("while node {id} is down")).await;
         let other = if id == 1 { 2 } else { 1 };
         cluster
             .await_metadata(other, Some(&[TOPIC]), "leaderships moved off the stopped node", |m| {
@@ -113,6 +103,7 @@ async fn a_rolling_restart_under_load_loses_and_duplicates_nothing() {
             .await;
         cluster.restart(id);
         cluster.await_in_sync(other, &[TOPIC]).await;
+        more_acks(&format!("after node {id} is back")).await;
     }
     stop.store(true, Ordering::Release);
     let acked = load.await.unwrap();

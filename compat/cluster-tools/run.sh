@@ -14,14 +14,9 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/harness.sh
 . "$HERE/../lib/harness.sh"
-KAFKA_VERSION=${KAFKA_VERSION:-4.1.2}
-KAFKA_HOME=${KAFKA_HOME:-$HOME/.cache/brokk-kafka/$KAFKA_VERSION}
-[[ -f $KAFKA_HOME/.complete && -x $KAFKA_HOME/bin/kafka-topics.sh ]] ||
-    { echo "FAIL: no Kafka distribution in $KAFKA_HOME: run compat/prereqs.sh" >&2; exit 1; }
-B=$KAFKA_HOME/bin
-T=${CLI_TIMEOUT:-60}   # per tool invocation, seconds
-
 harness_init cluster-tools cluster-tools
+# shellcheck source-path=SCRIPTDIR source=../lib/kafka-tools.sh
+. "$HERE/../lib/kafka-tools.sh"
 
 # The three nodes: client ports, CONTROLLER ports, pids (the cleanup trap kills them).
 declare -a CPORT PORTS PIDS
@@ -42,14 +37,6 @@ start_node() { # start_node ID
     echo "${PIDS[id]}" >"$WORK/node$id.pid"   # the harness's cleanup kills it
 }
 
-tool() {
-    local name=$1
-    shift
-    timeout "$T" "$B/$name.sh" "$@" 2>>"$WORK/tools.err"
-}
-expect_grep() { # expect_grep NAME PATTERN TEXT
-    grep -qE -- "$2" <<<"$3" || { printf '%s\n' "$3" >&2; tail -n 20 "$WORK/tools.err" >&2 || true; fail "$1: no line matching /$2/"; }
-}
 # until_grep NAME PATTERN CMD...: runs CMD (a tool) every second, at most 60 times, until
 # its output matches PATTERN.
 until_grep() {

@@ -15,22 +15,11 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/harness.sh
 . "$HERE/../lib/harness.sh"
-KAFKA_VERSION=${KAFKA_VERSION:-4.1.2}
-KAFKA_HOME=${KAFKA_HOME:-$HOME/.cache/brokk-kafka/$KAFKA_VERSION}
-[[ -f $KAFKA_HOME/.complete && -x $KAFKA_HOME/bin/kafka-topics.sh ]] ||
-    { echo "FAIL: no Kafka distribution in $KAFKA_HOME: run compat/prereqs.sh" >&2; exit 1; }
-B=$KAFKA_HOME/bin
-T=${CLI_TIMEOUT:-60}   # per tool invocation, seconds
-
 harness_init kafka-cli kafka-cli
+# shellcheck source-path=SCRIPTDIR source=../lib/kafka-tools.sh
+. "$HERE/../lib/kafka-tools.sh"
 DATA=$WORK/data
 
-# tool NAME ARGS...: one CLI tool against the broker, bounded; its stdout (stderr to a file).
-tool() {
-    local name=$1
-    shift
-    timeout "$T" "$B/$name.sh" "$@" 2>>"$WORK/tools.err"
-}
 expect_eq() { # expect_eq NAME EXPECTED ACTUAL
     if [[ "$2" != "$3" ]]; then
         echo "---- expected ($1) ----" >&2; printf '%s\n' "$2" >&2
@@ -38,9 +27,6 @@ expect_eq() { # expect_eq NAME EXPECTED ACTUAL
         tail -n 20 "$WORK/tools.err" >&2 || true
         fail "$1 mismatch"
     fi
-}
-expect_grep() { # expect_grep NAME PATTERN TEXT
-    grep -qE -- "$2" <<<"$3" || { printf '%s\n' "$3" >&2; tail -n 20 "$WORK/tools.err" >&2 || true; fail "$1: no line matching /$2/"; }
 }
 
 client_version "Apache Kafka $KAFKA_VERSION CLI tools"

@@ -30,13 +30,18 @@ impl ReplicationWait {
     pub async fn wait(self) -> Result<(), (ResponseError, Option<String>)> {
         let p = self.state.partition.clone();
         let mut state = self.state.clone();
+        // A leadership that ended (even if the log leads again since) answers NOT_LEADER.
+        let tenure = p.not_leading_count();
         let notify = Arc::new(Notify::new());
         loop {
             p.register_waiter(&notify);
+            if p.not_leading_count() != tenure {
+                return Err((ResponseError::NotLeaderOrFollower, None));
+            }
             match self.replication.leader(p.topic(), p.index()) {
                 Some(s) if Arc::ptr_eq(&s, &state) => {}
-                // A new leader epoch of this same log here (a reassignment removed a
-                // follower): Kafka's DelayedProduce waits on, as long as the log leads here.
+                // A new leader epoch of this same log here, leading all along (a
+                // reassignment removed a follower): Kafka's DelayedProduce waits on.
                 Some(s) if Arc::ptr_eq(&s.partition, &p) => state = s,
                 // A lone replica leading here now: its appends are committed at once.
                 None if !p.is_replicated() && !p.is_deleted() && p.high_watermark() >= self.required_offset => {

@@ -269,17 +269,31 @@ impl ReplicaManager {
                     .is_some_and(|a| a.4.iter().any(|p| !hosted.contains(p)))
             })
             .collect();
-        for (name, _, hosted) in &removals {
-            let here = assigned.iter().find(|a| a.0 == *name).map_or(&[][..], |a| &a.4[..]);
-            let gone: Vec<i32> = here.iter().copied().filter(|p| !hosted.contains(p)).collect();
-            self.cleaner.forget_partitions(name, &gone);
-        }
-        for a in &later {
-            if let Action::Unhost { name } = a {
-                self.cleaner.forget_topic(name);
-            }
-        }
+        let forget: Vec<(String, Vec<i32>)> = removals
+            .iter()
+            .map(|(name, _, hosted)| {
+                let here = assigned.iter().find(|a| a.0 == *name).map_or(&[][..], |a| &a.4[..]);
+                (
+                    name.clone(),
+                    here.iter().copied().filter(|p| !hosted.contains(p)).collect(),
+                )
+            })
+            .collect();
+        let unhosted: Vec<String> = later
+            .iter()
+            .filter_map(|a| match a {
+                Action::Unhost { name } => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
         self.file_work(later, removals).await;
+        // Once the data is gone, so that no cleaning round writes the entries back.
+        for (name, gone) in forget {
+            self.cleaner.forget_partitions(&name, &gone);
+        }
+        for name in unhosted {
+            self.cleaner.forget_topic(&name);
+        }
     }
 
     /// Runs `actions` then `assignments` (name, count, hosted) on a blocking thread.
@@ -396,7 +410,10 @@ impl ReplicaManager {
                 };
                 if p.leader == self.node_id {
                     led.push((t, *index, p, partition.clone()));
-                } else if p.leader >= 0 && p.replicas.contains(&self.node_id) {
+                    continue;
+                }
+                partition.not_leading();
+                if p.leader >= 0 && p.replicas.contains(&self.node_id) {
                     partition.set_replicated(true);
                     let f = Followed {
                         partition: partition.clone(),
@@ -445,7 +462,9 @@ impl ReplicaManager {
                         now,
                     ));
                     self.replication.set_leader(&t.name, index, s.clone());
-                    // Produces waiting on the previous state answer NOT_LEADER_OR_FOLLOWER.
+                    // Produces waiting on a previous state look again: they wait on if this
+                    // log led all along (a new epoch of the same leadership), else answer
+                    // NOT_LEADER_OR_FOLLOWER (`acks.rs`).
                     partition.wake_waiters();
                     s
                 }

@@ -25,12 +25,13 @@ pub fn controller_ports() -> (Vec<u16>, String) {
     (ports, voters)
 }
 
+/// Fields drop in order: the nodes are killed before their data directories go.
 pub struct Cluster {
+    pub nodes: Vec<Option<BrokkProcess>>,
     dirs: Vec<tempfile::TempDir>,
     ports: Vec<u16>,
     voters: String,
     extra: Vec<String>,
-    pub nodes: Vec<Option<BrokkProcess>>,
 }
 
 fn start_node(dir: &Path, id: usize, voters: &str, port: u16, extra: &[String]) -> BrokkProcess {
@@ -153,14 +154,30 @@ impl Cluster {
     /// Waits for three live brokers, then creates `name` with `partitions` partitions of
     /// three replicas through node 1.
     pub async fn create_replicated(&self, name: &str, partitions: i32) {
-        use kafka_protocol::messages::create_topics_request::CreatableTopic;
+        self.create_replicated_with(name, partitions, &[]).await
+    }
+
+    /// [`Self::create_replicated`] with topic `configs`.
+    pub async fn create_replicated_with(&self, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+        use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
         use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+        use kafka_protocol::protocol::StrBytes;
         self.await_metadata(1, Some(&[]), "three live brokers", |m| m.brokers.len() == 3)
             .await;
         let t = CreatableTopic::default()
             .with_name(super::topic(name))
             .with_num_partitions(partitions)
-            .with_replication_factor(3);
+            .with_replication_factor(3)
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(k, v)| {
+                        CreatableTopicConfig::default()
+                            .with_name(StrBytes::from_string(k.to_string()))
+                            .with_value(Some(StrBytes::from_string(v.to_string())))
+                    })
+                    .collect(),
+            );
         let r: CreateTopicsResponse = Raw::connect(self.node(1).addr())
             .await
             .call(

@@ -137,7 +137,7 @@ impl QuorumNode {
         let (stop, stop_rx) = watch::channel(false);
         tokio::spawn(super::backoff::run(
             raft.clone(),
-            Duration::from_millis(timeout),
+            Duration::from_millis(timeout * 2),
             stop_rx.clone(),
         ));
         let apis = server::ControllerApis::default();

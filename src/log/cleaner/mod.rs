@@ -178,6 +178,8 @@ impl LogCleaner {
                 self.uncleanable.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
                 false
             }
+            // Deleted meanwhile (its topic, or its replica moved away): nothing to record.
+            Ok(_) if p.is_deleted() => false,
             Ok(stats) => {
                 self.checkpoints
                     .lock()

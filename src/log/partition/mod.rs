@@ -136,6 +136,9 @@ pub struct Partition {
     dir_dirty: AtomicBool,
     /// The topic was deleted; see [`Partition::mark_deleted`].
     deleted: AtomicBool,
+    /// How many times the metadata image found this replica not leading (see
+    /// [`Partition::not_leading`]).
+    not_leading: std::sync::atomic::AtomicU64,
     waiters: Waiters,
     /// First offset of the oldest open transaction (-1: none), published for readers.
     first_unstable: AtomicI64,
@@ -229,6 +232,7 @@ impl Partition {
             log_dir,
             dir_dirty: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
+            not_leading: std::sync::atomic::AtomicU64::new(0),
             waiters: Waiters::default(),
             replicated: AtomicBool::new(false),
         }
@@ -303,6 +307,7 @@ impl Partition {
             log_dir,
             dir_dirty: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
+            not_leading: std::sync::atomic::AtomicU64::new(0),
             waiters: Waiters::default(),
             replicated: AtomicBool::new(false),
         })

@@ -61,6 +61,18 @@ impl Partition {
         drop(st);
     }
 
+    /// The metadata image found this replica not leading (it follows, or has no leader):
+    /// a produce waiting since before then must not be answered by a later leadership of
+    /// the same log (whose tail may have been truncated in between).
+    pub fn not_leading(&self) {
+        self.not_leading.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// How many times [`Self::not_leading`] was called.
+    pub fn not_leading_count(&self) -> u64 {
+        self.not_leading.load(Ordering::Acquire)
+    }
+
     /// Whether other brokers hold replicas of this partition.
     pub fn is_replicated(&self) -> bool {
         self.replicated.load(Ordering::Acquire)
