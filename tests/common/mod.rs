@@ -191,6 +191,7 @@ pub fn topic(name: &str) -> TopicName {
 }
 
 pub mod cluster;
+pub mod net_cluster;
 pub mod netns;
 pub mod ports;
 pub mod process;

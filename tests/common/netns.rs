@@ -1,6 +1,7 @@
 //! Network namespaces for partition tests: `n` namespaces, each with one veth link to a
-//! bridge in the test's own namespace, on a private /24 (10.199.S.0/24, S from the test's
-//! pid, so concurrent runs do not collide). Node `i` (1-based) is 10.199.S.i; the test
+//! bridge in the test's own namespace, on a private /24 (10.199.S.0/24, the first from
+//! the test's pid on that no route uses yet; names carry the pid, so concurrent runs do not
+//! collide). Node `i` (1-based) is 10.199.S.i; the test
 //! reaches every node over the bridge (10.199.S.254). [`Netns::cut`] isolates a node from
 //! the other nodes (blackhole routes both ways) while the test can still reach it;
 //! [`Netns::heal`] undoes it. Everything is removed on drop.
@@ -35,9 +36,21 @@ impl Netns {
     /// Namespaces for nodes 1..=n, or None (and why, on stderr) where they cannot be made.
     pub fn create(n: usize) -> Option<Self> {
         let pid = std::process::id();
+        // A /24 no route of this host uses yet (another run's bridge, say).
+        let taken = |s: u32| match Command::new("ip")
+            .args(["route", "show", &format!("10.199.{s}.0/24")])
+            .output()
+        {
+            Ok(o) => !o.stdout.is_empty(),
+            Err(_) => true,
+        };
+        let subnet = (0..200)
+            .map(|k| 20 + (pid + k) % 200)
+            .find(|s| !taken(*s))
+            .unwrap_or(20);
         let net = Self {
-            tag: format!("bk{}", pid % 100_000),
-            subnet: (pid % 200 + 20) as u8,
+            tag: format!("bk{pid}"),
+            subnet: subnet as u8,
             n,
         };
         match net.build() {
