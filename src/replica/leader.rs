@@ -17,7 +17,7 @@
 //! Must not: write metadata (the ISR task sends what [`LeaderState::isr_change`] says).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::log::Partition;
@@ -75,6 +75,9 @@ pub struct LeaderState {
     pub epoch_start_offset: i64,
     /// How many replicas the partition has (this one included; a reassignment changes it).
     replica_count: AtomicUsize,
+    /// The image says the leader was elected uncleanly and has not reported itself
+    /// recovered (leader recovery state RECOVERING).
+    recovering: AtomicBool,
     inner: Mutex<Inner>,
 }
 
@@ -120,6 +123,7 @@ impl LeaderState {
         Self {
             epoch_start_offset: partition.log_end_offset(),
             replica_count: AtomicUsize::new(replicas.len()),
+            recovering: AtomicBool::new(false),
             partition,
             topic_id,
             node_id,
@@ -235,7 +239,9 @@ impl LeaderState {
     /// is pending (or a pending one went unanswered for `retry_after_ms`): members not
     /// caught up within `max_lag_ms` leave (the leader always stays); failing that,
     /// followers in sync that are `eligible` (registered, unfenced, not shutting down: Kafka's
-    /// `isReplicaIsrEligible`) join. The change is recorded as pending.
+    /// `isReplicaIsrEligible`) join; failing that, a leader still RECOVERING from an unclean
+    /// election asks for its ISR as it is (the request says RECOVERED). The change is
+    /// recorded as pending.
     pub fn isr_change(
         &self,
         now_ms: i64,
@@ -276,7 +282,9 @@ impl LeaderState {
                     isr.push(*id);
                 }
             }
-            if isr == g.isr {
+            // A leader elected uncleanly reports itself recovered (KIP-704: at once, as
+            // Kafka's) with the ISR it has.
+            if isr == g.isr && !self.recovering.load(Ordering::Acquire) {
                 return None;
             }
         }
@@ -321,6 +329,12 @@ impl LeaderState {
         }
         self.replica_count.store(replicas.len(), Ordering::Release);
         self.advance(&g);
+    }
+
+    /// The image's leader recovery state: RECOVERING (`true`) makes [`Self::isr_change`]
+    /// ask for RECOVERED.
+    pub fn set_recovering(&self, recovering: bool) {
+        self.recovering.store(recovering, Ordering::Release);
     }
 
     /// The controller refused the pending change, or it should be asked again: drop it.

@@ -469,6 +469,7 @@ impl ReplicaManager {
                     s
                 }
             };
+            state.set_recovering(p.leader_recovery_state == crate::controller::change::RECOVERING);
             state.leader_appended();
         }
         // Partitions led no more: their waiting produces learn it.

@@ -95,6 +95,36 @@ impl NetCluster {
         (1..=3).map(|i| self.addr(i).to_string()).collect::<Vec<_>>().join(",")
     }
 
+    /// Creates `name` with `partitions` partitions of three replicas and `min.insync.replicas`
+    /// `min_isr` through node 1, asked again (bounded) while fewer than three brokers are
+    /// registered (the placement then has too few).
+    pub async fn create_replicated(&self, name: &str, partitions: i32, min_isr: &str) {
+        use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+        use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+        use kafka_protocol::protocol::StrBytes;
+        let t = CreatableTopic::default()
+            .with_name(topic(name))
+            .with_num_partitions(partitions)
+            .with_replication_factor(3)
+            .with_configs(vec![
+                CreatableTopicConfig::default()
+                    .with_name(StrBytes::from_static_str("min.insync.replicas"))
+                    .with_value(Some(StrBytes::from_string(min_isr.to_string()))),
+            ]);
+        let req = CreateTopicsRequest::default()
+            .with_topics(vec![t])
+            .with_timeout_ms(10_000);
+        let start = Instant::now();
+        loop {
+            let r: CreateTopicsResponse = Raw::connect(self.addr(1)).await.call(&req, 7).await;
+            if r.topics[0].error_code == 0 {
+                return;
+            }
+            assert!(start.elapsed() < SETTLE, "{:?}", r.topics[0]);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Metadata (v12) of `name` from node `id`.
     pub async fn metadata(&self, id: i32, name: &str) -> MetadataResponse {
         let mut req = MetadataRequest::default();

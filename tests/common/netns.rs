@@ -4,7 +4,10 @@
 //! collide). Node `i` (1-based) is 10.199.S.i; the test
 //! reaches every node over the bridge (10.199.S.254). [`Netns::cut`] isolates a node from
 //! the other nodes (blackhole routes both ways) while the test can still reach it;
-//! [`Netns::heal`] undoes it. Everything is removed on drop.
+//! [`Netns::heal`] undoes it. [`Netns::isolate`] cuts the test off from it too
+//! ([`Netns::rejoin`]). Everything is removed on drop (the test's own blackhole routes go
+//! with the bridge's subnet only if rejoined: a test that panics mid-isolation leaves one
+//! /32 route to an address nothing else uses).
 //!
 //! Needs root (CAP_NET_ADMIN) and `ip`; [`Netns::create`] returns None where they are
 //! missing, and the test says so and does nothing, unless `BROKK_REQUIRE_NETNS` is set
@@ -133,6 +136,35 @@ impl Netns {
     /// Undoes [`Self::cut`].
     pub fn heal(&self, i: usize) {
         self.routes(i, "del");
+    }
+
+    /// Node `i` can reach nobody, nor anybody it: [`Self::cut`], and the test's own
+    /// namespace (its clients) cut off from it too.
+    pub fn isolate(&self, i: usize) {
+        self.cut(i);
+        self.client_route(i, "add");
+    }
+
+    /// Undoes [`Self::isolate`].
+    pub fn rejoin(&self, i: usize) {
+        self.client_route(i, "del");
+        self.heal(i);
+    }
+
+    fn client_route(&self, i: usize, verb: &str) {
+        let dest = format!("{}/32", self.addr(i));
+        ip(&["route", verb, "blackhole", &dest]).unwrap_or_else(|e| panic!("{e}"));
+        ip(&[
+            "netns",
+            "exec",
+            &self.name(i),
+            "ip",
+            "route",
+            verb,
+            "blackhole",
+            &format!("10.199.{}.254/32", self.subnet),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 }
 

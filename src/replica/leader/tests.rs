@@ -95,3 +95,19 @@ fn a_follower_behind_the_epoch_start_does_not_join() {
         Some(vec![1, 2])
     );
 }
+
+#[test]
+fn a_leader_elected_uncleanly_reports_itself_recovered_with_its_isr() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_logs, s) = led(dir.path(), vec![1]);
+    // Recovered: nothing to ask while the followers have not fetched.
+    assert_eq!(s.isr_change(1_001, 30_000, 5_000, |_| true), None);
+    s.set_recovering(true);
+    assert_eq!(s.isr_change(1_002, 30_000, 5_000, |_| true), Some((vec![1], 0)));
+    // Pending: not asked again before the retry time.
+    assert_eq!(s.isr_change(1_003, 30_000, 5_000, |_| true), None);
+    // The image shows it recovered.
+    s.committed(vec![1], 1);
+    s.set_recovering(false);
+    assert_eq!(s.isr_change(1_004, 30_000, 5_000, |_| true), None);
+}
