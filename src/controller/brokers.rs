@@ -310,7 +310,7 @@ pub fn heartbeat(
             let mut after = image.clone();
             let _ = after.apply(unfence.clone());
             records.push(unfence);
-            records.extend(election::with_broker(&after, b.id, defaults));
+            records.extend(election::with_broker(&after, defaults));
         }
         BrokerState::ControlledShutdown if !b.in_controlled_shutdown => {
             let shutting = MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {

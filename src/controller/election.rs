@@ -57,10 +57,9 @@ pub fn without_broker(image: &MetadataImage, gone: i32, defaults: &LogConfig) ->
     out
 }
 
-/// The changes when broker `back` is unfenced (`image` already shows it unfenced): the
-/// partitions without a leader elect one.
-pub fn with_broker(image: &MetadataImage, back: i32, defaults: &LogConfig) -> Vec<MetadataRecord> {
-    let _ = back;
+/// The changes when a broker is unfenced (`image` already shows it unfenced): every
+/// partition without a leader elects one, as Kafka's `handleBrokerUnfenced`.
+pub fn with_broker(image: &MetadataImage, defaults: &LogConfig) -> Vec<MetadataRecord> {
     leaderless(image, defaults, |_| true)
 }
 

@@ -85,7 +85,7 @@ fn a_gone_broker_leaves_the_isrs_and_its_leaderships_move_to_the_next_in_sync_re
 fn a_broker_back_and_the_other_leaderless_partitions_in_sync_replicas_lead() {
     let mut img = image(&[1, 2], &[(&[1], &[1], -1), (&[2, 1], &[2], -1), (&[2], &[2], 2)]);
     fenced(&mut img, 1, false);
-    let changes = with_broker(&img, 1, &LogConfig::default());
+    let changes = with_broker(&img, &LogConfig::default());
     assert_eq!(
         after(img, changes),
         // Kafka elects for every leaderless partition, not only the returning broker's.
@@ -132,9 +132,9 @@ fn a_broker_back_leads_a_leaderless_partition_uncleanly_only_when_allowed() {
     let mut img = image(&[1, 2], &[(&[2, 1], &[2], -1)]);
     fenced(&mut img, 2, true);
     fenced(&mut img, 1, false);
-    assert!(with_broker(&img, 1, &LogConfig::default()).is_empty());
+    assert!(with_broker(&img, &LogConfig::default()).is_empty());
     assert_eq!(
-        after(img.clone(), with_broker(&img, 1, &unclean())),
+        after(img.clone(), with_broker(&img, &unclean())),
         vec![(0, vec![1], 1, 1)]
     );
 }
