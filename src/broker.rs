@@ -27,7 +27,9 @@ use crate::controller::active::{Controller, ControllerSettings};
 use crate::controller::channel::ControllerChannel;
 use crate::controller::lifecycle::{BrokerLifecycle, LifecycleSettings};
 use crate::controller::quorum::ControllerNode;
+use crate::controller::quorum::member::QuorumMember;
 use crate::controller::quorum::node::{QuorumConfig, QuorumNode};
+use crate::controller::quorum::observer::MetadataObserver;
 use crate::group::GroupCoordinator;
 use crate::log::LogManager;
 use crate::log::cleaner::LogCleaner;
@@ -66,9 +68,9 @@ pub struct Broker {
     shutdown: watch::Receiver<bool>,
     /// `queued.max.request.bytes`: the request bytes all connections may hold.
     request_memory: crate::server::connection::RequestMemory,
-    /// This node's membership of the metadata quorum (`controller.quorum.voters` set and
-    /// `process.roles` with `controller`).
-    quorum: Option<Arc<QuorumNode>>,
+    /// This node's membership of the metadata quorum (`controller.quorum.voters` set): a
+    /// voter with `process.roles` naming `controller`, an observer without.
+    quorum: Option<QuorumMember>,
     /// This broker's registration with the active controller (with a quorum).
     lifecycle: Option<Arc<BrokerLifecycle>>,
     /// Where requests only the active controller answers go (with a quorum).
@@ -91,8 +93,8 @@ impl Broker {
     pub fn logs(&self) -> &Arc<LogManager> {
         &self.logs
     }
-    /// The metadata quorum this node votes in, if it is a KRaft controller.
-    pub fn quorum(&self) -> Option<&Arc<QuorumNode>> {
+    /// This node's membership of the metadata quorum, in a cluster.
+    pub fn quorum(&self) -> Option<&QuorumMember> {
         self.quorum.as_ref()
     }
     /// This broker's registration with the active controller, with a quorum.
@@ -467,10 +469,24 @@ impl Broker {
     }
 }
 
+/// The voters' CONTROLLER listeners of `controller.quorum.voters`.
+fn controller_nodes(k: &crate::config::KraftSettings) -> BTreeMap<u64, ControllerNode> {
+    k.voters
+        .iter()
+        .map(|(id, (host, port))| {
+            let node = ControllerNode {
+                host: host.clone(),
+                port: *port,
+            };
+            (*id as u64, node)
+        })
+        .collect()
+}
+
 /// Producer-id blocks from the active controller (AllocateProducerIds), for this broker's
 /// current registration.
 fn cluster_producer_ids(
-    quorum: Arc<QuorumNode>,
+    quorum: QuorumMember,
     lifecycle: Arc<BrokerLifecycle>,
 ) -> crate::txn::producer_ids::BlockSource {
     use crate::controller::active::ALLOCATE_PRODUCER_IDS;
@@ -597,32 +613,37 @@ impl BrokerBuilder {
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.listen.clone(),
+        let kraft = config.kraft().map_err(StartError::Config)?;
+        let roles = kraft.as_ref().map_or(
+            crate::config::Roles {
+                broker: true,
+                controller: false,
+            },
+            |k| k.roles,
+        );
+        let bind = |addr: String| async move {
+            let l = TcpListener::bind(&addr).await.map_err(|source| StartError::Bind {
+                addr: addr.clone(),
                 source,
             })?;
-        let local = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.listen.clone(),
-            source,
-        })?;
-        let kraft = config.kraft().map_err(StartError::Config)?;
+            let local = l.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+            Ok::<_, StartError>((l, local))
+        };
+        // A controller alone (`process.roles=controller`) serves only its CONTROLLER listener.
+        let listener = match roles.broker {
+            true => Some(bind(config.listen.clone()).await?),
+            false => None,
+        };
         let controller_listener = match kraft.as_ref() {
-            Some(k) if !k.roles.controller => {
-                return Err(StartError::Config(
-                    "process.roles=broker without the controller role: brokk cannot yet run a broker that only follows remote controllers; give every node process.roles=broker,controller".into(),
-                ));
-            }
-            Some(k) => {
+            Some(k) if k.roles.controller => {
                 let (host, port) = k.controller_listener.clone().unwrap_or_default();
-                let addr = format!("{host}:{port}");
-                let l = TcpListener::bind(&addr)
-                    .await
-                    .map_err(|source| StartError::Bind { addr, source })?;
-                Some(l)
+                Some(bind(format!("{host}:{port}")).await?)
             }
-            None => None,
+            _ => None,
+        };
+        let local = match (&listener, &controller_listener) {
+            (Some((_, a)), _) | (None, Some((_, a))) => *a,
+            (None, None) => unreachable!("a node has the broker role, the controller role or both"),
         };
         let (logs, report) = {
             let mut dirs = vec![dir.clone()];
@@ -677,18 +698,8 @@ impl BrokerBuilder {
         );
         let cluster_settings = kraft.clone();
         let quorum = match (kraft, controller_listener) {
-            (Some(k), Some(listener)) => {
-                let voters = k
-                    .voters
-                    .iter()
-                    .map(|(id, (host, port))| {
-                        let node = ControllerNode {
-                            host: host.clone(),
-                            port: *port,
-                        };
-                        (*id as u64, node)
-                    })
-                    .collect();
+            (Some(k), Some((listener, _))) => {
+                let voters = controller_nodes(&k);
                 let cfg = QuorumConfig {
                     node_id: config.node_id as u64,
                     voters,
@@ -696,11 +707,16 @@ impl BrokerBuilder {
                 };
                 let node = QuorumNode::start(cfg, &logs, listener).await?;
                 tracing::info!(node_id = config.node_id, voters = ?k.voters, "joined the metadata quorum");
-                Some(Arc::new(node))
+                Some(QuorumMember::Voter(Arc::new(node)))
+            }
+            (Some(k), None) => {
+                let observer = MetadataObserver::start(config.node_id as u64, controller_nodes(&k), rx.clone());
+                tracing::info!(node_id = config.node_id, voters = ?k.voters, "following the metadata quorum as an observer (process.roles=broker)");
+                Some(QuorumMember::Observer(observer))
             }
             _ => None,
         };
-        let (lifecycle, controller) = match (&quorum, &cluster_settings) {
+        let controller = match (quorum.as_ref().and_then(QuorumMember::voter), &cluster_settings) {
             (Some(q), Some(k)) => {
                 let controller = Controller::new(
                     q.clone(),
@@ -716,11 +732,17 @@ impl BrokerBuilder {
                     },
                 );
                 q.serve_controller(controller.clone());
+                Some(controller)
+            }
+            _ => None,
+        };
+        let lifecycle = match (&quorum, &cluster_settings) {
+            (Some(q), Some(k)) if k.roles.broker => {
                 let features = crate::api::api_versions::SUPPORTED_FEATURES
                     .iter()
                     .map(|(n, min, max)| (n.to_string(), *min, *max))
                     .collect();
-                let lifecycle = BrokerLifecycle::new(
+                Some(BrokerLifecycle::new(
                     q.clone(),
                     LifecycleSettings {
                         node_id: config.node_id,
@@ -730,10 +752,9 @@ impl BrokerBuilder {
                         features,
                         heartbeat_interval: Duration::from_millis(k.heartbeat_interval_ms),
                     },
-                );
-                (Some(lifecycle), Some(controller))
+                ))
             }
-            _ => (None, None),
+            _ => None,
         };
         if let (Some(q), Some(l)) = (&quorum, &lifecycle) {
             producer_ids.use_cluster_blocks(cluster_producer_ids(q.clone(), l.clone()));
@@ -754,7 +775,7 @@ impl BrokerBuilder {
             forwarding: quorum
                 .as_ref()
                 .map(|q| ControllerChannel::new(q.clone(), format!("brokk-forwarding-{node_id}"))),
-            replication: match (&quorum, &cluster_settings) {
+            replication: match (&lifecycle, &cluster_settings) {
                 (Some(_), Some(k)) => Some(Arc::new(crate::replica::Replication::new(
                     node_id,
                     k.replica_lag_time_max_ms as i64,
@@ -836,13 +857,25 @@ impl BrokerBuilder {
                 rx.clone(),
             )));
         }
-        let server = tokio::spawn(crate::server::serve(listener, broker.clone(), rx));
-        tracing::info!(
-            "brokk listening on {local} (advertised {}:{}), data in {}",
-            broker.advertised.0,
-            broker.advertised.1,
-            dir.display()
-        );
+        let server = match listener {
+            Some((listener, _)) => {
+                let server = tokio::spawn(crate::server::serve(listener, broker.clone(), rx));
+                tracing::info!(
+                    "brokk listening on {local} (advertised {}:{}), data in {}",
+                    broker.advertised.0,
+                    broker.advertised.1,
+                    dir.display()
+                );
+                Some(server)
+            }
+            None => {
+                tracing::info!(
+                    "brokk listening on {local} (process.roles=controller: the CONTROLLER listener only), data in {}",
+                    dir.display()
+                );
+                None
+            }
+        };
         Ok(RunningBroker {
             local,
             broker,
@@ -864,7 +897,8 @@ pub struct RunningBroker {
     local: SocketAddr,
     broker: Arc<Broker>,
     shutdown: watch::Sender<bool>,
-    server: JoinHandle<()>,
+    /// The client listener's server (none on a controller alone).
+    server: Option<JoinHandle<()>>,
     maintenance: JoinHandle<()>,
     expiration: JoinHandle<()>,
     txn_maintenance: JoinHandle<()>,
@@ -905,13 +939,15 @@ impl RunningBroker {
         for t in self.cluster_tasks {
             let _ = t.await;
         }
-        let _ = self.server.await;
+        if let Some(server) = self.server {
+            let _ = server.await;
+        }
         let _ = self.maintenance.await;
         let _ = self.expiration.await;
         let _ = self.txn_maintenance.await;
         let _ = self.cleaner.await;
         self.broker.groups.stopped().await;
-        if let Some(q) = &self.broker.quorum {
+        if let Some(q) = self.broker.quorum.as_ref().and_then(QuorumMember::voter) {
             q.shutdown().await;
         }
         let logs = self.broker.logs.clone();

@@ -214,8 +214,8 @@ pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
 }
 
 /// Picks the PLAINTEXT entry of a Kafka listener list (`NAME://host:port,...`), skipping
-/// controller listeners.
-fn parse_listener_list(key: &str, v: &str, controller_names: &[String]) -> Result<(String, u16), String> {
+/// controller listeners; `None` when there is none (a controller alone has none).
+fn parse_listener_list(key: &str, v: &str, controller_names: &[String]) -> Result<Option<(String, u16)>, String> {
     let mut chosen = None;
     for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let (name, addr) = entry
@@ -234,7 +234,14 @@ fn parse_listener_list(key: &str, v: &str, controller_names: &[String]) -> Resul
         }
         chosen = Some(parse_host_port(addr).map_err(|e| format!("{key}: {e}"))?);
     }
-    chosen.ok_or_else(|| format!("{key}: no PLAINTEXT listener in {v:?}"))
+    Ok(chosen)
+}
+
+/// The listener names of a Kafka listener list.
+fn listener_names(v: &str) -> impl Iterator<Item = &str> {
+    v.split(',')
+        .map(str::trim)
+        .filter_map(|e| e.split_once("://").map(|(name, _)| name))
 }
 
 fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
@@ -264,11 +271,18 @@ impl Config {
         for (key, v) in props {
             self.static_props.insert(key.clone(), v.clone());
             match key.as_str() {
+                // A list without a client listener is checked by `kraft()`: only a
+                // controller alone may have one.
                 "listeners" => {
-                    let (h, p) = parse_listener_list(key, v, &controller_names)?;
-                    self.listen = format!("{h}:{p}");
+                    if let Some((h, p)) = parse_listener_list(key, v, &controller_names)? {
+                        self.listen = format!("{h}:{p}");
+                    }
                 }
-                "advertised.listeners" => self.advertised = Some(parse_listener_list(key, v, &controller_names)?),
+                "advertised.listeners" => {
+                    if let Some(a) = parse_listener_list(key, v, &controller_names)? {
+                        self.advertised = Some(a);
+                    }
+                }
                 "log.dirs" | "log.dir" => {
                     let dirs: Vec<&str> = v.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
                     let Some((first, rest)) = dirs.split_first() else {
@@ -538,8 +552,23 @@ impl Config {
                 }
             }
         }
+        let names: Vec<&str> = get("controller.listener.names")
+            .map(|v| v.split(',').map(str::trim).filter(|n| !n.is_empty()).collect())
+            .unwrap_or_default();
+        let listeners = get("listeners").unwrap_or_default();
+        let controller_alone = roles.controller && !roles.broker;
+        if controller_alone {
+            if listener_names(listeners).any(|n| !names.contains(&n)) {
+                return Err("The listeners config must only contain KRaft controller listeners from controller.listener.names when process.roles=controller".into());
+            }
+        } else if get("listeners").is_some() && listener_names(listeners).all(|n| names.contains(&n)) {
+            return Err(format!("listeners: no PLAINTEXT listener in {listeners:?}"));
+        }
         let replication = |key: &str| -> Result<i32, String> { get(key).map_or(Ok(1), |v| parse_num::<i32>(key, v)) };
         let Some(voters_v) = get("controller.quorum.voters").filter(|v| !v.is_empty()) else {
+            if controller_alone {
+                return Err("process.roles=controller needs controller.quorum.voters (the quorum it belongs to); controller.quorum.bootstrap.servers, KIP-853's dynamic quorum, is not implemented".into());
+            }
             for key in [
                 "default.replication.factor",
                 "offsets.topic.replication.factor",
@@ -572,9 +601,6 @@ impl Config {
                 return Err(format!("controller.quorum.voters names node {id} twice"));
             }
         }
-        let names: Vec<&str> = get("controller.listener.names")
-            .map(|v| v.split(',').map(str::trim).filter(|n| !n.is_empty()).collect())
-            .unwrap_or_default();
         let mut controller_listener = None;
         if roles.controller {
             if names.is_empty() {
@@ -599,6 +625,23 @@ impl Config {
             if !voters.contains_key(&self.node_id) {
                 return Err(format!(
                     "If process.roles contains the 'controller' role, the node id {} must be included in the set of voters controller.quorum.voters={voters_v}",
+                    self.node_id
+                ));
+            }
+        } else {
+            // A broker alone reaches the controllers through their listener name.
+            if names.is_empty() {
+                return Err(
+                    "controller.listener.names must contain at least one value when running KRaft with just the broker role"
+                        .into(),
+                );
+            }
+            if listener_names(listeners).any(|n| names.contains(&n)) {
+                return Err("controller.listener.names must not contain a value appearing in the 'listeners' configuration when running KRaft with just the broker role".into());
+            }
+            if voters.contains_key(&self.node_id) {
+                return Err(format!(
+                    "If process.roles contains just the 'broker' role, the node id {} must not be included in the set of voters controller.quorum.voters={voters_v}",
                     self.node_id
                 ));
             }
@@ -742,6 +785,58 @@ mod tests {
             let e = with(&[bad]).unwrap_err();
             assert!(e.contains(why), "{bad:?}: {e}");
         }
+        // A broker alone: not a voter, no CONTROLLER listener, but its name.
+        let broker = [
+            ("process.roles", "broker"),
+            ("node.id", "4"),
+            ("listeners", "PLAINTEXT://127.0.0.1:9092"),
+        ];
+        let k = with(&broker).unwrap().unwrap();
+        assert_eq!(
+            (k.roles.broker, k.roles.controller, k.controller_listener),
+            (true, false, None)
+        );
+        for (bad, why) in [
+            (("node.id", "2"), "must not be included in the set of voters"),
+            (
+                ("controller.listener.names", ""),
+                "at least one value when running KRaft with just the broker role",
+            ),
+            (
+                ("listeners", "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"),
+                "must not contain a value appearing in the 'listeners'",
+            ),
+        ] {
+            let mut all = broker.to_vec();
+            all.retain(|(k, _)| *k != bad.0);
+            all.push(bad);
+            let e = with(&all).unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+        // A controller alone: only CONTROLLER listeners.
+        let controller = [
+            ("process.roles", "controller"),
+            ("listeners", "CONTROLLER://127.0.0.1:9093"),
+        ];
+        let k = with(&controller).unwrap().unwrap();
+        assert_eq!((k.roles.broker, k.roles.controller), (false, true));
+        assert_eq!(k.controller_listener, Some(("127.0.0.1".to_string(), 9093)));
+        let e = with(&[("process.roles", "controller")]).unwrap_err();
+        assert!(e.contains("must only contain KRaft controller listeners"), "{e}");
+        // Without the controller role, a list of controller listeners alone is refused.
+        let mut c = Config::default();
+        c.apply_properties(&props(&[
+            ("controller.listener.names", "CONTROLLER"),
+            ("listeners", "CONTROLLER://127.0.0.1:9093"),
+        ]))
+        .unwrap();
+        assert!(c.kraft().unwrap_err().contains("no PLAINTEXT listener"));
+        // A controller alone needs its quorum.
+        let mut c = Config::default();
+        let mut alone = controller.to_vec();
+        alone.push(("controller.listener.names", "CONTROLLER"));
+        c.apply_properties(&props(&alone)).unwrap();
+        assert!(c.kraft().unwrap_err().contains("needs controller.quorum.voters"));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The metadata quorum over TCP: three controllers elect a leader, a record proposed to it
 //! reaches every image and every metadata log (in Kafka's format), the leader's loss elects
-//! another that carries on, and the lost one catches up when it comes back.
+//! another that carries on, and the lost one catches up when it comes back. Observers
+//! (brokers that do not vote) follow the same images: one from the start, one that joins
+//! late (from a voter's snapshot), across the change of leader.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brokk::controller::quorum::node::{ProposeError, QuorumConfig, QuorumNode};
+use brokk::controller::quorum::observer::MetadataObserver;
 use brokk::controller::quorum::{ControllerNode, NodeId};
 use brokk::log::{LogConfig, LogManager};
 use brokk::metadata::records::{PartitionRecord, TopicRecord};
@@ -49,6 +52,16 @@ async fn await_topics(node: &QuorumNode, names: &[&str]) {
     tokio::time::timeout(WAIT, image.wait_for(has))
         .await
         .unwrap_or_else(|_| panic!("node {} never applied {names:?}", node.node_id))
+        .unwrap();
+}
+
+/// Waits until `observer`'s image has every topic of `names`.
+async fn await_observed(observer: &MetadataObserver, names: &[&str]) {
+    let mut image = observer.image();
+    let has = |i: &Arc<MetadataImage>| names.iter().all(|n| i.topic(n).is_some());
+    tokio::time::timeout(WAIT, image.wait_for(has))
+        .await
+        .unwrap_or_else(|_| panic!("observer {} never applied {names:?}", observer.node_id))
         .unwrap();
 }
 
@@ -126,6 +139,12 @@ async fn three_controllers_elect_replicate_fail_over_and_catch_up() {
     for c in controllers.values() {
         await_topics(&c.node, &["a"]).await;
     }
+    // An observer reads the committed log from the voters (its first answer is a voter's
+    // snapshot, as it starts from nothing).
+    let (stop_observers, stop) = tokio::sync::watch::channel(false);
+    let early = MetadataObserver::start(11, voters.clone(), stop.clone());
+    await_observed(&early, &["a"]).await;
+    assert!(early.applied_offset() > 0);
     // A follower refuses a proposal, naming the leader it knows.
     let leader = agreed_leader(&controllers.values().collect::<Vec<_>>(), None).await;
     let follower = *controllers.keys().find(|id| **id != leader).unwrap();
@@ -155,6 +174,12 @@ async fn three_controllers_elect_replicate_fail_over_and_catch_up() {
         assert_eq!(c.node.image().borrow().topic("t").unwrap().partitions.len(), 2);
         assert!(!c.node.image().borrow().in_transaction());
     }
+    await_observed(&early, &["t"]).await;
+    assert_eq!(
+        **early.image().borrow(),
+        **controllers[&leader].node.image().borrow(),
+        "the observer's image is the voters'"
+    );
 
     // The leader goes; the other two elect one of themselves and carry on.
     let first = leader;
@@ -165,9 +190,17 @@ async fn three_controllers_elect_replicate_fail_over_and_catch_up() {
     let second = agreed_leader(&rest, Some(first)).await;
     assert_ne!(second, first);
     assert!(controllers[&second].node.epoch() > 1);
-    propose(&controllers, topic("b")).await;
+    let b = propose(&controllers, topic("b")).await;
     for c in controllers.values() {
         await_topics(&c.node, &["a", "b"]).await;
+    }
+    // Both observers follow past the change of leader: the early one turns to another
+    // voter, a late one starts from a snapshot taken after it.
+    let late = MetadataObserver::start(12, voters.clone(), stop.clone());
+    for o in [&early, &late] {
+        await_observed(o, &["a", "t", "b"]).await;
+        assert!(o.applied_offset() > b, "{}: {}", o.node_id, o.applied_offset());
+        assert_eq!(**o.image().borrow(), **controllers[&second].node.image().borrow());
     }
 
     // The lost controller comes back with its log and catches up.
@@ -191,4 +224,5 @@ async fn three_controllers_elect_replicate_fail_over_and_catch_up() {
     for (_, c) in controllers {
         c.node.shutdown().await;
     }
+    let _ = stop_observers.send(true);
 }

@@ -22,7 +22,7 @@ pub async fn handle(broker: &Broker, req: DescribeQuorumRequest, version: i16) -
         return refused;
     }
     if let Some(q) = broker.quorum() {
-        return describe::from_node(q, req, resp, version).await;
+        return describe::from_member(q, req, resp, version).await;
     }
     let node = broker.node_id();
     let quorum = broker.logs().quorum();

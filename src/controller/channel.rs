@@ -3,18 +3,17 @@
 //! while whole exchanges succeed, and opened again (to whichever node leads then) after a
 //! failed exchange or a NOT_CONTROLLER answer ([`ControllerChannel::forget`]).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::protocol::Decodable;
 use tokio::net::TcpStream;
 
 use super::quorum::frame::{read_response, write_request};
-use super::quorum::node::QuorumNode;
+use super::quorum::member::QuorumMember;
 
 /// The channel (one exchange at a time).
 pub struct ControllerChannel {
-    quorum: Arc<QuorumNode>,
+    quorum: QuorumMember,
     client_id: String,
     conn: tokio::sync::Mutex<Option<(String, TcpStream, i32)>>,
 }
@@ -28,7 +27,7 @@ impl std::fmt::Debug for ControllerChannel {
 }
 
 impl ControllerChannel {
-    pub fn new(quorum: Arc<QuorumNode>, client_id: String) -> Self {
+    pub fn new(quorum: QuorumMember, client_id: String) -> Self {
         Self {
             quorum,
             client_id,

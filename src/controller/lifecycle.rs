@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::active::{BROKER_HEARTBEAT, BROKER_REGISTRATION, encode};
 use super::channel::ControllerChannel;
-use super::quorum::node::QuorumNode;
+use super::quorum::member::QuorumMember;
 
 /// The versions sent (Kafka 4's newest).
 const REGISTRATION_VERSION: i16 = 4;
@@ -50,7 +50,7 @@ pub struct LifecycleSettings {
 
 /// This broker's registration with the controller.
 pub struct BrokerLifecycle {
-    quorum: Arc<QuorumNode>,
+    quorum: QuorumMember,
     settings: LifecycleSettings,
     /// A new one per process start, as Kafka's.
     incarnation_id: Uuid,
@@ -73,7 +73,7 @@ impl std::fmt::Debug for BrokerLifecycle {
 }
 
 impl BrokerLifecycle {
-    pub fn new(quorum: Arc<QuorumNode>, settings: LifecycleSettings) -> Arc<Self> {
+    pub fn new(quorum: QuorumMember, settings: LifecycleSettings) -> Arc<Self> {
         let channel = ControllerChannel::new(quorum.clone(), format!("brokk-broker-{}", settings.node_id));
         Arc::new(Self {
             quorum: quorum.clone(),

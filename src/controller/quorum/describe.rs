@@ -3,7 +3,7 @@
 //! offset as its replication knows it, v2: the voters' CONTROLLER endpoints); a controller
 //! that does not lead answers NOT_LEADER_OR_FOLLOWER naming the leader it knows. A broker
 //! forwards the request to the leading controller, as Kafka's brokers do
-//! ([`from_node`]), over the CONTROLLER listener, which serves DescribeQuorum itself too.
+//! ([`from_member`]), over the CONTROLLER listener, which serves DescribeQuorum itself too.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +15,8 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::net::TcpStream;
 
 use super::frame::{read_response, write_request};
-use super::node::{QuorumNode, QuorumStatus};
+use super::member::QuorumMember;
+use super::node::QuorumStatus;
 use super::{ControllerNode, NodeId};
 
 pub const METADATA_TOPIC: &str = crate::metadata::METADATA_TOPIC;
@@ -124,22 +125,32 @@ pub fn answer(
 
 /// A broker's answer: the leading controller's (this node's own when it leads, forwarded
 /// to the leader otherwise; this node's NOT_LEADER_OR_FOLLOWER when the leader is unknown
-/// or cannot be reached).
-pub async fn from_node(
-    q: &QuorumNode,
+/// or cannot be reached). A broker that does not vote always forwards, as Kafka's brokers.
+pub async fn from_member(
+    member: &QuorumMember,
     req: DescribeQuorumRequest,
     resp: DescribeQuorumResponse,
     version: i16,
 ) -> DescribeQuorumResponse {
-    let status = q.status();
-    let leader = status.leader.filter(|l| !status.is_leader && *l != q.node_id);
-    if let Some(node) = leader.and_then(|l| q.voters().get(&l)) {
-        match forward(node, q.node_id, &req, version).await {
+    let node_id = member.node_id();
+    let status = match member {
+        QuorumMember::Voter(q) => q.status(),
+        QuorumMember::Observer(o) => QuorumStatus {
+            leader: o.leader(),
+            epoch: o.epoch(),
+            is_leader: false,
+            high_watermark: -1,
+            voters: BTreeMap::new(),
+        },
+    };
+    let leader = status.leader.filter(|l| !status.is_leader && *l != node_id);
+    if let Some(node) = leader.and_then(|l| member.voters().get(&l)) {
+        match forward(node, node_id, &req, version).await {
             Ok(r) => return r,
             Err(e) => tracing::debug!(leader = ?leader, error = %e, "forwarding DescribeQuorum to the leader failed"),
         }
     }
-    answer(&status, q.node_id, q.voters(), resp, version)
+    answer(&status, node_id, member.voters(), resp, version)
 }
 
 /// Sends `req` to `leader`'s CONTROLLER listener (bounded by 5 s).

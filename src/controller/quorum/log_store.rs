@@ -92,6 +92,11 @@ impl MetadataLogStore {
         &self.dir
     }
 
+    /// The first offset still in the log (the entries before it are in a snapshot).
+    pub fn log_start_offset(&self) -> i64 {
+        self.log.log_start_offset()
+    }
+
     /// The log without the entries up to `purged`.
     fn remove_front(&self, purged: LogId) -> Result<(), LogError> {
         let start = purged.index as i64 + 1;

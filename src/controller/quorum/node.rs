@@ -101,6 +101,8 @@ impl QuorumNode {
         let mut store = MetadataLogStore::open(log)?;
         let mut sm = MetadataStateMachine::open(store.dir())?;
         let image = sm.subscribe();
+        let observed_log = store.clone();
+        let applied_images = sm.subscribe_applied();
         let state = store.get_log_state().await.map_err(|e| fail(&e))?;
         let voted = store.read_vote().await.map_err(|e| fail(&e))?;
         let (applied, _) = sm.applied_state().await.map_err(|e| fail(&e))?;
@@ -141,12 +143,18 @@ impl QuorumNode {
             stop_rx.clone(),
         ));
         let apis = server::ControllerApis::default();
+        let observers = super::observe::ObserverSource {
+            raft: raft.clone(),
+            log: observed_log,
+            images: applied_images,
+        };
         let server = tokio::spawn(server::serve(
             listener,
             raft.clone(),
             cfg.node_id,
             cfg.voters.clone(),
             apis.clone(),
+            observers,
             stop_rx,
         ));
         Ok(Self {

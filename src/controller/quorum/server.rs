@@ -2,7 +2,8 @@
 //! Kafka-framed quorum requests handed to the local Raft node in order and answered in
 //! order; Kafka's DescribeQuorum is answered here too (`describe.rs`), and the controller
 //! APIs brokers send (BrokerRegistration, BrokerHeartbeat) go to the active controller's
-//! side of this node (`controller::active`). A request that is none of these, or that does
+//! side of this node (`controller::active`), and observers (brokers that do not vote) read
+//! the committed metadata log with FetchMetadata (`observe.rs`). A request that is none of these, or that does
 //! not decode, closes the connection (as Kafka closes one on an unknown API).
 
 use openraft::Raft;
@@ -15,6 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::frame::{read_request, write_response};
 use super::node::status_of;
+use super::observe::{self, FETCH_METADATA, ObserverSource};
 use super::rpc::{Request, Response, decode_request, encode_response};
 use super::{ControllerNode, NodeId, Quorum, describe};
 use crate::controller::active::Controller;
@@ -29,6 +31,7 @@ pub async fn serve(
     node_id: NodeId,
     voters: BTreeMap<NodeId, ControllerNode>,
     apis: ControllerApis,
+    observers: ObserverSource,
     shutdown: watch::Receiver<bool>,
 ) {
     let voters = Arc::new(voters);
@@ -38,7 +41,8 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(connection(stream, raft.clone(), node_id, voters.clone(), apis.clone(), shutdown.clone()));
+                    let peer = Peer { raft: raft.clone(), node_id, voters: voters.clone(), apis: apis.clone(), observers: observers.clone() };
+                    tokio::spawn(connection(stream, peer, shutdown.clone()));
                 }
                 Err(e) => tracing::warn!(error = %e, "accepting a controller connection failed"),
             },
@@ -47,14 +51,23 @@ pub async fn serve(
     }
 }
 
-async fn connection(
-    mut stream: TcpStream,
+/// What one connection's requests are served with.
+struct Peer {
     raft: Raft<Quorum>,
     node_id: NodeId,
     voters: Arc<BTreeMap<NodeId, ControllerNode>>,
     apis: ControllerApis,
-    mut shutdown: watch::Receiver<bool>,
-) {
+    observers: ObserverSource,
+}
+
+async fn connection(mut stream: TcpStream, peer: Peer, mut shutdown: watch::Receiver<bool>) {
+    let Peer {
+        raft,
+        node_id,
+        voters,
+        apis,
+        observers,
+    } = peer;
     loop {
         let frame = tokio::select! {
             f = read_request(&mut stream) => f,
@@ -75,6 +88,20 @@ async fn connection(
                 Ok(_) => return,
                 Err(e) => {
                     tracing::debug!(error = %e, "closing a controller connection");
+                    return;
+                }
+            }
+        }
+        if frame.api_key == FETCH_METADATA {
+            let answer = tokio::select! {
+                a = observe::serve(&observers, &frame.body) => a,
+                _ = shutdown.wait_for(|s| *s) => return,
+            };
+            match answer {
+                Ok(a) if write_response(&mut stream, frame.correlation_id, &a).await.is_ok() => continue,
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "closing an observer's connection");
                     return;
                 }
             }

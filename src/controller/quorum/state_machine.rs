@@ -21,6 +21,7 @@ use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
 use tokio::sync::watch;
 
 use super::codec::{decode_membership, encode_membership, get_log_id, put_log_id};
+use super::observe::AppliedImage;
 use super::{ControllerNode, Entry, LogId, NodeId, Quorum, StorageError, StoredMembership};
 use crate::log::LogError;
 use crate::metadata::log_writer::{ControlType, snapshot_file_name, snapshot_tagged};
@@ -120,6 +121,9 @@ pub struct MetadataStateMachine {
     applied: Applied,
     /// Every image a committed entry produced, for the broker's handlers.
     published: watch::Sender<Arc<MetadataImage>>,
+    /// The same images with the offset one past the entry that produced each, for the
+    /// observers' snapshots (`observe.rs`).
+    applied_images: watch::Sender<AppliedImage>,
 }
 
 impl MetadataStateMachine {
@@ -142,11 +146,14 @@ impl MetadataStateMachine {
                 image: MetadataImage::default(),
             },
         };
-        let published = watch::Sender::new(Arc::new(applied.image.clone()));
+        let image = Arc::new(applied.image.clone());
+        let published = watch::Sender::new(image.clone());
+        let applied_images = watch::Sender::new((end_of(applied.last), image));
         Ok(Self {
             dir: dir.to_path_buf(),
             applied,
             published,
+            applied_images,
         })
     }
 
@@ -155,9 +162,25 @@ impl MetadataStateMachine {
         self.published.subscribe()
     }
 
+    /// Follows the image with the offset it is at (one past the entry that last changed it).
+    pub fn subscribe_applied(&self) -> watch::Receiver<AppliedImage> {
+        self.applied_images.subscribe()
+    }
+
     pub fn image(&self) -> &MetadataImage {
         &self.applied.image
     }
+
+    fn publish(&self, upto: Option<LogId>) {
+        let image = Arc::new(self.applied.image.clone());
+        self.published.send_replace(image.clone());
+        self.applied_images.send_replace((end_of(upto), image));
+    }
+}
+
+/// One past `last`'s index (0 for none).
+fn end_of(last: Option<LogId>) -> i64 {
+    last.map_or(0, |l| l.index as i64 + 1)
 }
 
 /// Builds a snapshot of the state as it was when asked.
@@ -253,7 +276,7 @@ impl RaftStateMachine<Quorum> for MetadataStateMachine {
             out.push(e.log_id.index as i64);
         }
         if changed {
-            self.published.send_replace(Arc::new(self.applied.image.clone()));
+            self.publish(self.applied.last);
         }
         Ok(out)
     }
@@ -290,7 +313,7 @@ impl RaftStateMachine<Quorum> for MetadataStateMachine {
             membership,
             image,
         };
-        self.published.send_replace(Arc::new(self.applied.image.clone()));
+        self.publish(last);
         Ok(())
     }
 
