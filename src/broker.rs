@@ -65,6 +65,9 @@ pub struct Broker {
     producer_ids: Arc<ProducerIdManager>,
     txns: Arc<TransactionCoordinator>,
     advertised: (String, i32),
+    /// Every client listener's name and advertised address (the inter-broker one among
+    /// them).
+    listeners: BTreeMap<String, (String, i32)>,
     shutdown: watch::Receiver<bool>,
     /// `queued.max.request.bytes`: the request bytes all connections may hold.
     request_memory: crate::server::connection::RequestMemory,
@@ -128,21 +131,38 @@ impl Broker {
     pub fn cluster_id(&self) -> &str {
         &self.logs.cluster_id
     }
-    /// Host and port clients are told to connect to.
+    /// Host and port of the inter-broker listener (`inter.broker.listener.name`).
     pub fn advertised(&self) -> (&str, i32) {
         (&self.advertised.0, self.advertised.1)
     }
-    /// The brokers clients are told about (Metadata, DescribeCluster): with a quorum, every
-    /// registered broker from the metadata image, fenced ones marked (clients are shown
-    /// only unfenced ones), and this broker until its registration is applied; alone,
-    /// this broker.
-    pub fn brokers(&self) -> Vec<BrokerNode> {
-        let own = || BrokerNode {
-            id: self.node_id(),
-            host: self.advertised.0.clone(),
-            port: self.advertised.1,
-            rack: None,
-            fenced: false,
+    /// The inter-broker listener's name.
+    pub fn inter_broker_listener(&self) -> &str {
+        &self.config.inter_broker_listener
+    }
+    /// Host and port of listener `name` (the inter-broker listener's for a name this node
+    /// does not have).
+    pub fn advertised_on(&self, name: &str) -> (&str, i32) {
+        match self.listeners.get(name) {
+            Some((h, p)) => (h, *p),
+            None => self.advertised(),
+        }
+    }
+    /// The brokers a client of listener `listener` is told about (Metadata,
+    /// DescribeCluster, coordinators, KIP-951's leader endpoints), each with its endpoint
+    /// of that listener, as Kafka's brokers answer: with a quorum, every registered broker
+    /// that has one, from the metadata image, fenced ones marked (clients are shown only
+    /// unfenced ones), and this broker until its registration is applied; alone, this
+    /// broker.
+    pub fn brokers(&self, listener: &str) -> Vec<BrokerNode> {
+        let own = || {
+            let (host, port) = self.advertised_on(listener);
+            BrokerNode {
+                id: self.node_id(),
+                host: host.to_string(),
+                port,
+                rack: None,
+                fenced: false,
+            }
         };
         let Some(q) = &self.quorum else {
             return vec![own()];
@@ -152,7 +172,7 @@ impl Broker {
             .brokers
             .values()
             .filter_map(|b| {
-                let e = b.endpoint(CLIENT_LISTENER)?;
+                let e = b.endpoint(listener)?;
                 Some(BrokerNode {
                     id: b.id,
                     host: e.host.clone(),
@@ -469,6 +489,16 @@ impl Broker {
     }
 }
 
+/// The address a client listener advertises: `advertised.listeners`' entry, else the bound
+/// host (127.0.0.1 for a wildcard) and port.
+fn advertise(advertised: Option<&(String, u16)>, bind_host: &str, bound_port: u16) -> (String, i32) {
+    match advertised {
+        Some((h, p)) => (h.clone(), *p as i32),
+        None if bind_host == "0.0.0.0" || bind_host == "::" => ("127.0.0.1".to_string(), bound_port as i32),
+        None => (bind_host.to_string(), bound_port as i32),
+    }
+}
+
 /// The voters' CONTROLLER listeners of `controller.quorum.voters`.
 fn controller_nodes(k: &crate::config::KraftSettings) -> BTreeMap<u64, ControllerNode> {
     k.voters
@@ -536,9 +566,6 @@ const AUTO_CREATE_IMAGE_WAIT: Duration = Duration::from_millis(500);
 
 /// The pause before a forwarded request is tried again.
 const FORWARD_BACKOFF: Duration = Duration::from_millis(50);
-
-/// The listener name clients connect to, in brokers' registrations.
-pub const CLIENT_LISTENER: &str = "PLAINTEXT";
 
 /// Where a partition's leader is (see [`Broker::leadership`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -634,6 +661,13 @@ impl BrokerBuilder {
             true => Some(bind(config.listen.clone()).await?),
             false => None,
         };
+        let mut other_listeners = vec![];
+        if roles.broker {
+            for l in &config.other_listeners {
+                let bound = bind(format!("{}:{}", l.bind.0, l.bind.1)).await?;
+                other_listeners.push((l.clone(), bound));
+            }
+        }
         let controller_listener = match kraft.as_ref() {
             Some(k) if k.roles.controller => {
                 let (host, port) = k.controller_listener.clone().unwrap_or_default();
@@ -656,18 +690,16 @@ impl BrokerBuilder {
                 .await
                 .map_err(|e| StartError::Config(format!("storage start-up task failed: {e}")))??
         };
-        let advertised = match &config.advertised {
-            Some((h, p)) => (h.clone(), *p as i32),
-            None => {
-                let (h, _) = parse_host_port(&config.listen).map_err(StartError::Config)?;
-                let h = if h == "0.0.0.0" || h == "::" {
-                    "127.0.0.1".to_string()
-                } else {
-                    h
-                };
-                (h, local.port() as i32)
-            }
-        };
+        let (bind_host, _) = parse_host_port(&config.listen).map_err(StartError::Config)?;
+        let advertised = advertise(config.advertised.as_ref(), &bind_host, local.port());
+        let mut listeners = BTreeMap::new();
+        listeners.insert(config.inter_broker_listener.clone(), advertised.clone());
+        for (l, (_, bound)) in other_listeners.iter().filter(|(l, _)| l.registered) {
+            listeners.insert(
+                l.name.clone(),
+                advertise(l.advertised.as_ref(), &l.bind.0, bound.port()),
+            );
+        }
         let (tx, rx) = watch::channel(false);
         logs.halt_on_dir_failure(config.halt_on_log_dir_failure);
         let logs = Arc::new(logs);
@@ -747,7 +779,16 @@ impl BrokerBuilder {
                     LifecycleSettings {
                         node_id: config.node_id,
                         cluster_id: logs.cluster_id.clone(),
-                        listeners: vec![(CLIENT_LISTENER.into(), advertised.0.clone(), advertised.1 as u16, 0)],
+                        // The inter-broker listener first, then the others.
+                        listeners: std::iter::once((config.inter_broker_listener.clone(), advertised.clone()))
+                            .chain(
+                                listeners
+                                    .iter()
+                                    .filter(|(n, _)| **n != config.inter_broker_listener)
+                                    .map(|(n, a)| (n.clone(), a.clone())),
+                            )
+                            .map(|(name, (host, port))| (name, host, port as u16, 0))
+                            .collect(),
                         rack: k.rack.clone(),
                         features,
                         heartbeat_interval: Duration::from_millis(k.heartbeat_interval_ms),
@@ -770,6 +811,7 @@ impl BrokerBuilder {
             producer_ids,
             txns: txns.clone(),
             advertised,
+            listeners,
             shutdown: rx.clone(),
             request_memory: crate::server::connection::RequestMemory::new(config_queued),
             forwarding: quorum
@@ -829,12 +871,18 @@ impl BrokerBuilder {
             );
             let fetchers = crate::replica::fetcher::FetcherManager::new(
                 broker.node_id(),
-                crate::replica::fetcher::FetchSettings::default(),
+                crate::replica::fetcher::FetchSettings {
+                    listener: broker.inter_broker_listener().to_string(),
+                    ..Default::default()
+                },
                 q.image(),
             );
-            broker
-                .txns
-                .join_cluster(broker.node_id(), replication.clone(), q.image());
+            broker.txns.join_cluster(
+                broker.node_id(),
+                broker.inter_broker_listener().to_string(),
+                replication.clone(),
+                q.image(),
+            );
             let replicas = crate::replica::ReplicaManager::new(
                 broker.node_id(),
                 logs.clone(),
@@ -859,14 +907,26 @@ impl BrokerBuilder {
         }
         let server = match listener {
             Some((listener, _)) => {
-                let server = tokio::spawn(crate::server::serve(listener, broker.clone(), rx));
+                let mut servers = vec![];
+                for (l, (bound, addr)) in other_listeners {
+                    let (host, port) = broker.advertised_on(&l.name);
+                    tracing::info!(listener = %l.name, "listener {} on {addr} (advertised {host}:{port})", l.name);
+                    servers.push(tokio::spawn(crate::server::serve(
+                        bound,
+                        l.name.into(),
+                        broker.clone(),
+                        rx.clone(),
+                    )));
+                }
+                let name: Arc<str> = broker.inter_broker_listener().into();
+                servers.push(tokio::spawn(crate::server::serve(listener, name, broker.clone(), rx)));
                 tracing::info!(
                     "brokk listening on {local} (advertised {}:{}), data in {}",
                     broker.advertised.0,
                     broker.advertised.1,
                     dir.display()
                 );
-                Some(server)
+                Some(servers)
             }
             None => {
                 tracing::info!(
@@ -897,8 +957,8 @@ pub struct RunningBroker {
     local: SocketAddr,
     broker: Arc<Broker>,
     shutdown: watch::Sender<bool>,
-    /// The client listener's server (none on a controller alone).
-    server: Option<JoinHandle<()>>,
+    /// The client listeners' servers (none on a controller alone).
+    server: Option<Vec<JoinHandle<()>>>,
     maintenance: JoinHandle<()>,
     expiration: JoinHandle<()>,
     txn_maintenance: JoinHandle<()>,
@@ -939,7 +999,7 @@ impl RunningBroker {
         for t in self.cluster_tasks {
             let _ = t.await;
         }
-        if let Some(server) = self.server {
+        for server in self.server.into_iter().flatten() {
             let _ = server.await;
         }
         let _ = self.maintenance.await;

@@ -15,7 +15,12 @@ use crate::broker::Broker;
 const ENDPOINT_BROKER: i8 = 1;
 const ENDPOINT_CONTROLLER: i8 = 2;
 
-pub async fn handle(broker: &Broker, req: DescribeClusterRequest, version: i16) -> DescribeClusterResponse {
+pub async fn handle(
+    broker: &Broker,
+    req: DescribeClusterRequest,
+    version: i16,
+    listener: &str,
+) -> DescribeClusterResponse {
     let mut resp = DescribeClusterResponse::default();
     // v0 has no endpoint type: it asks for brokers.
     let wanted = if version >= 1 {
@@ -43,7 +48,7 @@ pub async fn handle(broker: &Broker, req: DescribeClusterRequest, version: i16) 
     // v2 can ask for fenced brokers too (KIP-1073); they are marked.
     let include_fenced = version >= 2 && req.include_fenced_brokers;
     let nodes: Vec<_> = broker
-        .brokers()
+        .brokers(listener)
         .into_iter()
         .filter(|b| include_fenced || !b.fenced)
         .collect();

@@ -14,7 +14,12 @@ use super::topic_name;
 use crate::broker::Broker;
 use crate::controller::quorum::describe::{self, METADATA_TOPIC};
 
-pub async fn handle(broker: &Broker, req: DescribeQuorumRequest, version: i16) -> DescribeQuorumResponse {
+pub async fn handle(
+    broker: &Broker,
+    req: DescribeQuorumRequest,
+    version: i16,
+    listener: &str,
+) -> DescribeQuorumResponse {
     // v2's messages: "" where there is no error, as Kafka's.
     let mut resp = DescribeQuorumResponse::default();
     resp.error_message = Some(StrBytes::default());
@@ -45,12 +50,12 @@ pub async fn handle(broker: &Broker, req: DescribeQuorumRequest, version: i16) -
     t.partitions = vec![d];
     resp.topics = vec![t];
     if version >= 2 {
-        let (host, port) = broker.advertised();
+        let (host, port) = broker.advertised_on(listener);
         let mut n = Node::default();
         n.node_id = BrokerId(node);
         n.listeners = vec![
             Listener::default()
-                .with_name(StrBytes::from_static_str("PLAINTEXT"))
+                .with_name(StrBytes::from_string(listener.to_string()))
                 .with_host(StrBytes::from_string(host.to_string()))
                 .with_port(port as u16),
         ];

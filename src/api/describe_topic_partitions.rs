@@ -135,7 +135,12 @@ fn described(
     name: &str,
 ) -> Option<(uuid::Uuid, Vec<DescribeTopicPartitionsResponsePartition>)> {
     if let Some(t) = image.and_then(|i| i.topic(name)) {
-        let live: BTreeSet<i32> = broker.brokers().iter().filter(|b| !b.fenced).map(|b| b.id).collect();
+        let live: BTreeSet<i32> = broker
+            .brokers(broker.inter_broker_listener())
+            .iter()
+            .filter(|b| !b.fenced)
+            .map(|b| b.id)
+            .collect();
         let ids = |v: &[i32]| v.iter().map(|b| BrokerId(*b)).collect::<Vec<_>>();
         let entries = t
             .partitions

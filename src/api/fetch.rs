@@ -217,7 +217,7 @@ fn aborted(p: &Partition, fetch_offset: i64, records: Option<&Bytes>) -> Vec<Abo
         .collect()
 }
 
-pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchResponse {
+pub async fn handle(broker: &Broker, req: FetchRequest, version: i16, listener: &str) -> FetchResponse {
     let mut resp = FetchResponse::default();
     if req.session_epoch > 0 {
         resp.error_code = ResponseError::FetchSessionIdNotFound.code();
@@ -370,7 +370,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
         responses[w.topic_idx].partitions.push(d);
     }
     resp.responses = responses;
-    resp.node_endpoints = super::leader_endpoints(broker, &leaders)
+    resp.node_endpoints = super::leader_endpoints(broker, listener, &leaders)
         .into_iter()
         .map(|(id, host, port, rack)| {
             let mut n = NodeEndpoint::default();

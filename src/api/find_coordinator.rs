@@ -74,9 +74,15 @@ fn offline(broker: &Broker, key_type: i8, key: &str, at: i32) -> Result<(), (Res
 /// The broker coordinating `key`: alone, this one; in a cluster, the leader of the key's
 /// partition of `__consumer_offsets` (a group) or `__transaction_state` (a transactional
 /// id). COORDINATOR_NOT_AVAILABLE while the topic or a live leader is missing.
-pub fn coordinator_of(broker: &Broker, key_type: i8, key: &str) -> Result<(i32, String, i32), (ResponseError, String)> {
+/// Its endpoint is the one of `listener`.
+pub fn coordinator_of(
+    broker: &Broker,
+    listener: &str,
+    key_type: i8,
+    key: &str,
+) -> Result<(i32, String, i32), (ResponseError, String)> {
     let own = || {
-        let (host, port) = broker.advertised();
+        let (host, port) = broker.advertised_on(listener);
         (broker.node_id(), host.to_string(), port)
     };
     let Some(image) = broker.image() else {
@@ -97,14 +103,19 @@ pub fn coordinator_of(broker: &Broker, key_type: i8, key: &str) -> Result<(i32, 
     let p = crate::log::internal::partition_for(key, t.partitions.len() as i32);
     let leader = t.partitions.get(&p).map_or(-1, |p| p.leader);
     broker
-        .brokers()
+        .brokers(listener)
         .into_iter()
         .find(|b| b.id == leader && !b.fenced)
         .map(|b| (b.id, b.host, b.port))
         .ok_or_else(unavailable)
 }
 
-pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+pub async fn handle(
+    broker: &Broker,
+    req: FindCoordinatorRequest,
+    version: i16,
+    listener: &str,
+) -> FindCoordinatorResponse {
     let located = locate(broker, req.key_type).await;
     let mut resp = FindCoordinatorResponse::default();
     if version >= 4 {
@@ -115,7 +126,7 @@ pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) 
                 let mut c = Coordinator::default();
                 let located = located
                     .clone()
-                    .and_then(|()| coordinator_of(broker, req.key_type, &key))
+                    .and_then(|()| coordinator_of(broker, listener, req.key_type, &key))
                     .and_then(|at| offline(broker, req.key_type, &key, at.0).map(|()| at));
                 c.key = key;
                 match &located {
@@ -137,7 +148,7 @@ pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) 
         return resp;
     }
     let located = located
-        .and_then(|()| coordinator_of(broker, req.key_type, &req.key))
+        .and_then(|()| coordinator_of(broker, listener, req.key_type, &req.key))
         .and_then(|at| offline(broker, req.key_type, &req.key, at.0).map(|()| at));
     match located {
         Ok((id, host, port)) => {

@@ -98,7 +98,7 @@ fn refused(requested: &[metadata_request::MetadataRequestTopic], err: ResponseEr
     resp
 }
 
-pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
+pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16, listener: &str) -> MetadataResponse {
     let include_ops = req.include_topic_authorized_operations;
     // v0: an empty list means all topics; v1+: null means all, empty means none.
     let all = match &req.topics {
@@ -120,7 +120,7 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
     }
     // In a cluster the image has the topics, the coordinators' internal ones included.
     let image = broker.image();
-    let nodes: Vec<_> = broker.brokers().into_iter().filter(|b| !b.fenced).collect();
+    let nodes: Vec<_> = broker.brokers(listener).into_iter().filter(|b| !b.fenced).collect();
     let live: std::collections::BTreeSet<i32> = nodes.iter().map(|b| b.id).collect();
     let local = |_: &TopicLog| image.is_none();
     if !all && !ids.is_empty() {

@@ -87,6 +87,7 @@ pub struct RequestContext {
 /// KIP-951's `node_endpoints` tell a client sent to another leader.
 pub fn leader_endpoints(
     broker: &crate::broker::Broker,
+    listener: &str,
     ids: &std::collections::BTreeSet<i32>,
 ) -> Vec<(
     i32,
@@ -98,7 +99,7 @@ pub fn leader_endpoints(
         return vec![];
     }
     broker
-        .brokers()
+        .brokers(listener)
         .into_iter()
         .filter(|b| ids.contains(&b.id) && !b.fenced)
         .map(|b| {

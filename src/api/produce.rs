@@ -269,7 +269,7 @@ async fn produce_partition(
     (r, flush, info.last_offset)
 }
 
-pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outcome {
+pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16, listener: &str) -> Outcome {
     let acks = req.acks;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(req.timeout_ms.max(0) as u64);
     let req_txn_id = req.transactional_id.as_ref().map(|t| t.0.to_string());
@@ -418,7 +418,7 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Outco
     }
     let mut resp = ProduceResponse::default();
     resp.responses = responses;
-    resp.node_endpoints = super::leader_endpoints(broker, &leaders)
+    resp.node_endpoints = super::leader_endpoints(broker, listener, &leaders)
         .into_iter()
         .map(|(id, host, port, rack)| {
             NodeEndpoint::default()

@@ -31,7 +31,6 @@ use tokio::net::TcpStream;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
-use crate::broker::CLIENT_LISTENER;
 use crate::controller::quorum::frame::{read_response, write_request};
 use crate::log::record::batch::iter_batches;
 use crate::log::{Partition, now_ms};
@@ -45,8 +44,10 @@ const LIST_OFFSETS: i16 = 2;
 const LIST_OFFSETS_VERSION: i16 = 7;
 
 /// Kafka's replica fetcher defaults.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct FetchSettings {
+    /// The inter-broker listener's name: leaders are fetched from on their endpoint of it.
+    pub listener: String,
     /// `replica.fetch.wait.max.ms`.
     pub max_wait_ms: i32,
     /// `replica.fetch.max.bytes` (per partition).
@@ -60,6 +61,7 @@ pub struct FetchSettings {
 impl Default for FetchSettings {
     fn default() -> Self {
         Self {
+            listener: crate::config::listeners::DEFAULT_INTER_BROKER.to_string(),
             max_wait_ms: 500,
             partition_max_bytes: 1024 * 1024,
             response_max_bytes: 10 * 1024 * 1024,
@@ -177,7 +179,7 @@ impl FetcherManager {
         let task = FetcherTask {
             node_id: self.node_id,
             leader,
-            settings: self.settings,
+            settings: self.settings.clone(),
             image: self.image.clone(),
             partitions: partitions.clone(),
             wake: wake.clone(),
@@ -372,8 +374,8 @@ impl FetcherTask {
                 let image = self.image.borrow();
                 let b = image.brokers.get(&self.leader).ok_or("the leader is not registered")?;
                 let e = b
-                    .endpoint(CLIENT_LISTENER)
-                    .ok_or("the leader has no PLAINTEXT endpoint")?;
+                    .endpoint(&self.settings.listener)
+                    .ok_or_else(|| format!("the leader has no {} endpoint", self.settings.listener))?;
                 format!("{}:{}", e.host, e.port)
             };
             let s = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&addr))

@@ -51,6 +51,7 @@ const MAX_PENDING: usize = 16;
 pub async fn run(
     stream: TcpStream,
     peer: SocketAddr,
+    listener: Arc<str>,
     broker: Arc<Broker>,
     memory: RequestMemory,
     mut shutdown: watch::Receiver<bool>,
@@ -97,7 +98,7 @@ pub async fn run(
                 if req.api_key != ApiKey::Produce && !wr.drain(&mut pending).await {
                     return;
                 }
-                let r = dispatch::dispatch(&broker, req, peer).await;
+                let r = dispatch::dispatch(&broker, req, peer, &listener).await;
                 drop(memory);
                 r
             }

@@ -121,7 +121,13 @@ macro_rules! call {
 }
 
 /// Handles one request.
-pub async fn dispatch(broker: &Broker, mut req: RequestFrame, peer: SocketAddr) -> Result<Reply, FrameError> {
+/// `listener` is the name of the listener the request came in on.
+pub async fn dispatch(
+    broker: &Broker,
+    mut req: RequestFrame,
+    peer: SocketAddr,
+    listener: &str,
+) -> Result<Reply, FrameError> {
     let (key, v, corr) = (req.api_key, req.version, req.header.correlation_id);
     let range = supported(key).ok_or(FrameError::UnknownApiKey(key as i16))?;
     if v < range.min || v > range.max {
@@ -144,9 +150,9 @@ pub async fn dispatch(broker: &Broker, mut req: RequestFrame, peer: SocketAddr) 
             key,
             corr,
             v,
-            &api::metadata::handle(broker, decode_body(&mut req)?, v).await,
+            &api::metadata::handle(broker, decode_body(&mut req)?, v, listener).await,
         ),
-        ApiKey::Produce => match api::produce::handle(broker, decode_body(&mut req)?, v).await {
+        ApiKey::Produce => match api::produce::handle(broker, decode_body(&mut req)?, v, listener).await {
             api::produce::Outcome::Respond(r, durability) if durability.is_empty() => encode_response(key, corr, v, &r),
             api::produce::Outcome::Respond(mut r, durability) => {
                 return Ok(Reply::Later(Box::pin(async move {
@@ -157,7 +163,11 @@ pub async fn dispatch(broker: &Broker, mut req: RequestFrame, peer: SocketAddr) 
             api::produce::Outcome::NoResponse => return Ok(Reply::None),
             api::produce::Outcome::CloseConnection(why) => return Err(FrameError::Malformed(why)),
         },
-        ApiKey::Fetch => encode_fetch_response(corr, v, &api::fetch::handle(broker, decode_body(&mut req)?, v).await),
+        ApiKey::Fetch => encode_fetch_response(
+            corr,
+            v,
+            &api::fetch::handle(broker, decode_body(&mut req)?, v, listener).await,
+        ),
         ApiKey::ListOffsets => encode_response(
             key,
             corr,
@@ -177,7 +187,7 @@ pub async fn dispatch(broker: &Broker, mut req: RequestFrame, peer: SocketAddr) 
             &api::delete_topics::handle(broker, decode_body(&mut req)?, v).await,
         ),
         ApiKey::CreatePartitions => call!(create_partitions, broker, req, key, corr, v),
-        ApiKey::DescribeCluster => call!(describe_cluster, broker, req, key, corr, v),
+        ApiKey::DescribeCluster => call!(describe_cluster, broker, req, key, corr, v, listener),
         ApiKey::DeleteRecords => call!(delete_records, broker, req, key, corr, v),
         ApiKey::DescribeLogDirs => call!(describe_log_dirs, broker, req, key, corr, v),
         ApiKey::DescribeConfigs => call!(describe_configs, broker, req, key, corr, v),
@@ -187,7 +197,7 @@ pub async fn dispatch(broker: &Broker, mut req: RequestFrame, peer: SocketAddr) 
         ApiKey::AlterReplicaLogDirs => call!(alter_replica_log_dirs, broker, req, key, corr, v),
         ApiKey::ListConfigResources => call!(list_config_resources, broker, req, key, corr, v),
         ApiKey::OffsetForLeaderEpoch => call!(offset_for_leader_epoch, broker, req, key, corr, v),
-        ApiKey::DescribeQuorum => call!(describe_quorum, broker, req, key, corr, v),
+        ApiKey::DescribeQuorum => call!(describe_quorum, broker, req, key, corr, v, listener),
         ApiKey::DescribeClientQuotas => encode_response(
             key,
             corr,
@@ -213,7 +223,7 @@ pub async fn dispatch(broker: &Broker, mut req: RequestFrame, peer: SocketAddr) 
             v,
             &api::partition_reassignments::list(broker, decode_body(&mut req)?, v).await,
         ),
-        ApiKey::FindCoordinator => call!(find_coordinator, broker, req, key, corr, v),
+        ApiKey::FindCoordinator => call!(find_coordinator, broker, req, key, corr, v, listener),
         ApiKey::JoinGroup => {
             let ctx = api::RequestContext {
                 client_id: req.header.client_id.as_deref().unwrap_or_default().to_string(),

@@ -81,7 +81,8 @@ impl AcceptErrors {
 
 /// Accepts connections until `shutdown` fires, then waits for open connections to finish
 /// their current request and close.
-pub async fn serve(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+/// `name` is the listener's name (a client is told the brokers' endpoints of it).
+pub async fn serve(listener: TcpListener, name: Arc<str>, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let mut conns = JoinSet::new();
     let mut errors = AcceptErrors::default();
     let memory = broker.request_memory().clone();
@@ -93,7 +94,8 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, mut shutdown: wat
                     let b = broker.clone();
                     let sd = shutdown.clone();
                     let m = memory.clone();
-                    conns.spawn(async move { connection::run(stream, peer, b, m, sd).await });
+                    let n = name.clone();
+                    conns.spawn(async move { connection::run(stream, peer, n, b, m, sd).await });
                     while conns.try_join_next().is_some() {}
                 }
                 Err(e) => {

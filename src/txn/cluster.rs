@@ -118,6 +118,7 @@ impl TransactionCoordinator {
     pub fn join_cluster(
         &self,
         node_id: i32,
+        listener: String,
         replication: Arc<Replication>,
         image: watch::Receiver<Arc<MetadataImage>>,
     ) {
@@ -125,7 +126,7 @@ impl TransactionCoordinator {
             node_id,
             ownership: Ownership::default(),
             replication,
-            peers: Peers::new(node_id, image),
+            peers: Peers::new(node_id, listener, image),
         }));
     }
 

@@ -16,7 +16,6 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::broker::CLIENT_LISTENER;
 use crate::controller::quorum::frame::{read_response, write_request};
 use crate::metadata::MetadataImage;
 
@@ -25,6 +24,8 @@ type Slot = Arc<tokio::sync::Mutex<Option<(TcpStream, i32)>>>;
 /// This broker's connections to the others.
 pub struct Peers {
     client_id: String,
+    /// The inter-broker listener's name (`inter.broker.listener.name`).
+    listener: String,
     image: watch::Receiver<Arc<MetadataImage>>,
     conns: Mutex<HashMap<i32, Slot>>,
 }
@@ -36,9 +37,10 @@ impl std::fmt::Debug for Peers {
 }
 
 impl Peers {
-    pub fn new(node_id: i32, image: watch::Receiver<Arc<MetadataImage>>) -> Self {
+    pub fn new(node_id: i32, listener: String, image: watch::Receiver<Arc<MetadataImage>>) -> Self {
         Self {
             client_id: format!("brokk-broker-{node_id}"),
+            listener,
             image,
             conns: Mutex::new(HashMap::new()),
         }
@@ -74,8 +76,8 @@ impl Peers {
             let image = self.image.borrow();
             let b = image.brokers.get(&broker).ok_or("the broker is not registered")?;
             let e = b
-                .endpoint(CLIENT_LISTENER)
-                .ok_or("the broker has no PLAINTEXT endpoint")?;
+                .endpoint(&self.listener)
+                .ok_or_else(|| format!("the broker has no {} endpoint", self.listener))?;
             format!("{}:{}", e.host, e.port)
         };
         let slot = self.slot(broker);

@@ -29,6 +29,15 @@ impl BrokkProcess {
         Self::spawn(cmd, overrides)
     }
 
+    /// Starts brokk with `data` and `--override`s only: its listeners come from the
+    /// overrides' `listeners` (no `--listen`).
+    #[allow(dead_code)]
+    pub fn start_named(data: &Path, overrides: &[&str]) -> Self {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--data-dir").arg(data);
+        Self::spawn(cmd, overrides)
+    }
+
     /// Starts brokk inside network namespace `netns` (`ip netns exec`, which becomes the
     /// brokk process itself), listening on `listen`, with `data` and `--override`s.
     pub fn start_in_netns(netns: &str, listen: SocketAddr, data: &Path, overrides: &[&str]) -> Self {
@@ -83,12 +92,26 @@ impl BrokkProcess {
     /// exited (bounded by [`super::TIMEOUT`]; a broker that starts instead fails the test).
     pub fn refused_dirs(dirs: &[&Path]) -> String {
         let list: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-        let mut child = Command::new(BIN)
-            .args(["--listen", "127.0.0.1:0", "--override"])
-            .arg(format!("log.dirs={}", list.join(",")))
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start brokk");
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--listen", "127.0.0.1:0", "--override"])
+            .arg(format!("log.dirs={}", list.join(",")));
+        Self::refusal(cmd)
+    }
+
+    /// Runs brokk with `data` and `--override`s expecting it to refuse to start, as
+    /// [`Self::refused_dirs`].
+    #[allow(dead_code)]
+    pub fn refused(data: &Path, overrides: &[&str]) -> String {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--data-dir").arg(data);
+        for o in overrides {
+            cmd.args(["--override", o]);
+        }
+        Self::refusal(cmd)
+    }
+
+    fn refusal(mut cmd: Command) -> String {
+        let mut child = cmd.stderr(Stdio::piped()).spawn().expect("start brokk");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

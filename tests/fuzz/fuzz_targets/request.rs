@@ -49,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
     h.rt.block_on(async move {
         let Ok(req) = brokk::server::codec::decode_header(frame) else { return };
         let task = tokio::spawn(async move {
-            let _ = brokk::server::dispatch::dispatch(&broker, req, peer).await;
+            let _ = brokk::server::dispatch::dispatch(&broker, req, peer, "PLAINTEXT").await;
         });
         let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
     });

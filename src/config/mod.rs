@@ -7,8 +7,10 @@
 //!
 //! | key | default | meaning |
 //! |---|---|---|
-//! | `listeners` | `PLAINTEXT://127.0.0.1:9092` | where brokk listens (PLAINTEXT only) |
-//! | `advertised.listeners` | the listener | host:port returned in Metadata |
+//! | `listeners` | `PLAINTEXT://127.0.0.1:9092` | where brokk listens: named listeners, each PLAINTEXT (see `listeners.rs`) |
+//! | `advertised.listeners` | the listeners | host:port per listener returned in Metadata |
+//! | `listener.security.protocol.map` | Kafka's | each listener's security protocol (PLAINTEXT only for now) |
+//! | `inter.broker.listener.name` | `PLAINTEXT` | the listener brokers reach each other on; `--listen` sets its address |
 //! | `log.dirs` / `log.dir` | `./brokk-data` | data directories, comma-separated; the first holds the metadata |
 //! | `node.id` / `broker.id` | `0` | this broker's id (also the controller id) |
 //! | `process.roles` | none | `broker`, `controller` or both; with `controller.quorum.voters` a controller joins the metadata quorum |
@@ -64,6 +66,8 @@
 //! tests, where a 3-second pause before every new group's first assignment is pure cost;
 //! production-like setups can set 3000 to let a starting fleet join in one rebalance.
 
+pub mod listeners;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -93,6 +97,11 @@ pub struct Config {
     pub listen: String,
     /// `host:port` advertised to clients; `None` = the bound address.
     pub advertised: Option<(String, u16)>,
+    /// The name of the listener `listen` binds: the inter-broker listener
+    /// (`inter.broker.listener.name`, PLAINTEXT by default).
+    pub inter_broker_listener: String,
+    /// The other client listeners of `listeners` (see `listeners.rs`).
+    pub other_listeners: Vec<listeners::ClientListener>,
     pub data_dir: DataDir,
     /// The other directories of `log.dirs` (after the first, which is `data_dir`).
     pub extra_log_dirs: Vec<PathBuf>,
@@ -131,6 +140,8 @@ impl Default for Config {
         Self {
             listen: DEFAULT_LISTEN.to_string(),
             advertised: None,
+            inter_broker_listener: listeners::DEFAULT_INTER_BROKER.to_string(),
+            other_listeners: vec![],
             data_dir: DataDir::Path(PathBuf::from(DEFAULT_DATA_DIR)),
             extra_log_dirs: vec![],
             halt_on_log_dir_failure: false,
@@ -213,30 +224,6 @@ pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
     Ok((host.to_string(), port))
 }
 
-/// Picks the PLAINTEXT entry of a Kafka listener list (`NAME://host:port,...`), skipping
-/// controller listeners; `None` when there is none (a controller alone has none).
-fn parse_listener_list(key: &str, v: &str, controller_names: &[String]) -> Result<Option<(String, u16)>, String> {
-    let mut chosen = None;
-    for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (name, addr) = entry
-            .split_once("://")
-            .ok_or_else(|| format!("{key}: expected NAME://HOST:PORT, got {entry:?}"))?;
-        if controller_names.iter().any(|c| c == name) {
-            continue;
-        }
-        if name != "PLAINTEXT" {
-            return Err(format!(
-                "{key}: listener {name} is not supported; brokk speaks PLAINTEXT only"
-            ));
-        }
-        if chosen.is_some() {
-            return Err(format!("{key}: brokk supports exactly one PLAINTEXT listener"));
-        }
-        chosen = Some(parse_host_port(addr).map_err(|e| format!("{key}: {e}"))?);
-    }
-    Ok(chosen)
-}
-
 /// The listener names of a Kafka listener list.
 fn listener_names(v: &str) -> impl Iterator<Item = &str> {
     v.split(',')
@@ -262,27 +249,16 @@ impl Config {
     /// Applies a set of Kafka `server.properties` keys. Retention and roll keys follow
     /// Kafka's precedence (`ms` over `minutes` over `hours`).
     pub fn apply_properties(&mut self, props: &BTreeMap<String, String>) -> Result<(), String> {
-        // From this set of keys or an earlier one (overrides come one key at a time).
-        let controller_names: Vec<String> = props
-            .get("controller.listener.names")
-            .or_else(|| self.static_props.get("controller.listener.names"))
-            .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
-            .unwrap_or_default();
         for (key, v) in props {
             self.static_props.insert(key.clone(), v.clone());
             match key.as_str() {
-                // A list without a client listener is checked by `kraft()`: only a
-                // controller alone may have one.
-                "listeners" => {
-                    if let Some((h, p)) = parse_listener_list(key, v, &controller_names)? {
-                        self.listen = format!("{h}:{p}");
-                    }
-                }
-                "advertised.listeners" => {
-                    if let Some(a) = parse_listener_list(key, v, &controller_names)? {
-                        self.advertised = Some(a);
-                    }
-                }
+                // Resolved together below (they depend on each other and may come from
+                // different sources); checked strictly by `validate()`.
+                "listeners"
+                | "advertised.listeners"
+                | "inter.broker.listener.name"
+                | "listener.security.protocol.map"
+                | "controller.listener.names" => {}
                 "log.dirs" | "log.dir" => {
                     let dirs: Vec<&str> = v.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
                     let Some((first, rest)) = dirs.split_first() else {
@@ -461,8 +437,7 @@ impl Config {
                 | "log.retention.hours"
                 | "log.roll.hours"
                 | "log.roll.jitter.hours"
-                | "log.flush.scheduler.interval.ms"
-                | "controller.listener.names" => {}
+                | "log.flush.scheduler.interval.ms" => {}
                 // Read together by `Config::kraft` (they depend on each other and on
                 // `listeners`, which may come from different sources).
                 "process.roles"
@@ -482,6 +457,30 @@ impl Config {
                     }
                 }
             }
+        }
+        let listener_keys = [
+            "listeners",
+            "advertised.listeners",
+            "inter.broker.listener.name",
+            "listener.security.protocol.map",
+            "controller.listener.names",
+        ];
+        if listener_keys.iter().any(|k| props.contains_key(*k)) {
+            let get = |k: &str| self.static_props.get(k).cloned();
+            let r = listeners::resolve(&get, true, false)?;
+            let named = props.contains_key("inter.broker.listener.name");
+            if (named || props.contains_key("listeners"))
+                && let Some((h, p)) = &r.bind
+            {
+                self.listen = format!("{h}:{p}");
+            }
+            if (named || props.contains_key("advertised.listeners"))
+                && let Some(a) = r.advertised
+            {
+                self.advertised = Some(a);
+            }
+            self.inter_broker_listener = r.inter_broker;
+            self.other_listeners = r.others;
         }
         // Kafka's precedence for the coarse retention/roll keys: only when `ms` is absent.
         let hours = |k: &str| props.get(k).map(|v| parse_num::<i64>(k, v)).transpose();
@@ -532,7 +531,7 @@ impl Config {
     /// The KRaft settings (`process.roles`, `controller.quorum.voters`, the CONTROLLER
     /// listener), checked as Kafka's `KafkaConfig` checks them. `None` without
     /// `controller.quorum.voters`: brokk is then the single-node cluster it always was
-    /// (whatever `process.roles` says, as long as it is valid).
+    /// (with the broker role, or none; a controller alone needs its quorum).
     pub fn kraft(&self) -> Result<Option<KraftSettings>, String> {
         let get = |k: &str| self.static_props.get(k).map(|v| v.trim());
         let mut roles = Roles::default();
@@ -562,7 +561,9 @@ impl Config {
                 return Err("The listeners config must only contain KRaft controller listeners from controller.listener.names when process.roles=controller".into());
             }
         } else if get("listeners").is_some() && listener_names(listeners).all(|n| names.contains(&n)) {
-            return Err(format!("listeners: no PLAINTEXT listener in {listeners:?}"));
+            return Err(format!(
+                "There must be at least one advertised listener. Perhaps all listeners appear in controller.listener.names? (listeners={listeners})"
+            ));
         }
         let replication = |key: &str| -> Result<i32, String> { get(key).map_or(Ok(1), |v| parse_num::<i32>(key, v)) };
         let Some(voters_v) = get("controller.quorum.voters").filter(|v| !v.is_empty()) else {
@@ -689,7 +690,9 @@ impl Config {
     /// Checks cross-field consistency once everything is applied.
     pub fn validate(&self) -> Result<(), String> {
         parse_host_port(&self.listen).map_err(|e| format!("listen address: {e}"))?;
-        self.kraft()?;
+        let broker = self.kraft()?.is_none_or(|k| k.roles.broker);
+        let get = |k: &str| self.static_props.get(k).cloned();
+        listeners::resolve(&get, broker, true)?;
         if self.max_request_bytes < 1024 {
             return Err("socket.request.max.bytes must be at least 1024".into());
         }
@@ -776,7 +779,7 @@ mod tests {
             (("node.id", "7"), "must be included in the set of voters"),
             (("controller.quorum.voters", "1@127.0.0.1"), "HOST:PORT"),
             (("controller.quorum.voters", "x@127.0.0.1:1"), "invalid node id"),
-            (("controller.listener.names", "OTHER"), "CONTROLLER is not supported"),
+            (("controller.listener.names", "OTHER"), "(no OTHER listener)"),
             (
                 ("listeners", "PLAINTEXT://127.0.0.1:9092"),
                 "appearing in the 'listeners'",
@@ -830,7 +833,7 @@ mod tests {
             ("listeners", "CONTROLLER://127.0.0.1:9093"),
         ]))
         .unwrap();
-        assert!(c.kraft().unwrap_err().contains("no PLAINTEXT listener"));
+        assert!(c.kraft().unwrap_err().contains("There must be at least one advertised listener"));
         // A controller alone needs its quorum.
         let mut c = Config::default();
         let mut alone = controller.to_vec();
@@ -859,7 +862,7 @@ mod tests {
     fn bad_values_are_errors() {
         for (k, v) in [
             ("num.partitions", "0"),
-            ("listeners", "SSL://:9093"),
+            ("listeners", "SSL:/:9093"),
             ("default.replication.factor", "0"),
             ("log.segment.bytes", "x"),
             ("log.dirs", "a,a"),
