@@ -743,7 +743,10 @@ impl BrokerBuilder {
             }
             (Some(k), None) => {
                 let observer = MetadataObserver::start(config.node_id as u64, controller_nodes(&k), rx.clone());
-                tracing::info!(node_id = config.node_id, voters = ?k.voters, "following the metadata quorum as an observer (process.roles=broker)");
+                tracing::info!(node_id = config.node_id, voters = ?k.voters, "following the metadata quorum as an observer (process.roles=broker); waiting to catch up");
+                // As Kafka's broker: nothing is served before the metadata has caught up.
+                observer.await_caught_up().await;
+                tracing::info!(offset = observer.applied_offset(), "caught up with the metadata quorum");
                 Some(QuorumMember::Observer(observer))
             }
             _ => None,

@@ -567,6 +567,9 @@ impl Config {
         }
         let replication = |key: &str| -> Result<i32, String> { get(key).map_or(Ok(1), |v| parse_num::<i32>(key, v)) };
         let Some(voters_v) = get("controller.quorum.voters").filter(|v| !v.is_empty()) else {
+            if roles.broker && !roles.controller {
+                return Err("process.roles=broker needs controller.quorum.voters (the quorum whose metadata it follows); controller.quorum.bootstrap.servers, KIP-853's dynamic quorum, is not implemented".into());
+            }
             if controller_alone {
                 return Err("process.roles=controller needs controller.quorum.voters (the quorum it belongs to); controller.quorum.bootstrap.servers, KIP-853's dynamic quorum, is not implemented".into());
             }
@@ -601,6 +604,9 @@ impl Config {
             if voters.insert(id, hp).is_some() {
                 return Err(format!("controller.quorum.voters names node {id} twice"));
             }
+        }
+        if voters.is_empty() {
+            return Err(format!("controller.quorum.voters={voters_v} names no voter"));
         }
         let mut controller_listener = None;
         if roles.controller {
@@ -833,13 +839,31 @@ mod tests {
             ("listeners", "CONTROLLER://127.0.0.1:9093"),
         ]))
         .unwrap();
-        assert!(c.kraft().unwrap_err().contains("There must be at least one advertised listener"));
+        assert!(
+            c.kraft()
+                .unwrap_err()
+                .contains("There must be at least one advertised listener")
+        );
         // A controller alone needs its quorum.
         let mut c = Config::default();
         let mut alone = controller.to_vec();
         alone.push(("controller.listener.names", "CONTROLLER"));
         c.apply_properties(&props(&alone)).unwrap();
         assert!(c.kraft().unwrap_err().contains("needs controller.quorum.voters"));
+        // So does a broker alone (Kafka's sample broker.properties names bootstrap servers).
+        let mut c = Config::default();
+        c.apply_properties(&props(&[
+            ("process.roles", "broker"),
+            ("controller.quorum.bootstrap.servers", "localhost:9093"),
+        ]))
+        .unwrap();
+        assert!(
+            c.kraft()
+                .unwrap_err()
+                .contains("process.roles=broker needs controller.quorum.voters")
+        );
+        let e = with(&[("controller.quorum.voters", " , ")]).unwrap_err();
+        assert!(e.contains("names no voter"), "{e}");
     }
 
     #[test]

@@ -92,6 +92,15 @@ impl MetadataLogStore {
         &self.dir
     }
 
+    /// The entries at offsets `[start, end)` still in the log (a blocking read).
+    pub fn read_entries(&self, start: u64, end: u64) -> Result<Vec<Entry>, String> {
+        let start = start.max(self.log.log_start_offset() as u64);
+        if start >= end {
+            return Ok(vec![]);
+        }
+        self.read(start, end)
+    }
+
     /// The first offset still in the log (the entries before it are in a snapshot).
     pub fn log_start_offset(&self) -> i64 {
         self.log.log_start_offset()

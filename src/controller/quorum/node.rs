@@ -64,6 +64,8 @@ pub struct QuorumNode {
     pub node_id: NodeId,
     raft: Raft<Quorum>,
     image: watch::Receiver<Arc<MetadataImage>>,
+    /// One past the last entry applied outside a metadata transaction.
+    whole: watch::Receiver<i64>,
     stop: watch::Sender<bool>,
     server: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     voters: BTreeMap<NodeId, ControllerNode>,
@@ -103,6 +105,7 @@ impl QuorumNode {
         let image = sm.subscribe();
         let observed_log = store.clone();
         let applied_images = sm.subscribe_applied();
+        let whole = sm.subscribe_whole();
         let state = store.get_log_state().await.map_err(|e| fail(&e))?;
         let voted = store.read_vote().await.map_err(|e| fail(&e))?;
         let (applied, _) = sm.applied_state().await.map_err(|e| fail(&e))?;
@@ -161,6 +164,7 @@ impl QuorumNode {
             node_id: cfg.node_id,
             raft,
             image,
+            whole,
             stop,
             server: std::sync::Mutex::new(Some(server)),
             voters: cfg.voters,
@@ -258,13 +262,10 @@ impl QuorumNode {
             .is_ok()
     }
 
-    /// One past the last metadata offset applied to this node's image.
+    /// One past the last metadata offset whose change this node's image holds whole (no
+    /// metadata transaction open at it): what its broker reports to the controller.
     pub fn applied_offset(&self) -> i64 {
-        self.raft
-            .metrics()
-            .borrow()
-            .last_applied
-            .map_or(0, |l| l.index as i64 + 1)
+        *self.whole.borrow()
     }
 
     /// One past the last offset in this node's metadata log.

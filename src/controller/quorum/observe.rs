@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use openraft::Raft;
-use openraft::storage::RaftLogReader;
 use tokio::sync::watch;
 
 use super::codec::{decode_entry, encode_entry};
@@ -183,17 +182,23 @@ pub async fn serve(source: &ObserverSource, body: &[u8]) -> Result<Vec<u8>, Stri
     }
     let m = source.raft.metrics().borrow().clone();
     let end = applied_end(&m);
-    let fetched = fetch(source, req.offset, end).await?;
-    FetchResponse {
-        leader: m.current_leader,
-        epoch: m.current_term,
-        high_watermark: end,
-        fetched,
-    }
-    .encode()
+    let source = source.clone();
+    // Disk reads and a snapshot's encoding are blocking work.
+    tokio::task::spawn_blocking(move || {
+        let fetched = fetch(&source, req.offset, end)?;
+        FetchResponse {
+            leader: m.current_leader,
+            epoch: m.current_term,
+            high_watermark: end,
+            fetched,
+        }
+        .encode()
+    })
+    .await
+    .map_err(|e| format!("the FetchMetadata task failed: {e}"))?
 }
 
-async fn fetch(source: &ObserverSource, offset: i64, end: i64) -> Result<Fetched, String> {
+fn fetch(source: &ObserverSource, offset: i64, end: i64) -> Result<Fetched, String> {
     let snapshot = || -> Option<Fetched> {
         let (image_end, image) = source.images.borrow().clone();
         (image_end > offset).then(|| Fetched::Snapshot {
@@ -210,7 +215,7 @@ async fn fetch(source: &ObserverSource, offset: i64, end: i64) -> Result<Fetched
         return Ok(s);
     }
     let to = (offset as u64 + MAX_ENTRIES).min(end as u64);
-    match source.log.clone().try_get_log_entries(offset as u64..to).await {
+    match source.log.read_entries(offset as u64, to) {
         // Only a whole run from the asked offset is an answer: the front may have been
         // replaced by a snapshot since the check above.
         Ok(entries) if entries.first().is_some_and(|e| e.log_id.index == offset as u64) => {

@@ -21,6 +21,9 @@ use super::rpc::{Request, Response, decode_request, encode_response};
 use super::{ControllerNode, NodeId, Quorum, describe};
 use crate::controller::active::Controller;
 
+/// How long writing an answer to an observer may take.
+const OBSERVER_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The controller APIs' handler, set once the node's controller exists.
 pub type ControllerApis = Arc<OnceLock<Arc<Controller>>>;
 
@@ -98,8 +101,14 @@ async fn connection(mut stream: TcpStream, peer: Peer, mut shutdown: watch::Rece
                 _ = shutdown.wait_for(|s| *s) => return,
             };
             match answer {
-                Ok(a) if write_response(&mut stream, frame.correlation_id, &a).await.is_ok() => continue,
-                Ok(_) => return,
+                Ok(a) => {
+                    // An observer that stops reading does not hold the answer forever.
+                    let write = write_response(&mut stream, frame.correlation_id, &a);
+                    match tokio::time::timeout(OBSERVER_WRITE_TIMEOUT, write).await {
+                        Ok(Ok(())) => continue,
+                        _ => return,
+                    }
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "closing an observer's connection");
                     return;

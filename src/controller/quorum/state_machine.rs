@@ -124,6 +124,9 @@ pub struct MetadataStateMachine {
     /// The same images with the offset one past the entry that produced each, for the
     /// observers' snapshots (`observe.rs`).
     applied_images: watch::Sender<AppliedImage>,
+    /// One past the last entry applied outside a metadata transaction: the offset whose
+    /// changes the image holds whole (what a broker reports in its heartbeats).
+    whole: watch::Sender<i64>,
 }
 
 impl MetadataStateMachine {
@@ -149,17 +152,37 @@ impl MetadataStateMachine {
         let image = Arc::new(applied.image.clone());
         let published = watch::Sender::new(image.clone());
         let applied_images = watch::Sender::new((end_of(applied.last), image));
+        // Inside a transaction at the snapshot, the offset it began at is not known: none
+        // is reported until it ends.
+        let whole = watch::Sender::new(if applied.image.in_transaction() {
+            0
+        } else {
+            end_of(applied.last)
+        });
         Ok(Self {
             dir: dir.to_path_buf(),
             applied,
             published,
             applied_images,
+            whole,
         })
     }
 
     /// Follows the image as committed entries change it.
     pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
         self.published.subscribe()
+    }
+
+    /// Follows the offset the image holds whole (see the field).
+    pub fn subscribe_whole(&self) -> watch::Receiver<i64> {
+        self.whole.subscribe()
+    }
+
+    fn advance_whole(&self) {
+        if !self.applied.image.in_transaction() {
+            let end = end_of(self.applied.last);
+            self.whole.send_if_modified(|w| std::mem::replace(w, end) != end);
+        }
     }
 
     /// Follows the image with the offset it is at (one past the entry that last changed it).
@@ -275,8 +298,13 @@ impl RaftStateMachine<Quorum> for MetadataStateMachine {
             self.applied.last = Some(e.log_id);
             out.push(e.log_id.index as i64);
         }
+        self.advance_whole();
         if changed {
             self.publish(self.applied.last);
+        } else if !out.is_empty() {
+            // Blank and membership entries move the offset only.
+            let image = self.applied_images.borrow().1.clone();
+            self.applied_images.send_replace((end_of(self.applied.last), image));
         }
         Ok(out)
     }
@@ -314,6 +342,7 @@ impl RaftStateMachine<Quorum> for MetadataStateMachine {
             image,
         };
         self.publish(last);
+        self.advance_whole();
         Ok(())
     }
 
