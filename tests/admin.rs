@@ -825,3 +825,27 @@ async fn client_quotas_are_validated_stored_and_described() {
     assert!(r.entries.unwrap().is_empty());
     b.stop().await;
 }
+
+#[tokio::test]
+async fn a_single_broker_has_no_other_registration_to_remove() {
+    use kafka_protocol::messages::{BrokerId, UnregisterBrokerRequest, UnregisterBrokerResponse};
+    let b = TestBroker::start().await;
+    let mut raw = Raw::connect(b.addr).await;
+    let node = b.broker().node_id();
+    let r: UnregisterBrokerResponse = raw
+        .call(
+            &UnregisterBrokerRequest::default().with_broker_id(BrokerId(node + 7)),
+            0,
+        )
+        .await;
+    let message = format!("Broker ID {} is not currently registered", node + 7);
+    assert_eq!(
+        (r.error_code, r.error_message.as_deref()),
+        (102, Some(message.as_str()))
+    );
+    // Its own registration is the cluster's only broker: refused.
+    let r: UnregisterBrokerResponse = raw
+        .call(&UnregisterBrokerRequest::default().with_broker_id(BrokerId(node)), 0)
+        .await;
+    assert_eq!(r.error_code, 42, "{r:?}");
+}

@@ -21,8 +21,8 @@ use common::cluster::controller_ports;
 use common::process::BrokkProcess;
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use kafka_protocol::messages::{
-    DescribeClusterRequest, DescribeClusterResponse, DescribeQuorumRequest, DescribeQuorumResponse, MetadataRequest,
-    MetadataResponse,
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeQuorumRequest, DescribeQuorumResponse,
+    MetadataRequest, MetadataResponse, UnregisterBrokerRequest, UnregisterBrokerResponse,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -234,6 +234,17 @@ async fn brokers_register_with_the_controller_and_are_fenced_when_they_stop() {
         "controller id {} is not a live broker",
         r.controller_id.0
     );
+
+    // Unregistered (kafka-cluster unregister), it is gone from the cluster, fenced or
+    // not; a second time, or an id never registered, is BROKER_ID_NOT_REGISTERED.
+    for (id, code) in [(3, 0), (3, 102), (9, 102)] {
+        let req = UnregisterBrokerRequest::default().with_broker_id(BrokerId(id));
+        let r: UnregisterBrokerResponse = Raw::connect(first.addr()).await.call(&req, 0).await;
+        assert_eq!(r.error_code, code, "unregister {id}: {r:?}");
+    }
+    let r: DescribeClusterResponse = Raw::connect(first.addr()).await.call(&req, 2).await;
+    let left: Vec<i32> = r.brokers.iter().map(|b| b.broker_id.0).collect();
+    assert_eq!(left, vec![1, 2], "{r:?}");
 
     // Restarted, it registers again (a new incarnation) and is unfenced.
     nodes[2] = Some(start_with(dirs[2].path(), 3, &voters, ports[2], &extra(2)));

@@ -2,8 +2,9 @@
 # Apache Kafka's own cluster tools (the pinned release's bin/kafka-*.sh) and kcat against a
 # three-node brokk cluster (KRaft keys, each node broker and controller), used as an
 # operator would: kafka-metadata-quorum, kafka-topics with replication factor 3,
-# kafka-reassign-partitions (execute, verify), kafka-leader-election, kcat -L on every
-# node, and the console producer and consumer with acks=all.
+# kafka-reassign-partitions (execute, verify), kafka-leader-election, kafka-log-dirs,
+# kafka-cluster (cluster-id, unregister), kcat -L on every node, and the console producer
+# and consumer with acks=all.
 #
 # Usage: compat/cluster-tools/run.sh     (BROKK_BIN=/path/to/brokk to override the binary)
 #        KEEP_WORK=1 compat/cluster-tools/run.sh   keeps the temp dir
@@ -127,6 +128,29 @@ expect_grep "preferred" 'Successfully completed leader election \(PREFERRED\) fo
 until_grep "leader 3" 'Leader: 3[[:space:]]+Replicas: 3,2' \
     tool kafka-topics --bootstrap-server "$BOOTSTRAP" --describe --topic moving
 ok "moving-0 led by its preferred replica, 3"
+
+# ---------------------------------------------------------------------------
+scenario "kafka-log-dirs per broker; kafka-cluster unregister of a stopped broker" "cluster-unregister"
+out=$(tool kafka-log-dirs --bootstrap-server "$BOOTSTRAP" --describe --broker-list 1,2,3 --topic-list orders)
+json=$(grep '^{' <<<"$out")
+python3 - "$json" <<'PY' || fail "kafka-log-dirs: $out"
+import json, sys
+brokers = {b["broker"]: b for b in json.loads(sys.argv[1])["brokers"]}
+assert sorted(brokers) == [1, 2, 3], brokers
+for b in brokers.values():
+    parts = sorted(p["partition"] for d in b["logDirs"] for p in d["partitions"])
+    # Every broker holds a replica of each of orders' three partitions, with its records.
+    assert parts == ["orders-0", "orders-1", "orders-2"], (b["broker"], parts)
+    assert sum(p["size"] for d in b["logDirs"] for p in d["partitions"]) > 0, b
+PY
+tool kafka-cluster cluster-id --bootstrap-server "$BOOTSTRAP" | grep -q '^Cluster ID: ' || fail "kafka-cluster cluster-id"
+kill -9 "${PIDS[3]}"; wait "${PIDS[3]}" 2>/dev/null || true
+until_grep "node 3 fenced" '2 brokers:' kcat -L -b "127.0.0.1:${PORTS[1]}" -m 10
+out=$(tool kafka-cluster unregister --bootstrap-server "127.0.0.1:${PORTS[1]}" --id 3)
+expect_grep "unregister" '^Broker 3 is no longer registered\.$' "$out"
+tool kafka-cluster unregister --bootstrap-server "127.0.0.1:${PORTS[2]}" --id 3 >/dev/null || true
+expect_grep "unregister again" 'BrokerIdNotRegisteredException' "$(tail -n 5 "$WORK/tools.err")"
+ok "kafka-log-dirs lists each broker's replicas; broker 3 unregistered once, refused the second time"
 
 CURRENT=finished
 for i in 1 2 3; do kill -9 "${PIDS[i]}" 2>/dev/null || true; done

@@ -50,6 +50,7 @@ pub mod produce;
 pub mod replica_assignment;
 pub mod sync_group;
 pub mod txn_offset_commit;
+pub mod unregister_broker;
 pub mod write_txn_markers;
 
 use kafka_protocol::messages::TopicName;

@@ -28,7 +28,8 @@ use kafka_protocol::messages::{
     BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse, CreatePartitionsRequest,
     CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
     ElectLeadersRequest, ElectLeadersResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
-    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, TopicName,
+    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, TopicName, UnregisterBrokerRequest,
+    UnregisterBrokerResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::protocol::{Decodable, Encodable};
@@ -63,6 +64,8 @@ pub const INCREMENTAL_ALTER_CONFIGS: i16 = 44;
 pub const ALTER_PARTITION_REASSIGNMENTS: i16 = 45;
 /// ListPartitionReassignments' API key (brokers forward it, at v0).
 pub const LIST_PARTITION_REASSIGNMENTS: i16 = 46;
+/// UnregisterBroker's API key (v0, forwarded by brokers).
+pub const UNREGISTER_BROKER: i16 = 64;
 /// How often the active controller looks for leaderless partitions to elect leaders for
 /// uncleanly (Kafka's `uncleanLeaderElectionCheckIntervalMs`).
 pub const UNCLEAN_CHECK_INTERVAL: Duration = Duration::from_secs(300);
@@ -110,6 +113,15 @@ pub fn encode(m: &impl Encodable, version: i16) -> Result<Vec<u8>, String> {
 }
 
 /// A decision that did not commit: the answer's error.
+/// UnregisterBroker's answer for a broker with no registration (Kafka's message).
+pub fn not_registered(id: i32) -> UnregisterBrokerResponse {
+    UnregisterBrokerResponse::default()
+        .with_error_code(ResponseError::BrokerIdNotRegistered.code())
+        .with_error_message(Some(StrBytes::from_string(format!(
+            "Broker ID {id} is not currently registered"
+        ))))
+}
+
 fn propose_error(e: &ProposeError) -> ResponseError {
     match e {
         ProposeError::NotLeader(_) => ResponseError::NotController,
@@ -237,6 +249,10 @@ impl Controller {
             }
             LIST_PARTITION_REASSIGNMENTS => Some(match ListPartitionReassignmentsRequest::decode(&mut buf, version) {
                 Ok(req) => encode(&self.list_reassignments(req).await, version),
+                Err(e) => Err(e.to_string()),
+            }),
+            UNREGISTER_BROKER => Some(match UnregisterBrokerRequest::decode(&mut buf, version) {
+                Ok(req) => encode(&self.unregister_broker(req).await, version),
                 Err(e) => Err(e.to_string()),
             }),
             _ => None,
@@ -707,6 +723,37 @@ impl Controller {
                     }
                 }
             }
+        }
+        resp
+    }
+
+    /// UnregisterBroker (forwarded by a broker, v0), as Kafka's
+    /// `ReplicationControlManager.unregisterBroker`: the broker leaves every ISR, its
+    /// leaderships move (as when it is fenced; it stays in the replica lists until they
+    /// are reassigned), and its registration is removed (UnregisterBrokerRecord), all
+    /// committed together. BROKER_ID_NOT_REGISTERED for a broker with no registration; a
+    /// running broker is unregistered too (it stays out until it registers again at its
+    /// next start), as in Kafka.
+    pub async fn unregister_broker(&self, req: UnregisterBrokerRequest) -> UnregisterBrokerResponse {
+        let mut resp = UnregisterBrokerResponse::default();
+        let Some(_state) = self.lead().await else {
+            return resp.with_error_code(ResponseError::NotController.code());
+        };
+        let image = self.quorum.image().borrow().clone();
+        let id = req.broker_id.0;
+        let Some(b) = image.brokers.get(&id) else {
+            return not_registered(id);
+        };
+        let mut records = election::without_broker(&image, id, &self.settings.topics.log);
+        records.push(MetadataRecord::UnregisterBroker(
+            crate::metadata::records::UnregisterBrokerRecord {
+                broker_id: id,
+                broker_epoch: b.epoch,
+            },
+        ));
+        match self.quorum.propose_all(records, "unregister a broker").await {
+            Ok(_) => tracing::info!(broker = id, "unregistered a broker"),
+            Err(e) => resp.error_code = propose_error(&e).code(),
         }
         resp
     }

@@ -48,6 +48,7 @@ pub const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DescribeClientQuotas, DescribeClientQuotasRequest::VERSIONS),
     (ApiKey::AlterClientQuotas, AlterClientQuotasRequest::VERSIONS),
     (ApiKey::ElectLeaders, ElectLeadersRequest::VERSIONS),
+    (ApiKey::UnregisterBroker, UnregisterBrokerRequest::VERSIONS),
     (
         ApiKey::AlterPartitionReassignments,
         AlterPartitionReassignmentsRequest::VERSIONS,
@@ -211,6 +212,7 @@ pub async fn dispatch(
             &api::client_quotas::alter(broker, decode_body(&mut req)?, v).await,
         ),
         ApiKey::ElectLeaders => call!(elect_leaders, broker, req, key, corr, v),
+        ApiKey::UnregisterBroker => call!(unregister_broker, broker, req, key, corr, v),
         ApiKey::AlterPartitionReassignments => encode_response(
             key,
             corr,
@@ -275,6 +277,7 @@ mod tests {
             ApiKey::DeleteRecords => DeleteRecordsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::DescribeLogDirs => DescribeLogDirsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::ElectLeaders => ElectLeadersRequest::decode(&mut b, version).map(|_| ()),
+            ApiKey::UnregisterBroker => UnregisterBrokerRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::DescribeConfigs => DescribeConfigsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::AlterConfigs => AlterConfigsRequest::decode(&mut b, version).map(|_| ()),
             ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::decode(&mut b, version).map(|_| ()),

@@ -542,6 +542,15 @@ pub async fn admin_versions(p: &mut Pair) {
         )
         .await;
     }
+    // kafka-cluster unregister of a broker that never registered.
+    let unregister = UnregisterBrokerRequest::default().with_broker_id(BrokerId(77));
+    p.same(
+        "UnregisterBroker of an unknown broker",
+        &unregister,
+        0,
+        |r: &mut UnregisterBrokerResponse| r.throttle_time_ms = 0,
+    )
+    .await;
     let lcr = ListConfigResourcesRequest::default();
     p.same(
         "ListConfigResources (v0: client metrics)",
