@@ -19,38 +19,8 @@ harness_init cluster-tools cluster-tools
 # shellcheck source-path=SCRIPTDIR source=../lib/kafka-tools.sh
 . "$HERE/../lib/kafka-tools.sh"
 
-# The three nodes: client ports, CONTROLLER ports, pids (the cleanup trap kills them).
-declare -a CPORT PORTS PIDS
-for i in 1 2 3; do PORTS[i]=$(free_port); CPORT[i]=$(free_port); done
-VOTERS="1@127.0.0.1:${CPORT[1]},2@127.0.0.1:${CPORT[2]},3@127.0.0.1:${CPORT[3]}"
-BOOTSTRAP="127.0.0.1:${PORTS[1]},127.0.0.1:${PORTS[2]},127.0.0.1:${PORTS[3]}"
-
-start_node() { # start_node ID
-    local id=$1
-    NO_COLOR=1 "$BROKK_BIN" --listen "127.0.0.1:${PORTS[id]}" --data-dir "$WORK/data$id" \
-        --override "node.id=$id" --override process.roles=broker,controller \
-        --override controller.listener.names=CONTROLLER \
-        --override "listeners=PLAINTEXT://127.0.0.1:${PORTS[id]},CONTROLLER://127.0.0.1:${CPORT[id]}" \
-        --override "controller.quorum.voters=$VOTERS" \
-        --override broker.heartbeat.interval.ms=200 --override broker.session.timeout.ms=3000 \
-        2>"$WORK/node$id.log" >/dev/null &
-    PIDS[id]=$!
-    echo "${PIDS[id]}" >"$WORK/node$id.pid"   # the harness's cleanup kills it
-}
-
-# until_grep NAME PATTERN CMD...: runs CMD (a tool) every second, at most 60 times, until
-# its output matches PATTERN.
-until_grep() {
-    local name=$1 pattern=$2 out=
-    shift 2
-    for _ in $(seq 1 60); do
-        out=$("$@" 2>&1 || true)
-        grep -qE -- "$pattern" <<<"$out" && return 0
-        sleep 1
-    done
-    printf '%s\n' "$out" >&2
-    fail "$name: no line matching /$pattern/ within 60 tries"
-}
+# shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
+. "$HERE/../lib/cluster.sh"   # PORTS, BOOTSTRAP, start_node, kill_node, until_grep
 
 client_version "Apache Kafka $KAFKA_VERSION CLI tools, kcat $(kcat -V 2>&1 | grep -oE 'Version [0-9.]+' | head -1 | cut -d' ' -f2)"
 echo "cluster-tools compat: Kafka $KAFKA_VERSION tools / $("$BROKK_BIN" --version 2>&1 | head -1), nodes on $BOOTSTRAP, work dir $WORK"
@@ -144,7 +114,7 @@ for b in brokers.values():
     assert sum(p["size"] for d in b["logDirs"] for p in d["partitions"]) > 0, b
 PY
 tool kafka-cluster cluster-id --bootstrap-server "$BOOTSTRAP" | grep -q '^Cluster ID: ' || fail "kafka-cluster cluster-id"
-kill -9 "${PIDS[3]}"; wait "${PIDS[3]}" 2>/dev/null || true
+kill_node 3
 until_grep "node 3 fenced" '2 brokers:' kcat -L -b "127.0.0.1:${PORTS[1]}" -m 10
 out=$(tool kafka-cluster unregister --bootstrap-server "127.0.0.1:${PORTS[1]}" --id 3)
 expect_grep "unregister" '^Broker 3 is no longer registered\.$' "$out"
@@ -153,6 +123,5 @@ expect_grep "unregister again" 'BrokerIdNotRegisteredException' "$(tail -n 5 "$W
 ok "kafka-log-dirs lists each broker's replicas; broker 3 unregistered once, refused the second time"
 
 CURRENT=finished
-for i in 1 2 3; do kill -9 "${PIDS[i]}" 2>/dev/null || true; done
-for i in 1 2 3; do wait "${PIDS[i]}" 2>/dev/null || true; done
+stop_cluster
 echo "cluster-tools compat: $PASSED scenarios passed"

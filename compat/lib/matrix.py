@@ -36,6 +36,8 @@ CLUSTER_COLUMNS = [
     ("cluster-produce", "acks=all produce and consume across nodes"),
     ("cluster-reassign", "partition reassignment"),
     ("cluster-elect", "leader election"),
+    ("cluster-failover", "a node killed mid-stream: nothing lost, nothing twice"),
+    ("cluster-unregister", "log dirs per broker, unregister a broker"),
 ]
 
 HERE = pathlib.Path(__file__).resolve().parent.parent
