@@ -12,6 +12,7 @@
 //	franzgo txn-fence BROKER                    a second producer with the same transactional id
 //	franzgo epochs-restart BROKER BROKK_BIN DATA     a consumer across a broker restart (epochs.go)
 //	franzgo epochs-truncation BROKER BROKK_BIN DATA  a crash loses records: ErrDataLoss
+//	franzgo cluster-create|cluster-produce|cluster-consume BOOTSTRAP ...  against three nodes (cluster.go)
 //
 // Every check that fails prints "FAIL: ..." and exits 1 (../go-common/harness: dispatch,
 // checks, waits, the broker the epoch scenarios run). FG_LOG=debug|info logs kgo's own log
