@@ -795,6 +795,7 @@ impl BrokerBuilder {
                         rack: k.rack.clone(),
                         features,
                         heartbeat_interval: Duration::from_millis(k.heartbeat_interval_ms),
+                        session_timeout: Duration::from_millis(k.session_timeout_ms),
                     },
                 ))
             }

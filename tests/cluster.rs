@@ -428,3 +428,89 @@ async fn librdkafka_uses_the_cluster_and_a_killed_brokers_partitions_come_back()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// (value, source) of broker config `key` as node `id` describes broker `id`.
+async fn described(cluster: &Cluster, id: i32, key: &str) -> (Option<String>, i8) {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+    let req = DescribeConfigsRequest::default().with_resources(vec![
+        DescribeConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(StrBytes::from_string(id.to_string()))
+            .with_configuration_keys(Some(vec![StrBytes::from_string(key.to_string())])),
+    ]);
+    let r: DescribeConfigsResponse = Raw::connect(cluster.node(id).addr()).await.call(&req, 4).await;
+    let c = &r.results[0].configs[0];
+    (c.value.as_ref().map(|v| v.to_string()), c.config_source)
+}
+
+/// IncrementalAlterConfigs SET (`Some`) or DELETE (`None`) of broker resource `name`
+/// through node `through`; its error code.
+async fn alter_broker(cluster: &Cluster, through: i32, name: &str, key: &str, value: Option<&str>) -> i16 {
+    use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+    let c = AlterableConfig::default()
+        .with_name(StrBytes::from_string(key.to_string()))
+        .with_config_operation(if value.is_some() { 0 } else { 1 })
+        .with_value(value.map(|v| StrBytes::from_string(v.to_string())));
+    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(StrBytes::from_string(name.to_string()))
+            .with_configs(vec![c]),
+    ]);
+    let r: IncrementalAlterConfigsResponse = Raw::connect(cluster.node(through).addr()).await.call(&req, 1).await;
+    r.responses[0].error_code
+}
+
+/// Polls (every 50 ms, at most `SETTLE`) until node `id` describes `key` as `want`.
+async fn await_described(cluster: &Cluster, id: i32, key: &str, want: (Option<&str>, i8)) {
+    let start = std::time::Instant::now();
+    loop {
+        let (v, source) = described(cluster, id, key).await;
+        if (v.as_deref(), source) == want {
+            return;
+        }
+        assert!(
+            start.elapsed() < common::cluster::SETTLE,
+            "node {id} describes {key} as {v:?} (source {source}), not {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_broker_configs_are_cluster_metadata_every_broker_follows() {
+    // Kafka's config sources: 2 dynamic broker, 3 dynamic cluster default, 5 default.
+    let mut cluster = Cluster::start(&FAST);
+    cluster
+        .await_metadata(1, Some(&[]), "three live brokers", |m| m.brokers.len() == 3)
+        .await;
+    // The cluster default, set through node 1, reaches every broker.
+    assert_eq!(
+        alter_broker(&cluster, 1, "", "log.retention.ms", Some("3600000")).await,
+        0
+    );
+    for id in 1..=3 {
+        await_described(&cluster, id, "log.retention.ms", (Some("3600000"), 3)).await;
+    }
+    // One broker's own config, through that broker, reaches it alone.
+    assert_eq!(
+        alter_broker(&cluster, 3, "3", "log.retention.bytes", Some("1048576")).await,
+        0
+    );
+    await_described(&cluster, 3, "log.retention.bytes", (Some("1048576"), 2)).await;
+    assert_eq!(
+        described(&cluster, 2, "log.retention.bytes").await,
+        (Some("-1".into()), 5)
+    );
+    // A restarted broker has them from the metadata log.
+    cluster.kill(2);
+    cluster.restart(2);
+    await_described(&cluster, 2, "log.retention.ms", (Some("3600000"), 3)).await;
+    // Removed through node 2, the default is gone everywhere.
+    assert_eq!(alter_broker(&cluster, 2, "", "log.retention.ms", None).await, 0);
+    for id in 1..=3 {
+        await_described(&cluster, id, "log.retention.ms", (None, 5)).await;
+    }
+}

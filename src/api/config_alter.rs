@@ -60,6 +60,7 @@ pub async fn alter_topic(
     if let Some(why) = invalid_topic_name(name) {
         return Err(err(ResponseError::InvalidTopicException, why));
     }
+    await_caught_up(broker).await?;
     if let Some(image) = broker.image() {
         return alter_topic_in_cluster(broker, &image, name, validate_only, change).await;
     }
@@ -200,7 +201,16 @@ pub async fn alter_broker(
 ) -> Result<(), ResourceError> {
     let per_broker = broker_name(name, broker.node_id(), false)?.is_some();
     let logs = broker.logs().clone();
-    let d = logs.dynamic_defaults();
+    await_caught_up(broker).await?;
+    let image = broker.image();
+    // In a cluster the levels are the metadata image's (this broker follows them).
+    let d = match &image {
+        Some(image) => crate::log::manager::broker_defaults::DynamicDefaults {
+            cluster: image_broker_configs(image, ""),
+            broker: image_broker_configs(image, &broker.node_id().to_string()),
+        },
+        None => logs.dynamic_defaults(),
+    };
     let current = if per_broker {
         d.broker.clone()
     } else {
@@ -231,6 +241,9 @@ pub async fn alter_broker(
         .cleaner()
         .check_settings(&after)
         .map_err(|m| err(ResponseError::InvalidRequest, m))?;
+    if image.is_some() {
+        return alter_broker_in_cluster(broker, name, per_broker, validate_only, current, next).await;
+    }
     let done = tokio::task::spawn_blocking(move || {
         logs.alter_dynamic_defaults(per_broker, validate_only, |_| Ok(next))
             .map_err(|e| match e {
@@ -244,6 +257,119 @@ pub async fn alter_broker(
         broker.cleaner().reconfigured();
     }
     done
+}
+
+/// In a cluster, waits until this broker's image has caught up with the metadata before
+/// this start (config changes are computed against it); REQUEST_TIMED_OUT after 10 s.
+async fn await_caught_up(broker: &Broker) -> Result<(), ResourceError> {
+    match broker.lifecycle() {
+        Some(l) if !l.await_caught_up(std::time::Duration::from_secs(10)).await => Err(err(
+            ResponseError::RequestTimedOut,
+            "this broker has not caught up with the cluster's metadata yet",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The dynamic broker configs `name` ("" or a broker id) in `image`.
+fn image_broker_configs(image: &crate::metadata::MetadataImage, name: &str) -> BTreeMap<String, String> {
+    image
+        .configs
+        .get(&(crate::metadata::image::BROKER_RESOURCE, name.to_string()))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Dynamic broker configs in a cluster, as Kafka's brokers forward them: checked here
+/// against this broker's static configuration and its topics, the changed keys sent to
+/// the active controller (which records them in the metadata log), then applied here once
+/// this broker's image has them (every other broker applies them as it follows the image).
+async fn alter_broker_in_cluster(
+    broker: &Broker,
+    name: &str,
+    per_broker: bool,
+    validate_only: bool,
+    current: BTreeMap<String, String>,
+    next: BTreeMap<String, String>,
+) -> Result<(), ResourceError> {
+    use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+    use kafka_protocol::protocol::StrBytes;
+    let logs = broker.logs().clone();
+    let check = next.clone();
+    let checked = tokio::task::spawn_blocking(move || logs.alter_dynamic_defaults(per_broker, true, |_| Ok(check)))
+        .await
+        .unwrap_or_else(|e| Err(TopicError::InvalidConfig(e.to_string())));
+    checked.map_err(|e| match e {
+        TopicError::InvalidConfig(m) => err(ResponseError::InvalidRequest, m),
+        other => (super::errors::topic_error(&other), Some(other.to_string())),
+    })?;
+    let mut configs: Vec<AlterableConfig> = next
+        .iter()
+        .filter(|(k, v)| current.get(*k) != Some(*v))
+        .map(|(k, v)| {
+            AlterableConfig::default()
+                .with_name(StrBytes::from_string(k.clone()))
+                .with_config_operation(0)
+                .with_value(Some(StrBytes::from_string(v.clone())))
+        })
+        .collect();
+    configs.extend(current.keys().filter(|k| !next.contains_key(*k)).map(|k| {
+        AlterableConfig::default()
+            .with_name(StrBytes::from_string(k.clone()))
+            .with_config_operation(1)
+    }));
+    if configs.is_empty() {
+        return Ok(());
+    }
+    let req = IncrementalAlterConfigsRequest::default()
+        .with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(crate::metadata::image::BROKER_RESOURCE)
+                .with_resource_name(StrBytes::from_string(name.to_string()))
+                .with_configs(configs),
+        ])
+        .with_validate_only(validate_only);
+    let not_controller = |r: &IncrementalAlterConfigsResponse| {
+        r.responses
+            .iter()
+            .any(|x| x.error_code == ResponseError::NotController.code())
+    };
+    let resp = broker
+        .forward(
+            (crate::controller::active::INCREMENTAL_ALTER_CONFIGS, 1),
+            &req,
+            std::time::Duration::from_secs(30),
+            not_controller,
+        )
+        .await
+        .ok_or_else(|| err(ResponseError::RequestTimedOut, "the controller did not answer"))?;
+    let r = resp
+        .responses
+        .first()
+        .ok_or_else(|| err(ResponseError::UnknownServerError, "no answer"))?;
+    if let Some(e) = ResponseError::try_from_code(r.error_code) {
+        return Err((e, r.error_message.as_ref().map(|m| m.to_string())));
+    }
+    if validate_only {
+        return Ok(());
+    }
+    let name = name.to_string();
+    broker
+        .await_image(std::time::Duration::from_secs(5), |i| {
+            image_broker_configs(i, &name) == next
+        })
+        .await;
+    // Applied here at once, so that this broker describes what it was just told.
+    let logs = broker.logs().clone();
+    let applied = tokio::task::spawn_blocking(move || logs.alter_dynamic_defaults(per_broker, false, |_| Ok(next)))
+        .await
+        .unwrap_or_else(|e| Err(TopicError::InvalidConfig(e.to_string())));
+    if let Err(e) = applied {
+        tracing::error!(error = %e, "the dynamic broker configs could not be applied");
+    }
+    broker.cleaner().reconfigured();
+    Ok(())
 }
 
 /// IncrementalAlterConfigs on BROKER_LOGGER: every operation is checked before any is

@@ -230,7 +230,7 @@ impl Controller {
                 Err(e) => Err(e.to_string()),
             }),
             INCREMENTAL_ALTER_CONFIGS => Some(match IncrementalAlterConfigsRequest::decode(&mut buf, version) {
-                Ok(req) => encode(&self.alter_topic_configs(req).await, version),
+                Ok(req) => encode(&self.alter_configs(req).await, version),
                 Err(e) => Err(e.to_string()),
             }),
             CREATE_PARTITIONS => Some(match CreatePartitionsRequest::decode(&mut buf, version) {
@@ -507,7 +507,7 @@ impl Controller {
     /// IncrementalAlterConfigs of topics (forwarded by a broker, v1, with SET and DELETE
     /// only): each resource checked against the image; the records of all that pass are
     /// committed together, unless `validate_only`.
-    pub async fn alter_topic_configs(&self, req: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+    pub async fn alter_configs(&self, req: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
         use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
         let mut resp = IncrementalAlterConfigsResponse::default();
         let result = |r: &kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource,
@@ -537,10 +537,14 @@ impl Controller {
         let mut records = vec![];
         let mut changed = vec![];
         for r in &req.resources {
-            if r.resource_type != crate::metadata::image::TOPIC_RESOURCE {
+            let topic = r.resource_type == crate::metadata::image::TOPIC_RESOURCE;
+            if !topic && r.resource_type != crate::metadata::image::BROKER_RESOURCE {
                 resp.responses.push(result(
                     r,
-                    Some((ResponseError::InvalidRequest, "only topic configs are forwarded".into())),
+                    Some((
+                        ResponseError::InvalidRequest,
+                        "only topic and broker configs are forwarded".into(),
+                    )),
                 ));
                 continue;
             }
@@ -563,7 +567,12 @@ impl Controller {
                 ));
                 continue;
             }
-            match super::configs::alter_topic(&image, &self.settings.topics.log, r.resource_name.as_str(), &changes) {
+            let decided = if topic {
+                super::configs::alter_topic(&image, &self.settings.topics.log, r.resource_name.as_str(), &changes)
+            } else {
+                super::configs::alter_broker(&image, r.resource_name.as_str(), &changes)
+            };
+            match decided {
                 Ok(rs) => {
                     for rec in &rs {
                         // Later resources of the request see this one's change.
@@ -579,13 +588,13 @@ impl Controller {
         if req.validate_only || records.is_empty() {
             return resp;
         }
-        if let Err(e) = self.quorum.propose_all(records, "alter topic configs").await {
+        if let Err(e) = self.quorum.propose_all(records, "alter configs").await {
             for i in changed {
                 resp.responses[i].error_code = propose_error(&e).code();
                 resp.responses[i].error_message = Some(StrBytes::from_string(e.to_string()));
             }
         } else {
-            tracing::info!(topics = changed.len(), "changed topic configs");
+            tracing::info!(resources = changed.len(), "changed configs");
         }
         resp
     }

@@ -1,7 +1,11 @@
-//! Topic config changes as the active controller decides them (Kafka's
-//! `ConfigurationControlManager.incrementalAlterConfigs` for TOPIC resources): the topic
-//! must exist, the resulting overrides must be valid against the broker defaults, and
-//! each key that changes is one ConfigRecord (a null value removes the override).
+//! Config changes as the active controller decides them (Kafka's
+//! `ConfigurationControlManager.incrementalAlterConfigs`):
+//! - TOPIC: the topic must exist, the resulting overrides must be valid against the broker
+//!   defaults, and each key that changes is one ConfigRecord (a null value removes the
+//!   override);
+//! - BROKER: the cluster-wide dynamic defaults (name "") or one broker's (its id), each key
+//!   that changes one ConfigRecord; the broker that forwarded them checked the values
+//!   against its static configuration, and every broker applies them from the image.
 //!
 //! Brokers turn AlterConfigs and IncrementalAlterConfigs (SET, DELETE, APPEND, SUBTRACT)
 //! into the keys to set or remove against the image they have, and forward those.
@@ -15,20 +19,61 @@ use kafka_protocol::ResponseError;
 use super::brokers::Refusal;
 use crate::log::LogConfig;
 use crate::metadata::MetadataImage;
-use crate::metadata::image::TOPIC_RESOURCE;
+use crate::metadata::image::{BROKER_RESOURCE, TOPIC_RESOURCE};
 use crate::metadata::records::{ConfigRecord, MetadataRecord};
 
+/// The dynamic cluster-wide broker config `key` (resource BROKER, name ""), if set.
+pub fn cluster_default<'a>(image: &'a MetadataImage, key: &str) -> Option<&'a String> {
+    image.configs.get(&(BROKER_RESOURCE, String::new()))?.get(key)
+}
+
 /// Topic `name`'s effective `unclean.leader.election.enable`: its override in the image,
-/// else the broker default (Kafka's `uncleanLeaderElectionEnabledForTopic`).
+/// else the dynamic cluster default, else the controller's static broker default (Kafka's
+/// `uncleanLeaderElectionEnabledForTopic`).
 pub fn unclean_enabled(image: &MetadataImage, defaults: &LogConfig, name: &str) -> bool {
+    let fallback = match cluster_default(image, "unclean.leader.election.enable").map(String::as_str) {
+        Some("true") => true,
+        Some("false") => false,
+        _ => defaults.unclean_leader_election_enable,
+    };
     match image.configs.get(&(TOPIC_RESOURCE, name.to_string())) {
-        Some(overrides) => defaults
+        Some(overrides) if overrides.contains_key("unclean.leader.election.enable") => defaults
             .with_overrides(overrides)
-            .map_or(defaults.unclean_leader_election_enable, |c| {
-                c.unclean_leader_election_enable
-            }),
-        None => defaults.unclean_leader_election_enable,
+            .map_or(fallback, |c| c.unclean_leader_election_enable),
+        _ => fallback,
     }
+}
+
+/// The records setting (`Some`) or removing (`None`) `changes` of the dynamic broker
+/// configs `name` ("" for the cluster default, else a broker id).
+pub fn alter_broker(
+    image: &MetadataImage,
+    name: &str,
+    changes: &[(String, Option<String>)],
+) -> Result<Vec<MetadataRecord>, Refusal> {
+    if !name.is_empty() && name.parse::<i32>().is_err() {
+        return Err(Refusal {
+            error: ResponseError::InvalidRequest,
+            message: format!("Node id must be an integer, but it is: {name}"),
+        });
+    }
+    let current: BTreeMap<String, String> = image
+        .configs
+        .get(&(BROKER_RESOURCE, name.to_string()))
+        .cloned()
+        .unwrap_or_default();
+    let mut records = vec![];
+    for (k, v) in changes {
+        if current.get(k) != v.as_ref() {
+            records.push(MetadataRecord::Config(ConfigRecord {
+                resource_type: BROKER_RESOURCE,
+                resource_name: name.to_string(),
+                name: k.clone(),
+                value: v.clone(),
+            }));
+        }
+    }
+    Ok(records)
 }
 
 /// The records setting (`Some`) or removing (`None`) `changes` of topic `name`'s overrides.
@@ -110,5 +155,49 @@ mod tests {
         assert_eq!(bad.error, ResponseError::InvalidConfig);
         let gone = alter_topic(&image, &d, "nope", &[]).unwrap_err();
         assert_eq!(gone.error, ResponseError::UnknownTopicOrPartition);
+    }
+}
+
+#[cfg(test)]
+mod broker_tests {
+    use super::*;
+
+    fn apply(image: &mut MetadataImage, records: Vec<MetadataRecord>) {
+        for r in records {
+            image.apply(r).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_cluster_default_decides_unclean_elections_where_a_topic_does_not() {
+        let mut image = MetadataImage::default();
+        let d = LogConfig::default();
+        assert!(!unclean_enabled(&image, &d, "t"));
+        let on = vec![("unclean.leader.election.enable".to_string(), Some("true".to_string()))];
+        let records = alter_broker(&image, "", &on).unwrap();
+        assert_eq!(records.len(), 1);
+        apply(&mut image, records);
+        assert!(unclean_enabled(&image, &d, "t"));
+        // Setting it again writes nothing; a topic's own override wins.
+        assert!(alter_broker(&image, "", &on).unwrap().is_empty());
+        image
+            .apply(MetadataRecord::Config(ConfigRecord {
+                resource_type: TOPIC_RESOURCE,
+                resource_name: "t".into(),
+                name: "unclean.leader.election.enable".into(),
+                value: Some("false".into()),
+            }))
+            .unwrap();
+        assert!(!unclean_enabled(&image, &d, "t"));
+        assert!(unclean_enabled(&image, &d, "other"));
+        // Removed, the static default decides again; a broker name must be an id.
+        let off = vec![("unclean.leader.election.enable".to_string(), None)];
+        let records = alter_broker(&image, "", &off).unwrap();
+        apply(&mut image, records);
+        assert!(!unclean_enabled(&image, &d, "other"));
+        assert_eq!(
+            alter_broker(&image, "x", &off).unwrap_err().error,
+            ResponseError::InvalidRequest
+        );
     }
 }

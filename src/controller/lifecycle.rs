@@ -29,7 +29,7 @@ use super::quorum::member::QuorumMember;
 /// The versions sent (Kafka 4's newest).
 const REGISTRATION_VERSION: i16 = 4;
 const HEARTBEAT_VERSION: i16 = 1;
-/// How long one exchange with a controller may take before the next try.
+/// How long a registration may take before the next try.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The pause between tries while no controller answers.
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
@@ -46,6 +46,11 @@ pub struct LifecycleSettings {
     pub features: Vec<(String, i16, i16)>,
     /// `broker.heartbeat.interval.ms`.
     pub heartbeat_interval: Duration,
+    /// `broker.session.timeout.ms`: a heartbeat that has no answer within a third of it is
+    /// given up and sent again (to whichever controller leads then), so that a heartbeat
+    /// stuck on a controller cut off from the network never outlives the session the new
+    /// active controller gave this broker.
+    pub session_timeout: Duration,
 }
 
 /// This broker's registration with the controller.
@@ -58,6 +63,9 @@ pub struct BrokerLifecycle {
     epoch: AtomicI64,
     /// A controlled shutdown was asked for.
     shutting_down: AtomicBool,
+    /// The controller has unfenced this broker once since it started: its metadata image
+    /// then holds everything up to its registration (everything before this start).
+    caught_up: watch::Sender<bool>,
     /// (fenced, may shut down) as the controller last answered.
     state: watch::Sender<(bool, bool)>,
     channel: ControllerChannel,
@@ -81,6 +89,7 @@ impl BrokerLifecycle {
             incarnation_id: Uuid::new_v4(),
             epoch: AtomicI64::new(-1),
             shutting_down: AtomicBool::new(false),
+            caught_up: watch::channel(false).0,
             state: watch::channel((true, false)).0,
             channel,
         })
@@ -99,6 +108,15 @@ impl BrokerLifecycle {
     /// The current registration's broker epoch (-1 before the first).
     pub fn broker_epoch(&self) -> i64 {
         self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Waits (at most `timeout`) until the controller has unfenced this broker once since
+    /// it started; whether it has. Changes this broker decides against its image (config
+    /// alterations) wait for it, so that a broker just restarted does not decide against
+    /// the metadata it is still replaying.
+    pub async fn await_caught_up(&self, timeout: Duration) -> bool {
+        let mut c = self.caught_up.subscribe();
+        matches!(tokio::time::timeout(timeout, c.wait_for(|c| *c)).await, Ok(Ok(_)))
     }
 
     /// Follows (fenced, may shut down) as the controller answers.
@@ -163,8 +181,15 @@ impl BrokerLifecycle {
                 .with_current_metadata_offset(self.quorum.applied_offset() - 1)
                 .with_want_fence(false)
                 .with_want_shut_down(self.shutting_down.load(Ordering::Acquire));
+            let timeout = (self.settings.session_timeout / 3).max(self.settings.heartbeat_interval);
             let resp: BrokerHeartbeatResponse = self
-                .exchange(BROKER_HEARTBEAT, HEARTBEAT_VERSION, &encode(&req, HEARTBEAT_VERSION)?)
+                .channel
+                .exchange(
+                    BROKER_HEARTBEAT,
+                    HEARTBEAT_VERSION,
+                    &encode(&req, HEARTBEAT_VERSION)?,
+                    timeout.min(EXCHANGE_TIMEOUT),
+                )
                 .await?;
             match ResponseError::try_from_code(resp.error_code) {
                 None => {
@@ -177,6 +202,9 @@ impl BrokerLifecycle {
                         );
                     }
                     self.state.send_replace(next);
+                    if !next.0 {
+                        self.caught_up.send_if_modified(|c| !std::mem::replace(c, true));
+                    }
                     Ok(())
                 }
                 Some(e) => {

@@ -40,7 +40,7 @@ use crate::log::cleaner::LogCleaner;
 use crate::log::internal::is_internal;
 use crate::log::{LogManager, now_ms};
 use crate::metadata::MetadataImage;
-use crate::metadata::image::{TOPIC_RESOURCE, TopicImage};
+use crate::metadata::image::{BROKER_RESOURCE, TOPIC_RESOURCE, TopicImage};
 use crate::txn::TransactionCoordinator;
 use crate::txn::coordinator::TRANSACTION_STATE_TOPIC;
 
@@ -233,6 +233,7 @@ impl ReplicaManager {
             .collect();
         let changed = assignment_changes(image, self.node_id, &assigned);
         self.follow_configs(image).await;
+        self.follow_broker_configs(image).await;
         // Growth and new replicas; removed replicas stay until their fetchers stop.
         let additions: Vec<(String, i32, Vec<i32>)> = changed
             .iter()
@@ -335,6 +336,37 @@ impl ReplicaManager {
     /// Topics whose configs the image changed (IncrementalAlterConfigs through the
     /// controller) take them: persisted and installed as a single broker's change is, and
     /// a retention change applied at once.
+    /// Applies the image's dynamic broker configs (the cluster default and this broker's)
+    /// where this broker's differ: kafka-configs on any broker reaches every one.
+    async fn follow_broker_configs(&self, image: &MetadataImage) {
+        use crate::log::manager::broker_defaults::DynamicDefaults;
+        let level = |name: String| image.configs.get(&(BROKER_RESOURCE, name)).cloned().unwrap_or_default();
+        let wanted = DynamicDefaults {
+            cluster: level(String::new()),
+            broker: level(self.node_id.to_string()),
+        };
+        let have = self.logs.dynamic_defaults();
+        if have == wanted {
+            return;
+        }
+        let logs = self.logs.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            if have.cluster != wanted.cluster {
+                logs.alter_dynamic_defaults(false, false, |_| Ok(wanted.cluster.clone()))?;
+            }
+            if have.broker != wanted.broker {
+                logs.alter_dynamic_defaults(true, false, |_| Ok(wanted.broker.clone()))?;
+            }
+            Ok::<_, crate::log::manager::TopicError>(())
+        })
+        .await;
+        match done {
+            Ok(Ok(())) => self.cleaner.reconfigured(),
+            Ok(Err(e)) => tracing::error!(error = %e, "the dynamic broker configs could not follow the metadata image"),
+            Err(e) => tracing::error!(error = %e, "the replica manager's task failed"),
+        }
+    }
+
     async fn follow_configs(&self, image: &MetadataImage) {
         let changed: Vec<(String, BTreeMap<String, String>)> = self
             .logs
