@@ -182,7 +182,9 @@ impl Broker {
                 })
             })
             .collect();
-        if !out.iter().any(|b| b.id == self.node_id()) {
+        // Until its registration is applied (a broker registered without this listener
+        // is not reachable through it, as in Kafka).
+        if !image.brokers.contains_key(&self.node_id()) {
             let mut me = own();
             me.rack = self.lifecycle.as_ref().and_then(|l| l.rack().map(str::to_string));
             out.push(me);

@@ -144,7 +144,11 @@ async fn three_controllers_elect_replicate_fail_over_and_catch_up() {
     let (stop_observers, stop) = tokio::sync::watch::channel(false);
     let early = MetadataObserver::start(11, voters.clone(), stop.clone());
     await_observed(&early, &["a"]).await;
-    assert!(early.applied_offset() > 0);
+    let mut applied = early.applied();
+    let moved = tokio::time::timeout(WAIT, applied.wait_for(|a| *a > 0))
+        .await
+        .map(|r| r.is_ok());
+    assert_eq!(moved, Ok(true));
     // A follower refuses a proposal, naming the leader it knows.
     let leader = agreed_leader(&controllers.values().collect::<Vec<_>>(), None).await;
     let follower = *controllers.keys().find(|id| **id != leader).unwrap();
@@ -199,7 +203,12 @@ async fn three_controllers_elect_replicate_fail_over_and_catch_up() {
     let late = MetadataObserver::start(12, voters.clone(), stop.clone());
     for o in [&early, &late] {
         await_observed(o, &["a", "t", "b"]).await;
-        assert!(o.applied_offset() > b, "{}: {}", o.node_id, o.applied_offset());
+        // The offset moves right after the image it covers.
+        let mut applied = o.applied();
+        let past_b = tokio::time::timeout(WAIT, applied.wait_for(|a| *a > b))
+            .await
+            .map(|r| r.is_ok());
+        assert_eq!(past_b, Ok(true), "{}: {}", o.node_id, o.applied_offset());
         assert_eq!(**o.image().borrow(), **controllers[&second].node.image().borrow());
     }
 

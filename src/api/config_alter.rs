@@ -355,14 +355,19 @@ async fn alter_broker_in_cluster(
         return Ok(());
     }
     let name = name.to_string();
-    broker
-        .await_image(std::time::Duration::from_secs(5), |i| {
-            image_broker_configs(i, &name) == next
-        })
-        .await;
-    // Applied here at once, so that this broker describes what it was just told.
+    // Written once every key this change set holds its value and every key it removed is
+    // gone (another change may have come in the meantime, to other keys).
+    let written = |i: &crate::metadata::MetadataImage| {
+        let now = image_broker_configs(i, &name);
+        next.iter().all(|(k, v)| now.get(k) == Some(v))
+            && current.keys().all(|k| next.contains_key(k) || !now.contains_key(k))
+    };
+    broker.await_image(std::time::Duration::from_secs(5), written).await;
+    // Applied here at once (what the image holds now, other changes included), so that
+    // this broker describes what it was just told.
+    let level = broker.image().map(|i| image_broker_configs(&i, &name)).unwrap_or(next);
     let logs = broker.logs().clone();
-    let applied = tokio::task::spawn_blocking(move || logs.alter_dynamic_defaults(per_broker, false, |_| Ok(next)))
+    let applied = tokio::task::spawn_blocking(move || logs.alter_dynamic_defaults(per_broker, false, |_| Ok(level)))
         .await
         .unwrap_or_else(|e| Err(TopicError::InvalidConfig(e.to_string())));
     if let Err(e) = applied {

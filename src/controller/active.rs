@@ -90,6 +90,10 @@ pub struct Controller {
     settings: ControllerSettings,
     /// The lock every decision holds; the sessions as this node, while it leads, saw them.
     state: Mutex<State>,
+    /// When each broker's last heartbeat arrived, before it waited for the lock: a
+    /// heartbeat queued behind a slow commit (which holds the lock) still proves the
+    /// broker alive, so the fencing pass does not fence it meanwhile.
+    arrivals: std::sync::Mutex<std::collections::HashMap<i32, Instant>>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -140,6 +144,7 @@ impl Controller {
                 sessions,
                 active_in: None,
             }),
+            arrivals: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -475,6 +480,10 @@ impl Controller {
     /// [`brokers::heartbeat`]).
     pub async fn heartbeat(&self, req: BrokerHeartbeatRequest) -> BrokerHeartbeatResponse {
         let mut resp = BrokerHeartbeatResponse::default().with_is_fenced(true);
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(req.broker_id.0, Instant::now());
         let Some(mut state) = self.lead().await else {
             return resp.with_error_code(ResponseError::NotController.code());
         };
@@ -946,7 +955,20 @@ impl Controller {
         let Some(state) = self.lead().await else {
             return;
         };
-        let expired = state.sessions.expired(&self.quorum.image().borrow(), Instant::now());
+        let now = Instant::now();
+        let expired: Vec<i32> = {
+            let arrivals = self.arrivals.lock().unwrap_or_else(|e| e.into_inner());
+            state
+                .sessions
+                .expired(&self.quorum.image().borrow(), now)
+                .into_iter()
+                .filter(|id| {
+                    arrivals
+                        .get(id)
+                        .is_none_or(|t| now.duration_since(*t) >= self.settings.session_timeout)
+                })
+                .collect()
+        };
         for id in expired {
             // Each fence sees the ones before it (ISRs and leaders already moved).
             let image = self.quorum.image().borrow().clone();

@@ -31,9 +31,11 @@ pub fn cluster_default<'a>(image: &'a MetadataImage, key: &str) -> Option<&'a St
 /// else the dynamic cluster default, else the controller's static broker default (Kafka's
 /// `uncleanLeaderElectionEnabledForTopic`).
 pub fn unclean_enabled(image: &MetadataImage, defaults: &LogConfig, name: &str) -> bool {
-    let fallback = match cluster_default(image, "unclean.leader.election.enable").map(String::as_str) {
-        Some("true") => true,
-        Some("false") => false,
+    // Parsed as Kafka's Boolean.parseBoolean (and LogConfig) parse it.
+    let fallback = match cluster_default(image, "unclean.leader.election.enable").map(|v| v.trim().to_ascii_lowercase())
+    {
+        Some(v) if v == "true" => true,
+        Some(v) if v == "false" => false,
         _ => defaults.unclean_leader_election_enable,
     };
     match image.configs.get(&(TOPIC_RESOURCE, name.to_string())) {

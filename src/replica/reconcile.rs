@@ -333,9 +333,6 @@ impl ReplicaManager {
         }
     }
 
-    /// Topics whose configs the image changed (IncrementalAlterConfigs through the
-    /// controller) take them: persisted and installed as a single broker's change is, and
-    /// a retention change applied at once.
     /// Applies the image's dynamic broker configs (the cluster default and this broker's)
     /// where this broker's differ: kafka-configs on any broker reaches every one.
     async fn follow_broker_configs(&self, image: &MetadataImage) {
@@ -367,6 +364,9 @@ impl ReplicaManager {
         }
     }
 
+    /// Topics whose configs the image changed (IncrementalAlterConfigs through the
+    /// controller) take them: persisted and installed as a single broker's change is, and
+    /// a retention change applied at once.
     async fn follow_configs(&self, image: &MetadataImage) {
         let changed: Vec<(String, BTreeMap<String, String>)> = self
             .logs

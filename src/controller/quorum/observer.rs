@@ -94,6 +94,11 @@ impl MetadataObserver {
         *self.applied.borrow()
     }
 
+    /// Follows [`Self::applied_offset`] (it moves after the image it covers is published).
+    pub fn applied(&self) -> watch::Receiver<i64> {
+        self.applied.subscribe()
+    }
+
     pub fn leader(&self) -> Option<NodeId> {
         self.leader.borrow().0
     }
