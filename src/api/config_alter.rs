@@ -117,10 +117,6 @@ async fn alter_topic_in_cluster(
     validate_only: bool,
     change: Change,
 ) -> Result<(), ResourceError> {
-    use kafka_protocol::messages::IncrementalAlterConfigsRequest;
-    use kafka_protocol::messages::IncrementalAlterConfigsResponse;
-    use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
-    use kafka_protocol::protocol::StrBytes;
     let key = (crate::metadata::image::TOPIC_RESOURCE, name.to_string());
     let current = image.configs.get(&key).cloned().unwrap_or_default();
     let next = change(&current)?;
@@ -135,6 +131,42 @@ async fn alter_topic_in_cluster(
             format!("The topic '{name}' does not exist."),
         ));
     }
+    if !forward_diff(
+        broker,
+        crate::metadata::image::TOPIC_RESOURCE,
+        name,
+        &current,
+        &next,
+        validate_only,
+    )
+    .await?
+    {
+        return Ok(());
+    }
+    if !validate_only {
+        broker
+            .await_image(std::time::Duration::from_secs(5), |i| {
+                i.configs.get(&key).cloned().unwrap_or_default() == next
+            })
+            .await;
+    }
+    Ok(())
+}
+
+/// Sends the keys `next` sets or removes relative to `current` of resource (`resource_type`,
+/// `name`) to the active controller (IncrementalAlterConfigs SET and DELETE); the
+/// controller's error, if any. `false` when nothing changes (nothing is sent).
+async fn forward_diff(
+    broker: &Broker,
+    resource_type: i8,
+    name: &str,
+    current: &BTreeMap<String, String>,
+    next: &BTreeMap<String, String>,
+    validate_only: bool,
+) -> Result<bool, ResourceError> {
+    use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+    use kafka_protocol::protocol::StrBytes;
     let mut configs: Vec<AlterableConfig> = next
         .iter()
         .filter(|(k, v)| current.get(*k) != Some(*v))
@@ -151,12 +183,12 @@ async fn alter_topic_in_cluster(
             .with_config_operation(1)
     }));
     if configs.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let req = IncrementalAlterConfigsRequest::default()
         .with_resources(vec![
             AlterConfigsResource::default()
-                .with_resource_type(crate::metadata::image::TOPIC_RESOURCE)
+                .with_resource_type(resource_type)
                 .with_resource_name(StrBytes::from_string(name.to_string()))
                 .with_configs(configs),
         ])
@@ -182,14 +214,7 @@ async fn alter_topic_in_cluster(
     if let Some(e) = ResponseError::try_from_code(r.error_code) {
         return Err((e, r.error_message.as_ref().map(|m| m.to_string())));
     }
-    if !validate_only {
-        broker
-            .await_image(std::time::Duration::from_secs(5), |i| {
-                i.configs.get(&key).cloned().unwrap_or_default() == next
-            })
-            .await;
-    }
-    Ok(())
+    Ok(true)
 }
 
 /// This broker's (`name` = its id) or the cluster-wide (`name` = "") dynamic configs.
@@ -292,9 +317,6 @@ async fn alter_broker_in_cluster(
     current: BTreeMap<String, String>,
     next: BTreeMap<String, String>,
 ) -> Result<(), ResourceError> {
-    use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
-    use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
-    use kafka_protocol::protocol::StrBytes;
     let logs = broker.logs().clone();
     let check = next.clone();
     let checked = tokio::task::spawn_blocking(move || logs.alter_dynamic_defaults(per_broker, true, |_| Ok(check)))
@@ -304,52 +326,17 @@ async fn alter_broker_in_cluster(
         TopicError::InvalidConfig(m) => err(ResponseError::InvalidRequest, m),
         other => (super::errors::topic_error(&other), Some(other.to_string())),
     })?;
-    let mut configs: Vec<AlterableConfig> = next
-        .iter()
-        .filter(|(k, v)| current.get(*k) != Some(*v))
-        .map(|(k, v)| {
-            AlterableConfig::default()
-                .with_name(StrBytes::from_string(k.clone()))
-                .with_config_operation(0)
-                .with_value(Some(StrBytes::from_string(v.clone())))
-        })
-        .collect();
-    configs.extend(current.keys().filter(|k| !next.contains_key(*k)).map(|k| {
-        AlterableConfig::default()
-            .with_name(StrBytes::from_string(k.clone()))
-            .with_config_operation(1)
-    }));
-    if configs.is_empty() {
+    if !forward_diff(
+        broker,
+        crate::metadata::image::BROKER_RESOURCE,
+        name,
+        &current,
+        &next,
+        validate_only,
+    )
+    .await?
+    {
         return Ok(());
-    }
-    let req = IncrementalAlterConfigsRequest::default()
-        .with_resources(vec![
-            AlterConfigsResource::default()
-                .with_resource_type(crate::metadata::image::BROKER_RESOURCE)
-                .with_resource_name(StrBytes::from_string(name.to_string()))
-                .with_configs(configs),
-        ])
-        .with_validate_only(validate_only);
-    let not_controller = |r: &IncrementalAlterConfigsResponse| {
-        r.responses
-            .iter()
-            .any(|x| x.error_code == ResponseError::NotController.code())
-    };
-    let resp = broker
-        .forward(
-            (crate::controller::active::INCREMENTAL_ALTER_CONFIGS, 1),
-            &req,
-            std::time::Duration::from_secs(30),
-            not_controller,
-        )
-        .await
-        .ok_or_else(|| err(ResponseError::RequestTimedOut, "the controller did not answer"))?;
-    let r = resp
-        .responses
-        .first()
-        .ok_or_else(|| err(ResponseError::UnknownServerError, "no answer"))?;
-    if let Some(e) = ResponseError::try_from_code(r.error_code) {
-        return Err((e, r.error_message.as_ref().map(|m| m.to_string())));
     }
     if validate_only {
         return Ok(());
