@@ -31,10 +31,13 @@ fn topic_entry(name: &str, code: ResponseError) -> DescribeTopicPartitionsRespon
     t
 }
 
+/// `listener`: the one the request came in on (a broker without an endpoint on it is not
+/// live for this client, as in Kafka).
 pub async fn handle(
     broker: &Broker,
     req: DescribeTopicPartitionsRequest,
     _version: i16,
+    listener: &str,
 ) -> DescribeTopicPartitionsResponse {
     let mut resp = DescribeTopicPartitionsResponse::default();
     let fetch_all = req.topics.is_empty();
@@ -90,7 +93,7 @@ pub async fn handle(
             );
             break;
         }
-        let Some((id, entries)) = described(broker, image.as_deref(), name) else {
+        let Some((id, entries)) = described(broker, listener, image.as_deref(), name) else {
             let code = if validate_topic_name(name).is_err() {
                 ResponseError::InvalidTopicException
             } else {
@@ -131,12 +134,13 @@ pub async fn handle(
 /// the image (the coordinators' internal topics from this broker's logs).
 fn described(
     broker: &Broker,
+    listener: &str,
     image: Option<&crate::metadata::MetadataImage>,
     name: &str,
 ) -> Option<(uuid::Uuid, Vec<DescribeTopicPartitionsResponsePartition>)> {
     if let Some(t) = image.and_then(|i| i.topic(name)) {
         let live: BTreeSet<i32> = broker
-            .brokers(broker.inter_broker_listener())
+            .brokers(listener)
             .iter()
             .filter(|b| !b.fenced)
             .map(|b| b.id)

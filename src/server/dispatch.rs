@@ -194,7 +194,7 @@ pub async fn dispatch(
         ApiKey::DescribeConfigs => call!(describe_configs, broker, req, key, corr, v),
         ApiKey::AlterConfigs => call!(alter_configs, broker, req, key, corr, v),
         ApiKey::IncrementalAlterConfigs => call!(incremental_alter_configs, broker, req, key, corr, v),
-        ApiKey::DescribeTopicPartitions => call!(describe_topic_partitions, broker, req, key, corr, v),
+        ApiKey::DescribeTopicPartitions => call!(describe_topic_partitions, broker, req, key, corr, v, listener),
         ApiKey::AlterReplicaLogDirs => call!(alter_replica_log_dirs, broker, req, key, corr, v),
         ApiKey::ListConfigResources => call!(list_config_resources, broker, req, key, corr, v),
         ApiKey::OffsetForLeaderEpoch => call!(offset_for_leader_epoch, broker, req, key, corr, v),
