@@ -146,9 +146,13 @@ impl MetadataObserver {
             if probe {
                 probed = tokio::time::Instant::now();
             }
+            // A probe of another voter keeps the leader's connection for the next fetch.
             let stream = match conn.take() {
                 Some((id, s)) if id == target => Some(s),
-                _ => None,
+                other => {
+                    conn = other;
+                    None
+                }
             };
             let req = FetchRequest {
                 offset: follow.next,
@@ -160,7 +164,7 @@ impl MetadataObserver {
             };
             let failed = match answer {
                 Ok(Ok((s, resp))) => {
-                    if Some(target) == leader || !probe {
+                    if !probe {
                         conn = Some((target, s));
                     }
                     self.apply(&mut follow, resp).err()
@@ -178,7 +182,9 @@ impl MetadataObserver {
             } else {
                 tracing::debug!(voter = target, error = %e, "reading the metadata log failed");
             }
-            conn = None;
+            if !probe {
+                conn = None;
+            }
             if Some(target) == leader {
                 // The next try goes to another voter.
                 self.leader.send_modify(|(l, _)| *l = None);
